@@ -1,0 +1,252 @@
+"""Shared fixtures: a real anvil node, real SQLite and PostgreSQL databases, the app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from trialnotary import db
+from trialnotary.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+POSTGRES_URL = os.environ.get("TRIALNOTARY_TEST_POSTGRES_URL",
+                              "postgresql://postgres@127.0.0.1:5432/test")
+# Anvil's well-known development accounts (public keys, local chains only).
+ANVIL_ACCOUNTS = [
+    "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rpc(url: str, method: str, *params):
+    reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                     "params": list(params)}, timeout=10).json()
+    if "error" in reply:
+        raise RuntimeError(f"{method}: {reply['error']}")
+    return reply["result"]
+
+
+class Anvil:
+    """A real anvil process on a free port; ``url`` is its JSON-RPC endpoint."""
+
+    def __init__(self, *extra: str, chain_id: int = 31337, block_time: int | None = 1):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.chain_id = chain_id
+        args = [str(ANVIL), "--port", str(self.port), "--chain-id", str(chain_id), "--silent"]
+        if block_time:
+            args += ["--block-time", str(block_time)]
+        self.process = subprocess.Popen([*args, *extra], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                rpc(self.url, "eth_chainId")
+                return
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("anvil did not start") from None
+                time.sleep(0.05)
+
+    def rpc(self, method: str, *params):
+        return rpc(self.url, method, *params)
+
+    def mine(self, blocks: int = 1) -> None:
+        self.rpc("anvil_mine", hex(blocks))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def anvil():
+    if not ANVIL.exists():
+        pytest.fail(f"anvil not installed at {ANVIL}: run `npm ci`")
+    node = Anvil()
+    yield node
+    node.stop()
+
+
+def _postgres_reachable() -> bool:
+    try:
+        engine = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """The machine's PostgreSQL. In CI an unreachable server fails; it never skips."""
+    if not _postgres_reachable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL} (fails when CI=true)")
+    return POSTGRES_URL
+
+
+def _fresh_postgres_database(server_url: str) -> str:
+    """A new, empty database on the server; returns its URL."""
+    name = "trialnotary_test_" + secrets.token_hex(6)
+    admin = sa.create_engine(server_url.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_postgres_database(server_url: str, url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = sa.create_engine(server_url.replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'trialnotary.sqlite3'}"
+        db.upgrade(url)
+        yield url
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = _fresh_postgres_database(server)
+    db.upgrade(url)
+    yield url
+    _drop_postgres_database(server, url)
+
+
+@pytest.fixture
+def settings_env(tmp_path, database_url, anvil):
+    """Configuration of a notary on the test anvil, as environment variables."""
+    return {
+        "TRIALNOTARY_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TRIALNOTARY_DATABASE_URL": database_url,
+        "TRIALNOTARY_CHAIN": "local",
+        "TRIALNOTARY_CHAIN_RPC_URL": anvil.url,
+        "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600",
+    }
+
+
+@pytest.fixture
+def settings(settings_env):
+    return load_settings(settings_env)
+
+
+@pytest.fixture
+def app(settings):
+    from trialnotary.app import create_app
+
+    app = create_app(settings, {"TESTING": True})
+    yield app
+    app.extensions["trialnotary"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def engine(settings):
+    """An engine on the test database (domain tests need no Flask app)."""
+    from trialnotary.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def site_token(engine):
+    """A trial NCT01234567 with site SITE-01 enrolled, and a token for that site."""
+    from sqlmodel import Session
+
+    from trialnotary import sites
+
+    with Session(engine) as session:
+        sites.add_trial(session, "NCT01234567", title="Test trial")
+        sites.add_site(session, "NCT01234567", "SITE-01")
+        token = sites.create_token(session, "SITE-01")
+        session.commit()
+    return token
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def insert_submissions(engine, count: int, *, trial: str = "NCT01234567",
+                       site: str = "SITE-01") -> list[dict]:
+    """Store ``count`` valid registrations directly (the API has its own tests)."""
+    import hashlib
+
+    import sqlalchemy as sa
+
+    from trialnotary.models import Submission, rfc3339_ms, utcnow
+    from trialnotary.receipt import record_leaf
+
+    records = []
+    for i in range(count):
+        records.append({
+            "id": new_uuid(), "trial": trial, "site": site, "kind": "dataset",
+            "dataset": f"dataset {i}", "sha256": hashlib.sha256(f"file {i}".encode()).hexdigest(),
+            "sizeBytes": 6 + len(str(i)), "filename": f"file-{i}.csv", "supersedes": None,
+            "submittedAt": rfc3339_ms(utcnow()),
+        })
+    rows = [{
+        "id": r["id"], "trial": r["trial"], "site": r["site"], "kind": r["kind"],
+        "dataset": r["dataset"], "sha256": r["sha256"], "size_bytes": r["sizeBytes"],
+        "filename": r["filename"], "supersedes": None, "submitted_at": r["submittedAt"],
+        "leaf": record_leaf(r),
+    } for r in records]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Submission), rows)
+    return records
+
+
+@pytest.fixture
+def chain(settings):
+    """The notary's chain client on the test anvil (anvil's first dev account)."""
+    from trialnotary.chain import ChainClient
+
+    return ChainClient(settings)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app behind a real WSGI server (waitress) on a free port; yields its base URL."""
+    import threading
+
+    import waitress
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(5)

@@ -1,0 +1,158 @@
+"""Sealing, anchoring and confirming against a real anvil node and real databases."""
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from trialnotary import batches, merkle
+from trialnotary.chain import FeeAboveCap, anchor_gas
+from trialnotary.models import Anchor, Batch, TreePage, Submission
+from trialnotary.receipt import fold_proof, record_leaf
+
+from .conftest import ANVIL_ACCOUNTS, Anvil, insert_submissions
+
+
+def all_submissions(engine):
+    with Session(engine) as session:
+        return session.exec(select(Submission).order_by(Submission.seq)).all()
+
+
+def wait_confirmed(engine, chain, anvil, batch_ids):
+    for _ in range(10):
+        anvil.mine(2)
+        done = set(batches.confirm_sent(engine, chain))
+        batch_ids = set(batch_ids) - done
+        if not batch_ids:
+            return
+    raise AssertionError(f"batches {batch_ids} never confirmed")
+
+
+def test_pending_registrations_are_sealed_in_order_in_batches_of_max_batch(engine):
+    insert_submissions(engine, 5)
+    sealed = batches.seal_all(engine, max_batch=2)
+    assert [b.leaf_count for b in sealed] == [2, 2, 1]
+    rows = all_submissions(engine)
+    assert [(r.batch_id, r.leaf_index) for r in rows] == [
+        (sealed[0].id, 0), (sealed[0].id, 1), (sealed[1].id, 0), (sealed[1].id, 1),
+        (sealed[2].id, 0)]
+    first = [r.leaf for r in rows[:2]]
+    assert sealed[0].root == merkle.root_of(merkle.build_levels(first))
+    assert batches.seal_all(engine, max_batch=2) == []
+
+
+def test_nothing_pending_seals_nothing(engine):
+    assert batches.seal_all(engine, max_batch=100) == []
+    with Session(engine) as session:
+        assert session.scalar(select(sa.func.count()).select_from(Batch)) == 0
+
+
+def test_stored_leaves_are_the_leaves_of_their_records(engine):
+    records = insert_submissions(engine, 3)
+    for record, row in zip(records, all_submissions(engine), strict=True):
+        assert row.record() == record
+        assert row.leaf == record_leaf(record)
+
+
+def test_proofs_read_from_the_stored_levels_fold_to_the_root(engine):
+    insert_submissions(engine, 37)
+    [batch] = batches.seal_all(engine, max_batch=1000)
+    with Session(engine) as session:
+        for row in session.exec(select(Submission)).all():
+            proof = batches.proof_for(session, batch, row.leaf_index)
+            assert fold_proof(row.leaf, proof) == batch.root
+
+
+def test_losing_the_derived_levels_loses_no_proof(engine):
+    insert_submissions(engine, 9)
+    [batch] = batches.seal_all(engine, max_batch=1000)
+    with Session(engine) as session:
+        before = [batches.proof_for(session, batch, i) for i in range(9)]
+        session.execute(sa.delete(TreePage))
+        session.commit()
+        after = [batches.proof_for(session, batch, i) for i in range(9)]
+        assert after == before
+        assert session.scalar(select(sa.func.count()).select_from(TreePage)) > 0
+
+
+def test_one_batch_is_anchored_by_exactly_one_minimal_transaction(engine, chain, anvil):
+    insert_submissions(engine, 4)
+    [batch] = batches.seal_all(engine, max_batch=1000)
+    nonce_before = chain.pending_nonce()
+    [anchor] = batches.anchor_sealed(engine, chain)
+    assert batches.anchor_sealed(engine, chain) == []  # already anchored: nothing more sent
+    tx = anvil.rpc("eth_getTransactionByHash", "0x" + anchor.tx_hash)
+    assert tx["input"] == "0x" + batch.root.hex()
+    assert tx["from"].lower() == tx["to"].lower() == ANVIL_ACCOUNTS[0].lower()
+    assert int(tx["value"], 16) == 0 and tx["type"] == "0x2"
+    assert int(tx["gas"], 16) == anchor_gas(batch.root)
+
+    wait_confirmed(engine, chain, anvil, [batch.id])
+    receipt = anvil.rpc("eth_getTransactionReceipt", "0x" + anchor.tx_hash)
+    assert int(receipt["gasUsed"], 16) == anchor_gas(batch.root)
+    assert chain.pending_nonce() == nonce_before + 1
+    with Session(engine) as session:
+        assert session.get(Batch, batch.id).state == "confirmed"
+        stored = session.exec(select(Anchor)).one()
+        assert (stored.state, stored.block_number) == ("confirmed", int(receipt["blockNumber"], 16))
+        row = session.exec(select(Submission)).first()
+        issued = batches.receipt_for(session, row)
+    assert issued["anchors"][0]["sourceId"] == anchor.tx_hash
+    assert issued["anchors"][0]["blockHash"] == receipt["blockHash"]
+    assert fold_proof(bytes.fromhex(issued["targetHash"]), issued["proof"]) == batch.root
+
+
+def test_gas_is_the_intrinsic_minimum_for_the_root():
+    assert anchor_gas(b"\x01" * 32) == 22_280
+    assert anchor_gas(b"\x00" + b"\x01" * 31) == 21_000 + 10 * (1 + 4 * 31)
+
+
+def test_no_receipt_before_confirmation(engine, chain):
+    insert_submissions(engine, 1)
+    with Session(engine) as session:
+        row = session.exec(select(Submission)).one()
+        assert batches.receipt_for(session, row) is None
+    batches.seal_all(engine, 10)
+    batches.anchor_sealed(engine, chain)
+    with Session(engine) as session:
+        row = session.exec(select(Submission)).one()
+        assert batches.receipt_for(session, row) is None
+        assert session.get(Batch, row.batch_id).state == "sent"
+
+
+def test_a_dropped_anchor_is_sent_again_from_its_kept_bytes(settings_env, engine, monkeypatch):
+    from trialnotary.chain import ChainClient
+    from trialnotary.config import load_settings
+
+    node = Anvil(block_time=None)
+    try:
+        node.rpc("evm_setAutomine", False)
+        chain = ChainClient(load_settings({**settings_env, "TRIALNOTARY_CHAIN_RPC_URL": node.url}))
+        insert_submissions(engine, 2)
+        [batch] = batches.seal_all(engine, 10)
+        [anchor] = batches.anchor_sealed(engine, chain)
+        node.rpc("anvil_dropTransaction", "0x" + anchor.tx_hash)
+        assert not chain.is_known(anchor.tx_hash)
+        monkeypatch.setattr(batches, "RESEND_AFTER", batches.timedelta(0))
+        assert batches.confirm_sent(engine, chain) == []
+        assert chain.is_known(anchor.tx_hash)
+        node.mine(3)
+        assert batches.confirm_sent(engine, chain) == [batch.id]
+    finally:
+        node.stop()
+
+
+def test_fees_above_the_cap_postpone_anchoring_and_lose_nothing(settings_env, engine):
+    from trialnotary.chain import ChainClient
+    from trialnotary.config import load_settings
+
+    poor = ChainClient(load_settings({**settings_env, "TRIALNOTARY_MAX_FEE_GWEI": "0"}))
+    insert_submissions(engine, 2)
+    batches.seal_all(engine, 10)
+    try:
+        batches.anchor_sealed(engine, poor)
+        raise AssertionError("anchoring above the fee cap must be refused")
+    except FeeAboveCap as exc:
+        assert "TRIALNOTARY_MAX_FEE_GWEI" in str(exc)
+    assert batches.run_tick(engine, poor, 10).sent == []
+    with Session(engine) as session:
+        assert session.exec(select(Batch)).one().state == "sealed"
+        assert session.scalar(select(sa.func.count()).select_from(Anchor)) == 0

@@ -1,0 +1,101 @@
+"""The administration and chain commands, run as a user would (same configuration)."""
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from sqlmodel import Session
+
+from trialnotary import scheduler, sites
+from trialnotary.cli import main
+from trialnotary.config import load_settings
+
+from .conftest import ANVIL_ACCOUNTS, insert_submissions
+
+
+@pytest.fixture
+def cli(settings_env):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, list(args), env=settings_env, catch_exceptions=False)
+    return invoke
+
+
+def test_admin_commands_create_a_trial_a_site_and_a_token(cli, engine):
+    result = cli("trial", "add", "nct 0123 4567", "--title", "Trial A")
+    assert result.exit_code == 0 and "NCT01234567" in result.output
+    assert cli("site", "add", "NCT01234567", "SITE-01", "--name", "Lyon").exit_code == 0
+    result = cli("token", "create", "SITE-01", "--expires-in", "30")
+    assert result.exit_code == 0
+    token = result.stdout.strip().splitlines()[-1]
+    with Session(engine) as session:
+        assert sites.authenticate(session, token).site == "SITE-01"
+        stored = session.execute(sa.text("SELECT digest, prefix FROM site_token")).one()
+    assert token not in stored and stored.digest == sites.token_digest(token)
+
+
+def test_admin_commands_refuse_bad_input_clearly(cli):
+    result = cli("trial", "add", "NCT123")
+    assert result.exit_code == 1 and "not a trial registry id" in result.output
+    assert cli("trial", "add", "NCT01234567").exit_code == 0
+    result = cli("trial", "add", "NCT01234567")
+    assert result.exit_code == 1 and "already exists" in result.output
+    result = cli("site", "add", "NCT07654321", "SITE-01")
+    assert result.exit_code == 1 and "unknown trial" in result.output
+    result = cli("site", "add", "NCT01234567", "bad site!")
+    assert result.exit_code == 1 and "site" in result.output
+    result = cli("token", "create", "NOPE")
+    assert result.exit_code == 1 and "unknown site" in result.output
+
+
+def test_a_sponsor_protocol_id_needs_the_flag(cli):
+    assert cli("trial", "add", "ABC-123").exit_code == 1
+    result = cli("trial", "add", "ABC-123", "--protocol-id")
+    assert result.exit_code == 0 and "ABC-123" in result.output
+
+
+def test_commands_refuse_an_unmigrated_database(settings_env, tmp_path):
+    env = {**settings_env, "TRIALNOTARY_DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite3'}"}
+    result = CliRunner().invoke(main, ["trial", "add", "NCT01234567"], env=env)
+    assert result.exit_code == 1 and "trialnotary db upgrade" in result.output
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    assert CliRunner().invoke(main, ["trial", "add", "NCT01234567"], env=env).exit_code == 0
+
+
+def test_seal_now_with_nothing_pending_is_not_an_error(cli):
+    result = cli("seal-now")
+    assert result.exit_code == 0 and "nothing pending" in result.output
+
+
+def test_seal_now_seals_anchors_and_waits_for_confirmation(cli, engine):
+    insert_submissions(engine, 3)
+    result = cli("seal-now", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "sealed batch 1: 3 leaves" in result.output
+    assert "batch 1: transaction 0x" in result.output
+    assert "batch 1: confirmed" in result.output
+
+
+def test_chain_status_shows_the_account_and_the_node(cli):
+    result = cli("chain", "status")
+    assert result.exit_code == 0
+    assert ANVIL_ACCOUNTS[0] in result.output
+    assert "node chain:   31337" in result.output and "balance:" in result.output
+
+
+def test_chain_status_reports_a_dead_node(cli, settings_env):
+    env = {**settings_env, "TRIALNOTARY_CHAIN_RPC_URL": "http://127.0.0.1:9"}
+    result = CliRunner().invoke(main, ["chain", "status"], env=env)
+    assert result.exit_code == 0 and "unreachable" in result.output
+
+
+def test_a_second_scheduler_on_one_sqlite_file_is_refused(settings_env, tmp_path):
+    url = f"sqlite:///{tmp_path / 'one.sqlite3'}"
+    settings = load_settings({**settings_env, "TRIALNOTARY_DATABASE_URL": url})
+    first = scheduler.start(settings, background=True)
+    try:
+        with pytest.raises(scheduler.SchedulerAlreadyRunning, match="already runs"):
+            scheduler.start(settings, background=True)
+    finally:
+        first.shutdown(wait=True)
+    scheduler.start(settings, background=True).shutdown(wait=True)  # free again

@@ -1,0 +1,60 @@
+"""Configuration: defaults per chain, overrides, and clear errors."""
+
+import pytest
+
+from trialnotary.config import ANVIL_DEV_KEY, ConfigError, load_settings
+
+
+def test_local_defaults(tmp_path):
+    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path)})
+    assert settings.chain == "local" and settings.chain_id == 31337
+    assert settings.rpc_urls == ["http://127.0.0.1:8545"]
+    assert settings.confirmations == 2
+    assert settings.seal_interval_seconds == 60 and settings.max_batch == 100_000
+    assert settings.database_url == f"sqlite:///{tmp_path / 'trialnotary.sqlite3'}"
+    assert settings.anchor_key() == ANVIL_DEV_KEY
+
+
+def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path):
+    first = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path)}).secret_key
+    second = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path)}).secret_key
+    assert first == second and len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_public_chains_need_a_url_and_a_key_file(tmp_path):
+    base = {"TRIALNOTARY_INSTANCE_PATH": str(tmp_path), "TRIALNOTARY_CHAIN": "sepolia"}
+    with pytest.raises(ConfigError, match="CHAIN_RPC_URL"):
+        load_settings(base)
+    settings = load_settings({**base, "TRIALNOTARY_CHAIN_RPC_URL": "https://a.example, https://b.example"})
+    assert settings.rpc_urls == ["https://a.example", "https://b.example"]
+    assert settings.chain_id == 11155111 and settings.confirmations == "finalized"
+    with pytest.raises(ConfigError, match="ANCHOR_KEY_FILE"):
+        settings.anchor_key()
+    key_file = tmp_path / "key"
+    key_file.write_text("ab" * 32 + "\n")
+    settings = load_settings({**base, "TRIALNOTARY_CHAIN_RPC_URL": "https://a.example",
+                              "TRIALNOTARY_ANCHOR_KEY_FILE": str(key_file)})
+    assert settings.anchor_key() == "0x" + "ab" * 32
+
+
+def test_instance_config_file_is_read_and_the_environment_wins(tmp_path):
+    (tmp_path / "config.toml").write_text('TRIALNOTARY_MAX_BATCH = 500\n'
+                                          'TRIALNOTARY_CONFIRMATIONS = "finalized"\n')
+    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path)})
+    assert settings.max_batch == 500 and settings.confirmations == "finalized"
+    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path),
+                              "TRIALNOTARY_MAX_BATCH": "7"})
+    assert settings.max_batch == 7
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("TRIALNOTARY_CHAIN", "ropsten", "must be one of"),
+    ("TRIALNOTARY_CONFIRMATIONS", "0", "CONFIRMATIONS"),
+    ("TRIALNOTARY_CONFIRMATIONS", "soon", "CONFIRMATIONS"),
+    ("TRIALNOTARY_MAX_BATCH", "lots", "MAX_BATCH must be a number"),
+    ("TRIALNOTARY_SEAL_INTERVAL_SECONDS", "0", "at least"),
+])
+def test_bad_values_name_their_variable(tmp_path, name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path), name: value})

@@ -1,0 +1,80 @@
+"""The local default as a user runs it: `trialnotary up`, stopped and started again."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def start_up(env: dict, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([BIN / "trialnotary", "up", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/v1/healthz", timeout=1).ok:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.2)
+        if process.poll() is not None:
+            break
+    process.kill()
+    pytest.fail("trialnotary up did not start:\n" + process.stdout.read())
+
+
+def stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    return output
+
+
+@pytest.mark.slow
+def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_path):
+    chain_port, web_port = free_port(), free_port()
+    env = {**os.environ, "TRIALNOTARY_INSTANCE_PATH": str(tmp_path / "instance"),
+           "TRIALNOTARY_CHAIN_RPC_URL": f"http://127.0.0.1:{chain_port}",
+           "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "1"}
+    env.pop("TRIALNOTARY_DATABASE_URL", None)
+    server = f"http://127.0.0.1:{web_port}"
+    data = tmp_path / "adsl.xpt"
+    data.write_bytes(b"SDTM export\n" * 100)
+
+    process = start_up(env, web_port)
+    try:
+        token = (tmp_path / "instance/demo-token").read_text().strip()
+        submitted = subprocess.run(
+            [BIN / "trialnotary", "submit", str(data), "--trial", "NCT01234567",
+             "--site", "DEMO-SITE", "--wait", "--out", str(tmp_path / "receipts"), "--json",
+             "--server", server, "--token", token],
+            env=env, capture_output=True, text=True, timeout=90)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        [receipt_file] = (tmp_path / "receipts").iterdir()
+        time.sleep(6)  # past anvil's state interval; a clean stop dumps the state too
+    finally:
+        output = stop(process)
+    assert token in output and "DEMO-SITE" in output  # the printed demo credentials
+    assert not (tmp_path / "instance/trialnotary.sqlite3").read_bytes().count(token.encode())
+
+    process = start_up(env, web_port)
+    try:
+        assert (tmp_path / "instance/demo-token").read_text().strip() == token
+        submission_id = receipt_file.name.split("_")[-1].removesuffix(".receipt.json")
+        again = requests.get(f"{server}/api/v1/submissions/{submission_id}/receipt", timeout=5)
+        assert again.status_code == 200
+        assert again.json() == __import__("json").loads(receipt_file.read_text())
+        verified = subprocess.run(
+            [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data),
+             "--rpc", env["TRIALNOTARY_CHAIN_RPC_URL"]],
+            env=env, capture_output=True, text=True, timeout=30)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        stop(process)

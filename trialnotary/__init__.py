@@ -1,0 +1,3 @@
+"""trialnotary: a notary for clinical-trial data."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,247 @@
+"""The JSON API under ``/api/v1``: thin views over ``registrations``, token-only (no
+cookies, so no CSRF), and ``{"error": {"code", "message", "field"}}`` for every error under
+that prefix, routing errors (404, 405) and oversized bodies (413) included."""
+
+from __future__ import annotations
+
+import json
+import re
+from array import array
+from itertools import accumulate
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, Response, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from . import openapi, registrations
+from .context import db_session, services
+from .validation import ValidationError
+
+PREFIX = "/api/v1"
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
+
+HTTP_ERROR_CODES = {
+    400: "invalid_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error",
+    429: "rate_limited", 500: "internal_error",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+# --- registering ---------------------------------------------------------------------
+
+@bp.post("/submissions")
+def create_submission():
+    return _register(bulk=False)
+
+
+@bp.post("/submissions/bulk")
+def create_submissions():
+    return _register(bulk=True)
+
+
+def _register(*, bulk: bool) -> Response:
+    base = url_for("api.list_submissions")
+    answer = registrations.submit(
+        services().engine, token=_bearer_token(), read_payload=_json_body, bulk=bulk,
+        path=request.path, idempotency_key=request.headers.get("Idempotency-Key"),
+        render=lambda records: _dumps(_created(records, base, bulk=bulk)),
+    )
+    response = Response(answer.body, status=answer.status, mimetype="application/json")
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _created(records: list[dict], base: str, *, bulk: bool) -> dict:
+    created = [{
+        "id": record["id"], "status": "pending", "record": record,
+        "links": {"self": f"{base}/{record['id']}", "receipt": f"{base}/{record['id']}/receipt"},
+    } for record in records]
+    return {"submissions": created} if bulk else created[0]
+
+
+UNAUTHORIZED = "a live site token is required: Authorization: Bearer <token>"
+
+
+def _bearer_token() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", UNAUTHORIZED)
+    return token.strip()
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+# Registration bodies nest three deep; anything far deeper is refused before parsing.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
+_BRACKET_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
+
+
+def json_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a UTF-8 JSON text nest, at C speed.
+
+    ``json.loads`` recurses on the C stack once per level and the process's recursion
+    limit is raised to 100,000 by an Ethereum dependency (py_ecc), so a body of a few
+    hundred thousand ``[`` would crash the process instead of raising ``RecursionError``.
+    Bodies with few brackets are cleared at once; others drop their strings, keep their
+    brackets as +1/-1 and take the highest running sum.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return 0
+    steps = _JSON_STRING.sub(b"", body).translate(_BRACKET_STEPS, _NOT_BRACKETS)
+    return max(accumulate(array("b", steps)), default=0)
+
+
+def _json_body():
+    if not request.is_json:
+        raise ApiError(400, "invalid_json", "send a JSON body with Content-Type: application/json")
+    body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
+    try:
+        # UTF-8 only (RFC 8259), which also keeps json_depth exact. Encoded surrogates
+        # pass here so that validation can name the field that holds one.
+        text = body.decode("utf-8", "surrogatepass")
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise ValueError(f"it nests deeper than {MAX_JSON_DEPTH} levels")
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _dumps(body) -> str:
+    return json.dumps(body, separators=(",", ":"))
+
+
+# --- looking up ----------------------------------------------------------------------
+
+@bp.get("/submissions")
+def list_submissions():
+    sha256 = request.args.get("sha256")
+    if sha256 is None:
+        raise ValidationError("sha256", "is required")
+    return jsonify({"submissions": registrations.find_by_sha256(db_session(), sha256)})
+
+
+@bp.get("/submissions/<submission_id>")
+def submission(submission_id: str):
+    view = registrations.status_of(db_session(), submission_id)
+    if view is None:
+        raise _unknown_registration()
+    return jsonify(view)
+
+
+@bp.get("/submissions/<submission_id>/receipt")
+def receipt(submission_id: str):
+    found = registrations.receipt_of(db_session(), submission_id)
+    if found is None:
+        raise _unknown_registration()
+    if found.receipt is None:
+        response = jsonify(found.status)
+        response.status_code = 202
+        response.headers["Retry-After"] = str(registrations.retry_after(
+            found.status["status"], services().settings.seal_interval_seconds))
+        return response
+    response = jsonify(found.receipt)
+    response.headers["Content-Disposition"] = f"attachment; filename={found.filename}"
+    return response
+
+
+def _unknown_registration() -> ApiError:
+    return ApiError(404, "not_found", "no registration with this id")
+
+
+@bp.get("/batches/<int:batch_id>")
+def batch(batch_id: int):
+    view = registrations.batch_of(db_session(), batch_id)
+    if view is None:
+        raise ApiError(404, "not_found", "no batch with this id")
+    return jsonify(view)
+
+
+# --- the service ---------------------------------------------------------------------
+
+@bp.get("/openapi.json", endpoint="openapi")
+def openapi_document():
+    return jsonify(openapi.document())
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready when the database answers; the chain's state is reported, never required."""
+    try:
+        with services().engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        database = "ok"
+    except sa.exc.SQLAlchemyError:
+        database = "unavailable"
+    body = {"status": "ok" if database == "ok" else "unavailable", "database": database,
+            "chain": services().chain.health()}
+    return jsonify(body), 200 if database == "ok" else 503
+
+
+# --- errors --------------------------------------------------------------------------
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="trialnotary"'
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.code, exc.message, exc.field)
+
+
+@bp.errorhandler(ValidationError)
+def _validation_error(exc: ValidationError):
+    return error_response(422, "validation_error", exc.message, exc.field)
+
+
+@bp.errorhandler(registrations.Unauthorized)
+def _unauthorized(_exc: registrations.Unauthorized):
+    return error_response(401, "unauthorized", UNAUTHORIZED)
+
+
+@bp.errorhandler(registrations.Forbidden)
+def _forbidden(exc: registrations.Forbidden):
+    return error_response(403, "forbidden", exc.message, exc.field)
+
+
+@bp.errorhandler(registrations.IdempotencyMismatch)
+def _idempotency_mismatch(exc: registrations.IdempotencyMismatch):
+    return error_response(422, "idempotency_mismatch", exc.message, exc.field)
+
+
+def _http_error(exc: HTTPException):
+    """JSON for HTTP errors under the API prefix (Flask's own pages elsewhere). App-wide,
+    because routing errors happen before any blueprint is known."""
+    path = request.path
+    if path != PREFIX and not path.startswith(PREFIX + "/"):
+        return exc
+    status = exc.code or 500
+    response = error_response(status, HTTP_ERROR_CODES.get(status, f"http_{status}"),
+                              exc.description or exc.name)
+    if status == 405 and getattr(exc, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, _http_error)

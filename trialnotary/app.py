@@ -1,0 +1,42 @@
+"""The Flask application factory. It builds no threads: the scheduler is started by
+``serve``/``worker``, never here, so WSGI workers never start one each."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from flask import Flask
+
+from . import api, web
+from .chain import ChainClient
+from .config import Settings, load_settings
+from .context import Services, close_db_session
+from .db import make_engine
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(files("trialnotary.templates")),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.sort_keys = False
+    app.extensions["trialnotary"] = Services(
+        settings=settings,
+        engine=make_engine(settings.database_url),
+        chain=ChainClient(settings),
+    )
+    app.teardown_appcontext(close_db_session)
+    api.init_app(app)
+    web.init_app(app)
+    return app

@@ -1,0 +1,215 @@
+"""The anchoring account's view of an EVM chain, through web3.py.
+
+One place for everything the anchorer asks a node: fees, nonces, signing, sending kept
+bytes, receipts, blocks and confirmations. Several RPC URLs fail over in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+import requests
+from eth_account import Account
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3RPCError
+
+from .config import Settings
+from .receipt import block_time
+
+log = logging.getLogger(__name__)
+
+GWEI = 10**9
+TX_BASE_GAS = 21_000
+
+
+class ChainError(RuntimeError):
+    """The chain cannot be used right now (unreachable, wrong chain, fees over the cap)."""
+
+
+class FeeAboveCap(ChainError):
+    pass
+
+
+def anchor_gas(data: bytes) -> int:
+    """Gas for a plain transaction carrying ``data``: the intrinsic cost, or EIP-7623's
+    calldata floor when higher (22,280 for 32 non-zero bytes)."""
+    zeros = data.count(0)
+    nonzeros = len(data) - zeros
+    standard = TX_BASE_GAS + 16 * nonzeros + 4 * zeros
+    floor = TX_BASE_GAS + 10 * (4 * nonzeros + zeros)
+    return max(standard, floor)
+
+
+@dataclass(frozen=True)
+class SignedAnchor:
+    raw: bytes
+    tx_hash: str  # 64 hex, no 0x
+    nonce: int
+    gas: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+@dataclass(frozen=True)
+class Inclusion:
+    """Where a transaction was mined, and whether that is settled enough to issue receipts."""
+
+    block_number: int
+    block_hash: str
+    block_time: str
+    succeeded: bool
+    confirmed: bool
+
+
+class ChainClient:
+    def __init__(self, settings: Settings, timeout: float = 10.0):
+        self.settings = settings
+        self._providers = [
+            Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+            for url in settings.rpc_urls
+        ]
+        self._chain_checked = False
+
+    @cached_property
+    def account(self):
+        return Account.from_key(self.settings.anchor_key())
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def _call(self, fn):
+        """Run ``fn(w3)`` on the first node that answers, in the configured order."""
+        errors = []
+        for w3 in self._providers:
+            try:
+                return fn(w3)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                errors.append(f"{w3.provider.endpoint_uri}: {type(exc).__name__}")
+        raise ChainError("no chain node answers (" + "; ".join(errors) + ")")
+
+    def chain_id(self) -> int:
+        return self._call(lambda w3: w3.eth.chain_id)
+
+    def ensure_chain(self) -> None:
+        """Refuse to anchor on a node of another chain than configured."""
+        if self._chain_checked:
+            return
+        actual = self.chain_id()
+        if actual != self.settings.chain_id:
+            raise ChainError(f"the node is on chain {actual}, but TRIALNOTARY_CHAIN_ID is "
+                             f"{self.settings.chain_id}: anchoring stopped")
+        self._chain_checked = True
+
+    def head(self) -> int:
+        return self._call(lambda w3: w3.eth.block_number)
+
+    def finalized(self) -> int:
+        return self._call(lambda w3: w3.eth.get_block("finalized")["number"])
+
+    def balance(self) -> int:
+        return self._call(lambda w3: w3.eth.get_balance(self.address))
+
+    def pending_nonce(self) -> int:
+        return self._call(lambda w3: w3.eth.get_transaction_count(self.address, "pending"))
+
+    def fees(self) -> tuple[int, int]:
+        """``(max_fee_per_gas, max_priority_fee_per_gas)`` from the node, under the cap."""
+        cap = int(self.settings.max_fee_gwei * GWEI)
+
+        def ask(w3):
+            history = w3.eth.fee_history(1, "latest", [])
+            return history["baseFeePerGas"][-1], w3.eth.max_priority_fee
+
+        base_fee, priority = self._call(ask)
+        if base_fee + priority > cap:
+            raise FeeAboveCap(f"fees are {(base_fee + priority) / GWEI:.3f} gwei, above "
+                              f"TRIALNOTARY_MAX_FEE_GWEI={self.settings.max_fee_gwei}")
+        return min(2 * base_fee + priority, cap), priority
+
+    def sign_anchor(self, root: bytes, nonce: int) -> SignedAnchor:
+        """An EIP-1559 transaction to ourselves, value 0, carrying the 32-byte root."""
+        self.ensure_chain()
+        max_fee, priority = self.fees()
+        tx = {
+            "type": 2,
+            "chainId": self.settings.chain_id,
+            "nonce": nonce,
+            "to": self.address,
+            "value": 0,
+            "data": "0x" + root.hex(),
+            "gas": anchor_gas(root),
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+        }
+        signed = self.account.sign_transaction(tx)
+        return SignedAnchor(
+            raw=bytes(signed.raw_transaction), tx_hash=bytes(signed.hash).hex(), nonce=nonce,
+            gas=tx["gas"], max_fee_per_gas=max_fee, max_priority_fee_per_gas=priority,
+        )
+
+    def send_raw(self, raw: bytes) -> None:
+        """Broadcast kept bytes. Sending them again is harmless: a node that already has
+        the transaction, or has mined it, says so and we carry on."""
+        try:
+            self._call(lambda w3: w3.eth.send_raw_transaction(raw))
+        except (Web3RPCError, ValueError) as exc:
+            message = str(exc).lower()
+            if "already known" in message or "nonce too low" in message \
+                    or "already imported" in message:
+                return
+            raise ChainError(f"the node refused the anchor transaction: {exc}") from None
+
+    def is_known(self, tx_hash: str) -> bool:
+        def ask(w3):
+            try:
+                w3.eth.get_transaction("0x" + tx_hash)
+                return True
+            except TransactionNotFound:
+                return False
+        return self._call(ask)
+
+    def inclusion(self, tx_hash: str) -> Inclusion | None:
+        """The transaction's block on the node's canonical chain, or ``None`` if not mined."""
+        confirmations = self.settings.confirmations
+
+        def ask(w3):
+            try:
+                receipt = w3.eth.get_transaction_receipt("0x" + tx_hash)
+            except TransactionNotFound:
+                return None
+            block = w3.eth.get_block(receipt["blockNumber"])
+            if block["hash"] != receipt["blockHash"]:
+                return None  # the receipt's block was reorganised away
+            number = receipt["blockNumber"]
+            if confirmations == "finalized":
+                confirmed = number <= w3.eth.get_block("finalized")["number"]
+            else:
+                confirmed = w3.eth.block_number - number + 1 >= confirmations
+            return Inclusion(
+                block_number=number,
+                block_hash="0x" + bytes(block["hash"]).hex(),
+                block_time=block_time(block["timestamp"]),
+                succeeded=receipt["status"] == 1,
+                confirmed=confirmed,
+            )
+
+        return self._call(ask)
+
+    def health(self) -> dict:
+        """Chain state for ``/readyz`` and ``chain status``; never raises."""
+        started = time.monotonic()
+        try:
+            chain_id, head = self.chain_id(), self.head()
+        except ChainError as exc:
+            return {"reachable": False, "error": str(exc)}
+        return {
+            "reachable": True,
+            "chainId": chain_id,
+            "expectedChainId": self.settings.chain_id,
+            "head": head,
+            "latencyMs": round((time.monotonic() - started) * 1000, 1),
+        }

@@ -1,0 +1,301 @@
+"""The ``trialnotary`` command. Every command reads the same configuration as the server."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import click
+
+# Imports stay inside the commands: `verify` must start fast, without the server's modules.
+
+
+def _settings():
+    from .config import ConfigError, load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _engine(settings):
+    from .db import is_current, make_engine
+
+    engine = make_engine(settings.database_url)
+    if not is_current(engine):
+        raise click.ClickException("the database is not migrated: run `trialnotary db upgrade`")
+    return engine
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+@click.version_option(package_name="trialnotary")
+def main() -> None:
+    """trialnotary: register SHA-256 hashes of trial data, anchor them, verify receipts."""
+
+
+# --- running -------------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Web and API only; run `worker`s apart.")
+@click.option("--threads", default=16, show_default=True, type=int)
+def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
+    """Serve the web pages and the API (and the scheduler, unless --no-scheduler)."""
+    from . import scheduler
+    from .app import create_app
+
+    _setup_logging()
+    settings = _settings()
+    engine = _engine(settings)
+    engine.dispose()
+    app = create_app(settings)
+    jobs = None if no_scheduler else scheduler.start(settings, background=True)
+    click.echo(f"trialnotary serving on http://{host}:{port}"
+               + ("" if no_scheduler else " (with the scheduler)"))
+    try:
+        import waitress
+
+        waitress.serve(app, host=host, port=port, threads=threads, ident="trialnotary",
+                       max_request_body_size=17 * 1024 * 1024)
+    finally:
+        if jobs is not None:
+            jobs.shutdown(wait=True)
+
+
+@main.command()
+def worker() -> None:
+    """Run the scheduler only: seal, anchor, confirm."""
+    from . import scheduler
+
+    _setup_logging()
+    settings = _settings()
+    _engine(settings).dispose()
+    click.echo("trialnotary worker running (Ctrl-C to stop)")
+    scheduler.start(settings, background=False)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """The local default in one go: local chain, migrated SQLite, demo data, server."""
+    from . import localdev
+
+    localdev.up(host=host, port=port)
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations (the only way the schema is created)."""
+    from .db import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo("database is up to date")
+
+
+# --- administration ------------------------------------------------------------------
+
+def _admin_session():
+    from sqlmodel import Session
+
+    return Session(_engine(_settings()), expire_on_commit=False)
+
+
+def _admin(action):
+    from .validation import ValidationError
+
+    with _admin_session() as session:
+        try:
+            result = action(session)
+        except ValidationError as exc:
+            raise click.ClickException(f"{exc.field}: {exc.message}" if exc.field
+                                       else exc.message) from None
+        session.commit()
+        return result
+
+
+@main.group("trial")
+def trial_group() -> None:
+    """Trials."""
+
+
+@trial_group.command("add")
+@click.argument("trial")
+@click.option("--title")
+@click.option("--protocol-id", is_flag=True,
+              help="TRIAL is a sponsor's protocol id, not (yet) a registry id.")
+def trial_add(trial: str, title: str | None, protocol_id: bool) -> None:
+    """Create a trial."""
+    from . import sites
+
+    created = _admin(lambda s: sites.add_trial(s, trial, title=title, protocol_id=protocol_id))
+    click.echo(f"trial {created.registry_id} created")
+
+
+@main.group("site")
+def site_group() -> None:
+    """Sites."""
+
+
+@site_group.command("add")
+@click.argument("trial")
+@click.argument("site")
+@click.option("--name")
+def site_add(trial: str, site: str, name: str | None) -> None:
+    """Create SITE if new and enrol it in TRIAL."""
+    from . import sites
+
+    _admin(lambda s: sites.add_site(s, trial, site, name=name))
+    click.echo(f"site {site} enrolled in {trial.upper()}")
+
+
+@main.group("token")
+def token_group() -> None:
+    """Site tokens."""
+
+
+@token_group.command("create")
+@click.argument("site")
+@click.option("--expires-in", type=click.FloatRange(min=0, min_open=True), metavar="DAYS")
+def token_create(site: str, expires_in: float | None) -> None:
+    """Print a new token for SITE (shown once, stored only as a digest)."""
+    from . import sites
+
+    token = _admin(lambda s: sites.create_token(s, site, expires_in_days=expires_in))
+    click.echo(f"token for site {site}" + (f", expires in {expires_in:g} days" if expires_in
+                                           else "") + " (shown once):", err=True)
+    click.echo(token)
+
+
+# --- sealing and the chain -----------------------------------------------------------
+
+@main.command("seal-now")
+@click.option("--wait", is_flag=True, help="Wait until every anchor is confirmed.")
+def seal_now(wait: bool) -> None:
+    """Seal everything pending and send the anchors."""
+    from . import batches
+    from .chain import ChainClient, ChainError
+
+    settings = _settings()
+    engine = _engine(settings)
+    chain = ChainClient(settings)
+    sealed = batches.seal_all(engine, settings.max_batch)
+    try:
+        sent = batches.anchor_sealed(engine, chain)
+    except ChainError as exc:
+        raise click.ClickException(f"sealed {len(sealed)} batch(es), but anchoring failed: "
+                                   f"{exc}. The scheduler will retry.") from None
+    if not sealed and not sent:
+        click.echo("nothing pending")
+    for batch in sealed:
+        click.echo(f"sealed batch {batch.id}: {batch.leaf_count} leaves, root {batch.root.hex()}")
+    for anchor in sent:
+        click.echo(f"batch {anchor.batch_id}: transaction 0x{anchor.tx_hash}")
+    if wait:
+        waiting = {a.batch_id for a in sent}
+        while waiting:
+            time.sleep(1)
+            for batch_id in batches.confirm_sent(engine, chain):
+                if batch_id in waiting:
+                    click.echo(f"batch {batch_id}: confirmed")
+                    waiting.discard(batch_id)
+
+
+@main.group("chain")
+def chain_group() -> None:
+    """The anchoring account on its chain."""
+
+
+@chain_group.command("status")
+def chain_status() -> None:
+    """Chain id, account, balance, nonce, node head, anchors in flight."""
+    from sqlmodel import Session, func, select
+
+    from .chain import ChainClient, ChainError
+    from .models import Anchor
+
+    settings = _settings()
+    chain = ChainClient(settings)
+    click.echo(f"chain:        {settings.chain} (expected chain id {settings.chain_id})")
+    click.echo(f"rpc:          {', '.join(settings.rpc_urls)}")
+    click.echo(f"account:      {chain.address}")
+    try:
+        click.echo(f"node chain:   {chain.chain_id()}")
+        click.echo(f"head:         {chain.head()}")
+        click.echo(f"balance:      {chain.balance() / 10**18:.6f} ETH")
+        click.echo(f"nonce:        {chain.pending_nonce()} (pending)")
+    except ChainError as exc:
+        click.echo(f"node:         unreachable ({exc})")
+    with Session(_engine(settings)) as session:
+        in_flight = session.scalar(select(func.count()).select_from(Anchor)
+                                   .where(Anchor.state.in_(("signed", "sent"))))
+    click.echo(f"in flight:    {in_flight} anchor transaction(s)")
+
+
+# --- clients: submit, receipt, verify ------------------------------------------------
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--trial", required=True)
+@click.option("--site", required=True)
+@click.option("--kind", default="dataset", show_default=True)
+@click.option("--dataset", help="Label; defaults to the file name, or the folder's name.")
+@click.option("--supersedes", metavar="ID")
+@click.option("--wait", is_flag=True, help="Wait for the receipts.")
+@click.option("--out", type=click.Path(file_okay=False), help="Save receipts here.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
+              show_default=True)
+@click.option("--token", envvar="TRIALNOTARY_TOKEN", required=True)
+def submit(**options) -> None:
+    """Hash files or folders locally and register them."""
+    from . import submit as submitting
+
+    sys.exit(submitting.run(**options))
+
+
+@main.command()
+@click.argument("submission_id")
+@click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the receipt here.")
+@click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
+              show_default=True)
+def receipt(submission_id: str, output: str | None, server: str) -> None:
+    """Fetch a receipt from the server."""
+    from . import submit as submitting
+
+    sys.exit(submitting.fetch_receipt(server, submission_id, output))
+
+
+@main.command()
+@click.argument("receipt_path", metavar="RECEIPT", type=click.Path(exists=True, dir_okay=False))
+@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--rpc", "rpc_urls", multiple=True, help="A chain node; repeat for several.")
+@click.option("--confirmations", default="1", show_default=True,
+              help="A number, or 'finalized'.")
+@click.option("--expect-sender", metavar="ADDR", help="Pin the notary's anchoring address.")
+@click.option("--json", "as_json", is_flag=True)
+def verify(receipt_path, file_path, rpc_urls, confirmations, expect_sender, as_json) -> None:
+    """Check a receipt (and a file) step by step; exit 0 only if every step passes."""
+    from . import verify as verifier
+
+    sys.exit(verifier.main(receipt_path, file_path=file_path, rpc_urls=list(rpc_urls),
+                           confirmations=confirmations, expect_sender=expect_sender,
+                           as_json=as_json))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

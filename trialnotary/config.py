@@ -1,0 +1,152 @@
+"""Configuration shared by the server, the scheduler and every CLI command.
+
+Sources, later ones winning: built-in defaults, ``<instance>/config.toml`` (keys are the
+environment variable names), a ``.env`` file in the working directory, the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+PREFIX = "TRIALNOTARY_"
+
+# Anvil's first development account. Its key is published in anvil's own output and docs:
+# it is NOT a secret and is used only for the local chain (TRIALNOTARY_CHAIN=local).
+ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+@dataclass(frozen=True)
+class ChainPreset:
+    chain_id: int
+    rpc_urls: tuple[str, ...]
+    confirmations: int | str
+    max_fee_gwei: float
+
+
+CHAINS = {
+    "local": ChainPreset(31337, ("http://127.0.0.1:8545",), 2, 100.0),
+    "sepolia": ChainPreset(11155111, (), "finalized", 50.0),
+    "hoodi": ChainPreset(560048, (), "finalized", 50.0),
+    "mainnet": ChainPreset(1, (), "finalized", 30.0),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the variable."""
+
+
+@dataclass
+class Settings:
+    instance_path: Path
+    database_url: str
+    chain: str
+    rpc_urls: list[str]
+    chain_id: int
+    anchor_key_file: Path | None
+    seal_interval_seconds: float
+    max_batch: int
+    confirmations: int | str
+    max_fee_gwei: float
+    secret_key: str = field(repr=False)
+
+    def anchor_key(self) -> str:
+        """The anchoring private key; never logged, printed or stored in the database."""
+        if self.anchor_key_file is None:
+            if self.chain != "local":
+                raise ConfigError(f"{PREFIX}ANCHOR_KEY_FILE is required on chain {self.chain!r}")
+            return ANVIL_DEV_KEY
+        try:
+            key = self.anchor_key_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{PREFIX}ANCHOR_KEY_FILE cannot be read: {exc.strerror}") from None
+        return key if key.startswith("0x") else "0x" + key
+
+
+def _raw_values(environ: dict[str, str] | None) -> dict[str, str]:
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, str] = {}
+    dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    instance = Path(env.get(PREFIX + "INSTANCE_PATH") or dotenv.get(PREFIX + "INSTANCE_PATH")
+                    or "instance")
+    config_file = instance / "config.toml"
+    if config_file.exists():
+        with config_file.open("rb") as fh:
+            values.update({k: str(v) for k, v in tomllib.load(fh).items()})
+    if environ is None:
+        values.update(dotenv)
+    values.update({k: v for k, v in env.items() if k.startswith(PREFIX)})
+    values[PREFIX + "INSTANCE_PATH"] = str(instance)
+    return values
+
+
+def _confirmations(raw: str) -> int | str:
+    if raw == "finalized":
+        return raw
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"{PREFIX}CONFIRMATIONS must be a number ≥ 1 or 'finalized', not {raw!r}")
+    return count
+
+
+def _number(values: dict, name: str, default, kind=float, minimum=0):
+    raw = values.get(PREFIX + name)
+    if raw in (None, ""):
+        return default
+    try:
+        number = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a number, not {raw!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
+    return number
+
+
+def _secret_key(instance: Path, configured: str | None) -> str:
+    if configured:
+        return configured
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.touch(mode=0o600)
+    path.write_text(key)
+    return key
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the configuration; ``environ`` replaces the process environment and ``.env``."""
+    values = _raw_values(environ)
+    get = lambda name: values.get(PREFIX + name) or None  # noqa: E731
+    instance = Path(get("INSTANCE_PATH")).resolve()
+    chain = (get("CHAIN") or "local").lower()
+    if chain not in CHAINS:
+        raise ConfigError(f"{PREFIX}CHAIN must be one of {', '.join(CHAINS)}, not {chain!r}")
+    preset = CHAINS[chain]
+    rpc_urls = [u.strip() for u in (get("CHAIN_RPC_URL") or "").split(",") if u.strip()]
+    rpc_urls = rpc_urls or list(preset.rpc_urls)
+    if not rpc_urls:
+        raise ConfigError(f"{PREFIX}CHAIN_RPC_URL is required on chain {chain!r}")
+    key_file = get("ANCHOR_KEY_FILE")
+    return Settings(
+        instance_path=instance,
+        database_url=get("DATABASE_URL") or f"sqlite:///{instance / 'trialnotary.sqlite3'}",
+        chain=chain,
+        rpc_urls=rpc_urls,
+        chain_id=_number(values, "CHAIN_ID", preset.chain_id, int, 1),
+        anchor_key_file=Path(key_file) if key_file else None,
+        seal_interval_seconds=_number(values, "SEAL_INTERVAL_SECONDS", 60.0, float, 0.1),
+        max_batch=_number(values, "MAX_BATCH", 100_000, int, 1),
+        confirmations=_confirmations(get("CONFIRMATIONS") or str(preset.confirmations)),
+        max_fee_gwei=_number(values, "MAX_FEE_GWEI", preset.max_fee_gwei, float, 0),
+        secret_key=_secret_key(instance, get("SECRET_KEY")),
+    )

@@ -1,0 +1,97 @@
+"""Engine, sessions, migrations and the lock that serialises sealing and anchoring."""
+
+from __future__ import annotations
+
+import contextlib
+from importlib.resources import files
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+# pg_advisory_xact_lock key for the seal/anchor jobs ("TNJOBS" in ASCII).
+JOB_LOCK_KEY = 0x544E4A4F4253
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        # Let SQLAlchemy, not the driver, decide when transactions begin, so that
+        # ``BEGIN IMMEDIATE`` below really takes the write lock first.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write_lock") else "BEGIN")
+
+    return engine
+
+
+@contextlib.contextmanager
+def job_lock(engine: Engine):
+    """A session holding the database-wide job lock until it commits or rolls back.
+
+    PostgreSQL: a transaction-scoped advisory lock; SQLite: ``BEGIN IMMEDIATE`` (the
+    write lock). Every process that seals or anchors takes it, so a batch is sealed once
+    and anchored once whichever process acts.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.info["write_lock"] = True
+        with Session(bind=conn) as session:
+            try:
+                if engine.dialect.name == "postgresql":
+                    session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                                    {"k": JOB_LOCK_KEY})
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                conn.info.pop("write_lock", None)
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    migrations = files("trialnotary.migrations")
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply the migrations: the only way the schema is created."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database is at the newest migration."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()) == set(script.get_heads())

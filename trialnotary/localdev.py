@@ -1,0 +1,141 @@
+"""The local default in one command: anvil, a migrated SQLite database, demo data, server.
+
+Everything lives in the instance folder: the database, the chain's state (dumped every few
+seconds and on a clean stop), and the demo token, so a restart finds every registration,
+batch and receipt again, still verifiable.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import click
+import requests
+from sqlmodel import Session, select
+
+from . import sites
+from .config import Settings, load_settings
+from .db import make_engine, upgrade
+from .models import Site, Trial
+
+DEMO_TRIAL = "NCT01234567"
+DEMO_SITE = "DEMO-SITE"
+ANVIL_RELATIVE = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+STATE_INTERVAL_SECONDS = 5
+
+
+def find_anvil() -> Path:
+    """The platform binary (not the npm wrapper, whose death would orphan the node)."""
+    candidates = [Path.cwd() / ANVIL_RELATIVE, Path(__file__).resolve().parents[1] / ANVIL_RELATIVE]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise click.ClickException("anvil is not installed: run `npm ci` in the project folder")
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
+                                 "params": []}, timeout=2)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def start_local_chain(settings: Settings) -> subprocess.Popen | None:
+    """Start anvil on the configured local URL unless a node already answers there."""
+    url = settings.rpc_urls[0]
+    if _answers(url):
+        click.echo(f"using the chain node already running at {url}")
+        return None
+    port = urlparse(url).port or 8545
+    state = settings.instance_path / "anvil-state.json"
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [str(find_anvil()), "--port", str(port), "--chain-id", str(settings.chain_id),
+         "--block-time", "1", "--state", str(state),
+         "--state-interval", str(STATE_INTERVAL_SECONDS), "--silent"],
+        stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not _answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise click.ClickException("the local chain (anvil) did not start")
+        time.sleep(0.1)
+    click.echo(f"local chain (anvil) on {url}, state in {state}")
+    return process
+
+
+def stop_local_chain(process: subprocess.Popen) -> None:
+    """SIGTERM, so anvil writes its state before it exits."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def seed_demo(settings: Settings) -> str:
+    """Create the demo trial, site and token once; returns the token (kept in the instance
+    folder, readable only by its owner, since only its digest is in the database)."""
+    engine = make_engine(settings.database_url)
+    token_file = settings.instance_path / "demo-token"
+    with Session(engine) as session:
+        if not session.exec(select(Trial).where(Trial.registry_id == DEMO_TRIAL)).first():
+            sites.add_trial(session, DEMO_TRIAL, title="Demo trial (local default)")
+        if not session.exec(select(Site).where(Site.code == DEMO_SITE)).first():
+            sites.add_site(session, DEMO_TRIAL, DEMO_SITE, name="Demo site")
+        token = token_file.read_text().strip() if token_file.exists() else None
+        if token is None or sites.authenticate(session, token) is None:
+            token = sites.create_token(session, DEMO_SITE)
+            token_file.touch(mode=0o600)
+            token_file.write_text(token + "\n")
+        session.commit()
+    engine.dispose()
+    return token
+
+
+def _print_welcome(settings: Settings, token: str, host: str, port: int) -> None:
+    server = f"http://{host}:{port}"
+    click.echo(f"""
+trialnotary is running (local default: SQLite + local chain {settings.chain_id})
+  server      {server}
+  demo trial  {DEMO_TRIAL}
+  demo site   {DEMO_SITE}
+  site token  {token}
+  sealing     every {settings.seal_interval_seconds:g} s (or now: trialnotary seal-now)
+
+Register a file and wait for its receipt:
+  export TRIALNOTARY_SERVER_URL={server} TRIALNOTARY_TOKEN={token}
+  trialnotary submit README.md --trial {DEMO_TRIAL} --site {DEMO_SITE} --wait --out receipts/
+Verify it without us:
+  trialnotary verify receipts/*.receipt.json --file README.md --rpc {settings.rpc_urls[0]}
+Stop with Ctrl-C; everything is kept in {settings.instance_path}.
+""")
+
+
+def up(*, host: str = "127.0.0.1", port: int = 5000) -> None:
+    settings = load_settings()
+    if settings.chain != "local":
+        raise click.ClickException("`up` runs the local default; on a public chain use "
+                                   "`db upgrade` and `serve`")
+    chain_process = start_local_chain(settings)
+    if chain_process is not None:
+        atexit.register(stop_local_chain, chain_process)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    upgrade(settings.database_url)
+    token = seed_demo(settings)
+    _print_welcome(settings, token, host, port)
+    from .cli import serve as serve_command
+
+    serve_command.main(["--host", host, "--port", str(port)], standalone_mode=False)

@@ -1,0 +1,80 @@
+"""Merkle trees of a batch, built with merkletools and kept as pages of nodes per level.
+
+A tree is stored level by level (level 0 = the leaves) as concatenated 32-byte nodes, cut
+into pages, so a proof reads one small page per level and never the whole tree. The levels are derived
+data: they can always be rebuilt from the leaves in their order.
+"""
+
+from __future__ import annotations
+
+from blockcerts_merkletools import MerkleTools
+
+NODE = 32
+PAGE_NODES = 256
+
+
+def build_levels(leaves: list[bytes]) -> list[bytes]:
+    """All levels of the tree over ``leaves``, leaves first, root last, each as one blob."""
+    if not leaves:
+        raise ValueError("a tree needs at least one leaf")
+    tools = MerkleTools(hash_type="sha256")
+    tools.add_leaf([leaf.hex() for leaf in leaves])
+    tools.make_tree()
+    # merkletools keeps the root level first; we keep the leaves first.
+    return [b"".join(level) for level in reversed(tools.levels)]
+
+
+def pages(levels: list[bytes]):
+    """``(level, page, nodes)`` for every page of ``PAGE_NODES`` nodes of every level."""
+    size = PAGE_NODES * NODE
+    for level, nodes in enumerate(levels):
+        for page, start in enumerate(range(0, len(nodes), size)):
+            yield level, page, nodes[start:start + size]
+
+
+def page_of(index: int) -> tuple[int, int]:
+    """The page holding node ``index`` of a level, and the node's byte offset in it."""
+    page, slot = divmod(index, PAGE_NODES)
+    return page, slot * NODE
+
+
+def root_of(levels: list[bytes]) -> bytes:
+    return levels[-1]
+
+
+def level_sizes(leaf_count: int) -> list[int]:
+    """Number of nodes on each level of a tree with ``leaf_count`` leaves."""
+    sizes = [leaf_count]
+    while sizes[-1] > 1:
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes
+
+
+def sibling_positions(leaf_index: int, leaf_count: int) -> list[tuple[int, int, str]]:
+    """``(level, index, side)`` of each sibling on the path of a leaf, leaf level first.
+
+    Follows merkletools' rule: an odd last node is carried up with no sibling, so that
+    level adds no step to the proof.
+    """
+    positions = []
+    index = leaf_index
+    for level, size in enumerate(level_sizes(leaf_count)[:-1]):
+        if not (index == size - 1 and size % 2 == 1):
+            if index % 2:
+                positions.append((level, index - 1, "left"))
+            else:
+                positions.append((level, index + 1, "right"))
+        index //= 2
+    return positions
+
+
+def proof_from_nodes(positions: list[tuple[int, int, str]], nodes: list[bytes]) -> list[dict]:
+    """Chainpoint proof steps from sibling positions and their node values, in order."""
+    return [{side: node.hex()} for (_, _, side), node in zip(positions, nodes, strict=True)]
+
+
+def proof_from_levels(levels: list[bytes], leaf_index: int) -> list[dict]:
+    leaf_count = len(levels[0]) // NODE
+    positions = sibling_positions(leaf_index, leaf_count)
+    nodes = [levels[lvl][i * NODE:(i + 1) * NODE] for lvl, i, _ in positions]
+    return proof_from_nodes(positions, nodes)

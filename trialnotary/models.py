@@ -1,0 +1,164 @@
+"""Database tables. The schema itself is created only by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Named constraints from the first migration on, so Alembic's batch mode can alter them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def rfc3339_ms(moment: datetime) -> str:
+    """``2026-11-23T18:59:01.123Z``: the exact form of ``submittedAt`` and ``sealedAt``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{moment.microsecond // 1000:03d}Z"
+
+
+def UtcDateTime(**kw):  # noqa: N802 - reads like a column type
+    return Field(sa_type=sa.DateTime(timezone=True), **kw)
+
+
+class Trial(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    registry_id: str = Field(max_length=64, unique=True)
+    title: str | None = Field(default=None, max_length=500)
+    is_protocol_id: bool = False
+    created_at: datetime = UtcDateTime(default_factory=utcnow)
+
+
+class Site(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    name: str | None = Field(default=None, max_length=200)
+    created_at: datetime = UtcDateTime(default_factory=utcnow)
+
+
+class Enrolment(SQLModel, table=True):
+    trial_id: int = Field(foreign_key="trial.id", primary_key=True)
+    site_id: int = Field(foreign_key="site.id", primary_key=True)
+
+
+class SiteToken(SQLModel, table=True):
+    """An API token that registers for one site. Only its SHA-256 digest is kept."""
+
+    __tablename__ = "site_token"
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="site.id", index=True)
+    digest: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = UtcDateTime(default_factory=utcnow)
+    expires_at: datetime | None = UtcDateTime(default=None)
+    last_used_at: datetime | None = UtcDateTime(default=None)
+    revoked_at: datetime | None = UtcDateTime(default=None)
+
+
+class Batch(SQLModel, table=True):
+    """A sealed Merkle tree. ``state``: sealed → sent → confirmed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    root: bytes = Field(sa_type=sa.LargeBinary(32))
+    leaf_count: int
+    sealed_at: str = Field(max_length=24)
+    state: str = Field(default="sealed", max_length=16, index=True)
+
+
+class TreePage(SQLModel, table=True):
+    """Up to ``merkle.PAGE_NODES`` consecutive 32-byte nodes of one level of a batch's tree.
+
+    Derived data, rebuilt from the leaves if lost. Pages keep each proof read small: one
+    short blob per level instead of a whole level.
+    """
+
+    __tablename__ = "tree_page"
+    batch_id: int = Field(foreign_key="batch.id", primary_key=True)
+    level: int = Field(primary_key=True)
+    page: int = Field(primary_key=True)
+    nodes: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class Submission(SQLModel, table=True):
+    """A registration. ``seq`` fixes the sealing order; ``id`` is the public UUID4."""
+
+    __table_args__ = (
+        sa.Index("ix_submission_pending", "seq", sqlite_where=sa.text("batch_id IS NULL"),
+                 postgresql_where=sa.text("batch_id IS NULL")),
+        sa.Index("ix_submission_batch_leaf", "batch_id", "leaf_index", unique=True),
+    )
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    trial: str = Field(max_length=64, index=True)
+    site: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    dataset: str = Field(max_length=200)
+    sha256: str = Field(max_length=64, index=True)
+    size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    filename: str | None = Field(default=None, max_length=255)
+    supersedes: str | None = Field(default=None, max_length=36)
+    submitted_at: str = Field(max_length=24)
+    leaf: bytes = Field(sa_type=sa.LargeBinary(32))
+    token_id: int | None = Field(default=None, foreign_key="site_token.id")
+    batch_id: int | None = Field(default=None, foreign_key="batch.id")
+    leaf_index: int | None = None
+
+    def record(self) -> dict:
+        """The record bound into the leaf, with the receipt's key names."""
+        return {
+            "id": self.id, "trial": self.trial, "site": self.site, "kind": self.kind,
+            "dataset": self.dataset, "sha256": self.sha256, "sizeBytes": self.size_bytes,
+            "filename": self.filename, "supersedes": self.supersedes,
+            "submittedAt": self.submitted_at,
+        }
+
+
+class Anchor(SQLModel, table=True):
+    """One signed anchoring transaction of a batch; its signed bytes are kept to re-send.
+
+    ``state``: signed → sent → confirmed, or replaced/dropped. A batch may see several
+    anchors over time (re-sent, replaced) but at most one survives on chain, since all of
+    them share the batch's nonce.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    chain_id: int
+    sender: str = Field(max_length=42)
+    nonce: int = Field(sa_type=sa.BigInteger)
+    tx_hash: str = Field(max_length=64, unique=True)
+    raw: bytes = Field(sa_type=sa.LargeBinary)
+    gas: int = Field(sa_type=sa.BigInteger)
+    max_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
+    max_priority_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
+    state: str = Field(default="signed", max_length=16, index=True)
+    created_at: datetime = UtcDateTime(default_factory=utcnow)
+    sent_at: datetime | None = UtcDateTime(default=None)
+    block_number: int | None = Field(default=None, sa_type=sa.BigInteger)
+    block_hash: str | None = Field(default=None, max_length=66)
+    block_time: str | None = Field(default=None, max_length=20)
+    confirmed_at: datetime | None = UtcDateTime(default=None)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first answer to a request with an ``Idempotency-Key``, per token, for 24 h."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (sa.UniqueConstraint("token_id", "key", name="uq_idempotency_key_token_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="site_token.id")
+    key: str = Field(max_length=255)
+    request_digest: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_type=sa.Text)
+    created_at: datetime = UtcDateTime(default_factory=utcnow, index=True)

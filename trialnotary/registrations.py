@@ -1,0 +1,400 @@
+"""Registrations: validate them, check them against trials, sites and tokens, store them,
+and look them up with their batch and anchor.
+
+No Flask here: the JSON API calls these with an engine or a session and plain data, so the
+web form can reuse them. Nothing is stored for a refused request: every check runs before
+the single insert, and the insert and its idempotency record commit together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from . import sites
+from .batches import anchor_view, receipt_for, submission_status
+from .models import Anchor, Batch, IdempotencyKey, Submission, Trial, rfc3339_ms, utcnow
+from .receipt import receipt_filename
+from .validation import ValidationError, validate_sha256, validate_submission, validate_uuid
+
+MAX_BULK = 10_000
+MAX_LOOKUP = 1_000
+IDEMPOTENCY_TTL = timedelta(hours=24)
+MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+IDEMPOTENCY_FIELD = "Idempotency-Key"
+# Seconds a client should wait before asking for a receipt again, once sealed.
+RETRY_AFTER_SEALED = 5
+
+
+class Forbidden(Exception):
+    """The token may not register this (another site's registration)."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class Unauthorized(Exception):
+    """No live site token: unknown, expired or revoked."""
+
+
+class IdempotencyMismatch(Exception):
+    """An ``Idempotency-Key`` reused with another request."""
+
+    field = IDEMPOTENCY_FIELD
+    message = "this Idempotency-Key was used with another request in the last 24 hours"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response to a registration request, as it is sent and as it is replayed."""
+
+    status: int
+    body: str
+    replayed: bool = False
+
+
+# --- transactions --------------------------------------------------------------------
+
+@contextlib.contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transactions take SQLite's write lock at ``BEGIN`` (IMMEDIATE).
+
+    A deferred SQLite transaction that reads and then writes fails at once (it does not
+    wait) when another connection wrote in between; taking the lock first makes concurrent
+    writers queue on the busy timeout instead. PostgreSQL needs nothing special.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.info["write_lock"] = True
+        try:
+            with Session(bind=conn, expire_on_commit=False) as session:
+                yield session
+        finally:
+            conn.info.pop("write_lock", None)
+
+
+# --- validating and storing ----------------------------------------------------------
+
+def validated_items(payload: Any, *, bulk: bool) -> list[dict]:
+    """The normalised registrations of a single (``bulk=False``) or bulk request body."""
+    if not bulk:
+        return [validate_submission(payload)]
+    if not isinstance(payload, dict):
+        raise ValidationError(None, "must be a JSON object with a 'submissions' list")
+    unknown = sorted(set(payload) - {"submissions"})
+    if unknown:
+        raise ValidationError(unknown[0], "is not a known field")
+    items = payload.get("submissions")
+    if not isinstance(items, list):
+        raise ValidationError("submissions", "is required and must be a list")
+    if not 1 <= len(items) <= MAX_BULK:
+        raise ValidationError("submissions", f"must hold 1 to {MAX_BULK} registrations")
+    return [validate_submission(item, f"submissions[{index}].")
+            for index, item in enumerate(items)]
+
+
+def _field(bulk: bool, index: int, name: str) -> str:
+    return f"submissions[{index}].{name}" if bulk else name
+
+
+def check_items(session: Session, identity: sites.TokenIdentity, items: list[dict], *,
+                bulk: bool) -> None:
+    """Refuse items of another site (403), of trials the site is not enrolled in, and
+    ``supersedes`` naming no registration of the same trial (422). Two queries at most."""
+    for index, item in enumerate(items):
+        if item["site"] != identity.site:
+            raise Forbidden(_field(bulk, index, "site"),
+                            f"this token registers for site {identity.site} only")
+    pairs = {(item["trial"], item["site"]) for item in items}
+    enrolled = sites.enrolled_pairs(session, pairs)
+    for index, item in enumerate(items):
+        if (item["trial"], item["site"]) not in enrolled:
+            raise _not_enrolled(session, item, bulk=bulk, index=index)
+    targets = {item["supersedes"] for item in items if item["supersedes"]}
+    if not targets:
+        return
+    trial_of = dict(session.execute(
+        select(Submission.id, Submission.trial).where(Submission.id.in_(targets))).all())
+    for index, item in enumerate(items):
+        if item["supersedes"] and trial_of.get(item["supersedes"]) != item["trial"]:
+            raise ValidationError(_field(bulk, index, "supersedes"),
+                                  f"names no registration of trial {item['trial']}")
+
+
+def _not_enrolled(session: Session, item: dict, *, bulk: bool, index: int) -> ValidationError:
+    """Which of the two is wrong: only asked once a check has failed."""
+    exists = session.scalar(select(Trial.id).where(Trial.registry_id == item["trial"]))
+    if exists is None:
+        return ValidationError(_field(bulk, index, "trial"), f"unknown trial {item['trial']}")
+    return ValidationError(_field(bulk, index, "site"),
+                           f"site {item['site']} is not enrolled in trial {item['trial']}")
+
+
+def new_records(items: list[dict], *, now: datetime | None = None) -> list[dict]:
+    """Records with their server-assigned ``id`` and ``submittedAt``, in the record's key
+    order. One bulk request shares one ``submittedAt``."""
+    submitted_at = rfc3339_ms(now or utcnow())
+    return [{"id": str(uuid.uuid4()), **item, "submittedAt": submitted_at} for item in items]
+
+
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
+                              separators=(",", ":")).encode
+
+
+def leaf_of(record: dict) -> bytes:
+    """``receipt.record_leaf(record)``, several times faster, for validated records.
+
+    For a record whose keys are ASCII and whose values are strings without lone
+    surrogates, integers below 2**53 and nulls (everything validation lets through),
+    RFC 8785 and compact, key-sorted ``json`` with ``ensure_ascii=False`` write the same
+    bytes: ASCII keys sort the same by UTF-16 units and by code points, such integers print
+    the same, and both escape only ``"``, ``\\`` and U+0000–U+001F, the same way. The
+    tests check this against ``rfc8785`` and the shared vectors.
+    """
+    return hashlib.sha256(_CANONICAL(record).encode("utf-8")).digest()
+
+
+SUBMISSION = Submission.__table__
+
+
+def store(session: Session, identity: sites.TokenIdentity, records: list[dict]) -> None:
+    """Insert the records with one executemany, in their order: a Core insert, with no ORM
+    objects or ORM bulk machinery (half the cost for a single row)."""
+    session.execute(sa.insert(SUBMISSION), [{
+        "id": r["id"], "trial": r["trial"], "site": r["site"], "kind": r["kind"],
+        "dataset": r["dataset"], "sha256": r["sha256"], "size_bytes": r["sizeBytes"],
+        "filename": r["filename"], "supersedes": r["supersedes"],
+        "submitted_at": r["submittedAt"], "leaf": leaf_of(r), "token_id": identity.token_id,
+    } for r in records])
+
+
+def register(session: Session, identity: sites.TokenIdentity, items: list[dict], *,
+             bulk: bool = False) -> list[dict]:
+    """Check and store validated items; returns their records. The caller commits."""
+    check_items(session, identity, items, bulk=bulk)
+    records = new_records(items)
+    store(session, identity, records)
+    return records
+
+
+def submit(engine: Engine, *, token: str, read_payload: Callable[[], Any], bulk: bool,
+           path: str, render: Callable[[list[dict]], str],
+           idempotency_key: str | None = None) -> Answer:
+    """Authenticate, read and validate a request body, register it, and answer ``201`` with
+    ``render(records)``: one transaction, so a single registration costs a few queries.
+
+    ``read_payload`` is called once the token is known to be live, so that nobody without
+    one gets a body parsed. With an ``Idempotency-Key`` the answer is kept with the
+    registrations, in the same transaction; a retry gets that answer back and stores nothing.
+    """
+    with write_session(engine) as session:
+        identity = sites.authenticate(session, token)
+        if identity is None:
+            raise Unauthorized()
+        payload = read_payload()
+        items = validated_items(payload, bulk=bulk)
+        request = None if idempotency_key is None else IdempotentRequest(
+            identity.token_id, check_idempotency_key(idempotency_key),
+            request_digest(path, payload))
+        try:
+            return _register_once(session, identity, items, bulk=bulk, request=request,
+                                  render=render)
+        except IntegrityError:
+            if request is None:
+                raise
+            # A concurrent request with the same key committed first: answer as it did.
+            session.rollback()
+            earlier = stored_answer(session, request)
+            if earlier is None:
+                raise
+            return earlier
+
+
+def _register_once(session: Session, identity: sites.TokenIdentity, items: list[dict], *,
+                   bulk: bool, request: IdempotentRequest | None,
+                   render: Callable[[list[dict]], str]) -> Answer:
+    if request is not None and (earlier := stored_answer(session, request)):
+        return earlier
+    answer = Answer(201, render(register(session, identity, items, bulk=bulk)))
+    if request is not None:
+        remember(session, request, answer)
+    session.commit()
+    return answer
+
+
+# --- idempotency ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    token_id: int
+    key: str
+    digest: str
+
+
+def check_idempotency_key(key: str) -> str:
+    if len(key) > MAX_IDEMPOTENCY_KEY or not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationError(IDEMPOTENCY_FIELD, f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable "
+                                                 "ASCII characters, not starting or ending "
+                                                 "with a space")
+    return key
+
+
+def request_digest(path: str, payload: Any) -> str:
+    """SHA-256 of the path and the canonical body, so a re-serialised retry still matches."""
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{path}\n{body}".encode()).hexdigest()
+
+
+def stored_answer(session: Session, request: IdempotentRequest) -> Answer | None:
+    """The kept answer for this token and key (expired ones ignored), or ``None``.
+
+    Raises ``IdempotencyMismatch`` when the key was used with another request.
+    """
+    row = session.execute(
+        select(IdempotencyKey.request_digest, IdempotencyKey.status_code,
+               IdempotencyKey.response_body)
+        .where(IdempotencyKey.token_id == request.token_id, IdempotencyKey.key == request.key,
+               IdempotencyKey.created_at > utcnow() - IDEMPOTENCY_TTL)
+    ).first()
+    if row is None:
+        return None
+    if row.request_digest != request.digest:
+        raise IdempotencyMismatch()
+    return Answer(row.status_code, row.response_body, replayed=True)
+
+
+def remember(session: Session, request: IdempotentRequest, answer: Answer) -> None:
+    """Keep the answer; the token's expired keys go now, so a reused key can be stored."""
+    now = utcnow()
+    session.execute(sa.delete(IdempotencyKey).where(
+        IdempotencyKey.token_id == request.token_id,
+        IdempotencyKey.created_at <= now - IDEMPOTENCY_TTL))
+    session.execute(sa.insert(IdempotencyKey).values(
+        token_id=request.token_id, key=request.key, request_digest=request.digest,
+        status_code=answer.status, response_body=answer.body, created_at=now))
+
+
+def purge_expired_keys(session: Session) -> int:
+    """Delete every expired idempotency record (for a periodic job); returns how many."""
+    return session.execute(sa.delete(IdempotencyKey).where(
+        IdempotencyKey.created_at <= utcnow() - IDEMPOTENCY_TTL)).rowcount
+
+
+# --- look-ups ------------------------------------------------------------------------
+
+def _with_batch():
+    return select(Submission, Batch).outerjoin(Batch, Batch.id == Submission.batch_id)
+
+
+def _latest_anchors(session: Session, batch_ids: set[int]) -> dict[int, Anchor]:
+    if not batch_ids:
+        return {}
+    latest = {}
+    for anchor in session.exec(select(Anchor).where(Anchor.batch_id.in_(batch_ids))
+                               .order_by(Anchor.id)):
+        latest[anchor.batch_id] = anchor
+    return latest
+
+
+def _status_views(session: Session, rows: list[tuple[Submission, Batch | None]]) -> list[dict]:
+    anchors = _latest_anchors(session, {batch.id for _, batch in rows if batch is not None})
+    return [{
+        "id": submission.id,
+        "status": submission_status(None if batch is None else batch.state),
+        "record": submission.record(),
+        "batch": None if batch is None else {
+            "id": batch.id, "leafIndex": submission.leaf_index,
+            "leafCount": batch.leaf_count, "sealedAt": batch.sealed_at,
+            "root": bytes(batch.root).hex(),
+        },
+        "anchor": None if batch is None else anchor_view(anchors.get(batch.id)),
+    } for submission, batch in rows]
+
+
+def _find(session: Session, submission_id: str) -> tuple[Submission, Batch | None] | None:
+    try:
+        submission_id = validate_uuid(submission_id, "id")
+    except ValidationError:
+        return None
+    row = session.execute(_with_batch().where(Submission.id == submission_id)).first()
+    return None if row is None else tuple(row)
+
+
+def status_of(session: Session, submission_id: str) -> dict | None:
+    """``{"id", "status", "record", "batch", "anchor"}``, or ``None`` for an unknown id."""
+    row = _find(session, submission_id)
+    return None if row is None else _status_views(session, [row])[0]
+
+
+def find_by_sha256(session: Session, sha256: Any) -> list[dict]:
+    """Status views of the registrations of a hash (any case), oldest first, at most
+    ``MAX_LOOKUP``. Raises ``ValidationError`` (field ``sha256``) for a malformed hash."""
+    digest = validate_sha256(sha256)
+    rows = session.execute(_with_batch().where(Submission.sha256 == digest)
+                           .order_by(Submission.seq).limit(MAX_LOOKUP)).all()
+    return _status_views(session, [tuple(row) for row in rows])
+
+
+@dataclass(frozen=True)
+class ReceiptLookup:
+    """A receipt and its download name, or the status view while there is none yet."""
+
+    receipt: dict | None
+    filename: str | None
+    status: dict | None
+
+
+def receipt_of(session: Session, submission_id: str) -> ReceiptLookup | None:
+    """A few indexed queries: the registration with its batch, the anchor, the path."""
+    row = _find(session, submission_id)
+    if row is None:
+        return None
+    submission, batch = row
+    receipt = None
+    if batch is not None and batch.state == "confirmed":
+        receipt = receipt_for(session, submission)
+    if receipt is None:
+        return ReceiptLookup(None, None, _status_views(session, [row])[0])
+    name = receipt_filename(submission.trial, submission.dataset, submission.id)
+    return ReceiptLookup(receipt, name, None)
+
+
+def retry_after(status: str, seal_interval_seconds: float) -> int:
+    """Seconds to wait before asking again: up to a seal interval (at most a minute) while
+    pending, a few seconds once sealed."""
+    if status == "pending":
+        return max(1, min(60, int(seal_interval_seconds)))
+    return RETRY_AFTER_SEALED
+
+
+# SQLite and PostgreSQL integers: a larger id cannot exist and would not bind.
+MAX_DB_INTEGER = 2**31 - 1
+
+
+def batch_of(session: Session, batch_id: int) -> dict | None:
+    """``{"id", "root", "leafCount", "sealedAt", "state", "anchor"}``, or ``None``."""
+    if not 0 <= batch_id <= MAX_DB_INTEGER:
+        return None
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        return None
+    return {
+        "id": batch.id, "root": bytes(batch.root).hex(), "leafCount": batch.leaf_count,
+        "sealedAt": batch.sealed_at, "state": batch.state,
+        "anchor": anchor_view(_latest_anchors(session, {batch.id}).get(batch.id)),
+    }
