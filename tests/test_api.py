@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from trialnotary import batches, openapi, sites
+from trialnotary import batches, openapi, registrations, sites
 from trialnotary.app import MAX_BODY_BYTES, create_app
 from trialnotary.config import load_settings
 from trialnotary.models import IdempotencyKey, SiteToken, Submission, utcnow
@@ -77,7 +77,7 @@ def test_register_one(client, engine, site_token):
     receipt = client.get(body["links"]["receipt"])
     assert receipt.status_code == 202
     assert receipt.get_json() == looked_up.get_json()
-    assert int(receipt.headers["Retry-After"]) == 60
+    assert int(receipt.headers["Retry-After"]) == registrations.RETRY_AFTER_PENDING_MAX
 
 
 def test_register_in_bulk_keeps_the_order(client, engine, site_token):

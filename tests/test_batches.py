@@ -5,7 +5,7 @@ from sqlmodel import Session, select
 
 from trialnotary import batches, merkle
 from trialnotary.chain import FeeAboveCap, anchor_gas
-from trialnotary.models import Anchor, Batch, TreePage, Submission
+from trialnotary.models import Anchor, Batch, Submission, TreePage
 from trialnotary.receipt import fold_proof, record_leaf
 
 from .conftest import ANVIL_ACCOUNTS, Anvil, insert_submissions

@@ -19,4 +19,5 @@ def test_the_wheel_holds_templates_migrations_and_the_console_script(tmp_path):
     assert "trialnotary/migrations/script.py.mako" in names
     assert "trialnotary/migrations/versions/0001_initial_schema.py" in names
     [entry_points] = [n for n in names if n.endswith("entry_points.txt")]
-    assert "trialnotary = trialnotary.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    entry_points_text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "trialnotary = trialnotary.cli:main" in entry_points_text

@@ -101,7 +101,7 @@ def make_batch(node: Anvil, folder: Path, *, count: int = 5, sender: str = NOTAR
         build_receipt(record=record, leaf=leaf, root=root, proof=proof_from_levels(levels, i),
                       anchor=anchor, batch={"id": 1, "leaf_index": i, "leaf_count": count,
                                             "sealed_at": "2026-11-23T19:00:00.000Z"})
-        for i, (record, leaf) in enumerate(zip(records, leaves))
+        for i, (record, leaf) in enumerate(zip(records, leaves, strict=True))
     ]
     return Batch(node, files, receipts, root)
 
@@ -166,7 +166,7 @@ def write(tmp_path: Path, receipt: dict, name: str = "r.receipt.json") -> Path:
 # --- good receipts -------------------------------------------------------------------
 
 def test_good_receipts_pass_every_step(batch):
-    for receipt, path in zip(batch.receipts, batch.files):
+    for receipt, path in zip(batch.receipts, batch.files, strict=True):
         report = verify(batch.node, receipt, file_path=path)
         assert [step.name for step in report.steps] == list(STEPS)
         assert all(step.ok is True for step in report.steps), report.steps
@@ -498,7 +498,7 @@ def test_nodes_that_disagree_fail(batch):
 
 def test_a_plain_chainpoint_receipt_verifies_from_merkle_path_on(anvil, plain_batch):
     files, receipts = plain_batch
-    for path, receipt in zip(files, receipts):
+    for path, receipt in zip(files, receipts, strict=True):
         report = verify_receipt(receipt, file_path=path, rpc_urls=[anvil.url])
         assert report.step("leaf").ok is None
         assert all(report.step(n).ok is True for n in STEPS if n != "leaf"), report.steps

@@ -83,6 +83,8 @@ def stop_local_chain(process: subprocess.Popen) -> None:
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
+    click.echo("stopped: the local chain's state and the database are kept in the instance "
+               "folder; `make run` starts them again")
 
 
 def seed_demo(settings: Settings) -> str:

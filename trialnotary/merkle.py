@@ -1,8 +1,8 @@
 """Merkle trees of a batch, built with merkletools and kept as pages of nodes per level.
 
 A tree is stored level by level (level 0 = the leaves) as concatenated 32-byte nodes, cut
-into pages, so a proof reads one small page per level and never the whole tree. The levels are derived
-data: they can always be rebuilt from the leaves in their order.
+into pages, so a proof reads one small page per level and never the whole tree. The levels
+are derived data: they can always be rebuilt from the leaves in their order.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -77,7 +77,7 @@ def parse_hash(value: Any, *, what: str = "hash") -> bytes:
 
 def block_time(timestamp: int) -> str:
     """A block's timestamp as the receipt writes it: RFC 3339, whole seconds, ``Z``."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def chain_name(chain_id: int) -> str:

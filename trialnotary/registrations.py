@@ -35,8 +35,10 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY = 255
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 IDEMPOTENCY_FIELD = "Idempotency-Key"
-# Seconds a client should wait before asking for a receipt again, once sealed.
+# Seconds a client should wait before asking for a receipt again: once sealed, and at most
+# while pending (the next seal may come early: a full batch, or `seal-now`).
 RETRY_AFTER_SEALED = 5
+RETRY_AFTER_PENDING_MAX = 10
 
 
 class Forbidden(Exception):
@@ -375,10 +377,10 @@ def receipt_of(session: Session, submission_id: str) -> ReceiptLookup | None:
 
 
 def retry_after(status: str, seal_interval_seconds: float) -> int:
-    """Seconds to wait before asking again: up to a seal interval (at most a minute) while
-    pending, a few seconds once sealed."""
+    """Seconds to wait before asking again: up to a seal interval (at most
+    ``RETRY_AFTER_PENDING_MAX``) while pending, a few seconds once sealed."""
     if status == "pending":
-        return max(1, min(60, int(seal_interval_seconds)))
+        return max(1, min(RETRY_AFTER_PENDING_MAX, int(seal_interval_seconds)))
     return RETRY_AFTER_SEALED
 
 

@@ -66,9 +66,9 @@ def start(settings: Settings, *, background: bool):
     engine = make_engine(settings.database_url)
     claim = _claim_sqlite(settings.database_url) if engine.dialect.name == "sqlite" else None
     chain = ChainClient(settings)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     kind = BackgroundScheduler if background else BlockingScheduler
-    scheduler = kind(timezone=UTC, job_defaults={"coalesce": True,
-                                                           "max_instances": 1})
+    scheduler = kind(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(
         _guarded(lambda: batches.run_seal_job(engine, chain, settings.max_batch), "seal"),
         "interval", seconds=settings.seal_interval_seconds, id="seal")
@@ -79,7 +79,6 @@ def start(settings: Settings, *, background: bool):
                       "interval", hours=1, id="purge-idempotency-keys")
     if claim is not None:
         scheduler.add_listener(lambda _event: claim.close(), EVENT_SCHEDULER_SHUTDOWN)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     log.info("scheduler: seal every %ss, confirmations checked every %ss",
              settings.seal_interval_seconds, TICK_SECONDS)
     try:

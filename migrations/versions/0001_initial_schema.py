@@ -5,10 +5,9 @@ Revises: (none)
 Create Date: 2026-11-23 19:39:15.689167
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
