@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from trialnotary import batches, openapi, registrations, sites
+from trialnotary import access, batches, openapi, registrations, sites
+from trialnotary.access import requires
 from trialnotary.app import MAX_BODY_BYTES, create_app
 from trialnotary.config import load_settings
 from trialnotary.models import IdempotencyKey, SiteToken, Submission, utcnow
@@ -320,7 +321,7 @@ def test_unknown_things_are_404(client, site_token):
                  "/api/v1/batches/1", "/api/v1/batches/0", "/api/v1/batches/-1",
                  "/api/v1/batches/abc", "/api/v1/batches/99999999999999999999999",
                  "/api/v1/batches/9223372036854775808", "/api/v1/nothing", "/api/v1",
-                 "/api/v1/trials/NCT01234567/submissions", "/api/v1/submissions/"]:
+                 "/api/v1/submissions/"]:
         assert_error(client.get(path), 404, "not_found")
 
 
@@ -347,10 +348,12 @@ def test_receipt_follows_the_batch(app, client, engine, site_token, anvil):
     assert sealed.status_code == 202 and sealed.headers["Retry-After"] == "5"
     view = sealed.get_json()
     assert view["status"] == "sealed" and view["anchor"] is None
-    assert view["batch"] == {"id": batch.id, "leafIndex": 3, "leafCount": 5,
+    # Five registrations and the audit trail's head (the trial and site were recorded).
+    assert batch.audit_seq is not None
+    assert view["batch"] == {"id": batch.id, "leafIndex": 3, "leafCount": 6,
                              "sealedAt": batch.sealed_at, "root": batch.root.hex()}
     assert client.get(f"/api/v1/batches/{batch.id}").get_json() == {
-        "id": batch.id, "root": batch.root.hex(), "leafCount": 5, "sealedAt": batch.sealed_at,
+        "id": batch.id, "root": batch.root.hex(), "leafCount": 6, "sealedAt": batch.sealed_at,
         "state": "sealed", "anchor": None}
 
     chain = app.extensions["trialnotary"].chain
@@ -444,6 +447,7 @@ def test_openapi_lists_exactly_the_routes(app, client):
         if rule.endpoint.startswith("api."):
             path = rule.rule.removeprefix("/api/v1")
             path = path.replace("<submission_id>", "{id}").replace("<int:batch_id>", "{id}")
+            path = path.replace("<trial>", "{trial}")
             served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == served
     assert app.url_map.bind("").build("api.openapi") == "/api/v1/openapi.json"
@@ -474,6 +478,7 @@ def test_an_unexpected_error_is_json_500(settings):
     """A bug still answers in the API's error shape (a 5xx is always a bug)."""
     app = create_app(settings, {"TESTING": False, "PROPAGATE_EXCEPTIONS": False})
 
+    @requires(access.PUBLIC)
     def boom():
         raise RuntimeError("bug")
 

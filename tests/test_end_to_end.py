@@ -46,7 +46,9 @@ def test_200_registrations_one_batch_one_transaction_every_receipt_verifies(
 
     nonce_before = chain.pending_nonce()
     job = batches.run_seal_job(engine, chain, max_batch=100_000)
-    assert [b.leaf_count for b in job.sealed] == [200] and len(job.sent) == 1
+    # One batch: the 200 registrations, then the audit trail's head as its last leaf.
+    assert [b.leaf_count for b in job.sealed] == [201] and len(job.sent) == 1
+    assert job.sealed[0].audit_seq is not None
     assert requests.get(f"{api}/submissions/{ids[7]}", timeout=10).json()["status"] == "sent"
     for _ in range(10):
         anvil.mine(1)

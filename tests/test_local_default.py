@@ -1,6 +1,8 @@
 """The local default as a user runs it: `trialnotary up`, stopped and started again."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,15 +64,29 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
     finally:
         output = stop(process)
     assert token in output and "DEMO-SITE" in output  # the printed demo credentials
-    assert not (tmp_path / "instance/trialnotary.sqlite3").read_bytes().count(token.encode())
+    logins = json.loads((tmp_path / "instance/demo-logins.json").read_text())
+    assert set(logins) == {"admin@demo.local", "sponsor@demo.local", "coordinator@demo.local"}
+    database = (tmp_path / "instance/trialnotary.sqlite3").read_bytes()
+    for email, password in logins.items():
+        assert f"{email}  password {password}" in output  # printed, one per role
+        assert password.encode() not in database  # kept only as an Argon2id hash
+    assert not database.count(token.encode())
 
     process = start_up(env, web_port)
     try:
         assert (tmp_path / "instance/demo-token").read_text().strip() == token
+        for email, password in logins.items():  # the same sign-ins work after a restart
+            browser = requests.Session()
+            page = browser.get(f"{server}/login", timeout=5).text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+            signed_in = browser.post(f"{server}/login", timeout=10, allow_redirects=False,
+                                     data={"email": email, "password": password,
+                                           "csrf_token": csrf})
+            assert signed_in.status_code == 302 and "tn_session" in browser.cookies
         submission_id = receipt_file.name.split("_")[-1].removesuffix(".receipt.json")
         again = requests.get(f"{server}/api/v1/submissions/{submission_id}/receipt", timeout=5)
         assert again.status_code == 200
-        assert again.json() == __import__("json").loads(receipt_file.read_text())
+        assert again.json() == json.loads(receipt_file.read_text())
         verified = subprocess.run(
             [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data),
              "--rpc", env["TRIALNOTARY_CHAIN_RPC_URL"]],

@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from trialnotary import batches, registrations, sites
+from trialnotary import batches, db, registrations, sites
 from trialnotary.models import IdempotencyKey, Submission, utcnow
 from trialnotary.receipt import record_leaf
 from trialnotary.validation import (
@@ -103,7 +103,7 @@ def test_fast_leaf_on_awkward_text():
 # --- registering ---------------------------------------------------------------------
 
 def test_register_stores_records_with_their_leaves(engine, identity):
-    with registrations.write_session(engine) as session:
+    with db.write_session(engine) as session:
         records = registrations.register(session, identity, [item(), item(dataset="ADAE")],
                                          bulk=True)
         session.commit()
@@ -124,7 +124,7 @@ def test_records_carry_server_fields():
 
 
 def _check(engine, identity, items, bulk=True):
-    with registrations.write_session(engine) as session:
+    with db.write_session(engine) as session:
         registrations.check_items(session, identity, items, bulk=bulk)
 
 
@@ -151,7 +151,7 @@ def test_supersedes_must_name_a_registration_of_the_same_trial(engine, identity)
         sites.add_trial(session, "NCT07654321")
         sites.add_site(session, "NCT07654321", "SITE-01")
         session.commit()
-    with registrations.write_session(engine) as session:
+    with db.write_session(engine) as session:
         first, other = registrations.register(
             session, identity, [item(), item(trial="NCT07654321")], bulk=True)
         session.commit()
@@ -254,7 +254,7 @@ def test_a_concurrent_duplicate_gets_the_stored_answer(engine, site_token, ident
     request = registrations.IdempotentRequest(
         identity.token_id, "race", registrations.request_digest("/api/v1/submissions", PAYLOAD))
     answers = []
-    with registrations.write_session(engine) as session:
+    with db.write_session(engine) as session:
         registrations.remember(session, request, registrations.Answer(201, '"first"'))
         session.flush()
         racer = threading.Thread(
@@ -294,7 +294,8 @@ def test_sealed_registrations_show_their_batch(engine, site_token):
     with Session(engine) as session:
         view, = registrations.find_by_sha256(session, SHA)
         assert view["status"] == "sealed"
-        assert view["batch"] == {"id": batch.id, "leafIndex": 0, "leafCount": 1,
+        # The registration and the audit trail's head.
+        assert view["batch"] == {"id": batch.id, "leafIndex": 0, "leafCount": 2,
                                  "sealedAt": batch.sealed_at, "root": batch.root.hex()}
         assert view["anchor"] is None
         lookup = registrations.receipt_of(session, view["id"])

@@ -113,8 +113,12 @@ def batch(anvil, tmp_path_factory) -> Batch:
 
 @pytest.fixture(scope="module")
 def plain_batch(anvil, tmp_path_factory):
-    """Plain Chainpoint receipts whose leaves are the files' SHA-256 themselves."""
-    folder = tmp_path_factory.mktemp("plain")
+    return plain_receipts(anvil, tmp_path_factory.mktemp("plain"))
+
+
+def plain_receipts(anvil, folder):
+    """Three files and their plain Chainpoint receipts (no trialnotary part): the leaves
+    are the files' SHA-256 themselves, anchored on ``anvil``."""
     files = [folder / f"f{i}.bin" for i in range(3)]
     for path in files:
         path.write_bytes(os.urandom(500))

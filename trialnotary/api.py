@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from array import array
 from itertools import accumulate
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, jsonify, request, url_for
+from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_for
 from werkzeug.exceptions import HTTPException
 
-from . import openapi, registrations
+from . import access, openapi, overview, registrations, reports, security, sites
+from .access import requires
 from .context import db_session, services
+from .models import rfc3339_ms, utcnow
+from .receipt import safe_filename
 from .validation import ValidationError
 
 PREFIX = "/api/v1"
@@ -36,11 +40,13 @@ class ApiError(Exception):
 # --- registering ---------------------------------------------------------------------
 
 @bp.post("/submissions")
+@requires(access.SITE_TOKEN)
 def create_submission():
     return _register(bulk=False)
 
 
 @bp.post("/submissions/bulk")
+@requires(access.SITE_TOKEN)
 def create_submissions():
     return _register(bulk=True)
 
@@ -124,6 +130,7 @@ def _dumps(body) -> str:
 # --- looking up ----------------------------------------------------------------------
 
 @bp.get("/submissions")
+@requires(access.PUBLIC)
 def list_submissions():
     sha256 = request.args.get("sha256")
     if sha256 is None:
@@ -132,6 +139,7 @@ def list_submissions():
 
 
 @bp.get("/submissions/<submission_id>")
+@requires(access.PUBLIC)
 def submission(submission_id: str):
     view = registrations.status_of(db_session(), submission_id)
     if view is None:
@@ -140,6 +148,7 @@ def submission(submission_id: str):
 
 
 @bp.get("/submissions/<submission_id>/receipt")
+@requires(access.PUBLIC)
 def receipt(submission_id: str):
     found = registrations.receipt_of(db_session(), submission_id)
     if found is None:
@@ -160,6 +169,7 @@ def _unknown_registration() -> ApiError:
 
 
 @bp.get("/batches/<int:batch_id>")
+@requires(access.PUBLIC)
 def batch(batch_id: int):
     view = registrations.batch_of(db_session(), batch_id)
     if view is None:
@@ -167,19 +177,57 @@ def batch(batch_id: int):
     return jsonify(view)
 
 
+# --- a trial (sponsors' and admins' user tokens) ------------------------------------
+
+@bp.get("/trials/<trial>/submissions")
+@requires(access.READ_TRIAL, "trial")
+def trial_submissions(trial: str):
+    found = _known_trial(trial)
+    return jsonify({"trial": found.registry_id,
+                    "submissions": overview.report_rows(db_session(), found.registry_id)})
+
+
+@bp.get("/trials/<trial>/receipts.zip")
+@requires(access.READ_TRIAL, "trial")
+def trial_receipts(trial: str):
+    return bundle_response(_known_trial(trial).registry_id)
+
+
+def _known_trial(trial: str):
+    found = sites.find_trial(db_session(), trial)
+    if found is None:
+        raise ApiError(404, "not_found", "no trial with this id")
+    return found
+
+
+def bundle_response(trial: str) -> Response:
+    """Every confirmed receipt of a trial in one zip, with a CSV index and a how-to."""
+    session = db_session()
+    buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    reports.write_bundle(buffer, trial=trial, generated_at=rfc3339_ms(utcnow()),
+                         receipts=overview.trial_receipts(session, trial),
+                         rows=overview.report_rows(session, trial))
+    buffer.seek(0)
+    return send_file(buffer, mimetype="application/zip", as_attachment=True,
+                     download_name=safe_filename(f"{trial}_receipts") + ".zip")
+
+
 # --- the service ---------------------------------------------------------------------
 
 @bp.get("/openapi.json", endpoint="openapi")
+@requires(access.PUBLIC)
 def openapi_document():
     return jsonify(openapi.document())
 
 
 @bp.get("/healthz")
+@requires(access.PUBLIC)
 def healthz():
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@requires(access.PUBLIC)
 def readyz():
     """Ready when the database answers; the chain's state is reported, never required."""
     try:
@@ -228,12 +276,13 @@ def _idempotency_mismatch(exc: registrations.IdempotencyMismatch):
     return error_response(422, "idempotency_mismatch", exc.message, exc.field)
 
 
-def _http_error(exc: HTTPException):
-    """JSON for HTTP errors under the API prefix (Flask's own pages elsewhere). App-wide,
-    because routing errors happen before any blueprint is known."""
-    path = request.path
-    if path != PREFIX and not path.startswith(PREFIX + "/"):
-        return exc
+def is_api_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def http_error(exc: HTTPException):
+    """An HTTP error as the API's JSON error (the app routes API paths here, because
+    routing errors happen before any blueprint is known)."""
     status = exc.code or 500
     response = error_response(status, HTTP_ERROR_CODES.get(status, f"http_{status}"),
                               exc.description or exc.name)
@@ -244,4 +293,4 @@ def _http_error(exc: HTTPException):
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.register_error_handler(HTTPException, _http_error)
+    security.csrf.exempt(bp)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
 
-from . import api, web
+from . import admin, api, auth, security, web
 from .chain import ChainClient
 from .config import Settings, load_settings
 from .context import Services, close_db_session
@@ -37,6 +38,15 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         chain=ChainClient(settings),
     )
     app.teardown_appcontext(close_db_session)
+    security.init_app(app, settings)
+    auth.init_app(app)
     api.init_app(app)
     web.init_app(app)
+    admin.init_app(app)
+    app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _http_error(exc: HTTPException):
+    """JSON errors under the API prefix, HTML pages elsewhere."""
+    return api.http_error(exc) if api.is_api_path(request.path) else web.error_page(exc)

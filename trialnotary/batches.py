@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from . import merkle
+from . import audit, merkle
 from .chain import ChainClient, ChainError
 from .db import job_lock
 from .models import Anchor, Batch, Submission, TreePage, rfc3339_ms, utcnow
@@ -45,20 +45,27 @@ def pending_count(session: Session) -> int:
 # --- sealing -------------------------------------------------------------------------
 
 def seal_one_batch(engine: Engine, max_batch: int, *, full_only: bool = False) -> Batch | None:
-    """Seal up to ``max_batch`` pending registrations, oldest first, into one batch
-    (with ``full_only``, only if ``max_batch`` are pending)."""
+    """Seal up to ``max_batch`` leaves into one batch: pending registrations, oldest first,
+    then the audit trail's head as the last leaf (with ``full_only``, only if a full batch
+    is pending). Never a batch for the audit head alone."""
     with job_lock(engine) as session:
+        trail = audit.head(session)
+        room = max_batch - 1 if trail is not None and max_batch > 1 else max_batch
         rows = session.execute(
             select(Submission.seq, Submission.leaf)
             .where(Submission.batch_id.is_(None))
             .order_by(Submission.seq)
-            .limit(max_batch)
+            .limit(room)
         ).all()
-        if not rows or (full_only and len(rows) < max_batch):
+        if not rows or (full_only and len(rows) < room):
             return None
-        levels = merkle.build_levels([leaf for _, leaf in rows])
-        batch = Batch(root=merkle.root_of(levels), leaf_count=len(rows),
-                      sealed_at=rfc3339_ms(utcnow()))
+        trail = trail if room < max_batch else None
+        leaves = [leaf for _, leaf in rows] + ([trail.leaf()] if trail else [])
+        levels = merkle.build_levels(leaves)
+        batch = Batch(root=merkle.root_of(levels), leaf_count=len(leaves),
+                      sealed_at=rfc3339_ms(utcnow()),
+                      audit_seq=trail.seq if trail else None,
+                      audit_head=trail.hash if trail else None)
         session.add(batch)
         session.flush()
         _assign_leaves(session, batch.id, [seq for seq, _ in rows])
@@ -92,6 +99,20 @@ def seal_all(engine: Engine, max_batch: int, *, full_only: bool = False) -> list
         if batch.leaf_count < max_batch:
             break
     return sealed
+
+
+def batch_leaves(session: Session, batch: Batch) -> list[bytes]:
+    """Every leaf of a batch's tree in order: its registrations', then the audit head's."""
+    leaves = list(session.scalars(select(Submission.leaf).where(Submission.batch_id == batch.id)
+                                  .order_by(Submission.leaf_index)))
+    if batch.audit_seq is not None:
+        leaves.append(audit.Head(batch.audit_seq, batch.audit_head).leaf())
+    return leaves
+
+
+def root_matches(session: Session, batch: Batch) -> bool:
+    """Whether the batch's stored leaves (the source of truth) still give its root."""
+    return merkle.root_of(merkle.build_levels(batch_leaves(session, batch))) == batch.root
 
 
 # --- anchoring -----------------------------------------------------------------------
@@ -256,9 +277,15 @@ def confirmed_anchor(session: Session, batch_id: int) -> Anchor | None:
                                              Anchor.state == "confirmed")).first()
 
 
-def latest_anchor(session: Session, batch_id: int) -> Anchor | None:
-    return session.exec(select(Anchor).where(Anchor.batch_id == batch_id)
-                        .order_by(Anchor.id.desc())).first()
+def latest_anchors(session: Session, batch_ids: set[int]) -> dict[int, Anchor]:
+    """The newest anchor of each batch (re-sent or replaced ones come later)."""
+    if not batch_ids:
+        return {}
+    latest = {}
+    for anchor in session.exec(select(Anchor).where(Anchor.batch_id.in_(batch_ids))
+                               .order_by(Anchor.id)):
+        latest[anchor.batch_id] = anchor
+    return latest
 
 
 def anchor_view(anchor: Anchor | None) -> dict | None:
@@ -297,9 +324,7 @@ def proof_for(session: Session, batch: Batch, leaf_index: int) -> list[dict]:
 
 def rebuild_levels(session: Session, batch: Batch) -> list[bytes]:
     """Rebuild a batch's tree from its leaves (the source of truth) and store it again."""
-    leaves = session.scalars(select(Submission.leaf).where(Submission.batch_id == batch.id)
-                             .order_by(Submission.leaf_index)).all()
-    levels = merkle.build_levels(list(leaves))
+    levels = merkle.build_levels(batch_leaves(session, batch))
     if merkle.root_of(levels) != batch.root:
         raise RuntimeError(f"batch {batch.id}: its leaves no longer give its root")
     session.execute(sa.delete(TreePage).where(TreePage.batch_id == batch.id))

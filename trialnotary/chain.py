@@ -213,3 +213,19 @@ class ChainClient:
             "head": head,
             "latencyMs": round((time.monotonic() - started) * 1000, 1),
         }
+
+    def funding(self, anchors: int = 100) -> dict:
+        """The anchoring account's balance against the cost of the next ``anchors``
+        anchors at the node's current fees; never raises."""
+        try:
+            balance = self.balance()
+            history = self._call(lambda w3: w3.eth.fee_history(1, "latest", []))
+            priority = self._call(lambda w3: w3.eth.max_priority_fee)
+        except ChainError as exc:
+            return {"reachable": False, "error": str(exc)}
+        fee = history["baseFeePerGas"][-1] + priority
+        needed = anchors * anchor_gas(b"\xff" * 32) * fee
+        return {"reachable": True, "address": self.address, "balanceWei": balance,
+                "feePerGasWei": fee, "anchors": anchors, "neededWei": needed,
+                "enough": balance >= needed,
+                "anchorsPayable": balance // max(1, anchor_gas(b"\xff" * 32) * fee)}

@@ -109,16 +109,19 @@ def db_upgrade() -> None:
 
 # --- administration ------------------------------------------------------------------
 
-def _admin_session():
-    from sqlmodel import Session
+def _actor() -> str:
+    """How the audit trail names whoever runs an admin command."""
+    import getpass
 
-    return Session(_engine(_settings()), expire_on_commit=False)
+    return f"cli:{getpass.getuser()}"
 
 
 def _admin(action):
+    """Run ``action(session)`` in one write transaction (the audit trail needs its lock)."""
+    from .db import write_session
     from .validation import ValidationError
 
-    with _admin_session() as session:
+    with write_session(_engine(_settings())) as session:
         try:
             result = action(session)
         except ValidationError as exc:
@@ -142,7 +145,8 @@ def trial_add(trial: str, title: str | None, protocol_id: bool) -> None:
     """Create a trial."""
     from . import sites
 
-    created = _admin(lambda s: sites.add_trial(s, trial, title=title, protocol_id=protocol_id))
+    created = _admin(lambda s: sites.add_trial(s, trial, title=title, protocol_id=protocol_id,
+                                               actor=_actor()))
     click.echo(f"trial {created.registry_id} created")
 
 
@@ -159,7 +163,7 @@ def site_add(trial: str, site: str, name: str | None) -> None:
     """Create SITE if new and enrol it in TRIAL."""
     from . import sites
 
-    _admin(lambda s: sites.add_site(s, trial, site, name=name))
+    _admin(lambda s: sites.add_site(s, trial, site, name=name, actor=_actor()))
     click.echo(f"site {site} enrolled in {trial.upper()}")
 
 
@@ -175,10 +179,119 @@ def token_create(site: str, expires_in: float | None) -> None:
     """Print a new token for SITE (shown once, stored only as a digest)."""
     from . import sites
 
-    token = _admin(lambda s: sites.create_token(s, site, expires_in_days=expires_in))
+    token = _admin(lambda s: sites.create_token(s, site, expires_in_days=expires_in,
+                                                actor=_actor()))
     click.echo(f"token for site {site}" + (f", expires in {expires_in:g} days" if expires_in
                                            else "") + " (shown once):", err=True)
     click.echo(token)
+
+
+@token_group.command("revoke")
+@click.argument("prefix")
+def token_revoke(prefix: str) -> None:
+    """Revoke the site or user token whose listed prefix is PREFIX (e.g. tn_site_AbC123)."""
+    from sqlmodel import select
+
+    from . import accounts, sites
+    from .models import SiteToken, UserToken
+    from .validation import ValidationError
+
+    def revoke(session):
+        site_token = session.exec(select(SiteToken).where(SiteToken.prefix == prefix)).all()
+        user_token = session.exec(select(UserToken).where(UserToken.prefix == prefix)).all()
+        found = [("site", t) for t in site_token] + [("user", t) for t in user_token]
+        if len(found) != 1:
+            raise ValidationError("prefix", "names no token" if not found
+                                  else "names several tokens: revoke them in the admin pages")
+        kind, token = found[0]
+        if kind == "site":
+            sites.revoke_token(session, token.id, actor=_actor())
+        else:
+            accounts.revoke_user_token(session, token.id, actor=_actor())
+
+    _admin(revoke)
+    click.echo(f"token {prefix}… revoked")
+
+
+@main.group("user")
+def user_group() -> None:
+    """People who sign in to the web pages."""
+
+
+@user_group.command("add")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "sponsor", "coordinator"]))
+@click.option("--name")
+def user_add(email: str, role: str, name: str | None) -> None:
+    """Create a user; print a temporary password (shown once) as the last line."""
+    from . import accounts
+
+    user, password = _admin(lambda s: accounts.create_user(s, email, role, name=name,
+                                                            actor=_actor()))
+    click.echo(f"user {user.email} ({role}) created; temporary password (shown once, to be "
+               "changed at first sign-in):", err=True)
+    click.echo(password)
+
+
+@user_group.command("grant")
+@click.argument("email")
+@click.option("--trial", help="A trial, for a sponsor.")
+@click.option("--site", help="A site, for a coordinator.")
+def user_grant(email: str, trial: str | None, site: str | None) -> None:
+    """Grant a sponsor a trial, or a coordinator a site."""
+    from . import accounts
+    from .validation import ValidationError
+
+    def grant(session):
+        user = accounts.find_user(session, email)
+        if user is None:
+            raise ValidationError("email", f"no user {email}")
+        accounts.grant(session, user, trial=trial, site=site, actor=_actor())
+
+    _admin(grant)
+    click.echo(f"{email} may now see {'trial ' + trial.upper() if trial else 'site ' + site}")
+
+
+@user_group.command("reset-password")
+@click.argument("email")
+def user_reset_password(email: str) -> None:
+    """Set a new temporary password (printed once) and end the user's sessions."""
+    from . import accounts
+    from .validation import ValidationError
+
+    def reset(session):
+        user = accounts.find_user(session, email)
+        if user is None:
+            raise ValidationError("email", f"no user {email}")
+        password = accounts.generated_password()
+        accounts.set_password(session, user, password, actor=_actor(), temporary=True)
+        return password
+
+    password = _admin(reset)
+    click.echo(f"temporary password for {email} (shown once):", err=True)
+    click.echo(password)
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@click.option("--rpc", "rpc_urls", multiple=True,
+              help="Also check each sealed head's batch root on this chain node.")
+def audit_verify(rpc_urls: tuple[str, ...]) -> None:
+    """Check every entry's hash and link, that each batch holds the head it sealed, and
+    (with --rpc) that those batches' roots are anchored on chain. Exit 0 only if all hold."""
+    from sqlmodel import Session
+
+    from . import audit_check
+
+    with Session(_engine(_settings())) as session:
+        report = audit_check.run(session, rpc_urls=list(rpc_urls))
+    for line in report.lines:
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
 
 
 # --- sealing and the chain -----------------------------------------------------------

@@ -54,6 +54,12 @@ class Settings:
     confirmations: int | str
     max_fee_gwei: float
     secret_key: str = field(repr=False)
+    session_idle_minutes: float = 15.0
+    secure_cookies: bool = False
+    ratelimit_storage_url: str = "memory://"
+    login_rate_limit: str = "10 per minute"
+    trusted_proxies: int = 0
+    public_url: str | None = None
 
     def anchor_key(self) -> str:
         """The anchoring private key; never logged, printed or stored in the database."""
@@ -110,6 +116,15 @@ def _number(values: dict, name: str, default, kind=float, minimum=0):
     return number
 
 
+def _flag(values: dict, name: str, *, default: bool) -> bool:
+    raw = (values.get(PREFIX + name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("1", "true", "yes", "0", "false", "no"):
+        raise ConfigError(f"{PREFIX}{name} must be true or false, not {raw!r}")
+    return raw in ("1", "true", "yes")
+
+
 def _secret_key(instance: Path, configured: str | None) -> str:
     if configured:
         return configured
@@ -149,4 +164,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         confirmations=_confirmations(get("CONFIRMATIONS") or str(preset.confirmations)),
         max_fee_gwei=_number(values, "MAX_FEE_GWEI", preset.max_fee_gwei, float, 0),
         secret_key=_secret_key(instance, get("SECRET_KEY")),
+        session_idle_minutes=_number(values, "SESSION_IDLE_MINUTES", 15.0, float, 1),
+        secure_cookies=_flag(values, "SECURE_COOKIES", default=chain != "local"),
+        ratelimit_storage_url=get("RATELIMIT_STORAGE_URL") or "memory://",
+        login_rate_limit=get("LOGIN_RATE_LIMIT") or "10 per minute",
+        trusted_proxies=_number(values, "TRUSTED_PROXIES", 0, int, 0),
+        public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -43,6 +44,24 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write_lock") else "BEGIN")
 
     return engine
+
+
+@contextlib.contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session whose transactions take SQLite's write lock at ``BEGIN`` (IMMEDIATE).
+
+    A deferred SQLite transaction that reads and then writes fails at once (it does not
+    wait) when another connection wrote in between; taking the lock first makes concurrent
+    writers queue on the busy timeout instead. PostgreSQL needs nothing special.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.info["write_lock"] = True
+        try:
+            with Session(bind=conn, expire_on_commit=False) as session:
+                yield session
+        finally:
+            conn.info.pop("write_lock", None)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ batch and receipt again, still verifiable.
 from __future__ import annotations
 
 import atexit
+import json
 import shutil
 import signal
 import subprocess
@@ -20,9 +21,9 @@ import click
 import requests
 from sqlmodel import Session, select
 
-from . import sites
+from . import accounts, sites
 from .config import Settings, load_settings
-from .db import make_engine, upgrade
+from .db import make_engine, upgrade, write_session
 from .models import Site, Trial
 
 DEMO_TRIAL = "NCT01234567"
@@ -87,28 +88,66 @@ def stop_local_chain(process: subprocess.Popen) -> None:
                "folder; `make run` starts them again")
 
 
-def seed_demo(settings: Settings) -> str:
-    """Create the demo trial, site and token once; returns the token (kept in the instance
-    folder, readable only by its owner, since only its digest is in the database)."""
+DEMO_USERS = {"admin": "admin@demo.local", "sponsor": "sponsor@demo.local",
+              "coordinator": "coordinator@demo.local"}
+SEEDER = "system:local-default"
+
+
+def _private_file(path: Path, text: str) -> None:
+    path.touch(mode=0o600)
+    path.write_text(text)
+
+
+def seed_demo(settings: Settings) -> tuple[str, dict[str, str]]:
+    """Create the demo trial, site, site token and one user per role, once; returns the
+    token and the users' passwords. Both are kept in the instance folder, readable only by
+    its owner: the database holds only their digests."""
     engine = make_engine(settings.database_url)
     token_file = settings.instance_path / "demo-token"
-    with Session(engine) as session:
+    logins_file = settings.instance_path / "demo-logins.json"
+    with write_session(engine) as session:
         if not session.exec(select(Trial).where(Trial.registry_id == DEMO_TRIAL)).first():
-            sites.add_trial(session, DEMO_TRIAL, title="Demo trial (local default)")
+            sites.add_trial(session, DEMO_TRIAL, title="Demo trial (local default)",
+                            actor=SEEDER)
         if not session.exec(select(Site).where(Site.code == DEMO_SITE)).first():
-            sites.add_site(session, DEMO_TRIAL, DEMO_SITE, name="Demo site")
+            sites.add_site(session, DEMO_TRIAL, DEMO_SITE, name="Demo site", actor=SEEDER)
         token = token_file.read_text().strip() if token_file.exists() else None
         if token is None or sites.authenticate(session, token) is None:
-            token = sites.create_token(session, DEMO_SITE)
-            token_file.touch(mode=0o600)
-            token_file.write_text(token + "\n")
+            token = sites.create_token(session, DEMO_SITE, name="demo", actor=SEEDER)
+            _private_file(token_file, token + "\n")
+        logins = _seed_users(session, logins_file)
         session.commit()
     engine.dispose()
-    return token
+    return token, logins
 
 
-def _print_welcome(settings: Settings, token: str, host: str, port: int) -> None:
+def _seed_users(session: Session, logins_file: Path) -> dict[str, str]:
+    """One demo user per role, with a random password (no change forced: a demo)."""
+    logins = json.loads(logins_file.read_text()) if logins_file.exists() else {}
+    for role, email in DEMO_USERS.items():
+        if accounts.find_user(session, email) is not None and email in logins:
+            continue
+        password = accounts.generated_password()
+        user = accounts.find_user(session, email)
+        if user is None:
+            user, _ = accounts.create_user(session, email, role, name=f"Demo {role}",
+                                           password=password, actor=SEEDER)
+        else:
+            accounts.set_password(session, user, password, actor=SEEDER)
+        if role == "sponsor":
+            accounts.grant(session, user, trial=DEMO_TRIAL, actor=SEEDER)
+        elif role == "coordinator":
+            accounts.grant(session, user, site=DEMO_SITE, actor=SEEDER)
+        logins[email] = password
+    _private_file(logins_file, json.dumps(logins, indent=2) + "\n")
+    return logins
+
+
+def _print_welcome(settings: Settings, token: str, logins: dict[str, str], host: str,
+                   port: int) -> None:
     server = f"http://{host}:{port}"
+    people = "\n".join(f"  {role:<12}{email}  password {logins[email]}"
+                       for role, email in DEMO_USERS.items())
     click.echo(f"""
 trialnotary is running (local default: SQLite + local chain {settings.chain_id})
   server      {server}
@@ -116,6 +155,9 @@ trialnotary is running (local default: SQLite + local chain {settings.chain_id})
   demo site   {DEMO_SITE}
   site token  {token}
   sealing     every {settings.seal_interval_seconds:g} s (or now: trialnotary seal-now)
+
+Sign in at {server}/login (demo accounts, local only):
+{people}
 
 Register a file and wait for its receipt:
   export TRIALNOTARY_SERVER_URL={server} TRIALNOTARY_TOKEN={token}
@@ -136,8 +178,8 @@ def up(*, host: str = "127.0.0.1", port: int = 5000) -> None:
         atexit.register(stop_local_chain, chain_process)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     upgrade(settings.database_url)
-    token = seed_demo(settings)
-    _print_welcome(settings, token, host, port)
+    token, logins = seed_demo(settings)
+    _print_welcome(settings, token, logins, host, port)
     from .cli import serve as serve_command
 
     serve_command.main(["--host", host, "--port", str(port)], standalone_mode=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from . import __version__, registrations
+from .reports import REPORT_COLUMNS
 from .validation import (
     KINDS,
     MAX_DATASET_CHARS,
@@ -232,6 +233,34 @@ def _schemas() -> dict:
             },
         },
         "Receipt": _receipt_schema(),
+        "TrialRegistration": {
+            "type": "object", "additionalProperties": False,
+            "required": list(REPORT_COLUMNS),
+            "properties": {
+                "id": {"type": "string", "pattern": UUID4},
+                "trial": {"type": "string"}, "site": {"type": "string", "pattern": SITE},
+                "kind": {"type": "string", "enum": list(KINDS)},
+                "dataset": {"type": "string"}, "filename": _nullable({"type": "string"}),
+                "sha256": {"type": "string", "pattern": HEX64},
+                "sizeBytes": _nullable({"type": "integer", "minimum": 0}),
+                "supersedes": _nullable({"type": "string", "pattern": UUID4}),
+                "reason": _nullable({"type": "string"}),
+                "submittedAt": {"type": "string", "pattern": RFC3339_MS},
+                "registeredBy": _nullable({"type": "string"}),
+                "status": {"type": "string", "enum": ["pending", "sealed", "sent", "confirmed"]},
+                "batchId": _nullable({"type": "integer"}),
+                "leafIndex": _nullable({"type": "integer", "minimum": 0}),
+                "txHash": _nullable({"type": "string", "pattern": "^0x[0-9a-f]{64}$"}),
+                "chainId": _nullable({"type": "integer"}),
+                "blockNumber": _nullable({"type": "integer", "minimum": 0}),
+                "blockTime": _nullable({"type": "string"}),
+            },
+        },
+        "TrialRegistrations": {
+            "type": "object", "additionalProperties": False, "required": ["trial", "submissions"],
+            "properties": {"trial": {"type": "string"},
+                           "submissions": {"type": "array", "items": _ref("TrialRegistration")}},
+        },
         "Health": {"type": "object", "required": ["status"],
                    "properties": {"status": {"const": "ok"}}},
         "Readiness": {
@@ -311,6 +340,7 @@ def _responses() -> dict:
                                              "or revoked (`unauthorized`).",
                               {"WWW-Authenticate": {"schema": {"type": "string"}}}),
         "Forbidden": _json(_ref("Error"), "The token is another site's (`forbidden`)."),
+        "NotYours": _json(_ref("Error"), "The user may not read this trial (`forbidden`)."),
         "NotFound": _json(_ref("Error"), "Unknown or malformed id (`not_found`)."),
         "PayloadTooLarge": _json(_ref("Error"), "The body is over 16 MiB "
                                                 "(`payload_too_large`)."),
@@ -342,6 +372,9 @@ def _paths() -> dict:
         "description": "`true` when this is the kept answer to an earlier request with the "
                        "same Idempotency-Key", "schema": {"type": "string", "const": "true"}}}
     submission_id = {"$ref": "#/components/parameters/SubmissionId"}
+    trial = {"name": "trial", "in": "path", "required": True, "schema": {"type": "string"}}
+    trial_errors = {"401": _error("Unauthorized"), "403": _error("NotYours"),
+                    "404": _error("NotFound")}
     return {
         "/submissions": {
             "post": _post("Register one file's SHA-256", "SubmissionRequest",
@@ -398,6 +431,22 @@ def _paths() -> dict:
             "responses": {"200": _json(_ref("Batch"), "The batch."),
                           "404": _error("NotFound")},
         }},
+        "/trials/{trial}/submissions": {"get": {
+            "summary": "Every registration of a trial, oldest first, with who registered it",
+            "security": [{"userToken": []}],
+            "parameters": [trial],
+            "responses": {"200": _json(_ref("TrialRegistrations"), "The registrations."),
+                          **trial_errors},
+        }},
+        "/trials/{trial}/receipts.zip": {"get": {
+            "summary": "Every confirmed receipt of a trial, with a CSV index and how to verify",
+            "security": [{"userToken": []}],
+            "parameters": [trial],
+            "responses": {"200": {"description": "A zip file.", "content": {
+                "application/zip": {"schema": {"type": "string",
+                                               "contentMediaType": "application/zip"}}}},
+                          **trial_errors},
+        }},
         "/openapi.json": {"get": {
             "summary": "This document", "security": [],
             "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
@@ -441,8 +490,11 @@ def document() -> dict:
                 "SubmissionId": {"name": "id", "in": "path", "required": True,
                                  "schema": {"type": "string", "pattern": UUID4_ANY_CASE}},
             },
-            "securitySchemes": {"siteToken": {
-                "type": "http", "scheme": "bearer",
-                "description": "A site token (`trialnotary token create SITE`)."}},
+            "securitySchemes": {
+                "siteToken": {"type": "http", "scheme": "bearer",
+                              "description": "A site token (`trialnotary token create SITE`)."},
+                "userToken": {"type": "http", "scheme": "bearer",
+                              "description": "A sponsor's or admin's user token (the web "
+                                             "pages' API tokens page)."}},
         },
     }

@@ -131,6 +131,11 @@ def build_receipt(
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def safe_filename(name: str) -> str:
+    """``name`` with every character outside ``A-Z a-z 0-9 . _ -`` replaced by ``_``."""
+    return _UNSAFE_NAME_CHARS.sub("_", name)
+
+
 def receipt_filename(trial: str, dataset: str, submission_id: str) -> str:
-    """``<trial>_<dataset>_<id>.receipt.json`` with unsafe characters replaced by ``_``."""
-    return _UNSAFE_NAME_CHARS.sub("_", f"{trial}_{dataset}_{submission_id}") + ".receipt.json"
+    """``<trial>_<dataset>_<id>.receipt.json``, made safe."""
+    return safe_filename(f"{trial}_{dataset}_{submission_id}") + ".receipt.json"

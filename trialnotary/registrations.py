@@ -8,12 +8,11 @@ the single insert, and the insert and its idempotency record commit together.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,11 +22,18 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from . import sites
-from .batches import anchor_view, receipt_for, submission_status
-from .models import Anchor, Batch, IdempotencyKey, Submission, Trial, rfc3339_ms, utcnow
+from . import audit, sites
+from .batches import anchor_view, latest_anchors, receipt_for, submission_status
+from .db import write_session
+from .models import Batch, IdempotencyKey, Submission, Trial, rfc3339_ms, utcnow
 from .receipt import receipt_filename
-from .validation import ValidationError, validate_sha256, validate_submission, validate_uuid
+from .validation import (
+    ValidationError,
+    validate_sha256,
+    validate_submission,
+    validate_text,
+    validate_uuid,
+)
 
 MAX_BULK = 10_000
 MAX_LOOKUP = 1_000
@@ -70,26 +76,6 @@ class Answer:
     replayed: bool = False
 
 
-# --- transactions --------------------------------------------------------------------
-
-@contextlib.contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transactions take SQLite's write lock at ``BEGIN`` (IMMEDIATE).
-
-    A deferred SQLite transaction that reads and then writes fails at once (it does not
-    wait) when another connection wrote in between; taking the lock first makes concurrent
-    writers queue on the busy timeout instead. PostgreSQL needs nothing special.
-    """
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.info["write_lock"] = True
-        try:
-            with Session(bind=conn, expire_on_commit=False) as session:
-                yield session
-        finally:
-            conn.info.pop("write_lock", None)
-
-
 # --- validating and storing ----------------------------------------------------------
 
 def validated_items(payload: Any, *, bulk: bool) -> list[dict]:
@@ -114,14 +100,35 @@ def _field(bulk: bool, index: int, name: str) -> str:
     return f"submissions[{index}].{name}" if bulk else name
 
 
-def check_items(session: Session, identity: sites.TokenIdentity, items: list[dict], *,
+@dataclass(frozen=True)
+class UserRegistrant:
+    """Who registers through the web form: a coordinator, for its granted sites."""
+
+    user_id: int
+    email: str
+    sites: frozenset[str]
+    token_id = None
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.user_id} {self.email}"
+
+    def refusal(self) -> str:
+        granted = ", ".join(sorted(self.sites)) or "none"
+        return f"you register for your sites only ({granted})"
+
+
+Registrant = sites.TokenIdentity | UserRegistrant
+
+
+def check_items(session: Session, identity: Registrant, items: list[dict], *,
                 bulk: bool) -> None:
-    """Refuse items of another site (403), of trials the site is not enrolled in, and
-    ``supersedes`` naming no registration of the same trial (422). Two queries at most."""
+    """Refuse items of a site not the registrant's (403), of trials the site is not
+    enrolled in, and ``supersedes`` naming no registration of the same trial and of the
+    registrant's sites (422). Three queries at most."""
     for index, item in enumerate(items):
-        if item["site"] != identity.site:
-            raise Forbidden(_field(bulk, index, "site"),
-                            f"this token registers for site {identity.site} only")
+        if item["site"] not in identity.sites:
+            raise Forbidden(_field(bulk, index, "site"), identity.refusal())
     pairs = {(item["trial"], item["site"]) for item in items}
     enrolled = sites.enrolled_pairs(session, pairs)
     for index, item in enumerate(items):
@@ -130,12 +137,17 @@ def check_items(session: Session, identity: sites.TokenIdentity, items: list[dic
     targets = {item["supersedes"] for item in items if item["supersedes"]}
     if not targets:
         return
-    trial_of = dict(session.execute(
-        select(Submission.id, Submission.trial).where(Submission.id.in_(targets))).all())
+    scope_of = {row.id: (row.trial, row.site) for row in session.execute(
+        select(Submission.id, Submission.trial, Submission.site)
+        .where(Submission.id.in_(targets)))}
     for index, item in enumerate(items):
-        if item["supersedes"] and trial_of.get(item["supersedes"]) != item["trial"]:
+        if not item["supersedes"]:
+            continue
+        trial, site = scope_of.get(item["supersedes"], (None, None))
+        if trial != item["trial"] or site not in identity.sites:
             raise ValidationError(_field(bulk, index, "supersedes"),
-                                  f"names no registration of trial {item['trial']}")
+                                  f"names no registration of trial {item['trial']} at "
+                                  f"{'your sites' if len(identity.sites) > 1 else 'this site'}")
 
 
 def _not_enrolled(session: Session, item: dict, *, bulk: bool, index: int) -> ValidationError:
@@ -174,7 +186,8 @@ def leaf_of(record: dict) -> bytes:
 SUBMISSION = Submission.__table__
 
 
-def store(session: Session, identity: sites.TokenIdentity, records: list[dict]) -> None:
+def store(session: Session, identity: Registrant, records: list[dict], *,
+          reason: str | None = None) -> None:
     """Insert the records with one executemany, in their order: a Core insert, with no ORM
     objects or ORM bulk machinery (half the cost for a single row)."""
     session.execute(sa.insert(SUBMISSION), [{
@@ -182,15 +195,46 @@ def store(session: Session, identity: sites.TokenIdentity, records: list[dict]) 
         "dataset": r["dataset"], "sha256": r["sha256"], "size_bytes": r["sizeBytes"],
         "filename": r["filename"], "supersedes": r["supersedes"],
         "submitted_at": r["submittedAt"], "leaf": leaf_of(r), "token_id": identity.token_id,
+        "user_id": identity.user_id, "reason": reason if r["supersedes"] else None,
     } for r in records])
 
 
-def register(session: Session, identity: sites.TokenIdentity, items: list[dict], *,
-             bulk: bool = False) -> list[dict]:
-    """Check and store validated items; returns their records. The caller commits."""
+def register(session: Session, identity: Registrant, items: list[dict], *,
+             bulk: bool = False, reason: str | None = None) -> list[dict]:
+    """Check and store validated items; returns their records. The caller commits.
+
+    Corrections (records with ``supersedes``) also go to the audit trail, with ``reason``.
+    """
     check_items(session, identity, items, bulk=bulk)
     records = new_records(items)
-    store(session, identity, records)
+    store(session, identity, records, reason=reason)
+    for record in records:
+        if record["supersedes"]:
+            audit.record(session, actor=identity.actor, action="submission.correct",
+                         entity="submission", entity_id=record["id"], reason=reason,
+                         new={key: record[key] for key in (
+                             "id", "supersedes", "trial", "site", "dataset", "sha256")})
+    return records
+
+
+MAX_REASON_CHARS = 1000
+
+
+def register_as_user(engine: Engine, identity: UserRegistrant, payload: Any) -> list[dict]:
+    """The web form's bulk registration: ``{"submissions": [...], "reason": ...}``, the
+    reason required when an item corrects an earlier registration. One transaction."""
+    if isinstance(payload, dict) and "reason" in payload:
+        payload = dict(payload)
+        reason = validate_text(payload.pop("reason"), "reason", MAX_REASON_CHARS,
+                               required=False)
+    else:
+        reason = None
+    items = validated_items(payload, bulk=True)
+    if reason is None and any(item["supersedes"] for item in items):
+        raise ValidationError("reason", "is required for a correction (supersedes)")
+    with write_session(engine) as session:
+        records = register(session, identity, items, bulk=True, reason=reason)
+        session.commit()
     return records
 
 
@@ -303,18 +347,8 @@ def _with_batch():
     return select(Submission, Batch).outerjoin(Batch, Batch.id == Submission.batch_id)
 
 
-def _latest_anchors(session: Session, batch_ids: set[int]) -> dict[int, Anchor]:
-    if not batch_ids:
-        return {}
-    latest = {}
-    for anchor in session.exec(select(Anchor).where(Anchor.batch_id.in_(batch_ids))
-                               .order_by(Anchor.id)):
-        latest[anchor.batch_id] = anchor
-    return latest
-
-
 def _status_views(session: Session, rows: list[tuple[Submission, Batch | None]]) -> list[dict]:
-    anchors = _latest_anchors(session, {batch.id for _, batch in rows if batch is not None})
+    anchors = latest_anchors(session, {batch.id for _, batch in rows if batch is not None})
     return [{
         "id": submission.id,
         "status": submission_status(None if batch is None else batch.state),
@@ -350,6 +384,15 @@ def find_by_sha256(session: Session, sha256: Any) -> list[dict]:
     rows = session.execute(_with_batch().where(Submission.sha256 == digest)
                            .order_by(Submission.seq).limit(MAX_LOOKUP)).all()
     return _status_views(session, [tuple(row) for row in rows])
+
+
+def corrections_of(session: Session, submission_id: str) -> list[dict]:
+    """The registrations that supersede this one, oldest first."""
+    rows = session.execute(_with_batch().where(Submission.supersedes == submission_id)
+                           .order_by(Submission.seq)).all()
+    return [{**view, "reason": row[0].reason}
+            for view, row in zip(_status_views(session, [tuple(r) for r in rows]), rows,
+                                 strict=True)]
 
 
 @dataclass(frozen=True)
@@ -398,5 +441,5 @@ def batch_of(session: Session, batch_id: int) -> dict | None:
     return {
         "id": batch.id, "root": bytes(batch.root).hex(), "leafCount": batch.leaf_count,
         "sealedAt": batch.sealed_at, "state": batch.state,
-        "anchor": anchor_view(_latest_anchors(session, {batch.id}).get(batch.id)),
+        "anchor": anchor_view(latest_anchors(session, {batch.id}).get(batch.id)),
     }

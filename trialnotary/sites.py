@@ -1,4 +1,6 @@
-"""Trials, sites, enrolment and site tokens."""
+"""Trials, sites, enrolment and site tokens. Every change is written to the audit trail
+in the same transaction, attributed to ``actor`` (``"cli:<os user>"``, ``"user:<id>
+<email>"``, or ``"system"``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from . import audit
 from .models import Enrolment, Site, SiteToken, Trial, utcnow
 from .validation import ValidationError, normalize_trial_id, validate_site_id, validate_text
 
@@ -17,8 +20,11 @@ TOKEN_PREFIX = "tn_site_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+SYSTEM = "system"
+
+
 def add_trial(session: Session, registry_id: str, *, title: str | None = None,
-              protocol_id: bool = False) -> Trial:
+              protocol_id: bool = False, actor: str = SYSTEM) -> Trial:
     trial_id = normalize_trial_id(registry_id, protocol_id=protocol_id)
     if session.exec(select(Trial).where(Trial.registry_id == trial_id)).first():
         raise ValidationError("trial", f"trial {trial_id} already exists")
@@ -26,24 +32,43 @@ def add_trial(session: Session, registry_id: str, *, title: str | None = None,
                   title=validate_text(title, "title", 500, required=False))
     session.add(trial)
     session.flush()
+    audit.record(session, actor=actor, action="trial.create", entity="trial",
+                 entity_id=trial_id, new={"trial": trial_id, "title": trial.title,
+                                          "protocolId": protocol_id})
     return trial
 
 
-def add_site(session: Session, registry_id: str, code: str, *, name: str | None = None) -> Site:
+def find_trial(session: Session, registry_id: str) -> Trial | None:
+    try:
+        trial_id = normalize_trial_id(registry_id, protocol_id=True)
+    except ValidationError:
+        return None
+    return session.exec(select(Trial).where(Trial.registry_id == trial_id)).first()
+
+
+def find_site(session: Session, code: str) -> Site | None:
+    return session.exec(select(Site).where(Site.code == code)).first()
+
+
+def add_site(session: Session, registry_id: str, code: str, *, name: str | None = None,
+             actor: str = SYSTEM) -> Site:
     """Create site ``code`` if new and enrol it in the trial."""
-    trial_id = normalize_trial_id(registry_id, protocol_id=True)
-    trial = session.exec(select(Trial).where(Trial.registry_id == trial_id)).first()
+    trial = find_trial(session, registry_id)
     if trial is None:
-        raise ValidationError("trial", f"unknown trial {trial_id}")
+        raise ValidationError("trial", f"unknown trial {registry_id}")
     code = validate_site_id(code)
-    site = session.exec(select(Site).where(Site.code == code)).first()
+    site = find_site(session, code)
     if site is None:
         site = Site(code=code, name=validate_text(name, "name", 200, required=False))
         session.add(site)
         session.flush()
+        audit.record(session, actor=actor, action="site.create", entity="site",
+                     entity_id=code, new={"site": code, "name": site.name})
     if session.get(Enrolment, (trial.id, site.id)) is None:
         session.add(Enrolment(trial_id=trial.id, site_id=site.id))
         session.flush()
+        audit.record(session, actor=actor, action="site.enrol", entity="site", entity_id=code,
+                     new={"site": code, "trial": trial.registry_id})
     return site
 
 
@@ -52,23 +77,73 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, site_code: str, *, expires_in_days: float | None = None) -> str:
+def new_token(prefix: str) -> tuple[str, str, str]:
+    """A fresh random token, its digest, and the prefix shown in listings."""
+    token = prefix + secrets.token_urlsafe(32)
+    return token, token_digest(token), token[:len(prefix) + 6]
+
+
+def create_token(session: Session, site_code: str, *, expires_in_days: float | None = None,
+                 name: str | None = None, created_by_id: int | None = None,
+                 actor: str = SYSTEM) -> str:
     """A new site token, returned once; only its digest is stored."""
-    site = session.exec(select(Site).where(Site.code == site_code)).first()
+    site = find_site(session, site_code)
     if site is None:
         raise ValidationError("site", f"unknown site {site_code}")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token, digest, prefix = new_token(TOKEN_PREFIX)
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-    session.add(SiteToken(site_id=site.id, digest=token_digest(token),
-                          prefix=token[:len(TOKEN_PREFIX) + 6], expires_at=expires_at))
+    row = SiteToken(site_id=site.id, digest=digest, prefix=prefix, expires_at=expires_at,
+                    name=validate_text(name, "name", 100, required=False),
+                    created_by_id=created_by_id)
+    session.add(row)
     session.flush()
+    audit.record(session, actor=actor, action="token.create", entity="site_token",
+                 entity_id=row.id, new={"site": site.code, "prefix": prefix, "name": row.name,
+                                        "expiresAt": _iso(expires_at)})
     return token
+
+
+def revoke_token(session: Session, token_id: int, *, actor: str = SYSTEM) -> SiteToken:
+    row = session.get(SiteToken, token_id)
+    if row is None:
+        raise ValidationError("token", "no such site token")
+    return revoke(session, row, entity="site_token", actor=actor)
+
+
+def revoke(session: Session, row, *, entity: str, actor: str):
+    """Revoke a site or user token row (once), and say so in the audit trail."""
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.add(row)
+        session.flush()
+        audit.record(session, actor=actor, action="token.revoke", entity=entity,
+                     entity_id=row.id, old={"prefix": row.prefix, "revoked": False},
+                     new={"prefix": row.prefix, "revoked": True})
+    return row
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 @dataclass(frozen=True)
 class TokenIdentity:
+    """Who registers through the API: a site token, for its one site."""
+
     token_id: int
     site: str
+    user_id = None
+
+    @property
+    def sites(self) -> frozenset[str]:
+        return frozenset({self.site})
+
+    @property
+    def actor(self) -> str:
+        return f"site-token:{self.token_id} ({self.site})"
+
+    def refusal(self) -> str:
+        return f"this token registers for site {self.site} only"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -109,3 +184,29 @@ def enrolled_pairs(session: Session, pairs: set[tuple[str, str]]) -> set[tuple[s
         .where(Trial.registry_id.in_(trials))
     ).all()
     return {tuple(r) for r in rows} & pairs
+
+
+def site_code_of(session: Session, site_id: int) -> str | None:
+    return session.scalar(select(Site.code).where(Site.id == site_id))
+
+
+def enrolments_of(session: Session, site_codes: frozenset[str]) -> list[dict]:
+    """The (trial, site) pairs the given sites are enrolled in, for the register form."""
+    if not site_codes:
+        return []
+    rows = session.execute(
+        select(Trial.registry_id, Trial.title, Site.code, Site.name)
+        .join(Enrolment, Enrolment.trial_id == Trial.id)
+        .join(Site, Site.id == Enrolment.site_id)
+        .where(Site.code.in_(site_codes)).order_by(Trial.registry_id, Site.code)).all()
+    return [{"trial": t, "title": title, "site": code, "siteName": name}
+            for t, title, code, name in rows]
+
+
+def tokens_of_sites(session: Session, site_codes: frozenset[str] | None) -> list[dict]:
+    """Site tokens (never their value) of the given sites, or of all with ``None``."""
+    query = (select(SiteToken, Site.code).join(Site, Site.id == SiteToken.site_id)
+             .order_by(SiteToken.id.desc()))
+    if site_codes is not None:
+        query = query.where(Site.code.in_(site_codes))
+    return [{"token": token, "site": code} for token, code in session.execute(query).all()]

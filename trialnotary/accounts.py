@@ -1,0 +1,411 @@
+"""People: users, passwords, sign-in with lock-out, sessions, grants and user tokens.
+
+Passwords get a memory-hard hash (Argon2id); session cookies and API tokens are random and
+high-entropy, so only their SHA-256 digests are kept. Every change is written to the audit
+trail, attributed to ``actor``. No Flask here.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from . import audit
+from .access import ROLES, Principal
+from .models import (
+    LoginAttempt,
+    Site,
+    Trial,
+    User,
+    UserGrant,
+    UserSession,
+    UserToken,
+    utcnow,
+)
+from .sites import SYSTEM, find_site, find_trial, new_token, revoke, token_digest
+from .validation import ValidationError, validate_text
+
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 1024
+LOCKOUT_FAILURES = 5
+LOCKOUT_WINDOW = timedelta(minutes=15)
+LOCKOUT_DURATION = timedelta(minutes=15)
+SESSION_MAX_AGE = timedelta(hours=12)
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+USER_TOKEN_PREFIX = "tn_user_"
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+_hasher = PasswordHasher()
+# Verified against when the e-mail is unknown, so that a miss takes as long as a hit.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=utcnow().tzinfo)
+
+
+# --- users ---------------------------------------------------------------------------
+
+def normalize_email(value) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value.strip()):
+        raise ValidationError("email", "must be an e-mail address")
+    return value.strip().lower()
+
+
+def check_password(password, email: str) -> str:
+    """The password policy: long enough, not absurdly long, not the e-mail address."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
+        raise ValidationError("password", f"must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise ValidationError("password", f"must have at most {MAX_PASSWORD_CHARS} characters")
+    if password.strip().lower() == email:
+        raise ValidationError("password", "must not be the e-mail address")
+    return password
+
+
+def generated_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email.strip().lower())).first()
+
+
+def _user_view(user: User) -> dict:
+    return {"email": user.email, "name": user.name, "role": user.role,
+            "disabled": user.disabled_at is not None}
+
+
+def create_user(session: Session, email: str, role: str, *, name: str | None = None,
+                password: str | None = None, actor: str = SYSTEM) -> tuple[User, str | None]:
+    """A new user; returns it and, when no password was given, a generated one (shown
+    once; the user must change it at first sign-in)."""
+    email = normalize_email(email)
+    if role not in ROLES:
+        raise ValidationError("role", f"must be one of {', '.join(ROLES)}")
+    if find_user(session, email) is not None:
+        raise ValidationError("email", f"a user {email} already exists")
+    generated = None
+    if password is None:
+        password = generated = generated_password()
+    user = User(email=email, role=role, name=validate_text(name, "name", 200, required=False),
+                password_hash=_hasher.hash(check_password(password, email)),
+                must_change_password=generated is not None, password_changed_at=utcnow())
+    session.add(user)
+    session.flush()
+    audit.record(session, actor=actor, action="user.create", entity="user",
+                 entity_id=user.id, new=_user_view(user))
+    return user, generated
+
+
+def set_password(session: Session, user: User, password: str, *, actor: str,
+                 temporary: bool = False) -> None:
+    """A new password; ``temporary`` ones (set by an admin) must be changed at sign-in.
+    Every session of the user ends."""
+    user.password_hash = _hasher.hash(check_password(password, user.email))
+    user.must_change_password = temporary
+    user.password_changed_at = utcnow()
+    session.add(user)
+    session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
+    audit.record(session, actor=actor, action="user.password", entity="user",
+                 entity_id=user.id, new={"email": user.email, "temporary": temporary})
+
+
+def update_user(session: Session, user: User, *, role: str | None = None,
+                name: str | None = None, disabled: bool | None = None, actor: str) -> None:
+    old = _user_view(user)
+    if role is not None:
+        if role not in ROLES:
+            raise ValidationError("role", f"must be one of {', '.join(ROLES)}")
+        user.role = role
+    if name is not None:
+        user.name = validate_text(name, "name", 200, required=False)
+    if disabled is not None:
+        user.disabled_at = (user.disabled_at or utcnow()) if disabled else None
+        if disabled:
+            session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
+    new = _user_view(user)
+    if new != old:
+        session.add(user)
+        audit.record(session, actor=actor, action="user.update", entity="user",
+                     entity_id=user.id, old=old, new=new)
+
+
+# --- grants --------------------------------------------------------------------------
+
+def grant(session: Session, user: User, *, trial: str | None = None, site: str | None = None,
+          actor: str = SYSTEM) -> None:
+    """Give a sponsor a trial, or a coordinator a site."""
+    trial_row, site_row = _grant_target(session, user, trial=trial, site=site)
+    if session.exec(_grant_query(select(UserGrant), user, trial_row, site_row)).first():
+        return
+    session.add(UserGrant(user_id=user.id, trial_id=trial_row.id if trial_row else None,
+                          site_id=site_row.id if site_row else None))
+    session.flush()
+    audit.record(session, actor=actor, action="user.grant", entity="user", entity_id=user.id,
+                 new={"email": user.email, **_grant_scope(trial_row, site_row)})
+
+
+def revoke_grant(session: Session, user: User, *, trial: str | None = None,
+                 site: str | None = None, actor: str) -> None:
+    trial_row, site_row = _grant_target(session, user, trial=trial, site=site)
+    if session.execute(_grant_query(sa.delete(UserGrant), user, trial_row, site_row)).rowcount:
+        audit.record(session, actor=actor, action="user.revoke-grant", entity="user",
+                     entity_id=user.id, old={"email": user.email,
+                                             **_grant_scope(trial_row, site_row)})
+
+
+def _grant_query(statement, user: User, trial: Trial | None, site: Site | None):
+    # ``== None`` is SQL's IS NULL here.
+    return statement.where(UserGrant.user_id == user.id,
+                           UserGrant.trial_id == (trial.id if trial else None),
+                           UserGrant.site_id == (site.id if site else None))
+
+
+def _grant_target(session: Session, user: User, *, trial: str | None, site: str | None):
+    if user.role == "sponsor":
+        if not trial or site:
+            raise ValidationError("trial", "a sponsor is granted trials")
+        found = find_trial(session, trial)
+        if found is None:
+            raise ValidationError("trial", f"unknown trial {trial}")
+        return found, None
+    if user.role == "coordinator":
+        if not site or trial:
+            raise ValidationError("site", "a coordinator is granted sites")
+        found = find_site(session, site)
+        if found is None:
+            raise ValidationError("site", f"unknown site {site}")
+        return None, found
+    raise ValidationError("role", "an admin needs no grants")
+
+
+def _grant_scope(trial: Trial | None, site: Site | None) -> dict:
+    return {"trial": trial.registry_id} if trial else {"site": site.code}
+
+
+def grants_of(session: Session, user_id: int) -> tuple[frozenset[str], frozenset[str]]:
+    """A user's granted trials and sites."""
+    rows = session.execute(
+        select(Trial.registry_id, Site.code).select_from(UserGrant)
+        .outerjoin(Trial, Trial.id == UserGrant.trial_id)
+        .outerjoin(Site, Site.id == UserGrant.site_id)
+        .where(UserGrant.user_id == user_id)).all()
+    return (frozenset(t for t, _ in rows if t), frozenset(s for _, s in rows if s))
+
+
+def principal_of(session: Session, user: User) -> Principal:
+    trials, sites_ = grants_of(session, user.id)
+    return Principal(user_id=user.id, email=user.email, role=user.role, trials=trials,
+                     sites=sites_, must_change_password=user.must_change_password)
+
+
+# --- signing in ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in: a user, or why not (``invalid``, ``locked``)."""
+
+    user: User | None
+    problem: str | None = None
+    locked_until: datetime | None = None
+
+
+def locked_until(session: Session, email: str, *, now: datetime | None = None) -> datetime | None:
+    """When the lock-out of this address ends, if it is locked now.
+
+    ``LOCKOUT_FAILURES`` failures within ``LOCKOUT_WINDOW``, with no success or unlock
+    after them, lock the address for ``LOCKOUT_DURATION`` from the last failure. Counted
+    per address whether or not a user has it, so answers tell nobody which exist.
+    """
+    now = now or utcnow()
+    events = session.execute(
+        select(LoginAttempt.kind, LoginAttempt.at)
+        .where(LoginAttempt.email == email, LoginAttempt.at > now - LOCKOUT_WINDOW
+               - LOCKOUT_DURATION)
+        .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())).all()
+    failures = []
+    for kind, at in events:
+        if kind in ("success", "unlock"):
+            break
+        if kind == "failure":
+            failures.append(_aware(at))
+    recent = [at for at in failures if at > failures[0] - LOCKOUT_WINDOW] if failures else []
+    if len(recent) < LOCKOUT_FAILURES:
+        return None
+    until = recent[0] + LOCKOUT_DURATION
+    return until if until > now else None
+
+
+def sign_in(session: Session, email: str, password: str, *, ip: str | None = None) -> SignIn:
+    """Check a password, record the attempt, lock the address after repeated failures.
+    The caller commits (whatever the outcome: failures must be kept)."""
+    try:
+        email = normalize_email(email)
+    except ValidationError:
+        _hasher_miss(password)
+        return SignIn(None, "invalid")
+    until = locked_until(session, email)
+    if until is not None:
+        return SignIn(None, "locked", until)
+    user = find_user(session, email)
+    valid = user is not None and user.disabled_at is None and _verify(user, password)
+    if user is None:
+        _hasher_miss(password)
+    session.add(LoginAttempt(email=email, user_id=user.id if user else None,
+                             kind="success" if valid else "failure", ip=ip))
+    session.flush()
+    if valid:
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+            session.add(user)
+        return SignIn(user)
+    until = locked_until(session, email)
+    if until is not None:
+        session.add(LoginAttempt(email=email, user_id=user.id if user else None, kind="locked",
+                                 ip=ip))
+        audit.record(session, actor="system", action="login.locked", entity="login",
+                     entity_id=email, new={"email": email, "lockedUntil": until.isoformat()})
+        return SignIn(None, "locked", until)
+    return SignIn(None, "invalid")
+
+
+def _verify(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _hasher_miss(password: str) -> None:
+    try:
+        _hasher.verify(_DUMMY_HASH, password if isinstance(password, str) else "")
+    except VerificationError:
+        pass
+
+
+def unlock(session: Session, email: str, *, actor: str) -> None:
+    email = normalize_email(email)
+    session.add(LoginAttempt(email=email, kind="unlock",
+                             user_id=getattr(find_user(session, email), "id", None)))
+    audit.record(session, actor=actor, action="login.unlock", entity="login", entity_id=email,
+                 new={"email": email})
+
+
+def recent_attempts(session: Session, *, limit: int = 200) -> list[LoginAttempt]:
+    return list(session.exec(select(LoginAttempt).order_by(LoginAttempt.at.desc(),
+                                                           LoginAttempt.id.desc())
+                             .limit(limit)))
+
+
+# --- sessions ------------------------------------------------------------------------
+
+def start_session(session: Session, user: User) -> str:
+    """A new session for a signed-in user; returns the cookie value (kept only hashed)."""
+    token = secrets.token_urlsafe(32)
+    session.add(UserSession(digest=token_digest(token), user_id=user.id))
+    session.flush()
+    return token
+
+
+@dataclass(frozen=True)
+class SessionLookup:
+    """A session's user, or ``None``; ``expired`` if it must end now, ``touch`` if its
+    activity should be noted (at most once a minute). Reading it writes nothing."""
+
+    user: User | None
+    expired: bool = False
+    touch: bool = False
+
+
+def resume_session(session: Session, token: str, *, idle: timedelta) -> SessionLookup:
+    """The user of a session cookie, unless it is unknown, idle too long, too old, or the
+    user is disabled."""
+    row = session.execute(select(UserSession, User).join(User, User.id == UserSession.user_id)
+                          .where(UserSession.digest == token_digest(token))).first()
+    if row is None:
+        return SessionLookup(None)
+    stored, user = row
+    now = utcnow()
+    last_seen = _aware(stored.last_seen_at)
+    if (user.disabled_at is not None or now - last_seen > idle
+            or now - _aware(stored.created_at) > SESSION_MAX_AGE):
+        return SessionLookup(None, expired=True)
+    return SessionLookup(user, touch=now - last_seen > LAST_SEEN_RESOLUTION)
+
+
+def note_session(session: Session, token: str, *, ended: bool) -> None:
+    """End a session, or note that it is in use now."""
+    where = UserSession.digest == token_digest(token)
+    if ended:
+        session.execute(sa.delete(UserSession).where(where))
+    else:
+        session.execute(sa.update(UserSession).where(where).values(last_seen_at=utcnow()))
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(sa.delete(UserSession).where(UserSession.digest == token_digest(token)))
+
+
+# --- user tokens ---------------------------------------------------------------------
+
+def create_user_token(session: Session, user: User, *, name: str | None = None,
+                      expires_in_days: float | None = None, actor: str) -> str:
+    """A token that reads the API's trial endpoints as ``user`` (sponsors and admins)."""
+    if user.role not in ("sponsor", "admin"):
+        raise ValidationError("role", "only sponsors and admins have user tokens")
+    token, digest, prefix = new_token(USER_TOKEN_PREFIX)
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    row = UserToken(user_id=user.id, digest=digest, prefix=prefix, expires_at=expires_at,
+                    name=validate_text(name, "name", 100, required=False))
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor, action="token.create", entity="user_token",
+                 entity_id=row.id, new={"user": user.email, "prefix": prefix, "name": row.name,
+                                        "expiresAt": None if expires_at is None
+                                        else expires_at.isoformat()})
+    return token
+
+
+def revoke_user_token(session: Session, token_id: int, *, actor: str) -> UserToken:
+    row = session.get(UserToken, token_id)
+    if row is None:
+        raise ValidationError("token", "no such user token")
+    return revoke(session, row, entity="user_token", actor=actor)
+
+
+def tokens_of_user(session: Session, user_id: int | None) -> list[UserToken]:
+    """A user's tokens (never their value), or everyone's with ``None``."""
+    query = select(UserToken).order_by(UserToken.id.desc())
+    if user_id is not None:
+        query = query.where(UserToken.user_id == user_id)
+    return list(session.exec(query))
+
+
+def authenticate_user_token(session: Session, token: str) -> User | None:
+    """The user a live user token reads as, or ``None``."""
+    row = session.execute(select(UserToken, User).join(User, User.id == UserToken.user_id)
+                          .where(UserToken.digest == token_digest(token))).first()
+    if row is None:
+        return None
+    stored, user = row
+    now = utcnow()
+    if (stored.revoked_at is not None or user.disabled_at is not None
+            or user.role not in ("sponsor", "admin")
+            or (stored.expires_at is not None and _aware(stored.expires_at) <= now)):
+        return None
+    if stored.last_used_at is None or now - _aware(stored.last_used_at) > LAST_SEEN_RESOLUTION:
+        session.execute(sa.update(UserToken).where(UserToken.id == stored.id)
+                        .values(last_used_at=now))
+        session.commit()
+    return user

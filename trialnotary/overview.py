@@ -1,0 +1,203 @@
+"""What the pages show: registrations as a principal may see them, a trial's dashboard,
+its audit-report rows and its receipts. Read-only queries, no Flask.
+
+Scope follows ``access``: an admin sees everything, a sponsor its granted trials, a
+coordinator its granted sites; callers pass the principal and get only that.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from .access import Principal, sees_every_trial
+from .batches import latest_anchors, receipt_for, submission_status
+from .models import Anchor, Batch, SiteToken, Submission, Trial, User
+from .receipt import receipt_filename
+
+PAGE_SIZE = 100
+EXPLORERS = {
+    1: "https://etherscan.io/tx/",
+    11155111: "https://sepolia.etherscan.io/tx/",
+    560048: "https://hoodi.etherscan.io/tx/",
+}
+
+
+def explorer_url(chain_id: int | None, tx_hash: str | None) -> str | None:
+    """A public block explorer's page of a transaction (public chains only)."""
+    if not tx_hash or chain_id not in EXPLORERS:
+        return None
+    return EXPLORERS[chain_id] + "0x" + tx_hash.removeprefix("0x")
+
+
+def _scoped(query, principal: Principal):
+    if sees_every_trial(principal):
+        return query
+    if principal.role == "sponsor":
+        return query.where(Submission.trial.in_(principal.trials))
+    if principal.role == "coordinator":
+        return query.where(Submission.site.in_(principal.sites))
+    return query.where(sa.false())
+
+
+def _confirmed_anchor():
+    return (sa.and_(Anchor.batch_id == Batch.id, Anchor.state == "confirmed"))
+
+
+def _rows_query():
+    return (select(Submission, Batch.state, Anchor.tx_hash, Anchor.chain_id,
+                   Anchor.block_number, Anchor.block_time)
+            .outerjoin(Batch, Batch.id == Submission.batch_id)
+            .outerjoin(Anchor, _confirmed_anchor()))
+
+
+def _row_view(submission: Submission, state, tx_hash, chain_id, block_number,
+              block_time) -> dict:
+    return {
+        **submission.record(), "status": submission_status(state), "reason": submission.reason,
+        "batchId": submission.batch_id, "leafIndex": submission.leaf_index,
+        "txHash": None if tx_hash is None else "0x" + tx_hash, "chainId": chain_id,
+        "blockNumber": block_number, "blockTime": block_time,
+    }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the registrations list can be narrowed to (all optional)."""
+
+    trial: str | None = None
+    site: str | None = None
+    kind: str | None = None
+    label: str | None = None       # part of the label or the file name
+    status: str | None = None
+    date_from: str | None = None   # YYYY-MM-DD, on submittedAt (UTC), inclusive
+    date_to: str | None = None     # YYYY-MM-DD, inclusive
+    sha256: str | None = None
+
+
+def _filtered(query, filters: Filters):
+    if filters.trial:
+        query = query.where(Submission.trial == filters.trial)
+    if filters.site:
+        query = query.where(Submission.site == filters.site)
+    if filters.kind:
+        query = query.where(Submission.kind == filters.kind)
+    if filters.label:
+        pattern = "%" + filters.label.replace("\\", "\\\\").replace("%", "\\%") \
+            .replace("_", "\\_") + "%"
+        query = query.where(sa.or_(Submission.dataset.ilike(pattern, escape="\\"),
+                                   Submission.filename.ilike(pattern, escape="\\")))
+    if filters.date_from:
+        query = query.where(Submission.submitted_at >= filters.date_from)
+    if filters.date_to:
+        day_after = date.fromisoformat(filters.date_to) + timedelta(days=1)
+        query = query.where(Submission.submitted_at < day_after.isoformat())
+    if filters.sha256:
+        query = query.where(Submission.sha256 == filters.sha256.lower())
+    if filters.status == "pending":
+        query = query.where(Submission.batch_id.is_(None))
+    elif filters.status:
+        query = query.where(Batch.state == filters.status)
+    return query
+
+
+def list_registrations(session: Session, principal: Principal, filters: Filters, *,
+                       page: int = 1) -> tuple[list[dict], int]:
+    """One page of registrations the principal may see, newest first, and the total."""
+    base = _filtered(_scoped(_rows_query(), principal), filters)
+    total = session.scalar(select(sa.func.count()).select_from(base.subquery()))
+    rows = session.execute(base.order_by(Submission.seq.desc())
+                           .offset((max(page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
+    return [_row_view(*row) for row in rows], total
+
+
+def statuses(session: Session, principal: Principal, ids: list[str]) -> dict[str, dict]:
+    """Current status of the given registrations (those the principal may see)."""
+    rows = session.execute(_scoped(_rows_query(), principal)
+                           .where(Submission.id.in_(ids[:500]))).all()
+    return {view["id"]: {key: view[key] for key in ("status", "batchId", "txHash",
+                                                     "blockTime")}
+            for view in (_row_view(*row) for row in rows)}
+
+
+def visible_trials(session: Session, principal: Principal) -> list[Trial]:
+    query = select(Trial).order_by(Trial.registry_id)
+    if not sees_every_trial(principal):
+        query = query.where(Trial.registry_id.in_(principal.trials))
+    return list(session.exec(query))
+
+
+# --- a trial -------------------------------------------------------------------------
+
+def trial_dashboard(session: Session, trial: str) -> dict:
+    """Counts by site, kind and status, and the batches holding the trial's registrations
+    with their anchors, newest first."""
+    rows = session.execute(
+        select(Submission.site, Submission.kind, Batch.state, sa.func.count())
+        .outerjoin(Batch, Batch.id == Submission.batch_id)
+        .where(Submission.trial == trial)
+        .group_by(Submission.site, Submission.kind, Batch.state)).all()
+    by_site, by_kind, by_status = Counter(), Counter(), Counter()
+    for site, kind, state, count in rows:
+        by_site[site] += count
+        by_kind[kind] += count
+        by_status[submission_status(state)] += count
+    batches = session.execute(
+        select(Batch, sa.func.count(Submission.seq))
+        .join(Submission, Submission.batch_id == Batch.id)
+        .where(Submission.trial == trial)
+        .group_by(Batch.id).order_by(Batch.id.desc()).limit(200)).all()
+    anchors = {batch_id: _anchor_view(anchor) for batch_id, anchor in
+               latest_anchors(session, {batch.id for batch, _ in batches}).items()}
+    timeline = [{
+        "id": batch.id, "state": batch.state, "sealedAt": batch.sealed_at,
+        "leafCount": batch.leaf_count, "ofTrial": count, "root": bytes(batch.root).hex(),
+        "anchor": anchors.get(batch.id),
+    } for batch, count in batches]
+    return {"bySite": dict(sorted(by_site.items())), "byKind": dict(sorted(by_kind.items())),
+            "byStatus": dict(by_status), "total": sum(by_site.values()), "batches": timeline}
+
+
+def _anchor_view(anchor: Anchor) -> dict:
+    return {"state": anchor.state, "txHash": "0x" + anchor.tx_hash, "chainId": anchor.chain_id,
+            "blockNumber": anchor.block_number, "blockTime": anchor.block_time,
+            "explorer": explorer_url(anchor.chain_id, anchor.tx_hash)}
+
+
+def report_rows(session: Session, trial: str) -> list[dict]:
+    """Every registration of a trial for its audit report, oldest first, with who
+    registered it: a user (web form) or a site token (API, CLI)."""
+    rows = session.execute(
+        _rows_query().add_columns(User.email, User.role, SiteToken.prefix)
+        .outerjoin(User, User.id == Submission.user_id)
+        .outerjoin(SiteToken, SiteToken.id == Submission.token_id)
+        .where(Submission.trial == trial).order_by(Submission.seq)).all()
+    result = []
+    for *row, email, role, prefix in rows:
+        view = _row_view(*row)
+        if email:
+            who = f"{email} ({role})"
+        elif prefix:
+            who = f"site token {prefix}… ({view['site']})"
+        else:
+            who = None
+        result.append({**view, "registeredBy": who})
+    return result
+
+
+def trial_receipts(session: Session, trial: str) -> Iterator[tuple[str, dict]]:
+    """(download name, receipt) of every confirmed registration of a trial."""
+    submissions = session.exec(
+        select(Submission).join(Batch, Batch.id == Submission.batch_id)
+        .where(Submission.trial == trial, Batch.state == "confirmed")
+        .order_by(Submission.seq)).all()
+    for submission in submissions:
+        receipt = receipt_for(session, submission)
+        if receipt is not None:
+            yield (receipt_filename(submission.trial, submission.dataset, submission.id),
+                   receipt)

@@ -1,0 +1,736 @@
+// The receipt verifier, in the browser: the same steps, order, meaning and messages as
+// trialnotary/verify.py (DESIGN.md, "Verification steps"). Plain JSON-RPC over fetch to the
+// chain nodes the caller names; nothing here talks to the notary's server.
+import canonicalize from "../vendor/canonicalize.js";
+import { sha256Hex } from "./hashing.js";
+
+export const OFFLINE_STEPS = Object.freeze(["file-hash", "leaf", "merkle-path"]);
+export const CHAIN_STEPS = Object.freeze(["chain", "anchor-tx", "sender", "block", "confirmations"]);
+export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS]);
+
+export const RECEIPT_VERSION = 1;
+export const CHAINPOINT_TYPE = "ChainpointSHA256v2";
+export const RECORD_KEYS = Object.freeze([
+  "id", "trial", "site", "kind", "dataset", "sha256",
+  "sizeBytes", "filename", "supersedes", "submittedAt",
+]);
+export const CHAIN_NAMES = Object.freeze({ 1: "ethereumMainnet", 11155111: "ethereumSepolia", 560048: "ethereumHoodi" });
+const LOCAL_CHAIN_NAME = "ethereumLocal";
+const CHAIN_IDS_BY_NAME = Object.fromEntries(Object.entries(CHAIN_NAMES).map(([id, name]) => [name, Number(id)]));
+
+/** Nodes asked when none is given, by chain id (verify.py's DEFAULT_RPC_URLS). */
+export const DEFAULT_RPC_URLS = Object.freeze({
+  31337: "http://127.0.0.1:8545",
+  11155111: "https://ethereum-sepolia-rpc.publicnode.com",
+  560048: "https://ethereum-hoodi-rpc.publicnode.com",
+  1: "https://ethereum-rpc.publicnode.com",
+});
+
+export const RPC_TIMEOUT_MS = 5000;
+export const MAX_RECEIPT_BYTES = 16 * 1024 * 1024;
+export const FINALIZED = "finalized";
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const BLOCK_HASH = /^0x[0-9a-f]{64}$/;
+const BLOCK_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+
+/** The receipt cannot be read as a receipt at all (as opposed to failing a step). */
+export class ReceiptError extends Error {
+  name = "ReceiptError";
+}
+
+/** A node gave no JSON-RPC answer: no connection, a timeout, not JSON. */
+export class NodeUnreachable extends Error {
+  name = "NodeUnreachable";
+}
+
+/** A node answered with a JSON-RPC error object. */
+export class RpcError extends Error {
+  name = "RpcError";
+}
+
+// --- small helpers --------------------------------------------------------------------
+
+/** Python's repr() for the values messages quote, so both verifiers read alike. */
+function repr(value) {
+  if (value === undefined || value === null) return "None";
+  if (typeof value === "string") return `'${value}'`;
+  if (typeof value === "boolean") return value ? "True" : "False";
+  if (typeof value === "bigint" || typeof value === "number") return String(value);
+  return JSON.stringify(value);
+}
+
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function isInt(value) {
+  return typeof value === "number" && Number.isInteger(value);
+}
+
+function has(obj, key) {
+  return Object.prototype.hasOwnProperty.call(obj, key);
+}
+
+function hexToBytes(hex) {
+  const bytes = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < bytes.length; i += 1) bytes[i] = parseInt(hex.substr(2 * i, 2), 16);
+  return bytes;
+}
+
+function concat(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** `0x1234abcd…`: the first 8 hex digits, enough to tell values apart in a message. */
+function short(hex) {
+  const prefix = hex.startsWith("0x") ? "0x" : "";
+  return `${prefix}${hex.slice(prefix.length, prefix.length + 8)}…`;
+}
+
+export function chainName(chainId) {
+  return CHAIN_NAMES[chainId] ?? LOCAL_CHAIN_NAME;
+}
+
+/** A block's timestamp as the receipt writes it: RFC 3339, whole seconds, Z. */
+export function blockTime(timestamp) {
+  return new Date(timestamp * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+// --- canonical records, leaves, paths ----------------------------------------------------
+
+/** Refuse what RFC 8785 cannot hold, with the reason (canonicalize would only say "BigInt"). */
+function assertCanonicalizable(value) {
+  if (typeof value === "bigint") throw new Error(`${value} exceeds safe integer domain for JSON floats`);
+  if (value !== null && typeof value === "object") {
+    for (const child of Object.values(value)) assertCanonicalizable(child);
+  }
+}
+
+/**
+ * UTF-8 bytes of the RFC 8785 (JCS) form of a record (or any JSON value).
+ * Throws for values without a canonical form: lone surrogates, integers read beyond 2^53
+ * (parseReceiptText turns those into BigInt), NaN and infinities.
+ * @returns {Uint8Array}
+ */
+export function canonicalRecordBytes(record) {
+  assertCanonicalizable(record);
+  return new TextEncoder().encode(canonicalize(record));
+}
+
+/** The leaf of a record: SHA-256 of its canonical JSON, 64 lowercase hex. */
+export async function recordLeaf(record) {
+  return sha256Hex(canonicalRecordBytes(record));
+}
+
+/** 32 bytes from 64 lowercase hex digits; Error naming `what` otherwise. */
+function parseHash(value, what = "hash") {
+  if (typeof value !== "string" || !HEX64.test(value)) throw new Error(`${what} must be 64 lowercase hex digits`);
+  return value;
+}
+
+/** Validate one Chainpoint proof step: `[side, siblingHex]`, or an Error (verify.py's words). */
+function proofStep(step) {
+  if (!isObject(step) || Object.keys(step).length !== 1) {
+    throw new Error(`proof step ${repr(step)} must have exactly one of 'left' or 'right'`);
+  }
+  const [[side, sibling]] = Object.entries(step);
+  parseHash(sibling, `proof step ${side}`);
+  if (side !== "left" && side !== "right") throw new Error(`proof step side ${repr(side)} is neither 'left' nor 'right'`);
+  return [side, sibling];
+}
+
+/**
+ * Apply a Chainpoint proof (a list of `{"left"|"right": hex}`) to a leaf; merkletools' rule,
+ * SHA-256(left ‖ right) over raw bytes. Throws on a malformed step.
+ * @returns {Promise<string>} the root reached, 64 hex
+ */
+export async function foldProof(targetHex, proof) {
+  let node = parseHash(targetHex, "targetHash");
+  for (const step of proof) {
+    const [side, sibling] = proofStep(step);
+    const [left, right] = side === "left" ? [sibling, node] : [node, sibling];
+    node = await sha256Hex(concat(hexToBytes(left), hexToBytes(right)));
+  }
+  return node;
+}
+
+// --- reading a receipt -------------------------------------------------------------------
+
+/** The first key repeated within one object of a JSON text (already known to be valid). */
+function duplicateKey(text) {
+  const stack = [];
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      const top = stack.at(-1);
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        if (top.keys.has(key)) return key;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === "{") stack.push({ keys: new Set(), expectKey: true });
+    else if (c === "[") stack.push({ keys: null });
+    else if (c === "}" || c === "]") stack.pop();
+    else if (c === "," && stack.at(-1)?.keys) stack.at(-1).expectKey = true;
+  }
+  return null;
+}
+
+/**
+ * JSON.parse, but an integer literal beyond ±(2^53−1) becomes a BigInt instead of silently
+ * losing digits, so the leaf step can refuse it as Python's rfc8785 does.
+ */
+function parseExact(text) {
+  return JSON.parse(text, (key, value, context) => {
+    if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
+    const source = context?.source;
+    if (source === undefined) return Number.isInteger(value) ? BigInt(value) : value;
+    return /^-?\d+$/.test(source) ? BigInt(source) : value;
+  });
+}
+
+/**
+ * A receipt from its JSON text; ReceiptError when it is not a JSON object. Duplicate keys are
+ * refused: different JSON parsers would read them differently, and a receipt must mean one
+ * thing (NaN and Infinity are not JSON to JSON.parse either).
+ */
+export function parseReceiptText(text) {
+  if (text.length > MAX_RECEIPT_BYTES) throw new ReceiptError("larger than 16 MiB: not a receipt");
+  const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  let value;
+  try {
+    value = parseExact(body);
+  } catch (error) {
+    throw new ReceiptError(`not valid JSON (${error.message})`);
+  }
+  const duplicate = duplicateKey(body);
+  if (duplicate !== null) throw new ReceiptError(`duplicate key ${repr(duplicate)}`);
+  if (!isObject(value)) throw new ReceiptError("a receipt is a JSON object");
+  return value;
+}
+
+/** A receipt from a File (or Blob): size, UTF-8 and JSON checked. */
+export async function readReceiptFile(file) {
+  if (file.size > MAX_RECEIPT_BYTES) throw new ReceiptError("larger than 16 MiB: not a receipt");
+  let text;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(await file.arrayBuffer());
+  } catch (error) {
+    if (error instanceof TypeError) throw new ReceiptError("not UTF-8 text");
+    throw new ReceiptError(`cannot read the file: ${error.message}`);
+  }
+  return parseReceiptText(text);
+}
+
+function required(obj, key, where) {
+  if (!has(obj, key)) throw new ReceiptError(`${where}${key} is missing`);
+  return obj[key];
+}
+
+function hashField(obj, key, where = "") {
+  try {
+    return parseHash(required(obj, key, where), where + key);
+  } catch (error) {
+    throw error instanceof ReceiptError ? error : new ReceiptError(error.message);
+  }
+}
+
+function parseExtension(extension) {
+  if (!isObject(extension)) throw new ReceiptError("trialnotary must be an object");
+  const version = required(extension, "receiptVersion", "trialnotary.");
+  if (version !== RECEIPT_VERSION) {
+    throw new ReceiptError(`trialnotary.receiptVersion ${repr(version)} is not supported `
+      + `(this verifier reads version ${RECEIPT_VERSION})`);
+  }
+  const record = required(extension, "record", "trialnotary.");
+  if (!isObject(record)) throw new ReceiptError("trialnotary.record must be an object");
+  const missing = RECORD_KEYS.filter((key) => !has(record, key));
+  const extra = Object.keys(record).filter((key) => !RECORD_KEYS.includes(key)).sort();
+  if (missing.length || extra.length) {
+    throw new ReceiptError("trialnotary.record must have exactly the version-1 keys"
+      + (missing.length ? `; missing: ${missing.join(", ")}` : "")
+      + (extra.length ? `; unknown: ${extra.join(", ")}` : ""));
+  }
+  hashField(record, "sha256", "trialnotary.record.");
+  return record;
+}
+
+/** The one ETHData anchor. A trialnotary receipt must carry every field; a plain Chainpoint
+ *  receipt may carry only `sourceId`. Other anchor types are ignored. */
+function parseAnchor(anchors, full) {
+  if (!Array.isArray(anchors)) throw new ReceiptError("anchors must be a list");
+  const eth = anchors.filter((a) => isObject(a) && a.type === "ETHData");
+  if (eth.length !== 1) throw new ReceiptError(`anchors must hold exactly one ETHData anchor, not ${eth.length}`);
+  const anchor = eth[0];
+  const where = `anchors[${anchors.indexOf(anchor)}].`;
+  const txHash = hashField(anchor, "sourceId", where);
+  const optional = (key, check, description) => {
+    if (!has(anchor, key) && !full) return null;
+    const value = required(anchor, key, where);
+    if (!check(value)) throw new ReceiptError(`${where}${key} must be ${description}`);
+    return value;
+  };
+  const matches = (pattern) => (v) => typeof v === "string" && pattern.test(v);
+  const chain = optional("chain", (v) => typeof v === "string", "a string");
+  const chainId = optional("chainId", (v) => isInt(v) && v > 0, "a positive integer");
+  return {
+    txHash,
+    chainId: chainId ?? CHAIN_IDS_BY_NAME[chain] ?? null,
+    chain,
+    sender: optional("sender", matches(ADDRESS), "0x and 40 hex digits"),
+    blockNumber: optional("blockNumber", (v) => isInt(v) && v >= 0, "a non-negative integer"),
+    blockHash: optional("blockHash", matches(BLOCK_HASH), "0x and 64 lowercase hex digits"),
+    blockTime: optional("blockTime", matches(BLOCK_TIME), "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
+  };
+}
+
+/**
+ * What a receipt asserts, validated for shape; ReceiptError names the first bad field.
+ * @returns {{target: string, root: string, proof: object[], anchor: object, record: object|null}}
+ */
+export function parseReceipt(receipt) {
+  if (!isObject(receipt)) throw new ReceiptError("a receipt is a JSON object");
+  if (receipt.type !== CHAINPOINT_TYPE) {
+    throw new ReceiptError(`type must be ${repr(CHAINPOINT_TYPE)}, not ${repr(receipt.type)}`);
+  }
+  const target = hashField(receipt, "targetHash");
+  const root = hashField(receipt, "merkleRoot");
+  const proof = required(receipt, "proof", "");
+  if (!Array.isArray(proof)) throw new ReceiptError("proof must be a list");
+  for (const step of proof) {
+    try {
+      proofStep(step);
+    } catch (error) {
+      throw new ReceiptError(error.message);
+    }
+  }
+  const extension = receipt.trialnotary;
+  const record = extension !== undefined && extension !== null ? parseExtension(extension) : null;
+  const anchor = parseAnchor(receipt.anchors, record !== null);
+  return { target, root, proof, anchor, record };
+}
+
+/** A positive number of confirmations, or "finalized"; RangeError otherwise. */
+export function parseConfirmations(value) {
+  if (typeof value === "string" && value.trim().toLowerCase() === FINALIZED) return FINALIZED;
+  const text = typeof value === "string" ? value.trim() : value;
+  const number = typeof text === "number" ? text : /^[+-]?\d+$/.test(text ?? "") ? Number(text) : NaN;
+  if (!Number.isInteger(number) || number < 1) {
+    throw new RangeError(`confirmations must be a positive number or 'finalized', not ${repr(value)}`);
+  }
+  return number;
+}
+
+/** An address (any case); RangeError otherwise. */
+export function parseAddress(value) {
+  if (typeof value !== "string" || !ADDRESS.test(value)) {
+    throw new RangeError(`an address is 0x and 40 hex digits, not ${repr(value)}`);
+  }
+  return value;
+}
+
+export function defaultRpcUrls(chainId) {
+  return DEFAULT_RPC_URLS[chainId] ? [DEFAULT_RPC_URLS[chainId]] : [];
+}
+
+/** Node URLs from a text field: comma, space or newline separated, duplicates dropped. */
+export function splitRpcUrls(text) {
+  return [...new Set(String(text ?? "").split(/[\s,]+/).filter(Boolean))];
+}
+
+// --- steps without a node ------------------------------------------------------------------
+
+const step = (name, ok, detail) => ({ name, ok, detail });
+
+function checkFile(claims, { fileSha256, fileName, fileError }) {
+  const name = fileName || "the file";
+  if (fileError) return step("file-hash", false, `cannot read ${name}: ${fileError}`);
+  if (fileSha256 === undefined || fileSha256 === null) return step("file-hash", null, "no file given");
+  const [expected, against] = claims.record !== null
+    ? [claims.record.sha256, "record.sha256"] : [claims.target, "targetHash"];
+  const actual = String(fileSha256).toLowerCase();
+  if (actual !== expected) {
+    return step("file-hash", false, `the SHA-256 of ${name} is ${short(actual)}, not ${against} ${short(expected)}`);
+  }
+  return step("file-hash", true, `the SHA-256 of ${name} is ${against} ${short(expected)}`);
+}
+
+async function checkLeaf(claims) {
+  if (claims.record === null) return step("leaf", null, "no trialnotary record: a plain Chainpoint receipt");
+  let leaf;
+  try {
+    leaf = await recordLeaf(claims.record);
+  } catch (error) {
+    return step("leaf", false, `the record has no canonical form: ${error.message}`);
+  }
+  if (leaf !== claims.target) {
+    return step("leaf", false, `the canonical record hashes to ${short(leaf)}, not targetHash ${short(claims.target)}`);
+  }
+  return step("leaf", true, `the canonical record hashes to targetHash ${short(claims.target)}`);
+}
+
+async function checkMerklePath(claims) {
+  const folded = await foldProof(claims.target, claims.proof);
+  if (folded !== claims.root) {
+    return step("merkle-path", false, `folding the proof gives ${short(folded)}, not the merkleRoot ${short(claims.root)}`);
+  }
+  return step("merkle-path", true, `folding ${claims.proof.length} proof step(s) from targetHash gives merkleRoot ${short(claims.root)}`);
+}
+
+// --- one node ------------------------------------------------------------------------------
+
+function quantity(value) {
+  if (typeof value !== "string" || !/^0x[0-9a-fA-F]+$/.test(value)) throw new TypeError(`${repr(value)} is not a hex quantity`);
+  return Number.parseInt(value, 16);
+}
+
+function describeRpcError(method, error) {
+  if (isObject(error)) return `${method}: ${error.message ?? "error"} (code ${error.code ?? "None"})`;
+  return `${method}: ${error}`;
+}
+
+/** One JSON-RPC endpoint; each answer is asked for once. */
+class Node {
+  constructor(url, timeoutMs) {
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+    this.answers = new Map();
+    this.nextId = 0;
+    this.seenBlockTime = null;
+  }
+
+  call(method, ...params) {
+    const key = JSON.stringify([method, params]);
+    if (!this.answers.has(key)) {
+      const answer = this.post(method, params);
+      answer.catch(() => this.answers.delete(key)); // errors are asked again, as verify.py does
+      this.answers.set(key, answer);
+    }
+    return this.answers.get(key);
+  }
+
+  async post(method, params) {
+    if (!/^https?:$/.test(URL.parse(this.url)?.protocol ?? "")) throw new NodeUnreachable("not an http(s) URL");
+    this.nextId += 1;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    let reply;
+    let body;
+    try {
+      reply = await fetch(this.url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: this.nextId, method, params }),
+        signal: controller.signal, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer",
+      });
+      body = await reply.json().catch(() => undefined);
+    } catch {
+      throw new NodeUnreachable(controller.signal.aborted
+        ? `no answer within ${this.timeoutMs / 1000} s`
+        : "no connection (refused, unknown host, or the node does not accept requests from this page)");
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!isObject(body) || (!has(body, "result") && !has(body, "error"))) {
+      throw new NodeUnreachable(`HTTP ${reply.status}, not a JSON-RPC answer`);
+    }
+    if (body.error !== undefined && body.error !== null) throw new RpcError(describeRpcError(method, body.error));
+    return body.result;
+  }
+
+  async chainId() { return quantity(await this.call("eth_chainId")); }
+
+  async head() { return quantity(await this.call("eth_blockNumber")); }
+
+  transaction(txHash) { return this.call("eth_getTransactionByHash", `0x${txHash}`); }
+
+  txReceipt(txHash) { return this.call("eth_getTransactionReceipt", `0x${txHash}`); }
+
+  block(number) {
+    return this.call("eth_getBlockByNumber", typeof number === "number" ? `0x${number.toString(16)}` : number, false);
+  }
+}
+
+async function checkChain(node, claims) {
+  const actual = await node.chainId();
+  const expected = claims.anchor.chainId;
+  if (expected === null) return [true, `the node is on chain ${actual} (the receipt names no chain id)`];
+  if (actual !== expected) return [false, `the node is on chain ${actual}, not the anchor's chain ${expected}`];
+  return [true, `the node is on chain ${actual} (${claims.anchor.chain ?? chainName(actual)})`];
+}
+
+function describeData(data) {
+  const size = Math.floor(Math.max(data.length - 2, 0) / 2);
+  if (size === 0) return "empty";
+  return size !== 32 ? `${size} bytes ${short(data)}` : short(data);
+}
+
+async function checkAnchorTx(node, claims) {
+  const { txHash } = claims.anchor;
+  const tx = await node.transaction(txHash);
+  const label = `transaction ${short(`0x${txHash}`)}`;
+  if (tx === null || tx === undefined) return [false, `${label} is not known to the node`];
+  const problems = [];
+  const receipt = await node.txReceipt(txHash);
+  if (receipt === null || receipt === undefined) problems.push("it is not mined yet");
+  else if (receipt.status === undefined || receipt.status === null || quantity(receipt.status) !== 1) {
+    problems.push(`it failed (receipt status ${receipt.status ?? "None"})`);
+  }
+  const data = String(tx.input ?? "").toLowerCase();
+  if (data !== `0x${claims.root}`) {
+    problems.push(`its input is ${describeData(data)}, not 0x + merkleRoot ${short(claims.root)}`);
+  }
+  if (problems.length) return [false, `${label}: ${problems.join("; ")}`];
+  return [true, `${label} succeeded with input 0x + merkleRoot`];
+}
+
+async function checkSender(node, claims, pinned) {
+  const sender = (await node.transaction(claims.anchor.txHash)).from;
+  const problems = [];
+  if (claims.anchor.sender && claims.anchor.sender.toLowerCase() !== sender.toLowerCase()) {
+    problems.push(`the receipt's sender is ${claims.anchor.sender}`);
+  }
+  if (pinned && pinned.toLowerCase() !== sender.toLowerCase()) problems.push(`the expected sender is ${pinned}`);
+  if (problems.length) return [false, `sent by ${sender}, but ${problems.join(" and ")}`];
+  return [true, `sent by ${claims.anchor.sender || sender}${pinned ? " (the expected sender)" : ""}`];
+}
+
+async function checkBlock(node, claims) {
+  const { anchor } = claims;
+  const txBlock = quantity((await node.transaction(anchor.txHash)).blockNumber);
+  const number = anchor.blockNumber ?? txBlock;
+  const problems = [];
+  if (txBlock !== number) problems.push(`the transaction is in block ${txBlock}, not ${number}`);
+  const block = await node.block(number);
+  if (block === null || block === undefined) return [false, [...problems, `the node has no block ${number}`].join("; ")];
+  const hash = block.hash.toLowerCase();
+  const seenTime = blockTime(quantity(block.timestamp));
+  if (anchor.blockHash && hash !== anchor.blockHash) {
+    problems.push(`block ${number} on the node's canonical chain is ${short(hash)}, not the receipt's blockHash ${short(anchor.blockHash)}`);
+  }
+  if (anchor.blockTime && seenTime !== anchor.blockTime) {
+    problems.push(`block ${number}'s time is ${seenTime}, not the receipt's blockTime ${anchor.blockTime}`);
+  }
+  if (problems.length) return [false, problems.join("; ")];
+  node.seenBlockTime = seenTime;
+  return [true, `block ${number} ${short(hash)} at ${seenTime} is on the canonical chain`];
+}
+
+async function checkConfirmations(node, claims, need) {
+  const number = quantity((await node.transaction(claims.anchor.txHash)).blockNumber);
+  const head = await node.head();
+  if (need === FINALIZED) {
+    const finalized = quantity((await node.block(FINALIZED)).number);
+    if (number > finalized) {
+      return [false, `block ${number} is not finalized yet (the node's finalized block is ${finalized}, head ${head})`];
+    }
+    return [true, `block ${number} is finalized (the node's finalized block is ${finalized})`];
+  }
+  const have = head - number + 1;
+  if (have < need) return [false, `${have} confirmation(s), ${need} required (head ${head})`];
+  return [true, `${have} confirmations, ${need} required`];
+}
+
+/** One chain step on one node; node errors and odd answers fail the step. NodeUnreachable
+ *  passes through: an unreachable node fails no step by itself. */
+async function run(name, check, ...args) {
+  try {
+    const [ok, detail] = await check(...args);
+    return step(name, ok, detail);
+  } catch (error) {
+    if (error instanceof NodeUnreachable) throw error;
+    if (error instanceof RpcError) return step(name, false, `the node answered with an error: ${error.message}`);
+    return step(name, false, `unexpected answer from the node (${error.name}: ${error.message})`);
+  }
+}
+
+function skipped(names, reason) {
+  return names.map((name) => step(name, null, reason));
+}
+
+/**
+ * The chain steps on one node, later ones skipped where an earlier one makes them moot.
+ * `emit(step)` is called for each step as soon as it is known.
+ */
+async function nodeSteps(node, claims, need, pinned, emit) {
+  const rest = (from, reason) => skipped(CHAIN_STEPS.slice(from), reason).forEach(emit);
+  const chain = await run("chain", checkChain, node, claims);
+  emit(chain);
+  if (chain.ok !== true) return rest(1, "not checked: the node is not on the anchor's chain");
+  emit(await run("anchor-tx", checkAnchorTx, node, claims));
+  let tx;
+  try {
+    tx = await node.transaction(claims.anchor.txHash);
+  } catch (error) {
+    if (!(error instanceof RpcError)) throw error;
+    tx = null;
+  }
+  if (!isObject(tx)) return rest(2, "not checked: no transaction to check");
+  emit(await run("sender", checkSender, node, claims, pinned));
+  if (tx.blockNumber === undefined || tx.blockNumber === null) return rest(3, "not checked: the transaction is not mined");
+  emit(await run("block", checkBlock, node, claims));
+  emit(await run("confirmations", checkConfirmations, node, claims, need));
+  return undefined;
+}
+
+async function note(node, error) {
+  if (error) return { url: node.url, answered: false, detail: `unreachable: ${error.message}`, chainId: null, head: null };
+  try {
+    const [chainId, head] = [await node.chainId(), await node.head()];
+    return { url: node.url, answered: true, detail: `answered (chain ${chainId}, head ${head})`, chainId, head };
+  } catch {
+    return { url: node.url, answered: true, detail: "answered", chainId: null, head: null };
+  }
+}
+
+// --- several nodes -------------------------------------------------------------------------
+
+/** One verdict for a step from every node that answered (verify.py's _combine). */
+function combine(name, results) {
+  const decided = results.filter(([, s]) => s.ok !== null);
+  const skippedOn = results.filter(([, s]) => s.ok === null).map(([url]) => url);
+  if (!decided.length) return step(name, null, results[0][1].detail);
+  const passing = decided.filter(([, s]) => s.ok).map(([url]) => url);
+  const failing = decided.filter(([, s]) => !s.ok).map(([url, s]) => [url, s.detail]);
+  if (failing.length && passing.length) {
+    return step(name, false, `nodes disagree: passes on ${passing.join(", ")}; fails on `
+      + failing.map(([url, detail]) => `${url} (${detail})`).join("; "));
+  }
+  if (failing.length) {
+    if (failing.length === 1) return step(name, false, failing[0][1]);
+    return step(name, false, failing.map(([url, detail]) => `${url}: ${detail}`).join("; "));
+  }
+  let detail = decided[0][1].detail;
+  if (decided.length > 1) detail += ` (${decided.length} nodes agree)`;
+  if (skippedOn.length) detail += `; not checked on ${skippedOn.join(", ")}`;
+  return step(name, true, detail);
+}
+
+const UNREACHABLE = Symbol("unreachable");
+
+function deferred() {
+  let resolve;
+  const promise = new Promise((ok) => { resolve = ok; });
+  return { promise, resolve };
+}
+
+/** Ask one node, in the background; its per-step answers arrive through `slots`. */
+function askNode(url, claims, need, pinned, timeoutMs) {
+  const node = new Node(url, timeoutMs);
+  const slots = CHAIN_STEPS.map(() => deferred());
+  let next = 0;
+  const done = nodeSteps(node, claims, need, pinned, (s) => { slots[next].resolve(s); next += 1; })
+    .then(() => null, (error) => (error instanceof NodeUnreachable ? error
+      : new NodeUnreachable(`${error.name}: ${error.message}`)))
+    .then((error) => {
+      slots.forEach((slot) => slot.resolve(UNREACHABLE)); // no-op for the steps already given
+      return error;
+    });
+  return { url, node, slots, done };
+}
+
+function combineStep(index, runs, answers) {
+  const results = runs.map((r, k) => [r.url, answers[k]]).filter(([, s]) => s !== UNREACHABLE);
+  return results.length ? combine(CHAIN_STEPS[index], results) : step(CHAIN_STEPS[index], false, "no node answered");
+}
+
+/**
+ * The chain steps over every node at once. Each combined step is reported as soon as every node
+ * has answered it (or proved unreachable); a node that stops answering half-way is left out of
+ * every step at the end, as verify.py does, and steps whose verdict changes are reported again.
+ */
+async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
+  if (!urls.length) {
+    const chain = claims.anchor.chainId;
+    const reason = "no chain node to ask: give a node URL"
+      + (chain ? ` (there is no default node for chain ${chain})` : "");
+    const steps = CHAIN_STEPS.map((name) => step(name, false, reason));
+    steps.forEach(emit);
+    return { steps, nodes: [], seen: null };
+  }
+  const runs = urls.map((url) => askNode(url, claims, need, pinned, timeoutMs));
+  const live = [];
+  for (let i = 0; i < CHAIN_STEPS.length; i += 1) {
+    const answers = await Promise.all(runs.map((r) => r.slots[i].promise));
+    live.push(combineStep(i, runs, answers));
+    emit(live[i]);
+  }
+  const errors = await Promise.all(runs.map((r) => r.done));
+  const answered = runs.filter((_, k) => errors[k] === null);
+  const steps = [];
+  for (let i = 0; i < CHAIN_STEPS.length; i += 1) {
+    const answers = await Promise.all(answered.map((r) => r.slots[i].promise));
+    const final = combineStep(i, answered, answers);
+    if (final.ok !== live[i].ok || final.detail !== live[i].detail) emit(final);
+    steps.push(final);
+  }
+  const nodes = await Promise.all(runs.map((r, k) => note(r.node, errors[k])));
+  const seen = answered.map((r) => r.node.seenBlockTime).find(Boolean) ?? null;
+  return { steps, nodes, seen };
+}
+
+// --- the entry point -----------------------------------------------------------------------
+
+/**
+ * Verify a receipt (already parsed from JSON, ideally with parseReceiptText).
+ *
+ * @param {object} receipt
+ * @param {object} [options]
+ * @param {string} [options.fileSha256] the file's SHA-256; without it file-hash is skipped
+ * @param {string} [options.fileName] named in the file-hash detail
+ * @param {string} [options.fileError] the file could not be read: file-hash fails with it
+ * @param {string[]|null} [options.rpcUrls] nodes to ask; null/undefined: the chain's default
+ *        node (DEFAULT_RPC_URLS); [] asks none (the chain steps then fail)
+ * @param {number|string} [options.confirmations=1] a positive number or "finalized"
+ * @param {string} [options.expectSender] pin the anchoring address
+ * @param {(step: {name: string, ok: boolean|null, detail: string}) => void} [options.onStep]
+ *        each step as soon as it is known, in order (a step may be reported again, corrected)
+ * @param {number} [options.timeoutMs=RPC_TIMEOUT_MS] per JSON-RPC call
+ * @returns {Promise<object>} `{ok, steps, nodes, provenTime, blockTime, transaction, chain,
+ *          chainId, blockNumber, targetHash, merkleRoot, confirmations}` like verify.py's
+ *          Report.to_json(). Rejects with ReceiptError for a malformed receipt and RangeError
+ *          for bad options; every other problem is a failed step.
+ */
+export async function verifyReceipt(receipt, options = {}) {
+  const { rpcUrls = null, expectSender = null, onStep, timeoutMs = RPC_TIMEOUT_MS } = options;
+  const claims = parseReceipt(receipt);
+  const need = parseConfirmations(options.confirmations ?? 1);
+  const pinned = expectSender ? parseAddress(expectSender) : null;
+  const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
+  const emit = (s) => onStep?.({ ...s });
+  const offline = [checkFile(claims, options)];
+  emit(offline[0]);
+  offline.push(await checkLeaf(claims));
+  emit(offline[1]);
+  offline.push(await checkMerklePath(claims));
+  emit(offline[2]);
+  const { steps, nodes, seen } = await chainSteps(urls, claims, need, pinned, timeoutMs, emit);
+  const all = [...offline, ...steps];
+  const ok = all.every((s) => s.ok !== false);
+  const { anchor } = claims;
+  const time = anchor.blockTime ?? seen;
+  return {
+    ok,
+    steps: all,
+    nodes,
+    provenTime: ok ? time : null,
+    blockTime: time,
+    transaction: `0x${anchor.txHash}`,
+    chain: anchor.chain ?? (anchor.chainId ? chainName(anchor.chainId) : null),
+    chainId: anchor.chainId,
+    blockNumber: anchor.blockNumber,
+    targetHash: claims.target,
+    merkleRoot: claims.root,
+    confirmations: need,
+    record: claims.record,
+  };
+}

@@ -1,0 +1,501 @@
+// The verify page: a file and/or its receipt in, every check of receipt-verify.js out, live.
+// The file is hashed here (hashing.js); this server is asked only to find a file's
+// registrations and their receipts; the anchor is checked against the chain node(s) given.
+import { hashFiles } from "./hashing.js";
+import {
+  DEFAULT_RPC_URLS, ReceiptError, STEPS, chainName, parseAddress, parseConfirmations,
+  parseReceipt, parseReceiptText, readReceiptFile, splitRpcUrls, verifyReceipt,
+} from "./receipt-verify.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("verify-form");
+const config = form.dataset;
+const MARKS = { true: "✓", false: "✗", null: "–" };
+const MARK_LABELS = { true: "passed", false: "failed", null: "skipped" };
+const STATE_CLASSES = { true: "s-pass", false: "s-fail", null: "s-skipped" };
+
+/** What the user gave: the file and its hashing, and the receipt (and where it came from). */
+const state = {
+  file: null,
+  hashing: null, // {promise, cancel} of the current file
+  receipt: null,
+  receiptSource: "", // "file" | "server"
+  receiptLoading: null, // the receipt file being read
+  busy: false,
+};
+
+// --- small helpers ---------------------------------------------------------------------------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("data-")) node.dataset[key.slice(5).replace(/-(\w)/g, (_, c) => c.toUpperCase())] = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((child) => child !== null && child !== undefined));
+  return node;
+}
+
+const formatBytes = (size) => window.trialnotary.formatBytes(size);
+
+/** A `<time>` app.js turns into "local (UTC)"; kind "proven" (a block's time) or "claimed". */
+function timeTag(value, kind) {
+  const text = value.replace("T", " ").replace(/Z$/, "") + " UTC";
+  return el("time", {
+    datetime: value, class: `t-${kind}`,
+    title: kind === "proven" ? "proven: the time of the block holding the root" : "the notary’s claim, not proven",
+  }, text);
+}
+
+function localize(root) {
+  window.trialnotary?.localizeTimes?.(root);
+}
+
+function say(text, kind = "") {
+  const message = $("message");
+  message.replaceChildren(...(Array.isArray(text) ? text : [text]));
+  message.className = kind ? `flash ${kind}` : "";
+}
+
+function fieldError(input, text) {
+  const error = $(`${input.id}-error`);
+  error.textContent = text;
+  error.hidden = !text;
+  if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+}
+
+// --- the file ----------------------------------------------------------------------------------
+
+function setFile(file) {
+  state.hashing?.cancel();
+  state.hashing = null;
+  state.file = file;
+  if (state.receiptSource === "server") forgetReceipt(); // it was found for the previous file
+  $("file-status").textContent = file ? `${file.name}, ${formatBytes(file.size)}` : "";
+  if (file) startHashing(file);
+}
+
+/** Hash as soon as the file is chosen, so the hash is ready (or nearly) when Verify is pressed. */
+function startHashing(file) {
+  const panel = $("hashing");
+  const bar = $("hash-progress");
+  const text = $("hash-text");
+  bar.max = Math.max(file.size, 1);
+  bar.value = 0;
+  text.textContent = `0 of ${formatBytes(file.size)}`;
+  panel.hidden = false;
+  const hashing = hashFiles([{ file, path: file.name }], {
+    onProgress: ({ totalBytes, totalSize }) => {
+      bar.value = totalBytes;
+      text.textContent = `${formatBytes(totalBytes)} of ${formatBytes(totalSize)}`;
+    },
+  });
+  state.hashing = hashing;
+  hashing.promise.then(([result]) => {
+    if (state.hashing !== hashing) return;
+    $("file-status").replaceChildren(`${file.name}, ${formatBytes(file.size)}, SHA-256 `,
+      el("code", { class: "hash", id: "file-sha256" }, result.sha256));
+  }, (error) => {
+    if (state.hashing !== hashing) return;
+    if (error.name === "AbortError") {
+      $("file-status").textContent = "Hashing cancelled: no file.";
+      $("file-input").value = "";
+      state.file = null;
+      state.hashing = null;
+    } else {
+      $("file-status").textContent = `Cannot read the file: ${error.message}`;
+    }
+  }).finally(() => {
+    if (state.hashing === hashing || state.hashing === null) panel.hidden = true;
+  });
+}
+
+/** The file's hash, or its read error; null without a file. Rejects with AbortError. */
+async function fileHash() {
+  if (!state.file) return null;
+  const hashing = state.hashing;
+  try {
+    const [result] = await hashing.promise;
+    return { sha256: result.sha256 };
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    return { error: error.message.replace(/^cannot read [^:]*: /, "") };
+  }
+}
+
+// --- the receipt -------------------------------------------------------------------------------
+
+function forgetReceipt() {
+  state.receipt = null;
+  state.receiptSource = "";
+  $("receipt-status").textContent = "";
+}
+
+function describeReceipt(receipt) {
+  const record = receipt?.trialnotary?.record;
+  if (record && typeof record === "object") {
+    return `the receipt of ${record.dataset ?? "a registration"} (${record.trial ?? "?"}, ${record.site ?? "?"})`;
+  }
+  return "a Chainpoint receipt";
+}
+
+function setReceipt(receipt, source, note) {
+  state.receipt = receipt;
+  state.receiptSource = source;
+  $("receipt-status").textContent = note ?? `Loaded ${describeReceipt(receipt)}.`;
+}
+
+function takeReceiptFile(file) {
+  state.receiptLoading = readReceipt(file).finally(() => { state.receiptLoading = null; });
+  return state.receiptLoading;
+}
+
+async function readReceipt(file) {
+  forgetReceipt();
+  if (!file) return;
+  try {
+    const receipt = await readReceiptFile(file);
+    setReceipt(receipt, "file", `${file.name}: ${describeReceipt(receipt)}.`);
+  } catch (error) {
+    $("receipt-status").textContent = `${file.name} is not a usable receipt: ${error.message}`;
+    $("receipt-input").value = "";
+  }
+}
+
+/** A receipt of this server by registration id; null (with a message) while there is none. */
+async function fetchReceipt(id) {
+  say(`Fetching the receipt of registration ${id} from this server…`);
+  const response = await fetch(`${config.submissionsUrl}/${encodeURIComponent(id)}/receipt`,
+    { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (response.status === 200) {
+    const receipt = parseReceiptText(await response.text());
+    setReceipt(receipt, "server", `Fetched from this server: ${describeReceipt(receipt)} (registration ${id}).`);
+    say("");
+    return receipt;
+  }
+  if (response.status === 202) {
+    const status = await response.json().catch(() => ({}));
+    const retry = response.headers.get("Retry-After");
+    say([`Registration ${id} is `, el("span", { class: `badge s-${status.status}` }, status.status ?? "pending"),
+      ": not confirmed yet. A receipt is issued once the batch's root is anchored on chain and its "
+      + "transaction has enough confirmations"
+      + (retry ? `; try again in about ${retry} seconds.` : "; try again later.")], "warning");
+    return null;
+  }
+  if (response.status === 404) say(`This server has no registration ${id}.`, "error");
+  else say(`This server could not give the receipt (HTTP ${response.status}).`, "error");
+  return null;
+}
+
+/** The file's registrations on this server: verify the only one, or let the user pick. */
+async function lookUp(sha256) {
+  say("Looking the file's SHA-256 up on this server…");
+  const response = await fetch(`${config.submissionsUrl}?sha256=${sha256}`, { headers: { Accept: "application/json" } });
+  if (!response.ok) {
+    say(`This server could not look the hash up (HTTP ${response.status}).`, "error");
+    return null;
+  }
+  const { submissions } = await response.json();
+  if (!submissions.length) {
+    say([`This server has no registration of this file (SHA-256 `, el("code", { class: "hash" }, sha256),
+      "). If you have its receipt, add it above."], "error");
+    return null;
+  }
+  if (submissions.length === 1) return fetchReceipt(submissions[0].id);
+  showChoices(submissions);
+  say(`This file was registered ${submissions.length} times: pick one below.`);
+  return null;
+}
+
+function showChoices(submissions) {
+  const list = $("registrations");
+  list.replaceChildren(...submissions.map((submission) => {
+    const record = submission.record;
+    const button = el("button", { type: "button", class: "secondary", "data-submission-id": submission.id },
+      "Verify this registration");
+    button.addEventListener("click", () => run(() => fetchReceipt(submission.id)));
+    return el("li", { "data-submission-id": submission.id },
+      el("p", {}, el("strong", {}, record.dataset), ` — ${record.trial}, ${record.site}, ${record.kind}; `,
+        el("span", { class: `badge s-${submission.status}` }, submission.status), "; submitted ",
+        timeTag(record.submittedAt, "claimed"), " (the notary's claim)"),
+      el("p", { class: "actions" }, button));
+  }));
+  $("choose").hidden = false;
+  localize(list);
+}
+
+// --- verifying -----------------------------------------------------------------------------
+
+function rows() {
+  return Object.fromEntries(STEPS.map((name) => [name, document.querySelector(`[data-step="${name}"]`)]));
+}
+
+function resetSteps() {
+  for (const row of Object.values(rows())) {
+    delete row.dataset.ok;
+    row.classList.remove("s-pass", "s-fail", "s-skipped");
+    row.querySelector(".mark").textContent = "·";
+    row.querySelector(".mark").setAttribute("aria-label", "not checked yet");
+    row.querySelector(".outcome").textContent = "";
+  }
+  $("nodes-wrap").hidden = true;
+  $("record-wrap").hidden = true;
+}
+
+function showStep({ name, ok, detail }) {
+  const row = rows()[name];
+  const key = String(ok);
+  row.dataset.ok = key;
+  row.classList.remove("s-pass", "s-fail", "s-skipped");
+  row.classList.add(STATE_CLASSES[key]);
+  row.querySelector(".mark").textContent = MARKS[key];
+  row.querySelector(".mark").setAttribute("aria-label", MARK_LABELS[key]);
+  row.querySelector(".outcome").textContent = detail;
+}
+
+function setVerdict(ok, ...content) {
+  const verdict = $("verdict");
+  if (ok === undefined) delete verdict.dataset.ok; else verdict.dataset.ok = String(ok);
+  verdict.replaceChildren(...content);
+  localize(verdict);
+}
+
+function chainLabel(result) {
+  if (result.chainId === null) return result.chain ?? "an unnamed chain";
+  return `${result.chain ?? chainName(result.chainId)} (chain ${result.chainId})`;
+}
+
+function showVerdict(result) {
+  const where = [" Transaction ", el("code", { class: "hash", id: "transaction" }, result.transaction),
+    ` on ${chainLabel(result)}.`];
+  if (result.ok) {
+    setVerdict(true, el("p", {}, el("span", { class: "badge s-pass" }, "PASS"),
+      " Every check passed. Proven time: ", timeTag(result.provenTime, "proven"),
+      " — the time of the block holding the root: the file existed no later than this.", ...where));
+    return;
+  }
+  const failed = result.steps.filter((s) => s.ok === false).map((s) => s.name);
+  setVerdict(false, el("p", {}, el("span", { class: "badge s-fail" }, "FAIL"),
+    ` Failed: ${failed.join(", ")}. `,
+    result.blockTime ? "The receipt's block time " : "No block time",
+    result.blockTime ? el("span", { class: "hash" }, result.blockTime) : null,
+    " is not proven.", ...where));
+}
+
+function showNodes(nodes) {
+  $("nodes").replaceChildren(...nodes.map((node) => el("li", { "data-url": node.url, "data-answered": String(node.answered) },
+    el("span", { class: `badge ${node.answered ? "s-pass" : "s-fail"}` }, node.answered ? "answered" : "unreachable"),
+    " ", el("code", {}, node.url), ` — ${node.detail}`)));
+  $("nodes-wrap").hidden = !nodes.length;
+}
+
+function showRecord(receipt, result) {
+  const record = receipt.trialnotary?.record;
+  const batch = receipt.trialnotary?.batch;
+  if (!record) {
+    $("record-wrap").hidden = true;
+    return;
+  }
+  const cell = (value) => (value === null || value === undefined ? el("span", { class: "muted" }, "—") : String(value));
+  const lines = [
+    ["Trial", cell(record.trial)], ["Site", cell(record.site)], ["Kind", cell(record.kind)],
+    ["Label", cell(record.dataset)], ["File name", cell(record.filename)],
+    ["Size", record.sizeBytes === null ? cell(null) : `${record.sizeBytes} bytes`],
+    ["SHA-256", el("code", { class: "hash" }, String(record.sha256))],
+    ["Registration id", el("code", {}, cell(record.id))],
+    ["Corrects", cell(record.supersedes)],
+    ["Submitted", typeof record.submittedAt === "string"
+      ? el("span", { id: "submitted-at" }, timeTag(record.submittedAt, "claimed"), " — the notary's claim, not proven")
+      : cell(record.submittedAt)],
+  ];
+  if (batch && typeof batch === "object" && batch.id !== undefined) {
+    lines.push(["Batch", `${batch.id}, leaf ${batch.leafIndex} of ${batch.leafCount}`]);
+  }
+  const leaf = result.steps.find((s) => s.name === "leaf");
+  $("record-warning").hidden = leaf.ok !== false;
+  $("record").tBodies[0].replaceChildren(...lines.map(([label, value]) =>
+    el("tr", {}, el("th", { scope: "row" }, label), el("td", {}, value))));
+  $("record-wrap").hidden = false;
+  localize($("record"));
+}
+
+/** What the node field was last filled with by the page, and for which chain: the server's
+ *  own node at first. A field the user has not edited follows the receipt's chain. */
+const autoFilled = { value: config.defaultRpc.trim(), chainId: Number(config.chainId) || null };
+
+/** The nodes to ask: the field; else, or when the field still holds the page's default for
+ *  another chain, the public node of the receipt's chain (shown in the field). */
+function nodesFor(chainId) {
+  const field = $("rpc-urls");
+  const given = splitRpcUrls(field.value);
+  const untouched = field.value.trim() === autoFilled.value;
+  const fallback = DEFAULT_RPC_URLS[chainId];
+  const stale = untouched && chainId !== null && chainId !== autoFilled.chainId;
+  if (fallback && (!given.length || stale)) {
+    field.value = fallback;
+    Object.assign(autoFilled, { value: fallback, chainId });
+    return [fallback];
+  }
+  return given;
+}
+
+/** Options from the form, or null after marking what is wrong. */
+function readOptions() {
+  let ok = true;
+  const confirmationsInput = $("confirmations");
+  const senderInput = $("expect-sender");
+  let confirmations = 1;
+  let expectSender = null;
+  try {
+    confirmations = parseConfirmations(confirmationsInput.value.trim() || "1");
+    fieldError(confirmationsInput, "");
+  } catch {
+    fieldError(confirmationsInput, "A positive number, or finalized.");
+    ok = false;
+  }
+  try {
+    expectSender = senderInput.value.trim() ? parseAddress(senderInput.value.trim()) : null;
+    fieldError(senderInput, "");
+  } catch {
+    fieldError(senderInput, "An address is 0x and 40 hex digits.");
+    ok = false;
+  }
+  return ok ? { confirmations, expectSender } : null;
+}
+
+async function verify(receipt, options, file) {
+  let claims;
+  try {
+    claims = parseReceipt(receipt);
+  } catch (error) {
+    resetSteps();
+    setVerdict(false, el("p", {}, el("span", { class: "badge s-fail" }, "FAIL"),
+      ` Not a usable receipt: ${error.message}`));
+    return null;
+  }
+  resetSteps();
+  setVerdict(undefined, el("p", { class: "hint" }, "Checking…"));
+  const result = await verifyReceipt(receipt, {
+    ...options,
+    rpcUrls: nodesFor(claims.anchor.chainId),
+    fileSha256: file?.sha256, fileError: file?.error, fileName: state.file?.name,
+    onStep: showStep,
+  });
+  result.steps.forEach(showStep);
+  showNodes(result.nodes);
+  showRecord(receipt, result);
+  showVerdict(result);
+  return result;
+}
+
+/** Run one verification from a receipt source (the given receipt, or a lookup). */
+async function run(getReceipt) {
+  if (state.busy) return;
+  const options = readOptions();
+  if (!options) return;
+  state.busy = true;
+  $("verify-button").disabled = true;
+  try {
+    const receipt = await getReceipt();
+    if (!receipt) return;
+    $("choose").hidden = true;
+    const file = await fileHash();
+    await verify(receipt, options, file);
+    $("result").scrollIntoView?.({ block: "start" });
+  } catch (error) {
+    if (error.name === "AbortError") say("Hashing cancelled.");
+    else if (error instanceof ReceiptError) say(`Not a usable receipt: ${error.message}`, "error");
+    else say(`Something went wrong: ${error.message}`, "error");
+  } finally {
+    state.busy = false;
+    $("verify-button").disabled = false;
+  }
+}
+
+async function onSubmit(event) {
+  event.preventDefault();
+  say("");
+  await state.receiptLoading;
+  if (state.receipt) return run(async () => state.receipt);
+  if (!state.file) {
+    say("Choose a file, its receipt, or both.", "error");
+    return undefined;
+  }
+  return run(async () => {
+    const file = await fileHash();
+    if (file.error) {
+      say(`Cannot read the file: ${file.error}`, "error");
+      return null;
+    }
+    return lookUp(file.sha256);
+  });
+}
+
+// --- dropping and picking ----------------------------------------------------------------------
+
+/** Put a dropped file into the visible input too, so what is shown is what is used. */
+function showInInput(input, file) {
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  input.files = transfer.files;
+}
+
+/** A dropped file is the receipt when it reads as a Chainpoint receipt, else the data file. */
+async function isReceipt(file) {
+  if (!/\.json$/i.test(file.name) && file.type !== "application/json") return false;
+  try {
+    return (await readReceiptFile(file)).type === "ChainpointSHA256v2";
+  } catch {
+    return false;
+  }
+}
+
+async function onDrop(event) {
+  event.preventDefault();
+  $("dropzone").classList.remove("over");
+  const files = [...(event.dataTransfer?.files ?? [])];
+  const receipts = [];
+  const data = [];
+  for (const file of files) (await isReceipt(file) ? receipts : data).push(file);
+  if (data.length > 1 || receipts.length > 1) {
+    say("Drop one file and at most one receipt at a time.", "error");
+    return;
+  }
+  say("");
+  if (receipts.length) {
+    showInInput($("receipt-input"), receipts[0]);
+    await takeReceiptFile(receipts[0]);
+  }
+  if (data.length) {
+    showInInput($("file-input"), data[0]);
+    setFile(data[0]);
+  }
+}
+
+function startAgain() {
+  setFile(null);
+  forgetReceipt();
+  $("file-input").value = "";
+  $("receipt-input").value = "";
+  $("choose").hidden = true;
+  resetSteps();
+  setVerdict(undefined, el("p", { class: "hint" }, "Each check below turns green or red as it completes."));
+  say("");
+}
+
+function init() {
+  const zone = $("dropzone");
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", onDrop);
+  $("file-input").addEventListener("change", (event) => { say(""); setFile(event.target.files[0] ?? null); });
+  $("receipt-input").addEventListener("change", (event) => { say(""); takeReceiptFile(event.target.files[0] ?? null); });
+  $("cancel-hash").addEventListener("click", () => state.hashing?.cancel());
+  $("reset-button").addEventListener("click", startAgain);
+  form.addEventListener("submit", onSubmit);
+  form.dataset.ready = "true";
+  if (config.submissionId) run(() => fetchReceipt(config.submissionId));
+}
+
+init();
