@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import start_anvil  # noqa: E402
 from bench.seal import fill  # noqa: E402
-from trialnotary import batches, db  # noqa: E402
+from trialnotary import anchoring, batches, db  # noqa: E402
 from trialnotary.chain import ChainClient, anchor_gas  # noqa: E402
 from trialnotary.config import load_settings  # noqa: E402
 
@@ -40,8 +40,8 @@ def main() -> None:
                 fill(engine, size)
                 chain = ChainClient(settings)
                 [batch] = batches.seal_all(engine, size)
-                [anchor] = batches.anchor_sealed(engine, chain)
-                while not batches.confirm_sent(engine, chain):
+                [anchor] = anchoring.anchor_sealed(engine, chain)
+                while not anchoring.confirm_sent(engine, chain):
                     time.sleep(0.2)
                 receipt = chain._call(
                     lambda w3, h=anchor.tx_hash: w3.eth.get_transaction_receipt("0x" + h))

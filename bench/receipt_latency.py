@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentiles, serve_in_thread, start_anvil  # noqa: E402
 from bench.seal import fill  # noqa: E402
-from trialnotary import batches, db  # noqa: E402
+from trialnotary import anchoring, batches, db  # noqa: E402
 from trialnotary.app import create_app  # noqa: E402
 from trialnotary.chain import ChainClient  # noqa: E402
 from trialnotary.config import load_settings  # noqa: E402
@@ -54,8 +54,8 @@ def main() -> None:
             fill(engine, args.leaves)
             chain = ChainClient(settings)
             batches.seal_all(engine, args.leaves)
-            batches.anchor_sealed(engine, chain)
-            while not batches.confirm_sent(engine, chain):
+            anchoring.anchor_sealed(engine, chain)
+            while not anchoring.confirm_sent(engine, chain):
                 time.sleep(0.2)
             with engine.connect() as conn:
                 ids = conn.execute(sa.select(Submission.id)).scalars().all()

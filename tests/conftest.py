@@ -46,14 +46,20 @@ def rpc(url: str, method: str, *params):
 class Anvil:
     """A real anvil process on a free port; ``url`` is its JSON-RPC endpoint."""
 
-    def __init__(self, *extra: str, chain_id: int = 31337, block_time: int | None = 1):
-        self.port = free_port()
+    def __init__(self, *extra: str, chain_id: int = 31337, block_time: int | None = 1,
+                 port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.chain_id = chain_id
         args = [str(ANVIL), "--port", str(self.port), "--chain-id", str(chain_id), "--silent"]
         if block_time:
             args += ["--block-time", str(block_time)]
-        self.process = subprocess.Popen([*args, *extra], stdout=subprocess.DEVNULL)
+        self.args = [*args, *extra]
+        self.start()
+
+    def start(self) -> None:
+        """Start (or start again, on the same port and with the same state file)."""
+        self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -71,7 +77,13 @@ class Anvil:
         self.rpc("anvil_mine", hex(blocks))
 
     def stop(self) -> None:
+        """A clean stop (anvil writes its state file, if it has one)."""
         self.process.terminate()
+        self.process.wait(10)
+
+    def kill(self) -> None:
+        """A crash: no state written since the last ``--state-interval``."""
+        self.process.kill()
         self.process.wait(10)
 
 

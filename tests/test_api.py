@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from trialnotary import access, batches, openapi, registrations, sites
+from trialnotary import access, anchoring, batches, openapi, registrations, sites
 from trialnotary.access import requires
 from trialnotary.app import MAX_BODY_BYTES, create_app
 from trialnotary.config import load_settings
@@ -357,11 +357,11 @@ def test_receipt_follows_the_batch(app, client, engine, site_token, anvil):
         "state": "sealed", "anchor": None}
 
     chain = app.extensions["trialnotary"].chain
-    anchor, = batches.anchor_sealed(engine, chain)
+    anchor, = anchoring.anchor_sealed(engine, chain)
     sent = client.get(f"/api/v1/submissions/{target['id']}").get_json()
     assert sent["status"] == "sent" and sent["anchor"]["txHash"] == anchor.tx_hash
     anvil.mine(3)
-    assert batches.confirm_sent(engine, chain) == [batch.id]
+    assert anchoring.confirm_sent(engine, chain) == [batch.id]
 
     with QueryCounter(engine) as queries:
         response = client.get(f"/api/v1/submissions/{target['id']}/receipt")

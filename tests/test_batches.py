@@ -3,12 +3,12 @@
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from trialnotary import batches, merkle
+from trialnotary import anchoring, batches, merkle
 from trialnotary.chain import FeeAboveCap, anchor_gas
 from trialnotary.models import Anchor, Batch, Submission, TreePage
 from trialnotary.receipt import fold_proof, record_leaf
 
-from .conftest import ANVIL_ACCOUNTS, Anvil, insert_submissions
+from .conftest import ANVIL_ACCOUNTS, insert_submissions
 
 
 def all_submissions(engine):
@@ -19,7 +19,7 @@ def all_submissions(engine):
 def wait_confirmed(engine, chain, anvil, batch_ids):
     for _ in range(10):
         anvil.mine(2)
-        done = set(batches.confirm_sent(engine, chain))
+        done = set(anchoring.confirm_sent(engine, chain))
         batch_ids = set(batch_ids) - done
         if not batch_ids:
             return
@@ -77,8 +77,8 @@ def test_one_batch_is_anchored_by_exactly_one_minimal_transaction(engine, chain,
     insert_submissions(engine, 4)
     [batch] = batches.seal_all(engine, max_batch=1000)
     nonce_before = chain.pending_nonce()
-    [anchor] = batches.anchor_sealed(engine, chain)
-    assert batches.anchor_sealed(engine, chain) == []  # already anchored: nothing more sent
+    [anchor] = anchoring.anchor_sealed(engine, chain)
+    assert anchoring.anchor_sealed(engine, chain) == []  # already anchored: nothing more sent
     tx = anvil.rpc("eth_getTransactionByHash", "0x" + anchor.tx_hash)
     assert tx["input"] == "0x" + batch.root.hex()
     assert tx["from"].lower() == tx["to"].lower() == ANVIL_ACCOUNTS[0].lower()
@@ -111,33 +111,11 @@ def test_no_receipt_before_confirmation(engine, chain):
         row = session.exec(select(Submission)).one()
         assert batches.receipt_for(session, row) is None
     batches.seal_all(engine, 10)
-    batches.anchor_sealed(engine, chain)
+    anchoring.anchor_sealed(engine, chain)
     with Session(engine) as session:
         row = session.exec(select(Submission)).one()
         assert batches.receipt_for(session, row) is None
         assert session.get(Batch, row.batch_id).state == "sent"
-
-
-def test_a_dropped_anchor_is_sent_again_from_its_kept_bytes(settings_env, engine, monkeypatch):
-    from trialnotary.chain import ChainClient
-    from trialnotary.config import load_settings
-
-    node = Anvil(block_time=None)
-    try:
-        node.rpc("evm_setAutomine", False)
-        chain = ChainClient(load_settings({**settings_env, "TRIALNOTARY_CHAIN_RPC_URL": node.url}))
-        insert_submissions(engine, 2)
-        [batch] = batches.seal_all(engine, 10)
-        [anchor] = batches.anchor_sealed(engine, chain)
-        node.rpc("anvil_dropTransaction", "0x" + anchor.tx_hash)
-        assert not chain.is_known(anchor.tx_hash)
-        monkeypatch.setattr(batches, "RESEND_AFTER", batches.timedelta(0))
-        assert batches.confirm_sent(engine, chain) == []
-        assert chain.is_known(anchor.tx_hash)
-        node.mine(3)
-        assert batches.confirm_sent(engine, chain) == [batch.id]
-    finally:
-        node.stop()
 
 
 def test_fees_above_the_cap_postpone_anchoring_and_lose_nothing(settings_env, engine):
@@ -148,11 +126,11 @@ def test_fees_above_the_cap_postpone_anchoring_and_lose_nothing(settings_env, en
     insert_submissions(engine, 2)
     batches.seal_all(engine, 10)
     try:
-        batches.anchor_sealed(engine, poor)
+        anchoring.anchor_sealed(engine, poor)
         raise AssertionError("anchoring above the fee cap must be refused")
     except FeeAboveCap as exc:
         assert "TRIALNOTARY_MAX_FEE_GWEI" in str(exc)
-    assert batches.run_tick(engine, poor, 10).sent == []
+    assert anchoring.run_tick(engine, poor, 10).sent == []
     with Session(engine) as session:
         assert session.exec(select(Batch)).one().state == "sealed"
         assert session.scalar(select(sa.func.count()).select_from(Anchor)) == 0

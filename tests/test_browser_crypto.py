@@ -21,7 +21,7 @@ import pytest
 import requests
 import rfc8785
 
-from trialnotary import batches, db
+from trialnotary import anchoring, batches, db
 from trialnotary.verify import ReceiptError, parse_receipt, verify_receipt
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
@@ -76,10 +76,10 @@ class Notary:
 def seal_anchor_confirm(notary: Notary, anvil: Anvil) -> None:
     """What the scheduler does, run by hand: seal, anchor, then confirm as blocks come."""
     assert batches.seal_all(notary.engine, 100_000)
-    assert batches.anchor_sealed(notary.engine, notary.chain)
+    assert anchoring.anchor_sealed(notary.engine, notary.chain)
     for _ in range(20):
         anvil.mine(1)
-        if batches.confirm_sent(notary.engine, notary.chain):
+        if anchoring.confirm_sent(notary.engine, notary.chain):
             return
     raise AssertionError("the anchor was not confirmed")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from trialnotary import batches
+from trialnotary import anchoring
 from trialnotary.verify import verify_receipt
 
 from .conftest import ANVIL_ACCOUNTS
@@ -45,14 +45,14 @@ def test_200_registrations_one_batch_one_transaction_every_receipt_verifies(
     assert waiting.status_code == 202 and int(waiting.headers["Retry-After"]) > 0
 
     nonce_before = chain.pending_nonce()
-    job = batches.run_seal_job(engine, chain, max_batch=100_000)
+    job = anchoring.run_seal_job(engine, chain, max_batch=100_000)
     # One batch: the 200 registrations, then the audit trail's head as its last leaf.
     assert [b.leaf_count for b in job.sealed] == [201] and len(job.sent) == 1
     assert job.sealed[0].audit_seq is not None
     assert requests.get(f"{api}/submissions/{ids[7]}", timeout=10).json()["status"] == "sent"
     for _ in range(10):
         anvil.mine(1)
-        if batches.run_tick(engine, chain, max_batch=100_000).confirmed:
+        if anchoring.run_tick(engine, chain, max_batch=100_000).confirmed:
             break
     assert chain.pending_nonce() == nonce_before + 1  # exactly one anchor transaction
 

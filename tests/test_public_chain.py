@@ -10,7 +10,7 @@ import pytest
 from eth_account import Account
 from sqlmodel import Session, select
 
-from trialnotary import batches
+from trialnotary import anchoring, batches
 from trialnotary.chain import ChainClient, ChainError
 from trialnotary.config import load_settings
 from trialnotary.models import Batch, Submission
@@ -50,11 +50,11 @@ def test_sepolia_settings_anchor_and_issue_receipts_after_finality(
 
     insert_submissions(engine, 3)
     batches.seal_all(engine, settings.max_batch)
-    [anchor] = batches.anchor_sealed(engine, chain)
+    [anchor] = anchoring.anchor_sealed(engine, chain)
     sepolia_node.mine(2)
-    assert batches.confirm_sent(engine, chain) == []  # mined, but not finalized yet
+    assert anchoring.confirm_sent(engine, chain) == []  # mined, but not finalized yet
     sepolia_node.mine(64)  # anvil finalizes at head − 64
-    assert batches.confirm_sent(engine, chain) == [anchor.batch_id]
+    assert anchoring.confirm_sent(engine, chain) == [anchor.batch_id]
 
     with Session(engine) as session:
         row = session.exec(select(Submission)).first()
@@ -77,8 +77,8 @@ def test_a_node_of_another_chain_stops_anchoring_with_a_clear_error(
     insert_submissions(engine, 1)
     batches.seal_all(engine, settings.max_batch)
     with pytest.raises(ChainError, match="on chain 31337.*11155111"):
-        batches.anchor_sealed(engine, chain)
-    assert batches.run_tick(engine, chain, settings.max_batch).sent == []
+        anchoring.anchor_sealed(engine, chain)
+    assert anchoring.run_tick(engine, chain, settings.max_batch).sent == []
     with Session(engine) as session:
         assert session.exec(select(Batch)).one().state == "sealed"
 
@@ -89,5 +89,5 @@ def test_the_anchorer_fails_over_to_the_next_rpc_url(settings_env, anvil, engine
     chain = ChainClient(settings)
     insert_submissions(engine, 1)
     batches.seal_all(engine, settings.max_batch)
-    [anchor] = batches.anchor_sealed(engine, chain)
+    [anchor] = anchoring.anchor_sealed(engine, chain)
     assert chain.is_known(anchor.tx_hash)

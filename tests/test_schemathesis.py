@@ -18,7 +18,7 @@ from schemathesis.checks import (
 )
 from sqlmodel import Session
 
-from trialnotary import batches, db, openapi, sites
+from trialnotary import anchoring, batches, db, openapi, sites
 from trialnotary.app import create_app
 from trialnotary.config import load_settings
 
@@ -73,9 +73,9 @@ def seeded(database, tmp_path_factory, anvil):
 
     confirmed = register("confirmed")
     batches.seal_all(services.engine, 100)
-    batches.anchor_sealed(services.engine, services.chain)
+    anchoring.anchor_sealed(services.engine, services.chain)
     anvil.mine(2)
-    assert batches.confirm_sent(services.engine, services.chain)
+    assert anchoring.confirm_sent(services.engine, services.chain)
     sealed = register("sealed")
     batches.seal_all(services.engine, 100)
     pending = register("pending")

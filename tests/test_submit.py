@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sqlmodel import Session, select
 from waitress import wasyncore
 
-from trialnotary import batches, submit
+from trialnotary import anchoring, batches, submit
 from trialnotary.cli import main
 from trialnotary.models import Submission
 from trialnotary.receipt import receipt_filename
@@ -209,8 +209,8 @@ def confirm_everything(app, anvil, expected: int, timeout: float = 60) -> None:
         assert time.monotonic() < deadline, "the registrations never arrived"
         time.sleep(0.1)
     batches.seal_all(engine, 100_000)
-    batches.anchor_sealed(engine, chain)
-    while not batches.confirm_sent(engine, chain):
+    anchoring.anchor_sealed(engine, chain)
+    while not anchoring.confirm_sent(engine, chain):
         assert time.monotonic() < deadline, "the anchor was never confirmed"
         anvil.mine(3)
 

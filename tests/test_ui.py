@@ -20,7 +20,7 @@ import requests
 from sqlmodel import Session, select
 
 from tests.conftest import screenshot
-from trialnotary import accounts, batches, db, sites
+from trialnotary import accounts, anchoring, batches, db, sites
 from trialnotary.app import create_app
 from trialnotary.config import load_settings
 from trialnotary.models import Submission
@@ -88,10 +88,10 @@ def anchor_everything(app, anvil) -> None:
     """What the scheduler does: seal, anchor, wait for two confirmations."""
     services = app.extensions["trialnotary"]
     assert batches.seal_all(services.engine, services.settings.max_batch)
-    assert batches.anchor_sealed(services.engine, services.chain)
+    assert anchoring.anchor_sealed(services.engine, services.chain)
     for _ in range(10):
         anvil.mine(1)
-        if batches.confirm_sent(services.engine, services.chain):
+        if anchoring.confirm_sent(services.engine, services.chain):
             return
     raise AssertionError("the anchor was never confirmed")
 
@@ -254,6 +254,7 @@ def test_a_trial_from_registration_to_review(browser, notary, anvil, tmp_path):
     refused = requests.post(api, json=body, headers=auth, timeout=10)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
     page.goto(f"{base}/admin/audit")
+    page.locator("#check-trail").click()
     assert page.locator("#audit-check .badge.s-pass").count() == 1
     assert "token.revoke" in page.locator("main table").inner_text()
     screenshot(page, "admin-audit")

@@ -25,7 +25,7 @@ from flask import (
 )
 from sqlmodel import select
 
-from . import access, accounts, audit, batches, reports, sites
+from . import access, accounts, anchoring, audit, batches, reports, sites
 from .access import requires
 from .auth import current_principal
 from .context import db_session, services
@@ -68,6 +68,7 @@ def overview():
     chain = services().chain
     return render_template("admin/overview.html", counts=counts, states=states,
                            health=chain.health(), funding=chain.funding(),
+                           anchorer=anchoring.chain_status(session),
                            settings=services().settings)
 
 
@@ -250,9 +251,10 @@ def audit_trail():
     except ValueError:
         before = None
     page = audit.entries(session, before=before, limit=AUDIT_PAGE, descending=True)
-    check = audit.verify_chain(session)
+    # Reading every entry takes a while on a long trail: only when asked.
+    check = audit.verify_chain(session) if request.args.get("check") else None
     return render_template("admin/audit.html", entries=page, check=check,
-                           anchored=check.anchored(),
+                           anchored=check.anchored() if check else None,
                            older=page[-1]["seq"] if page and page[-1]["seq"] > 1 else None)
 
 

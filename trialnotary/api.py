@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_for
 from werkzeug.exceptions import HTTPException
 
-from . import access, openapi, overview, registrations, reports, security, sites
+from . import access, anchoring, openapi, overview, registrations, reports, security, sites
 from .access import requires
 from .context import db_session, services
 from .models import rfc3339_ms, utcnow
@@ -236,9 +236,25 @@ def readyz():
         database = "ok"
     except sa.exc.SQLAlchemyError:
         database = "unavailable"
+    chain = services().chain.health()
+    if database == "ok":
+        chain["anchorer"] = anchorer_status(db_session())
     body = {"status": "ok" if database == "ok" else "unavailable", "database": database,
-            "chain": services().chain.health()}
+            "chain": chain}
     return jsonify(body), 200 if database == "ok" else 503
+
+
+def anchorer_status(session) -> dict | None:
+    """What the anchoring process last saw: reachable or not since when, and its alert."""
+    status = anchoring.chain_status(session)
+    if status is None:
+        return None
+    return {"reachable": status.reachable, "since": _iso(status.since),
+            "checkedAt": _iso(status.checked_at), "alert": status.alert}
+
+
+def _iso(moment) -> str:
+    return rfc3339_ms(moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo))
 
 
 # --- errors --------------------------------------------------------------------------

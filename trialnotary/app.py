@@ -15,6 +15,8 @@ from .context import Services, close_db_session
 from .db import make_engine
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# The web process only asks the chain for readiness and the admin page: answer fast.
+WEB_CHAIN_TIMEOUT = 3.0
 
 
 def create_app(settings: Settings | None = None, test_config: dict | None = None) -> Flask:
@@ -35,7 +37,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.extensions["trialnotary"] = Services(
         settings=settings,
         engine=make_engine(settings.database_url),
-        chain=ChainClient(settings),
+        chain=ChainClient(settings, timeout=WEB_CHAIN_TIMEOUT),
     )
     app.teardown_appcontext(close_db_session)
     security.init_app(app, settings)

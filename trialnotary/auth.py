@@ -102,6 +102,9 @@ def check_access():
         abort(403)
     if principal.must_change_password and request.endpoint not in (
             "auth.change_password", "auth.logout"):
+        if request.path.startswith(API_PREFIX):
+            abort(403, description="this account's password was reset: sign in and choose "
+                                   "a new one before its tokens work again")
         return redirect(url_for("auth.change_password"))
     scope = _scope_value(rule)
     kind = access.scope_kind(rule.permission)
@@ -117,12 +120,15 @@ def check_access():
 
 
 def _scope_value(rule: access.Rule) -> str | None:
-    """The trial or site a request is about: a view argument, else a query parameter."""
+    """The trial or site a request is about, read where the view reads it: a view
+    argument, else the form of a POST, else the query, so the check and the view can never
+    be about different scopes."""
     if rule.scope_arg is None:
         return None
     value = (request.view_args or {}).get(rule.scope_arg)
     if value is None:
-        value = request.args.get(rule.scope_arg) or request.form.get(rule.scope_arg)
+        source = request.form if request.method == "POST" else request.args
+        value = source.get(rule.scope_arg)
     if value is None:
         return None
     return str(value).replace(" ", "").upper() if rule.scope_arg == "trial" else str(value)

@@ -1,35 +1,29 @@
-"""The batch state machine: seal pending registrations, anchor each root, confirm it.
+"""Batches: seal pending registrations into Merkle trees, and build receipts from them.
 
 Batch states: ``sealed`` (tree stored) → ``sent`` (anchor transaction broadcast, maybe
-mined) → ``confirmed`` (its block has the required confirmations on the canonical chain).
-Every step that decides something runs under the database job lock, so any number of
-schedulers, workers and ``seal-now`` calls can run side by side.
-
-The order of writes makes crashes harmless: a transaction is signed and its bytes committed
-before it is broadcast, and broadcasting kept bytes again is always safe.
+mined) → ``confirmed`` (its block has the required confirmations on the canonical chain);
+``anchoring`` moves them. Sealing runs under the database job lock, so any number of
+schedulers, workers and ``seal-now`` calls can run side by side and each pending
+registration lands in exactly one batch.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from . import audit, merkle
-from .chain import ChainClient, ChainError
 from .db import job_lock
+from .faults import crash_point
 from .models import Anchor, Batch, Submission, TreePage, rfc3339_ms, utcnow
 from .receipt import build_receipt
 
 log = logging.getLogger(__name__)
 
-# A sent transaction the node no longer knows is broadcast again after this long.
-RESEND_AFTER = timedelta(seconds=15)
 
 
 def submission_status(batch_state: str | None) -> str:
@@ -71,6 +65,7 @@ def seal_one_batch(engine: Engine, max_batch: int, *, full_only: bool = False) -
         _assign_leaves(session, batch.id, [seq for seq, _ in rows])
         _store_levels(session, batch.id, levels)
         session.expunge(batch)
+    crash_point("after-seal")
     log.info("sealed batch %s with %s leaves", batch.id, batch.leaf_count)
     return batch
 
@@ -113,161 +108,6 @@ def batch_leaves(session: Session, batch: Batch) -> list[bytes]:
 def root_matches(session: Session, batch: Batch) -> bool:
     """Whether the batch's stored leaves (the source of truth) still give its root."""
     return merkle.root_of(merkle.build_levels(batch_leaves(session, batch))) == batch.root
-
-
-# --- anchoring -----------------------------------------------------------------------
-
-def sign_anchors(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    """Sign one transaction for each sealed batch that has none, and keep its bytes."""
-    signed = []
-    with job_lock(engine) as session:
-        batches = session.exec(
-            select(Batch).where(Batch.state == "sealed",
-                                ~sa.exists().where(Anchor.batch_id == Batch.id,
-                                                   Anchor.state.in_(("signed", "sent"))))
-            .order_by(Batch.id)
-        ).all()
-        if not batches:
-            return []
-        nonce = _next_nonce(session, chain)
-        for batch in batches:
-            tx = chain.sign_anchor(batch.root, nonce)
-            anchor = Anchor(batch_id=batch.id, chain_id=chain.settings.chain_id,
-                            sender=chain.address, nonce=tx.nonce, tx_hash=tx.tx_hash,
-                            raw=tx.raw, gas=tx.gas, max_fee_per_gas=tx.max_fee_per_gas,
-                            max_priority_fee_per_gas=tx.max_priority_fee_per_gas)
-            session.add(anchor)
-            signed.append(anchor)
-            nonce += 1
-        session.flush()
-        for anchor in signed:
-            session.expunge(anchor)
-    return signed
-
-
-def _next_nonce(session: Session, chain: ChainClient) -> int:
-    """The node's pending nonce, but never one we have already signed with."""
-    ours = session.scalar(select(sa.func.max(Anchor.nonce))
-                          .where(Anchor.sender == chain.address,
-                                 Anchor.chain_id == chain.settings.chain_id))
-    return max(chain.pending_nonce(), -1 if ours is None else ours + 1)
-
-
-def broadcast_signed(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    """Send every signed, not yet sent anchor from its kept bytes."""
-    with Session(engine, expire_on_commit=False) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == "signed")
-                               .order_by(Anchor.nonce)).all()
-        for anchor in anchors:
-            chain.send_raw(anchor.raw)
-            anchor.state, anchor.sent_at = "sent", utcnow()
-            session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id,
-                                                   Batch.state == "sealed")
-                            .values(state="sent"))
-            session.commit()
-            log.info("batch %s anchored by transaction %s", anchor.batch_id, anchor.tx_hash)
-    return list(anchors)
-
-
-def anchor_sealed(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    sign_anchors(engine, chain)
-    return broadcast_signed(engine, chain)
-
-
-# --- confirming ----------------------------------------------------------------------
-
-def confirm_sent(engine: Engine, chain: ChainClient) -> list[int]:
-    """Check each sent anchor; confirm those with enough confirmations. Returns the ids of
-    the batches confirmed now. A transaction the node has lost is sent again."""
-    confirmed = []
-    with Session(engine, expire_on_commit=False) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == "sent")
-                               .order_by(Anchor.nonce)).all()
-    for anchor in anchors:
-        inclusion = chain.inclusion(anchor.tx_hash)
-        if inclusion is None:
-            _resend_if_lost(anchor, chain)
-            continue
-        if not inclusion.succeeded:
-            _mark_failed(engine, anchor)
-            continue
-        if inclusion.confirmed and _mark_confirmed(engine, anchor, inclusion):
-            confirmed.append(anchor.batch_id)
-    return confirmed
-
-
-def _resend_if_lost(anchor: Anchor, chain: ChainClient) -> None:
-    sent_at = anchor.sent_at
-    if sent_at is not None and sent_at.tzinfo is None:
-        sent_at = sent_at.replace(tzinfo=utcnow().tzinfo)
-    if sent_at and utcnow() - sent_at < RESEND_AFTER:
-        return
-    if not chain.is_known(anchor.tx_hash):
-        log.warning("anchor %s of batch %s is unknown to the node: sending it again",
-                    anchor.tx_hash, anchor.batch_id)
-        chain.send_raw(anchor.raw)
-
-
-def _mark_confirmed(engine: Engine, anchor: Anchor, inclusion) -> bool:
-    with job_lock(engine) as session:
-        updated = session.execute(
-            sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state == "sent").values(
-                state="confirmed", block_number=inclusion.block_number,
-                block_hash=inclusion.block_hash, block_time=inclusion.block_time,
-                confirmed_at=utcnow())
-        ).rowcount
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="confirmed"))
-    if updated:
-        log.info("batch %s confirmed in block %s", anchor.batch_id, inclusion.block_number)
-    return bool(updated)
-
-
-def _mark_failed(engine: Engine, anchor: Anchor) -> None:
-    """A reverted anchor proves nothing: the batch goes back to be anchored again."""
-    with job_lock(engine) as session:
-        session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(state="failed"))
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="sealed"))
-    log.error("anchor %s of batch %s failed on chain; the batch will be anchored again",
-              anchor.tx_hash, anchor.batch_id)
-
-
-# --- the jobs ------------------------------------------------------------------------
-
-@dataclass
-class TickResult:
-    sealed: list[Batch]
-    sent: list[Anchor]
-    confirmed: list[int]
-
-
-def run_seal_job(engine: Engine, chain: ChainClient, max_batch: int) -> TickResult:
-    """Seal what is pending and anchor it. Chain trouble leaves batches sealed, for later."""
-    sealed = seal_all(engine, max_batch)
-    return TickResult(sealed=sealed, sent=_anchor_safely(engine, chain), confirmed=[])
-
-
-def run_tick(engine: Engine, chain: ChainClient, max_batch: int) -> TickResult:
-    """The once-a-second job: seal early when a full batch waits, anchor, confirm."""
-    with Session(engine) as session:
-        full = pending_count(session) >= max_batch
-    sealed = seal_all(engine, max_batch, full_only=True) if full else []
-    sent = _anchor_safely(engine, chain)
-    try:
-        confirmed = confirm_sent(engine, chain)
-    except ChainError as exc:
-        log.warning("cannot check confirmations: %s", exc)
-        confirmed = []
-    return TickResult(sealed=sealed, sent=sent, confirmed=confirmed)
-
-
-def _anchor_safely(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    try:
-        return anchor_sealed(engine, chain)
-    except ChainError as exc:
-        log.warning("anchoring postponed: %s", exc)
-        return []
 
 
 # --- receipts ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ bytes, receipts, blocks and confirmations. Several RPC URLs fail over in order.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -29,8 +30,20 @@ class ChainError(RuntimeError):
     """The chain cannot be used right now (unreachable, wrong chain, fees over the cap)."""
 
 
+class ChainUnreachable(ChainError):
+    """No configured node answers."""
+
+
 class FeeAboveCap(ChainError):
-    pass
+    """The fees the node asks (or a replacement needs) are above TRIALNOTARY_MAX_FEE_GWEI."""
+
+
+class InsufficientFunds(ChainError):
+    """The anchoring account cannot pay for the transaction."""
+
+
+# A replacement must raise both fees by at least 10% (geth's rule; others follow it).
+REPLACEMENT_BUMP_PERCENT = 12.5
 
 
 def anchor_gas(data: bytes) -> int:
@@ -41,6 +54,10 @@ def anchor_gas(data: bytes) -> int:
     standard = TX_BASE_GAS + 16 * nonzeros + 4 * zeros
     floor = TX_BASE_GAS + 10 * (4 * nonzeros + zeros)
     return max(standard, floor)
+
+
+def _bumped(fee: int) -> int:
+    return fee + max(1, math.ceil(fee * REPLACEMENT_BUMP_PERCENT / 100))
 
 
 @dataclass(frozen=True)
@@ -87,9 +104,9 @@ class ChainClient:
         for w3 in self._providers:
             try:
                 return fn(w3)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except requests.RequestException as exc:
                 errors.append(f"{w3.provider.endpoint_uri}: {type(exc).__name__}")
-        raise ChainError("no chain node answers (" + "; ".join(errors) + ")")
+        raise ChainUnreachable("no chain node answers (" + "; ".join(errors) + ")")
 
     def chain_id(self) -> int:
         return self._call(lambda w3: w3.eth.chain_id)
@@ -116,6 +133,10 @@ class ChainClient:
     def pending_nonce(self) -> int:
         return self._call(lambda w3: w3.eth.get_transaction_count(self.address, "pending"))
 
+    def mined_nonce(self) -> int:
+        """How many of the account's transactions are mined (the next nonce to be mined)."""
+        return self._call(lambda w3: w3.eth.get_transaction_count(self.address, "latest"))
+
     def fees(self) -> tuple[int, int]:
         """``(max_fee_per_gas, max_priority_fee_per_gas)`` from the node, under the cap."""
         cap = int(self.settings.max_fee_gwei * GWEI)
@@ -130,10 +151,27 @@ class ChainClient:
                               f"TRIALNOTARY_MAX_FEE_GWEI={self.settings.max_fee_gwei}")
         return min(2 * base_fee + priority, cap), priority
 
-    def sign_anchor(self, root: bytes, nonce: int) -> SignedAnchor:
-        """An EIP-1559 transaction to ourselves, value 0, carrying the 32-byte root."""
+    def replacement_fees(self, max_fee: int, priority: int) -> tuple[int, int]:
+        """Fees for a transaction replacing one with these fees (same nonce): both raised
+        by at least ``REPLACEMENT_BUMP_PERCENT``, and at least what the node asks now."""
+        cap = int(self.settings.max_fee_gwei * GWEI)
+        try:
+            now_max, now_priority = self.fees()
+        except FeeAboveCap:
+            now_max, now_priority = cap, 0
+        new_priority = max(_bumped(priority), now_priority)
+        new_max = max(_bumped(max_fee), now_max)
+        if new_max > cap:
+            raise FeeAboveCap(f"replacing a stuck anchor needs {new_max / GWEI:.3f} gwei, above "
+                              f"TRIALNOTARY_MAX_FEE_GWEI={self.settings.max_fee_gwei}")
+        return new_max, min(new_priority, new_max)
+
+    def sign_anchor(self, root: bytes, nonce: int,
+                    fees: tuple[int, int] | None = None) -> SignedAnchor:
+        """An EIP-1559 transaction to ourselves, value 0, carrying the 32-byte root, with
+        the node's fees (or ``fees``: ``(max_fee_per_gas, max_priority_fee_per_gas)``)."""
         self.ensure_chain()
-        max_fee, priority = self.fees()
+        max_fee, priority = fees or self.fees()
         tx = {
             "type": 2,
             "chainId": self.settings.chain_id,
@@ -161,6 +199,9 @@ class ChainClient:
             if "already known" in message or "nonce too low" in message \
                     or "already imported" in message:
                 return
+            if "insufficient funds" in message:
+                raise InsufficientFunds(f"the anchoring account {self.address} cannot pay "
+                                        f"for the anchor: fund it ({exc})") from None
             raise ChainError(f"the node refused the anchor transaction: {exc}") from None
 
     def is_known(self, tx_hash: str) -> bool:

@@ -300,7 +300,7 @@ def audit_verify(rpc_urls: tuple[str, ...]) -> None:
 @click.option("--wait", is_flag=True, help="Wait until every anchor is confirmed.")
 def seal_now(wait: bool) -> None:
     """Seal everything pending and send the anchors."""
-    from . import batches
+    from . import anchoring, batches
     from .chain import ChainClient, ChainError
 
     settings = _settings()
@@ -308,7 +308,7 @@ def seal_now(wait: bool) -> None:
     chain = ChainClient(settings)
     sealed = batches.seal_all(engine, settings.max_batch)
     try:
-        sent = batches.anchor_sealed(engine, chain)
+        sent = anchoring.anchor_sealed(engine, chain)
     except ChainError as exc:
         raise click.ClickException(f"sealed {len(sealed)} batch(es), but anchoring failed: "
                                    f"{exc}. The scheduler will retry.") from None
@@ -320,12 +320,37 @@ def seal_now(wait: bool) -> None:
         click.echo(f"batch {anchor.batch_id}: transaction 0x{anchor.tx_hash}")
     if wait:
         waiting = {a.batch_id for a in sent}
+        backoff = anchoring.Backoff()
         while waiting:
             time.sleep(1)
-            for batch_id in batches.confirm_sent(engine, chain):
+            done = anchoring.chain_round(engine, chain, backoff, wait=30)
+            for batch_id in done.confirmed if done else []:
                 if batch_id in waiting:
                     click.echo(f"batch {batch_id}: confirmed")
                     waiting.discard(batch_id)
+
+
+@main.command("check")
+@click.option("--settled", is_flag=True,
+              help="Also require that nothing is pending and every batch is confirmed.")
+@click.option("--receipts", is_flag=True, help="Also verify every receipt on the chain node.")
+def check_command(settled: bool, receipts: bool) -> None:
+    """Check that no registration is lost and no batch anchored twice; exit 0 if so."""
+    from sqlmodel import Session
+
+    from . import consistency
+    from .chain import ChainClient
+
+    settings = _settings()
+    with Session(_engine(settings)) as session:
+        found = consistency.check(session, ChainClient(settings), settled=settled,
+                                  receipts=receipts)
+    click.echo("  ".join(f"{name.replace('_', ' ')}: {count}"
+                         for name, count in found.counts.items()))
+    for problem in found.problems:
+        click.echo(f"✗ {problem}")
+    click.echo("consistent" if found.ok else f"{len(found.problems)} problem(s)")
+    sys.exit(0 if found.ok else 1)
 
 
 @main.group("chain")

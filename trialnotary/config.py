@@ -27,13 +27,15 @@ class ChainPreset:
     rpc_urls: tuple[str, ...]
     confirmations: int | str
     max_fee_gwei: float
+    resend_after_seconds: float   # a sent anchor the node no longer knows is sent again
+    replace_after_seconds: float  # a known anchor still unmined is replaced, fees raised
 
 
 CHAINS = {
-    "local": ChainPreset(31337, ("http://127.0.0.1:8545",), 2, 100.0),
-    "sepolia": ChainPreset(11155111, (), "finalized", 50.0),
-    "hoodi": ChainPreset(560048, (), "finalized", 50.0),
-    "mainnet": ChainPreset(1, (), "finalized", 30.0),
+    "local": ChainPreset(31337, ("http://127.0.0.1:8545",), 2, 100.0, 10, 30),
+    "sepolia": ChainPreset(11155111, (), "finalized", 50.0, 60, 180),
+    "hoodi": ChainPreset(560048, (), "finalized", 50.0, 60, 180),
+    "mainnet": ChainPreset(1, (), "finalized", 30.0, 60, 300),
 }
 
 
@@ -60,6 +62,8 @@ class Settings:
     login_rate_limit: str = "10 per minute"
     trusted_proxies: int = 0
     public_url: str | None = None
+    resend_after_seconds: float = 10.0
+    replace_after_seconds: float = 30.0
 
     def anchor_key(self) -> str:
         """The anchoring private key; never logged, printed or stored in the database."""
@@ -170,4 +174,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         login_rate_limit=get("LOGIN_RATE_LIMIT") or "10 per minute",
         trusted_proxies=_number(values, "TRUSTED_PROXIES", 0, int, 0),
         public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
+        resend_after_seconds=_number(values, "RESEND_AFTER_SECONDS",
+                                     preset.resend_after_seconds, float, 0),
+        replace_after_seconds=_number(values, "REPLACE_AFTER_SECONDS",
+                                      preset.replace_after_seconds, float, 0),
     )

@@ -1,8 +1,9 @@
-"""Engine, sessions, migrations and the lock that serialises sealing and anchoring."""
+"""Engine, sessions, migrations, and the locks that serialise sealing and chain work."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
@@ -13,6 +14,8 @@ from sqlmodel import Session
 
 # pg_advisory_xact_lock key for the seal/anchor jobs ("TNJOBS" in ASCII).
 JOB_LOCK_KEY = 0x544E4A4F4253
+# pg_try_advisory_lock key for talking to the chain ("TNCHAIN").
+CHAIN_LOCK_KEY = 0x544E434841494E
 
 
 def make_engine(url: str) -> Engine:
@@ -87,6 +90,39 @@ def job_lock(engine: Engine):
                 raise
             finally:
                 conn.info.pop("write_lock", None)
+
+
+@contextlib.contextmanager
+def chain_lock(engine: Engine) -> Iterator[bool]:
+    """Try to become the one process that signs, sends and confirms anchors right now;
+    yields whether it did. Never waits: a process that does not get it skips this round.
+
+    Chain calls are slow, so no database transaction is held meanwhile. PostgreSQL: a
+    session advisory lock on a connection of its own; SQLite (one machine by nature): an
+    exclusive ``flock`` on a file beside the database.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            held = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+            conn.commit()
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": CHAIN_LOCK_KEY})
+                    conn.commit()
+        return
+    path = Path(engine.url.database or "trialnotary").with_suffix(".chain.lock")
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def alembic_config(url: str):

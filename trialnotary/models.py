@@ -136,9 +136,10 @@ class Submission(SQLModel, table=True):
 class Anchor(SQLModel, table=True):
     """One signed anchoring transaction of a batch; its signed bytes are kept to re-send.
 
-    ``state``: signed → sent → confirmed, or replaced/dropped. A batch may see several
-    anchors over time (re-sent, replaced) but at most one survives on chain, since all of
-    them share the batch's nonce.
+    ``state``: signed → sent → confirmed; or ``replaced`` (another anchor of the batch with
+    the same nonce, higher fees, won), ``dropped`` (the nonce was taken by a transaction
+    not ours: the batch is signed again with a new one) or ``failed`` (mined, reverted).
+    A batch's live anchors share one nonce, so at most one of them survives on chain.
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -152,6 +153,8 @@ class Anchor(SQLModel, table=True):
     max_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
     max_priority_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
     state: str = Field(default="signed", max_length=16, index=True)
+    replaces_id: int | None = Field(default=None, foreign_key="anchor.id")
+    note: str | None = Field(default=None, max_length=300)
     created_at: datetime = UtcDateTime(default_factory=utcnow)
     sent_at: datetime | None = UtcDateTime(default=None)
     block_number: int | None = Field(default=None, sa_type=sa.BigInteger)
@@ -262,3 +265,15 @@ class AuditEntry(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=1000)
     prev: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class ChainStatus(SQLModel, table=True):
+    """What the anchorer last saw of the chain (one row), for readiness and the admin page:
+    reachable or not and since when, and the alert that stops anchoring, if any."""
+
+    __tablename__ = "chain_status"
+    id: int = Field(default=1, primary_key=True)
+    reachable: bool
+    since: datetime = UtcDateTime(default_factory=utcnow)
+    checked_at: datetime = UtcDateTime(default_factory=utcnow)
+    alert: str | None = Field(default=None, max_length=500)

@@ -230,7 +230,7 @@ def register_as_user(engine: Engine, identity: UserRegistrant, payload: Any) -> 
     else:
         reason = None
     items = validated_items(payload, bulk=True)
-    if reason is None and any(item["supersedes"] for item in items):
+    if not (reason or "").strip() and any(item["supersedes"] for item in items):
         raise ValidationError("reason", "is required for a correction (supersedes)")
     with write_session(engine) as session:
         records = register(session, identity, items, bulk=True, reason=reason)

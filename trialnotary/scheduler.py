@@ -17,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlmodel import Session
 
-from . import batches, registrations
+from . import anchoring, registrations
 from .chain import ChainClient
 from .config import Settings
 from .db import make_engine
@@ -69,11 +69,14 @@ def start(settings: Settings, *, background: bool):
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     kind = BackgroundScheduler if background else BlockingScheduler
     scheduler = kind(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    backoff = anchoring.Backoff()  # shared: an outage slows both jobs' chain rounds
     scheduler.add_job(
-        _guarded(lambda: batches.run_seal_job(engine, chain, settings.max_batch), "seal"),
+        _guarded(lambda: anchoring.run_seal_job(engine, chain, settings.max_batch, backoff),
+                 "seal"),
         "interval", seconds=settings.seal_interval_seconds, id="seal")
     scheduler.add_job(
-        _guarded(lambda: batches.run_tick(engine, chain, settings.max_batch), "tick"),
+        _guarded(lambda: anchoring.run_tick(engine, chain, settings.max_batch, backoff),
+                 "tick"),
         "interval", seconds=TICK_SECONDS, id="tick", next_run_time=datetime.now(UTC))
     scheduler.add_job(_guarded(lambda: purge_idempotency_keys(engine), "purge"),
                       "interval", hours=1, id="purge-idempotency-keys")

@@ -26,6 +26,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_wtf.csrf import CSRFError
 
 from . import access, accounts, overview, registrations, reports, sites
 from .access import requires
@@ -97,9 +98,14 @@ def registration(submission_id: str):
     session = db_session()
     corrected_by = registrations.corrections_of(session, view["id"])
     principal = current_principal()
-    can_correct = access.can(principal, access.REGISTER, site=view["record"]["site"])
+    record = view["record"]
+    can_correct = access.can(principal, access.REGISTER, site=record["site"])
+    # Reasons are free text for the people of the trial, not for whoever holds the id.
+    show_reasons = access.can(principal, access.READ_SITE, site=record["site"]) or \
+        access.can(principal, access.READ_TRIAL, trial=record["trial"])
     return render_template("registration.html", view=view, corrected_by=corrected_by,
-                           can_correct=can_correct, qr=reports.qr_svg(public_url(view["id"])),
+                           can_correct=can_correct, show_reasons=show_reasons,
+                           qr=reports.qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), kinds=KIND_LABELS,
                            explorer=_explorer(view))
 
@@ -440,7 +446,7 @@ ERROR_TEXT = {
 def error_page(exc):
     """HTML error pages outside the API (the API answers JSON: see ``api``)."""
     status = getattr(exc, "code", 500) or 500
-    if getattr(exc, "description", "").startswith("The CSRF token"):
+    if isinstance(exc, CSRFError):
         title, text = "Form expired", "The form was too old or not sent from this site. " \
                                       "Go back, reload the page and try again."
     else:

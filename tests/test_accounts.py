@@ -1,0 +1,671 @@
+"""People and their credentials over HTTP, on SQLite and PostgreSQL: passwords, sessions
+and their cookies, idle time-out, lock-out, the forced password change, disabled users,
+CSRF on every form, rate limits (in memory and shared through Redis), security headers,
+and site and user tokens (kept as digests, shown once, revocable, "last used")."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import timedelta
+from http.cookies import SimpleCookie
+
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from sqlmodel import Session
+
+from tests.utils import (
+    DATABASES,
+    PASSWORD,
+    add_person,
+    bearer,
+    csrf_token,
+    engine_of,
+    is_sign_in_redirect,
+    location_path,
+    module_database,
+    new_app,
+    notary_env,
+    page_of,
+    post_form,
+    post_json,
+    quick_password_hashing,
+    require_redis,
+    scalar,
+    sign_in,
+    signed_in,
+    user_row,
+)
+from trialnotary import accounts, sites
+from trialnotary.db import write_session
+from trialnotary.models import LoginAttempt, UserSession, utcnow
+from trialnotary.validation import ValidationError
+
+TRIAL, SITE = "NCT01234567", "SITE-01"
+WRONG = "not the right password"
+SHA = "ab" * 32
+
+
+REAL_HASHER = accounts._hasher
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_argon2():
+    """These tests sign in a hundred times; the test of the stored hash puts the real
+    parameters back."""
+    with quick_password_hashing():
+        yield
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def notary(request, tmp_path_factory, anvil):
+    """One database per module; its ``env`` builds apps with other settings on it. The
+    base app's sign-in limit is high: every test signs in from 127.0.0.1."""
+    with module_database(request, tmp_path_factory) as url:
+        env = notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
+                         LOGIN_RATE_LIMIT="10000 per minute")
+        app = new_app(env)
+        engine = engine_of(app)
+        with write_session(engine) as session:
+            sites.add_trial(session, TRIAL, title="Trial")
+            sites.add_site(session, TRIAL, SITE)
+            session.commit()
+        admin = app.test_client()
+        add_person(engine, "admin@example.org", "admin")
+        signed_in(admin, "admin@example.org")
+        app.admin = admin
+        app.env = env
+        yield app
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(notary):
+    return engine_of(notary)
+
+
+@pytest.fixture
+def admin(notary):
+    """The admin's signed-in client."""
+    return notary.admin
+
+
+def fresh_email(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def person(engine, tag: str, role: str = "coordinator", **grants) -> str:
+    email = fresh_email(tag)
+    if role == "coordinator" and "sites" not in grants:
+        grants["sites"] = [SITE]
+    add_person(engine, email, role, **grants)
+    return email
+
+
+def set_cookie_headers(response, name: str) -> list[str]:
+    return [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{name}=")]
+
+
+def cookie_flags(header: str) -> dict:
+    morsel = SimpleCookie(header)
+    (only,) = morsel.values()
+    return {key.lower(): value for key, value in only.items() if value}
+
+
+def sessions_of(engine, email: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT s.digest, s.id FROM user_session s JOIN app_user u ON u.id = s.user_id "
+            "WHERE u.email = :e"), {"e": email}).all()
+
+
+def flash_text(response) -> str:
+    return " ".join(re.findall(r'<p class="flash[^"]*"[^>]*>(.*?)</p>',
+                               response.get_data(as_text=True), re.S))
+
+
+# --- passwords -----------------------------------------------------------------------
+
+def test_passwords_are_stored_as_argon2id_never_in_plain_text(engine, monkeypatch):
+    monkeypatch.setattr(accounts, "_hasher", REAL_HASHER)
+    email = person(engine, "hash")
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT * FROM app_user WHERE email = :e"),
+                           {"e": email}).mappings().one()
+    stored = row["password_hash"]
+    assert stored.startswith("$argon2id$")
+    memory_kib = int(re.search(r"\$m=(\d+),", stored).group(1))
+    assert memory_kib >= 19 * 1024  # memory-hard: OWASP's floor for Argon2id is 19 MiB
+    assert PasswordHasher().verify(stored, PASSWORD)
+    assert not any(PASSWORD in str(value) for value in row.values())
+    with write_session(engine) as session:
+        assert accounts.sign_in(session, email, PASSWORD).user is not None
+        assert accounts.sign_in(session, email, PASSWORD.upper()).user is None
+        session.rollback()
+
+
+@pytest.mark.parametrize("password, accepted", [
+    ("x" * 11, False), ("x" * 12, True), ("y" * 1024, True), ("y" * 1025, False),
+    ("Someone@Example.org", False), ("  someone@example.org ", False), (None, False),
+])
+def test_the_password_policy(password, accepted):
+    if accepted:
+        assert accounts.check_password(password, "someone@example.org") == password
+    else:
+        with pytest.raises(ValidationError) as refused:
+            accounts.check_password(password, "someone@example.org")
+        assert refused.value.field == "password"
+
+
+def test_a_short_new_password_is_refused_and_the_old_one_kept(notary, engine):
+    email = person(engine, "policy")
+    client = notary.test_client()
+    signed_in(client, email)
+    before = user_row(engine, email).password_hash
+    response = post_form(client, "/account/password",
+                         {"current": PASSWORD, "new": "short", "repeat": "short"})
+    assert response.status_code == 400
+    assert "at least 12 characters" in response.get_data(as_text=True)
+    assert user_row(engine, email).password_hash == before
+
+
+# --- sessions ------------------------------------------------------------------------
+
+def test_signing_in_sets_an_httponly_lax_session_cookie_kept_only_as_a_digest(notary, engine):
+    email = person(engine, "cookie")
+    client = notary.test_client()
+    response = sign_in(client, email)
+    assert response.status_code == 302 and location_path(response) == "/"
+    (header,) = set_cookie_headers(response, "tn_session")
+    flags = cookie_flags(header)
+    assert flags["httponly"] is True and flags["samesite"] == "Lax" and flags["path"] == "/"
+    assert "secure" not in flags  # the local chain's default: plain http
+    token = client.get_cookie("tn_session").value
+    assert len(token) >= 40
+    rows = sessions_of(engine, email)
+    assert [digest for digest, _ in rows] == [hashlib.sha256(token.encode()).hexdigest()]
+    with engine.connect() as conn:
+        everything = conn.execute(sa.text("SELECT * FROM user_session")).all()
+    assert not any(token in str(value) for row in everything for value in row)
+    assert client.get("/tokens").status_code == 200
+
+
+def test_cookies_are_secure_when_configured(notary, engine):
+    app = new_app({**notary.env, "TRIALNOTARY_SECURE_COOKIES": "true"})
+    email = person(engine, "secure")
+    client = app.test_client()
+    response = sign_in(client, email)
+    assert response.status_code == 302
+    (header,) = set_cookie_headers(response, "tn_session")
+    flags = cookie_flags(header)
+    assert flags["secure"] is True and flags["httponly"] is True and flags["samesite"] == "Lax"
+    (flask_cookie,) = set_cookie_headers(response, "tn_flask")
+    assert cookie_flags(flask_cookie)["secure"] is True
+    engine_of(app).dispose()
+
+
+def test_signing_out_ends_the_session_on_the_server(notary, engine):
+    email = person(engine, "logout")
+    client = notary.test_client()
+    token = signed_in(client, email)
+    response = post_form(client, "/logout")
+    assert is_sign_in_redirect(response)
+    assert sessions_of(engine, email) == []
+    # The old cookie, sent again, is nobody's.
+    client.set_cookie("tn_session", token)
+    assert is_sign_in_redirect(client.get("/tokens"))
+
+
+def _age_session(engine, email: str, **ago) -> None:
+    (_, session_id), = sessions_of(engine, email)
+    values = {name: utcnow() - delta for name, delta in ago.items()}
+    with Session(engine) as session:
+        session.execute(sa.update(UserSession).where(UserSession.id == session_id)
+                        .values(**values))
+        session.commit()
+
+
+def test_an_idle_session_ends_and_says_why(notary, engine):
+    email = person(engine, "idle")
+    client = notary.test_client()
+    signed_in(client, email)
+    _age_session(engine, email, last_seen_at=timedelta(minutes=16))
+    response = client.get("/tokens")
+    assert is_sign_in_redirect(response)
+    assert any(h.startswith("tn_session=;") for h in response.headers.getlist("Set-Cookie"))
+    assert sessions_of(engine, email) == []
+    page = client.get(response.headers["Location"])
+    assert "signed out after 15 minutes without activity" in flash_text(page)
+
+
+def test_the_idle_time_out_follows_the_configuration(notary, engine):
+    short = new_app({**notary.env, "TRIALNOTARY_SESSION_IDLE_MINUTES": "5"})
+    email = person(engine, "idle-config")
+    client = notary.test_client()
+    signed_in(client, email)
+    # Six idle minutes are fine with the default of 15, and the activity is noted...
+    _age_session(engine, email, last_seen_at=timedelta(minutes=6))
+    assert client.get("/tokens").status_code == 200
+    (_, session_id), = sessions_of(engine, email)
+    with Session(engine) as session:
+        last_seen = session.get(UserSession, session_id).last_seen_at
+    assert utcnow() - accounts._aware(last_seen) < timedelta(minutes=1)
+    # ...but not when the notary is configured for five.
+    _age_session(engine, email, last_seen_at=timedelta(minutes=6))
+    other = short.test_client()
+    other.set_cookie("tn_session", client.get_cookie("tn_session").value)
+    response = other.get("/tokens")
+    assert is_sign_in_redirect(response)
+    assert "after 5 minutes without activity" in flash_text(other.get("/login"))
+    engine_of(short).dispose()
+
+
+def test_a_session_ends_after_twelve_hours_however_active(notary, engine):
+    email = person(engine, "old")
+    client = notary.test_client()
+    signed_in(client, email)
+    _age_session(engine, email, created_at=timedelta(hours=12, minutes=1))
+    assert is_sign_in_redirect(client.get("/tokens"))
+    assert sessions_of(engine, email) == []
+
+
+@pytest.mark.parametrize("target, lands", [
+    ("/tokens", "/tokens"), ("//evil.example/x", "/"), ("https://evil.example/", "/"),
+    ("/\\evil.example", "/"), ("/\t/evil.example", "/"),
+])
+def test_signing_in_returns_only_to_a_page_of_this_site(notary, engine, target, lands):
+    email = person(engine, "next")
+    client = notary.test_client()
+    response = post_form(client, "/login", {"email": email, "password": PASSWORD,
+                                            "next": target})
+    assert response.status_code == 302
+    assert response.headers["Location"] == lands
+
+
+# --- lock-out ------------------------------------------------------------------------
+
+def _attempts(engine, email: str) -> list[str]:
+    with engine.connect() as conn:
+        return [kind for (kind,) in conn.execute(sa.text(
+            "SELECT kind FROM login_attempt WHERE email = :e ORDER BY id"), {"e": email})]
+
+
+def _locked_now(admin) -> str:
+    """The "Locked now" part of the admin's sign-ins page."""
+    page = admin.get("/admin/logins").get_data(as_text=True)
+    return page.split("<h2>Locked now</h2>")[1].split("<h2>Recent attempts</h2>")[0]
+
+
+def _answer(response) -> tuple[int, str]:
+    text = re.sub(r"\d\d:\d\d", "HH:MM", response.get_data(as_text=True))
+    message = re.search(r'id="login-error">(.*?)</p>', text, re.S)
+    return response.status_code, message.group(1) if message else ""
+
+
+def test_five_failures_lock_the_address_until_an_admin_unlocks_it(notary, engine, admin):
+    email = person(engine, "locked")
+    client = notary.test_client()
+    answers = [_answer(sign_in(client, email, WRONG)) for _ in range(5)]
+    assert answers[:4] == [(401, "The e-mail address or the password is not right.")] * 4
+    assert answers[4][0] == 401 and "locked until HH:MM UTC" in answers[4][1]
+    # Now even the right password is refused, and nothing is signed in.
+    assert _answer(sign_in(client, email)) == answers[4]
+    assert client.get_cookie("tn_session") is None
+    assert _attempts(engine, email) == ["failure"] * 5 + ["locked"]
+    assert scalar(engine, "SELECT count(*) FROM audit_entry WHERE action = 'login.locked' "
+                          "AND entity_id = :e", e=email) == 1
+    assert email in _locked_now(admin)
+    user_id = user_row(engine, email).id
+    assert "locked" in admin.get(f"/admin/users/{user_id}").get_data(as_text=True)
+
+    assert post_form(admin, "/admin/logins/unlock", {"email": email}).status_code == 302
+    assert email not in _locked_now(admin)
+    assert scalar(engine, "SELECT actor FROM audit_entry WHERE action = 'login.unlock' "
+                          "AND entity_id = :e", e=email).endswith("admin@example.org")
+    assert sign_in(client, email).status_code == 302
+    assert _attempts(engine, email)[-2:] == ["unlock", "success"]
+
+
+def test_an_unknown_address_gets_the_same_answers(notary, engine):
+    known, unknown = person(engine, "known"), fresh_email("nobody")
+    client = notary.test_client()
+    for email in (known, unknown):
+        answers = [_answer(sign_in(client, email, WRONG)) for _ in range(5)]
+        answers.append(_answer(sign_in(client, email, PASSWORD)))
+        if email == known:
+            expected = answers
+        else:
+            assert answers == expected
+    assert _attempts(engine, unknown) == ["failure"] * 5 + ["locked"]
+
+
+def test_a_success_resets_the_count_of_failures(notary, engine):
+    email = person(engine, "reset")
+    client = notary.test_client()
+    for _ in range(4):
+        sign_in(client, email, WRONG)
+    assert sign_in(client, email).status_code == 302
+    assert _answer(sign_in(client, email, WRONG))[1].endswith("not right.")
+
+
+def _failures(engine, email: str, *minutes_ago: float, kind: str = "failure") -> None:
+    with write_session(engine) as session:
+        for ago in minutes_ago:
+            session.add(LoginAttempt(email=email, kind=kind,
+                                     at=utcnow() - timedelta(minutes=ago)))
+        session.commit()
+
+
+def test_the_lock_out_counts_failures_within_fifteen_minutes_and_lasts_fifteen(engine):
+    def locked(email):
+        with Session(engine) as session:
+            return accounts.locked_until(session, email)
+
+    spread = fresh_email("spread")  # five failures, but never five within 15 minutes
+    _failures(engine, spread, 20, 16, 10, 5, 1)
+    assert locked(spread) is None
+    recent = fresh_email("recent")
+    _failures(engine, recent, 14, 10, 5, 3, 1)
+    until = locked(recent)
+    assert until is not None
+    assert abs(until - (utcnow() + timedelta(minutes=14))) < timedelta(seconds=5)
+    over = fresh_email("over")  # locked 16 minutes ago: the lock has run out
+    _failures(engine, over, 20, 19, 18, 17, 16)
+    assert locked(over) is None
+    unlocked = fresh_email("unlocked")
+    _failures(engine, unlocked, 5, 4, 3, 2)
+    _failures(engine, unlocked, 1.5, kind="unlock")
+    _failures(engine, unlocked, 1)
+    assert locked(unlocked) is None
+
+
+# --- the forced password change ------------------------------------------------------
+
+def test_an_admin_created_user_must_choose_a_password_first(notary, engine, admin):
+    email = fresh_email("new")
+    created = post_form(admin, "/admin/users", {"email": email, "role": "sponsor",
+                                                "name": "New Person"})
+    assert created.status_code == 200
+    text = created.get_data(as_text=True)
+    password = re.search(r'id="temporary-password">([^<]+)<', text).group(1)
+    stored = user_row(engine, email)
+    assert stored.must_change_password is True and stored.name == "New Person"
+    assert stored.password_hash.startswith("$argon2id$") and password not in stored.password_hash
+
+    client = notary.test_client()
+    assert sign_in(client, email, password).status_code == 302
+    for path in ("/", "/trials", "/tokens", "/verify"):
+        response = client.get(path)
+        assert response.status_code == 302 and location_path(response) == "/account/password"
+    assert client.get("/account/password").status_code == 200
+    mine = "my very own password"
+    changed = post_form(client, "/account/password",
+                        {"current": password, "new": mine, "repeat": mine})
+    assert changed.status_code == 302 and location_path(changed) == "/"
+    assert client.get("/tokens").status_code == 200
+    assert user_row(engine, email).must_change_password is False
+    assert sign_in(notary.test_client(), email, password).status_code == 401
+    assert sign_in(notary.test_client(), email, mine).status_code == 302
+
+
+def test_the_api_answers_json_not_a_page_when_a_password_must_change(notary, engine, admin):
+    """An admin's password reset must not turn a sponsor's API calls into redirects to
+    the password page: the API answers JSON, always."""
+    email = person(engine, "api-reset", "sponsor", trials=[TRIAL])
+    user = user_row(engine, email)
+    with write_session(engine) as session:
+        token = accounts.create_user_token(session, session.get(type(user), user.id),
+                                           actor="test")
+        session.commit()
+    url = f"/api/v1/trials/{TRIAL}/submissions"
+    assert notary.test_client().get(url, headers=bearer(token)).status_code == 200
+    browser = notary.test_client()
+    signed_in(browser, email)
+    reset = post_form(admin, f"/admin/users/{user.id}", {"action": "reset-password"})
+    assert reset.status_code == 200 and user_row(engine, email).must_change_password
+    # The reset ends the sponsor's sessions.
+    assert is_sign_in_redirect(browser.get("/trials")) and sessions_of(engine, email) == []
+    response = notary.test_client().get(url, headers=bearer(token))
+    assert response.status_code in (200, 401, 403), response.headers.get("Location")
+    assert response.is_json
+
+
+# --- disabled users ------------------------------------------------------------------
+
+def test_disabling_a_user_ends_their_sessions_and_sign_ins(notary, engine, admin):
+    email = person(engine, "disabled")
+    client = notary.test_client()
+    signed_in(client, email)
+    user_id = user_row(engine, email).id
+    assert post_form(admin, f"/admin/users/{user_id}", {"action": "disable"}).status_code == 302
+    assert user_row(engine, email).disabled_at is not None
+    assert sessions_of(engine, email) == []
+    assert is_sign_in_redirect(client.get("/registrations"))
+    refused = sign_in(notary.test_client(), email)
+    assert _answer(refused) == (401, "The e-mail address or the password is not right.")
+    assert post_form(admin, f"/admin/users/{user_id}", {"action": "enable"}).status_code == 302
+    assert sign_in(notary.test_client(), email).status_code == 302
+
+
+def test_an_admin_cannot_disable_or_demote_themselves(notary, engine, admin):
+    me = user_row(engine, "admin@example.org")
+    for form in ({"action": "disable"}, {"action": "role", "role": "sponsor"}):
+        assert post_form(admin, f"/admin/users/{me.id}", form).status_code == 302
+        row = user_row(engine, "admin@example.org")
+        assert row.disabled_at is None and row.role == "admin"
+    assert admin.get("/admin/").status_code == 200
+
+
+# --- CSRF ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def coordinator(notary):
+    """A coordinator of SITE-01, signed in once for the module."""
+    client = notary.test_client()
+    signed_in(client, person(engine_of(notary), "coordinator"))
+    return client
+
+
+def _count(engine, table: str) -> int:
+    return scalar(engine, f"SELECT count(*) FROM {table}")
+
+
+@pytest.mark.parametrize("who, path, form, table", [
+    ("anonymous", "/login", {"email": "admin@example.org", "password": PASSWORD},
+     "user_session"),
+    ("coordinator", "/logout", {}, "user_session"),
+    ("coordinator", "/tokens/site", {"site": SITE, "name": "x"}, "site_token"),
+    ("admin", "/admin/trials", {"trial": "NCT07777777"}, "trial"),
+    ("admin", "/admin/users", {"email": "csrf-victim@example.org", "role": "admin"},
+     "app_user"),
+    ("coordinator", "/register", None, "submission"),
+])
+@pytest.mark.parametrize("token", ["missing", "of another session"])
+def test_a_form_without_its_csrf_token_is_refused(notary, engine, admin, coordinator, who,
+                                                  path, form, table, token):
+    client = {"anonymous": notary.test_client(), "coordinator": coordinator,
+              "admin": admin}[who]
+    sent = {} if token == "missing" else {"csrf_token": csrf_token(notary.test_client())}
+    before = _count(engine, table), _count(engine, "audit_entry")
+    if form is None:
+        headers = {} if token == "missing" else {"X-CSRFToken": sent["csrf_token"]}
+        response = client.post(path, headers=headers, json={"submissions": [{
+            "trial": TRIAL, "site": SITE, "dataset": "D", "sha256": SHA}]})
+    else:
+        response = client.post(path, data={**form, **sent})
+    assert response.status_code == 400
+    assert (_count(engine, table), _count(engine, "audit_entry")) == before
+    if who != "anonymous":
+        assert client.get("/tokens").status_code == 200  # still signed in
+
+
+@pytest.mark.parametrize("case", ["no token", "no session", "a forged token"])
+def test_a_refused_form_tells_the_user_to_reload_it(notary, coordinator, case):
+    """Whatever is wrong with the CSRF token, including a browser that lost the session
+    cookie holding its secret, the page explains it, not a bare "Bad request"."""
+    if case == "no token":
+        response = coordinator.post("/tokens/site", data={"site": SITE})
+    elif case == "no session":
+        response = notary.test_client().post(
+            "/login", data={"email": "a@example.org", "password": WRONG,
+                            "csrf_token": csrf_token(notary.test_client())})
+    else:
+        response = coordinator.post("/tokens/site", data={"site": SITE, "csrf_token": "x.y.z"})
+    assert response.status_code == 400
+    assert "Form expired" in response.get_data(as_text=True)
+
+
+def test_the_json_api_needs_no_csrf_token(notary, engine):
+    with write_session(engine) as session:
+        token = sites.create_token(session, SITE)
+        session.commit()
+    response = notary.test_client().post("/api/v1/submissions", headers=bearer(token), json={
+        "trial": TRIAL, "site": SITE, "dataset": "no csrf", "sha256": SHA})
+    assert response.status_code == 201
+
+
+def test_the_register_form_takes_its_token_in_a_header(coordinator):
+    response = post_json(coordinator, "/register", {"submissions": [{
+        "trial": TRIAL, "site": SITE, "dataset": "with csrf", "sha256": SHA}]})
+    assert response.status_code == 201
+
+
+# --- rate limits ---------------------------------------------------------------------
+
+def _limited_client(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _unique_address() -> str:
+    raw = uuid.uuid4().bytes
+    return f"10.{raw[0]}.{raw[1]}.{raw[2]}"
+
+
+def test_the_fourth_sign_in_a_minute_from_one_address_is_refused(notary):
+    app = new_app({**notary.env, "TRIALNOTARY_LOGIN_RATE_LIMIT": "3 per minute"})
+    address = _unique_address()
+    client = _limited_client(app, address)
+    statuses = [sign_in(client, "someone@example.org", WRONG).status_code for _ in range(3)]
+    assert statuses == [401] * 3
+    limited = sign_in(client, "someone@example.org", WRONG)
+    assert limited.status_code == 429
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert "Too many sign-in attempts" in limited.get_data(as_text=True)
+    # Counted per address: another one still gets an answer.
+    assert sign_in(_limited_client(app, _unique_address()), "someone@example.org",
+                   WRONG).status_code == 401
+    engine_of(app).dispose()
+
+
+@pytest.mark.parametrize("storage, shared", [("redis", True), ("memory://", False)])
+def test_two_processes_share_the_count_through_redis(notary, storage, shared):
+    url = require_redis() if storage == "redis" else storage
+    apps = [new_app({**notary.env, "TRIALNOTARY_LOGIN_RATE_LIMIT": "3 per minute",
+                     "TRIALNOTARY_RATELIMIT_STORAGE_URL": url}) for _ in range(2)]
+    address = _unique_address()
+    first, second = (_limited_client(app, address) for app in apps)
+    assert [sign_in(first, "x@example.org", WRONG).status_code for _ in range(2)] == [401] * 2
+    assert sign_in(second, "x@example.org", WRONG).status_code == 401
+    fourth = sign_in(second, "x@example.org", WRONG)
+    assert fourth.status_code == (429 if shared else 401)
+    if shared:
+        assert sign_in(first, "x@example.org", WRONG).status_code == 429
+    for app in apps:
+        engine_of(app).dispose()
+
+
+# --- headers -------------------------------------------------------------------------
+
+def test_security_headers_on_every_page(notary, coordinator):
+    for client, path in ((notary.test_client(), "/login"), (notary.test_client(), "/verify"),
+                         (coordinator, "/tokens"), (notary.test_client(), "/api/v1/healthz")):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
+        assert "object-src 'none'" in csp and "script-src 'self'" in csp, path
+        assert "'unsafe-inline'" not in csp, path
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+    assert coordinator.get("/tokens").headers["Cache-Control"] == "no-store"
+    assert coordinator.get("/registrations").headers["Cache-Control"] == "no-store"
+    assert "no-store" not in notary.test_client().get("/verify").headers.get("Cache-Control", "")
+
+
+# --- tokens --------------------------------------------------------------------------
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _row(engine, table: str, token: str) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text(f"SELECT * FROM {table} WHERE digest = :d"),
+                                 {"d": _digest(token)}).mappings().one())
+
+
+def _shown_token(response) -> str:
+    return re.search(r'id="new-token-value">([^<]+)<', response.get_data(as_text=True)).group(1)
+
+
+def test_a_site_token_is_shown_once_kept_as_a_digest_and_revocable(notary, engine,
+                                                                   coordinator):
+    created = post_form(coordinator, "/tokens/site", {"site": SITE, "name": "lab export"})
+    assert created.status_code == 200
+    assert created.headers["Cache-Control"] == "no-store"
+    token = _shown_token(created)
+    assert token.startswith("tn_site_")
+    row = _row(engine, "site_token", token)
+    assert token not in [str(value) for value in row.values()]
+    assert row["prefix"] == token[:14] and row["name"] == "lab export"
+    assert row["last_used_at"] is None
+
+    again = coordinator.get("/tokens").get_data(as_text=True)
+    assert token not in again and row["prefix"] in again
+
+    item = {"trial": TRIAL, "site": SITE, "dataset": "D", "sha256": SHA}
+    api = notary.test_client()
+    assert api.post("/api/v1/submissions", headers=bearer(token), json=item).status_code == 201
+    assert _row(engine, "site_token", token)["last_used_at"] is not None
+    listed = page_of(coordinator.get("/tokens")).find("tr", **{"data-token-prefix": row["prefix"]})
+    assert listed
+    last_used = coordinator.get("/tokens").get_data(as_text=True).split(
+        f'data-token-prefix="{row["prefix"]}"')[1].split("</tr>")[0]
+    assert last_used.count("never") == 1  # it never expires, but it was used
+
+    revoked = post_form(coordinator, f"/tokens/site/{row['id']}/revoke")
+    assert revoked.status_code == 302
+    refused = api.post("/api/v1/submissions", headers=bearer(token), json=item)
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_a_user_token_is_shown_once_kept_as_a_digest_and_notes_its_use(notary, engine):
+    sponsor = notary.test_client()
+    signed_in(sponsor, person(engine, "tokens", "sponsor", trials=[TRIAL]))
+    created = post_form(sponsor, "/tokens/user", {"name": "nightly", "expires_in_days": "30"})
+    assert created.status_code == 200
+    token = _shown_token(created)
+    assert token.startswith("tn_user_")
+    row = _row(engine, "user_token", token)
+    assert token not in [str(value) for value in row.values()]
+    assert row["expires_at"] is not None and row["last_used_at"] is None
+    assert token not in sponsor.get("/tokens").get_data(as_text=True)
+    used = notary.test_client().get(f"/api/v1/trials/{TRIAL}/submissions", headers=bearer(token))
+    assert used.status_code == 200
+    assert _row(engine, "user_token", token)["last_used_at"] is not None
+    assert post_form(sponsor, f"/tokens/user/{row['id']}/revoke").status_code == 302
+    again = notary.test_client().get(f"/api/v1/trials/{TRIAL}/submissions",
+                                     headers=bearer(token))
+    assert again.status_code == 401
+
+
+def test_a_token_expiry_must_be_sensible(notary, engine, coordinator):
+    before = scalar(engine, "SELECT count(*) FROM site_token")
+    for days in ("0", "-3", "abc", "3651"):
+        response = post_form(coordinator, "/tokens/site",
+                             {"site": SITE, "expires_in_days": days})
+        assert response.status_code == 302 and location_path(response) == "/tokens"
+    assert scalar(engine, "SELECT count(*) FROM site_token") == before

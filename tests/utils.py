@@ -1,0 +1,233 @@
+"""Helpers shared by the access, accounts, audit and web tests: a migrated database and an
+app for a whole module, people and their sign-in, CSRF tokens read from the pages, and
+reading pages back."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from markupsafe import escape
+from sqlmodel import Session, select
+
+from trialnotary import accounts, anchoring, batches, db
+from trialnotary.app import create_app
+from trialnotary.config import load_settings
+from trialnotary.models import User
+
+PASSWORD = "a long test password"
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+REDIS_URL = os.environ.get("TRIALNOTARY_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+# --- databases and apps --------------------------------------------------------------
+
+@contextlib.contextmanager
+def module_database(request, tmp_path_factory) -> Iterator[str]:
+    """A migrated database for a whole module (``request.param``: sqlite or postgresql)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'trialnotary.sqlite3'}"
+        db.upgrade(url)
+        yield url
+        return
+    from tests.conftest import _drop_postgres_database, _fresh_postgres_database
+
+    server = request.getfixturevalue("postgres_server")
+    url = _fresh_postgres_database(server)
+    db.upgrade(url)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(server, url)
+
+
+def notary_env(database_url: str, instance: str, anvil_url: str, **extra: str) -> dict:
+    """The configuration of a notary on the test anvil; ``extra`` without the prefix."""
+    return {
+        "TRIALNOTARY_INSTANCE_PATH": instance, "TRIALNOTARY_DATABASE_URL": database_url,
+        "TRIALNOTARY_CHAIN": "local", "TRIALNOTARY_CHAIN_RPC_URL": anvil_url,
+        "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600",
+        **{f"TRIALNOTARY_{key}": value for key, value in extra.items()},
+    }
+
+
+def new_app(env: dict, **config):
+    """An app as ``create_app`` builds it (CSRF on unless ``WTF_CSRF_ENABLED=False``)."""
+    return create_app(load_settings(env), {"TESTING": True, **config})
+
+
+def engine_of(app):
+    return app.extensions["trialnotary"].engine
+
+
+def anchor_and_confirm(app, anvil) -> list[int]:
+    """Seal everything pending, anchor every sealed batch on the test anvil, and confirm
+    them all; returns the ids of the batches confirmed now."""
+    services = app.extensions["trialnotary"]
+    batches.seal_all(services.engine, services.settings.max_batch)
+    anchoring.anchor_sealed(services.engine, services.chain)
+    anvil.mine(3)
+    confirmed = anchoring.confirm_sent(services.engine, services.chain)
+    assert confirmed
+    assert scalar(services.engine, "SELECT count(*) FROM batch WHERE state <> 'confirmed'") == 0
+    return confirmed
+
+
+# --- people --------------------------------------------------------------------------
+
+def add_person(engine, email: str, role: str, *, trials=(), sites=(), name=None,
+               password: str | None = PASSWORD) -> int:
+    """A user (with ``password``, so no change is forced) and their grants; their id."""
+    with db.write_session(engine) as session:
+        user, _ = accounts.create_user(session, email, role, name=name, password=password)
+        for trial in trials:
+            accounts.grant(session, user, trial=trial)
+        for site in sites:
+            accounts.grant(session, user, site=site)
+        session.commit()
+        return user.id
+
+
+def user_row(engine, email: str) -> User | None:
+    with Session(engine) as session:
+        return session.exec(select(User).where(User.email == email)).first()
+
+
+def scalar(engine, sql: str, **params):
+    with engine.connect() as conn:
+        return conn.execute(sa.text(sql), params).scalar()
+
+
+@contextlib.contextmanager
+def quick_password_hashing():
+    """Argon2id at its smallest cost, for tests where passwords are a means, not the
+    subject (a real sign-in takes ~0.2 s). The memory-hard default is tested on its own."""
+    from argon2 import PasswordHasher
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                          parallelism=1))
+        yield
+
+
+# --- pages ---------------------------------------------------------------------------
+
+class Page(HTMLParser):
+    """What a page holds: its tags with their attributes, and its CSRF token."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+    def find(self, tag: str, **attrs) -> list[dict]:
+        return [found for name, found in self.tags
+                if name == tag and all(found.get(k) == v for k, v in attrs.items())]
+
+    @property
+    def csrf_token(self) -> str:
+        meta = self.find("meta", name="csrf-token")
+        assert meta, "the page has no <meta name=csrf-token>"
+        return meta[0]["content"]
+
+
+def page_of(response) -> Page:
+    return Page(response.get_data(as_text=True))
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """A CSRF token of the client's session, read from a rendered page's meta tag."""
+    response = client.get(path, follow_redirects=True)
+    assert response.status_code == 200, response.status
+    return page_of(response).csrf_token
+
+
+def post_form(client, path: str, data: dict | None = None, **kw):
+    """POST a form with the session's CSRF token, as the browser would."""
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_token(client)}, **kw)
+
+
+def post_json(client, path: str, body, **kw):
+    """POST JSON with the CSRF token in ``X-CSRFToken``, as the register page's script does."""
+    return client.post(path, json=body, headers={"X-CSRFToken": csrf_token(client)}, **kw)
+
+
+def sign_in(client, email: str, password: str = PASSWORD, **kw):
+    return post_form(client, "/login", {"email": email, "password": password}, **kw)
+
+
+def signed_in(client, email: str, password: str = PASSWORD):
+    """Sign in and check it worked; returns the session cookie's value."""
+    response = sign_in(client, email, password)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    cookie = client.get_cookie("tn_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def location_path(response) -> str:
+    return urlsplit(response.headers.get("Location", "")).path
+
+
+def is_sign_in_redirect(response) -> bool:
+    return response.status_code == 302 and location_path(response) == "/login"
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+XSS_PARTS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{7*7}}")
+
+
+def xss(tag: str) -> str:
+    """A free-text value made of every payload, named by ``tag`` to find it on a page."""
+    return f"{tag} " + " ".join(XSS_PARTS)
+
+
+def assert_inert(html: str, *, where: str) -> None:
+    """No payload became markup: no raw payload, no inline script, no event handler
+    attribute, no injected image."""
+    for part in XSS_PARTS[:2]:
+        assert part not in html, f"{where}: {part!r} appears unescaped"
+    page = Page(html)
+    inline = [attrs for tag, attrs in page.tags if tag == "script" and "src" not in attrs]
+    assert inline == [], f"{where}: inline <script> elements {inline}"
+    handlers = [(tag, name) for tag, attrs in page.tags for name in attrs
+                if name.startswith("on")]
+    assert handlers == [], f"{where}: event handler attributes {handlers}"
+    assert page.find("img", src="x") == [], f"{where}: an injected <img>"
+
+
+def assert_shown_escaped(html: str, value: str, *, where: str) -> None:
+    """The value is on the page as text: HTML-escaped, its template syntax left as is."""
+    assert str(escape(value)) in html, f"{where}: {value!r} is not shown as text"
+
+
+# --- Redis ---------------------------------------------------------------------------
+
+def redis_reachable(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def require_redis() -> str:
+    """The machine's Redis. In CI an unreachable server fails; it never skips."""
+    if not redis_reachable(REDIS_URL):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL} (fails when CI=true)")
+    return REDIS_URL
