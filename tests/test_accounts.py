@@ -40,7 +40,7 @@ from tests.utils import (
 )
 from trialnotary import accounts, sites
 from trialnotary.db import write_session
-from trialnotary.models import LoginAttempt, UserSession, utcnow
+from trialnotary.models import LoginAttempt, UserSession, as_utc, utcnow
 from trialnotary.validation import ValidationError
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
@@ -251,7 +251,7 @@ def test_the_idle_time_out_follows_the_configuration(notary, engine):
     (_, session_id), = sessions_of(engine, email)
     with Session(engine) as session:
         last_seen = session.get(UserSession, session_id).last_seen_at
-    assert utcnow() - accounts._aware(last_seen) < timedelta(minutes=1)
+    assert utcnow() - as_utc(last_seen) < timedelta(minutes=1)
     # ...but not when the notary is configured for five.
     _age_session(engine, email, last_seen_at=timedelta(minutes=6))
     other = short.test_client()

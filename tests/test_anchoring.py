@@ -171,6 +171,30 @@ def test_a_reorg_after_confirmation_withdraws_the_receipt_until_mined_again(engi
     assert_consistent(engine, chain)  # receipts now name the canonical block
 
 
+def test_a_reorg_that_mines_the_replaced_anchor_instead_still_anchors_once(engine, notary,
+                                                                         node):
+    """The replacement was confirmed; the fork that wins mined the original instead. The
+    original is then the batch's anchor: never a second transaction for the batch."""
+    chain = notary(confirmations=1)
+    node.rpc("evm_setAutomine", False)
+    batch = one_batch(engine)
+    [original] = anchoring.anchor_sealed(engine, chain)
+    [replacement] = anchoring.anchor_round(engine, notary(confirmations=1,
+                                                          replace_after_seconds=0)).replaced
+    node.mine(1)
+    assert anchoring.anchor_round(engine, chain).confirmed == [batch.id]
+    node.rpc("anvil_reorg", 1, [["0x" + bytes(original.raw).hex(), 0]])
+    assert chain.inclusion(original.tx_hash) and not chain.inclusion(replacement.tx_hash)
+    for _ in range(3):
+        done = anchoring.anchor_round(engine, chain)
+        assert done.dropped == [] and done.signed == []
+        node.mine(1)
+    states = {a.tx_hash: a.state for a in anchors(engine)}
+    assert states == {original.tx_hash: "confirmed", replacement.tx_hash: "replaced"}
+    assert chain.mined_nonce() == 1  # one transaction for one batch
+    assert_consistent(engine, chain)
+
+
 def test_a_node_back_from_older_state_gets_every_lost_anchor_again(engine, notary, node):
     chain = notary()
     snapshot = node.rpc("evm_snapshot")
@@ -260,3 +284,17 @@ def test_one_process_at_a_time_talks_to_the_chain(engine, notary):
         with db.chain_lock(engine) as again:
             assert not again
     assert anchoring.anchor_round(engine, notary()) is not None
+
+
+def test_node_urls_are_never_shown_with_their_keys(engine, notary):
+    """Provider URLs often carry an API key in their path or query: status, alerts and
+    logs name the node by scheme and host only."""
+    secret = "k3y-" + "x" * 20
+    dead = notary(chain_rpc_url=f"http://user:{secret}@127.0.0.1:{free_port()}/v3/{secret}"
+                                f"?apikey={secret}")
+    one_batch(engine)
+    assert anchoring.chain_round(engine, dead) is None
+    with Session(engine) as session:
+        alert = session.get(ChainStatus, 1).alert
+    assert "127.0.0.1" in alert and secret not in alert
+    assert secret not in str(dead.health())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -459,3 +460,31 @@ def test_no_route_edits_or_deletes_anything(app):
     """Nothing is overwritten or deleted: the app takes no PUT, PATCH or DELETE at all."""
     methods = {method for rule in app.url_map.iter_rules() for method in rule.methods}
     assert methods <= {"GET", "HEAD", "OPTIONS", "POST"}
+
+
+def test_changes_made_at_once_keep_the_chain_whole(engine):
+    """Four writers appending together: the audit lock (advisory on PostgreSQL, the write
+    lock on SQLite) leaves no gap, fork or duplicate in the chain."""
+    failures = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(8):
+                with write_session(engine) as session:
+                    sites.add_trial(session, f"PROTO-{n}-{i}", protocol_id=True,
+                                    actor=f"writer {n}")
+                    session.commit()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with Session(engine) as session:
+        checked = audit.verify_chain(session)
+        assert checked.ok, checked.problems
+        assert checked.entries == 32
+        assert [e["seq"] for e in audit.entries(session)] == list(range(1, 33))

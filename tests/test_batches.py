@@ -1,9 +1,10 @@
 """Sealing, anchoring and confirming against a real anvil node and real databases."""
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from trialnotary import anchoring, batches, merkle
+from trialnotary import anchoring, batches, db, merkle
 from trialnotary.chain import FeeAboveCap, anchor_gas
 from trialnotary.models import Anchor, Batch, Submission, TreePage
 from trialnotary.receipt import fold_proof, record_leaf
@@ -134,3 +135,23 @@ def test_fees_above_the_cap_postpone_anchoring_and_lose_nothing(settings_env, en
     with Session(engine) as session:
         assert session.exec(select(Batch)).one().state == "sealed"
         assert session.scalar(select(sa.func.count()).select_from(Anchor)) == 0
+
+
+def test_leaf_indexes_go_exactly_to_the_hashed_rows_or_the_seal_is_redone(engine):
+    """If the rows given leaf indexes were not exactly those hashed (a registration that
+    committed out of order on PostgreSQL), sealing rolls back instead of storing a tree
+    that does not match its leaves."""
+    insert_submissions(engine, 4)
+    with Session(engine) as session:
+        seqs = list(session.scalars(select(Submission.seq).order_by(Submission.seq)))
+    with pytest.raises(batches._Raced), db.job_lock(engine) as session:
+        batch = Batch(root=b"\x00" * 32, leaf_count=3, sealed_at="2026-11-25T00:00:00.000Z")
+        session.add(batch)
+        session.flush()
+        batches._assign_leaves(session, batch.id, [seqs[0], *seqs[2:]])  # one skipped
+    with Session(engine) as session:  # rolled back: nothing was assigned
+        assert session.scalar(select(sa.func.count()).select_from(Batch)) == 0
+        assert batches.pending_count(session) == 4
+    [sealed] = batches.seal_all(engine, 100)
+    with Session(engine) as session:
+        assert batches.root_matches(session, session.get(Batch, sealed.id))

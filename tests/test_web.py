@@ -373,3 +373,13 @@ def test_the_public_page_shows_the_proven_time_and_the_claimed_one(web):
     pending = client.get(f"/r/{web['pending']['id']}").get_data(as_text=True)
     assert "not yet anchored" in pending.split("Proven time (block time)")[1].split("<dt>")[0]
     assert client.get("/r/not-an-id").status_code == 404
+
+
+def test_a_deeply_nested_body_is_refused_not_a_crash(web):
+    """The web form's JSON goes through the API's reader: depth bounded before parsing."""
+    client = web["clients"]["coordinator"]
+    body = b"[" * 200_000 + b"]" * 200_000
+    response = client.post("/register", data=body, content_type="application/json",
+                           headers={"X-CSRFToken": page_of(client.get("/register")).csrf_token})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_json"

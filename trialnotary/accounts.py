@@ -27,6 +27,7 @@ from .models import (
     UserGrant,
     UserSession,
     UserToken,
+    as_utc,
     utcnow,
 )
 from .sites import SYSTEM, find_site, find_trial, new_token, revoke, token_digest
@@ -45,13 +46,6 @@ _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 _hasher = PasswordHasher()
 # Verified against when the e-mail is unknown, so that a miss takes as long as a hit.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=utcnow().tzinfo)
 
 
 # --- users ---------------------------------------------------------------------------
@@ -239,7 +233,7 @@ def locked_until(session: Session, email: str, *, now: datetime | None = None) -
         if kind in ("success", "unlock"):
             break
         if kind == "failure":
-            failures.append(_aware(at))
+            failures.append(as_utc(at))
     recent = [at for at in failures if at > failures[0] - LOCKOUT_WINDOW] if failures else []
     if len(recent) < LOCKOUT_FAILURES:
         return None
@@ -259,9 +253,9 @@ def sign_in(session: Session, email: str, password: str, *, ip: str | None = Non
     if until is not None:
         return SignIn(None, "locked", until)
     user = find_user(session, email)
-    valid = user is not None and user.disabled_at is None and _verify(user, password)
-    if user is None:
-        _hasher_miss(password)
+    # Always one Argon2 verification, so no answer is faster for an unknown or disabled user.
+    verified = _verify(user, password) if user is not None else _hasher_miss(password)
+    valid = verified and user.disabled_at is None
     session.add(LoginAttempt(email=email, user_id=user.id if user else None,
                              kind="success" if valid else "failure", ip=ip))
     session.flush()
@@ -287,11 +281,12 @@ def _verify(user: User, password: str) -> bool:
         return False
 
 
-def _hasher_miss(password: str) -> None:
+def _hasher_miss(password: str) -> bool:
     try:
         _hasher.verify(_DUMMY_HASH, password if isinstance(password, str) else "")
     except VerificationError:
         pass
+    return False
 
 
 def unlock(session: Session, email: str, *, actor: str) -> None:
@@ -337,9 +332,9 @@ def resume_session(session: Session, token: str, *, idle: timedelta) -> SessionL
         return SessionLookup(None)
     stored, user = row
     now = utcnow()
-    last_seen = _aware(stored.last_seen_at)
+    last_seen = as_utc(stored.last_seen_at)
     if (user.disabled_at is not None or now - last_seen > idle
-            or now - _aware(stored.created_at) > SESSION_MAX_AGE):
+            or now - as_utc(stored.created_at) > SESSION_MAX_AGE):
         return SessionLookup(None, expired=True)
     return SessionLookup(user, touch=now - last_seen > LAST_SEEN_RESOLUTION)
 
@@ -392,20 +387,34 @@ def tokens_of_user(session: Session, user_id: int | None) -> list[UserToken]:
     return list(session.exec(query))
 
 
-def authenticate_user_token(session: Session, token: str) -> User | None:
-    """The user a live user token reads as, or ``None``."""
+@dataclass(frozen=True)
+class TokenLookup:
+    """A user token's user, or ``None``; ``touch`` when its "last used" is due (at most
+    once a minute). Looking it up writes nothing."""
+
+    user: User | None
+    token_id: int | None = None
+    touch: bool = False
+
+
+def authenticate_user_token(session: Session, token: str) -> TokenLookup:
+    """The user a live user token reads as: not revoked, not expired, its user enabled and
+    still a sponsor or admin."""
     row = session.execute(select(UserToken, User).join(User, User.id == UserToken.user_id)
                           .where(UserToken.digest == token_digest(token))).first()
     if row is None:
-        return None
+        return TokenLookup(None)
     stored, user = row
     now = utcnow()
     if (stored.revoked_at is not None or user.disabled_at is not None
             or user.role not in ("sponsor", "admin")
-            or (stored.expires_at is not None and _aware(stored.expires_at) <= now)):
-        return None
-    if stored.last_used_at is None or now - _aware(stored.last_used_at) > LAST_SEEN_RESOLUTION:
-        session.execute(sa.update(UserToken).where(UserToken.id == stored.id)
-                        .values(last_used_at=now))
-        session.commit()
-    return user
+            or (stored.expires_at is not None and as_utc(stored.expires_at) <= now)):
+        return TokenLookup(None)
+    touch = stored.last_used_at is None or \
+        now - as_utc(stored.last_used_at) > LAST_SEEN_RESOLUTION
+    return TokenLookup(user, stored.id, touch)
+
+
+def note_token_use(session: Session, token_id: int) -> None:
+    session.execute(sa.update(UserToken).where(UserToken.id == token_id)
+                    .values(last_used_at=utcnow()))

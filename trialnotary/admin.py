@@ -66,8 +66,10 @@ def overview():
     states = dict(session.execute(select(Batch.state, sa.func.count())
                                   .group_by(Batch.state)).all())
     chain = services().chain
+    health = chain.health()  # a dead node is not asked again for the balance
     return render_template("admin/overview.html", counts=counts, states=states,
-                           health=chain.health(), funding=chain.funding(),
+                           health=health,
+                           funding=chain.funding() if health["reachable"] else {},
                            anchorer=anchoring.chain_status(session),
                            settings=services().settings)
 

@@ -35,7 +35,7 @@ from .batches import pending_count, seal_all
 from .chain import ChainClient, ChainError, ChainUnreachable, FeeAboveCap, Inclusion
 from .db import chain_lock, write_session
 from .faults import crash_point
-from .models import Anchor, Batch, ChainStatus, utcnow
+from .models import Anchor, Batch, ChainStatus, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 LIVE = ("signed", "sent")
@@ -58,14 +58,8 @@ class Round:
     dropped: list[int] = field(default_factory=list)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=utcnow().tzinfo)
-
-
 def _seconds_since(moment: datetime | None) -> float:
-    return float("inf") if moment is None else (utcnow() - _aware(moment)).total_seconds()
+    return float("inf") if moment is None else (utcnow() - as_utc(moment)).total_seconds()
 
 
 # --- one round -----------------------------------------------------------------------
@@ -106,9 +100,13 @@ def confirm_sent(engine: Engine, chain: ChainClient) -> list[int]:
 # --- 4 and 5: sign and send ----------------------------------------------------------
 
 def sign_new(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    """Sign one transaction for each sealed batch with no live anchor; keep its bytes."""
-    signed = []
-    with write_session(engine) as session:
+    """Sign one transaction for each sealed batch with no live anchor; keep its bytes.
+
+    The chain is asked (nonce, fees) and everything signed before the write transaction
+    opens, so SQLite's write lock is never held across a network call. The chain lock
+    keeps any other process from signing meanwhile.
+    """
+    with Session(engine) as session:
         waiting = session.exec(
             select(Batch).where(Batch.state == "sealed",
                                 ~sa.exists().where(Anchor.batch_id == Batch.id,
@@ -116,13 +114,15 @@ def sign_new(engine: Engine, chain: ChainClient) -> list[Anchor]:
             .order_by(Batch.id)).all()
         if not waiting:
             return []
-        nonce = _next_nonce(session, chain)
-        for batch in waiting:
-            signed.append(_store(session, batch, chain.sign_anchor(batch.root, nonce), chain))
-            nonce += 1
+        first = _next_nonce(session, chain)
+    fees = chain.fees()
+    signed = [(batch, chain.sign_anchor(batch.root, first + i, fees))
+              for i, batch in enumerate(waiting)]
+    with write_session(engine) as session:
+        stored = [_store(session, batch, tx, chain) for batch, tx in signed]
         session.commit()
     crash_point("after-sign")
-    return signed
+    return stored
 
 
 def _store(session: Session, batch: Batch, tx, chain: ChainClient, *,
@@ -138,11 +138,14 @@ def _store(session: Session, batch: Batch, tx, chain: ChainClient, *,
     return anchor
 
 
+def _ours(chain: ChainClient) -> tuple:
+    """Anchors of this account on this chain (a notary may have moved chain or key)."""
+    return Anchor.sender == chain.address, Anchor.chain_id == chain.settings.chain_id
+
+
 def _next_nonce(session: Session, chain: ChainClient) -> int:
     """The node's pending nonce, but never one we have already signed with."""
-    ours = session.scalar(select(sa.func.max(Anchor.nonce))
-                          .where(Anchor.sender == chain.address,
-                                 Anchor.chain_id == chain.settings.chain_id))
+    ours = session.scalar(select(sa.func.max(Anchor.nonce)).where(*_ours(chain)))
     return max(chain.pending_nonce(), -1 if ours is None else ours + 1)
 
 
@@ -158,7 +161,7 @@ def broadcast(engine: Engine, chain: ChainClient) -> list[Anchor]:
         except ChainError as exc:
             if anchor.replaces_id is None or "underpriced" not in str(exc).lower():
                 raise
-            _set_states(engine, [anchor.id], "dropped", note=f"the node refused it: {exc}")
+            _set_states(engine, [anchor.id], "dropped", note=f"the node refused it: {exc}"[:300])
             continue
         crash_point("after-send")
         with write_session(engine) as session:
@@ -190,17 +193,20 @@ def follow(engine: Engine, chain: ChainClient, done: Round) -> None:
 
 def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[Anchor],
                   done: Round) -> None:
-    mined = _mined(chain, live)
+    newest = live[-1]
+    # Any transaction of this nonce may be the mined one: after a reorg, one we had marked
+    # replaced (or dropped) can win on the new canonical chain.
+    siblings = _siblings(engine, batch_id, newest.nonce)
+    mined = _mined(chain, siblings)
     if mined is not None:
         anchor, inclusion = mined
         crash_point("after-receipt")
         if not inclusion.succeeded:
-            _fail(engine, anchor, live)
-        elif inclusion.confirmed and _confirm(engine, anchor, inclusion, live):
+            _fail(engine, anchor, siblings)
+        elif inclusion.confirmed and _confirm(engine, anchor, inclusion, siblings):
             done.confirmed.append(batch_id)
         return
-    newest = live[-1]
-    if chain.mined_nonce() > newest.nonce and _mined(chain, live) is None:
+    if chain.mined_nonce() > newest.nonce and _mined(chain, siblings) is None:
         _drop(engine, batch_id, live)
         done.dropped.append(batch_id)
         return
@@ -216,25 +222,37 @@ def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[
         done.replaced.append(_replace(engine, chain, batch_id, newest, waited))
 
 
-def _mined(chain: ChainClient, live: list[Anchor]) -> tuple[Anchor, Inclusion] | None:
-    """The live anchor mined on the canonical chain, if any (at most one can be)."""
-    for anchor in live:
+def _siblings(engine: Engine, batch_id: int, nonce: int) -> list[Anchor]:
+    """Every transaction signed for this batch with this nonce, oldest first."""
+    with Session(engine) as session:
+        return list(session.exec(select(Anchor).where(
+            Anchor.batch_id == batch_id, Anchor.nonce == nonce,
+            Anchor.state.in_(("sent", "replaced", "dropped"))).order_by(Anchor.id)))
+
+
+def _mined(chain: ChainClient, anchors: list[Anchor]) -> tuple[Anchor, Inclusion] | None:
+    """The anchor mined on the canonical chain, if any (one nonce: at most one can be)."""
+    for anchor in anchors:
         inclusion = chain.inclusion(anchor.tx_hash)
         if inclusion is not None:
             return anchor, inclusion
     return None
 
 
-def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion, live: list[Anchor]) -> bool:
+def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
+             siblings: list[Anchor]) -> bool:
+    """The mined anchor is confirmed, whatever we had thought of it; its siblings (same
+    batch, same nonce) can never be mined now."""
     with write_session(engine) as session:
         updated = session.execute(
-            sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state == "sent").values(
-                state="confirmed", block_number=inclusion.block_number,
-                block_hash=inclusion.block_hash, block_time=inclusion.block_time,
-                confirmed_at=utcnow())).rowcount
-        others = [a.id for a in live if a.id != anchor.id]
+            sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state != "confirmed")
+            .values(state="confirmed", block_number=inclusion.block_number,
+                    block_hash=inclusion.block_hash, block_time=inclusion.block_time,
+                    confirmed_at=utcnow())).rowcount
+        others = [a.id for a in siblings if a.id != anchor.id]
         if others:
-            session.execute(sa.update(Anchor).where(Anchor.id.in_(others), Anchor.state == "sent")
+            session.execute(sa.update(Anchor).where(Anchor.id.in_(others),
+                                                    Anchor.state.in_(("sent", "dropped")))
                             .values(state="replaced"))
         session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
                         .values(state="confirmed"))
@@ -245,11 +263,11 @@ def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion, live: list[An
     return bool(updated)
 
 
-def _fail(engine: Engine, anchor: Anchor, live: list[Anchor]) -> None:
+def _fail(engine: Engine, anchor: Anchor, siblings: list[Anchor]) -> None:
     """A reverted anchor proves nothing: the batch is signed again with a new nonce."""
     with write_session(engine) as session:
         session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(state="failed"))
-        session.execute(sa.update(Anchor).where(Anchor.id.in_([a.id for a in live]),
+        session.execute(sa.update(Anchor).where(Anchor.id.in_([a.id for a in siblings]),
                                                 Anchor.state == "sent")
                         .values(state="dropped", note="another anchor of its nonce failed"))
         session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
@@ -274,20 +292,20 @@ def _replace(engine: Engine, chain: ChainClient, batch_id: int, stuck: Anchor,
              waited: float) -> Anchor:
     """A transaction with the stuck one's nonce and fees raised past the node's
     replacement rule (``FeeAboveCap`` when that would pass the cap)."""
-    with write_session(engine) as session:
+    with Session(engine) as session:
         highest = session.execute(
             select(sa.func.max(Anchor.max_fee_per_gas),
                    sa.func.max(Anchor.max_priority_fee_per_gas))
             .where(Anchor.batch_id == batch_id, Anchor.nonce == stuck.nonce)).one()
-        fees = chain.replacement_fees(int(highest[0]), int(highest[1]))
         batch = session.get(Batch, batch_id)
-        tx = chain.sign_anchor(batch.root, stuck.nonce, fees)
-        anchor = _store(session, batch, tx, chain, replaces=stuck,
-                        note=f"replaces 0x{stuck.tx_hash[:12]}…, unmined after {waited:.0f} s; "
-                             f"fees {int(stuck.max_fee_per_gas) / 1e9:.3f} → "
-                             f"{tx.max_fee_per_gas / 1e9:.3f} gwei")
+    fees = chain.replacement_fees(int(highest[0]), int(highest[1]))
+    tx = chain.sign_anchor(batch.root, stuck.nonce, fees)
+    note = (f"replaces 0x{stuck.tx_hash[:12]}…, unmined after {waited:.0f} s; fees "
+            f"{int(stuck.max_fee_per_gas) / 1e9:.3f} → {tx.max_fee_per_gas / 1e9:.3f} gwei")
+    with write_session(engine) as session:
+        anchor = _store(session, batch, tx, chain, replaces=stuck, note=note)
         session.commit()
-    log.warning("batch %s: %s", batch_id, anchor.note)
+    log.warning("batch %s: %s", batch_id, note)
     return anchor
 
 
@@ -322,7 +340,7 @@ def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
         final = chain.head() - RECHECK_DEPTH
     with Session(engine) as session:
         recent = session.exec(select(Anchor).where(Anchor.state == "confirmed",
-                                                   Anchor.block_number > final)
+                                                   Anchor.block_number > final, *_ours(chain))
                               .order_by(Anchor.nonce)).all()
     for anchor in recent:
         inclusion = chain.inclusion(anchor.tx_hash)
@@ -335,19 +353,20 @@ def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
 
 def mend_gaps(engine: Engine, chain: ChainClient, done: Round) -> None:
     """Anchors we recorded as confirmed but whose nonces the node has not mined (it was
-    restarted from older state, or reorganised deeply) are sent again in nonce order."""
+    restarted from older state, or reorganised deeply) are sent again in nonce order.
+
+    A gap can only be mended with our own kept bytes: a lost transaction not ours (the
+    account used elsewhere) leaves its nonce open, and anchors above it wait, alerting."""
     with Session(engine) as session:
         ours = session.scalar(select(sa.func.max(Anchor.nonce))
-                              .where(Anchor.state == "confirmed", Anchor.sender == chain.address,
-                                     Anchor.chain_id == chain.settings.chain_id))
+                              .where(Anchor.state == "confirmed", *_ours(chain)))
     if ours is None:
         return
     mined = chain.mined_nonce()
     if mined > ours:
         return
     with Session(engine) as session:
-        lost = session.exec(select(Anchor).where(Anchor.state == "confirmed",
-                                                 Anchor.sender == chain.address,
+        lost = session.exec(select(Anchor).where(Anchor.state == "confirmed", *_ours(chain),
                                                  Anchor.nonce >= mined)
                             .order_by(Anchor.nonce)).all()
     for anchor in lost:
@@ -370,7 +389,7 @@ def record_status(engine: Engine, *, reachable: bool, alert: str | None) -> None
         elif row.reachable != reachable or row.alert != alert:
             row.reachable, row.alert, row.since, row.checked_at = reachable, alert, now, now
             session.add(row)
-        elif now - _aware(row.checked_at) >= STATUS_EVERY:
+        elif now - as_utc(row.checked_at) >= STATUS_EVERY:
             row.checked_at = now
             session.add(row)
         else:
@@ -412,7 +431,8 @@ def chain_round(engine: Engine, chain: ChainClient, backoff: Backoff | None = No
         done = anchor_round(engine, chain, wait=wait)
     except ChainError as exc:
         delay = backoff.failed()
-        record_status(engine, reachable=not isinstance(exc, ChainUnreachable), alert=str(exc))
+        record_status(engine, reachable=not isinstance(exc, ChainUnreachable),
+                      alert=str(exc)[:500])
         level = logging.WARNING if isinstance(exc, (ChainUnreachable, FeeAboveCap)) \
             else logging.ERROR
         log.log(level, "anchoring postponed %.0f s: %s", delay, exc)

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from . import access, anchoring, openapi, overview, registrations, reports, security, sites
 from .access import requires
 from .context import db_session, services
-from .models import rfc3339_ms, utcnow
+from .models import as_utc, rfc3339_ms, utcnow
 from .receipt import safe_filename
 from .validation import ValidationError
 
@@ -54,7 +54,7 @@ def create_submissions():
 def _register(*, bulk: bool) -> Response:
     base = url_for("api.list_submissions")
     answer = registrations.submit(
-        services().engine, token=_bearer_token(), read_payload=_json_body, bulk=bulk,
+        services().engine, token=_bearer_token(), read_payload=read_json_body, bulk=bulk,
         path=request.path, idempotency_key=request.headers.get("Idempotency-Key"),
         render=lambda records: _dumps(_created(records, base, bulk=bulk)),
     )
@@ -108,7 +108,10 @@ def json_depth(body: bytes) -> int:
     return max(accumulate(array("b", steps)), default=0)
 
 
-def _json_body():
+def read_json_body():
+    """The request's JSON body, safely: UTF-8, nesting depth bounded, no NaN/Infinity
+    (``ApiError`` 400 otherwise, 413 past the size limit). The web form's registrations
+    come through here too."""
     if not request.is_json:
         raise ApiError(400, "invalid_json", "send a JSON body with Content-Type: application/json")
     body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
@@ -254,7 +257,7 @@ def anchorer_status(session) -> dict | None:
 
 
 def _iso(moment) -> str:
-    return rfc3339_ms(moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo))
+    return rfc3339_ms(as_utc(moment))
 
 
 # --- errors --------------------------------------------------------------------------

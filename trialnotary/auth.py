@@ -49,6 +49,8 @@ def current_principal() -> Principal:
 def _load_principal() -> None:
     """Set ``g.principal`` from the session cookie (pages) or a user token (API)."""
     g.principal = ANONYMOUS
+    if request.endpoint == "static":
+        return
     if request.path.startswith(API_PREFIX):
         g.principal = _token_principal()
         return
@@ -78,8 +80,15 @@ def _token_principal() -> Principal:
     if scheme.lower() != "bearer" or not token.startswith(accounts.USER_TOKEN_PREFIX):
         return ANONYMOUS
     sql = db_session()
-    user = accounts.authenticate_user_token(sql, token)
-    return ANONYMOUS if user is None else accounts.principal_of(sql, user)
+    found = accounts.authenticate_user_token(sql, token)
+    if found.user is None:
+        return ANONYMOUS
+    principal = accounts.principal_of(sql, found.user)
+    if found.touch:
+        with write_session(services().engine) as writer:
+            accounts.note_token_use(writer, found.token_id)
+            writer.commit()
+    return principal
 
 
 def _clear_stale_cookie(response):
@@ -164,6 +173,8 @@ def login():
     with write_session(services().engine) as sql:
         outcome = accounts.sign_in(sql, email, password, ip=request.remote_addr)
         token = accounts.start_session(sql, outcome.user) if outcome.user else None
+        if token and request.cookies.get(SESSION_COOKIE):
+            accounts.end_session(sql, request.cookies[SESSION_COOKIE])  # one browser, one
         sql.commit()
     if token is None:
         if outcome.problem == "locked":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -42,6 +43,19 @@ def seal_one_batch(engine: Engine, max_batch: int, *, full_only: bool = False) -
     """Seal up to ``max_batch`` leaves into one batch: pending registrations, oldest first,
     then the audit trail's head as the last leaf (with ``full_only``, only if a full batch
     is pending). Never a batch for the audit head alone."""
+    for _ in range(3):
+        try:
+            return _seal(engine, max_batch, full_only)
+        except _Raced:
+            log.info("a registration committed out of order while sealing: sealing again")
+    raise RuntimeError("sealing kept racing with registrations")
+
+
+class _Raced(Exception):
+    """The rows given leaf indexes were not exactly the rows hashed into the tree."""
+
+
+def _seal(engine: Engine, max_batch: int, full_only: bool) -> Batch | None:
     with job_lock(engine) as session:
         trail = audit.head(session)
         room = max_batch - 1 if trail is not None and max_batch > 1 else max_batch
@@ -70,12 +84,28 @@ def seal_one_batch(engine: Engine, max_batch: int, *, full_only: bool = False) -
     return batch
 
 
+_ASSIGN = sa.text("""
+    UPDATE submission SET batch_id = :batch, leaf_index = ranked.i
+    FROM (SELECT seq, row_number() OVER (ORDER BY seq) - 1 AS i FROM submission
+          WHERE batch_id IS NULL AND seq <= :last ORDER BY seq LIMIT :n) AS ranked
+    WHERE submission.seq = ranked.seq""")
+
+
 def _assign_leaves(session: Session, batch_id: int, seqs: list[int]) -> None:
-    """Give each registration its batch and leaf index, in one executemany."""
-    table = Submission.__table__
-    statement = (sa.update(table).where(table.c.seq == sa.bindparam("s"))
-                 .values(batch_id=batch_id, leaf_index=sa.bindparam("i")))
-    session.connection().execute(statement, [{"s": seq, "i": i} for i, seq in enumerate(seqs)])
+    """Give the hashed registrations their batch and leaf index in one set-based UPDATE
+    (a million rows in one statement, not a million statements).
+
+    The UPDATE takes the oldest pending rows again, so it must find the very rows that
+    were hashed: on SQLite the write lock holds every writer off; on PostgreSQL a
+    registration committing out of order (an earlier seq, later) could slip in, which the
+    count and sum of seqs detect (``_Raced``: the transaction rolls back and is tried again).
+    """
+    session.execute(_ASSIGN, {"batch": batch_id, "last": seqs[-1], "n": len(seqs)})
+    count, total = session.execute(
+        select(sa.func.count(), sa.func.sum(Submission.seq))
+        .where(Submission.batch_id == batch_id)).one()
+    if count != len(seqs) or total != sum(seqs):
+        raise _Raced()
 
 
 def _store_levels(session: Session, batch_id: int, levels: list[bytes]) -> None:
@@ -184,11 +214,49 @@ def receipt_for(session: Session, submission: Submission) -> dict | None:
     anchor = confirmed_anchor(session, batch.id)
     if anchor is None:
         return None
+    return _receipt(submission, batch, anchor, proof_for(session, batch, submission.leaf_index))
+
+
+def receipts_of(session: Session, submissions: list[Submission]) -> Iterator[
+        tuple[Submission, dict]]:
+    """Receipts of many registrations (a trial's bundle): each batch's anchor and stored
+    tree are read once, not once per receipt. Unconfirmed ones are left out."""
+    by_batch: dict[int, list[Submission]] = {}
+    for submission in submissions:
+        if submission.batch_id is not None:
+            by_batch.setdefault(submission.batch_id, []).append(submission)
+    for batch_id, members in by_batch.items():
+        batch = session.get(Batch, batch_id)
+        anchor = confirmed_anchor(session, batch_id) if batch.state == "confirmed" else None
+        if anchor is None:
+            continue
+        levels = stored_levels(session, batch)
+        for submission in members:
+            proof = merkle.proof_from_levels(levels, submission.leaf_index)
+            yield submission, _receipt(submission, batch, anchor, proof)
+
+
+def stored_levels(session: Session, batch: Batch) -> list[bytes]:
+    """A batch's whole stored tree, or the tree rebuilt from its leaves if pages are lost."""
+    rows = session.execute(select(TreePage.level, TreePage.nodes)
+                           .where(TreePage.batch_id == batch.id)
+                           .order_by(TreePage.level, TreePage.page)).all()
+    levels: dict[int, list[bytes]] = {}
+    for level, nodes in rows:
+        levels.setdefault(level, []).append(bytes(nodes))
+    joined = [b"".join(levels.get(i, [])) for i in range(len(levels))]
+    sizes = merkle.level_sizes(batch.leaf_count)
+    if [len(level) for level in joined] != [size * merkle.NODE for size in sizes]:
+        return rebuild_levels(session, batch)
+    return joined
+
+
+def _receipt(submission: Submission, batch: Batch, anchor: Anchor, proof: list[dict]) -> dict:
     return build_receipt(
         record=submission.record(),
         leaf=submission.leaf,
         root=batch.root,
-        proof=proof_for(session, batch, submission.leaf_index),
+        proof=proof,
         anchor={"tx_hash": anchor.tx_hash, "chain_id": anchor.chain_id,
                 "sender": anchor.sender, "block_number": anchor.block_number,
                 "block_hash": anchor.block_hash, "block_time": anchor.block_time},

@@ -11,11 +11,12 @@ import math
 import time
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import urlsplit
 
 import requests
 from eth_account import Account
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import TransactionNotFound, Web3Exception
 
 from .config import Settings
 from .receipt import block_time
@@ -99,13 +100,20 @@ class ChainClient:
         return self.account.address
 
     def _call(self, fn):
-        """Run ``fn(w3)`` on the first node that answers, in the configured order."""
+        """Run ``fn(w3)`` on the first node that answers, in the configured order.
+
+        Every failure becomes a ``ChainError`` (``ChainUnreachable`` when no node answers);
+        messages name nodes by scheme and host only, since provider URLs often carry keys.
+        """
         errors = []
         for w3 in self._providers:
             try:
                 return fn(w3)
             except requests.RequestException as exc:
-                errors.append(f"{w3.provider.endpoint_uri}: {type(exc).__name__}")
+                errors.append(f"{redact(w3.provider.endpoint_uri)}: {type(exc).__name__}")
+            except Web3Exception as exc:
+                raise ChainError(f"{redact(w3.provider.endpoint_uri)} answered: "
+                                 f"{_short(exc)}") from None
         raise ChainUnreachable("no chain node answers (" + "; ".join(errors) + ")")
 
     def chain_id(self) -> int:
@@ -194,7 +202,9 @@ class ChainClient:
         the transaction, or has mined it, says so and we carry on."""
         try:
             self._call(lambda w3: w3.eth.send_raw_transaction(raw))
-        except (Web3RPCError, ValueError) as exc:
+        except ChainUnreachable:
+            raise
+        except ChainError as exc:
             message = str(exc).lower()
             if "already known" in message or "nonce too low" in message \
                     or "already imported" in message:
@@ -203,6 +213,7 @@ class ChainClient:
                 raise InsufficientFunds(f"the anchoring account {self.address} cannot pay "
                                         f"for the anchor: fund it ({exc})") from None
             raise ChainError(f"the node refused the anchor transaction: {exc}") from None
+
 
     def is_known(self, tx_hash: str) -> bool:
         def ask(w3):
@@ -270,3 +281,15 @@ class ChainClient:
                 "feePerGasWei": fee, "anchors": anchors, "neededWei": needed,
                 "enough": balance >= needed,
                 "anchorsPayable": balance // max(1, anchor_gas(b"\xff" * 32) * fee)}
+
+
+def redact(url: str) -> str:
+    """``scheme://host[:port]`` of a node URL: no path, query or credentials (API keys)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def _short(exc: Exception, limit: int = 200) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + "…"

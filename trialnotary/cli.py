@@ -319,15 +319,27 @@ def seal_now(wait: bool) -> None:
     for anchor in sent:
         click.echo(f"batch {anchor.batch_id}: transaction 0x{anchor.tx_hash}")
     if wait:
-        waiting = {a.batch_id for a in sent}
-        backoff = anchoring.Backoff()
-        while waiting:
-            time.sleep(1)
-            done = anchoring.chain_round(engine, chain, backoff, wait=30)
-            for batch_id in done.confirmed if done else []:
-                if batch_id in waiting:
-                    click.echo(f"batch {batch_id}: confirmed")
-                    waiting.discard(batch_id)
+        _wait_until_confirmed(engine, chain, {b.id for b in sealed} | {a.batch_id for a in sent})
+
+
+def _wait_until_confirmed(engine, chain, waiting: set[int]) -> None:
+    """Run chain rounds until these batches are confirmed, whoever confirms them (a
+    running scheduler may well be first)."""
+    from sqlmodel import Session, select
+
+    from . import anchoring
+    from .models import Batch
+
+    backoff = anchoring.Backoff()
+    while waiting:
+        time.sleep(1)
+        anchoring.chain_round(engine, chain, backoff)
+        with Session(engine) as session:
+            done = set(session.scalars(select(Batch.id).where(Batch.id.in_(waiting),
+                                                              Batch.state == "confirmed")))
+        for batch_id in sorted(done):
+            click.echo(f"batch {batch_id}: confirmed")
+        waiting -= done
 
 
 @main.command("check")

@@ -21,6 +21,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite hands them back naive)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def rfc3339_ms(moment: datetime) -> str:
     """``2026-11-23T18:59:01.123Z``: the exact form of ``submittedAt`` and ``sealedAt``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \

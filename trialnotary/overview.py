@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from .access import Principal, sees_every_trial
-from .batches import latest_anchors, receipt_for, submission_status
+from .batches import latest_anchors, receipts_of, submission_status
 from .models import Anchor, Batch, SiteToken, Submission, Trial, User
 from .receipt import receipt_filename
 
@@ -196,8 +196,5 @@ def trial_receipts(session: Session, trial: str) -> Iterator[tuple[str, dict]]:
         select(Submission).join(Batch, Batch.id == Submission.batch_id)
         .where(Submission.trial == trial, Batch.state == "confirmed")
         .order_by(Submission.seq)).all()
-    for submission in submissions:
-        receipt = receipt_for(session, submission)
-        if receipt is not None:
-            yield (receipt_filename(submission.trial, submission.dataset, submission.id),
-                   receipt)
+    for submission, receipt in receipts_of(session, list(submissions)):
+        yield (receipt_filename(submission.trial, submission.dataset, submission.id), receipt)

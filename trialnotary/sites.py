@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from . import audit
-from .models import Enrolment, Site, SiteToken, Trial, utcnow
+from .models import Enrolment, Site, SiteToken, Trial, as_utc, utcnow
 from .validation import ValidationError, normalize_trial_id, validate_site_id, validate_text
 
 TOKEN_PREFIX = "tn_site_"
@@ -146,11 +146,6 @@ class TokenIdentity:
         return f"this token registers for site {self.site} only"
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every stored time is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
-
-
 def authenticate(session: Session, token: str) -> TokenIdentity | None:
     """The site a live token registers for, or ``None``. Notes "last used" at most once a
     minute so that checking a token rarely writes."""
@@ -163,9 +158,9 @@ def authenticate(session: Session, token: str) -> TokenIdentity | None:
     stored, site_code = row
     now = utcnow()
     if stored.revoked_at is not None or (
-            stored.expires_at is not None and _aware(stored.expires_at) <= now):
+            stored.expires_at is not None and as_utc(stored.expires_at) <= now):
         return None
-    if stored.last_used_at is None or now - _aware(stored.last_used_at) > LAST_USED_RESOLUTION:
+    if stored.last_used_at is None or now - as_utc(stored.last_used_at) > LAST_USED_RESOLUTION:
         session.execute(sa.update(SiteToken).where(SiteToken.id == stored.id)
                         .values(last_used_at=now))
         session.commit()

@@ -30,7 +30,7 @@ from flask_wtf.csrf import CSRFError
 
 from . import access, accounts, overview, registrations, reports, sites
 from .access import requires
-from .api import bundle_response
+from .api import ApiError, bundle_response, read_json_body
 from .auth import current_principal
 from .context import db_session, services
 from .db import write_session
@@ -177,9 +177,10 @@ def register_files():
     bulk API takes them, plus ``reason`` for corrections. JSON in, JSON out; the form's
     CSRF token travels in the ``X-CSRFToken`` header."""
     principal = current_principal()
-    payload = request.get_json(silent=True)
-    if payload is None:
-        return _json_error(400, "invalid_json", "send the registrations as JSON", None)
+    try:
+        payload = read_json_body()
+    except ApiError as exc:
+        return _json_error(exc.status, exc.code, exc.message, exc.field)
     identity = registrations.UserRegistrant(principal.user_id, principal.email,
                                             principal.sites)
     try:
