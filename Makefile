@@ -50,8 +50,14 @@ $(CHROMIUM):
 $(DEJAVU):
 	apt-get install -y -q fonts-dejavu-core || (apt-get update -q && apt-get install -y -q fonts-dejavu-core)
 
-bench: setup
+# The load generator of the HTTP benchmarks, from Debian.
+WRK := /usr/bin/wrk
+
+bench: setup $(CHROMIUM) $(WRK)
 	$(BIN)/python bench/run_all.py
+
+$(WRK):
+	apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) build *.egg-info

@@ -16,21 +16,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import start_anvil  # noqa: E402
+from bench.common import Figure, report, start_anvil  # noqa: E402
 from bench.seal import fill  # noqa: E402
 from trialnotary import anchoring, batches, db  # noqa: E402
 from trialnotary.chain import ChainClient, anchor_gas  # noqa: E402
 from trialnotary.config import load_settings  # noqa: E402
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1,1000,100000")
-    args = parser.parse_args()
+def figures(sizes: str = "1,1000,100000") -> list[Figure]:
     anvil, rpc_url = start_anvil()
     rows = []
     try:
-        for size in [int(s) for s in args.sizes.split(",")]:
+        for size in [int(s) for s in sizes.split(",")]:
             with tempfile.TemporaryDirectory() as tmp:
                 settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": tmp,
                                           "TRIALNOTARY_CHAIN_RPC_URL": rpc_url,
@@ -40,21 +37,27 @@ def main() -> None:
                 fill(engine, size)
                 chain = ChainClient(settings)
                 [batch] = batches.seal_all(engine, size)
-                [anchor] = anchoring.anchor_sealed(engine, chain)
+                anchors = anchoring.anchor_sealed(engine, chain)
                 while not anchoring.confirm_sent(engine, chain):
                     time.sleep(0.2)
                 receipt = chain._call(
-                    lambda w3, h=anchor.tx_hash: w3.eth.get_transaction_receipt("0x" + h))
-                rows.append((size, receipt["gasUsed"], anchor_gas(batch.root)))
+                    lambda w3, h=anchors[0].tx_hash: w3.eth.get_transaction_receipt("0x" + h))
+                rows.append((size, len(anchors), receipt["gasUsed"], anchor_gas(batch.root)))
                 engine.dispose()
     finally:
         anvil.terminate()
-    print(f"{'leaves':>10}{'gas used':>12}{'intrinsic floor':>18}")
-    for size, used, floor in rows:
-        print(f"{size:>10,}{used:>12,}{floor:>18,}")
-    holds = all(used == floor for _, used, floor in rows)
-    print(f"one transaction per batch at the intrinsic minimum → {'holds' if holds else 'MISSED'}")
+    return [Figure(f"anchor of a {size:,}-leaf batch ({count} transaction)", used, "gas",
+                   f"intrinsic minimum {floor:,} gas", "1 transaction at the minimum",
+                   count == 1 and used == floor, ratio=used / floor)
+            for size, count, used, floor in rows]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,1000,100000")
+    found = figures(parser.parse_args().sizes)
+    return report(found)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

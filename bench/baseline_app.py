@@ -1,14 +1,13 @@
 """The baseline of the registration benchmark: a bare Flask endpoint that inserts one row
-through SQLModel, served the way `trialnotary serve` serves (waitress, same threads).
+through SQLModel, served by the same server as trialnotary in the same run:
 
-    python -m bench.baseline_app --database-url URL --port P [--threads 16]
+    BENCH_DATABASE_URL=URL gunicorn 'bench.baseline_app:from_env()'
 """
 
 from __future__ import annotations
 
-import argparse
+import os
 
-import waitress
 from flask import Flask, jsonify, request
 from sqlmodel import Field, Session, SQLModel
 
@@ -39,15 +38,5 @@ def create_app(url: str) -> Flask:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=16)
-    args = parser.parse_args()
-    waitress.serve(create_app(args.database_url), host="127.0.0.1", port=args.port,
-                   threads=args.threads, ident="baseline", _quiet=True)
-
-
-if __name__ == "__main__":
-    main()
+def from_env() -> Flask:
+    return create_app(os.environ["BENCH_DATABASE_URL"])

@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -21,10 +22,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_anvil() -> tuple[subprocess.Popen, str]:
+def start_anvil(*extra: str) -> tuple[subprocess.Popen, str]:
+    """A throw-away anvil on a free port (automine unless ``extra`` says otherwise)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent"],
+    process = subprocess.Popen([str(ANVIL), "--port", str(port), "--silent", *extra],
                                stdout=subprocess.DEVNULL)
     for _ in range(200):
         try:
@@ -48,3 +50,39 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     cut = statistics.quantiles(ordered, n=100)
     return {"p50": cut[49], "p90": cut[89], "p99": cut[98]}
+
+
+@dataclass
+class Figure:
+    """One measured figure, the baseline measured beside it in the same run, and its floor."""
+
+    what: str
+    value: float
+    unit: str
+    baseline: str
+    floor: str
+    holds: bool
+    ratio: float | None = None
+
+
+def show(value: float, unit: str) -> str:
+    if unit in ("s", "ms"):
+        return f"{value:,.2f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    return f"{value:,.0f} {unit}".strip() if value >= 100 else f"{value:,.3g} {unit}".strip()
+
+
+def print_figures(figures: list[Figure], out=None) -> None:
+    rows = [(f.what, show(f.value, f.unit), f.baseline,
+             "" if f.ratio is None else f"{f.ratio:.2f}", f.floor,
+             "holds" if f.holds else "MISSED") for f in figures]
+    header = ("what", "figure", "baseline (same run)", "ratio", "floor", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(),
+              file=out)
+
+
+def report(figures: list[Figure]) -> int:
+    """Print the table; the exit code of a benchmark script: 0 when every floor holds."""
+    print_figures(figures)
+    return 0 if all(f.holds for f in figures) else 1

@@ -45,7 +45,7 @@ from trialnotary import consistency, db, sites  # noqa: E402
 from trialnotary.chain import ChainClient  # noqa: E402
 from trialnotary.config import load_settings  # noqa: E402
 from trialnotary.faults import POINTS  # noqa: E402
-from trialnotary.models import Anchor, Batch, Submission  # noqa: E402
+from trialnotary.models import Anchor, Batch, LeafSlot, Submission  # noqa: E402
 
 BIN = Path(sys.executable).parent
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -242,7 +242,8 @@ def latencies(engine) -> list[float]:
     with Session(engine) as session:
         rows = session.execute(
             select(Submission.submitted_at, Anchor.confirmed_at)
-            .join(Batch, Batch.id == Submission.batch_id)
+            .join(LeafSlot, LeafSlot.seq == Submission.seq)
+            .join(Batch, Batch.id == LeafSlot.batch_id)
             .join(Anchor, sa.and_(Anchor.batch_id == Batch.id, Anchor.state == "confirmed"))
         ).all()
     out = []

@@ -14,7 +14,6 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from trialnotary import db
 from trialnotary.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,16 +139,10 @@ def _drop_postgres_database(server_url: str, url: str) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     """A migrated, empty database of each kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'trialnotary.sqlite3'}"
-        db.upgrade(url)
+    from tests.utils import migrated_database
+
+    with migrated_database(request, tmp_path) as url:
         yield url
-        return
-    server = request.getfixturevalue("postgres_server")
-    url = _fresh_postgres_database(server)
-    db.upgrade(url)
-    yield url
-    _drop_postgres_database(server, url)
 
 
 @pytest.fixture

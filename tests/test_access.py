@@ -167,8 +167,8 @@ class World:
                 "b2": self.batch_of(r2["id"]), "coordinator": self.user_ids["coordinator"]}
 
     def batch_of(self, submission_id: str) -> int:
-        return scalar(self.engine, "SELECT batch_id FROM submission WHERE id = :i",
-                      i=submission_id)
+        return scalar(self.engine, "SELECT s.batch_id FROM leaf_slot s "
+                      "JOIN submission u ON u.seq = s.seq WHERE u.id = :i", i=submission_id)
 
     def send(self, who: str, req: Req):
         client = req.client or self.clients[who]

@@ -5,6 +5,8 @@ the invariants of ``trialnotary check`` hold and every receipt verifies."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from eth_account import Account
 from sqlmodel import Session, select
@@ -70,6 +72,16 @@ def assert_consistent(engine, chain, *, foreign_transactions: int = 0) -> None:
         assert found.counts["account_transactions"] == \
             found.counts["confirmed_anchors"] + foreign_transactions
     assert found.counts["receipts_verified"] == found.counts["registrations"]
+
+
+def mined(chain, tx_hash: str, seconds: float = 10):
+    """The inclusion of a transaction automine mines on send (its receipt can lag a busy
+    node by a moment)."""
+    deadline = time.monotonic() + seconds
+    while (inclusion := chain.inclusion(tx_hash)) is None:
+        assert time.monotonic() < deadline, f"0x{tx_hash} was never mined"
+        time.sleep(0.05)
+    return inclusion
 
 
 def one_batch(engine, count: int = 3) -> Batch:
@@ -139,7 +151,7 @@ def test_a_reorg_before_confirmation_sends_the_anchor_again(engine, notary, node
     chain = notary(confirmations=3)
     batch = one_batch(engine)
     [sent] = anchoring.anchor_sealed(engine, chain)  # mined at once (automine)
-    first_block = chain.inclusion(sent.tx_hash).block_hash
+    first_block = mined(chain, sent.tx_hash).block_hash
     node.rpc("anvil_reorg", 2, [])  # anvil drops the reorganised transactions
     assert chain.inclusion(sent.tx_hash) is None and not chain.is_known(sent.tx_hash)
     done = anchoring.anchor_round(engine, chain)

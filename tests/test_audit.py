@@ -28,7 +28,7 @@ from tests.utils import (
 from trialnotary import audit, audit_check, batches, merkle, sites
 from trialnotary.cli import main
 from trialnotary.db import write_session
-from trialnotary.models import Batch, Submission
+from trialnotary.models import Batch, LeafSlot
 from trialnotary.receipt import audit_head_leaf, record_leaf
 from trialnotary.verify import verify_receipt
 
@@ -354,10 +354,10 @@ def test_the_head_fits_within_max_batch(engine, site_token, max_batch, sizes):
     for batch in sealed:
         assert (batch.audit_seq is None) == (max_batch == 1)
         with Session(engine) as session:
-            count = session.scalar(select(sa.func.count()).select_from(Submission)
-                                   .where(Submission.batch_id == batch.id))
+            count = session.scalar(select(sa.func.count()).select_from(LeafSlot)
+                                   .where(LeafSlot.batch_id == batch.id))
         assert count == batch.leaf_count - (0 if max_batch == 1 else 1) >= 1
-    assert scalar(engine, "SELECT count(*) FROM submission WHERE batch_id IS NULL") == 0
+    assert scalar(engine, "SELECT count(*) FROM pending") == 0
 
 
 # --- corrections ---------------------------------------------------------------------

@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 
 from trialnotary import anchoring, batches, db, merkle
 from trialnotary.chain import FeeAboveCap, anchor_gas
-from trialnotary.models import Anchor, Batch, Submission, TreePage
+from trialnotary.models import Anchor, Batch, LeafSlot, Submission, TreePage
 from trialnotary.receipt import fold_proof, record_leaf
 
 from .conftest import ANVIL_ACCOUNTS, insert_submissions
@@ -32,7 +32,9 @@ def test_pending_registrations_are_sealed_in_order_in_batches_of_max_batch(engin
     sealed = batches.seal_all(engine, max_batch=2)
     assert [b.leaf_count for b in sealed] == [2, 2, 1]
     rows = all_submissions(engine)
-    assert [(r.batch_id, r.leaf_index) for r in rows] == [
+    with Session(engine) as session:
+        slots = [batches.slot_of(session, r) for r in rows]
+    assert [(s.batch_id, s.leaf_index) for s in slots] == [
         (sealed[0].id, 0), (sealed[0].id, 1), (sealed[1].id, 0), (sealed[1].id, 1),
         (sealed[2].id, 0)]
     first = [r.leaf for r in rows[:2]]
@@ -58,8 +60,28 @@ def test_proofs_read_from_the_stored_levels_fold_to_the_root(engine):
     [batch] = batches.seal_all(engine, max_batch=1000)
     with Session(engine) as session:
         for row in session.exec(select(Submission)).all():
-            proof = batches.proof_for(session, batch, row.leaf_index)
+            proof = batches.proof_for(session, batch, batches.slot_of(session, row).leaf_index)
             assert fold_proof(row.leaf, proof) == batch.root
+
+
+def test_proofs_of_a_tree_taller_than_the_levels_kept_in_memory(engine):
+    """Above ``UPPER_LEVELS_FROM`` siblings come from memory, below it from the pages: both
+    halves, cold and warm, and after the pages are lost, fold to the root."""
+    count = 2 ** batches.UPPER_LEVELS_FROM * 3 + 5
+    assert len(merkle.level_sizes(count)) > batches.UPPER_LEVELS_FROM + 2
+    insert_submissions(engine, count)
+    [batch] = batches.seal_all(engine, max_batch=count)
+    batches._UPPER_CACHE.clear()
+    with Session(engine) as session:
+        leaves = {slot.leaf_index: row.leaf for row, slot in session.execute(
+            select(Submission, LeafSlot).join(LeafSlot, LeafSlot.seq == Submission.seq))}
+        for index in [0, 1, 255, 256, 511, count // 2, count - 2, count - 1] * 2:
+            proof = batches.proof_for(session, batch, index)
+            assert fold_proof(leaves[index], proof) == batch.root
+        assert (batch.id, batch.root) in batches._UPPER_CACHE
+        session.execute(sa.delete(TreePage))
+        session.commit()
+        assert fold_proof(leaves[300], batches.proof_for(session, batch, 300)) == batch.root
 
 
 def test_losing_the_derived_levels_loses_no_proof(engine):
@@ -116,7 +138,7 @@ def test_no_receipt_before_confirmation(engine, chain):
     with Session(engine) as session:
         row = session.exec(select(Submission)).one()
         assert batches.receipt_for(session, row) is None
-        assert session.get(Batch, row.batch_id).state == "sent"
+        assert session.get(Batch, batches.slot_of(session, row).batch_id).state == "sent"
 
 
 def test_fees_above_the_cap_postpone_anchoring_and_lose_nothing(settings_env, engine):

@@ -389,6 +389,16 @@ def test_the_constants(verify_page):
     assert constants == [CHUNK, THRESHOLD]
 
 
+def test_the_webcrypto_limit_grows_with_the_device_memory(verify_page):
+    limits = verify_page.evaluate(
+        "[null, 0.25, 1, 2, 4, 8, 16].map((memory) => hashing.webCryptoLimit(memory))")
+    assert limits == [THRESHOLD, THRESHOLD, THRESHOLD, THRESHOLD, 512 * MiB, 1024 * MiB,
+                      1024 * MiB]
+    device = verify_page.evaluate("navigator.deviceMemory")
+    assert verify_page.evaluate("hashing.webCryptoLimit()") == min(
+        1024 * MiB, max(THRESHOLD, int(device * 128 * MiB)))
+
+
 def test_file_hashes_equal_hashlib_at_every_boundary(verify_page, tmp_path):
     """WebCrypto below the threshold, hash-wasm streaming above it, and hash-wasm for the small
     sizes too (around the slice size), one Worker per call; progress ends at the total."""
@@ -397,7 +407,7 @@ def test_file_hashes_equal_hashlib_at_every_boundary(verify_page, tmp_path):
     expected = [digest(path) for path in paths]
     add_file_input(verify_page)
     verify_page.set_input_files("#t-files", [str(p) for p in paths])
-    answer = verify_page.evaluate(HASH, [True, {}])
+    answer = verify_page.evaluate(HASH, [True, {"threshold": THRESHOLD}])
     assert [r["sha256"] for r in answer["results"]] == expected
     assert [r["path"] for r in answer["results"]] == [f"dir/{p.name}" for p in paths]
     assert [r["size"] for r in answer["results"]] == sizes

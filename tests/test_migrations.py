@@ -16,8 +16,9 @@ def test_upgrade_from_empty_gives_the_models_schema(database_url):
             diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
         assert diff == []
         tables = set(sa.inspect(engine).get_table_names())
-        assert {"submission", "batch", "tree_page", "anchor", "site_token",
-                "idempotency_key", "trial", "site", "enrolment"} <= tables
+        assert {"submission", "pending", "leaf_slot", "batch", "tree_page", "anchor",
+                "site_token", "idempotency_key", "trial", "site", "enrolment", "app_user",
+                "audit_entry", "chain_status"} <= tables
     finally:
         engine.dispose()
 
@@ -33,3 +34,39 @@ def test_an_empty_database_is_not_current(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
     assert not db.is_current(engine)
     engine.dispose()
+
+
+def test_upgrading_a_database_with_registrations_keeps_where_each_one_is(database_url):
+    """0004 moved "pending" and "sealed where" out of the registration rows: a database
+    migrated with registrations in it keeps every fact, and new ones enter the queue."""
+    engine = db.make_engine(database_url)
+    try:
+        from alembic import command
+
+        command.downgrade(db.alembic_config(database_url), "0003")
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO batch (id, root, leaf_count, sealed_at, state) "
+                                 "VALUES (1, :root, 2, '2026-11-25T00:00:00.000Z', 'sealed')"),
+                         {"root": b"\x01" * 32})
+            for seq, batch, index in [(1, 1, 0), (2, 1, 1), (3, None, None)]:
+                conn.execute(sa.text(  # seq comes from the database: 1, 2, 3
+                    "INSERT INTO submission (id, trial, site, kind, dataset, sha256, "
+                    "submitted_at, leaf, batch_id, leaf_index) VALUES (:id, 'NCT01234567',"
+                    " 'S', 'dataset', 'd', :sha, '2026-11-25T00:00:00.000Z', :leaf, :batch, "
+                    ":index)"), {"id": f"00000000-0000-4000-8000-00000000000{seq}",
+                                 "sha": f"{seq:064x}", "leaf": bytes([seq]) * 32,
+                                 "batch": batch, "index": index})
+        db.upgrade(database_url)
+        assert db.is_current(engine)
+        with engine.connect() as conn:
+            slots = conn.execute(sa.text("SELECT seq, batch_id, leaf_index FROM leaf_slot "
+                                         "ORDER BY seq")).all()
+            pending = conn.execute(sa.text("SELECT seq FROM pending")).scalars().all()
+        assert [tuple(row) for row in slots] == [(1, 1, 0), (2, 1, 1)] and pending == [3]
+        from tests.conftest import insert_submissions
+
+        insert_submissions(engine, 1)  # the trigger queues a new registration
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM pending")).scalar() == 2
+    finally:
+        engine.dispose()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from trialnotary import batches, db, registrations, sites
-from trialnotary.models import IdempotencyKey, Submission, utcnow
+from trialnotary.models import IdempotencyKey, Pending, Submission, utcnow
 from trialnotary.receipt import record_leaf
 from trialnotary.validation import (
     KINDS,
@@ -110,9 +110,11 @@ def test_register_stores_records_with_their_leaves(engine, identity):
     assert [r["dataset"] for r in records] == ["ADSL", "ADAE"]
     with Session(engine) as session:
         stored = session.exec(sa.select(Submission).order_by(Submission.seq)).scalars().all()
+        queued = set(session.scalars(sa.select(Pending.seq)))
     assert [s.record() for s in stored] == records
     assert all(bytes(s.leaf) == record_leaf(s.record()) for s in stored)
-    assert all(s.token_id == identity.token_id and s.batch_id is None for s in stored)
+    assert all(s.token_id == identity.token_id for s in stored)
+    assert queued == {s.seq for s in stored}  # every registration waits in the queue
 
 
 def test_records_carry_server_fields():

@@ -18,9 +18,11 @@ from schemathesis.checks import (
 )
 from sqlmodel import Session
 
-from trialnotary import anchoring, batches, db, openapi, sites
+from trialnotary import anchoring, batches, openapi, sites
 from trialnotary.app import create_app
 from trialnotary.config import load_settings
+
+from .utils import module_database
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
@@ -31,18 +33,8 @@ EXAMPLES_PER_OPERATION = 120
                 params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request, tmp_path_factory):
     """A migrated database for the whole module (the conftest's is one per test)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'trialnotary.sqlite3'}"
-        db.upgrade(url)
+    with module_database(request, tmp_path_factory) as url:
         yield url
-        return
-    from tests.conftest import _drop_postgres_database, _fresh_postgres_database
-
-    server = request.getfixturevalue("postgres_server")
-    url = _fresh_postgres_database(server)
-    db.upgrade(url)
-    yield url
-    _drop_postgres_database(server, url)
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from trialnotary.validation import (
+    CONTROL_OR_SURROGATE,
     MAX_SIZE_BYTES,
     ValidationError,
     normalize_trial_id,
@@ -108,6 +112,13 @@ def test_text_that_could_break_sealing_is_refused(text, message):
     with pytest.raises(ValidationError, match=message) as refused:
         validate_text(text, "dataset", 200, required=True)
     assert refused.value.field == "dataset"
+
+
+def test_exactly_the_control_and_surrogate_code_points_are_refused():
+    refused = [c for c in map(chr, range(sys.maxunicode + 1))
+               if CONTROL_OR_SURROGATE.search(c)]
+    assert refused == [c for c in map(chr, range(sys.maxunicode + 1))
+                       if unicodedata.category(c) in ("Cc", "Cs")]
 
 
 def test_optional_text():

@@ -28,10 +28,11 @@ REDIS_URL = os.environ.get("TRIALNOTARY_TEST_REDIS_URL", "redis://127.0.0.1:6379
 # --- databases and apps --------------------------------------------------------------
 
 @contextlib.contextmanager
-def module_database(request, tmp_path_factory) -> Iterator[str]:
-    """A migrated database for a whole module (``request.param``: sqlite or postgresql)."""
+def migrated_database(request, folder) -> Iterator[str]:
+    """A migrated, empty database of the kind ``request.param`` names (sqlite, in ``folder``,
+    or a fresh PostgreSQL database, dropped afterwards)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'trialnotary.sqlite3'}"
+        url = f"sqlite:///{folder / 'trialnotary.sqlite3'}"
         db.upgrade(url)
         yield url
         return
@@ -44,6 +45,11 @@ def module_database(request, tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         _drop_postgres_database(server, url)
+
+
+def module_database(request, tmp_path_factory):
+    """A migrated database for a whole module (``request.param``: sqlite or postgresql)."""
+    return migrated_database(request, tmp_path_factory.mktemp("db"))
 
 
 def notary_env(database_url: str, instance: str, anvil_url: str, **extra: str) -> dict:

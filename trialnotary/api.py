@@ -153,7 +153,7 @@ def submission(submission_id: str):
 @bp.get("/submissions/<submission_id>/receipt")
 @requires(access.PUBLIC)
 def receipt(submission_id: str):
-    found = registrations.receipt_of(db_session(), submission_id)
+    found = registrations.download(services().engine, submission_id)
     if found is None:
         raise _unknown_registration()
     if found.receipt is None:

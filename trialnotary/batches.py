@@ -9,6 +9,7 @@ registration lands in exactly one batch.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 from collections.abc import Iterator
@@ -20,7 +21,16 @@ from sqlmodel import Session, select
 from . import audit, merkle
 from .db import job_lock
 from .faults import crash_point
-from .models import Anchor, Batch, Submission, TreePage, rfc3339_ms, utcnow
+from .models import (
+    Anchor,
+    Batch,
+    LeafSlot,
+    Pending,
+    Submission,
+    TreePage,
+    rfc3339_ms,
+    utcnow,
+)
 from .receipt import build_receipt
 
 log = logging.getLogger(__name__)
@@ -33,8 +43,7 @@ def submission_status(batch_state: str | None) -> str:
 
 
 def pending_count(session: Session) -> int:
-    return session.scalar(select(sa.func.count()).select_from(Submission)
-                          .where(Submission.batch_id.is_(None)))
+    return session.scalar(select(sa.func.count()).select_from(Pending))
 
 
 # --- sealing -------------------------------------------------------------------------
@@ -59,16 +68,11 @@ def _seal(engine: Engine, max_batch: int, full_only: bool) -> Batch | None:
     with job_lock(engine) as session:
         trail = audit.head(session)
         room = max_batch - 1 if trail is not None and max_batch > 1 else max_batch
-        rows = session.execute(
-            select(Submission.seq, Submission.leaf)
-            .where(Submission.batch_id.is_(None))
-            .order_by(Submission.seq)
-            .limit(room)
-        ).all()
+        rows = _pending(session, room)
         if not rows or (full_only and len(rows) < room):
             return None
         trail = trail if room < max_batch else None
-        leaves = [leaf for _, leaf in rows] + ([trail.leaf()] if trail else [])
+        leaves = [bytes(leaf) for _, leaf in rows] + ([trail.leaf()] if trail else [])
         levels = merkle.build_levels(leaves)
         batch = Batch(root=merkle.root_of(levels), leaf_count=len(leaves),
                       sealed_at=rfc3339_ms(utcnow()),
@@ -84,28 +88,45 @@ def _seal(engine: Engine, max_batch: int, full_only: bool) -> Batch | None:
     return batch
 
 
+_PENDING = sa.text("SELECT pending.seq, submission.leaf FROM pending "
+                   "JOIN submission ON submission.seq = pending.seq "
+                   "ORDER BY pending.seq LIMIT :n")
+
+
+def _pending(session: Session, limit: int) -> list[tuple[int, bytes]]:
+    """The oldest pending (seq, leaf) pairs: a million of them, as the driver's plain
+    tuples (building SQLAlchemy rows would cost more than the query)."""
+    result = session.connection().execute(_PENDING, {"n": limit})
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
 _ASSIGN = sa.text("""
-    UPDATE submission SET batch_id = :batch, leaf_index = ranked.i
-    FROM (SELECT seq, row_number() OVER (ORDER BY seq) - 1 AS i FROM submission
-          WHERE batch_id IS NULL AND seq <= :last ORDER BY seq LIMIT :n) AS ranked
-    WHERE submission.seq = ranked.seq""")
+    INSERT INTO leaf_slot (seq, batch_id, leaf_index)
+    SELECT seq, :batch, row_number() OVER (ORDER BY seq) - 1 FROM pending
+    WHERE seq <= :last ORDER BY seq LIMIT :n""")
+_DEQUEUE = sa.text("DELETE FROM pending WHERE seq IN "
+                   "(SELECT seq FROM leaf_slot WHERE batch_id = :batch)")
 
 
 def _assign_leaves(session: Session, batch_id: int, seqs: list[int]) -> None:
-    """Give the hashed registrations their batch and leaf index in one set-based UPDATE
-    (a million rows in one statement, not a million statements).
+    """Give the hashed registrations their slots (batch and leaf index) and take them out
+    of the queue: two set-based statements on narrow tables, however many rows.
 
-    The UPDATE takes the oldest pending rows again, so it must find the very rows that
+    The insert takes the oldest pending rows again, so it must find the very rows that
     were hashed: on SQLite the write lock holds every writer off; on PostgreSQL a
     registration committing out of order (an earlier seq, later) could slip in, which the
     count and sum of seqs detect (``_Raced``: the transaction rolls back and is tried again).
     """
     session.execute(_ASSIGN, {"batch": batch_id, "last": seqs[-1], "n": len(seqs)})
     count, total = session.execute(
-        select(sa.func.count(), sa.func.sum(Submission.seq))
-        .where(Submission.batch_id == batch_id)).one()
+        select(sa.func.count(), sa.func.sum(LeafSlot.seq))
+        .where(LeafSlot.batch_id == batch_id)).one()
     if count != len(seqs) or total != sum(seqs):
         raise _Raced()
+    session.execute(_DEQUEUE, {"batch": batch_id})
 
 
 def _store_levels(session: Session, batch_id: int, levels: list[bytes]) -> None:
@@ -128,8 +149,9 @@ def seal_all(engine: Engine, max_batch: int, *, full_only: bool = False) -> list
 
 def batch_leaves(session: Session, batch: Batch) -> list[bytes]:
     """Every leaf of a batch's tree in order: its registrations', then the audit head's."""
-    leaves = list(session.scalars(select(Submission.leaf).where(Submission.batch_id == batch.id)
-                                  .order_by(Submission.leaf_index)))
+    leaves = list(session.scalars(
+        select(Submission.leaf).join(LeafSlot, LeafSlot.seq == Submission.seq)
+        .where(LeafSlot.batch_id == batch.id).order_by(LeafSlot.leaf_index)))
     if batch.audit_seq is not None:
         leaves.append(audit.Head(batch.audit_seq, batch.audit_head).leaf())
     return leaves
@@ -179,17 +201,93 @@ def _sibling_query(depth: int) -> sa.TextClause:
 
 def proof_for(session: Session, batch: Batch, leaf_index: int) -> list[dict]:
     """The Merkle path of a leaf: one small page read per level of the stored tree."""
-    positions = merkle.sibling_positions(leaf_index, batch.leaf_count)
-    if not positions:
-        return []
-    params = {"b": batch.id}
-    for step, (level, index, _) in enumerate(positions):
+    proof = _stored_proof(session.connection(), batch.id, leaf_index, batch.leaf_count,
+                          batch.root)
+    if proof is None:
+        return merkle.proof_from_levels(rebuild_levels(session, batch), leaf_index)
+    return proof
+
+
+def _stored_proof(connection: sa.Connection, batch_id: int, leaf_index: int,
+                  leaf_count: int, root: bytes) -> list[dict] | None:
+    """The path from the stored tree: the lower levels' siblings in one small read, the
+    upper levels' from memory. ``None`` if any page is missing."""
+    positions = merkle.sibling_positions(leaf_index, leaf_count)
+    upper = _upper_levels(connection, batch_id, bytes(root), leaf_count)
+    if upper is None:
+        return None
+    lower = [p for p in positions if p[0] < UPPER_LEVELS_FROM]
+    params = {"b": batch_id}
+    for step, (level, index, _) in enumerate(lower):
         page, offset = merkle.page_of(index)
         params.update({f"l{step}": level, f"p{step}": page, f"o{step}": offset + 1})
-    nodes = dict(session.execute(_sibling_query(len(positions)), params).all())
-    if len(nodes) != len(positions) or any(len(n) != merkle.NODE for n in nodes.values()):
-        return merkle.proof_from_levels(rebuild_levels(session, batch), leaf_index)
-    return merkle.proof_from_nodes(positions, [bytes(nodes[i]) for i in range(len(positions))])
+    found = dict(_driver_rows(connection, _sibling_query(len(lower)), params)) if lower else {}
+    nodes = [found.get(step) for step in range(len(lower))] + [
+        upper[level][index * merkle.NODE:(index + 1) * merkle.NODE]
+        for level, index, _ in positions[len(lower):]]
+    if any(node is None or len(node) != merkle.NODE for node in nodes):
+        return None
+    return merkle.proof_from_nodes(positions, [bytes(node) for node in nodes])
+
+
+# The tree's levels from this one up are kept in memory, a few recent batches' worth: a
+# level here has at most 1/256 as many nodes as there are leaves (256 KiB for a batch of a
+# million), and a proof then reads only its lower siblings from the database.
+UPPER_LEVELS_FROM = 8
+_UPPER_CACHE: collections.OrderedDict[tuple[int, bytes], dict[int, bytes]] = (
+    collections.OrderedDict())
+_UPPER_CACHE_BATCHES = 16
+
+
+def _upper_levels(connection: sa.Connection, batch_id: int, root: bytes,
+                  leaf_count: int) -> dict[int, bytes] | None:
+    """A batch's stored levels from ``UPPER_LEVELS_FROM`` up (pages never change once
+    written: the tree is derived from immutable leaves), or ``None`` if some are missing."""
+    key = (batch_id, root)
+    if (levels := _UPPER_CACHE.get(key)) is not None:
+        return levels
+    sizes = merkle.level_sizes(leaf_count)
+    pages: dict[int, list[bytes]] = {}
+    for level, nodes in _driver_rows(connection, _UPPER_PAGES, {"b": batch_id,
+                                                                "from": UPPER_LEVELS_FROM}):
+        pages.setdefault(level, []).append(bytes(nodes))
+    levels = {level: b"".join(pages.get(level, [])) for level in
+              range(UPPER_LEVELS_FROM, len(sizes))}
+    if any(len(levels[level]) != sizes[level] * merkle.NODE for level in levels):
+        return None
+    _UPPER_CACHE[key] = levels
+    while len(_UPPER_CACHE) > _UPPER_CACHE_BATCHES:
+        _UPPER_CACHE.popitem(last=False)
+    return levels
+
+
+_UPPER_PAGES = sa.text("SELECT level, nodes FROM tree_page WHERE batch_id = :b "
+                       "AND level >= :from ORDER BY level, page")
+
+
+@functools.lru_cache(maxsize=256)
+def _driver_sql(statement: sa.ClauseElement, dialect_class: type) -> str:
+    """The statement in the driver's own SQL, with named parameters."""
+    style = "named" if dialect_class.name == "sqlite" else "pyformat"
+    return str(statement.compile(dialect=dialect_class(paramstyle=style)))
+
+
+def _driver_rows(connection: sa.Connection, statement: sa.ClauseElement,
+                 params: dict) -> list[tuple]:
+    """Rows of a cached statement straight from the driver, on the connection's transaction.
+
+    For the receipt download, the hottest read: SQLAlchemy's per-execution work (parameter
+    and result processing) cost as much as SQLite's. Both drivers in use take a dict for
+    their paramstyle (``:name`` and ``%(name)s``), and every column read this way comes back
+    from them as the right Python type (``str``, ``int``, ``bytes``).
+    """
+    sql = _driver_sql(statement, type(connection.dialect))
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def rebuild_levels(session: Session, batch: Batch) -> list[bytes]:
@@ -204,36 +302,85 @@ def rebuild_levels(session: Session, batch: Batch) -> list[bytes]:
     return levels
 
 
+def slot_of(session: Session, submission: Submission) -> LeafSlot | None:
+    """Where a registration was sealed, or ``None`` while it is pending."""
+    return session.get(LeafSlot, submission.seq)
+
+
 def receipt_for(session: Session, submission: Submission) -> dict | None:
     """The receipt of a registration, or ``None`` until its anchor is confirmed."""
-    if submission.batch_id is None:
+    slot = slot_of(session, submission)
+    if slot is None:
         return None
-    batch = session.get(Batch, submission.batch_id)
+    batch = session.get(Batch, slot.batch_id)
     if batch is None or batch.state != "confirmed":
         return None
     anchor = confirmed_anchor(session, batch.id)
     if anchor is None:
         return None
-    return _receipt(submission, batch, anchor, proof_for(session, batch, submission.leaf_index))
+    return _receipt(submission, slot, batch, anchor,
+                    proof_for(session, batch, slot.leaf_index))
 
 
-def receipts_of(session: Session, submissions: list[Submission]) -> Iterator[
+_CONFIRMED_STATE = sa.literal_column("'confirmed'")
+_S, _L, _B, _A = (Submission.__table__.c, LeafSlot.__table__.c, Batch.__table__.c,
+                  Anchor.__table__.c)
+_CONFIRMED = (
+    sa.select(_S.id, _S.trial, _S.site, _S.kind, _S.dataset, _S.sha256, _S.size_bytes,
+              _S.filename, _S.supersedes, _S.submitted_at, _S.leaf, _L.leaf_index,
+              _L.batch_id, _B.leaf_count, _B.sealed_at, _B.root, _A.tx_hash, _A.chain_id,
+              _A.sender, _A.block_number, _A.block_hash, _A.block_time)
+    .join_from(Submission.__table__, LeafSlot.__table__, _L.seq == _S.seq)
+    .join(Batch.__table__, _B.id == _L.batch_id)
+    .join(Anchor.__table__, _A.batch_id == _B.id)
+    .where(_S.id == sa.bindparam("id"), _B.state == _CONFIRMED_STATE,
+           _A.state == _CONFIRMED_STATE))
+
+
+_ConfirmedRow = collections.namedtuple("_ConfirmedRow",
+                                       [c.name for c in _CONFIRMED.selected_columns])
+
+
+def confirmed_receipt(connection: sa.Connection, submission_id: str) -> dict | None:
+    """The receipt of a confirmed registration in two indexed reads and no ORM objects
+    (the download path: several times cheaper than :func:`receipt_for`); ``None`` when it
+    is not confirmed, or its stored tree needs rebuilding (:func:`receipt_for` does that)."""
+    rows = _driver_rows(connection, _CONFIRMED, {"id": submission_id})
+    if not rows:
+        return None
+    row = _ConfirmedRow(*rows[0])
+    proof = _stored_proof(connection, row.batch_id, row.leaf_index, row.leaf_count, row.root)
+    if proof is None:
+        return None
+    record = {"id": row.id, "trial": row.trial, "site": row.site, "kind": row.kind,
+              "dataset": row.dataset, "sha256": row.sha256, "sizeBytes": row.size_bytes,
+              "filename": row.filename, "supersedes": row.supersedes,
+              "submittedAt": row.submitted_at}
+    return build_receipt(
+        record=record, leaf=bytes(row.leaf), root=bytes(row.root), proof=proof,
+        anchor={"tx_hash": row.tx_hash, "chain_id": row.chain_id, "sender": row.sender,
+                "block_number": row.block_number, "block_hash": row.block_hash,
+                "block_time": row.block_time},
+        batch={"id": row.batch_id, "leaf_index": row.leaf_index,
+               "leaf_count": row.leaf_count, "sealed_at": row.sealed_at})
+
+
+def receipts_of(session: Session, sealed: list[tuple[Submission, LeafSlot]]) -> Iterator[
         tuple[Submission, dict]]:
-    """Receipts of many registrations (a trial's bundle): each batch's anchor and stored
-    tree are read once, not once per receipt. Unconfirmed ones are left out."""
-    by_batch: dict[int, list[Submission]] = {}
-    for submission in submissions:
-        if submission.batch_id is not None:
-            by_batch.setdefault(submission.batch_id, []).append(submission)
+    """Receipts of many sealed registrations (a trial's bundle): each batch's anchor and
+    stored tree are read once, not once per receipt. Unconfirmed ones are left out."""
+    by_batch: dict[int, list[tuple[Submission, LeafSlot]]] = {}
+    for submission, slot in sealed:
+        by_batch.setdefault(slot.batch_id, []).append((submission, slot))
     for batch_id, members in by_batch.items():
         batch = session.get(Batch, batch_id)
         anchor = confirmed_anchor(session, batch_id) if batch.state == "confirmed" else None
         if anchor is None:
             continue
         levels = stored_levels(session, batch)
-        for submission in members:
-            proof = merkle.proof_from_levels(levels, submission.leaf_index)
-            yield submission, _receipt(submission, batch, anchor, proof)
+        for submission, slot in members:
+            proof = merkle.proof_from_levels(levels, slot.leaf_index)
+            yield submission, _receipt(submission, slot, batch, anchor, proof)
 
 
 def stored_levels(session: Session, batch: Batch) -> list[bytes]:
@@ -251,7 +398,8 @@ def stored_levels(session: Session, batch: Batch) -> list[bytes]:
     return joined
 
 
-def _receipt(submission: Submission, batch: Batch, anchor: Anchor, proof: list[dict]) -> dict:
+def _receipt(submission: Submission, slot: LeafSlot, batch: Batch, anchor: Anchor,
+             proof: list[dict]) -> dict:
     return build_receipt(
         record=submission.record(),
         leaf=submission.leaf,
@@ -260,6 +408,6 @@ def _receipt(submission: Submission, batch: Batch, anchor: Anchor, proof: list[d
         anchor={"tx_hash": anchor.tx_hash, "chain_id": anchor.chain_id,
                 "sender": anchor.sender, "block_number": anchor.block_number,
                 "block_hash": anchor.block_hash, "block_time": anchor.block_time},
-        batch={"id": batch.id, "leaf_index": submission.leaf_index,
+        batch={"id": batch.id, "leaf_index": slot.leaf_index,
                "leaf_count": batch.leaf_count, "sealed_at": batch.sealed_at},
     )

@@ -1,7 +1,8 @@
 """``trialnotary check``: the invariants that say nothing was lost or anchored twice.
 
-- every registration is in at most one batch, at a distinct leaf index, and a batch's leaf
-  count is its registrations plus its audit head, if any;
+- every registration is either pending or in exactly one batch (at a distinct leaf index:
+  the database's unique key), and a batch's leaf count is its registrations plus its audit
+  head, if any;
 - with ``settled``, nothing is pending and every batch is confirmed;
 - every batch has at most one confirmed anchor, and its block is on the node's canonical
   chain with that transaction in it;
@@ -19,7 +20,7 @@ from sqlmodel import Session, select
 
 from . import batches, verify
 from .chain import ChainClient
-from .models import Anchor, Batch, Submission
+from .models import Anchor, Batch, LeafSlot, Pending, Submission
 
 
 @dataclass
@@ -48,16 +49,16 @@ def _registrations(session: Session, found: Findings, settled: bool) -> None:
     found.counts.update(registrations=total, pending=pending)
     if settled and pending:
         found.problems.append(f"{pending} registration(s) are still pending")
-    duplicates = session.execute(
-        select(Submission.batch_id, Submission.leaf_index, sa.func.count())
-        .where(Submission.batch_id.is_not(None))
-        .group_by(Submission.batch_id, Submission.leaf_index)
-        .having(sa.func.count() > 1)).all()
-    for batch_id, index, count in duplicates:
-        found.problems.append(f"batch {batch_id}: {count} registrations at leaf {index}")
-    sizes = dict(session.execute(select(Submission.batch_id, sa.func.count())
-                                 .where(Submission.batch_id.is_not(None))
-                                 .group_by(Submission.batch_id)).all())
+    sealed = session.scalar(select(sa.func.count()).select_from(LeafSlot))
+    both = session.scalar(select(sa.func.count()).select_from(Pending)
+                          .join(LeafSlot, LeafSlot.seq == Pending.seq))
+    if both:
+        found.problems.append(f"{both} registration(s) are both pending and sealed")
+    if sealed + pending != total:
+        found.problems.append(f"{total - sealed - pending} registration(s) are neither pending "
+                              "nor sealed")
+    sizes = dict(session.execute(select(LeafSlot.batch_id, sa.func.count())
+                                 .group_by(LeafSlot.batch_id)).all())
     for batch in session.exec(select(Batch)):
         expected = sizes.get(batch.id, 0) + (batch.audit_seq is not None)
         if batch.leaf_count != expected:
@@ -95,7 +96,8 @@ def _anchors(session: Session, chain: ChainClient, found: Findings, settled: boo
 
 def _receipts(session: Session, chain: ChainClient, found: Findings) -> None:
     checked = 0
-    for submission in session.exec(select(Submission).where(Submission.batch_id.is_not(None))):
+    for submission in session.exec(select(Submission).join(LeafSlot,
+                                                           LeafSlot.seq == Submission.seq)):
         receipt = batches.receipt_for(session, submission)
         if receipt is None:
             continue

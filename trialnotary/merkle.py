@@ -18,7 +18,9 @@ def build_levels(leaves: list[bytes]) -> list[bytes]:
     if not leaves:
         raise ValueError("a tree needs at least one leaf")
     tools = MerkleTools(hash_type="sha256")
-    tools.add_leaf([leaf.hex() for leaf in leaves])
+    # add_leaf takes hex and decodes it again; the leaves are already bytes, so they go
+    # into its (public) leaf list directly, and make_tree builds the levels as usual.
+    tools.leaves = list(leaves)
     tools.make_tree()
     # merkletools keeps the root level first; we keep the leaves first.
     return [b"".join(level) for level in reversed(tools.levels)]

@@ -105,13 +105,10 @@ class TreePage(SQLModel, table=True):
 
 
 class Submission(SQLModel, table=True):
-    """A registration. ``seq`` fixes the sealing order; ``id`` is the public UUID4."""
+    """A registration, never changed once stored. ``seq`` fixes the sealing order; ``id``
+    is the public UUID4. Whether it is sealed, and where, is kept apart in the narrow
+    ``pending`` and ``leaf_slot`` tables."""
 
-    __table_args__ = (
-        sa.Index("ix_submission_pending", "seq", sqlite_where=sa.text("batch_id IS NULL"),
-                 postgresql_where=sa.text("batch_id IS NULL")),
-        sa.Index("ix_submission_batch_leaf", "batch_id", "leaf_index", unique=True),
-    )
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(max_length=36, unique=True)
     trial: str = Field(max_length=64, index=True)
@@ -127,8 +124,6 @@ class Submission(SQLModel, table=True):
     token_id: int | None = Field(default=None, foreign_key="site_token.id")
     user_id: int | None = Field(default=None, foreign_key="app_user.id")
     reason: str | None = Field(default=None, max_length=1000)
-    batch_id: int | None = Field(default=None, foreign_key="batch.id")
-    leaf_index: int | None = None
 
     def record(self) -> dict:
         """The record bound into the leaf, with the receipt's key names."""
@@ -138,6 +133,28 @@ class Submission(SQLModel, table=True):
             "filename": self.filename, "supersedes": self.supersedes,
             "submittedAt": self.submitted_at,
         }
+
+
+class Pending(SQLModel, table=True):
+    """The registrations waiting to be sealed, by ``seq``. A database trigger adds one row
+    per stored registration (none can skip the queue); sealing takes them away."""
+
+    __tablename__ = "pending"
+    seq: int = Field(primary_key=True, foreign_key="submission.seq",
+                     sa_column_kwargs={"autoincrement": False})
+
+
+class LeafSlot(SQLModel, table=True):
+    """Where a sealed registration sits: its batch and leaf index. Narrow on purpose:
+    sealing a million registrations writes a million of these, never the records."""
+
+    __tablename__ = "leaf_slot"
+    __table_args__ = (sa.UniqueConstraint("batch_id", "leaf_index",
+                                          name="uq_leaf_slot_batch_leaf"),)
+    seq: int = Field(primary_key=True, foreign_key="submission.seq",
+                     sa_column_kwargs={"autoincrement": False})
+    batch_id: int = Field(foreign_key="batch.id")
+    leaf_index: int
 
 
 class Anchor(SQLModel, table=True):

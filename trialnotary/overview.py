@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from .access import Principal, sees_every_trial
 from .batches import latest_anchors, receipts_of, submission_status
-from .models import Anchor, Batch, SiteToken, Submission, Trial, User
+from .models import Anchor, Batch, LeafSlot, SiteToken, Submission, Trial, User
 from .receipt import receipt_filename
 
 PAGE_SIZE = 100
@@ -50,17 +50,18 @@ def _confirmed_anchor():
 
 
 def _rows_query():
-    return (select(Submission, Batch.state, Anchor.tx_hash, Anchor.chain_id,
-                   Anchor.block_number, Anchor.block_time)
-            .outerjoin(Batch, Batch.id == Submission.batch_id)
+    return (select(Submission, LeafSlot.batch_id, LeafSlot.leaf_index, Batch.state,
+                   Anchor.tx_hash, Anchor.chain_id, Anchor.block_number, Anchor.block_time)
+            .outerjoin(LeafSlot, LeafSlot.seq == Submission.seq)
+            .outerjoin(Batch, Batch.id == LeafSlot.batch_id)
             .outerjoin(Anchor, _confirmed_anchor()))
 
 
-def _row_view(submission: Submission, state, tx_hash, chain_id, block_number,
-              block_time) -> dict:
+def _row_view(submission: Submission, batch_id, leaf_index, state, tx_hash, chain_id,
+              block_number, block_time) -> dict:
     return {
         **submission.record(), "status": submission_status(state), "reason": submission.reason,
-        "batchId": submission.batch_id, "leafIndex": submission.leaf_index,
+        "batchId": batch_id, "leafIndex": leaf_index,
         "txHash": None if tx_hash is None else "0x" + tx_hash, "chainId": chain_id,
         "blockNumber": block_number, "blockTime": block_time,
     }
@@ -100,7 +101,7 @@ def _filtered(query, filters: Filters):
     if filters.sha256:
         query = query.where(Submission.sha256 == filters.sha256.lower())
     if filters.status == "pending":
-        query = query.where(Submission.batch_id.is_(None))
+        query = query.where(LeafSlot.seq.is_(None))
     elif filters.status:
         query = query.where(Batch.state == filters.status)
     return query
@@ -139,7 +140,8 @@ def trial_dashboard(session: Session, trial: str) -> dict:
     with their anchors, newest first."""
     rows = session.execute(
         select(Submission.site, Submission.kind, Batch.state, sa.func.count())
-        .outerjoin(Batch, Batch.id == Submission.batch_id)
+        .outerjoin(LeafSlot, LeafSlot.seq == Submission.seq)
+        .outerjoin(Batch, Batch.id == LeafSlot.batch_id)
         .where(Submission.trial == trial)
         .group_by(Submission.site, Submission.kind, Batch.state)).all()
     by_site, by_kind, by_status = Counter(), Counter(), Counter()
@@ -149,7 +151,8 @@ def trial_dashboard(session: Session, trial: str) -> dict:
         by_status[submission_status(state)] += count
     batches = session.execute(
         select(Batch, sa.func.count(Submission.seq))
-        .join(Submission, Submission.batch_id == Batch.id)
+        .join(LeafSlot, LeafSlot.batch_id == Batch.id)
+        .join(Submission, Submission.seq == LeafSlot.seq)
         .where(Submission.trial == trial)
         .group_by(Batch.id).order_by(Batch.id.desc()).limit(200)).all()
     anchors = {batch_id: _anchor_view(anchor) for batch_id, anchor in
@@ -192,9 +195,10 @@ def report_rows(session: Session, trial: str) -> list[dict]:
 
 def trial_receipts(session: Session, trial: str) -> Iterator[tuple[str, dict]]:
     """(download name, receipt) of every confirmed registration of a trial."""
-    submissions = session.exec(
-        select(Submission).join(Batch, Batch.id == Submission.batch_id)
+    sealed = session.execute(
+        select(Submission, LeafSlot).join(LeafSlot, LeafSlot.seq == Submission.seq)
+        .join(Batch, Batch.id == LeafSlot.batch_id)
         .where(Submission.trial == trial, Batch.state == "confirmed")
         .order_by(Submission.seq)).all()
-    for submission, receipt in receipts_of(session, list(submissions)):
+    for submission, receipt in receipts_of(session, [tuple(row) for row in sealed]):
         yield (receipt_filename(submission.trial, submission.dataset, submission.id), receipt)

@@ -23,9 +23,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from . import audit, sites
-from .batches import anchor_view, latest_anchors, receipt_for, submission_status
-from .db import write_session
-from .models import Batch, IdempotencyKey, Submission, Trial, rfc3339_ms, utcnow
+from .batches import (
+    anchor_view,
+    confirmed_receipt,
+    latest_anchors,
+    receipt_for,
+    submission_status,
+)
+from .db import read_connection, write_session
+from .models import Batch, IdempotencyKey, LeafSlot, Submission, Trial, rfc3339_ms, utcnow
 from .receipt import receipt_filename
 from .validation import (
     ValidationError,
@@ -184,19 +190,30 @@ def leaf_of(record: dict) -> bytes:
 
 
 SUBMISSION = Submission.__table__
+_STORED = ("id", "trial", "site", "kind", "dataset", "sha256", "size_bytes", "filename",
+           "supersedes", "submitted_at", "leaf", "token_id", "user_id", "reason")
+_COPY = f"COPY submission ({', '.join(_STORED)}) FROM STDIN"
+COPY_FROM_ROWS = 50
 
 
 def store(session: Session, identity: Registrant, records: list[dict], *,
           reason: str | None = None) -> None:
-    """Insert the records with one executemany, in their order: a Core insert, with no ORM
-    objects or ORM bulk machinery (half the cost for a single row)."""
-    session.execute(sa.insert(SUBMISSION), [{
-        "id": r["id"], "trial": r["trial"], "site": r["site"], "kind": r["kind"],
-        "dataset": r["dataset"], "sha256": r["sha256"], "size_bytes": r["sizeBytes"],
-        "filename": r["filename"], "supersedes": r["supersedes"],
-        "submitted_at": r["submittedAt"], "leaf": leaf_of(r), "token_id": identity.token_id,
-        "user_id": identity.user_id, "reason": reason if r["supersedes"] else None,
-    } for r in records])
+    """Insert the records in their order, with no ORM objects: on PostgreSQL a bulk goes
+    through ``COPY`` (the driver's bulk path, several times faster than a multi-row
+    ``INSERT``), anything else through one Core executemany."""
+    rows = [(r["id"], r["trial"], r["site"], r["kind"], r["dataset"], r["sha256"],
+             r["sizeBytes"], r["filename"], r["supersedes"], r["submittedAt"], leaf_of(r),
+             identity.token_id, identity.user_id, reason if r["supersedes"] else None)
+            for r in records]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+        with connection.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(_COPY) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    session.execute(sa.insert(SUBMISSION), [dict(zip(_STORED, row, strict=True))
+                                            for row in rows])
 
 
 def register(session: Session, identity: Registrant, items: list[dict], *,
@@ -343,26 +360,32 @@ def purge_expired_keys(session: Session) -> int:
 
 # --- look-ups ------------------------------------------------------------------------
 
+Row = tuple[Submission, LeafSlot | None, Batch | None]
+
+
 def _with_batch():
-    return select(Submission, Batch).outerjoin(Batch, Batch.id == Submission.batch_id)
+    """Registrations with their slot and batch (``None`` while pending)."""
+    return (select(Submission, LeafSlot, Batch)
+            .outerjoin(LeafSlot, LeafSlot.seq == Submission.seq)
+            .outerjoin(Batch, Batch.id == LeafSlot.batch_id))
 
 
-def _status_views(session: Session, rows: list[tuple[Submission, Batch | None]]) -> list[dict]:
-    anchors = latest_anchors(session, {batch.id for _, batch in rows if batch is not None})
+def _status_views(session: Session, rows: list[Row]) -> list[dict]:
+    anchors = latest_anchors(session, {batch.id for _, _, batch in rows if batch is not None})
     return [{
         "id": submission.id,
         "status": submission_status(None if batch is None else batch.state),
         "record": submission.record(),
         "batch": None if batch is None else {
-            "id": batch.id, "leafIndex": submission.leaf_index,
+            "id": batch.id, "leafIndex": slot.leaf_index,
             "leafCount": batch.leaf_count, "sealedAt": batch.sealed_at,
             "root": bytes(batch.root).hex(),
         },
         "anchor": None if batch is None else anchor_view(anchors.get(batch.id)),
-    } for submission, batch in rows]
+    } for submission, slot, batch in rows]
 
 
-def _find(session: Session, submission_id: str) -> tuple[Submission, Batch | None] | None:
+def _find(session: Session, submission_id: str) -> Row | None:
     try:
         submission_id = validate_uuid(submission_id, "id")
     except ValidationError:
@@ -404,19 +427,51 @@ class ReceiptLookup:
     status: dict | None
 
 
+def _lookup(receipt: dict) -> ReceiptLookup:
+    record = receipt["trialnotary"]["record"]
+    return ReceiptLookup(receipt, receipt_filename(record["trial"], record["dataset"],
+                                                   record["id"]), None)
+
+
+def download(engine: Engine, submission_id: str) -> ReceiptLookup | None:
+    """The API's receipt download, its hot path: a confirmed receipt in two indexed reads on
+    a bare read-only connection; anything else as :func:`receipt_of` answers it."""
+    try:
+        submission_id = validate_uuid(submission_id, "id")
+    except ValidationError:
+        return None
+    with read_connection(engine) as connection:
+        receipt = confirmed_receipt(connection, submission_id)
+    if receipt is not None:
+        return _lookup(receipt)
+    with Session(engine) as session:
+        return _not_confirmed_yet(session, submission_id)
+
+
 def receipt_of(session: Session, submission_id: str) -> ReceiptLookup | None:
-    """A few indexed queries: the registration with its batch, the anchor, the path."""
+    """The receipt once confirmed, else the status view; ``None`` for an unknown id."""
+    try:
+        submission_id = validate_uuid(submission_id, "id")
+    except ValidationError:
+        return None
+    receipt = confirmed_receipt(session.connection(), submission_id)
+    return _lookup(receipt) if receipt is not None else _not_confirmed_yet(session,
+                                                                             submission_id)
+
+
+def _not_confirmed_yet(session: Session, submission_id: str) -> ReceiptLookup | None:
+    """The status view, or the receipt after all when its stored tree had to be rebuilt
+    (:func:`batches.receipt_for` rebuilds it) or it was confirmed a moment ago."""
     row = _find(session, submission_id)
     if row is None:
         return None
-    submission, batch = row
+    submission, _, batch = row
     receipt = None
     if batch is not None and batch.state == "confirmed":
         receipt = receipt_for(session, submission)
     if receipt is None:
         return ReceiptLookup(None, None, _status_views(session, [row])[0])
-    name = receipt_filename(submission.trial, submission.dataset, submission.id)
-    return ReceiptLookup(receipt, name, None)
+    return _lookup(receipt)
 
 
 def retry_after(status: str, seal_interval_seconds: float) -> int:

@@ -146,38 +146,42 @@ class TokenIdentity:
         return f"this token registers for site {self.site} only"
 
 
+# The registration hot path's two look-ups, built once and run as Core statements on the
+# session's connection: the ORM's per-query machinery cost more than the queries.
+_TOKEN, _SITE = SiteToken.__table__, Site.__table__
+_TOKEN_LOOKUP = (sa.select(_TOKEN.c.id, _TOKEN.c.expires_at, _TOKEN.c.last_used_at,
+                           _TOKEN.c.revoked_at, _SITE.c.code)
+                 .join(_SITE, _SITE.c.id == _TOKEN.c.site_id)
+                 .where(_TOKEN.c.digest == sa.bindparam("digest")))
+_ENROLMENT = Enrolment.__table__
+_ENROLLED = (sa.select(Trial.__table__.c.registry_id, _SITE.c.code)
+             .join(_ENROLMENT, _ENROLMENT.c.trial_id == Trial.__table__.c.id)
+             .join(_SITE, _SITE.c.id == _ENROLMENT.c.site_id)
+             .where(Trial.__table__.c.registry_id.in_(sa.bindparam("trials", expanding=True))))
+
+
 def authenticate(session: Session, token: str) -> TokenIdentity | None:
     """The site a live token registers for, or ``None``. Notes "last used" at most once a
     minute so that checking a token rarely writes."""
-    row = session.exec(
-        select(SiteToken, Site.code).join(Site, Site.id == SiteToken.site_id)
-        .where(SiteToken.digest == token_digest(token))
-    ).first()
+    row = session.connection().execute(_TOKEN_LOOKUP, {"digest": token_digest(token)}).first()
     if row is None:
         return None
-    stored, site_code = row
     now = utcnow()
-    if stored.revoked_at is not None or (
-            stored.expires_at is not None and as_utc(stored.expires_at) <= now):
+    if row.revoked_at is not None or (
+            row.expires_at is not None and as_utc(row.expires_at) <= now):
         return None
-    if stored.last_used_at is None or now - as_utc(stored.last_used_at) > LAST_USED_RESOLUTION:
-        session.execute(sa.update(SiteToken).where(SiteToken.id == stored.id)
+    if row.last_used_at is None or now - as_utc(row.last_used_at) > LAST_USED_RESOLUTION:
+        session.execute(sa.update(SiteToken).where(SiteToken.id == row.id)
                         .values(last_used_at=now))
         session.commit()
-    return TokenIdentity(token_id=stored.id, site=site_code)
+    return TokenIdentity(token_id=row.id, site=row.code)
 
 
 def enrolled_pairs(session: Session, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of the ``(trial, site)`` pairs exist with the site enrolled in the trial."""
     if not pairs:
         return set()
-    trials = {t for t, _ in pairs}
-    rows = session.execute(
-        select(Trial.registry_id, Site.code)
-        .join(Enrolment, Enrolment.trial_id == Trial.id)
-        .join(Site, Site.id == Enrolment.site_id)
-        .where(Trial.registry_id.in_(trials))
-    ).all()
+    rows = session.connection().execute(_ENROLLED, {"trials": sorted({t for t, _ in pairs})})
     return {tuple(r) for r in rows} & pairs
 
 

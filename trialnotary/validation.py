@@ -23,10 +23,13 @@ TRIAL_PATTERNS = {
     "ChiCTR": re.compile(r"CHICTR\d+(-[A-Z]+)?"),
     "CTRI": re.compile(r"CTRI/\d{4}/\d{2}/\d{6}"),
 }
+ANY_REGISTRY_ID = re.compile("|".join(f"(?:{p.pattern})" for p in TRIAL_PATTERNS.values()))
 PROTOCOL_ID = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
 SITE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 SHA256_ANY_CASE = re.compile(r"[0-9a-fA-F]{64}")
+# Exactly Unicode's categories Cc (controls) and Cs (surrogates), found in one C-speed scan.
+CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class ValidationError(ValueError):
@@ -45,12 +48,12 @@ def normalize_trial_id(value: Any, *, protocol_id: bool = False, field: str = "t
     """
     if not isinstance(value, str):
         raise ValidationError(field, "must be a string")
-    normalized = re.sub(r"\s+", "", value)
+    normalized = "".join(value.split())
     # ASCII only, checked before upper-casing: "ß".upper() is "SS", "١" is a digit to \d.
     if not normalized.isascii() or len(normalized) > MAX_TRIAL_CHARS:
         raise ValidationError(field, f"must be at most {MAX_TRIAL_CHARS} ASCII characters")
     normalized = normalized.upper()
-    if any(p.fullmatch(normalized) for p in TRIAL_PATTERNS.values()):
+    if ANY_REGISTRY_ID.fullmatch(normalized):
         return normalized
     if protocol_id and PROTOCOL_ID.fullmatch(normalized):
         return normalized
@@ -74,13 +77,11 @@ def validate_text(value: Any, field: str, max_chars: int, *, required: bool) -> 
         raise ValidationError(field, "must not be empty")
     if len(value) > max_chars:
         raise ValidationError(field, f"must be at most {max_chars} characters")
-    for char in value:
-        category = unicodedata.category(char)
-        if category == "Cs":
-            raise ValidationError(field, "must be valid Unicode (it holds a lone surrogate)")
-        if category == "Cc":
-            raise ValidationError(field, f"must not hold control characters (U+{ord(char):04X})")
-    return value
+    if (bad := CONTROL_OR_SURROGATE.search(value)) is None:
+        return value
+    if unicodedata.category(bad.group()) == "Cs":
+        raise ValidationError(field, "must be valid Unicode (it holds a lone surrogate)")
+    raise ValidationError(field, f"must not hold control characters (U+{ord(bad.group()):04X})")
 
 
 def validate_sha256(value: Any, field: str = "sha256") -> str:

@@ -4,16 +4,25 @@
 const MiB = 1024 * 1024;
 
 /**
- * Largest file hashed with one WebCrypto call. WebCrypto has no incremental API: the whole file
- * is read into memory, and Chromium copies the input once more before digesting, so a file of
- * this size costs about twice its size in memory for a moment. 256 MiB (≈ 512 MiB peak) is
- * safe on any laptop or tablet that can run a browser. Below it WebCrypto wins: native SHA-256
- * digests in-memory data at ~700–800 MB/s against hash-wasm's ~160 MB/s in this Chromium
- * (bench/browser_hash.py, whole 256 MiB files with the read included: ~190–290 MB/s against
- * ~150 MB/s streamed). Larger files are streamed through hash-wasm in CHUNK_BYTES slices, in
- * constant memory (about two slices), so multi-GB files work.
+ * Files up to a limit are hashed with one WebCrypto call. WebCrypto has no incremental API: the
+ * whole file is read into memory, and Chromium copies the input once more before digesting, so
+ * a file costs about twice its size in memory for a moment. Native SHA-256 is the fast path
+ * (bench/browser_hash.py, whole files with the read included: ~370 MB/s against hash-wasm's
+ * ~155 MB/s streamed in this Chromium, where hashlib does ~1,350 MB/s). So the limit grows with
+ * the device's memory: 1/8 of it (navigator.deviceMemory, in GiB, which Chromium rounds down and
+ * caps at 8), never under WEBCRYPTO_MAX_BYTES (256 MiB, ≈ 512 MiB peak, safe on any device that
+ * runs a browser) nor over WEBCRYPTO_CEILING_BYTES (1 GiB, ≈ 2 GiB peak on a machine of 8 GiB
+ * or more). Larger files are streamed through hash-wasm in CHUNK_BYTES slices, in constant
+ * memory (about two slices), so multi-GB files work.
  */
 export const WEBCRYPTO_MAX_BYTES = 256 * MiB;
+export const WEBCRYPTO_CEILING_BYTES = 1024 * MiB;
+
+/** The WebCrypto limit for a device with `deviceMemory` GiB (null where not reported). */
+export function webCryptoLimit(deviceMemory = globalThis.navigator?.deviceMemory) {
+  const share = Number.isFinite(deviceMemory) ? deviceMemory * 128 * MiB : 0;
+  return Math.min(WEBCRYPTO_CEILING_BYTES, Math.max(WEBCRYPTO_MAX_BYTES, share));
+}
 
 /**
  * Slice size for streaming. Measured in Chromium 156 (bench/browser_hash.py, hash-wasm):
@@ -52,7 +61,7 @@ function fileError({ path, name, message }) {
  *        [options.onFileDone] once per file, in order
  * @param {AbortSignal} [options.signal] cancels like cancel()
  * @param {boolean} [options.webCrypto=true] false forces hash-wasm for every file (tests)
- * @param {number} [options.threshold=WEBCRYPTO_MAX_BYTES]
+ * @param {number} [options.threshold=webCryptoLimit()]
  * @param {number} [options.chunkSize=CHUNK_BYTES]
  * @returns {{promise: Promise<{path: string, name: string, size: number, sha256: string,
  *            method: "webcrypto"|"hash-wasm"}[]>, cancel: () => void}} in the entries' order;
@@ -61,7 +70,7 @@ function fileError({ path, name, message }) {
  */
 export function hashFiles(entries, options = {}) {
   const {
-    onProgress, onFileDone, signal, webCrypto = true, threshold = WEBCRYPTO_MAX_BYTES,
+    onProgress, onFileDone, signal, webCrypto = true, threshold = webCryptoLimit(),
     chunkSize = CHUNK_BYTES, vendorUrl = HASH_WASM_URL, workerUrl = WORKER_URL,
   } = options;
   let worker = null;
