@@ -269,7 +269,10 @@ def test_pages_work_on_a_tablet_and_by_keyboard(browser, notary):
     page.goto(f"{base}/verify")
     page.keyboard.press("Tab")  # the skip link comes first
     assert page.evaluate("document.activeElement.className") == "skip"
-    page.goto(f"{base}/login")  # the e-mail field has the focus
+    page.goto(f"{base}/login")
+    # Chromium moves the focus to an autofocus field at its next rendering update, which may
+    # come after the load event: typing before it would type into nothing.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'email'")
     page.keyboard.type(PEOPLE["sponsor"])
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
