@@ -456,6 +456,50 @@ def test_a_correction_must_name_a_registration_of_the_same_trial_and_own_sites(
     assert (scalar(engine, "SELECT count(*) FROM submission"), len(entries(engine))) == before
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["single", "bulk"])
+def test_an_api_correction_keeps_its_reason_out_of_the_record(client, engine, site_token,
+                                                              coordinator, bulk):
+    mine = coordinator["mine"]
+    reason = "visit 3 recoded after deviation DV-12"
+    fix = correction(mine, reason=reason)
+    api = client.application.test_client()
+    if bulk:
+        plain = {**correction(mine), "supersedes": None, "sha256": "ef" * 32}
+        response = api.post("/api/v1/submissions/bulk", headers=bearer(site_token),
+                            json={"submissions": [fix, plain]})
+        created, other = response.get_json()["submissions"]
+        assert row_of(engine, other["id"])["reason"] is None
+    else:
+        response = api.post("/api/v1/submissions", headers=bearer(site_token), json=fix)
+        created = response.get_json()
+    assert response.status_code == 201, response.get_data(as_text=True)
+    record = created["record"]
+    assert "reason" not in record and record["supersedes"] == mine["id"]
+    stored = row_of(engine, created["id"])
+    assert stored["reason"] == reason and bytes(stored["leaf"]) == record_leaf(record)
+    last = [e for e in entries(engine) if e["action"] == "submission.correct"][-1]
+    assert last["entityId"] == created["id"] and last["reason"] == reason
+    assert check(engine).ok
+
+
+@pytest.mark.parametrize("change", [
+    {"reason": "x" * 1001}, {"reason": "   "}, {"reason": "line\nbreak"}, {"reason": 7},
+    {"reason": "why", "supersedes": None},
+], ids=["too long", "blank", "control character", "not a string", "no supersedes"])
+def test_an_api_reason_is_checked_and_nothing_stored(client, engine, site_token, coordinator,
+                                                     change):
+    before = scalar(engine, "SELECT count(*) FROM submission"), len(entries(engine))
+    api = client.application.test_client()
+    single = api.post("/api/v1/submissions", headers=bearer(site_token),
+                      json=correction(coordinator["mine"], **change))
+    bulk = api.post("/api/v1/submissions/bulk", headers=bearer(site_token),
+                    json={"submissions": [correction(coordinator["mine"], **change)]})
+    assert single.status_code == bulk.status_code == 422
+    assert single.get_json()["error"]["field"] == "reason"
+    assert bulk.get_json()["error"]["field"] == "submissions[0].reason"
+    assert (scalar(engine, "SELECT count(*) FROM submission"), len(entries(engine))) == before
+
+
 def test_no_route_edits_or_deletes_anything(app):
     """Nothing is overwritten or deleted: the app takes no PUT, PATCH or DELETE at all."""
     methods = {method for rule in app.url_map.iter_rules() for method in rule.methods}

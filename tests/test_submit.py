@@ -271,6 +271,28 @@ def test_the_cli_wiring_with_json_output(server_url, site_token, study, engine):
     assert [r.filename for r in rows] == ["deep/x.xpt", "z.txt", "b.txt"]
 
 
+def test_a_correction_from_the_cli_carries_its_reason(server_url, site_token, study, engine):
+    first = study / "b.txt"
+    assert submit.run(paths=[str(first)], **options(server_url, site_token)) == 0
+    (earlier,) = registrations(engine)
+    write(first, b"b, corrected")
+    result = CliRunner().invoke(main, [
+        "submit", str(first), "--trial", TRIAL, "--site", SITE, "--supersedes", earlier.id,
+        "--reason", "typo in visit 2", "--server", server_url, "--token", site_token])
+    assert result.exit_code == 0, result.output
+    _, fixed = registrations(engine)
+    assert (fixed.supersedes, fixed.reason, fixed.sha256) == (
+        earlier.id, "typo in visit 2", sha256_of(first))
+
+
+def test_a_reason_without_supersedes_fails_before_sending(study, capsys):
+    code = submit.run(paths=[str(study / "b.txt")], reason="why",
+                      **options("http://127.0.0.1:9", "unused"))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "reason: is only for a correction" in err and "cannot reach" not in err
+
+
 def test_a_server_error_names_the_file_and_fails(server_url, site_token, study, capsys):
     code = submit.run(paths=[str(study / "a")],
                       **options(server_url, site_token, trial="NCT09999999"))

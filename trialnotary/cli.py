@@ -404,7 +404,9 @@ def chain_status() -> None:
 @click.option("--site", required=True)
 @click.option("--kind", default="dataset", show_default=True)
 @click.option("--dataset", help="Label; defaults to the file name, or the folder's name.")
-@click.option("--supersedes", metavar="ID")
+@click.option("--supersedes", metavar="ID", help="The registration this one corrects.")
+@click.option("--reason", help="Why it is corrected (with --supersedes); kept in the audit "
+                               "trail.")
 @click.option("--wait", is_flag=True, help="Wait for the receipts.")
 @click.option("--out", type=click.Path(file_okay=False), help="Save receipts here.")
 @click.option("--json", "as_json", is_flag=True)

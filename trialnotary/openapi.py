@@ -15,6 +15,7 @@ from .validation import (
     KINDS,
     MAX_DATASET_CHARS,
     MAX_FILENAME_CHARS,
+    MAX_REASON_CHARS,
     MAX_SIZE_BYTES,
     MAX_TRIAL_CHARS,
 )
@@ -129,6 +130,11 @@ def _schemas() -> dict:
                 "supersedes": {"type": ["string", "null"], "pattern": UUID4_ANY_CASE,
                                "description": "id of an earlier registration of the same "
                                               "trial that this one corrects"},
+                "reason": {"type": ["string", "null"], "minLength": 1,
+                           "maxLength": MAX_REASON_CHARS,
+                           "pattern": _text_pattern(non_blank=True),
+                           "description": "why this correction was made, kept in the audit "
+                                          "trail (not in the record); only with supersedes"},
             },
             "examples": [EXAMPLE],
         },

@@ -34,6 +34,7 @@ from .db import read_connection, write_session
 from .models import Batch, IdempotencyKey, LeafSlot, Submission, Trial, rfc3339_ms, utcnow
 from .receipt import receipt_filename
 from .validation import (
+    MAX_REASON_CHARS,
     ValidationError,
     validate_sha256,
     validate_submission,
@@ -169,7 +170,14 @@ def new_records(items: list[dict], *, now: datetime | None = None) -> list[dict]
     """Records with their server-assigned ``id`` and ``submittedAt``, in the record's key
     order. One bulk request shares one ``submittedAt``."""
     submitted_at = rfc3339_ms(now or utcnow())
-    return [{"id": str(uuid.uuid4()), **item, "submittedAt": submitted_at} for item in items]
+    return [{"id": str(uuid.uuid4()), **_without_reason(item), "submittedAt": submitted_at}
+            for item in items]
+
+
+def _without_reason(item: dict) -> dict:
+    if "reason" not in item:
+        return item
+    return {key: value for key, value in item.items() if key != "reason"}
 
 
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True,
@@ -196,15 +204,15 @@ _COPY = f"COPY submission ({', '.join(_STORED)}) FROM STDIN"
 COPY_FROM_ROWS = 50
 
 
-def store(session: Session, identity: Registrant, records: list[dict], *,
-          reason: str | None = None) -> None:
-    """Insert the records in their order, with no ORM objects: on PostgreSQL a bulk goes
-    through ``COPY`` (the driver's bulk path, several times faster than a multi-row
-    ``INSERT``), anything else through one Core executemany."""
+def store(session: Session, identity: Registrant, records: list[dict],
+          reasons: list[str | None]) -> None:
+    """Insert the records in their order, each with its correction's reason, with no ORM
+    objects: on PostgreSQL a bulk goes through ``COPY`` (the driver's bulk path, several
+    times faster than a multi-row ``INSERT``), anything else through one Core executemany."""
     rows = [(r["id"], r["trial"], r["site"], r["kind"], r["dataset"], r["sha256"],
              r["sizeBytes"], r["filename"], r["supersedes"], r["submittedAt"], leaf_of(r),
-             identity.token_id, identity.user_id, reason if r["supersedes"] else None)
-            for r in records]
+             identity.token_id, identity.user_id, reason)
+            for r, reason in zip(records, reasons, strict=True)]
     connection = session.connection()
     if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
         with connection.connection.driver_connection.cursor() as cursor, \
@@ -217,15 +225,17 @@ def store(session: Session, identity: Registrant, records: list[dict], *,
 
 
 def register(session: Session, identity: Registrant, items: list[dict], *,
-             bulk: bool = False, reason: str | None = None) -> list[dict]:
+             bulk: bool = False) -> list[dict]:
     """Check and store validated items; returns their records. The caller commits.
 
-    Corrections (records with ``supersedes``) also go to the audit trail, with ``reason``.
+    Corrections (records with ``supersedes``) also go to the audit trail, with their
+    ``reason`` where the item gives one.
     """
     check_items(session, identity, items, bulk=bulk)
     records = new_records(items)
-    store(session, identity, records, reason=reason)
-    for record in records:
+    reasons = [item.get("reason") for item in items]
+    store(session, identity, records, reasons)
+    for record, reason in zip(records, reasons, strict=True):
         if record["supersedes"]:
             audit.record(session, actor=identity.actor, action="submission.correct",
                          entity="submission", entity_id=record["id"], reason=reason,
@@ -234,23 +244,22 @@ def register(session: Session, identity: Registrant, items: list[dict], *,
     return records
 
 
-MAX_REASON_CHARS = 1000
-
-
 def register_as_user(engine: Engine, identity: UserRegistrant, payload: Any) -> list[dict]:
     """The web form's bulk registration: ``{"submissions": [...], "reason": ...}``, the
-    reason required when an item corrects an earlier registration. One transaction."""
+    reason (top-level, or an item's own) required for every item that corrects an earlier
+    registration. One transaction."""
     if isinstance(payload, dict) and "reason" in payload:
         payload = dict(payload)
         reason = validate_text(payload.pop("reason"), "reason", MAX_REASON_CHARS,
                                required=False)
     else:
         reason = None
-    items = validated_items(payload, bulk=True)
-    if not (reason or "").strip() and any(item["supersedes"] for item in items):
+    items = [{"reason": reason, **item} if item["supersedes"] and reason and reason.strip()
+             else item for item in validated_items(payload, bulk=True)]
+    if any(item["supersedes"] and not item.get("reason") for item in items):
         raise ValidationError("reason", "is required for a correction (supersedes)")
     with write_session(engine) as session:
-        records = register(session, identity, items, bulk=True, reason=reason)
+        records = register(session, identity, items, bulk=True)
         session.commit()
     return records
 

@@ -185,24 +185,25 @@ def _size(path: Path) -> int:
 
 
 def check_locally(entries: list[Entry], *, trial: str, site: str, kind: str,
-                  supersedes: str | None) -> None:
+                  supersedes: str | None, reason: str | None = None) -> None:
     """Refuse what the server would refuse, before hashing anything, so a bad label or a
     too-long path never leaves the earlier bulk chunks registered and the later ones not.
     The server remains the judge (unknown trials, enrolment, tokens)."""
     for entry in entries:
         try:
             validate_submission(_item(entry, trial=trial, site=site, kind=kind,
-                                      supersedes=supersedes, sha256="0" * 64))
+                                      supersedes=supersedes, reason=reason, sha256="0" * 64))
         except ValidationError as exc:
             where = f"{exc.field}: " if exc.field else ""
             raise SubmitError(f"{entry.shown}: {where}{exc.message}") from None
 
 
 def _item(entry: Entry, *, trial: str, site: str, kind: str, supersedes: str | None,
-          sha256: str | None = None) -> dict:
-    return {"trial": trial, "site": site, "kind": kind, "dataset": entry.dataset,
+          reason: str | None = None, sha256: str | None = None) -> dict:
+    item = {"trial": trial, "site": site, "kind": kind, "dataset": entry.dataset,
             "sha256": sha256 or entry.sha256, "sizeBytes": entry.size,
             "filename": entry.filename, "supersedes": supersedes}
+    return item if reason is None else {**item, "reason": reason}
 
 
 # --- talking to the server -----------------------------------------------------------
@@ -463,14 +464,15 @@ def _report_pending(entries: list[Entry]) -> None:
 # --- the command ---------------------------------------------------------------------
 
 def run(*, paths: Iterable[str], trial: str, site: str, kind: str = "dataset",
-        dataset: str | None = None, supersedes: str | None = None, wait: bool = False,
-        out: str | None = None, as_json: bool = False, server: str, token: str) -> int:
+        dataset: str | None = None, supersedes: str | None = None, reason: str | None = None,
+        wait: bool = False, out: str | None = None, as_json: bool = False, server: str,
+        token: str) -> int:
     """``trialnotary submit``: hash, register, and with ``--wait``/``--out`` fetch receipts.
     Returns the exit code: 0 done, 1 error, 130 interrupted while waiting."""
     api = Api(server, token)
     try:
         return _run(api, list(paths), trial=trial, site=site, kind=kind, dataset=dataset,
-                    supersedes=supersedes, wait=wait or out is not None,
+                    supersedes=supersedes, reason=reason, wait=wait or out is not None,
                     out=Path(out) if out else None, as_json=as_json)
     except (SubmitError, OSError) as exc:
         _say(f"error: {exc}")
@@ -480,10 +482,11 @@ def run(*, paths: Iterable[str], trial: str, site: str, kind: str = "dataset",
 
 
 def _run(api: Api, paths: list[str], *, trial: str, site: str, kind: str,
-         dataset: str | None, supersedes: str | None, wait: bool, out: Path | None,
-         as_json: bool) -> int:
+         dataset: str | None, supersedes: str | None, reason: str | None, wait: bool,
+         out: Path | None, as_json: bool) -> int:
     entries, skipped = collect(paths, dataset)
-    check_locally(entries, trial=trial, site=site, kind=kind, supersedes=supersedes)
+    check_locally(entries, trial=trial, site=site, kind=kind, supersedes=supersedes,
+                  reason=reason)
     if out is not None:
         _make_dir(out)
     if skipped and not as_json:
@@ -491,8 +494,8 @@ def _run(api: Api, paths: list[str], *, trial: str, site: str, kind: str,
     total = sum(entry.size for entry in entries)
     with progress_bar(total, enabled=sys.stderr.isatty() and not as_json) as bar:
         hash_entries(entries, bar)
-    items = [_item(entry, trial=trial, site=site, kind=kind, supersedes=supersedes)
-             for entry in entries]
+    items = [_item(entry, trial=trial, site=site, kind=kind, supersedes=supersedes,
+                   reason=reason) for entry in entries]
     try:
         register(api, entries, items)
     except SubmitError:

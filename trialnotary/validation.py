@@ -105,11 +105,13 @@ def validate_uuid(value: Any, field: str) -> str:
 
 
 SUBMISSION_FIELDS = {"trial", "site", "kind", "dataset", "sha256", "sizeBytes", "filename",
-                     "supersedes"}
+                     "supersedes", "reason"}
+MAX_REASON_CHARS = 1000
 
 
 def validate_submission(data: Any, prefix: str = "") -> dict:
-    """A normalised registration request (record keys, less ``id`` and ``submittedAt``).
+    """A normalised registration request (record keys, less ``id`` and ``submittedAt``),
+    plus ``reason`` when a correction says why (it goes to the audit trail, not the record).
 
     Unknown keys are refused so that a typo (``sha265``) is never silently dropped.
     """
@@ -125,7 +127,7 @@ def validate_submission(data: Any, prefix: str = "") -> dict:
     if kind not in KINDS:
         raise ValidationError(prefix + "kind", f"must be one of {', '.join(KINDS)}")
     supersedes = data.get("supersedes")
-    return {
+    item = {
         "trial": normalize_trial_id(data["trial"], protocol_id=True, field=prefix + "trial"),
         "site": validate_site_id(data["site"], prefix + "site"),
         "kind": kind,
@@ -138,3 +140,10 @@ def validate_submission(data: Any, prefix: str = "") -> dict:
         "supersedes": None if supersedes is None
         else validate_uuid(supersedes, prefix + "supersedes"),
     }
+    if data.get("reason") is not None:
+        if item["supersedes"] is None:
+            raise ValidationError(prefix + "reason", "is only for a correction: give "
+                                                     "supersedes, the registration it corrects")
+        item["reason"] = validate_text(data["reason"], prefix + "reason", MAX_REASON_CHARS,
+                                       required=True)
+    return item
