@@ -67,7 +67,7 @@ def test_proofs_read_from_the_stored_levels_fold_to_the_root(engine):
 def test_proofs_of_a_tree_taller_than_the_levels_kept_in_memory(engine):
     """Above ``UPPER_LEVELS_FROM`` siblings come from memory, below it from the pages: both
     halves, cold and warm, and after the pages are lost, fold to the root."""
-    count = 2 ** batches.UPPER_LEVELS_FROM * 3 + 5
+    count = max(2 ** batches.UPPER_LEVELS_FROM * 3, 2 * merkle.PAGE_NODES) + 5  # 2+ pages
     assert len(merkle.level_sizes(count)) > batches.UPPER_LEVELS_FROM + 2
     insert_submissions(engine, count)
     [batch] = batches.seal_all(engine, max_batch=count)
@@ -82,6 +82,21 @@ def test_proofs_of_a_tree_taller_than_the_levels_kept_in_memory(engine):
         session.execute(sa.delete(TreePage))
         session.commit()
         assert fold_proof(leaves[300], batches.proof_for(session, batch, 300)) == batch.root
+
+
+def test_the_levels_kept_in_memory_stay_within_their_byte_budget(engine, monkeypatch):
+    count = 2 ** (batches.UPPER_LEVELS_FROM + 2)
+    monkeypatch.setattr(batches, "_UPPER_CACHE_BYTES", 1)  # less than any one batch
+    batches._UPPER_CACHE.clear()
+    for _ in range(3):
+        insert_submissions(engine, count)
+        [batch] = batches.seal_all(engine, max_batch=count)
+        with Session(engine) as session:
+            slot = session.exec(select(LeafSlot).where(LeafSlot.batch_id == batch.id)).first()
+            row = session.exec(select(Submission).where(Submission.seq == slot.seq)).one()
+            proof = batches.proof_for(session, batch, slot.leaf_index)
+            assert fold_proof(row.leaf, proof) == batch.root
+            assert list(batches._UPPER_CACHE) == [(batch.id, batch.root)]
 
 
 def test_losing_the_derived_levels_loses_no_proof(engine):

@@ -230,13 +230,14 @@ def _stored_proof(connection: sa.Connection, batch_id: int, leaf_index: int,
     return merkle.proof_from_nodes(positions, [bytes(node) for node in nodes])
 
 
-# The tree's levels from this one up are kept in memory, a few recent batches' worth: a
-# level here has at most 1/256 as many nodes as there are leaves (256 KiB for a batch of a
-# million), and a proof then reads only its lower siblings from the database.
-UPPER_LEVELS_FROM = 8
+# The tree's levels from this one up are kept in memory, recent batches' worth up to a byte
+# budget: together they hold about 1/8 as many nodes as there are leaves (4 MiB for a batch
+# of a million), and a proof then reads only its four lowest siblings from the database
+# (each level read costs about as much as the whole rest of the proof's work).
+UPPER_LEVELS_FROM = 4
 _UPPER_CACHE: collections.OrderedDict[tuple[int, bytes], dict[int, bytes]] = (
     collections.OrderedDict())
-_UPPER_CACHE_BATCHES = 16
+_UPPER_CACHE_BYTES = 32 * 2**20
 
 
 def _upper_levels(connection: sa.Connection, batch_id: int, root: bytes,
@@ -256,9 +257,13 @@ def _upper_levels(connection: sa.Connection, batch_id: int, root: bytes,
     if any(len(levels[level]) != sizes[level] * merkle.NODE for level in levels):
         return None
     _UPPER_CACHE[key] = levels
-    while len(_UPPER_CACHE) > _UPPER_CACHE_BATCHES:
+    while len(_UPPER_CACHE) > 1 and _upper_cache_bytes() > _UPPER_CACHE_BYTES:
         _UPPER_CACHE.popitem(last=False)
     return levels
+
+
+def _upper_cache_bytes() -> int:
+    return sum(len(nodes) for levels in list(_UPPER_CACHE.values()) for nodes in levels.values())
 
 
 _UPPER_PAGES = sa.text("SELECT level, nodes FROM tree_page WHERE batch_id = :b "
