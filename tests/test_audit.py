@@ -436,6 +436,20 @@ def test_a_correction_with_a_reason_is_audited_and_overwrites_nothing(app, clien
     assert check(engine).ok
 
 
+def test_the_form_takes_an_item_s_own_reason_before_the_common_one(client, engine,
+                                                                    coordinator):
+    mine = coordinator["mine"]
+    response = post_json(client, "/register", {
+        "submissions": [correction(mine, reason="its own"),
+                        correction(mine, sha256="ef" * 32)],
+        "reason": "the common one"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    own, common = response.get_json()["submissions"]
+    assert row_of(engine, own["id"])["reason"] == "its own"
+    assert row_of(engine, common["id"])["reason"] == "the common one"
+    assert "reason" not in own["record"] and "reason" not in common["record"]
+
+
 @pytest.mark.parametrize("target, changes, status, field", [
     ("other site", {"site": SITE}, 422, "submissions[0].supersedes"),
     ("other site", {}, 403, "submissions[0].site"),

@@ -78,7 +78,7 @@ def test_proofs_of_a_tree_taller_than_the_levels_kept_in_memory(engine):
         for index in [0, 1, 255, 256, 511, count // 2, count - 2, count - 1] * 2:
             proof = batches.proof_for(session, batch, index)
             assert fold_proof(leaves[index], proof) == batch.root
-        assert (batch.id, batch.root) in batches._UPPER_CACHE
+        assert (batch.id, batch.root) in batches._UPPER_CACHE.keys()
         session.execute(sa.delete(TreePage))
         session.commit()
         assert fold_proof(leaves[300], batches.proof_for(session, batch, 300)) == batch.root
@@ -86,7 +86,7 @@ def test_proofs_of_a_tree_taller_than_the_levels_kept_in_memory(engine):
 
 def test_the_levels_kept_in_memory_stay_within_their_byte_budget(engine, monkeypatch):
     count = 2 ** (batches.UPPER_LEVELS_FROM + 2)
-    monkeypatch.setattr(batches, "_UPPER_CACHE_BYTES", 1)  # less than any one batch
+    monkeypatch.setattr(batches._UPPER_CACHE, "budget", 1)  # less than any one batch
     batches._UPPER_CACHE.clear()
     for _ in range(3):
         insert_submissions(engine, count)
@@ -96,7 +96,16 @@ def test_the_levels_kept_in_memory_stay_within_their_byte_budget(engine, monkeyp
             row = session.exec(select(Submission).where(Submission.seq == slot.seq)).one()
             proof = batches.proof_for(session, batch, slot.leaf_index)
             assert fold_proof(row.leaf, proof) == batch.root
-            assert list(batches._UPPER_CACHE) == [(batch.id, batch.root)]
+            assert batches._UPPER_CACHE.keys() == [(batch.id, batch.root)]
+
+
+def test_the_level_cache_drops_the_least_recently_used_batch_first():
+    cache = batches._LevelCache(budget=64)
+    for batch_id in (1, 2):
+        cache.put((batch_id, b"r"), {4: bytes(32)})
+    assert cache.get((1, b"r")) is not None  # batch 1 is now the more recently used
+    cache.put((3, b"r"), {4: bytes(32)})
+    assert cache.keys() == [(1, b"r"), (3, b"r")] and cache.get((2, b"r")) is None
 
 
 def test_losing_the_derived_levels_loses_no_proof(engine):

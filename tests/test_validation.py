@@ -262,10 +262,15 @@ _FIELD_VALUES = {
     "filename": st.none() | st.text(_awkward, max_size=257),
     "supersedes": st.none() | st.uuids().map(str) | st.uuids(version=4).map(str).map(str.upper),
     "sha265": st.just("x"),
+    "reason": st.sampled_from([None, "x" * 1000, "x" * 1001, " ", 7]) |
+    st.text(_awkward, max_size=12),
 }
+_CORRECTION = {**_VALID, "supersedes": "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c"}
 _bodies = st.sampled_from(sorted(_FIELD_VALUES)).flatmap(
-    lambda name: _FIELD_VALUES[name].map(
-        lambda value: {k: v for k, v in {**_VALID, name: value}.items() if v is not _MISSING}))
+    lambda name: st.sampled_from([_VALID, _CORRECTION]).flatmap(
+        lambda base: _FIELD_VALUES[name].map(
+            lambda value: {k: v for k, v in {**base, name: value}.items()
+                           if v is not _MISSING})))
 
 
 @hypothesis_settings(max_examples=1500, deadline=None)

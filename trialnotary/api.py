@@ -162,8 +162,7 @@ def receipt(submission_id: str):
         response.headers["Retry-After"] = str(registrations.retry_after(
             found.status["status"], services().settings.seal_interval_seconds))
         return response
-    # In the receipt's own key order (@context first), as DESIGN.md shows it.
-    response = Response(_dumps(found.receipt), mimetype="application/json")
+    response = jsonify(found.receipt)
     response.headers["Content-Disposition"] = f"attachment; filename={found.filename}"
     return response
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import threading
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -230,14 +231,54 @@ def _stored_proof(connection: sa.Connection, batch_id: int, leaf_index: int,
     return merkle.proof_from_nodes(positions, [bytes(node) for node in nodes])
 
 
-# The tree's levels from this one up are kept in memory, recent batches' worth up to a byte
-# budget: together they hold about 1/8 as many nodes as there are leaves (4 MiB for a batch
-# of a million), and a proof then reads only its four lowest siblings from the database
-# (each level read costs about as much as the whole rest of the proof's work).
+class _LevelCache:
+    """Batches' upper tree levels, shared by a process's request threads: the least recently
+    used batch goes first once the bytes held pass ``budget`` (the newest always stays)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: collections.OrderedDict[tuple[int, bytes], dict[int, bytes]] = (
+            collections.OrderedDict())
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[int, bytes]) -> dict[int, bytes] | None:
+        with self._lock:
+            levels = self._entries.get(key)
+            if levels is not None:
+                self._entries.move_to_end(key)
+            return levels
+
+    def put(self, key: tuple[int, bytes], levels: dict[int, bytes]) -> None:
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = levels
+            self._held += _size(levels)
+            while len(self._entries) > 1 and self._held > self.budget:
+                _, dropped = self._entries.popitem(last=False)
+                self._held -= _size(dropped)
+
+    def keys(self) -> list[tuple[int, bytes]]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._held = 0
+
+
+def _size(levels: dict[int, bytes]) -> int:
+    return sum(len(nodes) for nodes in levels.values())
+
+
+# The tree's levels from this one up are kept in memory, recently used batches' worth up to
+# a byte budget: together they hold about 1/8 as many nodes as there are leaves (4 MiB for a
+# batch of a million), and a proof then reads only its four lowest siblings from the
+# database (each level read costs about as much as the whole rest of the proof's work).
 UPPER_LEVELS_FROM = 4
-_UPPER_CACHE: collections.OrderedDict[tuple[int, bytes], dict[int, bytes]] = (
-    collections.OrderedDict())
-_UPPER_CACHE_BYTES = 32 * 2**20
+_UPPER_CACHE = _LevelCache(budget=32 * 2**20)
 
 
 def _upper_levels(connection: sa.Connection, batch_id: int, root: bytes,
@@ -256,14 +297,8 @@ def _upper_levels(connection: sa.Connection, batch_id: int, root: bytes,
               range(UPPER_LEVELS_FROM, len(sizes))}
     if any(len(levels[level]) != sizes[level] * merkle.NODE for level in levels):
         return None
-    _UPPER_CACHE[key] = levels
-    while len(_UPPER_CACHE) > 1 and _upper_cache_bytes() > _UPPER_CACHE_BYTES:
-        _UPPER_CACHE.popitem(last=False)
+    _UPPER_CACHE.put(key, levels)
     return levels
-
-
-def _upper_cache_bytes() -> int:
-    return sum(len(nodes) for levels in list(_UPPER_CACHE.values()) for nodes in levels.values())
 
 
 _UPPER_PAGES = sa.text("SELECT level, nodes FROM tree_page WHERE batch_id = :b "

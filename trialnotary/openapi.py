@@ -136,6 +136,9 @@ def _schemas() -> dict:
                            "description": "why this correction was made, kept in the audit "
                                           "trail (not in the record); only with supersedes"},
             },
+            "if": {"required": ["reason"], "properties": {"reason": {"type": "string"}}},
+            "then": {"required": ["supersedes"],
+                     "properties": {"supersedes": {"type": "string"}}},
             "examples": [EXAMPLE],
         },
         "BulkRequest": {

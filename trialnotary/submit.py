@@ -484,6 +484,8 @@ def run(*, paths: Iterable[str], trial: str, site: str, kind: str = "dataset",
 def _run(api: Api, paths: list[str], *, trial: str, site: str, kind: str,
          dataset: str | None, supersedes: str | None, reason: str | None, wait: bool,
          out: Path | None, as_json: bool) -> int:
+    if reason is not None and supersedes is None:
+        raise SubmitError("--reason is for a correction: give --supersedes ID too")
     entries, skipped = collect(paths, dataset)
     check_locally(entries, trial=trial, site=site, kind=kind, supersedes=supersedes,
                   reason=reason)
