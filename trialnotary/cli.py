@@ -422,11 +422,13 @@ def submit(**options) -> None:
 
 @main.command()
 @click.argument("submission_id")
-@click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the receipt here.")
+@click.option("-o", "--out", "output", metavar="FILE|DIR", type=click.Path(),
+              help="Save the receipt as FILE, or in DIR under its download name (a folder "
+                   "that exists, or a name ending with /).")
 @click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
               show_default=True)
 def receipt(submission_id: str, output: str | None, server: str) -> None:
-    """Fetch a receipt from the server."""
+    """Fetch a receipt from the server: printed to stdout, or saved with -o."""
     from . import submit as submitting
 
     sys.exit(submitting.fetch_receipt(server, submission_id, output))
