@@ -787,7 +787,8 @@ def _unchecked_text(report: Report) -> str:
         return f"Could not check the anchor: {NO_NODE_ANSWERED}."
     chain = report.claims.anchor.chain_id
     return ("Could not check the anchor: no chain node was given"
-            + (f" and there is no default node for chain {chain}." if chain else "."))
+            + (f" and there is no default node for chain {chain}."
+               if chain and chain not in DEFAULT_RPC_URLS else "."))
 
 
 def _not_pinned(sender: str | None) -> str:
