@@ -470,7 +470,7 @@ def _report_pending(entries: list[Entry]) -> None:
     _say(f"interrupted: {len(pending)} registration(s) not confirmed yet:")
     for entry in pending:
         _say(f"  {entry.id}  {entry.status or 'pending'}  {entry.shown}")
-    _say("fetch their receipts later with `trialnotary receipt ID`")
+    _say("fetch their receipts later with `trialnotary receipt ID -o DIR/`")
 
 
 # --- the command ---------------------------------------------------------------------
