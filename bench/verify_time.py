@@ -3,8 +3,9 @@
     python bench/verify_time.py [--runs 20]
 
 A real anvil; one registration sealed, anchored and confirmed; its receipt and file written
-out; then `trialnotary verify RECEIPT --file FILE --rpc URL` run again and again, timed from spawn
-to exit. The baseline, alternating with it in the same run, is the bare interpreter
+out; then `trialnotary verify RECEIPT --file FILE --rpc URL --expect-sender ADDR` run again
+and again, timed from spawn to exit (each run must exit 0: every check passed, sender
+pinned). The baseline, alternating with it in the same run, is the bare interpreter
 (`python -c pass`), the start-up no Python CLI can go under. Floor: median ≤ 300 ms.
 """
 
@@ -31,8 +32,9 @@ BIN = Path(sys.executable).parent
 FLOOR_MS = 300
 
 
-def confirmed_receipt(folder: Path, rpc_url: str) -> tuple[Path, Path]:
-    """A file and its confirmed receipt, through the real register → seal → anchor path."""
+def confirmed_receipt(folder: Path, rpc_url: str) -> tuple[Path, Path, str]:
+    """A file, its confirmed receipt (through the real register → seal → anchor path) and
+    the notary's anchoring address."""
     settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(folder),
                               "TRIALNOTARY_CHAIN_RPC_URL": rpc_url,
                               "TRIALNOTARY_CONFIRMATIONS": "1"})
@@ -61,7 +63,7 @@ def confirmed_receipt(folder: Path, rpc_url: str) -> tuple[Path, Path]:
     engine.dispose()
     receipt = folder / "visits.receipt.json"
     receipt.write_text(json.dumps(found.receipt))
-    return data, receipt
+    return data, receipt, chain.address
 
 
 def timed(command: list[str]) -> float:
@@ -77,9 +79,9 @@ def figures(runs: int = 20) -> list[Figure]:
     anvil, rpc_url = start_anvil()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            data, receipt = confirmed_receipt(Path(tmp), rpc_url)
+            data, receipt, notary = confirmed_receipt(Path(tmp), rpc_url)
             verify = [str(BIN / "trialnotary"), "verify", str(receipt), "--file", str(data),
-                      "--rpc", rpc_url]
+                      "--rpc", rpc_url, "--expect-sender", notary]
             bare = [sys.executable, "-c", "pass"]
             timed(verify), timed(bare)  # warm the page cache
             ours, theirs = [], []

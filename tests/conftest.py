@@ -253,6 +253,7 @@ def live_server(app):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
+    server.task_dispatcher.shutdown()  # let the request threads finish before the sockets go
     server.close()
     thread.join(5)
 

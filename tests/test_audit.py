@@ -32,7 +32,7 @@ from trialnotary.models import Batch, LeafSlot
 from trialnotary.receipt import audit_head_leaf, record_leaf
 from trialnotary.verify import verify_receipt
 
-from .conftest import insert_submissions
+from .conftest import free_port, insert_submissions
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
 ADMIN = "admin@example.org"
@@ -301,6 +301,15 @@ def test_audit_verify_before_anything_is_anchored(engine, site_token, settings_e
     assert result.exit_code == 0
     assert "every hash and link holds" in result.output
     assert "no audit head is anchored yet" in result.output
+
+
+def test_audit_verify_with_no_node_answering_says_nothing_was_checked(
+        app, client, engine, site_token, anvil, settings_env):
+    register(client, site_token, 1)
+    anchor_and_confirm(app, anvil)
+    result = audit_verify(settings_env, f"http://127.0.0.1:{free_port()}")
+    assert result.exit_code == 1
+    assert "on chain: Could not check the anchor: no node answered." in result.output
 
 
 def test_an_anchored_head_rewritten_with_its_batch_is_caught_on_chain(

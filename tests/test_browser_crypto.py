@@ -25,7 +25,7 @@ from trialnotary import anchoring, batches, db
 from trialnotary.verify import ReceiptError, parse_receipt, verify_receipt
 
 from .conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
-from .test_verify import MALFORMED, plain_receipts
+from .test_verify import MALFORMED, make_batch, plain_receipts
 
 VECTORS = Path(__file__).parent / "assets/receipt-v1.json"
 MiB = 1024 * 1024
@@ -496,20 +496,21 @@ def test_the_module_gives_pythons_report(verify_page, notary, anvil):
     receipt = notary.receipts["adae.xpt"]
     sha256 = hashlib.sha256(notary.files["adae.xpt"].read_bytes()).hexdigest()
     dead = f"http://127.0.0.1:{free_port()}"
-    got = verify_page.evaluate("""async ([receipt, sha256, urls]) => {
+    size = notary.files["adae.xpt"].stat().st_size
+    got = verify_page.evaluate("""async ([receipt, sha256, size, urls]) => {
       const seen = [];
-      const result = await rv.verifyReceipt(receipt, {fileSha256: sha256, fileName: "adae.xpt",
-        rpcUrls: urls, confirmations: 2, onStep: (s) => seen.push(s.name)});
+      const result = await rv.verifyReceipt(receipt, {fileSha256: sha256, fileSize: size,
+        fileName: "adae.xpt", rpcUrls: urls, confirmations: 2, onStep: (s) => seen.push(s.name)});
       return {result, seen};
-    }""", [receipt, sha256, [dead, anvil.url]])
+    }""", [receipt, sha256, size, [dead, anvil.url]])
     python = verify_receipt(copy.deepcopy(receipt), file_path=notary.files["adae.xpt"],
                             rpc_urls=[dead, anvil.url], confirmations=2).to_json()
     result = got["result"]
     assert got["seen"] == [s["name"] for s in python["steps"]]
     assert [(s["name"], s["ok"]) for s in result["steps"]] == \
         [(s["name"], s["ok"]) for s in python["steps"]]
-    for key in ("ok", "provenTime", "blockTime", "transaction", "chain", "chainId", "blockNumber",
-                "targetHash", "merkleRoot", "confirmations"):
+    for key in ("ok", "verdict", "exitCode", "pinned", "provenTime", "blockTime", "transaction",
+                "chain", "chainId", "blockNumber", "targetHash", "merkleRoot", "confirmations"):
         assert result[key] == python[key], key
     assert [(n["url"], n["answered"], n["chainId"]) for n in result["nodes"]] == \
         [(n["url"], n["answered"], n["chainId"]) for n in python["nodes"]]
@@ -517,6 +518,46 @@ def test_the_module_gives_pythons_report(verify_page, notary, anvil):
     for mine, theirs in zip(result["steps"], python["steps"], strict=True):
         if mine["name"] != "confirmations":
             assert mine["detail"] == theirs["detail"], mine["name"]
+
+
+def test_the_verdicts_read_word_for_word_like_pythons(verify_page, notary, anvil, plain,
+                                                     tmp_path):
+    """Every verdict state, from the module and from verify.py on the same inputs."""
+    def one_byte_more(record):
+        record["sizeBytes"] += 1
+    misreported = make_batch(anvil, tmp_path, count=1, edit=one_byte_more)
+    adsl, lb = notary.receipts["adsl.xpt"], notary.receipts["lb.csv"]
+    edited = copy.deepcopy(lb)
+    edited["trialnotary"]["record"]["kind"] = "protocol"
+    elsewhere = copy.deepcopy(adsl)
+    elsewhere["anchors"][0]["chainId"] = 424242
+    dead = f"http://127.0.0.1:{free_port()}"
+    node = [anvil.url]
+    cases = [  # receipt, file, rpc urls, expected sender, the state both must reach
+        (adsl, notary.files["adsl.xpt"], node, SERVER_ANCHOR, "verified"),
+        (adsl, None, node, None, "verified-no-file"),
+        (adsl, notary.files["lb.csv"], node, None, "wrong-file"),
+        (edited, notary.files["lb.csv"], node, SERVER_ANCHOR, "failed"),
+        (adsl, notary.files["adsl.xpt"], node, "0x" + "12" * 20, "failed"),
+        (adsl, None, [dead], SERVER_ANCHOR, "unchecked"),
+        (elsewhere, None, [], None, "unchecked"),
+        (misreported.receipts[0], misreported.files[0], node, None, "failed"),
+        (plain[1][0], plain[0][0], node, None, "verified"),
+        (plain[1][0], None, node, None, "verified-no-file"),
+    ]
+    for receipt, path, urls, sender, state in cases:
+        content = path.read_bytes() if path else None
+        result = verify_page.evaluate("""([receipt, sha256, size, name, urls, sender]) =>
+          rv.verifyReceipt(receipt, {fileSha256: sha256, fileSize: size, fileName: name,
+                                     rpcUrls: urls, expectSender: sender})""", [
+            receipt, hashlib.sha256(content).hexdigest() if path else None,
+            len(content) if path else None, path.name if path else None, urls, sender])
+        python = verify_receipt(copy.deepcopy(receipt), file_path=path, rpc_urls=urls,
+                                expect_sender=sender).to_json()
+        assert python["verdict"]["state"] == state, python["verdict"]
+        for key in ("verdict", "exitCode", "pinned", "ok"):
+            assert result[key] == python[key], (state, key)
+        assert result["steps"][0] == python["steps"][0]  # file-hash, the size included
 
 
 def test_a_silent_node_times_out_and_is_reported(verify_page, notary, anvil):
@@ -549,8 +590,15 @@ def test_file_and_receipt_pass_every_step(verify_page, notary, anvil, tmp_path):
     proven = verify_page.locator("#verdict time.t-proven")
     assert proven.get_attribute("datetime") == receipt["anchors"][0]["blockTime"]
     assert proven.get_attribute("data-local") == "1"  # localised by app.js
+    assert verify_page.get_attribute("#verdict", "data-state") == "verified"
+    headline = verify_page.locator("#verdict-text")
+    assert headline.inner_text().startswith(
+        'This file is the one registered as "ADSL" (adsl.xpt) in trial NCT01234567, site '
+        'SITE-01, and it existed no later than ')
+    assert headline.locator("time.t-proven").count() == 1
+    assert verify_page.locator("#verdict-note").count() == 0  # pinned: nothing to add
     verdict = verify_page.inner_text("#verdict")
-    assert "PASS" in verdict and "Proven time" in verdict
+    assert "PASS" in verdict and "Every check passed" in verdict
     assert "0x" + receipt["anchors"][0]["sourceId"] in verdict
     claimed = verify_page.locator("#submitted-at")
     assert "the notary's claim, not proven" in claimed.inner_text()
@@ -573,6 +621,8 @@ def test_a_changed_byte_fails_only_file_hash(verify_page, notary, anvil, tmp_pat
     assert [name for name, ok in verdicts if ok is not True] == ["file-hash"]
     assert "not record.sha256" in detail(verify_page, "file-hash")
     verdict = verify_page.inner_text("#verdict")
+    assert verdict.startswith("This is NOT the file this receipt was issued for")
+    assert verify_page.get_attribute("#verdict", "data-state") == "wrong-file"
     assert "FAIL" in verdict and "file-hash" in verdict and "not proven" in verdict
     assert verify_page.locator("#verdict time.t-proven").count() == 0
     screenshot(verify_page, "verify-fail-file")
@@ -648,6 +698,49 @@ def test_an_unreachable_node_is_reported_and_a_node_of_another_chain_fails(
     assert not run_page(verify_page, rpc=[dead])
     assert page_verdicts(verify_page) == python_verdicts(receipt, rpc_urls=[dead])
     assert detail(verify_page, "chain") == "no node answered"
+    assert dict(page_verdicts(verify_page))["chain"] is None  # not checked, not failed
+    assert verify_page.get_attribute("#verdict", "data-state") == "unchecked"
+    assert verify_page.inner_text("#verdict-text") == \
+        "Could not check the anchor: no node answered."
+    assert "NOT CHECKED" in verify_page.inner_text("#verdict")
+    assert verify_page.locator("#verdict .badge.s-fail").count() == 0
+    screenshot(verify_page, "verify-unchecked")
+
+
+def test_a_bad_node_url_is_refused_at_its_field(verify_page, notary, anvil, tmp_path):
+    path = write_receipt(tmp_path, notary.receipts["adae.xpt"])
+    verify_page.set_input_files("#receipt-input", str(path))
+    verify_page.wait_for_selector("#receipt-status:not(:empty)")
+    verify_page.fill("#rpc-urls", f"{anvil.url}\nnot-a-url")
+    verify_page.click("#verify-button")
+    error = verify_page.locator("#rpc-urls-error")
+    error.wait_for()
+    assert "“not-a-url” is not an http(s) URL" in error.inner_text()
+    assert verify_page.get_attribute("#rpc-urls", "aria-invalid") == "true"
+    assert verify_page.get_attribute("#verdict", "data-ok") is None  # nothing was checked
+    assert verify_page.locator("#nodes-wrap").is_hidden()
+    assert verify_page.locator("[data-step][data-ok]").count() == 0
+    screenshot(verify_page, "verify-bad-node-url")
+
+    assert run_page(verify_page, rpc=[anvil.url])  # corrected: verified, the error gone
+    assert error.is_hidden()
+    assert verify_page.get_attribute("#rpc-urls", "aria-invalid") is None
+
+
+def test_the_page_compares_the_files_size(verify_page, anvil, tmp_path):
+    def one_byte_more(record):
+        record["sizeBytes"] += 1
+    misreported = make_batch(anvil, tmp_path / "batch", count=1, edit=one_byte_more)
+    receipt, path = misreported.receipts[0], misreported.files[0]
+    assert not run_page(verify_page, receipt=write_receipt(tmp_path, receipt), file=path,
+                        rpc=[anvil.url])
+    assert page_verdicts(verify_page) == python_verdicts(receipt, file_path=path,
+                                                         rpc_urls=[anvil.url])
+    size = path.stat().st_size
+    assert detail(verify_page, "file-hash").endswith(
+        f", but {path.name} is {size} bytes, not record.sizeBytes {size + 1}")
+    assert verify_page.inner_text("#verdict-text").startswith(
+        "This receipt does NOT verify: file-hash failed — the SHA-256 of")
 
 
 def test_only_the_file_looks_it_up_on_the_server(verify_page, notary, anvil):

@@ -49,17 +49,21 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
     server = f"http://127.0.0.1:{web_port}"
     data = tmp_path / "adsl.xpt"
     data.write_bytes(b"SDTM export\n" * 100)
+    other = tmp_path / "adae.xpt"
+    other.write_bytes(b"adverse events\n" * 50)
 
     process = start_up(env, web_port)
     try:
         token = (tmp_path / "instance/demo-token").read_text().strip()
-        submitted = subprocess.run(
-            [BIN / "trialnotary", "submit", str(data), "--trial", "NCT01234567",
-             "--site", "DEMO-SITE", "--wait", "--out", str(tmp_path / "receipts"), "--json",
-             "--server", server, "--token", token],
-            env=env, capture_output=True, text=True, timeout=90)
-        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-        [receipt_file] = (tmp_path / "receipts").iterdir()
+        for path in (data, other):  # two runs, as a user would: several receipts
+            submitted = subprocess.run(
+                [BIN / "trialnotary", "submit", str(path), "--trial", "NCT01234567",
+                 "--site", "DEMO-SITE", "--wait", "--out", str(tmp_path / "receipts"),
+                 "--json", "--server", server, "--token", token],
+                env=env, capture_output=True, text=True, timeout=90)
+            assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        [receipt_file] = (tmp_path / "receipts").glob("*adsl*")
+        assert len(list((tmp_path / "receipts").iterdir())) == 2
         time.sleep(6)  # past anvil's state interval; a clean stop dumps the state too
     finally:
         output = stop(process)
@@ -91,6 +95,22 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
             [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data),
              "--rpc", env["TRIALNOTARY_CHAIN_RPC_URL"]],
             env=env, capture_output=True, text=True, timeout=30)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert verified.returncode == 3, verified.stdout + verified.stderr  # passed, unpinned
+        assert verified.stdout.startswith("This file is the one registered as")
+        # the verify command `up` prints, run verbatim in the folder holding receipts/
+        [hint] = [line.strip() for line in output.splitlines()
+                  if line.strip().startswith("trialnotary verify ")]
+        verified = subprocess.run(["bash", "-c", hint], cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=60,
+                                  env={**env, "PATH": f"{BIN}{os.pathsep}{env['PATH']}"})
+        assert verified.returncode == 0, hint + "\n" + verified.stdout + verified.stderr
+        assert verified.stdout.count("The receipt is genuine, but no file was checked") == 2
     finally:
         stop(process)
+
+
+def test_the_receipts_folder_of_the_printed_commands_is_ignored_by_git():
+    root = Path(__file__).resolve().parents[1]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q",
+                              "receipts/NCT01234567_ADSL_1.receipt.json"], cwd=root, timeout=30)
+    assert ignored.returncode == 0

@@ -443,9 +443,22 @@ def test_receipt_fetches_a_confirmed_receipt_and_explains_the_other_answers(
 
     monkeypatch.chdir(tmp_path)
     assert submit.fetch_receipt(server_url, item["id"], None) == 0
-    default = tmp_path / receipt_filename(TRIAL, "b.txt", item["id"])
-    assert capsys.readouterr().out.strip() == str(default)
-    assert default.read_bytes() == target.read_bytes()
+    assert capsys.readouterr().out.encode() == target.read_bytes()  # stdout, as served
+    assert not (tmp_path / receipt_filename(TRIAL, "b.txt", item["id"])).exists()
+
+    result = CliRunner().invoke(main, ["receipt", item["id"], "--server", server_url])
+    assert result.exit_code == 0 and result.stdout_bytes == target.read_bytes()
+    json.loads(result.stdout_bytes)  # `trialnotary receipt ID > r.json` is the receipt
+
+    existing = tmp_path / "saved"
+    existing.mkdir()
+    for folder, given in ((existing, str(existing)), (tmp_path / "new" / "dir", "new/dir/")):
+        result = CliRunner().invoke(main, ["receipt", item["id"], "-o", given,
+                                           "--server", server_url])
+        assert result.exit_code == 0, result.output
+        saved = folder / receipt_filename(TRIAL, "b.txt", item["id"])
+        assert result.stdout.strip() == str(Path(given) / saved.name)
+        assert saved.read_bytes() == target.read_bytes()
 
 
 def test_an_unreachable_server_is_reported_after_retries(study, capsys, monkeypatch):

@@ -82,6 +82,8 @@ def _check_on_chain(session: Session, newest: audit.SealedHead, rpc_urls: list[s
     for step in result.steps:
         if step.ok is False:
             report.fail(f"entry {newest.seq} on chain: {step.name}: {step.detail}")
+    if result.verdict.state == verify.UNCHECKED:
+        report.fail(f"entry {newest.seq} on chain: {result.verdict.text}")
     if result.ok:
         report.good(f"entry {newest.seq} is anchored: transaction {result.transaction}, "
                     f"proven time {result.block_time}")

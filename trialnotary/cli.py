@@ -422,29 +422,40 @@ def submit(**options) -> None:
 
 @main.command()
 @click.argument("submission_id")
-@click.option("-o", "output", type=click.Path(dir_okay=False), help="Write the receipt here.")
+@click.option("-o", "--out", "output", metavar="FILE|DIR", type=click.Path(),
+              help="Save the receipt as FILE, or in DIR under its download name (a folder "
+                   "that exists, or a name ending with /).")
 @click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
               show_default=True)
 def receipt(submission_id: str, output: str | None, server: str) -> None:
-    """Fetch a receipt from the server."""
+    """Fetch a receipt from the server: printed to stdout, or saved with -o."""
     from . import submit as submitting
 
     sys.exit(submitting.fetch_receipt(server, submission_id, output))
 
 
 @main.command()
-@click.argument("receipt_path", metavar="RECEIPT", type=click.Path(exists=True, dir_okay=False))
-@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--rpc", "rpc_urls", multiple=True, help="A chain node; repeat for several.")
+@click.argument("receipt_paths", metavar="RECEIPT...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False),
+              help="The file the receipt was issued for (with one receipt only).")
+@click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
+              help="A chain node (http or https); repeat for several.")
 @click.option("--confirmations", default="1", show_default=True,
               help="A number, or 'finalized'.")
 @click.option("--expect-sender", metavar="ADDR", help="Pin the notary's anchoring address.")
-@click.option("--json", "as_json", is_flag=True)
-def verify(receipt_path, file_path, rpc_urls, confirmations, expect_sender, as_json) -> None:
-    """Check a receipt (and a file) step by step; exit 0 only if every step passes."""
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object; a list of them with several receipts.")
+def verify(receipt_paths, file_path, rpc_urls, confirmations, expect_sender, as_json) -> None:
+    """Check receipts (and a file) step by step, the verdict first.
+
+    Exit 0 if every check passed and the sender is pinned (--expect-sender), 1 if a check
+    failed, 2 for unusable input, 3 if every check passed but the sender is not pinned, 4 if
+    no chain node answered. With several receipts the worst wins (2 > 1 > 4 > 3 > 0).
+    """
     from . import verify as verifier
 
-    sys.exit(verifier.main(receipt_path, file_path=file_path, rpc_urls=list(rpc_urls),
+    sys.exit(verifier.main(receipt_paths, file_path=file_path, rpc_urls=list(rpc_urls),
                            confirmations=confirmations, expect_sender=expect_sender,
                            as_json=as_json))
 

@@ -103,7 +103,10 @@ def _receipts(session: Session, chain: ChainClient, found: Findings) -> None:
             continue
         report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1])
         checked += 1
-        if not report.ok:
+        if report.verdict.state == verify.UNCHECKED:
+            found.problems.append(f"the receipt of {submission.id} could not be checked: "
+                                  f"{report.verdict.text}")
+        elif not report.ok:
             failed = [step.name for step in report.steps if step.ok is False]
             found.problems.append(f"the receipt of {submission.id} fails {', '.join(failed)}")
     found.counts.update(receipts_verified=checked)

@@ -145,7 +145,11 @@ def _seed_users(session: Session, logins_file: Path) -> dict[str, str]:
 
 def _print_welcome(settings: Settings, token: str, logins: dict[str, str], host: str,
                    port: int) -> None:
+    from .chain import ChainClient
+
     server = f"http://{host}:{port}"
+    verify = (f"trialnotary verify receipts/*.receipt.json --rpc {settings.rpc_urls[0]} "
+              f"--expect-sender {ChainClient(settings).address}")
     people = "\n".join(f"  {role:<12}{email}  password {logins[email]}"
                        for role, email in DEMO_USERS.items())
     click.echo(f"""
@@ -162,8 +166,9 @@ Sign in at {server}/login (demo accounts, local only):
 Register a file and wait for its receipt:
   export TRIALNOTARY_SERVER_URL={server} TRIALNOTARY_TOKEN={token}
   trialnotary submit README.md --trial {DEMO_TRIAL} --site {DEMO_SITE} --wait --out receipts/
-Verify it without us:
-  trialnotary verify receipts/*.receipt.json --file README.md --rpc {settings.rpc_urls[0]}
+Verify every receipt there without us (exit 0: each checks out and was anchored by this
+notary's address):
+  {verify}
 Stop with Ctrl-C; everything is kept in {settings.instance_path}.
 """)
 

@@ -612,8 +612,10 @@ With the command-line verifier (Python 3.11 or later):
         --expect-sender <the notary's published anchoring address>
 
 It hashes the file locally, recomputes the leaf and the Merkle path, and asks the node
-(your own or any public one, not the notary) for the transaction and its block. Exit status
-0 means every step passed; --json prints the steps. Take the address for --expect-sender
+(your own or any public one, not the notary) for the transaction and its block. Its first
+line is the verdict in words. Exit status 0 means every step passed and the anchor was sent
+by that address; 3 that every step passed but no --expect-sender was given; 1 that a step
+failed; 4 that no node answered; --json prints the steps. Take the address for --expect-sender
 from the notary's published information, not from the receipt itself.
 
 In a browser: open the notary's /verify page and give it the receipt and the data file. The

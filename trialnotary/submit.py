@@ -369,6 +369,14 @@ def save_receipt(response: requests.Response, target: Path) -> Path:
     return target
 
 
+def receipt_target(output: str, response: requests.Response) -> Path:
+    """``-o``'s path: a folder (one that exists, or a name ending with a slash) gets the
+    receipt under its download name, as ``submit --out`` does; anything else is the file."""
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        return Path(output) / download_name(response)
+    return Path(output)
+
+
 def _status_of(response: requests.Response) -> str | None:
     try:
         return response.json().get("status")
@@ -412,13 +420,17 @@ def _poll_round(api: Api, pending: list[Entry], out: Path | None,
 
 
 def fetch_receipt(server: str, submission_id: str, output: str | None) -> int:
-    """``trialnotary receipt ID [-o FILE]``: 0 saved, 3 not confirmed yet, 1 otherwise."""
+    """``trialnotary receipt ID [-o FILE|DIR]``: the receipt's bytes on stdout, or saved
+    (and the path printed). 0 done, 3 not confirmed yet, 1 otherwise."""
     api = Api(server)
     try:
         response = api.get_receipt(submission_id)
         if response.status_code == 200:
-            target = Path(output) if output else Path.cwd() / download_name(response)
-            print(save_receipt(response, target))
+            if output is None:
+                sys.stdout.buffer.write(response.content)
+                sys.stdout.flush()
+            else:
+                print(save_receipt(response, receipt_target(output, response)))
             return EXIT_OK
         if response.status_code == 202:
             status = _status_of(response) or "not confirmed"
@@ -458,7 +470,7 @@ def _report_pending(entries: list[Entry]) -> None:
     _say(f"interrupted: {len(pending)} registration(s) not confirmed yet:")
     for entry in pending:
         _say(f"  {entry.id}  {entry.status or 'pending'}  {entry.shown}")
-    _say("fetch their receipts later with `trialnotary receipt ID`")
+    _say("fetch their receipts later with `trialnotary receipt ID -o DIR/`")
 
 
 # --- the command ---------------------------------------------------------------------

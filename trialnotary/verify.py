@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,19 @@ FINALIZED = "finalized"
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
 _BLOCK_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_RPC_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?", re.IGNORECASE)
+
+#: What a report's first line answers (``Verdict.state``; also in the JSON output).
+VERIFIED = "verified"  # the file given is the receipt's, and the anchor holds
+VERIFIED_NO_FILE = "verified-no-file"  # the receipt holds, but no file was compared
+WRONG_FILE = "wrong-file"  # the file given is not the receipt's
+FAILED = "failed"  # the receipt itself fails a step
+UNCHECKED = "unchecked"  # nothing could be checked on chain: no node answered
+
+#: ``trialnotary verify``'s exit codes (a contract: README, "Verifying a receipt").
+EXIT_PASS, EXIT_FAILED, EXIT_UNUSABLE, EXIT_NOT_PINNED, EXIT_UNCHECKED = 0, 1, 2, 3, 4
+#: Best first. With several receipts the worst one's code is the command's.
+EXIT_ORDER = (EXIT_PASS, EXIT_NOT_PINNED, EXIT_UNCHECKED, EXIT_FAILED, EXIT_UNUSABLE)
 
 
 class ReceiptError(ValueError):
@@ -109,6 +123,17 @@ class Claims:
     record: dict | None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """The answer in words: ``text`` is the report's first line, ``note`` an optional
+    second one; ``state`` is one of the verdict states above."""
+
+    state: str
+    text: str
+    note: str | None
+    exit_code: int
+
+
 @dataclass
 class Report:
     claims: Claims
@@ -116,10 +141,17 @@ class Report:
     steps: list[Step]
     nodes: list[NodeNote] = field(default_factory=list)
     seen_block_time: str | None = None
+    pinned: str | None = None
+    wrong_file: bool = False  # a file was read and its SHA-256 is not the receipt's
+
+    @property
+    def chain_checked(self) -> bool:
+        """Whether any node answered: without one, the chain steps say nothing either way."""
+        return any(note.answered for note in self.nodes)
 
     @property
     def ok(self) -> bool:
-        return all(step.ok is not False for step in self.steps)
+        return self.chain_checked and all(step.ok is not False for step in self.steps)
 
     @property
     def block_time(self) -> str | None:
@@ -143,10 +175,18 @@ class Report:
     def step(self, name: str) -> Step:
         return next(step for step in self.steps if step.name == name)
 
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of(self)
+
     def to_json(self) -> dict:
         anchor = self.claims.anchor
+        verdict = self.verdict
         return {
             "ok": self.ok,
+            "verdict": {"state": verdict.state, "text": verdict.text, "note": verdict.note},
+            "exitCode": verdict.exit_code,
+            "pinned": self.pinned is not None,
             "steps": [{"name": s.name, "ok": s.ok, "detail": s.detail} for s in self.steps],
             "nodes": [{"url": n.url, "answered": n.answered, "detail": n.detail,
                        "chainId": n.chain_id, "head": n.head} for n in self.nodes],
@@ -321,6 +361,13 @@ def parse_address(value: str) -> str:
     return value
 
 
+def parse_rpc_url(value: str) -> str:
+    """A node's URL: http(s), with a host."""
+    if isinstance(value, str) and _RPC_URL.fullmatch(value.strip()):
+        return value.strip()
+    raise ValueError(f"{value!r} is not an http(s) URL")
+
+
 def default_rpc_urls(chain_id: int | None) -> list[str]:
     return [DEFAULT_RPC_URLS[chain_id]] if chain_id in DEFAULT_RPC_URLS else []
 
@@ -332,30 +379,44 @@ def _short(hex_value: str) -> str:
     return prefix + hex_value[len(prefix):][:8] + "…"
 
 
-def _file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
+def _file_sha256(path: str | Path) -> tuple[str, int]:
+    """The file's SHA-256 (hex) and its size in bytes."""
+    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
-def _check_file(claims: Claims, file_path: str | Path | None) -> Step:
+def _check_file(claims: Claims, file_path: str | Path | None) -> tuple[Step, bool]:
+    """The file-hash step, and whether the file is another one than the receipt's.
+
+    The record's ``sizeBytes``, when it holds a number, must be the file's size too.
+    """
     if file_path is None:
-        return Step("file-hash", None, "no file given")
+        return Step("file-hash", None, "no file given"), False
     if claims.record is not None:
         expected, against = claims.record["sha256"], "record.sha256"
     else:
         expected, against = claims.target.hex(), "targetHash"
     name = Path(file_path).name
     try:
-        actual = _file_sha256(file_path)
+        actual, size = _file_sha256(file_path)
     except OSError as exc:
-        return Step("file-hash", False, f"cannot read {name}: {exc.strerror or exc}")
+        return Step("file-hash", False, f"cannot read {name}: {exc.strerror or exc}"), False
+    expected_size = claims.record.get("sizeBytes") if claims.record is not None else None
+    sized = _is_int(expected_size)
+    wrong_size = (f"{name} is {size} bytes, not record.sizeBytes {expected_size}"
+                  if sized and size != expected_size else None)
     if actual != expected:
-        return Step("file-hash", False, f"the SHA-256 of {name} is {_short(actual)}, "
-                                        f"not {against} {_short(expected)}")
-    return Step("file-hash", True, f"the SHA-256 of {name} is {against} {_short(expected)}")
+        detail = f"the SHA-256 of {name} is {_short(actual)}, not {against} {_short(expected)}"
+        return Step("file-hash", False, detail + (f"; {wrong_size}" if wrong_size else "")), True
+    matched = f"the SHA-256 of {name} is {against} {_short(expected)}"
+    if wrong_size:
+        return Step("file-hash", False, f"{matched}, but {wrong_size}"), False
+    return Step("file-hash", True, matched + (f"; its {size} bytes match record.sizeBytes"
+                                              if sized else "")), False
 
 
 def _check_leaf(claims: Claims) -> Step:
@@ -638,15 +699,19 @@ def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | N
     return answers, notes, seen
 
 
+NO_NODE_ANSWERED = "no node answered"
+
+
 def _chain_steps(urls: list[str], claims: Claims, need: int | str, pinned: str | None):
+    """The chain steps over every node; skipped (not failed) when no node answers."""
     if not urls:
         chain = claims.anchor.chain_id
         reason = ("no chain node to ask: give one with --rpc"
                   + (f" (there is no default node for chain {chain})" if chain else ""))
-        return [Step(name, False, reason) for name in CHAIN_STEPS], [], None
+        return _skipped(CHAIN_STEPS, reason), [], None
     answers, notes, seen = _ask_nodes(urls, claims, need, pinned)
     if not answers:
-        return [Step(name, False, "no node answered") for name in CHAIN_STEPS], notes, seen
+        return _skipped(CHAIN_STEPS, NO_NODE_ANSWERED), notes, seen
     steps = [_combine(name, [(url, node_steps[i]) for url, node_steps in answers])
              for i, name in enumerate(CHAIN_STEPS)]
     return steps, notes, seen
@@ -658,14 +723,15 @@ def check(claims: Claims, *, file_path: str | Path | None = None,
           rpc_urls: list[str] | None = None, confirmations: int | str = 1,
           expect_sender: str | None = None) -> Report:
     """Run every step on validated claims. ``rpc_urls=None`` asks the chain's default node;
-    an empty list asks none (the chain steps then fail)."""
+    an empty list asks none (nothing is then checked on chain)."""
     need = parse_confirmations(confirmations)
     pinned = parse_address(expect_sender) if expect_sender else None
     urls = default_rpc_urls(claims.anchor.chain_id) if rpc_urls is None else list(rpc_urls)
-    offline = [_check_file(claims, file_path), _check_leaf(claims), _check_merkle_path(claims)]
+    file_step, wrong_file = _check_file(claims, file_path)
+    offline = [file_step, _check_leaf(claims), _check_merkle_path(claims)]
     chain, notes, seen = _chain_steps(urls, claims, need, pinned)
     return Report(claims=claims, confirmations=need, steps=offline + chain, nodes=notes,
-                  seen_block_time=seen)
+                  seen_block_time=seen, pinned=pinned, wrong_file=wrong_file)
 
 
 def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
@@ -680,56 +746,220 @@ def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
                  confirmations=confirmations, expect_sender=expect_sender)
 
 
+# --- the verdict in words ------------------------------------------------------------
+# The same sentences as the verify page's (static/js/receipt-verify.js, verdictOf): a
+# reviewer reads one answer, whichever verifier they use.
+
+def verdict_of(report: Report) -> Verdict:
+    """What the report answers, in a journal reviewer's words."""
+    failed = [step for step in report.steps if step.ok is False]
+    if report.wrong_file:
+        return Verdict(WRONG_FILE, "This is NOT the file this receipt was issued for: its "
+                       "SHA-256 is not the one in the receipt.", None, EXIT_FAILED)
+    if failed:
+        also = f" (also failed: {', '.join(s.name for s in failed[1:])})" if failed[1:] else ""
+        return Verdict(FAILED, f"This receipt does NOT verify: {failed[0].name} failed — "
+                               f"{failed[0].detail}{also}", None, EXIT_FAILED)
+    if not report.chain_checked:
+        return Verdict(UNCHECKED, _unchecked_text(report), "Nothing was checked on chain: the "
+                       "receipt is neither confirmed nor refuted. Try another node.",
+                       EXIT_UNCHECKED)
+    record, when = report.claims.record, _when(report.proven_time)
+    if report.step("file-hash").ok:
+        state = VERIFIED
+        text = (f"This file is the one registered as {_registered_as(record)}, and it existed "
+                f"no later than {when}." if record is not None else
+                f"This file is the one this receipt was issued for, and it existed no later "
+                f"than {when}.")
+    else:
+        state = VERIFIED_NO_FILE
+        text = ("The receipt is genuine, but no file was checked: the file registered as "
+                f"{_registered_as(record)} existed no later than {when}." if record is not None
+                else "The receipt is genuine, but no file was checked: the file it was issued "
+                f"for existed no later than {when}.")
+    if report.pinned:
+        return Verdict(state, text, None, EXIT_PASS)
+    return Verdict(state, text, _not_pinned(report.claims.anchor.sender), EXIT_NOT_PINNED)
+
+
+def _unchecked_text(report: Report) -> str:
+    if report.nodes:
+        return f"Could not check the anchor: {NO_NODE_ANSWERED}."
+    chain = report.claims.anchor.chain_id
+    return ("Could not check the anchor: no chain node was given"
+            + (f" and there is no default node for chain {chain}."
+               if chain and chain not in DEFAULT_RPC_URLS else "."))
+
+
+def _not_pinned(sender: str | None) -> str:
+    told = f"the anchor was sent by {sender}; give" if sender else "give"
+    return (f"Not pinned: {told} the notary's published address as the expected sender to "
+            "check that the notary sent it.")
+
+
+def _registered_as(record: dict) -> str:
+    """``"Label" (file name) in trial T, site S``: the record's own words."""
+    label, filename = _as_text(record["dataset"]), _as_text(record["filename"])
+    named = f'"{label}"' + ("" if filename == label else f" ({filename})")
+    return f"{named} in trial {_as_text(record['trial'])}, site {_as_text(record['site'])}"
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _when(time: str | None) -> str:
+    """A block time as people read it: ``2026-11-23 19:00:12 UTC``."""
+    return (time or "an unknown time").replace("T", " ").removesuffix("Z") + " UTC"
+
+
+def exit_code_of(codes: Iterable[int]) -> int:
+    """Several receipts' codes as one: the worst wins (2 > 1 > 4 > 3 > 0)."""
+    return max(codes, key=EXIT_ORDER.index, default=EXIT_PASS)
+
+
+# --- the command ---------------------------------------------------------------------
+
 def _marks() -> dict:
     """✓ ✗ – where the terminal can print them, ASCII otherwise."""
     try:
-        "✓✗–…".encode(sys.stdout.encoding or "ascii")
+        "✓✗–…—".encode(sys.stdout.encoding or "ascii")
         return {True: "✓", False: "✗", None: "–"}
     except (UnicodeEncodeError, LookupError):
         return {True: "+", False: "x", None: "-"}
 
 
 def render_text(report: Report) -> str:
+    """The verdict first, then each step, the nodes asked and a one-line summary."""
     marks = _marks()
+    verdict = report.verdict
     width = max(len(name) for name in STEPS)
-    lines = [f"{marks[s.ok]} {s.name:<{width}}  {s.detail}" for s in report.steps]
+    lines = [verdict.text] + ([verdict.note] if verdict.note else [])
+    lines += [f"{marks[s.ok]} {s.name:<{width}}  {s.detail}" for s in report.steps]
     lines += [f"  node {n.url}: {n.detail}" for n in report.nodes]
     where = f"transaction {report.transaction} on {report.chain_label}"
+    claimed = f"claimed time {report.block_time or 'unknown'} (not proven)"
     if report.ok:
         lines.append(f"PASS  proven time {report.block_time}  {where}")
+    elif verdict.state == UNCHECKED:
+        lines.append(f"NOT CHECKED  {claimed}  {where}")
     else:
         failed = ", ".join(s.name for s in report.steps if s.ok is False)
-        lines.append(f"FAIL  failed: {failed}  claimed time {report.block_time or 'unknown'} "
-                     f"(not proven)  {where}")
-    text = "\n".join(lines)
+        lines.append(f"FAIL  failed: {failed}  {claimed}  {where}")
+    return _printable("\n".join(lines), marks)
+
+
+def _printable(text: str, marks: dict) -> str:
     if marks[True] != "✓":
-        text = text.replace("…", "...")
+        text = text.replace("…", "...").replace("—", "-")
     return text
 
 
-def main(receipt_path: str | Path, *, file_path: str | Path | None = None,
-         rpc_urls: list[str], confirmations: str = "1", expect_sender: str | None = None,
+#: How the command's summary of several receipts names each exit code.
+_OUTCOMES = {EXIT_PASS: "passed", EXIT_NOT_PINNED: "passed but not pinned",
+             EXIT_UNCHECKED: "not checked on chain", EXIT_FAILED: "failed",
+             EXIT_UNUSABLE: "unusable"}
+
+
+@dataclass
+class _Outcome:
+    """One receipt given to the command: its report, or why it cannot be used."""
+
+    path: str
+    report: Report | None = None
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.report.verdict.exit_code if self.report is not None else EXIT_UNUSABLE
+
+    def to_json(self) -> dict:
+        if self.report is None:
+            return {"receipt": self.path, "ok": False, "error": self.error,
+                    "exitCode": EXIT_UNUSABLE}
+        return {"receipt": self.path, **self.report.to_json()}
+
+    def text(self) -> str:
+        if self.report is None:
+            return f"Not a usable receipt: {self.error}"
+        return render_text(self.report)
+
+
+def main(receipt_paths: str | Path | Iterable[str | Path], *,
+         file_path: str | Path | None = None, rpc_urls: list[str],
+         confirmations: str = "1", expect_sender: str | None = None,
          as_json: bool = False) -> int:
-    """``trialnotary verify``: 0 if every step passes, 1 if one fails, 2 if the receipt
-    (or an option) cannot be used at all."""
+    """``trialnotary verify RECEIPT...``; the exit code is the contract of the README:
+    0 every check passed and the sender is pinned, 1 a check failed, 2 unusable input,
+    3 every check passed but the sender is not pinned, 4 no node answered. With several
+    receipts the worst wins; ``--json`` then prints a list."""
+    paths = ([receipt_paths] if isinstance(receipt_paths, str | Path)
+             else list(receipt_paths))
     try:
         need = parse_confirmations(confirmations)
         pinned = parse_address(expect_sender) if expect_sender else None
+        urls = _parse_rpc_options(rpc_urls)
+        if not paths:
+            raise ValueError("give at least one receipt")
+        if file_path is not None and len(paths) > 1:
+            raise ValueError(f"--file goes with one receipt, not {len(paths)}: verify "
+                             "each file with its own receipt")
     except ValueError as exc:
         return _usage_error(str(exc), as_json)
+    outcomes = [_verify_path(str(path), file_path, urls, need, pinned) for path in paths]
+    for outcome in outcomes:
+        if outcome.error is not None:
+            print(f"error: {outcome.path}: not a usable receipt: {outcome.error}",
+                  file=sys.stderr)
+    if len(outcomes) == 1:
+        _print_one(outcomes[0], as_json)
+    else:
+        _print_several(outcomes, as_json)
+    return exit_code_of(outcome.exit_code for outcome in outcomes)
+
+
+def _parse_rpc_options(rpc_urls: list[str]) -> list[str]:
     try:
-        claims = parse_receipt(load_receipt(receipt_path))
+        return [parse_rpc_url(url) for url in rpc_urls]
+    except ValueError as exc:
+        raise ValueError(f"--rpc: {exc}") from None
+
+
+def _verify_path(path: str, file_path: str | Path | None, urls: list[str],
+                 need: int | str, pinned: str | None) -> _Outcome:
+    try:
+        claims = parse_receipt(load_receipt(path))
     except ReceiptError as exc:
-        return _usage_error(f"{receipt_path}: not a usable receipt: {exc}", as_json)
-    report = check(claims, file_path=file_path, rpc_urls=rpc_urls or None,
-                   confirmations=need, expect_sender=pinned)
-    print(json.dumps(report.to_json(), indent=2) if as_json
-          else render_text(report))
-    return 0 if report.ok else 1
+        return _Outcome(path, error=str(exc))
+    return _Outcome(path, check(claims, file_path=file_path, rpc_urls=urls or None,
+                                confirmations=need, expect_sender=pinned))
+
+
+def _print_one(outcome: _Outcome, as_json: bool) -> None:
+    if as_json:
+        answer = (outcome.to_json() if outcome.report is not None
+                  else {"ok": False, "error": f"{outcome.path}: not a usable receipt: "
+                                             f"{outcome.error}"})
+        print(json.dumps(answer, indent=2))
+    elif outcome.report is not None:
+        print(outcome.text())
+
+
+def _print_several(outcomes: list[_Outcome], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([outcome.to_json() for outcome in outcomes], indent=2))
+        return
+    for outcome in outcomes:
+        print(f"== {outcome.path}")
+        print(outcome.text())
+        print()
+    counts = {code: sum(o.exit_code == code for o in outcomes) for code in EXIT_ORDER}
+    print(f"{len(outcomes)} receipts: " + ", ".join(
+        f"{count} {_OUTCOMES[code]}" for code, count in counts.items() if count))
 
 
 def _usage_error(message: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"ok": False, "error": message}))
     print(f"error: {message}", file=sys.stderr)
-    return 2
+    return EXIT_UNUSABLE

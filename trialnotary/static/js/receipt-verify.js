@@ -34,6 +34,18 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const BLOCK_HASH = /^0x[0-9a-f]{64}$/;
 const BLOCK_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+const RPC_URL = /^https?:\/\/[^\s/?#]+(?:[/?#]\S*)?$/i;
+
+/** What a result's first line answers (verify.py's verdict states). */
+export const VERIFIED = "verified";
+export const VERIFIED_NO_FILE = "verified-no-file";
+export const WRONG_FILE = "wrong-file";
+export const FAILED = "failed";
+export const UNCHECKED = "unchecked";
+
+/** `trialnotary verify`'s exit codes, carried in the result as in verify.py's JSON. */
+export const EXIT = Object.freeze({ PASS: 0, FAILED: 1, UNUSABLE: 2, NOT_PINNED: 3, UNCHECKED: 4 });
+const NO_NODE_ANSWERED = "no node answered";
 
 /** The receipt cannot be read as a receipt at all (as opposed to failing a step). */
 export class ReceiptError extends Error {
@@ -342,6 +354,13 @@ export function defaultRpcUrls(chainId) {
   return DEFAULT_RPC_URLS[chainId] ? [DEFAULT_RPC_URLS[chainId]] : [];
 }
 
+/** A node's URL: http(s), with a host; RangeError otherwise (verify.py's parse_rpc_url). */
+export function parseRpcUrl(value) {
+  const text = typeof value === "string" ? value.trim() : "";
+  if (RPC_URL.test(text) && URL.parse(text)?.hostname) return text;
+  throw new RangeError(`${repr(value)} is not an http(s) URL`);
+}
+
 /** Node URLs from a text field: comma, space or newline separated, duplicates dropped. */
 export function splitRpcUrls(text) {
   return [...new Set(String(text ?? "").split(/[\s,]+/).filter(Boolean))];
@@ -351,17 +370,28 @@ export function splitRpcUrls(text) {
 
 const step = (name, ok, detail) => ({ name, ok, detail });
 
-function checkFile(claims, { fileSha256, fileName, fileError }) {
+/**
+ * The file-hash step, and whether the file is another one than the receipt's: `[step, wrongFile]`.
+ * The record's sizeBytes, when it holds a number, must be the file's size too (when known).
+ */
+function checkFile(claims, { fileSha256, fileName, fileError, fileSize }) {
   const name = fileName || "the file";
-  if (fileError) return step("file-hash", false, `cannot read ${name}: ${fileError}`);
-  if (fileSha256 === undefined || fileSha256 === null) return step("file-hash", null, "no file given");
+  if (fileError) return [step("file-hash", false, `cannot read ${name}: ${fileError}`), false];
+  if (fileSha256 === undefined || fileSha256 === null) return [step("file-hash", null, "no file given"), false];
   const [expected, against] = claims.record !== null
     ? [claims.record.sha256, "record.sha256"] : [claims.target, "targetHash"];
   const actual = String(fileSha256).toLowerCase();
+  const expectedSize = claims.record?.sizeBytes;
+  const sized = (typeof expectedSize === "bigint" || isInt(expectedSize)) && isInt(fileSize);
+  const wrongSize = sized && String(fileSize) !== String(expectedSize)
+    ? `${name} is ${fileSize} bytes, not record.sizeBytes ${expectedSize}` : null;
   if (actual !== expected) {
-    return step("file-hash", false, `the SHA-256 of ${name} is ${short(actual)}, not ${against} ${short(expected)}`);
+    const detail = `the SHA-256 of ${name} is ${short(actual)}, not ${against} ${short(expected)}`;
+    return [step("file-hash", false, detail + (wrongSize ? `; ${wrongSize}` : "")), true];
   }
-  return step("file-hash", true, `the SHA-256 of ${name} is ${against} ${short(expected)}`);
+  const matched = `the SHA-256 of ${name} is ${against} ${short(expected)}`;
+  if (wrongSize) return [step("file-hash", false, `${matched}, but ${wrongSize}`), false];
+  return [step("file-hash", true, matched + (sized ? `; its ${fileSize} bytes match record.sizeBytes` : "")), false];
 }
 
 async function checkLeaf(claims) {
@@ -640,20 +670,21 @@ function askNode(url, claims, need, pinned, timeoutMs) {
 
 function combineStep(index, runs, answers) {
   const results = runs.map((r, k) => [r.url, answers[k]]).filter(([, s]) => s !== UNREACHABLE);
-  return results.length ? combine(CHAIN_STEPS[index], results) : step(CHAIN_STEPS[index], false, "no node answered");
+  return results.length ? combine(CHAIN_STEPS[index], results) : step(CHAIN_STEPS[index], null, NO_NODE_ANSWERED);
 }
 
 /**
- * The chain steps over every node at once. Each combined step is reported as soon as every node
- * has answered it (or proved unreachable); a node that stops answering half-way is left out of
- * every step at the end, as verify.py does, and steps whose verdict changes are reported again.
+ * The chain steps over every node at once; skipped, not failed, when no node answers. Each
+ * combined step is reported as soon as every node has answered it (or proved unreachable); a
+ * node that stops answering half-way is left out of every step at the end, as verify.py does,
+ * and steps whose verdict changes are reported again.
  */
 async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
   if (!urls.length) {
     const chain = claims.anchor.chainId;
     const reason = "no chain node to ask: give a node URL"
       + (chain ? ` (there is no default node for chain ${chain})` : "");
-    const steps = CHAIN_STEPS.map((name) => step(name, false, reason));
+    const steps = skipped(CHAIN_STEPS, reason);
     steps.forEach(emit);
     return { steps, nodes: [], seen: null };
   }
@@ -678,6 +709,69 @@ async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
   return { steps, nodes, seen };
 }
 
+// --- the verdict in words -------------------------------------------------------------------
+// verify.py's sentences (verdict_of), word for word: a reviewer reads one answer, whichever
+// verifier they use.
+
+function asText(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** `"Label" (file name) in trial T, site S`: the record's own words. */
+function registeredAs(record) {
+  const label = asText(record.dataset);
+  const filename = asText(record.filename);
+  const named = `"${label}"${filename === label ? "" : ` (${filename})`}`;
+  return `${named} in trial ${asText(record.trial)}, site ${asText(record.site)}`;
+}
+
+/** A block time as people read it: `2026-11-23 19:00:12 UTC` (the page's timeTag text). */
+export function readableTime(time) {
+  return `${(time ?? "an unknown time").replace("T", " ").replace(/Z$/, "")} UTC`;
+}
+
+function notPinned(sender) {
+  const told = sender ? `the anchor was sent by ${sender}; give` : "give";
+  return `Not pinned: ${told} the notary's published address as the expected sender to check that the notary sent it.`;
+}
+
+/**
+ * What a verification answers, in a journal reviewer's words: `{state, text, note, exitCode}`.
+ * `text` is the first line; `note` an optional second one.
+ */
+function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime }) {
+  const failed = steps.filter((s) => s.ok === false);
+  if (wrongFile) {
+    return { state: WRONG_FILE, text: "This is NOT the file this receipt was issued for: its SHA-256 is not the one in the receipt.", note: null, exitCode: EXIT.FAILED };
+  }
+  if (failed.length) {
+    const also = failed.length > 1 ? ` (also failed: ${failed.slice(1).map((s) => s.name).join(", ")})` : "";
+    return { state: FAILED, text: `This receipt does NOT verify: ${failed[0].name} failed — ${failed[0].detail}${also}`, note: null, exitCode: EXIT.FAILED };
+  }
+  if (!nodes.some((n) => n.answered)) {
+    const chain = claims.anchor.chainId;
+    const text = nodes.length ? `Could not check the anchor: ${NO_NODE_ANSWERED}.`
+      : `Could not check the anchor: no chain node was given${chain && !DEFAULT_RPC_URLS[chain] ? ` and there is no default node for chain ${chain}.` : "."}`;
+    return { state: UNCHECKED, text, note: "Nothing was checked on chain: the receipt is neither confirmed nor refuted. Try another node.", exitCode: EXIT.UNCHECKED };
+  }
+  const { record } = claims;
+  const when = readableTime(provenTime);
+  const withFile = steps.find((s) => s.name === "file-hash").ok === true;
+  let text;
+  if (withFile) {
+    text = record !== null
+      ? `This file is the one registered as ${registeredAs(record)}, and it existed no later than ${when}.`
+      : `This file is the one this receipt was issued for, and it existed no later than ${when}.`;
+  } else {
+    text = record !== null
+      ? `The receipt is genuine, but no file was checked: the file registered as ${registeredAs(record)} existed no later than ${when}.`
+      : `The receipt is genuine, but no file was checked: the file it was issued for existed no later than ${when}.`;
+  }
+  const state = withFile ? VERIFIED : VERIFIED_NO_FILE;
+  if (pinned) return { state, text, note: null, exitCode: EXIT.PASS };
+  return { state, text, note: notPinned(claims.anchor.sender), exitCode: EXIT.NOT_PINNED };
+}
+
 // --- the entry point -----------------------------------------------------------------------
 
 /**
@@ -686,19 +780,21 @@ async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
  * @param {object} receipt
  * @param {object} [options]
  * @param {string} [options.fileSha256] the file's SHA-256; without it file-hash is skipped
+ * @param {number} [options.fileSize] the file's size in bytes, compared with record.sizeBytes
  * @param {string} [options.fileName] named in the file-hash detail
  * @param {string} [options.fileError] the file could not be read: file-hash fails with it
  * @param {string[]|null} [options.rpcUrls] nodes to ask; null/undefined: the chain's default
- *        node (DEFAULT_RPC_URLS); [] asks none (the chain steps then fail)
+ *        node (DEFAULT_RPC_URLS); [] asks none (nothing is then checked on chain)
  * @param {number|string} [options.confirmations=1] a positive number or "finalized"
  * @param {string} [options.expectSender] pin the anchoring address
  * @param {(step: {name: string, ok: boolean|null, detail: string}) => void} [options.onStep]
  *        each step as soon as it is known, in order (a step may be reported again, corrected)
  * @param {number} [options.timeoutMs=RPC_TIMEOUT_MS] per JSON-RPC call
- * @returns {Promise<object>} `{ok, steps, nodes, provenTime, blockTime, transaction, chain,
- *          chainId, blockNumber, targetHash, merkleRoot, confirmations}` like verify.py's
- *          Report.to_json(). Rejects with ReceiptError for a malformed receipt and RangeError
- *          for bad options; every other problem is a failed step.
+ * @returns {Promise<object>} `{ok, verdict: {state, text, note}, exitCode, pinned, steps, nodes,
+ *          provenTime, blockTime, transaction, chain, chainId, blockNumber, targetHash,
+ *          merkleRoot, confirmations}` like verify.py's Report.to_json(), and `record`.
+ *          Rejects with ReceiptError for a malformed receipt and RangeError for bad options;
+ *          every other problem is a failed step.
  */
 export async function verifyReceipt(receipt, options = {}) {
   const { rpcUrls = null, expectSender = null, onStep, timeoutMs = RPC_TIMEOUT_MS } = options;
@@ -707,7 +803,8 @@ export async function verifyReceipt(receipt, options = {}) {
   const pinned = expectSender ? parseAddress(expectSender) : null;
   const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
   const emit = (s) => onStep?.({ ...s });
-  const offline = [checkFile(claims, options)];
+  const [fileStep, wrongFile] = checkFile(claims, options);
+  const offline = [fileStep];
   emit(offline[0]);
   offline.push(await checkLeaf(claims));
   emit(offline[1]);
@@ -715,14 +812,19 @@ export async function verifyReceipt(receipt, options = {}) {
   emit(offline[2]);
   const { steps, nodes, seen } = await chainSteps(urls, claims, need, pinned, timeoutMs, emit);
   const all = [...offline, ...steps];
-  const ok = all.every((s) => s.ok !== false);
+  const ok = nodes.some((n) => n.answered) && all.every((s) => s.ok !== false);
   const { anchor } = claims;
   const time = anchor.blockTime ?? seen;
+  const provenTime = ok ? time : null;
+  const { exitCode, ...verdict } = verdictOf({ steps: all, claims, wrongFile, nodes, pinned, provenTime });
   return {
     ok,
+    verdict,
+    exitCode,
+    pinned: pinned !== null,
     steps: all,
     nodes,
-    provenTime: ok ? time : null,
+    provenTime,
     blockTime: time,
     transaction: `0x${anchor.txHash}`,
     chain: anchor.chain ?? (anchor.chainId ? chainName(anchor.chainId) : null),

@@ -3,8 +3,9 @@
 // registrations and their receipts; the anchor is checked against the chain node(s) given.
 import { hashFiles } from "./hashing.js";
 import {
-  DEFAULT_RPC_URLS, ReceiptError, STEPS, chainName, parseAddress, parseConfirmations,
-  parseReceipt, parseReceiptText, readReceiptFile, splitRpcUrls, verifyReceipt,
+  DEFAULT_RPC_URLS, ReceiptError, STEPS, UNCHECKED, chainName, parseAddress, parseConfirmations,
+  parseReceipt, parseReceiptText, parseRpcUrl, readReceiptFile, readableTime, splitRpcUrls,
+  verifyReceipt,
 } from "./receipt-verify.js";
 
 const $ = (id) => document.getElementById(id);
@@ -257,7 +258,8 @@ function showStep({ name, ok, detail }) {
 function setVerdict(ok, ...content) {
   const verdict = $("verdict");
   if (ok === undefined) delete verdict.dataset.ok; else verdict.dataset.ok = String(ok);
-  verdict.replaceChildren(...content);
+  delete verdict.dataset.state;
+  verdict.replaceChildren(...content.filter((child) => child !== null));
   localize(verdict);
 }
 
@@ -266,21 +268,35 @@ function chainLabel(result) {
   return `${result.chain ?? chainName(result.chainId)} (chain ${result.chainId})`;
 }
 
+/** The verdict's sentence, its proven time (if any) as a `<time>` app.js localises. */
+function verdictText({ verdict, provenTime }) {
+  const shown = provenTime ? readableTime(provenTime) : null;
+  const at = shown ? verdict.text.indexOf(shown) : -1;
+  if (at < 0) return [verdict.text];
+  return [verdict.text.slice(0, at), timeTag(provenTime, "proven"), verdict.text.slice(at + shown.length)];
+}
+
+/** First the answer in words (receipt-verify.js's verdictOf), then a summary line. */
 function showVerdict(result) {
   const where = [" Transaction ", el("code", { class: "hash", id: "transaction" }, result.transaction),
     ` on ${chainLabel(result)}.`];
-  if (result.ok) {
-    setVerdict(true, el("p", {}, el("span", { class: "badge s-pass" }, "PASS"),
-      " Every check passed. Proven time: ", timeTag(result.provenTime, "proven"),
-      " — the time of the block holding the root: the file existed no later than this.", ...where));
-    return;
-  }
+  const claimed = [result.blockTime ? "The receipt's block time " : "No block time",
+    result.blockTime ? el("span", { class: "hash" }, result.blockTime) : null, " is not proven."];
   const failed = result.steps.filter((s) => s.ok === false).map((s) => s.name);
-  setVerdict(false, el("p", {}, el("span", { class: "badge s-fail" }, "FAIL"),
-    ` Failed: ${failed.join(", ")}. `,
-    result.blockTime ? "The receipt's block time " : "No block time",
-    result.blockTime ? el("span", { class: "hash" }, result.blockTime) : null,
-    " is not proven.", ...where));
+  let summary;
+  if (result.ok) {
+    summary = [el("span", { class: "badge s-pass" }, "PASS"),
+      " Every check passed. The proven time is the time of the block holding the root."];
+  } else if (result.verdict.state === UNCHECKED) {
+    summary = [el("span", { class: "badge s-pending" }, "NOT CHECKED"), " ", ...claimed];
+  } else {
+    summary = [el("span", { class: "badge s-fail" }, "FAIL"), ` Failed: ${failed.join(", ")}. `, ...claimed];
+  }
+  setVerdict(result.ok,
+    el("p", { id: "verdict-text" }, el("strong", {}, ...verdictText(result))),
+    result.verdict.note ? el("p", { id: "verdict-note", class: "hint" }, result.verdict.note) : null,
+    el("p", {}, ...summary, ...where));
+  $("verdict").dataset.state = result.verdict.state;
 }
 
 function showNodes(nodes) {
@@ -345,6 +361,7 @@ function readOptions() {
   let ok = true;
   const confirmationsInput = $("confirmations");
   const senderInput = $("expect-sender");
+  const rpcInput = $("rpc-urls");
   let confirmations = 1;
   let expectSender = null;
   try {
@@ -361,6 +378,16 @@ function readOptions() {
     fieldError(senderInput, "An address is 0x and 40 hex digits.");
     ok = false;
   }
+  const notUrl = splitRpcUrls(rpcInput.value).find((url) => {
+    try {
+      return !parseRpcUrl(url);
+    } catch {
+      return true;
+    }
+  });
+  fieldError(rpcInput, notUrl === undefined ? ""
+    : `“${notUrl}” is not an http(s) URL. Give node URLs like https://node.example, one per line.`);
+  ok &&= notUrl === undefined;
   return ok ? { confirmations, expectSender } : null;
 }
 
@@ -379,7 +406,7 @@ async function verify(receipt, options, file) {
   const result = await verifyReceipt(receipt, {
     ...options,
     rpcUrls: nodesFor(claims.anchor.chainId),
-    fileSha256: file?.sha256, fileError: file?.error, fileName: state.file?.name,
+    fileSha256: file?.sha256, fileError: file?.error, fileName: state.file?.name, fileSize: state.file?.size,
     onStep: showStep,
   });
   result.steps.forEach(showStep);
