@@ -356,7 +356,7 @@ def _register_files(w: World, who: str, scope: str) -> Req:
 @post("web.create_site_token POST", scoped=True)
 def _create_site_token(w: World, who: str, scope: str) -> Req:
     site = _other_site(scope)
-    return Req("POST", "/tokens/site", ok=200, form={"site": site, "name": f"matrix {who}"},
+    return Req("POST", "/tokens/site", ok=302, form={"site": site, "name": f"matrix {who}"},
                probe=lambda: w.count("SELECT count(*) FROM site_token JOIN site ON "
                                      "site.id = site_token.site_id WHERE site.code = :s",
                                      s=site))
@@ -384,7 +384,7 @@ def _revoke_site_token(w: World, who: str, scope: str) -> Req:
 
 @post("web.create_user_token POST")
 def _create_user_token(w: World, who: str, scope: str) -> Req:
-    return Req("POST", "/tokens/user", ok=200, form={"name": f"matrix {who}"},
+    return Req("POST", "/tokens/user", ok=302, form={"name": f"matrix {who}"},
                probe=lambda: w.count("SELECT count(*) FROM user_token"))
 
 
@@ -427,7 +427,7 @@ def _create_site(w: World, who: str, scope: str) -> Req:
 @post("admin.users POST")
 def _create_user(w: World, who: str, scope: str) -> Req:
     email = f"new-{w.next()}@example.org"
-    return Req("POST", "/admin/users", ok=200, form={"email": email, "role": "sponsor"},
+    return Req("POST", "/admin/users", ok=302, form={"email": email, "role": "sponsor"},
                probe=lambda: w.count("SELECT count(*) FROM app_user WHERE email = :e",
                                      e=email))
 

@@ -31,6 +31,7 @@ from tests.utils import (
     post_json,
     quick_password_hashing,
     scalar,
+    shown_once,
     sign_in,
     signed_in,
     user_row,
@@ -79,9 +80,7 @@ def web(request, tmp_path_factory, anvil):
                                                      "name": SITE_NAME}).status_code == 302
         made = post_form(admin, "/admin/users", {"email": SCRIPT_EMAIL, "role": "sponsor",
                                                  "name": MADE_NAME})
-        assert made.status_code == 200
-        made_password = re.search(r'id="temporary-password">([^<]+)<',
-                                  made.get_data(as_text=True)).group(1)
+        made_password = shown_once(admin, made, "temporary-password")
         coordinator_id = add_person(engine, "coordinator@example.org", "coordinator",
                                     sites=[SITE], name=USER_NAME)
         add_person(engine, "sponsor@example.org", "sponsor", trials=[TRIAL])
@@ -89,11 +88,9 @@ def web(request, tmp_path_factory, anvil):
         signed_in(clients["sponsor"], "sponsor@example.org")
         shown = post_form(clients["coordinator"], "/tokens/site",
                           {"site": SITE, "name": SITE_TOKEN_NAME})
-        site_token = re.search(r'id="new-token-value">([^<]+)<',
-                               shown.get_data(as_text=True)).group(1)
+        site_token = shown_once(clients["coordinator"], shown, "new-token-value")
         shown = post_form(clients["sponsor"], "/tokens/user", {"name": USER_TOKEN_NAME})
-        user_token = re.search(r'id="new-token-value">([^<]+)<',
-                               shown.get_data(as_text=True)).group(1)
+        user_token = shown_once(clients["sponsor"], shown, "new-token-value")
 
         api = app.test_client()
         items = [{"trial": TRIAL, "site": SITE, "dataset": LABEL, "filename": FILENAME,

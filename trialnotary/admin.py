@@ -27,7 +27,7 @@ from sqlmodel import select
 
 from . import access, accounts, anchoring, audit, batches, reports, sites
 from .access import requires
-from .auth import current_principal
+from .auth import current_principal, show_after_redirect, take_shown_once
 from .context import db_session, services
 from .db import write_session
 from .models import Anchor, Batch, Enrolment, Site, Trial, User, rfc3339_ms, utcnow
@@ -125,13 +125,20 @@ def users():
     session = db_session()
     if request.method == "POST":
         form = request.form
-        response, created = _change(lambda s, actor: accounts.create_user(
-            s, form.get("email", ""), form.get("role", ""), name=form.get("name") or None,
-            actor=actor), "", "admin.users")
+
+        def create(s, actor):
+            user, password = accounts.create_user(
+                s, form.get("email", ""), form.get("role", ""), name=form.get("name") or None,
+                actor=actor)
+            show_after_redirect(s, password, "password", user_id=user.id, reset=False)
+            return user.id, f"{user.email} is created as {user.role}. Give them the " \
+                            "temporary password below; they choose their own at first sign-in."
+        response, created = _change(create, "", "admin.users")
         if created is None:
             return response
-        user, password = created
-        return render_template("admin/user_created.html", user=user, password=password)
+        user_id, message = created
+        flash(message, "success")
+        return redirect(url_for("admin.user", user_id=user_id))
     people = session.exec(select(User).order_by(User.email)).all()
     grants = {user.id: accounts.grants_of(session, user.id) for user in people}
     return render_template("admin/users.html", people=people, grants=grants,
@@ -156,44 +163,60 @@ def user(user_id: int):
         trials_granted=sorted(trials_granted), sites_granted=sorted(sites_granted),
         trial_ids=session.scalars(select(Trial.registry_id).order_by(Trial.registry_id)).all(),
         site_codes=session.scalars(select(Site.code).order_by(Site.code)).all(),
-        locked_until=accounts.locked_until(session, person.email))
+        locked_until=accounts.locked_until(session, person.email),
+        passwords=take_shown_once("password", user_id=person.id),
+        myself=person.id == current_principal().user_id)
 
 
 @bp.post("/users/<int:user_id>")
 @requires(access.ADMIN)
 def update_user(user_id: int):
+    """One change to a person (``action``); says what it did."""
     form = request.form
     what = form.get("action")
 
-    def act(session, actor):
+    def act(session, actor) -> str:
         person = _user_or_404(session, user_id)
-        if person.id == current_principal().user_id and what in ("disable", "role"):
-            raise ValidationError(None, "you cannot change your own role or disable yourself")
+        if person.id == current_principal().user_id and what in ("disable", "role",
+                                                                  "reset-password"):
+            raise ValidationError(None, "you cannot change your own role, disable yourself "
+                                        "or reset your own password here (change it under "
+                                        "Change password)")
+        email = person.email
         if what == "role":
-            accounts.update_user(session, person, role=form.get("role"), actor=actor)
-        elif what in ("disable", "enable"):
+            before = person.role
+            dropped = accounts.update_user(session, person, role=form.get("role"),
+                                           actor=actor)
+            if person.role == before:
+                return f"{email} is already {before}: nothing changed."
+            return f"{email} is now {person.role} (was {before})." + (
+                f" Grants of the old role removed: {', '.join(dropped)}." if dropped else "")
+        if what in ("disable", "enable"):
             accounts.update_user(session, person, disabled=what == "disable", actor=actor)
-        elif what == "grant":
-            accounts.grant(session, person, trial=form.get("trial") or None,
-                           site=form.get("site") or None, actor=actor)
-        elif what == "revoke-grant":
-            accounts.revoke_grant(session, person, trial=form.get("trial") or None,
-                                  site=form.get("site") or None, actor=actor)
-        elif what == "reset-password":
+            return f"{email} is disabled: their sessions ended and they cannot sign in." \
+                if what == "disable" else f"{email} is enabled: they can sign in again."
+        if what in ("grant", "revoke-grant"):
+            trial, site = form.get("trial") or None, form.get("site") or None
+            scope = f"trial {trial}" if trial else f"site {site}"
+            if what == "grant":
+                accounts.grant(session, person, trial=trial, site=site, actor=actor)
+                return f"{email} is granted {scope}."
+            accounts.revoke_grant(session, person, trial=trial, site=site, actor=actor)
+            return f"{email} no longer has {scope}."
+        if what == "reset-password":
             password = accounts.generated_password()
             accounts.set_password(session, person, password, actor=actor, temporary=True)
-            return password
-        elif what == "unlock":
-            accounts.unlock(session, person.email, actor=actor)
-        else:
-            raise ValidationError("action", "is not one this page knows")
-        return None
+            show_after_redirect(session, password, "password", user_id=person.id, reset=True)
+            return f"{email} has a new temporary password, shown below once. Their " \
+                   "sessions ended; they choose their own password at sign-in."
+        if what == "unlock":
+            accounts.unlock(session, email, actor=actor)
+            return f"{email} can sign in again: the lock-out is lifted."
+        raise ValidationError("action", "is not one this page knows")
 
-    response, password = _change(act, "Saved.", "admin.user", user_id=user_id)
-    if password:
-        session = db_session()
-        return render_template("admin/user_created.html", user=_user_or_404(session, user_id),
-                               password=password, reset=True)
+    response, message = _change(act, "", "admin.user", user_id=user_id)
+    if message:
+        flash(message, "success")
     return response
 
 
@@ -213,7 +236,7 @@ def logins():
 def unlock():
     email = request.form.get("email", "")
     return _change(lambda s, actor: accounts.unlock(s, email, actor=actor),
-                   f"{email} can sign in again.", "admin.logins")[0]
+                   f"{email} can sign in again: the lock-out is lifted.", "admin.logins")[0]
 
 
 # --- tokens --------------------------------------------------------------------------
