@@ -104,6 +104,7 @@ EXPECTED = {
     "admin.unlock POST":               "L    A     D     D     L     L     L",
     "admin.tokens GET":                "L    A     D     D     L     L     L",
     "admin.batches_page GET":          "L    A     D     D     L     L     L",
+    "admin.batch GET":                 "L    A     D     D     L     L     L",
     "admin.audit_trail GET":           "L    A     D     D     L     L     L",
     "admin.audit_export GET":          "L    A     D     D     L     L     L",
     # -- the JSON API: tokens only, cookies are nobody -------------------------------
@@ -281,6 +282,7 @@ GETS: dict[str, tuple] = {
     "admin.logins GET": ("/admin/logins", None),
     "admin.tokens GET": ("/admin/tokens", None),
     "admin.batches_page GET": ("/admin/batches", None),
+    "admin.batch GET": ("/admin/batches/{b1}", None),
     "admin.audit_trail GET": ("/admin/audit", None),
     "admin.audit_export GET": ("/admin/audit.csv", "/admin/audit.json"),
     "api.list_submissions GET": ("/api/v1/submissions?sha256={r1_sha}",

@@ -7,15 +7,14 @@ write the audit trail in the same transaction.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import re
+from datetime import date
 
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
-    Response,
     abort,
     flash,
     redirect,
@@ -31,10 +30,13 @@ from .auth import current_principal, show_after_redirect, take_shown_once
 from .context import db_session, services
 from .db import write_session
 from .models import Anchor, Batch, Enrolment, Site, Trial, User, rfc3339_ms, utcnow
+from .overview import batch_detail
 from .validation import ValidationError
+from .web import download, wants_bom
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_PAGE = 100
+BATCH_PAGE = 100
 
 
 def _change(action, done: str, back: str, **back_args):
@@ -267,20 +269,72 @@ def batches_page():
                            pending=batches.pending_count(session))
 
 
+@bp.get("/batches/<int:batch_id>")
+@requires(access.ADMIN)
+def batch(batch_id: int):
+    """One batch: its root, every anchor attempt, and its registrations, a page at a time."""
+    page, problem = _number("page", default=1)
+    found = batch_detail(db_session(), batch_id, page=page or 1, page_size=BATCH_PAGE)
+    if found is None:
+        abort(404)
+    return render_template("admin/batch.html", **found, page=page or 1,
+                           page_size=BATCH_PAGE, problem=problem), \
+        400 if problem else 200
+
+
+def _number(name: str, *, default: int | None = None) -> tuple[int | None, str | None]:
+    """A whole number from the query, or ``default`` and what is wrong with it."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default, None
+    if not re.fullmatch(r"[0-9]{1,15}", raw):
+        return default, f"{name}: must be a whole number, like 3"
+    return int(raw), None
+
+
+def _audit_filters() -> tuple[audit.Filters, list[str]]:
+    """The audit trail's filters from the query, and what is wrong with them."""
+    args, problems = request.args, []
+
+    def day(name: str) -> str | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            problems.append(f"{name}: must be a date like 2026-11-23")
+            return None
+
+    def text(name: str, limit: int) -> str | None:
+        return args.get(name, "").strip()[:limit] or None
+
+    return audit.Filters(actor=text("actor", 300), action=text("action", 64),
+                         entity=text("entity", 32), date_from=day("from"),
+                         date_to=day("to")), problems
+
+
 @bp.get("/audit")
 @requires(access.ADMIN)
 def audit_trail():
     session = db_session()
-    try:
-        before = int(request.args.get("before", 0)) or None
-    except ValueError:
-        before = None
-    page = audit.entries(session, before=before, limit=AUDIT_PAGE, descending=True)
+    filters, problems = _audit_filters()
+    before, problem_before = _number("before")
+    after, problem_after = _number("after")
+    problems += [p for p in (problem_before, problem_after) if p]
+    page = audit.page(session, filters, before=before, after=after, size=AUDIT_PAGE)
+    for entry in page.entries:
+        entry["changes"] = audit.changes(entry["old"], entry["new"])
     # Reading every entry takes a while on a long trail: only when asked.
     check = audit.verify_chain(session) if request.args.get("check") else None
-    return render_template("admin/audit.html", entries=page, check=check,
-                           anchored=check.anchored() if check else None,
-                           older=page[-1]["seq"] if page and page[-1]["seq"] > 1 else None)
+    actions, entities = audit.kinds(session)
+    kept = {key: value for key, value in request.args.items()
+            if key in ("actor", "action", "entity", "from", "to") and value}
+    return render_template("admin/audit.html", page=page, check=check,
+                           anchored=check.anchored() if check else None, filters=filters,
+                           kept=kept, actions=actions, entities=entities,
+                           families=sorted({a.split(".")[0] + "." for a in actions if "." in a}),
+                           problems=problems), 400 if problems else 200
 
 
 AUDIT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entityId", "old", "new", "reason",
@@ -290,24 +344,20 @@ AUDIT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entityId", "old", "n
 @bp.get("/audit.<fmt>")
 @requires(access.ADMIN)
 def audit_export(fmt: str):
-    entries = audit.entries(db_session())
-    stamp = rfc3339_ms(utcnow())[:10]
-    if fmt == "json":
-        body = json.dumps({"generatedAt": rfc3339_ms(utcnow()), "entries": entries}, indent=2)
-        mimetype = "application/json"
-    elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(AUDIT_COLUMNS)
-        for entry in entries:
-            writer.writerow([reports.csv_cell(json.dumps(entry[c]) if c in ("old", "new")
-                                        and entry[c] is not None else entry[c])
-                             for c in AUDIT_COLUMNS])
-        body, mimetype = out.getvalue(), "text/csv; charset=utf-8"
-    else:
+    """The trail (or the entries the filters keep) as CSV or JSON."""
+    filters, problems = _audit_filters()
+    if fmt not in ("csv", "json"):
         abort(404)
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename=audit-trail_{stamp}.{fmt}"})
+    if problems:
+        abort(400)
+    entries = audit.entries(db_session(), filters=filters)
+    name = f"audit-trail_{rfc3339_ms(utcnow())[:10]}.{fmt}"
+    if fmt == "json":
+        return download(json.dumps({"generatedAt": rfc3339_ms(utcnow()), "entries": entries},
+                                   indent=2), "application/json", name)
+    lines = ([json.dumps(entry[c]) if c in ("old", "new") and entry[c] is not None
+              else entry[c] for c in AUDIT_COLUMNS] for entry in entries)
+    return download(reports.to_csv([AUDIT_COLUMNS, *lines], bom=wants_bom()), "text/csv", name)
 
 
 def init_app(app: Flask) -> None:

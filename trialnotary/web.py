@@ -309,19 +309,27 @@ def trial_report_file(trial: str, fmt: str):
     generated_at = rfc3339_ms(utcnow())
     name = safe_filename(f"{found.registry_id}_audit-report_{generated_at[:10]}")
     if fmt == "csv":
-        body, mimetype = reports.report_csv(rows), "text/csv; charset=utf-8"
-    elif fmt == "json":
-        body = json.dumps(reports.report_json(trial=found.registry_id, title=found.title,
-                                              generated_at=generated_at, rows=rows), indent=2)
-        mimetype = "application/json"
-    elif fmt == "pdf":
-        body = reports.report_pdf(trial=found.registry_id, title=found.title,
-                                  generated_at=generated_at, chain=_chain_text(), rows=rows)
-        mimetype = "application/pdf"
-    else:
-        abort(404)
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename={name}.{fmt}"})
+        return download(reports.report_csv(rows, bom=wants_bom()), "text/csv", f"{name}.csv")
+    if fmt == "json":
+        return download(json.dumps(reports.report_json(
+            trial=found.registry_id, title=found.title, generated_at=generated_at, rows=rows),
+            indent=2), "application/json", f"{name}.json")
+    if fmt == "pdf":
+        return download(reports.report_pdf(
+            trial=found.registry_id, title=found.title, generated_at=generated_at,
+            chain=_chain_text(), rows=rows), "application/pdf", f"{name}.pdf")
+    abort(404)
+
+
+def wants_bom() -> bool:
+    """``?bom=1``: a CSV for spreadsheet programs, which read UTF-8 only after a BOM."""
+    return request.args.get("bom") == "1"
+
+
+def download(body, mimetype: str, filename: str) -> Response:
+    """A file to save. Text types get ``charset=utf-8`` from Flask, exactly once."""
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
 def _chain_text() -> str:
