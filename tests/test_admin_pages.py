@@ -154,6 +154,8 @@ def test_changes_lists_every_key_of_either_side():
         {"key": "email", "old": "e", "new": "e", "change": "same"},
         {"key": "gone", "old": "1", "new": None, "change": "removed"},
         {"key": "new", "old": None, "new": '[1, "x"]', "change": "set"}]
+    assert audit.changes({"expiresAt": None}, {"expiresAt": "2027-01-01"}) == [
+        {"key": "expiresAt", "old": None, "new": "2027-01-01", "change": "changed"}]
     assert audit.changes(None, None) == []
     assert audit.changes(None, 5) == [{"key": "value", "old": None, "new": "5",
                                        "change": "set"}]

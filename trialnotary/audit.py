@@ -170,7 +170,7 @@ def kinds(session: Session) -> tuple[list[str], list[str]]:
 def changes(old, new) -> list[dict]:
     """An entry's values as readable lines: ``{"key", "old", "new", "change"}`` for every key
     of either side (in the order written), ``change`` one of ``changed``, ``same``, ``set``
-    (only new) or ``removed`` (only old). Values are text; an absent one is ``None``."""
+    (only new) or ``removed`` (only old). Values are text; an absent or null one is ``None``."""
     old, new = _as_mapping(old), _as_mapping(new)
     lines = []
     for key in [*old, *(key for key in new if key not in old)]:
@@ -195,7 +195,7 @@ def _as_mapping(value) -> dict:
 
 
 def _text(value) -> str | None:
-    if value is _ABSENT:
+    if value is _ABSENT or value is None:
         return None
     if isinstance(value, str):
         return value
