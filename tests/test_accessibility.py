@@ -176,7 +176,8 @@ def overflow(page) -> list[str]:
       if (document.documentElement.scrollWidth <= width) return [];
       return [...document.querySelectorAll('body *')]
         .filter(el => el.getBoundingClientRect().right > width + 1
-                      || el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX === 'visible')
+                      || el.scrollWidth > el.clientWidth + 1
+                         && getComputedStyle(el).overflowX === 'visible')
         .filter(el => !el.closest('.table-wrap'))
         .slice(0, 8).map(el => el.tagName + (el.id ? '#' + el.id : '') + '.' + el.className);
     }""")
@@ -196,20 +197,19 @@ def test_axe_finds_nothing_and_nothing_overflows_a_phone(browser, notary, role, 
     context, page = browse(browser, role, base, width=width)
     problems, reached = [], 0
     try:
-        for endpoint, urls in pages(notary).items():
-            for url in urls:
-                response = page.goto(base + url)
-                if page.url.startswith(f"{base}/login") and url != "/login" \
-                        or response.status == 403:
-                    continue  # not a page of this role
-                reached += 1
-                settle(page, url)
-                problems += [f"{role} {url}: {v}" for v in axe_violations(
-                    page, NARROW_RULES if width == PHONE else None)]
-                wide = page.evaluate("document.documentElement.scrollWidth")
-                if wide > width:
-                    problems.append(f"{role} {url}: {wide} px wide at {width} px: "
-                                    f"{overflow(page)}")
+        for url in (url for urls in pages(notary).values() for url in urls):
+            response = page.goto(base + url)
+            if page.url.startswith(f"{base}/login") and url != "/login" \
+                    or response.status == 403:
+                continue  # not a page of this role
+            reached += 1
+            settle(page, url)
+            problems += [f"{role} {url}: {v}" for v in axe_violations(
+                page, NARROW_RULES if width == PHONE else None)]
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            if wide > width:
+                problems.append(f"{role} {url}: {wide} px wide at {width} px: "
+                                f"{overflow(page)}")
     finally:
         context.close()
     assert reached >= 8
