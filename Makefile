@@ -1,8 +1,8 @@
 # The two commands of the README: `make run` (the local default) and `make test`.
 # Both set up what they need first: a virtualenv with the package, and from npm anvil (the
 # local Ethereum node) and the browser libraries the pages use. `make test` also needs
-# Debian's Chromium for the browser tests and the DejaVu fonts for the PDF tests, and
-# installs them when they are missing (as root).
+# Debian's Chromium for the browser tests and the DejaVu and Noto CJK fonts for the PDF
+# tests, and installs them when they are missing (as root).
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,13 +11,14 @@ ANVIL := node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 VENDOR := trialnotary/static/vendor
 CHROMIUM := /usr/bin/chromium
 DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+NOTO_CJK := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 .PHONY: run test setup bench clean
 
 run: setup
 	$(BIN)/trialnotary up
 
-test: setup $(CHROMIUM) $(DEJAVU)
+test: setup $(CHROMIUM) $(DEJAVU) $(NOTO_CJK)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 setup: $(BIN)/.installed $(ANVIL) $(VENDOR)/.installed
@@ -49,6 +50,10 @@ $(CHROMIUM):
 # The Unicode font of the PDF receipts and reports (they fall back to a core font without it).
 $(DEJAVU):
 	apt-get install -y -q fonts-dejavu-core || (apt-get update -q && apt-get install -y -q fonts-dejavu-core)
+
+# The PDF font for Chinese, Japanese and Korean (jRCT, ChiCTR labels; without it: a replacement mark).
+$(NOTO_CJK):
+	apt-get install -y -q fonts-noto-cjk || (apt-get update -q && apt-get install -y -q fonts-noto-cjk)
 
 # The load generator of the HTTP benchmarks, from Debian.
 WRK := /usr/bin/wrk

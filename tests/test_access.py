@@ -104,6 +104,7 @@ EXPECTED = {
     "admin.unlock POST":               "L    A     D     D     L     L     L",
     "admin.tokens GET":                "L    A     D     D     L     L     L",
     "admin.batches_page GET":          "L    A     D     D     L     L     L",
+    "admin.batch GET":                 "L    A     D     D     L     L     L",
     "admin.audit_trail GET":           "L    A     D     D     L     L     L",
     "admin.audit_export GET":          "L    A     D     D     L     L     L",
     # -- the JSON API: tokens only, cookies are nobody -------------------------------
@@ -281,6 +282,7 @@ GETS: dict[str, tuple] = {
     "admin.logins GET": ("/admin/logins", None),
     "admin.tokens GET": ("/admin/tokens", None),
     "admin.batches_page GET": ("/admin/batches", None),
+    "admin.batch GET": ("/admin/batches/{b1}", None),
     "admin.audit_trail GET": ("/admin/audit", None),
     "admin.audit_export GET": ("/admin/audit.csv", "/admin/audit.json"),
     "api.list_submissions GET": ("/api/v1/submissions?sha256={r1_sha}",
@@ -356,7 +358,7 @@ def _register_files(w: World, who: str, scope: str) -> Req:
 @post("web.create_site_token POST", scoped=True)
 def _create_site_token(w: World, who: str, scope: str) -> Req:
     site = _other_site(scope)
-    return Req("POST", "/tokens/site", ok=200, form={"site": site, "name": f"matrix {who}"},
+    return Req("POST", "/tokens/site", ok=302, form={"site": site, "name": f"matrix {who}"},
                probe=lambda: w.count("SELECT count(*) FROM site_token JOIN site ON "
                                      "site.id = site_token.site_id WHERE site.code = :s",
                                      s=site))
@@ -384,7 +386,7 @@ def _revoke_site_token(w: World, who: str, scope: str) -> Req:
 
 @post("web.create_user_token POST")
 def _create_user_token(w: World, who: str, scope: str) -> Req:
-    return Req("POST", "/tokens/user", ok=200, form={"name": f"matrix {who}"},
+    return Req("POST", "/tokens/user", ok=302, form={"name": f"matrix {who}"},
                probe=lambda: w.count("SELECT count(*) FROM user_token"))
 
 
@@ -427,7 +429,7 @@ def _create_site(w: World, who: str, scope: str) -> Req:
 @post("admin.users POST")
 def _create_user(w: World, who: str, scope: str) -> Req:
     email = f"new-{w.next()}@example.org"
-    return Req("POST", "/admin/users", ok=200, form={"email": email, "role": "sponsor"},
+    return Req("POST", "/admin/users", ok=302, form={"email": email, "role": "sponsor"},
                probe=lambda: w.count("SELECT count(*) FROM app_user WHERE email = :e",
                                      e=email))
 

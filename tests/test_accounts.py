@@ -6,6 +6,7 @@ and site and user tokens (kept as digests, shown once, revocable, "last used")."
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -34,6 +35,7 @@ from tests.utils import (
     quick_password_hashing,
     require_redis,
     scalar,
+    shown_once,
     sign_in,
     signed_in,
     user_row,
@@ -387,9 +389,7 @@ def test_an_admin_created_user_must_choose_a_password_first(notary, engine, admi
     email = fresh_email("new")
     created = post_form(admin, "/admin/users", {"email": email, "role": "sponsor",
                                                 "name": "New Person"})
-    assert created.status_code == 200
-    text = created.get_data(as_text=True)
-    password = re.search(r'id="temporary-password">([^<]+)<', text).group(1)
+    password = shown_once(admin, created, "temporary-password")
     stored = user_row(engine, email)
     assert stored.must_change_password is True and stored.name == "New Person"
     assert stored.password_hash.startswith("$argon2id$") and password not in stored.password_hash
@@ -424,7 +424,7 @@ def test_the_api_answers_json_not_a_page_when_a_password_must_change(notary, eng
     browser = notary.test_client()
     signed_in(browser, email)
     reset = post_form(admin, f"/admin/users/{user.id}", {"action": "reset-password"})
-    assert reset.status_code == 200 and user_row(engine, email).must_change_password
+    assert reset.status_code == 302 and user_row(engine, email).must_change_password
     # The reset ends the sponsor's sessions.
     assert is_sign_in_redirect(browser.get("/trials")) and sessions_of(engine, email) == []
     response = notary.test_client().get(url, headers=bearer(token))
@@ -450,12 +450,191 @@ def test_disabling_a_user_ends_their_sessions_and_sign_ins(notary, engine, admin
 
 
 def test_an_admin_cannot_disable_or_demote_themselves(notary, engine, admin):
+    """Nor reset their own password from the admin page: it would end their session before
+    they saw the new password."""
     me = user_row(engine, "admin@example.org")
-    for form in ({"action": "disable"}, {"action": "role", "role": "sponsor"}):
+    for form in ({"action": "disable"}, {"action": "role", "role": "sponsor"},
+                 {"action": "reset-password"}):
         assert post_form(admin, f"/admin/users/{me.id}", form).status_code == 302
         row = user_row(engine, "admin@example.org")
         assert row.disabled_at is None and row.role == "admin"
+        assert row.must_change_password is False and row.password_hash == me.password_hash
     assert admin.get("/admin/").status_code == 200
+
+
+# --- roles and grants ----------------------------------------------------------------
+
+def test_a_role_change_takes_the_old_roles_grants_away_for_good(notary, engine, admin):
+    """Coordinator → sponsor → coordinator: the site granted before does not come back."""
+    email = person(engine, "role-change")  # a coordinator of SITE
+    user_id = user_row(engine, email).id
+    client = notary.test_client()
+    signed_in(client, email)
+    item = {"submissions": [{"trial": TRIAL, "site": SITE, "dataset": "D", "sha256": SHA}]}
+    assert post_json(client, "/register", item).status_code == 201
+    to_sponsor = post_form(admin, f"/admin/users/{user_id}", {"action": "role",
+                                                             "role": "sponsor"})
+    assert to_sponsor.status_code == 302
+    said = flash_text(admin.get(to_sponsor.headers["Location"]))
+    assert f"{email} is now sponsor (was coordinator)" in said and f"site {SITE}" in said
+    post_form(admin, f"/admin/users/{user_id}", {"action": "grant", "trial": TRIAL})
+    post_form(admin, f"/admin/users/{user_id}", {"action": "role", "role": "coordinator"})
+    with Session(engine) as session:
+        assert accounts.grants_of(session, user_id) == (frozenset(), frozenset())
+    assert post_json(client, "/register", item).status_code == 403
+    with engine.connect() as conn:
+        dropped = conn.execute(sa.text(
+            "SELECT old, reason FROM audit_entry WHERE action = 'user.revoke-grant' AND "
+            "entity_id = :i ORDER BY seq"), {"i": str(user_id)}).all()
+    assert [(json.loads(old), reason) for old, reason in dropped] == [
+        ({"email": email, "site": SITE}, "the role changed from coordinator to sponsor"),
+        ({"email": email, "trial": TRIAL}, "the role changed from sponsor to coordinator")]
+
+
+# --- forms answer with a redirect ----------------------------------------------------
+
+#: POST routes that take and answer JSON (the register page's script, the API): there is
+#: no page to reload.
+JSON_POSTS = {"web.register_files", "api.create_submission", "api.create_submissions"}
+
+
+def _successful_forms(notary, engine, admin, coordinator) -> dict:
+    """For each form, a request that succeeds: (client, path, form, what the flash says)."""
+    sponsor = notary.test_client()
+    sponsor_email = person(engine, "forms", "sponsor", trials=[TRIAL])
+    signed_in(sponsor, sponsor_email)
+    target_email = person(engine, "target")
+    target = user_row(engine, target_email).id
+    mover = notary.test_client()
+    mover_email = person(engine, "mover")
+    signed_in(mover, mover_email)
+    with write_session(engine) as session:
+        site_token = sites.create_token(session, SITE, name="to revoke")
+        user_token = accounts.create_user_token(
+            session, session.get(type(user_row(engine, sponsor_email)),
+                                 user_row(engine, sponsor_email).id), actor="test")
+        session.commit()
+    site_token_id = _row(engine, "site_token", site_token)["id"]
+    user_token_id = _row(engine, "user_token", user_token)["id"]
+    new_password = "a brand new password"
+    trial = f"NCT0{uuid.uuid4().int % 10**7:07d}"
+    page = f"/admin/users/{target}"
+    return {
+        "auth.login": [(notary.test_client(), "/login",
+                        {"email": target_email, "password": PASSWORD}, None)],
+        "auth.logout": [(mover, "/logout", {}, "signed out")],
+        "auth.change_password": [(sponsor, "/account/password", {
+            "current": PASSWORD, "new": new_password, "repeat": new_password},
+            "password is changed")],
+        "web.create_site_token": [(coordinator, "/tokens/site", {"site": SITE},
+                                   f"token for site {SITE} is created")],
+        "web.revoke_site_token": [(coordinator, f"/tokens/site/{site_token_id}/revoke", {},
+                                   f"{site_token[:14]}… is revoked")],
+        "web.create_user_token": [(sponsor, "/tokens/user", {"name": "n"}, "is created")],
+        "web.revoke_user_token": [(sponsor, f"/tokens/user/{user_token_id}/revoke", {},
+                                   f"{user_token[:14]}… is revoked")],
+        "admin.trials": [(admin, "/admin/trials", {"trial": trial}, f"Trial {trial} created")],
+        "admin.sites_page": [(admin, "/admin/sites", {"trial": trial, "site": "FORM-SITE"},
+                              f"FORM-SITE is enrolled in {trial}")],
+        "admin.users": [(admin, "/admin/users", {"email": fresh_email("made"),
+                                                 "role": "sponsor"}, "is created as sponsor")],
+        "admin.update_user": [
+            (admin, page, {"action": "grant", "site": "FORM-SITE"},
+             f"{target_email} is granted site FORM-SITE"),
+            (admin, page, {"action": "revoke-grant", "site": "FORM-SITE"},
+             f"{target_email} no longer has site FORM-SITE"),
+            (admin, page, {"action": "role", "role": "sponsor"},
+             f"{target_email} is now sponsor (was coordinator)"),
+            (admin, page, {"action": "disable"}, f"{target_email} is disabled"),
+            (admin, page, {"action": "enable"}, f"{target_email} is enabled"),
+            (admin, page, {"action": "reset-password"}, "new temporary password"),
+            (admin, page, {"action": "unlock"}, f"{target_email} can sign in again"),
+        ],
+        "admin.unlock": [(admin, "/admin/logins/unlock", {"email": target_email},
+                          f"{target_email} can sign in again")],
+    }
+
+
+def _state(engine) -> tuple:
+    return tuple(_count(engine, table) for table in (
+        "audit_entry", "site_token", "user_token", "app_user", "trial", "login_attempt"))
+
+
+def test_every_form_answers_with_a_redirect_and_a_reload_repeats_nothing(
+        notary, engine, admin, coordinator):
+    """Post/redirect/get: each state-changing form answers a redirect on success, the page
+    it leads to says what was done, and loading that page again changes nothing."""
+    forms = {rule.endpoint for rule in notary.url_map.iter_rules() if "POST" in rule.methods}
+    cases = _successful_forms(notary, engine, admin, coordinator)
+    assert forms - JSON_POSTS == set(cases), "a form without a case here"
+    for endpoint, requests_ in cases.items():
+        for client, path, form, says in requests_:
+            before = _state(engine)
+            response = post_form(client, path, form)
+            what = f"{endpoint} {form}"
+            assert response.status_code in (302, 303), f"{what}: {response.status}"
+            assert _state(engine) != before or endpoint in ("auth.logout",
+                                                            "auth.change_password"), what
+            after = _state(engine)
+            landing = client.get(response.headers["Location"])
+            assert landing.status_code == 200, what
+            if says:
+                assert says in flash_text(landing), f"{what}: {flash_text(landing)!r}"
+                assert "success" in landing.get_data(as_text=True).split(says)[0] \
+                    .rsplit("<p class=", 1)[-1] or endpoint == "auth.logout", what
+            client.get(response.headers["Location"])  # a reload
+            assert _state(engine) == after, f"{what}: the reload changed something"
+
+
+def _flask_session(app, client) -> dict:
+    cookie = client.get_cookie("tn_flask")
+    if cookie is None:
+        return {}
+    return app.session_interface.get_signing_serializer(app).loads(cookie.value)
+
+
+@pytest.mark.parametrize("kind", ["site token", "user token", "new user", "reset"])
+def test_a_new_secret_is_shown_once_after_the_redirect_and_kept_nowhere_whole(
+        notary, engine, admin, coordinator, kind, caplog):
+    caplog.set_level("DEBUG")
+    if kind == "site token":
+        client, path, form, shown_id = coordinator, "/tokens/site", {"site": SITE}, \
+            "new-token-value"
+    elif kind == "user token":
+        client, path, form, shown_id = admin, "/tokens/user", {}, "new-token-value"
+    elif kind == "new user":
+        client, path, form, shown_id = admin, "/admin/users", {
+            "email": fresh_email("shown"), "role": "coordinator"}, "temporary-password"
+    else:
+        target = user_row(engine, person(engine, "reset")).id
+        client, path, form, shown_id = admin, f"/admin/users/{target}", {
+            "action": "reset-password"}, "temporary-password"
+    kept = scalar(engine, "SELECT count(*) FROM shown_once")
+    response = post_form(client, path, form)
+    assert response.status_code == 302
+    assert scalar(engine, "SELECT count(*) FROM shown_once") == kept + 1
+    waiting = _flask_session(notary, client)
+    secret = shown_once(client, response, shown_id)
+    assert len(secret) >= 20
+    assert secret not in response.headers["Location"]
+    assert secret not in json.dumps(waiting)  # the cookie holds a one-time pad, not it
+    assert scalar(engine, "SELECT count(*) FROM shown_once") == kept  # taken: deleted
+    again = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert secret not in again and f'id="{shown_id}"' not in again
+    assert all(secret not in record.getMessage() for record in caplog.records)
+
+
+def test_a_secret_is_shown_only_to_the_browser_that_made_it(notary, engine, admin):
+    """Another session of the same admin (without the pad) sees nothing; the waiting half
+    alone is not the secret."""
+    other = notary.test_client()
+    signed_in(other, "admin@example.org")
+    response = post_form(admin, "/tokens/user", {"name": "mine alone"})
+    sealed = bytes(scalar(engine, "SELECT sealed FROM shown_once ORDER BY created_at DESC"))
+    page = other.get("/tokens").get_data(as_text=True)
+    assert 'id="new-token-value"' not in page
+    token = shown_once(admin, response, "new-token-value")
+    assert token.encode() != sealed and token.encode() not in sealed
 
 
 # --- CSRF ----------------------------------------------------------------------------
@@ -607,16 +786,15 @@ def _row(engine, table: str, token: str) -> dict:
                                  {"d": _digest(token)}).mappings().one())
 
 
-def _shown_token(response) -> str:
-    return re.search(r'id="new-token-value">([^<]+)<', response.get_data(as_text=True)).group(1)
+def _shown_token(client, response) -> str:
+    return shown_once(client, response, "new-token-value")
 
 
 def test_a_site_token_is_shown_once_kept_as_a_digest_and_revocable(notary, engine,
                                                                    coordinator):
     created = post_form(coordinator, "/tokens/site", {"site": SITE, "name": "lab export"})
-    assert created.status_code == 200
-    assert created.headers["Cache-Control"] == "no-store"
-    token = _shown_token(created)
+    token = _shown_token(coordinator, created)
+    assert coordinator.get("/tokens").headers["Cache-Control"] == "no-store"
     assert token.startswith("tn_site_")
     row = _row(engine, "site_token", token)
     assert token not in [str(value) for value in row.values()]
@@ -646,8 +824,7 @@ def test_a_user_token_is_shown_once_kept_as_a_digest_and_notes_its_use(notary, e
     sponsor = notary.test_client()
     signed_in(sponsor, person(engine, "tokens", "sponsor", trials=[TRIAL]))
     created = post_form(sponsor, "/tokens/user", {"name": "nightly", "expires_in_days": "30"})
-    assert created.status_code == 200
-    token = _shown_token(created)
+    token = _shown_token(sponsor, created)
     assert token.startswith("tn_user_")
     row = _row(engine, "user_token", token)
     assert token not in [str(value) for value in row.values()]

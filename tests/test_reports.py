@@ -86,16 +86,23 @@ def uncompressed(monkeypatch):
     monkeypatch.setattr(reports, "COMPRESS", False)
 
 
-@pytest.fixture(params=["unicode", "core"])
-def font_mode(request, monkeypatch, tmp_path) -> str:
-    """Both ways of drawing text: DejaVu Sans, and the core-font fallback (no font files)."""
-    if request.param == "core":
-        monkeypatch.setattr(reports, "FONT_DIR", tmp_path)
-    elif not (reports.FONT_DIR / "DejaVuSans.ttf").is_file():
-        message = "DejaVu Sans is missing: apt-get install fonts-dejavu-core"
+def require_font(path, package: str) -> None:
+    if not path.is_file():
+        message = f"{path} is missing: apt-get install {package} (make test does)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(params=["unicode", "core"])
+def font_mode(request, monkeypatch, tmp_path) -> str:
+    """Both ways of drawing text: DejaVu Sans, and the core-font fallback (no font files);
+    both with Noto Sans CJK for what they lack."""
+    require_font(reports.CJK_FONT, "fonts-noto-cjk")
+    if request.param == "core":
+        monkeypatch.setattr(reports, "FONT_DIR", tmp_path)
+    else:
+        require_font(reports.FONT_DIR / "DejaVuSans.ttf", "fonts-dejavu-core")
     return request.param
 
 
@@ -285,7 +292,7 @@ def test_text_is_wrapped_and_cut_to_fit_its_box(text, font_mode):
     for width, max_lines in ((30, 1), (30, 3), (100, 2), (2, 2)):
         lines = pdf.lines(text, width, max_lines)
         assert 1 <= len(lines) <= max_lines
-        assert all(pdf.get_string_width(line) <= width + 1e-6 for line in lines if len(line) > 1)
+        assert all(pdf.width_of(line) <= width + 1e-6 for line in lines if len(line) > 1)
         whole = "".join(lines).replace(" ", "")
         if whole.endswith("\u2026"):
             assert len(lines) == max_lines
@@ -359,10 +366,11 @@ def test_report_pdf_of_thousands_of_rows_has_numbered_pages_and_repeated_headers
     for expected in (
         "NCT01234567", "2026-11-24T08:00:00Z (UTC)", "ethereumSepolia (chain 11155111)",
         "2000 (pending 200, confirmed 1800)", rows[1999]["sha256"][:16] + ellipsis,
-        rows[1999]["txHash"][:12] + ellipsis, rows[1]["id"][:8] + ellipsis,
+        rows[1999]["txHash"][:12] + ellipsis,
         rows[1999]["submittedAt"], rows[1999]["filename"], "alice@site.org (coordinator)",
     ):
         assert expected in strings, expected
+    assert f"corrects {rows[1]['id'][:8]}{ellipsis}" in " ".join(strings)
     assert rows[1999]["sha256"] not in text
 
 
@@ -375,10 +383,11 @@ def test_report_pdf_without_rows_says_so(font_mode):
 
 
 def test_unicode_text_renders_in_both_font_modes(receipt, font_mode, no_log_warnings):
-    """Latin text keeps its accents; what the font lacks becomes a replacement character.
+    """Latin text keeps its accents, Chinese comes from Noto Sans CJK; what no font has
+    becomes a replacement character.
 
-    DejaVu Sans has no Chinese and no emoji glyphs: they show as U+FFFD rather than making
-    fpdf2 log "missing glyphs" and draw nothing. The core fonts only know cp1252.
+    No font has the emoji: it shows as U+FFFD rather than making fpdf2 log "missing glyphs"
+    and draw nothing. The core fonts only know cp1252, and have "?" for the rest.
     """
     rows = [make_row(i, dataset=label, filename=LONG_NAME, registeredBy=label, reason=label)
             for i, label in enumerate(UNICODE_LABELS + ("{nb} pages",))]
@@ -387,16 +396,74 @@ def test_unicode_text_renders_in_both_font_modes(receipt, font_mode, no_log_warn
                               rows=rows)
     strings = pdf_strings(data)
     missing = "\ufffd" if font_mode == "unicode" else "?"
-    shown = ["Données — vague 2", missing * 3, f"emoji {missing}"]
+    shown = ["Données — vague 2", "数据集", f"emoji {missing}"]
     assert set(shown) <= set(strings)
     assert "{nb} pages" in strings
     assert "very-long-folder/" in strings
-    assert any(line.startswith("é" * 20) and line.endswith("\u2026") for line in strings)
+    assert any(line.startswith("é" * 15) and line.endswith("\u2026") for line in strings)
 
     record = receipt["trialnotary"]["record"]
     record |= {"dataset": " ".join(UNICODE_LABELS), "filename": LONG_NAME}
     pdf = reports.receipt_pdf(receipt, public_url="https://notary.example.org/")
-    assert " ".join(shown) in pdf_strings(pdf)
+    # One line, drawn in runs of each font: consecutive text objects.
+    assert " ".join(shown) in "".join(pdf_strings(pdf))
+
+
+CJK_TEXT = "臨床試験データ 第2版"  # jRCT: Japanese; ChiCTR below: simplified Chinese
+
+
+@pytest.mark.parametrize("trial, text, face", [
+    ("jRCT2031210001", CJK_TEXT, b"NotoSansCJKJP"),
+    ("ChiCTR2100041234", "中国临床试验数据集", b"NotoSansCJKSC"),
+])
+def test_cjk_labels_are_drawn_with_their_glyphs_embedded(font_mode, no_log_warnings, trial,
+                                                          text, face):
+    label = text[:4]
+    rows = [make_row(i, trial=trial, dataset=label, filename=f"{label}.xpt") for i in range(3)]
+    data = reports.report_pdf(trial=trial, title=text, generated_at="2026-11-24T08:00:00Z",
+                              chain="ethereumLocal", rows=rows)
+    drawn = "".join(pdf_strings(data))  # a line mixing fonts is drawn in runs
+    assert text in drawn and f"{label}.xpt" in drawn and label in pdf_strings(data)
+    assert face in data and b"/FontFile3" in data  # the CJK face, embedded (CFF outlines)
+    receipt = make_receipts([make_record(0, trial=trial, dataset=text)])[0]
+    assert text in "".join(pdf_strings(reports.receipt_pdf(receipt,
+                                                          public_url="https://n.example/")))
+
+
+def test_cjk_adds_kilobytes_not_the_font(font_mode, monkeypatch):
+    """fpdf2 embeds only the glyphs used: a CJK report stays small."""
+    rows = [make_row(i, dataset=f"{CJK_TEXT} {i}") for i in range(50)]
+    monkeypatch.setattr(reports, "COMPRESS", True)
+    data = reports.report_pdf(trial="jRCT2031210001", title=None,
+                              generated_at="2026-11-24T08:00:00Z", chain="x", rows=rows)
+    assert len(data) < 200_000
+
+
+def test_without_the_cjk_font_cjk_shows_as_a_visible_replacement(monkeypatch, tmp_path):
+    require_font(reports.FONT_DIR / "DejaVuSans.ttf", "fonts-dejavu-core")
+    monkeypatch.setattr(reports, "CJK_FONT", tmp_path / "NotoSansCJK-Regular.ttc")
+    data = reports.report_pdf(trial="jRCT2031210001", title=None,
+                              generated_at="2026-11-24T08:00:00Z", chain="x",
+                              rows=[make_row(0, dataset="数据集")])
+    assert "\ufffd" * 3 in pdf_strings(data) and b"NotoSansCJK" not in data
+
+
+def test_a_latin_document_does_not_load_the_cjk_font(font_mode):
+    data = reports.report_pdf(trial="NCT01234567", title="t", generated_at="2026-11-24T08:00:00Z",
+                              chain="x", rows=[make_row(0)])
+    assert b"NotoSansCJK" not in data
+
+
+def test_the_report_pdf_says_why_a_correction_was_made(font_mode, no_log_warnings):
+    rows = [make_row(0), make_row(1, supersedes=make_row(0)["id"], reason="typo in label"),
+            make_row(2, supersededBy=make_row(3)["id"])]
+    strings = pdf_strings(reports.report_pdf(
+        trial="NCT01234567", title=None, generated_at="2026-11-24T08:00:00Z", chain="x",
+        rows=rows))
+    text = " ".join(strings)  # a cell's lines, broken at spaces
+    assert f"corrects {rows[0]['id'][:8]}\u2026: typo in label" in text
+    assert f"superseded by {make_row(3)['id'][:8]}\u2026" in text
+    assert "Correction" in strings
 
 
 def test_the_core_fonts_are_used_without_font_files(monkeypatch):
@@ -433,12 +500,43 @@ def test_bundle_holds_each_receipt_the_index_and_how_to_verify():
             text = bundle.read(f"receipts/{name}").decode("utf-8")
             assert json.loads(text) == receipt
             assert text.endswith("}\n") and '\n  "@context": ' in text
-        assert bundle.read("index.csv").decode("utf-8") == reports.report_csv(rows)
+        index = list(csv.DictReader(io.StringIO(bundle.read("index.csv").decode("utf-8"))))
         how = bundle.read("HOW-TO-VERIFY.txt").decode("utf-8")
+    # index.csv: the report's columns, and each row's receipt file inside the zip.
+    assert list(index[0]) == list(reports.INDEX_COLUMNS)
+    assert [row.pop("receiptFile") for row in index] == [f"receipts/{n}" for n, _ in named]
+    assert index == list(csv.DictReader(io.StringIO(reports.report_csv(rows))))
     for expected in ("NCT01234567", "trialnotary verify", "pip install trialnotary", "--file",
-                     "--rpc", "--expect-sender", "/verify", "WHAT IT DOES NOT PROVE",
-                     "proven time"):
+                     "--rpc", f"--expect-sender {SENDER}", "/verify", "WHAT IT DOES NOT PROVE",
+                     "proven time", f"sent from:\n\n    {SENDER}\n", "receiptFile"):
         assert expected in how, expected
+
+
+def _bundle_texts(**kwargs) -> tuple[list[dict], str]:
+    out = io.BytesIO()
+    reports.write_bundle(out, trial="NCT01234567", generated_at="2026-11-24T08:00:00Z",
+                         **kwargs)
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as bundle:
+        return (list(csv.DictReader(io.StringIO(bundle.read("index.csv").decode()))),
+                bundle.read("HOW-TO-VERIFY.txt").decode())
+
+
+def test_a_row_without_a_receipt_names_no_file_and_the_how_to_names_the_notary():
+    notary = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+    index, how = _bundle_texts(receipts=[], rows=[make_row(0)], anchoring_address=notary)
+    assert index[0]["receiptFile"] == ""
+    assert f"The notary anchors from:\n\n    {notary}" in how
+    assert f"--expect-sender {notary}" in how
+    _, how = _bundle_texts(receipts=[], rows=[])
+    assert "--expect-sender <the notary's published anchoring address>" in how
+
+
+def test_the_how_to_lists_every_address_that_anchored_the_receipts():
+    first, second = bundle_receipts(2)
+    second[1]["anchors"][0]["sender"] = ANOTHER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+    _, how = _bundle_texts(receipts=[first, second], rows=[], anchoring_address="0xignored")
+    assert f"    {SENDER}\n    {ANOTHER}\n" in how and "0xignored" not in how
+    assert "--expect-sender <the receipt's address above>" in how
 
 
 def test_bundle_streams_to_an_unseekable_file_and_takes_a_custom_note():
@@ -461,7 +559,7 @@ def test_bundle_streams_to_an_unseekable_file_and_takes_a_custom_note():
     assert written == 3
     with zipfile.ZipFile(io.BytesIO(b"".join(pipe.chunks))) as bundle:
         assert bundle.read("HOW-TO-VERIFY.txt") == b"Ask the sponsor.\n"
-        assert bundle.read("index.csv").decode().strip() == ",".join(reports.REPORT_COLUMNS)
+        assert bundle.read("index.csv").decode().strip() == ",".join(reports.INDEX_COLUMNS)
         assert bundle.getinfo("index.csv").date_time == (2026, 11, 24, 7, 0, 0)
 
 

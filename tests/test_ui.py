@@ -249,7 +249,9 @@ def test_a_trial_from_registration_to_review(browser, notary, anvil, tmp_path):
     screenshot(page, "admin-overview")
     page.goto(f"{base}/admin/tokens")
     row = page.locator(f"tr[data-token-prefix='{token[:14]}']")
-    row.get_by_role("button", name="Revoke").click()
+    row.locator("summary", has_text="Revoke").click()  # asks first: nothing happens yet
+    assert page.locator(".flash").count() == 0 and "live" in row.inner_text()
+    row.get_by_role("button", name=f"Yes, revoke {token[:14]}…").click()
     page.locator(".flash.success", has_text="revoked").wait_for()
     refused = requests.post(api, json=body, headers=auth, timeout=10)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"

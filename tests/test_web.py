@@ -31,6 +31,7 @@ from tests.utils import (
     post_json,
     quick_password_hashing,
     scalar,
+    shown_once,
     sign_in,
     signed_in,
     user_row,
@@ -79,9 +80,7 @@ def web(request, tmp_path_factory, anvil):
                                                      "name": SITE_NAME}).status_code == 302
         made = post_form(admin, "/admin/users", {"email": SCRIPT_EMAIL, "role": "sponsor",
                                                  "name": MADE_NAME})
-        assert made.status_code == 200
-        made_password = re.search(r'id="temporary-password">([^<]+)<',
-                                  made.get_data(as_text=True)).group(1)
+        made_password = shown_once(admin, made, "temporary-password")
         coordinator_id = add_person(engine, "coordinator@example.org", "coordinator",
                                     sites=[SITE], name=USER_NAME)
         add_person(engine, "sponsor@example.org", "sponsor", trials=[TRIAL])
@@ -89,11 +88,9 @@ def web(request, tmp_path_factory, anvil):
         signed_in(clients["sponsor"], "sponsor@example.org")
         shown = post_form(clients["coordinator"], "/tokens/site",
                           {"site": SITE, "name": SITE_TOKEN_NAME})
-        site_token = re.search(r'id="new-token-value">([^<]+)<',
-                               shown.get_data(as_text=True)).group(1)
+        site_token = shown_once(clients["coordinator"], shown, "new-token-value")
         shown = post_form(clients["sponsor"], "/tokens/user", {"name": USER_TOKEN_NAME})
-        user_token = re.search(r'id="new-token-value">([^<]+)<',
-                               shown.get_data(as_text=True)).group(1)
+        user_token = shown_once(clients["sponsor"], shown, "new-token-value")
 
         api = app.test_client()
         items = [{"trial": TRIAL, "site": SITE, "dataset": LABEL, "filename": FILENAME,
@@ -176,12 +173,11 @@ def test_script_in_every_free_text_field_is_shown_as_text_on_every_page(web):
             assert_shown_escaped(html, value, where=f"{path} as {who}")
 
 
-def test_the_audit_trail_page_shows_json_values_inert(web):
+def test_the_audit_trail_page_shows_old_and_new_values_inert(web):
     html = web["clients"]["admin"].get("/admin/audit").get_data(as_text=True)
     assert_inert(html, where="/admin/audit")
     for value in (TITLE, SITE_NAME, MADE_NAME, SITE_TOKEN_NAME, USER_TOKEN_NAME, FIX_LABEL):
-        escaped = json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e")
-        assert escaped in html, value
+        assert_shown_escaped(html, value, where="/admin/audit")
 
 
 def test_an_address_with_script_is_shown_as_text_to_its_owner(web):
@@ -296,6 +292,11 @@ def test_the_trial_bundle_holds_every_confirmed_receipt_and_each_verifies(web):
         index = list(csv.DictReader(io.StringIO(files["index.csv"].decode())))
         listed = {row["id"] for row in index}
         assert {r["id"] for r in confirmed} | {web["pending"]["id"]} <= listed
+        named = {row["id"]: row["receiptFile"] for row in index}
+        assert {named[r["id"]] for r in confirmed} == expected
+        assert named[web["pending"]["id"]] == ""
+        sender = json.loads(files[min(expected)])["anchors"][0]["sender"]
+        assert f"--expect-sender {sender}" in files["HOW-TO-VERIFY.txt"].decode()
     receipts = {name: json.loads(from_web[name]) for name in expected}
     assert receipts == {name: json.loads(from_api[name]) for name in expected}
     for name, receipt in receipts.items():
@@ -309,7 +310,10 @@ def test_audit_report_downloads(web):
     sponsor = web["clients"]["sponsor"]
     ids = {r["id"] for r in web["records"]} | {web["pending"]["id"]}
     as_csv = sponsor.get(f"/trials/{TRIAL}/report.csv")
-    assert as_csv.mimetype == "text/csv"
+    assert as_csv.headers["Content-Type"] == "text/csv; charset=utf-8"  # one charset
+    for_excel = sponsor.get(f"/trials/{TRIAL}/report.csv?bom=1")
+    assert for_excel.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert for_excel.data == b"\xef\xbb\xbf" + as_csv.data
     assert re.fullmatch(rf"attachment; filename={TRIAL}_audit-report_\d{{4}}-\d\d-\d\d\.csv",
                         as_csv.headers["Content-Disposition"])
     rows = list(csv.DictReader(io.StringIO(as_csv.get_data(as_text=True))))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -178,6 +179,17 @@ def signed_in(client, email: str, password: str = PASSWORD):
     cookie = client.get_cookie("tn_session")
     assert cookie is not None
     return cookie.value
+
+
+def shown_once(client, response, element_id: str) -> str:
+    """Follow a form's redirect; the secret (token, password) that page shows, by the id of
+    the element holding it."""
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:300]
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    found = re.search(rf'id="{element_id}">([^<]+)<', page.get_data(as_text=True))
+    assert found, f"no #{element_id} on {response.headers['Location']}"
+    return found.group(1)
 
 
 def location_path(response) -> str:

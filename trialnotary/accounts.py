@@ -21,6 +21,7 @@ from . import audit
 from .access import ROLES, Principal
 from .models import (
     LoginAttempt,
+    ShownOnce,
     Site,
     Trial,
     User,
@@ -41,6 +42,7 @@ LOCKOUT_DURATION = timedelta(minutes=15)
 SESSION_MAX_AGE = timedelta(hours=12)
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 USER_TOKEN_PREFIX = "tn_user_"
+SHOWN_ONCE_WAIT = timedelta(minutes=10)
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 _hasher = PasswordHasher()
@@ -116,7 +118,13 @@ def set_password(session: Session, user: User, password: str, *, actor: str,
 
 
 def update_user(session: Session, user: User, *, role: str | None = None,
-                name: str | None = None, disabled: bool | None = None, actor: str) -> None:
+                name: str | None = None, disabled: bool | None = None,
+                actor: str) -> list[str]:
+    """Change a user; returns the grants a role change took away (``trial X``, ``site Y``).
+
+    A grant belongs to the role it was given for: a coordinator made a sponsor loses their
+    sites, so that being made a coordinator again later gives back none of them silently.
+    """
     old = _user_view(user)
     if role is not None:
         if role not in ROLES:
@@ -133,6 +141,32 @@ def update_user(session: Session, user: User, *, role: str | None = None,
         session.add(user)
         audit.record(session, actor=actor, action="user.update", entity="user",
                      entity_id=user.id, old=old, new=new)
+    if new["role"] == old["role"]:
+        return []
+    return _drop_grants_of_other_roles(session, user, reason=f"the role changed from "
+                                       f"{old['role']} to {new['role']}", actor=actor)
+
+
+def _drop_grants_of_other_roles(session: Session, user: User, *, reason: str,
+                                actor: str) -> list[str]:
+    """Remove the grants the user's role does not take (each one audited)."""
+    rows = session.execute(
+        select(UserGrant, Trial, Site).select_from(UserGrant)
+        .outerjoin(Trial, Trial.id == UserGrant.trial_id)
+        .outerjoin(Site, Site.id == UserGrant.site_id)
+        .where(UserGrant.user_id == user.id).order_by(UserGrant.id)).all()
+    keeps = {"sponsor": "trial", "coordinator": "site"}.get(user.role)
+    dropped = []
+    for row, trial, site in rows:
+        scope = _grant_scope(trial, site)
+        if keeps in scope:
+            continue
+        session.delete(row)
+        audit.record(session, actor=actor, action="user.revoke-grant", entity="user",
+                     entity_id=user.id, old={"email": user.email, **scope}, reason=reason)
+        dropped.append(" ".join(next(iter(scope.items()))))
+    session.flush()
+    return dropped
 
 
 # --- grants --------------------------------------------------------------------------
@@ -350,6 +384,43 @@ def note_session(session: Session, token: str, *, ended: bool) -> None:
 
 def end_session(session: Session, token: str) -> None:
     session.execute(sa.delete(UserSession).where(UserSession.digest == token_digest(token)))
+
+
+# --- secrets shown once -------------------------------------------------------------
+
+def keep_to_show_once(session: Session, user_id: int, secret: str) -> tuple[str, str]:
+    """Keep ``secret`` for the page a form redirects to; returns ``(key, pad)`` for the
+    browser's session. Only ``secret XOR pad`` is stored, so the database alone never holds
+    it; what waited longer than ``SHOWN_ONCE_WAIT`` is dropped."""
+    data = secret.encode("utf-8")
+    pad = secrets.token_bytes(len(data))
+    key = secrets.token_urlsafe(16)
+    session.execute(sa.delete(ShownOnce).where(ShownOnce.created_at
+                                               < utcnow() - SHOWN_ONCE_WAIT))
+    session.add(ShownOnce(key=key, user_id=user_id, sealed=_xor(data, pad)))
+    session.flush()
+    return key, pad.hex()
+
+
+def take_shown_once(session: Session, user_id: int, key: str, pad: str) -> str | None:
+    """The secret kept under ``key`` for this user, once: taking it deletes it."""
+    row = session.get(ShownOnce, key)
+    if row is None or row.user_id != user_id:
+        return None
+    session.delete(row)
+    session.flush()
+    try:
+        pad_bytes = bytes.fromhex(pad)
+    except ValueError:
+        return None
+    if len(pad_bytes) != len(row.sealed) or \
+            utcnow() - as_utc(row.created_at) > SHOWN_ONCE_WAIT:
+        return None
+    return _xor(bytes(row.sealed), pad_bytes).decode("utf-8", "replace")
+
+
+def _xor(data: bytes, pad: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, pad, strict=True))
 
 
 # --- user tokens ---------------------------------------------------------------------

@@ -7,15 +7,14 @@ write the audit trail in the same transaction.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import re
+from datetime import date
 
 import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
-    Response,
     abort,
     flash,
     redirect,
@@ -27,14 +26,17 @@ from sqlmodel import select
 
 from . import access, accounts, anchoring, audit, batches, reports, sites
 from .access import requires
-from .auth import current_principal
+from .auth import current_principal, show_after_redirect, take_shown_once
 from .context import db_session, services
 from .db import write_session
 from .models import Anchor, Batch, Enrolment, Site, Trial, User, rfc3339_ms, utcnow
+from .overview import batch_detail
 from .validation import ValidationError
+from .web import download, wants_bom
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_PAGE = 100
+BATCH_PAGE = 100
 
 
 def _change(action, done: str, back: str, **back_args):
@@ -125,13 +127,20 @@ def users():
     session = db_session()
     if request.method == "POST":
         form = request.form
-        response, created = _change(lambda s, actor: accounts.create_user(
-            s, form.get("email", ""), form.get("role", ""), name=form.get("name") or None,
-            actor=actor), "", "admin.users")
+
+        def create(s, actor):
+            user, password = accounts.create_user(
+                s, form.get("email", ""), form.get("role", ""), name=form.get("name") or None,
+                actor=actor)
+            show_after_redirect(s, password, "password", user_id=user.id, reset=False)
+            return user.id, f"{user.email} is created as {user.role}. Give them the " \
+                            "temporary password below; they choose their own at first sign-in."
+        response, created = _change(create, "", "admin.users")
         if created is None:
             return response
-        user, password = created
-        return render_template("admin/user_created.html", user=user, password=password)
+        user_id, message = created
+        flash(message, "success")
+        return redirect(url_for("admin.user", user_id=user_id))
     people = session.exec(select(User).order_by(User.email)).all()
     grants = {user.id: accounts.grants_of(session, user.id) for user in people}
     return render_template("admin/users.html", people=people, grants=grants,
@@ -156,44 +165,60 @@ def user(user_id: int):
         trials_granted=sorted(trials_granted), sites_granted=sorted(sites_granted),
         trial_ids=session.scalars(select(Trial.registry_id).order_by(Trial.registry_id)).all(),
         site_codes=session.scalars(select(Site.code).order_by(Site.code)).all(),
-        locked_until=accounts.locked_until(session, person.email))
+        locked_until=accounts.locked_until(session, person.email),
+        passwords=take_shown_once("password", user_id=person.id),
+        myself=person.id == current_principal().user_id)
 
 
 @bp.post("/users/<int:user_id>")
 @requires(access.ADMIN)
 def update_user(user_id: int):
+    """One change to a person (``action``); says what it did."""
     form = request.form
     what = form.get("action")
 
-    def act(session, actor):
+    def act(session, actor) -> str:
         person = _user_or_404(session, user_id)
-        if person.id == current_principal().user_id and what in ("disable", "role"):
-            raise ValidationError(None, "you cannot change your own role or disable yourself")
+        if person.id == current_principal().user_id and what in ("disable", "role",
+                                                                  "reset-password"):
+            raise ValidationError(None, "you cannot change your own role, disable yourself "
+                                        "or reset your own password here (change it under "
+                                        "Change password)")
+        email = person.email
         if what == "role":
-            accounts.update_user(session, person, role=form.get("role"), actor=actor)
-        elif what in ("disable", "enable"):
+            before = person.role
+            dropped = accounts.update_user(session, person, role=form.get("role"),
+                                           actor=actor)
+            if person.role == before:
+                return f"{email} is already {before}: nothing changed."
+            return f"{email} is now {person.role} (was {before})." + (
+                f" Grants of the old role removed: {', '.join(dropped)}." if dropped else "")
+        if what in ("disable", "enable"):
             accounts.update_user(session, person, disabled=what == "disable", actor=actor)
-        elif what == "grant":
-            accounts.grant(session, person, trial=form.get("trial") or None,
-                           site=form.get("site") or None, actor=actor)
-        elif what == "revoke-grant":
-            accounts.revoke_grant(session, person, trial=form.get("trial") or None,
-                                  site=form.get("site") or None, actor=actor)
-        elif what == "reset-password":
+            return f"{email} is disabled: their sessions ended and they cannot sign in." \
+                if what == "disable" else f"{email} is enabled: they can sign in again."
+        if what in ("grant", "revoke-grant"):
+            trial, site = form.get("trial") or None, form.get("site") or None
+            scope = f"trial {trial}" if trial else f"site {site}"
+            if what == "grant":
+                accounts.grant(session, person, trial=trial, site=site, actor=actor)
+                return f"{email} is granted {scope}."
+            accounts.revoke_grant(session, person, trial=trial, site=site, actor=actor)
+            return f"{email} no longer has {scope}."
+        if what == "reset-password":
             password = accounts.generated_password()
             accounts.set_password(session, person, password, actor=actor, temporary=True)
-            return password
-        elif what == "unlock":
-            accounts.unlock(session, person.email, actor=actor)
-        else:
-            raise ValidationError("action", "is not one this page knows")
-        return None
+            show_after_redirect(session, password, "password", user_id=person.id, reset=True)
+            return f"{email} has a new temporary password, shown below once. Their " \
+                   "sessions ended; they choose their own password at sign-in."
+        if what == "unlock":
+            accounts.unlock(session, email, actor=actor)
+            return f"{email} can sign in again: the lock-out is lifted."
+        raise ValidationError("action", "is not one this page knows")
 
-    response, password = _change(act, "Saved.", "admin.user", user_id=user_id)
-    if password:
-        session = db_session()
-        return render_template("admin/user_created.html", user=_user_or_404(session, user_id),
-                               password=password, reset=True)
+    response, message = _change(act, "", "admin.user", user_id=user_id)
+    if message:
+        flash(message, "success")
     return response
 
 
@@ -213,7 +238,7 @@ def logins():
 def unlock():
     email = request.form.get("email", "")
     return _change(lambda s, actor: accounts.unlock(s, email, actor=actor),
-                   f"{email} can sign in again.", "admin.logins")[0]
+                   f"{email} can sign in again: the lock-out is lifted.", "admin.logins")[0]
 
 
 # --- tokens --------------------------------------------------------------------------
@@ -244,20 +269,72 @@ def batches_page():
                            pending=batches.pending_count(session))
 
 
+@bp.get("/batches/<int:batch_id>")
+@requires(access.ADMIN)
+def batch(batch_id: int):
+    """One batch: its root, every anchor attempt, and its registrations, a page at a time."""
+    page, problem = _number("page", default=1)
+    found = batch_detail(db_session(), batch_id, page=page or 1, page_size=BATCH_PAGE)
+    if found is None:
+        abort(404)
+    return render_template("admin/batch.html", **found, page=page or 1,
+                           page_size=BATCH_PAGE, problem=problem), \
+        400 if problem else 200
+
+
+def _number(name: str, *, default: int | None = None) -> tuple[int | None, str | None]:
+    """A whole number from the query, or ``default`` and what is wrong with it."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default, None
+    if not re.fullmatch(r"[0-9]{1,15}", raw):
+        return default, f"{name}: must be a whole number, like 3"
+    return int(raw), None
+
+
+def _audit_filters() -> tuple[audit.Filters, list[str]]:
+    """The audit trail's filters from the query, and what is wrong with them."""
+    args, problems = request.args, []
+
+    def day(name: str) -> str | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            problems.append(f"{name}: must be a date like 2026-11-23")
+            return None
+
+    def text(name: str, limit: int) -> str | None:
+        return args.get(name, "").strip()[:limit] or None
+
+    return audit.Filters(actor=text("actor", 300), action=text("action", 64),
+                         entity=text("entity", 32), date_from=day("from"),
+                         date_to=day("to")), problems
+
+
 @bp.get("/audit")
 @requires(access.ADMIN)
 def audit_trail():
     session = db_session()
-    try:
-        before = int(request.args.get("before", 0)) or None
-    except ValueError:
-        before = None
-    page = audit.entries(session, before=before, limit=AUDIT_PAGE, descending=True)
+    filters, problems = _audit_filters()
+    before, problem_before = _number("before")
+    after, problem_after = _number("after")
+    problems += [p for p in (problem_before, problem_after) if p]
+    page = audit.page(session, filters, before=before, after=after, size=AUDIT_PAGE)
+    for entry in page.entries:
+        entry["changes"] = audit.changes(entry["old"], entry["new"])
     # Reading every entry takes a while on a long trail: only when asked.
     check = audit.verify_chain(session) if request.args.get("check") else None
-    return render_template("admin/audit.html", entries=page, check=check,
-                           anchored=check.anchored() if check else None,
-                           older=page[-1]["seq"] if page and page[-1]["seq"] > 1 else None)
+    actions, entities = audit.kinds(session)
+    kept = {key: value for key, value in request.args.items()
+            if key in ("actor", "action", "entity", "from", "to") and value}
+    return render_template("admin/audit.html", page=page, check=check,
+                           anchored=check.anchored() if check else None, filters=filters,
+                           kept=kept, actions=actions, entities=entities,
+                           families=sorted({a.split(".")[0] + "." for a in actions if "." in a}),
+                           problems=problems), 400 if problems else 200
 
 
 AUDIT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entityId", "old", "new", "reason",
@@ -267,24 +344,20 @@ AUDIT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entityId", "old", "n
 @bp.get("/audit.<fmt>")
 @requires(access.ADMIN)
 def audit_export(fmt: str):
-    entries = audit.entries(db_session())
-    stamp = rfc3339_ms(utcnow())[:10]
-    if fmt == "json":
-        body = json.dumps({"generatedAt": rfc3339_ms(utcnow()), "entries": entries}, indent=2)
-        mimetype = "application/json"
-    elif fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(AUDIT_COLUMNS)
-        for entry in entries:
-            writer.writerow([reports.csv_cell(json.dumps(entry[c]) if c in ("old", "new")
-                                        and entry[c] is not None else entry[c])
-                             for c in AUDIT_COLUMNS])
-        body, mimetype = out.getvalue(), "text/csv; charset=utf-8"
-    else:
+    """The trail (or the entries the filters keep) as CSV or JSON."""
+    filters, problems = _audit_filters()
+    if fmt not in ("csv", "json"):
         abort(404)
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename=audit-trail_{stamp}.{fmt}"})
+    if problems:
+        abort(400)
+    entries = audit.entries(db_session(), filters=filters)
+    name = f"audit-trail_{rfc3339_ms(utcnow())[:10]}.{fmt}"
+    if fmt == "json":
+        return download(json.dumps({"generatedAt": rfc3339_ms(utcnow()), "entries": entries},
+                                   indent=2), "application/json", name)
+    lines = ([json.dumps(entry[c]) if c in ("old", "new") and entry[c] is not None
+              else entry[c] for c in AUDIT_COLUMNS] for entry in entries)
+    return download(reports.to_csv([AUDIT_COLUMNS, *lines], bom=wants_bom()), "text/csv", name)
 
 
 def init_app(app: Flask) -> None:

@@ -16,8 +16,9 @@ from werkzeug.exceptions import HTTPException
 
 from . import access, anchoring, openapi, overview, registrations, reports, security, sites
 from .access import requires
+from .config import ConfigError
 from .context import db_session, services
-from .models import as_utc, rfc3339_ms, utcnow
+from .models import Anchor, as_utc, rfc3339_ms, utcnow
 from .receipt import safe_filename
 from .validation import ValidationError
 
@@ -209,10 +210,23 @@ def bundle_response(trial: str) -> Response:
     buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     reports.write_bundle(buffer, trial=trial, generated_at=rfc3339_ms(utcnow()),
                          receipts=overview.trial_receipts(session, trial),
-                         rows=overview.report_rows(session, trial))
+                         rows=overview.report_rows(session, trial),
+                         anchoring_address=anchoring_address(session))
     buffer.seek(0)
     return send_file(buffer, mimetype="application/zip", as_attachment=True,
                      download_name=safe_filename(f"{trial}_receipts") + ".zip")
+
+
+def anchoring_address(session) -> str | None:
+    """The address the notary anchors from: its newest anchor's sender, else its key's
+    (a web process need not hold the key)."""
+    sender = session.scalar(sa.select(Anchor.sender).order_by(Anchor.id.desc()).limit(1))
+    if sender:
+        return sender
+    try:
+        return services().chain.address
+    except ConfigError:
+        return None
 
 
 # --- the service ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,17 +88,118 @@ def record(session: Session, *, actor: str, action: str, entity: str, entity_id:
     return row
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What the trail can be narrowed to (all optional)."""
+
+    actor: str | None = None      # part of the actor, any case
+    action: str | None = None     # an action, or its family with a trailing "." ("user.")
+    entity: str | None = None
+    date_from: str | None = None  # YYYY-MM-DD, on ``at`` (UTC), inclusive
+    date_to: str | None = None    # YYYY-MM-DD, inclusive
+
+    def where(self) -> list:
+        clauses = []
+        if self.actor:
+            clauses.append(AuditEntry.actor.icontains(self.actor, autoescape=True))
+        if self.action and self.action.endswith("."):
+            clauses.append(AuditEntry.action.startswith(self.action, autoescape=True))
+        elif self.action:
+            clauses.append(AuditEntry.action == self.action)
+        if self.entity:
+            clauses.append(AuditEntry.entity == self.entity)
+        if self.date_from:
+            clauses.append(AuditEntry.at >= self.date_from)
+        if self.date_to and date.fromisoformat(self.date_to) < date.max:
+            day_after = date.fromisoformat(self.date_to) + timedelta(days=1)
+            clauses.append(AuditEntry.at < day_after.isoformat())
+        return clauses
+
+
 def entries(session: Session, *, after: int = 0, before: int | None = None,
-            limit: int | None = None, descending: bool = False) -> list[dict]:
-    """Entries with ``after < seq < before`` as dicts (the hashed fields plus ``hash``),
-    oldest first unless ``descending``."""
-    query = select(AuditEntry).where(AuditEntry.seq > after)
+            limit: int | None = None, descending: bool = False,
+            filters: Filters | None = None) -> list[dict]:
+    """Entries with ``after < seq < before`` (and ``filters``) as dicts (the hashed fields
+    plus ``hash``), oldest first unless ``descending``."""
+    query = select(AuditEntry).where(AuditEntry.seq > after,
+                                     *(filters.where() if filters else ()))
     if before is not None:
         query = query.where(AuditEntry.seq < before)
     query = query.order_by(AuditEntry.seq.desc() if descending else AuditEntry.seq)
     if limit is not None:
         query = query.limit(limit)
     return [{**_fields(row), "hash": row.hash} for row in session.exec(query)]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the trail, newest first, and the cursors of its neighbours: ``older`` for
+    ``before=``, ``newer`` for ``after=`` (``None`` where the trail ends)."""
+
+    entries: list[dict]
+    older: int | None
+    newer: int | None
+
+
+def page(session: Session, filters: Filters, *, before: int | None = None,
+         after: int | None = None, size: int = 100) -> Page:
+    """The newest ``size`` matching entries before ``before``, or the oldest after
+    ``after`` (shown newest first either way)."""
+    if after is not None:
+        rows = entries(session, after=after, limit=size, filters=filters)[::-1]
+    else:
+        rows = entries(session, before=before, limit=size, descending=True, filters=filters)
+    if not rows:
+        return Page([], None, None)
+
+    def exists(*where) -> bool:
+        return session.execute(select(AuditEntry.seq).where(*where, *filters.where())
+                               .limit(1)).first() is not None
+    return Page(rows,
+                older=rows[-1]["seq"] if exists(AuditEntry.seq < rows[-1]["seq"]) else None,
+                newer=rows[0]["seq"] if exists(AuditEntry.seq > rows[0]["seq"]) else None)
+
+
+def kinds(session: Session) -> tuple[list[str], list[str]]:
+    """The actions and the entities the trail holds, for choosing filters."""
+    actions = session.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action))
+    entities = session.scalars(select(AuditEntry.entity).distinct().order_by(AuditEntry.entity))
+    return list(actions), list(entities)
+
+
+def changes(old, new) -> list[dict]:
+    """An entry's values as readable lines: ``{"key", "old", "new", "change"}`` for every key
+    of either side (in the order written), ``change`` one of ``changed``, ``same``, ``set``
+    (only new) or ``removed`` (only old). Values are text; an absent or null one is ``None``."""
+    old, new = _as_mapping(old), _as_mapping(new)
+    lines = []
+    for key in [*old, *(key for key in new if key not in old)]:
+        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if before is _ABSENT:
+            change = "set"
+        elif after is _ABSENT:
+            change = "removed"
+        else:
+            change = "same" if before == after else "changed"
+        lines.append({"key": key, "old": _text(before), "new": _text(after), "change": change})
+    return lines
+
+
+_ABSENT = object()
+
+
+def _as_mapping(value) -> dict:
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _text(value) -> str | None:
+    if value is _ABSENT or value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 # --- checking ------------------------------------------------------------------------

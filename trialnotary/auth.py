@@ -97,6 +97,39 @@ def _clear_stale_cookie(response):
     return response
 
 
+# --- secrets shown once after a redirect ---------------------------------------------
+
+SHOWN_ONCE = "shown_once"
+
+
+def show_after_redirect(sql, secret: str, kind: str, **context) -> None:
+    """Keep a new token or password for the page this form redirects to (in ``sql``'s
+    transaction): never in the URL, never whole in the database or the cookie."""
+    key, pad = accounts.keep_to_show_once(sql, current_principal().user_id, secret)
+    waiting = [item for item in session.get(SHOWN_ONCE, []) if isinstance(item, dict)]
+    session[SHOWN_ONCE] = [*waiting[-4:], {"kind": kind, "key": key, "pad": pad, **context}]
+
+
+def take_shown_once(kind: str, **match) -> list[dict]:
+    """The secrets of ``kind`` (whose context has ``match``) waiting for this page, each as
+    its context plus ``secret``; once taken, a reload shows them no more."""
+    waiting = [item for item in session.get(SHOWN_ONCE, []) if isinstance(item, dict)]
+    mine = [item for item in waiting if item.get("kind") == kind
+            and all(item.get(name) == value for name, value in match.items())]
+    if not mine:
+        return []
+    session[SHOWN_ONCE] = [item for item in waiting if item not in mine]
+    shown = []
+    with write_session(services().engine) as sql:
+        for item in mine:
+            secret = accounts.take_shown_once(sql, current_principal().user_id,
+                                              str(item.get("key")), str(item.get("pad")))
+            if secret is not None:
+                shown.append({**item, "secret": secret})
+        sql.commit()
+    return shown
+
+
 # --- may they ------------------------------------------------------------------------
 
 def check_access():

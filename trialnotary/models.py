@@ -244,6 +244,19 @@ class UserSession(SQLModel, table=True):
     last_seen_at: datetime = UtcDateTime(default_factory=utcnow)
 
 
+class ShownOnce(SQLModel, table=True):
+    """A secret (a new token, a temporary password) waiting to be shown once, on the page a
+    form redirects to. Only the secret XOR a one-time pad is kept here; the pad travels in
+    the browser's session cookie. Neither half alone reveals the secret, and showing it
+    deletes the row, so a reload shows it no more."""
+
+    __tablename__ = "shown_once"
+    key: str = Field(primary_key=True, max_length=32)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    sealed: bytes = Field(sa_type=sa.LargeBinary)
+    created_at: datetime = UtcDateTime(default_factory=utcnow)
+
+
 class LoginAttempt(SQLModel, table=True):
     """Sign-in events per e-mail address: ``failure``, ``success``, ``locked`` (the
     lock-out began) and ``unlock`` (an admin lifted it)."""

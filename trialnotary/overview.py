@@ -202,3 +202,28 @@ def trial_receipts(session: Session, trial: str) -> Iterator[tuple[str, dict]]:
         .order_by(Submission.seq)).all()
     for submission, receipt in receipts_of(session, [tuple(row) for row in sealed]):
         yield (receipt_filename(submission.trial, submission.dataset, submission.id), receipt)
+
+
+# --- a batch -------------------------------------------------------------------------
+
+def batch_detail(session: Session, batch_id: int, *, page: int = 1,
+                 page_size: int = PAGE_SIZE) -> dict | None:
+    """A batch for the admin: root, every anchor attempt (re-sent, replaced, dropped ones
+    too, oldest first), and one page of its registrations in leaf order."""
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        return None
+    anchors = list(session.exec(select(Anchor).where(Anchor.batch_id == batch_id)
+                                .order_by(Anchor.id)))
+    in_batch = LeafSlot.batch_id == batch_id
+    count = session.scalar(select(sa.func.count()).select_from(LeafSlot).where(in_batch))
+    rows = session.execute(
+        select(Submission, LeafSlot.leaf_index).join(LeafSlot, LeafSlot.seq == Submission.seq)
+        .where(in_batch).order_by(LeafSlot.leaf_index)
+        .offset((max(page, 1) - 1) * page_size).limit(page_size)).all()
+    return {"batch": batch, "root": bytes(batch.root).hex(), "anchors": anchors,
+            "explorers": {anchor.id: explorer_url(anchor.chain_id, anchor.tx_hash)
+                          for anchor in anchors},
+            "registrations": [{**submission.record(), "leafIndex": leaf_index}
+                              for submission, leaf_index in rows],
+            "registrationCount": count}

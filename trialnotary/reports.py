@@ -4,11 +4,14 @@ Pure functions over plain data (receipt dicts and report rows), nothing about Fl
 database. The JSON receipt stays the proof; everything here is a readable copy or a listing.
 
 PDF text goes through fpdf2 with DejaVu Sans when its files are installed (Debian's
-``fonts-dejavu-core``), else through the PDF core fonts, which only know cp1252. Either way
-every string is cleaned for the font before it is drawn: a character the font has no glyph
-for becomes a replacement character. fpdf2 would otherwise raise (core fonts) or log "missing
-glyphs" and draw nothing (TrueType), and a label may hold any Unicode: DejaVu has no Chinese
-and no emoji, so those show as U+FFFD in the PDF while the CSV and JSON keep them.
+``fonts-dejavu-core``), else through the PDF core fonts, which only know cp1252. What that
+font lacks is drawn from Noto Sans CJK when installed (Debian's ``fonts-noto-cjk``): the
+Chinese, Japanese and Korean of jRCT or ChiCTR labels. fpdf2 embeds only the glyphs used, so
+a PDF grows by a few kilobytes, and the collection is read only for a document that needs it.
+Every string is cleaned for the fonts before it is drawn: a character none has a glyph for
+becomes a replacement character. fpdf2 would otherwise raise (core fonts) or log "missing
+glyphs" and draw nothing (TrueType), and a label may hold any Unicode: emoji, or CJK without
+the font, show as U+FFFD (or "?") in the PDF while the CSV and JSON keep them.
 """
 
 from __future__ import annotations
@@ -34,12 +37,19 @@ from fpdf import FPDF
 COMPRESS = True
 #: Where DejaVuSans.ttf and DejaVuSans-Bold.ttf are looked for; ``None`` forces core fonts.
 FONT_DIR: Path | None = Path("/usr/share/fonts/truetype/dejavu")
+#: The CJK collection (its bold sibling beside it, ``-Bold``); ``None`` turns it off.
+CJK_FONT: Path | None = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+#: The collection's faces: one set of characters, each region's forms of them. ChiCTR
+#: (China) reads simplified Chinese; jRCT and every other registry the Japanese forms.
+CJK_FACES = {"JP": 0, "KR": 1, "SC": 2, "TC": 3}
 
 REPORT_COLUMNS = (
     "id", "trial", "site", "kind", "dataset", "filename", "sha256", "sizeBytes", "supersedes",
     "reason", "submittedAt", "registeredBy", "status", "batchId", "leafIndex", "txHash",
     "chainId", "blockNumber", "blockTime",
 )
+#: A bundle's ``index.csv``: the report's columns and where each row's receipt is in the zip.
+INDEX_COLUMNS = (*REPORT_COLUMNS, "receiptFile")
 
 STATUS_ORDER = ("pending", "sealed", "sent", "confirmed")
 
@@ -76,14 +86,26 @@ def csv_cell(value) -> str | int | float:
     return value
 
 
-def report_csv(rows: Iterable[dict]) -> str:
-    """The registrations as CSV: a header of :data:`REPORT_COLUMNS`, one line per row."""
+#: Put first, it tells spreadsheet programs (Excel above all) that the text is UTF-8.
+BOM = "\ufeff"
+
+
+def to_csv(lines: Iterable[Iterable], *, bom: bool = False) -> str:
+    """Lines of cells as CSV text, every cell defused (:func:`csv_cell`); with ``bom``, a
+    UTF-8 byte order mark first, for spreadsheet programs."""
     out = io.StringIO()
+    if bom:
+        out.write(BOM)
     writer = csv.writer(out)
-    writer.writerow(REPORT_COLUMNS)
-    for row in rows:
-        writer.writerow([csv_cell(row[key]) for key in REPORT_COLUMNS])
+    for line in lines:
+        writer.writerow([csv_cell(value) for value in line])
     return out.getvalue()
+
+
+def report_csv(rows: Iterable[dict], *, columns: tuple[str, ...] = REPORT_COLUMNS,
+               bom: bool = False) -> str:
+    """The registrations as CSV: a header of ``columns``, one line per row."""
+    return to_csv([columns, *([row.get(key) for key in columns] for row in rows)], bom=bom)
 
 
 def report_json(*, trial: str, title: str | None, generated_at: str, rows: Iterable[dict]) -> dict:
@@ -120,16 +142,48 @@ def _font_files() -> dict[str, Path] | None:
 
 
 @lru_cache(maxsize=8)
-def _glyphs(path: Path) -> frozenset[int]:
-    with TTFont(path, lazy=True) as font:
+def _glyphs(path: Path, number: int = 0) -> frozenset[int]:
+    """The characters a font file (``number`` in a collection) has glyphs for."""
+    with TTFont(path, lazy=True, fontNumber=number) as font:
         return frozenset(font.getBestCmap())
+
+
+def cjk_region(trial: str | None) -> str:
+    """Which regional forms of Chinese characters suit a trial: by its registry."""
+    return "SC" if (trial or "").upper().startswith("CHICTR") else "JP"
+
+
+class _Fallback:
+    """The CJK font, added to a document the first time it needs a glyph of it."""
+
+    FAMILY = "notocjk"
+
+    def __init__(self, pdf: FPDF, region: str):
+        self.pdf = pdf
+        self.number = CJK_FACES[region]
+        self.path = CJK_FONT if CJK_FONT is not None and CJK_FONT.is_file() else None
+        self.styles: set[str] = set()
+
+    def has(self, char: str) -> bool:
+        return self.path is not None and ord(char) in _glyphs(self.path, self.number)
+
+    def use(self, style: str) -> None:
+        """Select the fallback font at the current size, bold when ``style`` is "B"."""
+        if style not in self.styles:
+            bold = self.path.with_name(self.path.name.replace("-Regular", "-Bold"))
+            file = bold if style == "B" and bold.is_file() else self.path
+            self.pdf.add_font(self.FAMILY, style, str(file), collection_font_number=self.number)
+            self.styles.add(style)
+        self.pdf.set_font(self.FAMILY, style, self.pdf.font_size_pt)
 
 
 class _Pdf(FPDF):
     """An A4 page set with our fonts, text cleaning, cached widths and a numbered footer."""
 
-    def __init__(self, *, orientation: str = "P", footer: str = "", margin: float = 12):
+    def __init__(self, *, orientation: str = "P", footer: str = "", margin: float = 12,
+                 region: str = "JP"):
         super().__init__(orientation=orientation, unit="mm", format="A4")
+        self.fallback = _Fallback(self, region)
         self.set_compression(COMPRESS)
         self.set_margins(margin, margin, margin)
         # Pages break where we decide, so a table row never splits and its header repeats.
@@ -171,15 +225,53 @@ class _Pdf(FPDF):
         return "".join(
             char if ord(char) in glyphs
             else "" if _is_invisible(char)
+            else char if self.fallback.has(char)
             else replacement
             for char in text
         )
 
+    def _primary_has(self, char: str) -> bool:
+        return ord(char) in self._glyph_sets.get(self._face, _CORE_GLYPHS)
+
     def char_width(self, char: str) -> float:
         width = self._widths.get(char)
         if width is None:
-            width = self._widths[char] = self.get_string_width(char)
+            if self._primary_has(char):
+                width = self.get_string_width(char)
+            else:
+                width = self._in_fallback(lambda: self.get_string_width(char))
+            self._widths[char] = width
         return width
+
+    def width_of(self, text: str) -> float:
+        """The width of a cleaned line as :meth:`draw` draws it, in mm."""
+        return sum(self.char_width(char) for char in text)
+
+    def _in_fallback(self, action):
+        """Run ``action`` with the fallback font selected, then the current face again."""
+        family, style = self._faces[self._face]
+        self.fallback.use("B" if "B" in style else "")
+        try:
+            return action()
+        finally:
+            self.set_font(family, style, self.font_size_pt)
+
+    def draw(self, x: float, y: float, line: str) -> None:
+        """Draw a cleaned line at baseline ``y``: runs of the current font, and runs of the
+        fallback font for what the current one has no glyph for."""
+        start = 0
+        while start < len(line):
+            primary = self._primary_has(line[start])
+            end = start + 1
+            while end < len(line) and self._primary_has(line[end]) == primary:
+                end += 1
+            run = line[start:end]
+            if primary:
+                self.text(x, y, run)
+            else:
+                self._in_fallback(lambda x=x, run=run: self.text(x, y, run))
+            x += self.width_of(run)
+            start = end
 
     def lines(self, text, width: float, max_lines: int = 1) -> list[str]:
         """``text`` cleaned and wrapped into ``width`` mm, at most ``max_lines`` lines.
@@ -228,7 +320,7 @@ class _Pdf(FPDF):
         lines = self.lines(text, width, max_lines)
         for index, line in enumerate(lines):
             if line:
-                self.text(x, y + index * height + 0.5 * height + 0.3 * self.font_size, line)
+                self.draw(x, y + index * height + 0.5 * height + 0.3 * self.font_size, line)
         if link:
             self.link(x, y, width, height * len(lines), link)
         return height * len(lines)
@@ -359,7 +451,7 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
     """A one-page A4 PDF of a version-1 receipt: a readable copy, not the proof itself."""
     record, anchor, batch = _receipt_parts(receipt)
     pdf = _Pdf(footer=f"trialnotary receipt {record.get('id') or ''}: a readable copy; "
-                      "the JSON receipt is the proof")
+                      "the JSON receipt is the proof", region=cjk_region(record.get("trial")))
     pdf.set_title(f"Registration receipt {record.get('id') or ''}".strip())
     pdf.add_page()
     form = _Form(pdf)
@@ -470,15 +562,29 @@ _REPORT_TABLE = (
     _Column("Site", 16, lambda r: r["site"], 2),
     _Column("Kind", 17, lambda r: r["kind"]),
     _Column("Dataset", 25, lambda r: r["dataset"], 2),
-    _Column("File", 35.5, lambda r: r["filename"], 2),
+    _Column("File", 29.5, lambda r: r["filename"], 2),
     _Column("SHA-256", 26.5, lambda r: _short(r["sha256"], 16)),
     _Column("Registered by", 34, lambda r: r["registeredBy"], 2),
-    _Column("Supersedes", 16.8, lambda r: _short(r["supersedes"], 8)),
+    _Column("Correction", 23.3, lambda r: correction_text(r), 3),
     _Column("Status", 13.5, lambda r: r["status"]),
     _Column("Batch", 9.8, lambda r: r["batchId"]),
     _Column("Tx", 21, lambda r: _short(r["txHash"], 12)),
     _Column("Block time (proven)", 28.5, lambda r: r["blockTime"], 2),
 )
+
+
+def correction_text(row: dict) -> str | None:
+    """What a report row says of corrections: the registration it corrects and why, and
+    the one that superseded it, if any (``supersededBy``, where the rows carry it)."""
+    parts = []
+    if row.get("supersedes"):
+        parts.append(f"corrects {_short(row['supersedes'], 8)}"
+                     + (f": {row['reason']}" if row.get("reason") else ""))
+    if row.get("supersededBy"):
+        parts.append(f"superseded by {_short(row['supersededBy'], 8)}")
+    return "; ".join(parts) or None
+
+
 _TABLE_SIZE = 6.3
 _TABLE_LINE = 3.1
 _CELL_PAD = 0.8
@@ -495,7 +601,7 @@ def report_pdf(*, trial: str, title: str | None, generated_at: str, chain: str,
                rows: Iterable[dict]) -> bytes:
     """A landscape A4 audit report: a title block, then one table line per registration."""
     rows = list(rows)
-    pdf = _Pdf(orientation="L", margin=10,
+    pdf = _Pdf(orientation="L", margin=10, region=cjk_region(trial),
                footer=f"trialnotary audit report of {trial}, generated {generated_at} UTC")
     pdf.set_title(f"Audit report {trial}")
     pdf.add_page()
@@ -570,7 +676,7 @@ def _table_row(pdf: _Pdf, widths: list[float], cells: list[list[str]], height: f
     for lines, width in zip(cells, widths, strict=True):
         for index, line in enumerate(lines):
             if line:
-                pdf.text(x + _CELL_PAD, top + 0.5 + index * _TABLE_LINE + 0.5 * _TABLE_LINE
+                pdf.draw(x + _CELL_PAD, top + 0.5 + index * _TABLE_LINE + 0.5 * _TABLE_LINE
                          + 0.3 * pdf.font_size, line)
         x += width
     pdf.set_draw_color(200)
@@ -602,6 +708,10 @@ WHAT IT DOES NOT PROVE
   block time is proven, and only as a "no later than".
 - Anything about a file whose SHA-256 differs in any way.
 
+THE NOTARY'S ANCHORING ADDRESS
+
+{addresses}
+
 HOW TO VERIFY ONE RECEIPT
 
 With the command-line verifier (Python 3.11 or later):
@@ -609,14 +719,15 @@ With the command-line verifier (Python 3.11 or later):
     pip install trialnotary          (or, from a clone of the source: pip install .)
     trialnotary verify receipts/<name>.receipt.json --file <the data file> \\
         --rpc <URL of an Ethereum node of the receipt's chain> \\
-        --expect-sender <the notary's published anchoring address>
+        --expect-sender {sender}
 
-It hashes the file locally, recomputes the leaf and the Merkle path, and asks the node
-(your own or any public one, not the notary) for the transaction and its block. Its first
-line is the verdict in words. Exit status 0 means every step passed and the anchor was sent
-by that address; 3 that every step passed but no --expect-sender was given; 1 that a step
-failed; 4 that no node answered; --json prints the steps. Take the address for --expect-sender
-from the notary's published information, not from the receipt itself.
+index.csv names each registration's receipt file (column receiptFile). The verifier hashes
+the file locally, recomputes the leaf and the Merkle path, and asks the node (your own or
+any public one, not the notary) for the transaction and its block. Its first line is the
+verdict in words. Exit status 0 means every step passed and the anchor was sent by that
+address; 3 that every step passed but no --expect-sender was given; 1 that a step failed;
+4 that no node answered; --json prints the steps. Compare the address with the one the
+notary publishes: a receipt (or this file) cannot vouch for itself.
 
 In a browser: open the notary's /verify page and give it the receipt and the data file. The
 file is hashed in the browser and never uploaded; the page asks a chain node, not the
@@ -647,28 +758,59 @@ def _zip_time(generated_at: str) -> tuple[int, int, int, int, int, int]:
     return max(tuple(moment.timetuple()[:6]), (1980, 1, 1, 0, 0, 0))
 
 
+def how_to_verify_text(*, trial: str, generated_at: str, senders: list[str],
+                       anchoring_address: str | None = None) -> str:
+    """The bundle's HOW-TO-VERIFY.txt, naming the addresses that sent its receipts' anchors
+    (without any receipt yet, the notary's present ``anchoring_address``)."""
+    if senders:
+        intro = "The anchoring transactions of these receipts were sent from:"
+    elif anchoring_address:
+        intro = "No receipt is confirmed yet. The notary anchors from:"
+        senders = [anchoring_address]
+    else:
+        intro = "No receipt is confirmed yet."
+    listed = "".join(f"\n    {address}" for address in senders)
+    addresses = intro + (f"\n{listed}\n\nThat account is the notary's identity on chain."
+                         if senders else "")
+    sender = senders[0] if len(senders) == 1 else \
+        "<the receipt's address above>" if senders else \
+        "<the notary's published anchoring address>"
+    return HOW_TO_VERIFY.format(trial=trial, generated_at=generated_at, addresses=addresses,
+                                sender=sender)
+
+
 def write_bundle(fileobj, *, trial: str, generated_at: str,
                  receipts: Iterable[tuple[str, dict]], rows: Iterable[dict],
-                 how_to_verify: str | None = None) -> int:
+                 how_to_verify: str | None = None, anchoring_address: str | None = None) -> int:
     """Write a zip of the trial's receipts to ``fileobj``; the number of receipts written.
 
-    ``receipts`` is read once, so it may be a generator. A bad name raises ``ValueError``
+    ``receipts`` is read once, so it may be a generator; the index (with each row's
+    ``receiptFile``) and the how-to (with the anchors' senders, else ``anchoring_address``)
+    follow them, written from what was actually put in. A bad name raises ``ValueError``
     part-way through, after some entries were written: discard the output then.
     """
     stamp = _zip_time(generated_at)
-    text = how_to_verify if how_to_verify is not None else HOW_TO_VERIFY.format(
-        trial=trial, generated_at=generated_at)
     seen: set[str] = set()
-    count = 0
+    files: dict[str, str] = {}
+    senders: list[str] = []
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        _add(bundle, "HOW-TO-VERIFY.txt", text, stamp)
-        _add(bundle, "index.csv", report_csv(rows), stamp)
         for name, receipt in receipts:
             _check_name(name, seen)
-            _add(bundle, f"receipts/{name}",
-                 json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", stamp)
-            count += 1
-    return count
+            path = f"receipts/{name}"
+            _add(bundle, path, json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", stamp)
+            files[receipt["trialnotary"]["record"]["id"]] = path
+            for anchor in receipt.get("anchors", []):
+                if anchor.get("sender") and anchor["sender"] not in senders:
+                    senders.append(anchor["sender"])
+        _add(bundle, "index.csv", report_csv(
+            ({**row, "receiptFile": files.get(row["id"])} for row in rows),
+            columns=INDEX_COLUMNS), stamp)
+        if how_to_verify is None:
+            how_to_verify = how_to_verify_text(trial=trial, generated_at=generated_at,
+                                               senders=senders,
+                                               anchoring_address=anchoring_address)
+        _add(bundle, "HOW-TO-VERIFY.txt", how_to_verify, stamp)
+    return len(files)
 
 
 def _add(bundle: zipfile.ZipFile, name: str, text: str, stamp) -> None:

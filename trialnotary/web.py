@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from flask import (
     Blueprint,
@@ -31,10 +31,10 @@ from flask_wtf.csrf import CSRFError
 from . import access, accounts, overview, registrations, reports, sites
 from .access import requires
 from .api import ApiError, bundle_response, read_json_body
-from .auth import current_principal
+from .auth import current_principal, show_after_redirect, take_shown_once
 from .context import db_session, services
 from .db import write_session
-from .models import SiteToken, User, UserToken, rfc3339_ms, utcnow
+from .models import SiteToken, User, UserToken, as_utc, rfc3339_ms, utcnow
 from .receipt import chain_name, receipt_filename, safe_filename
 from .validation import KINDS, ValidationError
 
@@ -309,19 +309,27 @@ def trial_report_file(trial: str, fmt: str):
     generated_at = rfc3339_ms(utcnow())
     name = safe_filename(f"{found.registry_id}_audit-report_{generated_at[:10]}")
     if fmt == "csv":
-        body, mimetype = reports.report_csv(rows), "text/csv; charset=utf-8"
-    elif fmt == "json":
-        body = json.dumps(reports.report_json(trial=found.registry_id, title=found.title,
-                                              generated_at=generated_at, rows=rows), indent=2)
-        mimetype = "application/json"
-    elif fmt == "pdf":
-        body = reports.report_pdf(trial=found.registry_id, title=found.title,
-                                  generated_at=generated_at, chain=_chain_text(), rows=rows)
-        mimetype = "application/pdf"
-    else:
-        abort(404)
-    return Response(body, mimetype=mimetype, headers={
-        "Content-Disposition": f"attachment; filename={name}.{fmt}"})
+        return download(reports.report_csv(rows, bom=wants_bom()), "text/csv", f"{name}.csv")
+    if fmt == "json":
+        return download(json.dumps(reports.report_json(
+            trial=found.registry_id, title=found.title, generated_at=generated_at, rows=rows),
+            indent=2), "application/json", f"{name}.json")
+    if fmt == "pdf":
+        return download(reports.report_pdf(
+            trial=found.registry_id, title=found.title, generated_at=generated_at,
+            chain=_chain_text(), rows=rows), "application/pdf", f"{name}.pdf")
+    abort(404)
+
+
+def wants_bom() -> bool:
+    """``?bom=1``: a CSV for spreadsheet programs, which read UTF-8 only after a BOM."""
+    return request.args.get("bom") == "1"
+
+
+def download(body, mimetype: str, filename: str) -> Response:
+    """A file to save. Text types get ``charset=utf-8`` from Flask, exactly once."""
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
 def _chain_text() -> str:
@@ -334,12 +342,9 @@ def _chain_text() -> str:
 @bp.get("/tokens")
 @requires(access.SIGNED_IN)
 def tokens():
-    return _tokens_page()
-
-
-def _tokens_page(new_token: str | None = None, new_scope: str | None = None):
-    """The principal's tokens (never their values); a new token is shown this once only,
-    and pages of signed-in people are never cached."""
+    """The principal's tokens (never their values); a token just created is shown on the
+    page its form redirects to, this once only. Pages of signed-in people are never
+    cached."""
     principal = current_principal()
     session = db_session()
     site_tokens = sites.tokens_of_sites(session, principal.sites) \
@@ -347,8 +352,8 @@ def _tokens_page(new_token: str | None = None, new_scope: str | None = None):
     user_tokens = accounts.tokens_of_user(session, principal.user_id) \
         if access.can(principal, access.MANAGE_USER_TOKENS) else []
     return render_template("tokens.html", site_tokens=site_tokens, user_tokens=user_tokens,
-                           sites=sorted(principal.sites), new_token=new_token,
-                           new_scope=new_scope)
+                           sites=sorted(principal.sites),
+                           new_tokens=take_shown_once("token"))
 
 
 def _expiry_days() -> float | None:
@@ -364,21 +369,30 @@ def _expiry_days() -> float | None:
     return days
 
 
-@bp.post("/tokens/site")
-@requires(access.MANAGE_SITE_TOKENS, "site")
-def create_site_token():
-    principal = current_principal()
+def _create_token(create, scope: str):
+    """Create a token with ``create(session)`` and show it once on the tokens page."""
     try:
         with write_session(services().engine) as session:
-            token = sites.create_token(session, request.form.get("site", ""),
-                                       expires_in_days=_expiry_days(),
-                                       name=request.form.get("name") or None,
-                                       created_by_id=principal.user_id, actor=principal.actor)
+            token = create(session)
+            show_after_redirect(session, token, "token", scope=scope)
             session.commit()
     except ValidationError as exc:
         flash(f"{exc.field}: {exc.message}", "error")
         return redirect(url_for("web.tokens"))
-    return _tokens_page(token, f"site {request.form.get('site')}")
+    flash(f"A token for {scope} is created. Copy it now: it is shown only this once.",
+          "success")
+    return redirect(url_for("web.tokens") + "#new-token")
+
+
+@bp.post("/tokens/site")
+@requires(access.MANAGE_SITE_TOKENS, "site")
+def create_site_token():
+    principal = current_principal()
+    site = request.form.get("site", "")
+    return _create_token(lambda session: sites.create_token(
+        session, site, expires_in_days=_expiry_days(),
+        name=request.form.get("name") or None, created_by_id=principal.user_id,
+        actor=principal.actor), f"site {site}")
 
 
 @bp.post("/tokens/site/<int:token_id>/revoke")
@@ -393,26 +407,20 @@ def revoke_site_token(token_id: int):
         sites.revoke_token(session, token_id, actor=principal.actor)
         session.commit()
     flash(f"Token {token.prefix}… is revoked: the API refuses it from now on.", "success")
-    return redirect(request.form.get("back") == "admin" and url_for("admin.tokens")
-                    or url_for("web.tokens"))
+    return _back_to_tokens()
 
 
 @bp.post("/tokens/user")
 @requires(access.MANAGE_USER_TOKENS)
 def create_user_token():
     principal = current_principal()
-    try:
-        with write_session(services().engine) as session:
-            user = session.get(User, principal.user_id)
-            token = accounts.create_user_token(session, user,
-                                               name=request.form.get("name") or None,
-                                               expires_in_days=_expiry_days(),
-                                               actor=principal.actor)
-            session.commit()
-    except ValidationError as exc:
-        flash(f"{exc.field}: {exc.message}", "error")
-        return redirect(url_for("web.tokens"))
-    return _tokens_page(token, "reading your trials through the API")
+
+    def create(session):
+        return accounts.create_user_token(session, session.get(User, principal.user_id),
+                                          name=request.form.get("name") or None,
+                                          expires_in_days=_expiry_days(),
+                                          actor=principal.actor)
+    return _create_token(create, "reading your trials through the API")
 
 
 @bp.post("/tokens/user/<int:token_id>/revoke")
@@ -426,8 +434,15 @@ def revoke_user_token(token_id: int):
             abort(404)
         accounts.revoke_user_token(session, token_id, actor=principal.actor)
         session.commit()
-    flash(f"Token {token.prefix}… is revoked.", "success")
-    return redirect(url_for("web.tokens"))
+    flash(f"Token {token.prefix}… is revoked: the API refuses it from now on.", "success")
+    return _back_to_tokens()
+
+
+def _back_to_tokens():
+    """Back to the list the revoke button was on: the admin's or the principal's own."""
+    return redirect(url_for("admin.tokens") if request.form.get("back") == "admin"
+                    and access.can(current_principal(), access.ADMIN)
+                    else url_for("web.tokens"))
 
 
 # --- errors and filters --------------------------------------------------------------
@@ -462,9 +477,17 @@ def utc_text(value: str | None) -> str:
     return value.replace("T", " ").removesuffix("Z") + " UTC"
 
 
+def iso_utc(value):
+    """A stored ``datetime`` as ``2026-11-23T19:00:12Z`` (text is left as it is)."""
+    if isinstance(value, datetime):
+        return as_utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(utc_text, "utc_text")
+    app.add_template_filter(iso_utc, "iso_utc")
 
     @app.context_processor
     def _chain():

@@ -29,10 +29,42 @@ function formatBytes(size) {
   return unit === 0 ? `${size} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/**
+ * A table too wide for its box scrolls sideways; keyboard users reach it as a labelled
+ * region (tab to it, then the arrow keys). Checked again whenever the table's size changes.
+ */
+function scrollableTables(root = document) {
+  const label = (wrap) => {
+    const caption = wrap.querySelector("caption")?.textContent.trim();
+    if (caption) return caption;
+    let before = wrap.previousElementSibling;
+    while (before && !/^H[1-6]$/.test(before.tagName)) before = before.previousElementSibling;
+    return before?.textContent.trim() || document.title;
+  };
+  const check = (wrap) => {
+    const scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+    if (scrolls && wrap.dataset.scrolls !== "1") {
+      Object.assign(wrap, { tabIndex: 0 });
+      wrap.setAttribute("role", "region");
+      wrap.setAttribute("aria-label", `${label(wrap)} (scrolls sideways)`);
+      wrap.dataset.scrolls = "1";
+    } else if (!scrolls && wrap.dataset.scrolls === "1") {
+      for (const name of ["tabindex", "role", "aria-label", "data-scrolls"]) wrap.removeAttribute(name);
+    }
+  };
+  const observer = new ResizeObserver((changes) => changes.forEach((change) => check(change.target.closest(".table-wrap"))));
+  for (const wrap of root.querySelectorAll(".table-wrap")) {
+    check(wrap);
+    observer.observe(wrap);
+    const table = wrap.querySelector("table");
+    if (table) observer.observe(table);
+  }
+}
+
 function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.content : "";
 }
 
 window.trialnotary = Object.assign(window.trialnotary || {}, { localizeTimes, csrfToken, formatBytes });
-document.addEventListener("DOMContentLoaded", () => localizeTimes());
+document.addEventListener("DOMContentLoaded", () => { localizeTimes(); scrollableTables(); });

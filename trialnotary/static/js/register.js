@@ -199,6 +199,7 @@ async function register(event) {
       + `${entry ? `${entry.path} — ` : ""}${error.message}`, "error");
     registerButton.disabled = false;
   }
+  message.focus();
 }
 
 function showRegistered(entry, registration) {

@@ -430,6 +430,7 @@ async function run(getReceipt) {
     const file = await fileHash();
     await verify(receipt, options, file);
     $("result").scrollIntoView?.({ block: "start" });
+    $("result").focus({ preventScroll: true });
   } catch (error) {
     if (error.name === "AbortError") say("Hashing cancelled.");
     else if (error instanceof ReceiptError) say(`Not a usable receipt: ${error.message}`, "error");
