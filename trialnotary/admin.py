@@ -25,7 +25,7 @@ from flask import (
 )
 from sqlmodel import select
 
-from . import access, accounts, anchoring, audit, batches, reports, sites
+from . import access, accounts, anchoring, audit, batches, query, reports, sites
 from .access import requires
 from .auth import current_principal
 from .context import db_session, services
@@ -248,10 +248,7 @@ def batches_page():
 @requires(access.ADMIN)
 def audit_trail():
     session = db_session()
-    try:
-        before = int(request.args.get("before", 0)) or None
-    except ValueError:
-        before = None
+    before = query.integer("before", low=1, high=query.DB_INT_MAX)
     page = audit.entries(session, before=before, limit=AUDIT_PAGE, descending=True)
     # Reading every entry takes a while on a long trail: only when asked.
     check = audit.verify_chain(session) if request.args.get("check") else None
