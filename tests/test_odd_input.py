@@ -61,7 +61,7 @@ ODD_VALUES = {
     "protocol-relative": quote("//evil.example/", safe=""),
     "backslash host": quote("/\\evil.example/", safe=""), "long": "x" * 10_000,
     "not UTF-8": "%FF%FE", "raw bytes": "\xff\xfe", "lone surrogate": "%ED%A0%80",
-    "bidi override": quote("\u202e"),
+    "bidi override": quote("\u202e"), "NUL in an address": "a%00b%40example.org",
     "hex 64": "a" * 64, "uuid": "00000000-0000-4000-8000-000000000000",
 }
 # A name given twice, the second time odd.
@@ -332,7 +332,7 @@ FORMS = {
 JSON_POSTS = {"web.register_files", "api.create_submission", "api.create_submissions"}
 ODD_FORM_VALUES = {label: ODD_VALUES[label] for label in (
     "empty", "huge", "2^63", "NUL", "header injection", "protocol-relative",
-    "backslash host", "long", "lone surrogate", "bidi override")}
+    "backslash host", "long", "lone surrogate", "bidi override", "NUL in an address")}
 
 
 def test_every_form_field_takes_extreme_values_without_a_server_error(world):
