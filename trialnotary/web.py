@@ -26,6 +26,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 
 from . import access, accounts, overview, query, registrations, reports, sites
 from .access import requires
@@ -35,7 +36,15 @@ from .context import db_session, services
 from .db import write_session
 from .models import SiteToken, User, UserToken, rfc3339_ms, utcnow
 from .receipt import chain_name, receipt_filename, safe_filename
-from .validation import KINDS, ValidationError, validate_uuid
+from .validation import (
+    CONTROL_RANGES,
+    INVISIBLE_RANGES,
+    KINDS,
+    SURROGATE_RANGES,
+    ValidationError,
+    show_invisible,
+    validate_uuid,
+)
 
 bp = Blueprint("web", __name__)
 KIND_LABELS = {"dataset": "Dataset", "protocol": "Protocol", "sap": "Statistical analysis plan",
@@ -454,13 +463,28 @@ def utc_text(value: str | None) -> str:
     return value.replace("T", " ").removesuffix("Z") + " UTC"
 
 
+# What free text may not hold, for the browser's own check before it sends (app.js).
+REFUSED_CHARACTERS = {"control": CONTROL_RANGES, "surrogate": SURROGATE_RANGES,
+                      "invisible": INVISIBLE_RANGES}
+
+
+def shown_as_stored(value):
+    """Every value a template prints, with invisible characters spelled out (``<U+202E>``):
+    text stored before they were refused, or read from elsewhere, cannot pose as other text
+    on any page. Markup built by the code itself is left as it is; ASCII holds none."""
+    if isinstance(value, str) and not value.isascii() and not isinstance(value, Markup):
+        return show_invisible(value)
+    return value
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(utc_text, "utc_text")
+    app.jinja_env.finalize = shown_as_stored
 
     @app.context_processor
     def _chain():
         settings = services().settings
         return {"chain_label": f"{chain_name(settings.chain_id)} (chain id "
                                f"{settings.chain_id})",
-                "kind_labels": KIND_LABELS}
+                "kind_labels": KIND_LABELS, "refused_characters": REFUSED_CHARACTERS}
