@@ -249,7 +249,10 @@ def live_server(app):
 
     import waitress
 
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
+    from trialnotary.app import SERVER_MAX_BODY_BYTES
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8,
+                                    max_request_body_size=SERVER_MAX_BODY_BYTES)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"

@@ -55,6 +55,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 def normalize_email(value) -> str:
     if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value.strip()):
         raise ValidationError("email", "must be an e-mail address")
+    validate_text(value, "email", 254, required=True)  # no NUL, no character posing as another
     return value.strip().lower()
 
 

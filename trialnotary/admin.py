@@ -8,8 +8,6 @@ write the audit trail in the same transaction.
 from __future__ import annotations
 
 import json
-import re
-from datetime import date
 
 import sqlalchemy as sa
 from flask import (
@@ -24,7 +22,7 @@ from flask import (
 )
 from sqlmodel import select
 
-from . import access, accounts, anchoring, audit, batches, reports, sites
+from . import access, accounts, anchoring, audit, batches, query, reports, sites
 from .access import requires
 from .auth import current_principal, show_after_redirect, take_shown_once
 from .context import db_session, services
@@ -273,55 +271,30 @@ def batches_page():
 @requires(access.ADMIN)
 def batch(batch_id: int):
     """One batch: its root, every anchor attempt, and its registrations, a page at a time."""
-    page, problem = _number("page", default=1)
-    found = batch_detail(db_session(), batch_id, page=page or 1, page_size=BATCH_PAGE)
+    page = query.integer("page", low=1, high=query.DB_INT_MAX) or 1
+    found = batch_detail(db_session(), batch_id, page=page, page_size=BATCH_PAGE)
     if found is None:
         abort(404)
-    return render_template("admin/batch.html", **found, page=page or 1,
-                           page_size=BATCH_PAGE, problem=problem), \
-        400 if problem else 200
+    return render_template("admin/batch.html", **found, page=page, page_size=BATCH_PAGE)
 
 
-def _number(name: str, *, default: int | None = None) -> tuple[int | None, str | None]:
-    """A whole number from the query, or ``default`` and what is wrong with it."""
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return default, None
-    if not re.fullmatch(r"[0-9]{1,15}", raw):
-        return default, f"{name}: must be a whole number, like 3"
-    return int(raw), None
-
-
-def _audit_filters() -> tuple[audit.Filters, list[str]]:
-    """The audit trail's filters from the query, and what is wrong with them."""
-    args, problems = request.args, []
-
-    def day(name: str) -> str | None:
-        raw = args.get(name, "").strip()
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw).isoformat()
-        except ValueError:
-            problems.append(f"{name}: must be a date like 2026-11-23")
-            return None
-
-    def text(name: str, limit: int) -> str | None:
-        return args.get(name, "").strip()[:limit] or None
-
-    return audit.Filters(actor=text("actor", 300), action=text("action", 64),
-                         entity=text("entity", 32), date_from=day("from"),
-                         date_to=day("to")), problems
+def _audit_filters() -> audit.Filters:
+    """The audit trail's filters from the query (a bad one is a 400 naming it)."""
+    date_from, date_to = query.day("from"), query.day("to")
+    return audit.Filters(actor=query.text("actor", max_chars=300),
+                         action=query.text("action", max_chars=64),
+                         entity=query.text("entity", max_chars=32),
+                         date_from=date_from.isoformat() if date_from else None,
+                         date_to=date_to.isoformat() if date_to else None)
 
 
 @bp.get("/audit")
 @requires(access.ADMIN)
 def audit_trail():
     session = db_session()
-    filters, problems = _audit_filters()
-    before, problem_before = _number("before")
-    after, problem_after = _number("after")
-    problems += [p for p in (problem_before, problem_after) if p]
+    filters = _audit_filters()
+    before = query.integer("before", low=1, high=query.DB_INT_MAX)
+    after = query.integer("after", low=1, high=query.DB_INT_MAX)
     page = audit.page(session, filters, before=before, after=after, size=AUDIT_PAGE)
     for entry in page.entries:
         entry["changes"] = audit.changes(entry["old"], entry["new"])
@@ -333,8 +306,7 @@ def audit_trail():
     return render_template("admin/audit.html", page=page, check=check,
                            anchored=check.anchored() if check else None, filters=filters,
                            kept=kept, actions=actions, entities=entities,
-                           families=sorted({a.split(".")[0] + "." for a in actions if "." in a}),
-                           problems=problems), 400 if problems else 200
+                           families=sorted({a.split(".")[0] + "." for a in actions if "." in a}))
 
 
 AUDIT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entityId", "old", "new", "reason",
@@ -345,11 +317,9 @@ AUDIT_COLUMNS = ("seq", "at", "actor", "action", "entity", "entityId", "old", "n
 @requires(access.ADMIN)
 def audit_export(fmt: str):
     """The trail (or the entries the filters keep) as CSV or JSON."""
-    filters, problems = _audit_filters()
     if fmt not in ("csv", "json"):
         abort(404)
-    if problems:
-        abort(400)
+    filters = _audit_filters()
     entries = audit.entries(db_session(), filters=filters)
     name = f"audit-trail_{rfc3339_ms(utcnow())[:10]}.{fmt}"
     if fmt == "json":

@@ -7,14 +7,22 @@ from importlib.resources import files
 
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from . import admin, api, auth, security, web
 from .chain import ChainClient
 from .config import Settings, load_settings
 from .context import Services, close_db_session
 from .db import make_engine
+from .query import DB_INT_MAX
+from .validation import ValidationError
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# waitress reads a whole body (to a temporary file) before the app sees it, and answers a
+# body over its own cap itself, in plain text. Its cap stays far above ours, so that the
+# app answers every body over MAX_BODY_BYTES (the API in JSON) up to this size; waitress
+# refuses larger ones unread. 1 GiB is waitress's own default.
+SERVER_MAX_BODY_BYTES = 1024 * 1024 * 1024
 # The web process only asks the chain for readiness and the admin page: answer fast.
 WEB_CHAIN_TIMEOUT = 3.0
 
@@ -26,6 +34,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         instance_path=str(settings.instance_path),
         template_folder=str(files("trialnotary.templates")),
     )
+    app.url_map.converters["int"] = DatabaseId
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
@@ -40,15 +49,43 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
         chain=ChainClient(settings, timeout=WEB_CHAIN_TIMEOUT),
     )
     app.teardown_appcontext(close_db_session)
+    app.before_request(_utf8_query)
     security.init_app(app, settings)
     auth.init_app(app)
     api.init_app(app)
     web.init_app(app)
     admin.init_app(app)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(ValidationError, _bad_input)
     return app
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:…>`` path arguments: ids the database's INTEGER columns can hold. A larger
+    number matches no route (404) instead of overflowing in the driver (500)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 (werkzeug's signature)
+        kwargs.setdefault("max", DB_INT_MAX)
+        super().__init__(map, *args, **kwargs)
 
 
 def _http_error(exc: HTTPException):
     """JSON errors under the API prefix, HTML pages elsewhere."""
     return api.http_error(exc) if api.is_api_path(request.path) else web.error_page(exc)
+
+
+def _utf8_query() -> None:
+    """First of all, a query string of UTF-8 (other bytes are percent-encoded, as RFC 3986
+    asks): raw bytes that are not would fail wherever its arguments are first read."""
+    try:
+        request.query_string.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValidationError("query", "must be UTF-8 (percent-encode other bytes)") from None
+
+
+def _bad_input(exc: ValidationError):
+    """Input no view caught as wrong, such as a query parameter out of range: the client's
+    error (400 page; the API's 422 ``validation_error``), never a 500."""
+    if api.is_api_path(request.path):
+        return api.error_response(422, "validation_error", exc.message, exc.field)
+    return web.bad_input_page(exc)

@@ -9,8 +9,8 @@ are sent to sign in (or get 401 from the API), others without the right get 403.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -178,12 +178,16 @@ def _scope_value(rule: access.Rule) -> str | None:
 
 # --- pages ---------------------------------------------------------------------------
 
+# A path on this site in printable ASCII: "/" not followed by "/" (``//host`` is another
+# site), no backslash (browsers read ``/\host`` as ``//host``), no space or control
+# character (CR/LF would split the Location header).
+_LOCAL_PATH = re.compile(r"/(?!/)[\x21-\x5b\x5d-\x7e]*")
+
+
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no scheme, no host), so sign-in cannot redirect away."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return url_for("web.index")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or "\\" in target:
+    """Where to go after signing in: only a path on this site; anything else, the home
+    page, so that sign-in can neither redirect away nor fail on an odd value."""
+    if not target or not _LOCAL_PATH.fullmatch(target):
         return url_for("web.index")
     return target
 

@@ -50,7 +50,7 @@ def main() -> None:
 def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
     """Serve the web pages and the API (and the scheduler, unless --no-scheduler)."""
     from . import scheduler
-    from .app import create_app
+    from .app import SERVER_MAX_BODY_BYTES, create_app
 
     _setup_logging()
     settings = _settings()
@@ -64,7 +64,7 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
         import waitress
 
         waitress.serve(app, host=host, port=port, threads=threads, ident="trialnotary",
-                       max_request_body_size=17 * 1024 * 1024)
+                       max_request_body_size=SERVER_MAX_BODY_BYTES)
     finally:
         if jobs is not None:
             jobs.shutdown(wait=True)

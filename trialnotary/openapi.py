@@ -12,12 +12,15 @@ import functools
 from . import __version__, registrations
 from .reports import REPORT_COLUMNS
 from .validation import (
+    CONTROL_RANGES,
+    INVISIBLE_RANGES,
     KINDS,
     MAX_DATASET_CHARS,
     MAX_FILENAME_CHARS,
     MAX_REASON_CHARS,
     MAX_SIZE_BYTES,
     MAX_TRIAL_CHARS,
+    char_class,
 )
 
 HEX64_ANY_CASE = "^[0-9a-fA-F]{64}$"
@@ -38,13 +41,18 @@ def _char_class(codes: list[int], negate: bool = False) -> str:
             runs[-1][1] = code
         else:
             runs.append([code, code])
-    parts = (f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in runs)
-    return "[" + ("^" if negate else "") + "".join(parts) + "]"
+    return char_class(runs, negate=negate)
+
+
+def _codes(ranges) -> list[int]:
+    return [code for first, last in ranges for code in range(first, last + 1)]
 
 
 # Python's whitespace (what ``\s`` and ``str.strip`` remove) is not ECMA's, so spell it out.
 _WHITESPACE = [code for code in range(0x3001) if chr(code).isspace()]
-_CONTROLS = [*range(0x20), *range(0x7F, 0xA0)]
+# What free text refuses, less the surrogates: JSON strings hold none but escaped ones, and
+# a class of them would refuse every character past U+FFFF under ECMAScript without ``u``.
+_REFUSED = _codes((*CONTROL_RANGES, *INVISIBLE_RANGES))
 _W = _char_class(_WHITESPACE) + "*"
 
 
@@ -56,11 +64,12 @@ def _trial_pattern() -> str:
 
 
 def _text_pattern(*, non_blank: bool) -> str:
-    """No control characters; ``dataset`` also needs one that is not whitespace."""
-    allowed = _char_class(_CONTROLS, negate=True) + "*"
+    """No control or invisible characters; ``dataset`` also needs one that is not
+    whitespace."""
+    allowed = _char_class(_REFUSED, negate=True) + "*"
     if not non_blank:
         return f"^{allowed}$"
-    visible = _char_class(sorted({*_CONTROLS, *_WHITESPACE}), negate=True)
+    visible = _char_class(sorted({*_REFUSED, *_WHITESPACE}), negate=True)
     return f"^{allowed}{visible}{allowed}$"
 
 

@@ -95,9 +95,9 @@ def _filtered(query, filters: Filters):
                                    Submission.filename.ilike(pattern, escape="\\")))
     if filters.date_from:
         query = query.where(Submission.submitted_at >= filters.date_from)
-    if filters.date_to:
-        day_after = date.fromisoformat(filters.date_to) + timedelta(days=1)
-        query = query.where(Submission.submitted_at < day_after.isoformat())
+    last = date.fromisoformat(filters.date_to) if filters.date_to else date.max
+    if last < date.max:  # the end of 9999-12-31 is after every time: no bound to add
+        query = query.where(Submission.submitted_at < (last + timedelta(days=1)).isoformat())
     if filters.sha256:
         query = query.where(Submission.sha256 == filters.sha256.lower())
     if filters.status == "pending":

@@ -33,6 +33,8 @@ import segno
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
+from .validation import show_invisible
+
 #: Compress PDF content streams. Tests switch it off to read the drawn text back.
 COMPRESS = True
 #: Where DejaVuSans.ttf and DejaVuSans-Bold.ttf are looked for; ``None`` forces core fonts.
@@ -218,13 +220,14 @@ class _Pdf(FPDF):
         self._widths = self._width_cache.setdefault((face, size), {})
 
     def clean(self, text) -> str:
-        """``text`` as the current font can draw it: one line, every character drawable."""
+        """``text`` as the current font can draw it: one line, every character drawable,
+        invisible ones spelled out (``<U+202E>``) so that the page shows what is stored."""
         text = unicodedata.normalize("NFC", _CONTROL.sub(" ", "" if text is None else str(text)))
+        text = show_invisible(text)
         glyphs = self._glyph_sets.get(self._face, _CORE_GLYPHS)
         replacement = "\ufffd" if 0xFFFD in glyphs else "?"
         return "".join(
             char if ord(char) in glyphs
-            else "" if _is_invisible(char)
             else char if self.fallback.has(char)
             else replacement
             for char in text
@@ -338,11 +341,6 @@ class _Pdf(FPDF):
         self.set_xy(self.w - self.r_margin - 30, self.get_y())
         self.cell(30, 4, f"page {self.page_no()} of {_NB_PAGES}", align="R")
         self.set_text_color(0)
-
-
-def _is_invisible(char: str) -> bool:
-    """Format characters and variation selectors: dropped rather than shown as boxes."""
-    return unicodedata.category(char) == "Cf" or 0xFE00 <= ord(char) <= 0xFE0F
 
 
 # --- receipt PDF ---------------------------------------------------------------------

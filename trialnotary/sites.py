@@ -47,6 +47,10 @@ def find_trial(session: Session, registry_id: str) -> Trial | None:
 
 
 def find_site(session: Session, code: str) -> Site | None:
+    try:
+        code = validate_site_id(code)
+    except ValidationError:
+        return None  # never a code, nor anything the database would choke on (NUL)
     return session.exec(select(Site).where(Site.code == code)).first()
 
 

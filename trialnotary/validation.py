@@ -28,8 +28,54 @@ PROTOCOL_ID = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
 SITE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 SHA256_ANY_CASE = re.compile(r"[0-9a-fA-F]{64}")
-# Exactly Unicode's categories Cc (controls) and Cs (surrogates), found in one C-speed scan.
-CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Exactly Unicode's categories Cc (controls) and Cs (surrogates).
+CONTROL_RANGES = ((0x00, 0x1F), (0x7F, 0x9F))
+SURROGATE_RANGES = ((0xD800, 0xDFFF),)
+# Characters that are invisible, or change how the text around them is shown: Unicode's
+# format characters (category Cf: the bidi controls such as U+202E, zero-width spaces and
+# joiners, U+FEFF, tags…) and the other default-ignorable code points (U+034F, the Hangul
+# fillers, variation selectors…). Text holding one can look like other text (a file name
+# that reads backwards, two labels that look the same), so free text refuses them as it
+# refuses control characters, ZWJ/ZWNJ and variation selectors included: telling their
+# legitimate uses (Persian, Indic scripts, emoji sequences) from spoofing needs context
+# rules that neither an OpenAPI pattern nor a simple check in the browser can state.
+# Text stored before, or read from elsewhere, is shown with each one spelled out
+# (``show_invisible``). The one list of them: validation, the OpenAPI patterns, the
+# browser's check and the pages all use it.
+INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x0600, 0x0605), (0x061C, 0x061C),
+    (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2),
+    (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F),
+    (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFFB), (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD), (0x13430, 0x1343F), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+
+
+def char_class(ranges, *, negate: bool = False) -> str:
+    """A regular-expression class of code point ranges that Python, ECMAScript (with the
+    ``u`` flag) and JSON Schema read alike: ``\\uXXXX`` escapes, literal characters past
+    U+FFFF (``\\U…`` is Python's only, ``\\u{…}`` ECMAScript's only)."""
+    def one(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    parts = (one(a) if a == b else f"{one(a)}-{one(b)}" for a, b in sorted(ranges))
+    return "[" + ("^" if negate else "") + "".join(parts) + "]"
+
+
+INVISIBLE = re.compile(char_class(INVISIBLE_RANGES))
+CONTROL_OR_SURROGATE = re.compile(char_class((*CONTROL_RANGES, *SURROGATE_RANGES)))
+_REFUSED_IN_TEXT = re.compile(char_class((*CONTROL_RANGES, *SURROGATE_RANGES,
+                                          *INVISIBLE_RANGES)))
+
+
+def show_invisible(text: str) -> str:
+    """``text`` with each invisible character spelled out, ``a<U+202E>b``, so that what a
+    page shows is what is stored."""
+    if INVISIBLE.search(text) is None:
+        return text
+    return INVISIBLE.sub(lambda found: f"<U+{ord(found.group()):04X}>", text)
 
 
 class ValidationError(ValueError):
@@ -68,7 +114,8 @@ def validate_site_id(value: Any, field: str = "site") -> str:
 
 
 def validate_text(value: Any, field: str, max_chars: int, *, required: bool) -> str | None:
-    """Valid Unicode with no control characters, at most ``max_chars`` characters."""
+    """Valid Unicode with no control or invisible characters, at most ``max_chars``
+    characters."""
     if value is None and not required:
         return None
     if not isinstance(value, str):
@@ -77,11 +124,16 @@ def validate_text(value: Any, field: str, max_chars: int, *, required: bool) -> 
         raise ValidationError(field, "must not be empty")
     if len(value) > max_chars:
         raise ValidationError(field, f"must be at most {max_chars} characters")
-    if (bad := CONTROL_OR_SURROGATE.search(value)) is None:
+    if (bad := _REFUSED_IN_TEXT.search(value)) is None:
         return value
-    if unicodedata.category(bad.group()) == "Cs":
+    char = bad.group()
+    if unicodedata.category(char) == "Cs":
         raise ValidationError(field, "must be valid Unicode (it holds a lone surrogate)")
-    raise ValidationError(field, f"must not hold control characters (U+{ord(bad.group()):04X})")
+    if unicodedata.category(char) == "Cc":
+        raise ValidationError(field, f"must not hold control characters (U+{ord(char):04X})")
+    name = unicodedata.name(char, "")
+    raise ValidationError(field, f"must not hold the invisible character U+{ord(char):04X}"
+                                 + (f" ({name})" if name else ""))
 
 
 def validate_sha256(value: Any, field: str = "sha256") -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
@@ -27,8 +27,9 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 
-from . import access, accounts, overview, registrations, reports, sites
+from . import access, accounts, overview, query, registrations, reports, sites
 from .access import requires
 from .api import ApiError, bundle_response, read_json_body
 from .auth import current_principal, show_after_redirect, take_shown_once
@@ -36,7 +37,15 @@ from .context import db_session, services
 from .db import write_session
 from .models import SiteToken, User, UserToken, as_utc, rfc3339_ms, utcnow
 from .receipt import chain_name, receipt_filename, safe_filename
-from .validation import KINDS, ValidationError
+from .validation import (
+    CONTROL_RANGES,
+    INVISIBLE_RANGES,
+    KINDS,
+    SURROGATE_RANGES,
+    ValidationError,
+    show_invisible,
+    validate_uuid,
+)
 
 bp = Blueprint("web", __name__)
 KIND_LABELS = {"dataset": "Dataset", "protocol": "Protocol", "sap": "Statistical analysis plan",
@@ -200,31 +209,16 @@ def _json_error(status: int, code: str, message: str, field: str | None):
 
 
 def _filters() -> overview.Filters:
-    args = request.args
-
-    def day(name: str) -> str | None:
-        value = args.get(name, "").strip()
-        if not value:
-            return None
-        try:
-            return date.fromisoformat(value).isoformat()
-        except ValueError:
-            flash(f"{name.replace('_', ' ')} must be a date like 2026-11-23", "error")
-            return None
-
+    date_from, date_to = query.day("date_from"), query.day("date_to")
     return overview.Filters(
-        trial=args.get("trial", "").strip().upper() or None, site=args.get("site") or None,
-        kind=args.get("kind") if args.get("kind") in KINDS else None,
-        label=args.get("label", "").strip() or None,
-        status=args.get("status") if args.get("status") in STATUSES else None,
-        date_from=day("date_from"), date_to=day("date_to"))
+        trial=query.trial_id("trial"), site=query.site_id("site"),
+        kind=query.choice("kind", KINDS), label=query.text("label"),
+        status=query.choice("status", STATUSES),
+        date_from=date_from and date_from.isoformat(), date_to=date_to and date_to.isoformat())
 
 
 def _page() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
+    return query.integer("page", low=1, high=query.DB_INT_MAX) or 1
 
 
 @bp.get("/registrations")
@@ -243,7 +237,12 @@ def my_registrations():
 @requires(access.SIGNED_IN)
 def registration_statuses():
     """Live status for the lists: ``?ids=a,b,c`` (only those the principal may see)."""
-    ids = [i for i in request.args.get("ids", "").split(",") if i][:500]
+    try:
+        ids = [validate_uuid(i, "ids") for i in request.args.get("ids", "").split(",")[:500]
+               if i]
+    except ValidationError:
+        return _json_error(400, "validation_error", "must be registration ids separated by "
+                                                    "commas", "ids")
     return jsonify(overview.statuses(db_session(), current_principal(), ids))
 
 
@@ -267,13 +266,10 @@ def _trial_or_404(trial: str):
 @requires(access.READ_TRIAL, "trial")
 def trial_dashboard(trial: str):
     found = _trial_or_404(trial)
-    filters = overview.Filters(trial=found.registry_id, site=request.args.get("site") or None,
-                               kind=request.args.get("kind") if request.args.get("kind")
-                               in KINDS else None,
-                               label=request.args.get("q", "").strip() or None,
-                               status=request.args.get("status") if request.args.get("status")
-                               in STATUSES else None)
-    search = request.args.get("q", "").strip()
+    search = query.text("q") or ""
+    filters = overview.Filters(trial=found.registry_id, site=query.site_id("site"),
+                               kind=query.choice("kind", KINDS), label=search or None,
+                               status=query.choice("status", STATUSES))
     if re.fullmatch(r"[0-9a-fA-F]{64}", search):
         filters = overview.Filters(trial=found.registry_id, sha256=search)
     session = db_session()
@@ -459,6 +455,12 @@ ERROR_TEXT = {
 }
 
 
+def bad_input_page(exc: ValidationError):
+    """A request whose own input is wrong, e.g. a query parameter out of range (400)."""
+    text = f"{exc.field + ': ' if exc.field else ''}{exc.message}."
+    return render_template("error.html", status=400, title=ERROR_TEXT[400][0], text=text), 400
+
+
 def error_page(exc):
     """HTML error pages outside the API (the API answers JSON: see ``api``)."""
     status = getattr(exc, "code", 500) or 500
@@ -484,14 +486,29 @@ def iso_utc(value):
     return value
 
 
+# What free text may not hold, for the browser's own check before it sends (app.js).
+REFUSED_CHARACTERS = {"control": CONTROL_RANGES, "surrogate": SURROGATE_RANGES,
+                      "invisible": INVISIBLE_RANGES}
+
+
+def shown_as_stored(value):
+    """Every value a template prints, with invisible characters spelled out (``<U+202E>``):
+    text stored before they were refused, or read from elsewhere, cannot pose as other text
+    on any page. Markup built by the code itself is left as it is; ASCII holds none."""
+    if isinstance(value, str) and not value.isascii() and not isinstance(value, Markup):
+        return show_invisible(value)
+    return value
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(utc_text, "utc_text")
     app.add_template_filter(iso_utc, "iso_utc")
+    app.jinja_env.finalize = shown_as_stored
 
     @app.context_processor
     def _chain():
         settings = services().settings
         return {"chain_label": f"{chain_name(settings.chain_id)} (chain id "
                                f"{settings.chain_id})",
-                "kind_labels": KIND_LABELS}
+                "kind_labels": KIND_LABELS, "refused_characters": REFUSED_CHARACTERS}

@@ -66,5 +66,36 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
-window.trialnotary = Object.assign(window.trialnotary || {}, { localizeTimes, csrfToken, formatBytes });
+// The characters free text may not hold, by kind, as the server lists them for the page
+// (validation.py): {control, surrogate, invisible: [[first, last], ...]}.
+const TEXT_RULES = (() => {
+  const meta = document.querySelector('meta[name="refused-characters"]');
+  const kinds = meta ? JSON.parse(meta.content) : {};
+  const hex = (code) => `\\u{${code.toString(16)}}`;
+  return Object.fromEntries(Object.entries(kinds).map(([kind, ranges]) => [kind,
+    new RegExp(`[${ranges.map(([a, b]) => `${hex(a)}-${hex(b)}`).join("")}]`, "gu")]));
+})();
+
+const codePoint = (char) => `U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+
+/** What is wrong with free text (a label, a file name), in the server's words, or null. */
+function textProblem(text) {
+  const found = Object.entries(TEXT_RULES)
+    .map(([kind, pattern]) => [kind, text.search(pattern)])
+    .filter(([, at]) => at >= 0)
+    .sort((a, b) => a[1] - b[1])[0];
+  if (!found) return null;
+  const char = String.fromCodePoint(text.codePointAt(found[1]));
+  if (found[0] === "control") return `must not hold control characters (${codePoint(char)})`;
+  if (found[0] === "surrogate") return "must be valid Unicode (it holds a lone surrogate)";
+  return `must not hold the invisible character ${codePoint(char)}`;
+}
+
+/** ``text`` with each invisible character spelled out (a<U+202E>b), as the pages show it. */
+function showInvisible(text) {
+  return TEXT_RULES.invisible ? String(text).replace(TEXT_RULES.invisible, (char) => `<${codePoint(char)}>`) : String(text);
+}
+
+window.trialnotary = Object.assign(window.trialnotary || {},
+  { localizeTimes, csrfToken, formatBytes, textProblem, showInvisible });
 document.addEventListener("DOMContentLoaded", () => { localizeTimes(); scrollableTables(); });

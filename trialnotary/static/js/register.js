@@ -17,6 +17,7 @@ let entries = [];
 let hashing = null;
 
 const formatBytes = (size) => window.trialnotary.formatBytes(size);
+const shown = (text) => window.trialnotary.showInvisible(text);
 
 function say(text, kind = "") {
   message.textContent = text;
@@ -30,7 +31,7 @@ function addFile(file, folder = null, relative = null) {
   const filename = relative ?? file.name;
   const row = document.createElement("tr");
   row.dataset.path = folder ? `${folder}/${relative}` : file.name;
-  for (const text of [row.dataset.path, formatBytes(file.size), "", "waiting"]) {
+  for (const text of [shown(row.dataset.path), formatBytes(file.size), "", "waiting"]) {
     const cell = document.createElement("td");
     cell.textContent = text;
     row.append(cell);
@@ -161,6 +162,21 @@ async function post(items, reason) {
   return body.submissions;
 }
 
+/** The first label, file name or reason the server would refuse for its characters. */
+function textProblems(reason) {
+  const { textProblem } = window.trialnotary;
+  const label = document.getElementById("label").value.trim();
+  if (label && textProblem(label)) return `Label: ${textProblem(label)}.`;
+  if (reason && textProblem(reason)) return `Reason: ${textProblem(reason)}.`;
+  for (const entry of entries) {
+    // Without a label of the form's, each file is labelled with its folder's or its name.
+    for (const name of [entry.filename, label ? null : entry.label]) {
+      if (name && textProblem(name)) return `${shown(entry.path)}: the name ${textProblem(name)}.`;
+    }
+  }
+  return null;
+}
+
 function rowOfField(field, offset) {
   const match = /^submissions\[(\d+)\]/.exec(field || "");
   return match ? entries[offset + Number(match[1])] : null;
@@ -177,7 +193,12 @@ async function register(event) {
   }
   const tooLong = entries.find((entry) => entry.filename.length > MAX_FILENAME);
   if (tooLong) {
-    say(`${tooLong.path}: the file name is longer than ${MAX_FILENAME} characters.`, "error");
+    say(`${shown(tooLong.path)}: the file name is longer than ${MAX_FILENAME} characters.`, "error");
+    return;
+  }
+  const problem = textProblems(reason);
+  if (problem) {
+    say(problem, "error");
     return;
   }
   registerButton.disabled = true;

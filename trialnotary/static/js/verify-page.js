@@ -136,7 +136,7 @@ function forgetReceipt() {
 function describeReceipt(receipt) {
   const record = receipt?.trialnotary?.record;
   if (record && typeof record === "object") {
-    return `the receipt of ${record.dataset ?? "a registration"} (${record.trial ?? "?"}, ${record.site ?? "?"})`;
+    return `the receipt of ${window.trialnotary.showInvisible(record.dataset ?? "a registration")} (${record.trial ?? "?"}, ${record.site ?? "?"})`;
   }
   return "a Chainpoint receipt";
 }
@@ -217,7 +217,8 @@ function showChoices(submissions) {
       "Verify this registration");
     button.addEventListener("click", () => run(() => fetchReceipt(submission.id)));
     return el("li", { "data-submission-id": submission.id },
-      el("p", {}, el("strong", {}, record.dataset), ` — ${record.trial}, ${record.site}, ${record.kind}; `,
+      el("p", {}, el("strong", {}, window.trialnotary.showInvisible(record.dataset)),
+        ` — ${record.trial}, ${record.site}, ${record.kind}; `,
         el("span", { class: `badge s-${submission.status}` }, submission.status), "; submitted ",
         timeTag(record.submittedAt, "claimed"), " (the notary's claim)"),
       el("p", { class: "actions" }, button));
@@ -313,7 +314,8 @@ function showRecord(receipt, result) {
     $("record-wrap").hidden = true;
     return;
   }
-  const cell = (value) => (value === null || value === undefined ? el("span", { class: "muted" }, "—") : String(value));
+  const cell = (value) => (value === null || value === undefined ? el("span", { class: "muted" }, "—")
+    : window.trialnotary.showInvisible(value));
   const lines = [
     ["Trial", cell(record.trial)], ["Site", cell(record.site)], ["Kind", cell(record.kind)],
     ["Label", cell(record.dataset)], ["File name", cell(record.filename)],
