@@ -30,6 +30,8 @@ import segno
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
+from .receipt import MAX_FILENAME, safe_filename
+
 #: Compress PDF content streams. Tests switch it off to read the drawn text back.
 COMPRESS = True
 #: Where DejaVuSans.ttf and DejaVuSans-Bold.ttf are looked for; ``None`` forces core fonts.
@@ -622,19 +624,19 @@ notary.
 """
 
 
-def _check_name(name: str, seen: set[str]) -> None:
-    """Refuse names that could escape ``receipts/`` or overwrite another when unzipped.
-
-    Duplicates are compared case-insensitively: Windows and macOS unzip ``A`` and ``a``
-    onto the same file.
-    """
-    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name
-            or "\\" in name or ".." in name or _CONTROL.search(name)):
-        raise ValueError(f"unsafe receipt name {name!r}")
-    key = name.casefold()
-    if key in seen:
-        raise ValueError(f"duplicate receipt name {name!r}")
-    seen.add(key)
+def _entry_name(name: str, seen: set[str]) -> str:
+    """``name`` made safe to unzip inside ``receipts/`` and unique there, never refused:
+    a bundle of any trial always downloads. Names are told apart case-insensitively
+    (Windows and macOS unzip ``A`` and ``a`` onto the same file); a repeated one gets a
+    number before its extension."""
+    safe = candidate = safe_filename(name)
+    number = 1
+    while candidate.casefold() in seen:
+        number += 1
+        stem, dot, extension = safe.partition(".")
+        candidate = safe_filename(f"{stem[:MAX_FILENAME - 32]}_{number}{dot}{extension}")
+    seen.add(candidate.casefold())
+    return candidate
 
 
 def _zip_time(generated_at: str) -> tuple[int, int, int, int, int, int]:
@@ -650,8 +652,8 @@ def write_bundle(fileobj, *, trial: str, generated_at: str,
                  how_to_verify: str | None = None) -> int:
     """Write a zip of the trial's receipts to ``fileobj``; the number of receipts written.
 
-    ``receipts`` is read once, so it may be a generator. A bad name raises ``ValueError``
-    part-way through, after some entries were written: discard the output then.
+    ``receipts`` is read once, so it may be a generator. Each name is made safe and unique
+    as it is written (see ``_entry_name``).
     """
     stamp = _zip_time(generated_at)
     text = how_to_verify if how_to_verify is not None else HOW_TO_VERIFY.format(
@@ -662,8 +664,7 @@ def write_bundle(fileobj, *, trial: str, generated_at: str,
         _add(bundle, "HOW-TO-VERIFY.txt", text, stamp)
         _add(bundle, "index.csv", report_csv(rows), stamp)
         for name, receipt in receipts:
-            _check_name(name, seen)
-            _add(bundle, f"receipts/{name}",
+            _add(bundle, f"receipts/{_entry_name(name, seen)}",
                  json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", stamp)
             count += 1
     return count
