@@ -252,7 +252,7 @@ def test_a_consistently_rewritten_trail_is_caught_by_the_sealed_head(app, client
     assert check(engine).ok
     result = audit_verify(settings_env)
     assert result.exit_code == 1
-    assert f"batch {batch.id}: its leaves and audit head no longer give its root" in result.output
+    assert f"batch {batch.id}: its stored leaves no longer give its root" in result.output
 
 
 # --- the head in every batch ---------------------------------------------------------

@@ -330,6 +330,25 @@ def _driver_rows(connection: sa.Connection, statement: sa.ClauseElement,
         cursor.close()
 
 
+def driver_stream(connection: sa.Connection, statement: sa.ClauseElement,
+                  chunk: int = 10_000) -> Iterator[tuple]:
+    """Every row of a statement straight from the driver, ``chunk`` at a time, on the
+    connection's transaction: a server-side cursor on PostgreSQL, SQLite's own stepping
+    elsewhere, so a million rows are never all in memory. For whole-table passes
+    (``trialnotary check``), where building SQLAlchemy rows would cost as much as the
+    database's own work."""
+    sql = _driver_sql(statement, type(connection.dialect))
+    driver = connection.connection.driver_connection
+    server_side = connection.dialect.name == "postgresql"
+    cursor = driver.cursor(name="trialnotary_stream") if server_side else driver.cursor()
+    try:
+        cursor.execute(sql, {})
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
+    finally:
+        cursor.close()
+
+
 def rebuild_levels(session: Session, batch: Batch) -> list[bytes]:
     """Rebuild a batch's tree from its leaves (the source of truth) and store it again."""
     levels = merkle.build_levels(batch_leaves(session, batch))
