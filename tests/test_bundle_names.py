@@ -203,6 +203,31 @@ def test_the_cli_saves_a_receipt_under_a_safe_name(header):
     assert name == f"NCT01234567_Interim_results._{uuid}.receipt.json"
 
 
+@pytest.mark.parametrize("bad", ["A/", "A//B", "A/./B", "A/../B", "A/.B", "A/-B"])
+def test_a_protocol_id_has_no_part_a_browser_would_fold_away(bad):
+    with pytest.raises(ValidationError):
+        normalize_trial_id(bad, protocol_id=True)
+
+
+@pytest.fixture(scope="module")
+def url_map(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("routes")
+    app = new_app(notary_env(f"sqlite:///{folder / 'unused.sqlite3'}", str(folder),
+                             "http://127.0.0.1:9"))
+    return app.url_map.bind("")
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(trial_ids)
+def test_the_pages_of_any_trial_have_addresses_a_browser_keeps(url_map, trial):
+    for endpoint in ("web.trial_dashboard", "web.trial_bundle", "web.trial_report",
+                     "api.trial_receipts"):
+        url = url_map.build(endpoint, {"trial": trial})
+        parts = url.split("/")[1:]
+        assert "" not in parts and "." not in parts and ".." not in parts, url
+        assert url_map.match(url) == (endpoint, {"trial": trial})
+
+
 # --- through the API and the pages ---------------------------------------------------
 
 ODD_TRIALS = ["NCT01234567", "CTRI/2020/01/123456", "P..1-.A"]
