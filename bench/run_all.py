@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import (  # noqa: E402
     anchor_gas,
     browser_hash,
+    check,
     hash_speed,
     receipt_e2e,
     receipt_latency,
@@ -42,6 +43,7 @@ BENCHMARKS = {
     "browser-hash": browser_hash.figures,
     "e2e": receipt_e2e.figures,
     "anchor": anchor_gas.figures,
+    "check": check.figures,
 }
 
 

@@ -59,8 +59,8 @@ def bare_tree(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
-def fill(engine, count: int) -> list[bytes]:
-    """``count`` valid pending registrations, written straight to the database."""
+def submission_rows(count: int) -> list[dict]:
+    """``count`` valid registrations as ``submission`` rows, their leaves computed."""
     now = rfc3339_ms(utcnow())
     rows = []
     for i in range(count):
@@ -72,9 +72,19 @@ def fill(engine, count: int) -> list[bytes]:
                      "kind": "dataset", "dataset": "bench", "sha256": record["sha256"],
                      "size_bytes": i, "filename": record["filename"], "supersedes": None,
                      "submitted_at": now, "leaf": leaf_of(record)})
+    return rows
+
+
+def insert(engine, rows: list[dict]) -> None:
     with engine.begin() as conn:
-        for start in range(0, count, 20_000):
+        for start in range(0, len(rows), 20_000):
             conn.execute(sa.insert(Submission), rows[start:start + 20_000])
+
+
+def fill(engine, count: int) -> list[bytes]:
+    """``count`` valid pending registrations, written straight to the database."""
+    rows = submission_rows(count)
+    insert(engine, rows)
     return [r["leaf"] for r in rows]
 
 

@@ -447,7 +447,7 @@ def test_openapi_lists_exactly_the_routes(app, client):
         if rule.endpoint.startswith("api."):
             path = rule.rule.removeprefix("/api/v1")
             path = path.replace("<submission_id>", "{id}").replace("<int:batch_id>", "{id}")
-            path = path.replace("<trial>", "{trial}")
+            path = path.replace("<path:trial>", "{trial}")
             served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == served
     assert app.url_map.bind("").build("api.openapi") == "/api/v1/openapi.json"

@@ -563,24 +563,31 @@ def test_bundle_streams_to_an_unseekable_file_and_takes_a_custom_note():
         assert bundle.getinfo("index.csv").date_time == (2026, 11, 24, 7, 0, 0)
 
 
-@pytest.mark.parametrize("bad", ["../evil.receipt.json", "a/b.receipt.json", "a\\b.json", "..",
-                                 "x..receipt.json", "", "tab\there.json"])
-def test_bundle_refuses_unsafe_names(bad):
+@pytest.mark.parametrize(("given", "written"), [
+    ("../evil.receipt.json", "__evil.receipt.json"), ("a/b.receipt.json", "a_b.receipt.json"),
+    ("a\\b.json", "a_b.json"), ("..", "_"), ("x..receipt.json", "x.receipt.json"), ("", "_"),
+    ("tab\there.json", "tab_here.json"), (".hidden", "_hidden")])
+def test_bundle_makes_unsafe_names_safe_as_it_writes_them(given, written):
     receipt = bundle_receipts(1)[0][1]
-    with pytest.raises(ValueError, match="unsafe"):
-        reports.write_bundle(io.BytesIO(), trial="NCT01234567",
-                             generated_at="2026-11-24T08:00:00Z", receipts=[(bad, receipt)],
-                             rows=[])
+    out = io.BytesIO()
+    assert reports.write_bundle(out, trial="NCT01234567", generated_at="2026-11-24T08:00:00Z",
+                                receipts=[(given, receipt)], rows=[]) == 1
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as bundle:
+        assert json.loads(bundle.read(f"receipts/{written}")) == receipt
 
 
 @pytest.mark.parametrize("second", ["same.receipt.json", "SAME.receipt.json"])
-def test_bundle_refuses_duplicate_names(second):
-    receipt = bundle_receipts(1)[0][1]
-    with pytest.raises(ValueError, match="duplicate"):
-        reports.write_bundle(io.BytesIO(), trial="NCT01234567",
-                             generated_at="2026-11-24T08:00:00Z",
-                             receipts=[("same.receipt.json", receipt), (second, receipt)],
-                             rows=[])
+def test_bundle_numbers_a_repeated_name(second):
+    first, other = (receipt for _, receipt in bundle_receipts(2))
+    out = io.BytesIO()
+    reports.write_bundle(out, trial="NCT01234567", generated_at="2026-11-24T08:00:00Z",
+                         receipts=[("same.receipt.json", first), (second, other),
+                                   ("same_2.receipt.json", first)], rows=[])
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as bundle:
+        names = bundle.namelist()[2:]
+        assert names == ["receipts/same.receipt.json", f"receipts/{second.split('.')[0]}_2"
+                         ".receipt.json", "receipts/same_2_2.receipt.json"]
+        assert json.loads(bundle.read(names[1])) == other
 
 
 def test_module_has_no_web_or_database_imports():

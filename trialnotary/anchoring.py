@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from .batches import pending_count, seal_all
+from .batches import pending_count, seal_all, seal_audit_head
 from .chain import ChainClient, ChainError, ChainUnreachable, FeeAboveCap, Inclusion
 from .db import chain_lock, write_session
 from .faults import crash_point
@@ -458,17 +458,29 @@ class TickResult:
 
 
 def run_seal_job(engine: Engine, chain: ChainClient, max_batch: int,
-                 backoff: Backoff | None = None) -> TickResult:
-    """The seal interval's job: seal what is pending, then a chain round."""
-    sealed = seal_all(engine, max_batch)
+                 backoff: Backoff | None = None, *, audit_wait: float | None = None
+                 ) -> TickResult:
+    """The seal interval's job: seal what is pending (or, with ``audit_wait``, the audit
+    head alone once its entries have waited that long), then a chain round."""
+    sealed = seal_all(engine, max_batch) or _waiting_head(engine, audit_wait)
     return TickResult(sealed, chain_round(engine, chain, backoff))
 
 
 def run_tick(engine: Engine, chain: ChainClient, max_batch: int,
-             backoff: Backoff | None = None) -> TickResult:
-    """The once-a-second job: seal early when a full batch waits, then a chain round."""
+             backoff: Backoff | None = None, *, audit_wait: float | None = None
+             ) -> TickResult:
+    """The once-a-second job: seal early when a full batch waits, or (with ``audit_wait``)
+    the audit head alone as soon as its entries have waited that long; then a chain round."""
     with Session(engine) as session:
         full = pending_count(session) >= max_batch
-    sealed = seal_all(engine, max_batch, full_only=True) if full else []
+    sealed = seal_all(engine, max_batch, full_only=True) if full else \
+        _waiting_head(engine, audit_wait)
     return TickResult(sealed, chain_round(engine, chain, backoff))
+
+
+def _waiting_head(engine: Engine, audit_wait: float | None) -> list[Batch]:
+    if audit_wait is None:
+        return []
+    batch = seal_audit_head(engine, audit_wait)
+    return [] if batch is None else [batch]
 

@@ -183,7 +183,7 @@ def batch(batch_id: int):
 
 # --- a trial (sponsors' and admins' user tokens) ------------------------------------
 
-@bp.get("/trials/<trial>/submissions")
+@bp.get("/trials/<path:trial>/submissions")
 @requires(access.READ_TRIAL, "trial")
 def trial_submissions(trial: str):
     found = _known_trial(trial)
@@ -191,7 +191,7 @@ def trial_submissions(trial: str):
                     "submissions": overview.report_rows(db_session(), found.registry_id)})
 
 
-@bp.get("/trials/<trial>/receipts.zip")
+@bp.get("/trials/<path:trial>/receipts.zip")
 @requires(access.READ_TRIAL, "trial")
 def trial_receipts(trial: str):
     return bundle_response(_known_trial(trial).registry_id)

@@ -3,9 +3,10 @@ correction, as an append-only chain of entries.
 
 Each entry's hash covers its content and the previous entry's hash, so no entry can be
 changed, removed or inserted without breaking every hash after it. The head (the newest
-entry's seq and hash) is sealed into every batch as its last leaf (``auditHead``), so the
-trail itself is anchored on chain with the registrations: ``trialnotary audit verify``
-checks the whole chain against those anchored heads.
+entry's seq and hash) is sealed into every batch as its last leaf (``auditHead``), and
+alone in a batch of its own once entries have waited a seal interval with no registration
+pending (``batches.seal_audit_head``), so the trail itself is anchored on chain:
+``trialnotary audit verify`` checks the whole chain against those anchored heads.
 
 Entries are appended inside the transaction of the change they describe, under a lock
 (PostgreSQL: an advisory transaction lock; SQLite: the caller's write lock), so seq numbers
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +65,22 @@ def head(session: Session) -> Head | None:
     row = session.execute(select(AuditEntry.seq, AuditEntry.hash)
                           .order_by(AuditEntry.seq.desc()).limit(1)).first()
     return None if row is None else Head(row.seq, row.hash)
+
+
+def unsealed_since(session: Session) -> datetime | None:
+    """When the oldest entry that no batch has sealed yet was written, or ``None`` when
+    every entry is sealed. Heads are sealed in order, so the newest batch with a head says
+    how far the trail is sealed."""
+    newest = head(session)
+    if newest is None:
+        return None
+    sealed = session.scalar(select(Batch.audit_seq).where(Batch.audit_seq.is_not(None))
+                            .order_by(Batch.id.desc()).limit(1)) or 0
+    if sealed >= newest.seq:
+        return None
+    at = session.scalar(select(AuditEntry.at).where(AuditEntry.seq > sealed)
+                        .order_by(AuditEntry.seq).limit(1))
+    return None if at is None else datetime.fromisoformat(at)
 
 
 def record(session: Session, *, actor: str, action: str, entity: str, entity_id: Any,

@@ -52,7 +52,7 @@ def pending_count(session: Session) -> int:
 def seal_one_batch(engine: Engine, max_batch: int, *, full_only: bool = False) -> Batch | None:
     """Seal up to ``max_batch`` leaves into one batch: pending registrations, oldest first,
     then the audit trail's head as the last leaf (with ``full_only``, only if a full batch
-    is pending). Never a batch for the audit head alone."""
+    is pending). Never a batch for the audit head alone: that is ``seal_audit_head``'s."""
     for _ in range(3):
         try:
             return _seal(engine, max_batch, full_only)
@@ -73,20 +73,55 @@ def _seal(engine: Engine, max_batch: int, full_only: bool) -> Batch | None:
         if not rows or (full_only and len(rows) < room):
             return None
         trail = trail if room < max_batch else None
-        leaves = [bytes(leaf) for _, leaf in rows] + ([trail.leaf()] if trail else [])
-        levels = merkle.build_levels(leaves)
-        batch = Batch(root=merkle.root_of(levels), leaf_count=len(leaves),
-                      sealed_at=rfc3339_ms(utcnow()),
-                      audit_seq=trail.seq if trail else None,
-                      audit_head=trail.hash if trail else None)
-        session.add(batch)
-        session.flush()
+        batch = _store_batch(session, [bytes(leaf) for _, leaf in rows], trail)
         _assign_leaves(session, batch.id, [seq for seq, _ in rows])
-        _store_levels(session, batch.id, levels)
         session.expunge(batch)
     crash_point("after-seal")
     log.info("sealed batch %s with %s leaves", batch.id, batch.leaf_count)
     return batch
+
+
+def _store_batch(session: Session, leaves: list[bytes], trail: audit.Head | None) -> Batch:
+    """A new batch over ``leaves`` and then the audit head's leaf, if any, with its tree."""
+    leaves = leaves + ([trail.leaf()] if trail else [])
+    levels = merkle.build_levels(leaves)
+    batch = Batch(root=merkle.root_of(levels), leaf_count=len(leaves),
+                  sealed_at=rfc3339_ms(utcnow()),
+                  audit_seq=trail.seq if trail else None,
+                  audit_head=trail.hash if trail else None)
+    session.add(batch)
+    session.flush()
+    _store_levels(session, batch.id, levels)
+    return batch
+
+
+def seal_audit_head(engine: Engine, waited_seconds: float) -> Batch | None:
+    """A batch holding only the audit trail's head, when nothing is pending and the oldest
+    entry no batch holds yet has waited ``waited_seconds``: admin changes are anchored even
+    when no registration comes, so that no one can rewrite them unseen. The one exception
+    to "never a batch for the audit head alone"; ``None`` when it is not due.
+
+    The cheap look is taken without the job lock (the scheduler asks every second); the
+    lock is taken only to seal, and everything is looked at again under it.
+    """
+    with Session(engine) as session:
+        if not _head_due(session, waited_seconds):
+            return None
+    with job_lock(engine) as session:
+        if not _head_due(session, waited_seconds):
+            return None
+        batch = _store_batch(session, [], audit.head(session))
+        session.expunge(batch)
+    crash_point("after-seal")
+    log.info("sealed batch %s with the audit head alone (entry %s)", batch.id, batch.audit_seq)
+    return batch
+
+
+def _head_due(session: Session, waited_seconds: float) -> bool:
+    if pending_count(session):
+        return False
+    since = audit.unsealed_since(session)
+    return since is not None and (utcnow() - since).total_seconds() >= waited_seconds
 
 
 _PENDING = sa.text("SELECT pending.seq, submission.leaf FROM pending "
@@ -326,6 +361,25 @@ def _driver_rows(connection: sa.Connection, statement: sa.ClauseElement,
     try:
         cursor.execute(sql, params)
         return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def driver_stream(connection: sa.Connection, statement: sa.ClauseElement,
+                  chunk: int = 10_000) -> Iterator[tuple]:
+    """Every row of a statement straight from the driver, ``chunk`` at a time, on the
+    connection's transaction: a server-side cursor on PostgreSQL, SQLite's own stepping
+    elsewhere, so a million rows are never all in memory. For whole-table passes
+    (``trialnotary check``), where building SQLAlchemy rows would cost as much as the
+    database's own work."""
+    sql = _driver_sql(statement, type(connection.dialect))
+    driver = connection.connection.driver_connection
+    server_side = connection.dialect.name == "postgresql"
+    cursor = driver.cursor(name="trialnotary_stream") if server_side else driver.cursor()
+    try:
+        cursor.execute(sql, {})
+        while rows := cursor.fetchmany(chunk):
+            yield from rows
     finally:
         cursor.close()
 

@@ -72,6 +72,15 @@ class SignedAnchor:
 
 
 @dataclass(frozen=True)
+class SentTransaction:
+    """What a transaction carries, as the node reports it."""
+
+    sender: str
+    to: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Inclusion:
     """Where a transaction was mined, and whether that is settled enough to issue receipts."""
 
@@ -222,6 +231,17 @@ class ChainClient:
                 return True
             except TransactionNotFound:
                 return False
+        return self._call(ask)
+
+    def transaction(self, tx_hash: str) -> SentTransaction | None:
+        """The transaction's sender, recipient and data, or ``None`` if the node does not
+        know it."""
+        def ask(w3):
+            try:
+                tx = w3.eth.get_transaction("0x" + tx_hash)
+            except TransactionNotFound:
+                return None
+            return SentTransaction(sender=tx["from"], to=tx["to"], data=bytes(tx["input"]))
         return self._call(ask)
 
     def inclusion(self, tx_hash: str) -> Inclusion | None:

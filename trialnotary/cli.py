@@ -299,7 +299,8 @@ def audit_verify(rpc_urls: tuple[str, ...]) -> None:
 @main.command("seal-now")
 @click.option("--wait", is_flag=True, help="Wait until every anchor is confirmed.")
 def seal_now(wait: bool) -> None:
-    """Seal everything pending and send the anchors."""
+    """Seal everything pending (registrations, and audit entries no batch holds yet: with no
+    registration pending, in a batch of the audit head alone) and send the anchors."""
     from . import anchoring, batches
     from .chain import ChainClient, ChainError
 
@@ -307,6 +308,8 @@ def seal_now(wait: bool) -> None:
     engine = _engine(settings)
     chain = ChainClient(settings)
     sealed = batches.seal_all(engine, settings.max_batch)
+    if (head := batches.seal_audit_head(engine, waited_seconds=0)) is not None:
+        sealed.append(head)
     try:
         sent = anchoring.anchor_sealed(engine, chain)
     except ChainError as exc:
@@ -315,7 +318,9 @@ def seal_now(wait: bool) -> None:
     if not sealed and not sent:
         click.echo("nothing pending")
     for batch in sealed:
-        click.echo(f"sealed batch {batch.id}: {batch.leaf_count} leaves, root {batch.root.hex()}")
+        held = f"{batch.leaf_count} leaves" if batch is not head else \
+            f"the audit head alone (entry {batch.audit_seq})"
+        click.echo(f"sealed batch {batch.id}: {held}, root {batch.root.hex()}")
     for anchor in sent:
         click.echo(f"batch {anchor.batch_id}: transaction 0x{anchor.tx_hash}")
     if wait:

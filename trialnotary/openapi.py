@@ -390,7 +390,9 @@ def _paths() -> dict:
         "description": "`true` when this is the kept answer to an earlier request with the "
                        "same Idempotency-Key", "schema": {"type": "string", "const": "true"}}}
     submission_id = {"$ref": "#/components/parameters/SubmissionId"}
-    trial = {"name": "trial", "in": "path", "required": True, "schema": {"type": "string"}}
+    trial = {"name": "trial", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The trial's id as registered; a CTRI id keeps its slashes "
+                            "(/trials/CTRI/2020/01/123456/submissions)."}
     trial_errors = {"401": _error("Unauthorized"), "403": _error("NotYours"),
                     "404": _error("NotFound")}
     return {

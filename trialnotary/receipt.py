@@ -129,13 +129,35 @@ def build_receipt(
 
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+_DOT_RUNS = re.compile(r"\.{2,}")
+# The longest file name most file systems take (bytes; a safe name is ASCII).
+MAX_FILENAME = 255
+RECEIPT_SUFFIX = ".receipt.json"
 
 
 def safe_filename(name: str) -> str:
-    """``name`` with every character outside ``A-Z a-z 0-9 . _ -`` replaced by ``_``."""
-    return _UNSAFE_NAME_CHARS.sub("_", name)
+    """A download name made safe wherever it is saved or unzipped: every character outside
+    ``A-Z a-z 0-9 . _ -`` replaced by ``_``, every run of dots made one dot, a leading dot
+    made ``_`` (no hidden files, no ``..``), never empty, at most ``MAX_FILENAME`` long
+    (keeping its extension). A safe name is left as it is."""
+    name = _DOT_RUNS.sub(".", _fit(_UNSAFE_NAME_CHARS.sub("_", name)))
+    if name.startswith("."):
+        name = "_" + name[1:]
+    return name or "_"
+
+
+def _fit(name: str) -> str:
+    if len(name) <= MAX_FILENAME:
+        return name
+    stem, _, extension = name.rpartition(".")
+    if stem and len(extension) < 16:
+        return f"{stem[:MAX_FILENAME - len(extension) - 1]}.{extension}"
+    return name[:MAX_FILENAME]
 
 
 def receipt_filename(trial: str, dataset: str, submission_id: str) -> str:
-    """``<trial>_<dataset>_<id>.receipt.json``, made safe."""
-    return safe_filename(f"{trial}_{dataset}_{submission_id}") + ".receipt.json"
+    """``<trial>_<dataset>_<id>.receipt.json``, made safe; a long label is cut so that the
+    name fits ``MAX_FILENAME`` with its id whole (the id keeps names apart)."""
+    tail = safe_filename(f"_{submission_id}") + RECEIPT_SUFFIX
+    head = safe_filename(f"{trial}_{dataset}")[:MAX_FILENAME - len(tail)]
+    return safe_filename(head + tail)

@@ -33,6 +33,7 @@ import segno
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
+from .receipt import MAX_FILENAME, safe_filename
 from .validation import show_invisible
 
 #: Compress PDF content streams. Tests switch it off to read the drawn text back.
@@ -733,19 +734,19 @@ notary.
 """
 
 
-def _check_name(name: str, seen: set[str]) -> None:
-    """Refuse names that could escape ``receipts/`` or overwrite another when unzipped.
-
-    Duplicates are compared case-insensitively: Windows and macOS unzip ``A`` and ``a``
-    onto the same file.
-    """
-    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name
-            or "\\" in name or ".." in name or _CONTROL.search(name)):
-        raise ValueError(f"unsafe receipt name {name!r}")
-    key = name.casefold()
-    if key in seen:
-        raise ValueError(f"duplicate receipt name {name!r}")
-    seen.add(key)
+def _entry_name(name: str, seen: set[str]) -> str:
+    """``name`` made safe to unzip inside ``receipts/`` and unique there, never refused:
+    a bundle of any trial always downloads. Names are told apart case-insensitively
+    (Windows and macOS unzip ``A`` and ``a`` onto the same file); a repeated one gets a
+    number before its extension."""
+    safe = candidate = safe_filename(name)
+    number = 1
+    while candidate.casefold() in seen:
+        number += 1
+        stem, dot, extension = safe.partition(".")
+        candidate = safe_filename(f"{stem[:MAX_FILENAME - 32]}_{number}{dot}{extension}")
+    seen.add(candidate.casefold())
+    return candidate
 
 
 def _zip_time(generated_at: str) -> tuple[int, int, int, int, int, int]:
@@ -782,10 +783,10 @@ def write_bundle(fileobj, *, trial: str, generated_at: str,
                  how_to_verify: str | None = None, anchoring_address: str | None = None) -> int:
     """Write a zip of the trial's receipts to ``fileobj``; the number of receipts written.
 
-    ``receipts`` is read once, so it may be a generator; the index (with each row's
-    ``receiptFile``) and the how-to (with the anchors' senders, else ``anchoring_address``)
-    follow them, written from what was actually put in. A bad name raises ``ValueError``
-    part-way through, after some entries were written: discard the output then.
+    ``receipts`` is read once, so it may be a generator. Each name is made safe and unique
+    as it is written (see ``_entry_name``); the index (with each row's ``receiptFile``) and
+    the how-to (with the anchors' senders, else ``anchoring_address``) follow the receipts,
+    written from what was actually put in.
     """
     stamp = _zip_time(generated_at)
     seen: set[str] = set()
@@ -793,8 +794,7 @@ def write_bundle(fileobj, *, trial: str, generated_at: str,
     senders: list[str] = []
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         for name, receipt in receipts:
-            _check_name(name, seen)
-            path = f"receipts/{name}"
+            path = f"receipts/{_entry_name(name, seen)}"
             _add(bundle, path, json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", stamp)
             files[receipt["trialnotary"]["record"]["id"]] = path
             for anchor in receipt.get("anchors", []):

@@ -70,13 +70,16 @@ def start(settings: Settings, *, background: bool):
     kind = BackgroundScheduler if background else BlockingScheduler
     scheduler = kind(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     backoff = anchoring.Backoff()  # shared: an outage slows both jobs' chain rounds
+    # Audit entries wait at most one seal interval for a batch (of the head alone if no
+    # registration comes): the tick seals it as soon as they have waited that long.
+    interval = settings.seal_interval_seconds
     scheduler.add_job(
-        _guarded(lambda: anchoring.run_seal_job(engine, chain, settings.max_batch, backoff),
-                 "seal"),
-        "interval", seconds=settings.seal_interval_seconds, id="seal")
+        _guarded(lambda: anchoring.run_seal_job(engine, chain, settings.max_batch, backoff,
+                                                audit_wait=interval), "seal"),
+        "interval", seconds=interval, id="seal")
     scheduler.add_job(
-        _guarded(lambda: anchoring.run_tick(engine, chain, settings.max_batch, backoff),
-                 "tick"),
+        _guarded(lambda: anchoring.run_tick(engine, chain, settings.max_batch, backoff,
+                                            audit_wait=interval), "tick"),
         "interval", seconds=TICK_SECONDS, id="tick", next_run_time=datetime.now(UTC))
     scheduler.add_job(_guarded(lambda: purge_idempotency_keys(engine), "purge"),
                       "interval", hours=1, id="purge-idempotency-keys")

@@ -37,7 +37,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-from .receipt import receipt_filename
+from .receipt import receipt_filename, safe_filename
 from .validation import ValidationError, validate_submission
 
 CHUNK_BYTES = 1024 * 1024
@@ -52,7 +52,6 @@ TIMEOUT = (10, 120)
 
 EXIT_OK, EXIT_ERROR, EXIT_NOT_CONFIRMED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _INDEXED_FIELD = re.compile(r"submissions\[(\d+)\](.*)")
 
 
@@ -342,11 +341,11 @@ def _located(exc: ApiError, entries: list[Entry], offset: int) -> SubmitError:
 
 def download_name(response: requests.Response) -> str:
     """The receipt's file name from Content-Disposition, or rebuilt from its record when the
-    header is missing or names anything but a plain safe file name."""
+    header is missing or names anything but a safe file name (see ``safe_filename``)."""
     header = Message()
     header["Content-Disposition"] = response.headers.get("Content-Disposition", "")
     name = header.get_filename()
-    if name and _SAFE_NAME.fullmatch(name) and name not in (".", ".."):
+    if name and safe_filename(name) == name:
         return name
     try:
         record = response.json()["trialnotary"]["record"]

@@ -24,7 +24,9 @@ TRIAL_PATTERNS = {
     "CTRI": re.compile(r"CTRI/\d{4}/\d{2}/\d{6}"),
 }
 ANY_REGISTRY_ID = re.compile("|".join(f"(?:{p.pattern})" for p in TRIAL_PATTERNS.values()))
-PROTOCOL_ID = re.compile(r"[A-Z0-9][A-Z0-9._/-]{0,63}")
+# Slash-separated parts that each begin with a letter or digit: no empty, "." or ".." part,
+# which browsers would fold away in the trial's page addresses.
+PROTOCOL_ID = re.compile(r"[A-Z0-9][A-Z0-9._-]*(?:/[A-Z0-9][A-Z0-9._-]*)*")
 SITE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 SHA256_ANY_CASE = re.compile(r"[0-9a-fA-F]{64}")

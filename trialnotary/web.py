@@ -262,7 +262,7 @@ def _trial_or_404(trial: str):
     return found
 
 
-@bp.get("/trials/<trial>")
+@bp.get("/trials/<path:trial>")
 @requires(access.READ_TRIAL, "trial")
 def trial_dashboard(trial: str):
     found = _trial_or_404(trial)
@@ -282,13 +282,13 @@ def trial_dashboard(trial: str):
                            statuses=STATUSES, filters=filters)
 
 
-@bp.get("/trials/<trial>/receipts.zip")
+@bp.get("/trials/<path:trial>/receipts.zip")
 @requires(access.READ_TRIAL, "trial")
 def trial_bundle(trial: str):
     return bundle_response(_trial_or_404(trial).registry_id)
 
 
-@bp.get("/trials/<trial>/report")
+@bp.get("/trials/<path:trial>/report")
 @requires(access.READ_TRIAL, "trial")
 def trial_report(trial: str):
     found = _trial_or_404(trial)
@@ -297,7 +297,7 @@ def trial_report(trial: str):
                            generated_at=rfc3339_ms(utcnow()), kinds=KIND_LABELS)
 
 
-@bp.get("/trials/<trial>/report.<fmt>")
+@bp.get("/trials/<path:trial>/report.<fmt>")
 @requires(access.READ_TRIAL, "trial")
 def trial_report_file(trial: str, fmt: str):
     found = _trial_or_404(trial)
