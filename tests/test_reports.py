@@ -76,7 +76,7 @@ def make_row(index: int, **fields) -> dict:
         "leafIndex": index % 100,
         "txHash": "0x" + hashlib.sha256(f"tx {index // 100}".encode()).hexdigest(),
         "chainId": 11155111, "blockNumber": 7_654_321 + index // 100,
-        "blockTime": "2026-11-23T19:00:12Z",
+        "blockTime": "2026-11-23T19:00:12Z", "supersededBy": None, "supersededReason": None,
     }
     return row | fields
 

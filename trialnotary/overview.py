@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from .access import Principal, sees_every_trial
 from .batches import latest_anchors, receipts_of, submission_status
 from .models import Anchor, Batch, LeafSlot, SiteToken, Submission, Trial, User
 from .receipt import receipt_filename
+from .registrations import first_corrections
 
 PAGE_SIZE = 100
 EXPLORERS = {
@@ -49,21 +51,31 @@ def _confirmed_anchor():
     return (sa.and_(Anchor.batch_id == Batch.id, Anchor.state == "confirmed"))
 
 
+_CORRECTION = aliased(Submission, name="correction")
+
+
 def _rows_query():
+    """Registrations with their slot, batch, confirmed anchor and the correction that
+    supersedes them (``None`` where there is none)."""
+    first = first_corrections()
     return (select(Submission, LeafSlot.batch_id, LeafSlot.leaf_index, Batch.state,
-                   Anchor.tx_hash, Anchor.chain_id, Anchor.block_number, Anchor.block_time)
+                   Anchor.tx_hash, Anchor.chain_id, Anchor.block_number, Anchor.block_time,
+                   _CORRECTION.id, _CORRECTION.reason)
             .outerjoin(LeafSlot, LeafSlot.seq == Submission.seq)
             .outerjoin(Batch, Batch.id == LeafSlot.batch_id)
-            .outerjoin(Anchor, _confirmed_anchor()))
+            .outerjoin(Anchor, _confirmed_anchor())
+            .outerjoin(first, first.c.target == Submission.id)
+            .outerjoin(_CORRECTION, _CORRECTION.seq == first.c.seq))
 
 
 def _row_view(submission: Submission, batch_id, leaf_index, state, tx_hash, chain_id,
-              block_number, block_time) -> dict:
+              block_number, block_time, superseded_by, superseded_reason) -> dict:
     return {
         **submission.record(), "status": submission_status(state), "reason": submission.reason,
         "batchId": batch_id, "leafIndex": leaf_index,
         "txHash": None if tx_hash is None else "0x" + tx_hash, "chainId": chain_id,
         "blockNumber": block_number, "blockTime": block_time,
+        "supersededBy": superseded_by, "supersededReason": superseded_reason,
     }
 
 

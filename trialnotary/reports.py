@@ -38,7 +38,7 @@ FONT_DIR: Path | None = Path("/usr/share/fonts/truetype/dejavu")
 REPORT_COLUMNS = (
     "id", "trial", "site", "kind", "dataset", "filename", "sha256", "sizeBytes", "supersedes",
     "reason", "submittedAt", "registeredBy", "status", "batchId", "leafIndex", "txHash",
-    "chainId", "blockNumber", "blockTime",
+    "chainId", "blockNumber", "blockTime", "supersededBy", "supersededReason",
 )
 
 STATUS_ORDER = ("pending", "sealed", "sent", "confirmed")
