@@ -345,6 +345,7 @@ def test_report_pdf_of_thousands_of_rows_has_numbered_pages_and_repeated_headers
         font_mode, no_log_warnings):
     rows = [make_row(i) for i in range(2000)]
     rows[5] |= {"dataset": UNICODE_LABELS[0], "supersedes": rows[1]["id"]}
+    rows[1] |= {"supersededBy": rows[5]["id"]}
     data = reports.report_pdf(trial="NCT01234567", title="Dose finding — étude",
                               generated_at="2026-11-24T08:00:00Z",
                               chain="ethereumSepolia (chain 11155111)", rows=rows)
@@ -361,9 +362,11 @@ def test_report_pdf_of_thousands_of_rows_has_numbered_pages_and_repeated_headers
         "2000 (pending 200, confirmed 1800)", rows[1999]["sha256"][:16] + ellipsis,
         rows[1999]["txHash"][:12] + ellipsis, rows[1]["id"][:8] + ellipsis,
         rows[1999]["submittedAt"], rows[1999]["filename"], "alice@site.org (coordinator)",
+        rows[5]["id"][:8] + ellipsis,
     ):
         assert expected in strings, expected
     assert rows[1999]["sha256"] not in text
+    assert "superseded" in text  # row 1 says what corrected it
 
 
 def test_report_pdf_without_rows_says_so(font_mode):

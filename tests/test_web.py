@@ -16,6 +16,7 @@ from markupsafe import escape
 
 from tests.utils import (
     DATABASES,
+    Page,
     add_person,
     anchor_and_confirm,
     assert_inert,
@@ -136,7 +137,7 @@ def _pages(web) -> list[tuple[str, str, list[str]]]:
         ("anonymous", f"/lookup?sha256={sha(1)}", [LABEL, FILENAME]),
         ("coordinator", "/registrations", [LABEL, FILENAME, FIX_LABEL, REASON]),
         ("coordinator", "/register", [TITLE]),
-        ("coordinator", f"/register?supersedes={first}", [LABEL, FILENAME, TITLE]),
+        ("coordinator", f"/register?supersedes={fix}", [FIX_LABEL, FILENAME, TITLE]),
         ("coordinator", "/tokens", [SITE_TOKEN_NAME]),
         ("sponsor", "/tokens", [USER_TOKEN_NAME]),
         ("sponsor", "/trials", [TITLE]),
@@ -206,6 +207,76 @@ def test_script_in_an_error_message_is_shown_as_text(web):
     lookup = web["app"].test_client().get("/lookup?sha256=%3Cscript%3Ealert(1)%3C/script%3E")
     assert lookup.status_code == 400
     assert_inert(lookup.get_data(as_text=True), where="/lookup")
+
+
+# --- corrections ---------------------------------------------------------------------
+
+def _links_to(html: str, submission_id: str) -> bool:
+    return bool(Page(html).find("a", href=f"/r/{submission_id}"))
+
+
+def test_a_superseded_registration_says_so_everywhere(web):
+    """The first registration was corrected through the form: its page, the lists, the
+    look-up, the reports, index.csv and the API name the correction; the correction's page
+    shows its reason to the trial's people."""
+    first, fix = web["records"][0], web["records"][3]
+    anonymous, coordinator = web["app"].test_client(), web["clients"]["coordinator"]
+    sponsor = web["clients"]["sponsor"]
+    for client, reason_shown in ((anonymous, False), (coordinator, True)):
+        html = client.get(f"/r/{first['id']}").get_data(as_text=True)
+        notice = html.split('id="superseded-notice"')[1].split("</p>")[0]
+        assert "Superseded" in notice and f'href="/r/{fix["id"]}"' in notice
+        assert (str(escape(REASON)) in notice) is reason_shown
+        html = client.get(f"/r/{fix['id']}").get_data(as_text=True)
+        correction = html.split('id="correction-of"')[1].split("</p>")[0]
+        assert f'href="/r/{first["id"]}"' in correction
+        assert (str(escape(REASON)) in correction) is reason_shown
+        assert 'id="superseded-notice"' not in html
+    html = coordinator.get(f"/r/{first['id']}").get_data(as_text=True)
+    assert f'href="/register?supersedes={fix["id"]}"' in html  # correct the correction
+    for client, path in ((coordinator, "/registrations"), (sponsor, f"/trials/{TRIAL}"),
+                         (sponsor, f"/trials/{TRIAL}/report"),
+                         (anonymous, f"/lookup?sha256={sha(1)}")):
+        html = client.get(path).get_data(as_text=True)
+        assert "superseded by" in html and _links_to(html, fix["id"]), path
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(
+        sponsor.get(f"/trials/{TRIAL}/report.csv").get_data(as_text=True)))}
+    assert list(rows[first["id"]])[-2:] == ["supersededBy", "supersededReason"]
+    assert rows[first["id"]]["supersededBy"] == fix["id"]
+    assert rows[first["id"]]["supersededReason"] == REASON
+    assert rows[fix["id"]]["supersededBy"] == "" and rows[fix["id"]]["reason"] == REASON
+    bundle = _bundle(sponsor.get(f"/trials/{TRIAL}/receipts.zip"))
+    index = {row["id"]: row for row in csv.DictReader(io.StringIO(
+        bundle["index.csv"].decode()))}
+    assert index[first["id"]]["supersededBy"] == fix["id"]
+    listed = anonymous.get(f"/api/v1/trials/{TRIAL}/submissions",
+                           headers=bearer(web["user_token"])).get_json()["submissions"]
+    assert {row["id"]: row["supersededBy"] for row in listed}[first["id"]] == fix["id"]
+
+
+def test_the_register_page_says_when_a_correction_cannot_be_made(web):
+    first, fix = web["records"][0], web["records"][3]
+    coordinator = web["clients"]["coordinator"]
+    for target in ("3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c", "not-an-id"):
+        html = coordinator.get(f"/register?supersedes={target}").get_data(as_text=True)
+        problem = " ".join(html.split('id="supersedes-problem"')[1].split("</p>")[0].split())
+        assert f"There is no registration “{target}” of your sites to correct" in problem
+        assert 'name="supersedes"' not in html
+    html = coordinator.get(f"/register?supersedes={first['id']}").get_data(as_text=True)
+    problem = html.split('id="supersedes-problem"')[1].split("</p>")[0]
+    assert "already" in problem and f'href="/r/{fix["id"]}"' in problem
+    assert f'href="/register?supersedes={fix["id"]}"' in problem
+    assert 'name="supersedes"' not in html
+    html = coordinator.get(f"/register?supersedes={fix['id']}").get_data(as_text=True)
+    assert 'id="supersedes-problem"' not in html and f'value="{fix["id"]}"' in html
+    before = _count(web)
+    response = post_json(coordinator, "/register", {"reason": "again", "submissions": [
+        {"trial": TRIAL, "site": SITE, "dataset": "again", "sha256": sha(7),
+         "supersedes": first["id"]}]})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["field"] == "submissions[0].supersedes" and fix["id"] in error["message"]
+    assert _count(web) == before
 
 
 # --- the register form ---------------------------------------------------------------

@@ -456,6 +456,14 @@ def _how_to_verify(pdf: _Pdf, form: _Form, public_url: str) -> None:
 
 # --- trial audit report PDF --------------------------------------------------------------
 
+def _correction_cell(row: dict) -> str:
+    """What a row corrects, and what superseded it: ids shortened, the CSV has them whole."""
+    parts = [_short(row["supersedes"], 8)] if row["supersedes"] else []
+    if row.get("supersededBy"):
+        parts.append(f"superseded by {_short(row['supersededBy'], 8)}")
+    return " · ".join(parts)
+
+
 @dataclass(frozen=True)
 class _Column:
     heading: str
@@ -473,7 +481,7 @@ _REPORT_TABLE = (
     _Column("File", 35.5, lambda r: r["filename"], 2),
     _Column("SHA-256", 26.5, lambda r: _short(r["sha256"], 16)),
     _Column("Registered by", 34, lambda r: r["registeredBy"], 2),
-    _Column("Supersedes", 16.8, lambda r: _short(r["supersedes"], 8)),
+    _Column("Supersedes", 16.8, _correction_cell, 4),
     _Column("Status", 13.5, lambda r: r["status"]),
     _Column("Batch", 9.8, lambda r: r["batchId"]),
     _Column("Tx", 21, lambda r: _short(r["txHash"], 12)),

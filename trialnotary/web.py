@@ -103,8 +103,10 @@ def registration(submission_id: str):
     # Reasons are free text for the people of the trial, not for whoever holds the id.
     show_reasons = access.can(principal, access.READ_SITE, site=record["site"]) or \
         access.can(principal, access.READ_TRIAL, trial=record["trial"])
+    reason = registrations.reason_of(session, view["id"]) if record["supersedes"] else None
     return render_template("registration.html", view=view, corrected_by=corrected_by,
-                           can_correct=can_correct, show_reasons=show_reasons,
+                           reason=reason, can_correct=can_correct,
+                           show_reasons=show_reasons,
                            qr=reports.qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), kinds=KIND_LABELS,
                            explorer=_explorer(view))
@@ -161,13 +163,15 @@ def register():
     principal = current_principal()
     session = db_session()
     pairs = sites.enrolments_of(session, principal.sites)
-    supersedes = None
-    if request.args.get("supersedes"):
-        supersedes = registrations.status_of(session, request.args["supersedes"])
-        if supersedes and supersedes["record"]["site"] not in principal.sites:
-            supersedes = None
+    wanted = request.args.get("supersedes", "").strip()
+    supersedes = registrations.status_of(session, wanted) if wanted else None
+    if supersedes and supersedes["record"]["site"] not in principal.sites:
+        supersedes = None  # another site's: as if unknown, so the id reveals nothing
+    superseded_by = supersedes and supersedes["supersededBy"]
     return render_template("register.html", pairs=pairs, kinds=KIND_LABELS,
-                           supersedes=supersedes)
+                           supersedes=None if superseded_by else supersedes,
+                           unknown_target=wanted if wanted and not supersedes else None,
+                           superseded_by=superseded_by)
 
 
 @bp.post("/register")
