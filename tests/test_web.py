@@ -260,7 +260,7 @@ def test_the_register_page_says_when_a_correction_cannot_be_made(web):
     for target in ("3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c", "not-an-id"):
         html = coordinator.get(f"/register?supersedes={target}").get_data(as_text=True)
         problem = " ".join(html.split('id="supersedes-problem"')[1].split("</p>")[0].split())
-        assert f"There is no registration “{target}” of your sites to correct" in problem
+        assert "The link names no registration of your sites to correct" in problem
         assert 'name="supersedes"' not in html
     html = coordinator.get(f"/register?supersedes={first['id']}").get_data(as_text=True)
     problem = html.split('id="supersedes-problem"')[1].split("</p>")[0]
@@ -454,3 +454,95 @@ def test_a_deeply_nested_body_is_refused_not_a_crash(web):
                            headers={"X-CSRFToken": page_of(client.get("/register")).csrf_token})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_json"
+
+
+# --- what coordinators wait for, and rows registered elsewhere ----------------------
+
+def test_the_expected_wait_follows_the_seal_interval_and_the_chain(engine):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import Session
+
+    from trialnotary import anchoring, overview
+    from trialnotary.models import Batch, rfc3339_ms
+
+    now = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+
+    def wait(**kw):
+        with Session(engine) as session:
+            return overview.expected_wait(session, **{
+                "seal_interval_seconds": 60, "confirmations": 2, "chain_id": 31337,
+                "now": now, **kw})
+
+    first = wait()  # nothing sealed yet: at most one interval
+    assert first.next_seal_at == now + timedelta(seconds=60)
+    assert first.expected_by == first.next_seal_at + timedelta(seconds=3)  # block + 2
+    assert first.chain_unreachable_since is None and first.anchoring_held_since is None
+    with Session(engine) as session:
+        session.add(Batch(root=b"\x01" * 32, leaf_count=1, state="confirmed",
+                          sealed_at=rfc3339_ms(now - timedelta(seconds=90))))
+        session.commit()
+    assert wait().next_seal_at == now + timedelta(seconds=30)  # whole intervals after it
+    sepolia = wait(confirmations="finalized", chain_id=11155111)
+    assert sepolia.expected_by - sepolia.next_seal_at == timedelta(seconds=65 * 12)
+    anchoring.record_status(engine, reachable=False, alert=None)
+    assert wait().chain_unreachable_since is not None
+    anchoring.record_status(engine, reachable=True, alert="the account cannot pay")
+    held = wait()
+    assert held.chain_unreachable_since is None and held.anchoring_held_since is not None
+
+
+def test_waiting_pages_show_the_wait_and_the_outage(web):
+    from trialnotary import anchoring
+
+    coordinator = web["clients"]["coordinator"]
+    notice = coordinator.get("/registrations/wait").get_data(as_text=True)
+    assert "Expected wait" in notice and "chain-outage" not in notice
+    anchoring.record_status(web["engine"], reachable=False, alert=None)
+    try:
+        for path in ("/registrations/wait", f"/r/{web['pending']['id']}", "/registrations"):
+            html = coordinator.get(path).get_data(as_text=True)
+            outage = " ".join(html.split('id="chain-outage">')[1].split("</p>")[0].split())
+            assert outage.startswith("The chain is unreachable since <time"), path
+            assert outage.endswith("registrations are kept and will be anchored when it "
+                                   "is back."), path
+        confirmed = coordinator.get(f"/r/{web['records'][1]['id']}").get_data(as_text=True)
+        assert "chain-outage" not in confirmed  # nothing to wait for
+    finally:
+        anchoring.record_status(web["engine"], reachable=True, alert=None)
+
+
+def test_newer_rows_are_those_registered_after_the_lists_newest(web):
+    coordinator = web["clients"]["coordinator"]
+    listed = page_of(coordinator.get("/registrations"))
+    table = listed.find("table")[0]
+    assert table["data-newer-url"].startswith("/registrations/newer")
+    assert "data-newer-url" not in page_of(coordinator.get("/registrations?page=2")).find(
+        "table")[0]
+    newest = listed.find("tr")[1]["data-live-id"]
+    assert coordinator.get(f"/registrations/newer?after={newest}").get_data(
+        as_text=True).strip() == ""
+    added = post_json(coordinator, "/register", {"submissions": [
+        {"trial": TRIAL, "site": SITE, "dataset": "added later", "sha256": sha(400)},
+        {"trial": TRIAL, "site": SITE, "dataset": "and another", "sha256": sha(401)}]})
+    ids = [s["id"] for s in added.get_json()["submissions"]]
+    rows = page_of(coordinator.get(f"/registrations/newer?after={newest}")).find("tr")
+    assert [row["data-live-id"] for row in rows] == ids[::-1]
+    filtered = page_of(coordinator.get(f"/registrations/newer?after={newest}&label=another"))
+    assert [row["data-live-id"] for row in filtered.find("tr")] == [ids[1]]
+
+
+def test_the_register_page_asks_about_well_formed_hashes_only(web):
+    coordinator = web["clients"]["coordinator"]
+    token = page_of(coordinator.get("/register")).csrf_token
+    for body, field in [({"sha256": [sha(1), "nope"]}, "sha256[1]"), ({"sha256": "x"}, "sha256"),
+                        ({"sha256": [sha(1)] * 10_001}, "sha256"), ([], "sha256")]:
+        answer = coordinator.post("/register/check", json=body, headers={"X-CSRFToken": token})
+        assert answer.status_code == 422 and answer.get_json()["error"]["field"] == field
+    known = coordinator.post("/register/check", json={"sha256": [sha(1).upper(), sha(999)]},
+                             headers={"X-CSRFToken": token}).get_json()["registered"]
+    assert list(known) == [sha(1)]
+    assert known[sha(1)][0] == {
+        "id": web["records"][0]["id"], "trial": TRIAL, "site": SITE, "dataset": LABEL,
+        "filename": FILENAME, "submittedAt": web["records"][0]["submittedAt"],
+        "page": f"/r/{web['records'][0]['id']}"}

@@ -589,10 +589,10 @@ def _table_row(pdf: _Pdf, widths: list[float], cells: list[list[str]], height: f
 # --- receipts bundle ---------------------------------------------------------------------
 
 HOW_TO_VERIFY = """\
-Receipts of trial {trial}, exported {generated_at} (UTC)
+Receipts of {scope}, exported {generated_at} (UTC)
 
-receipts/ holds one receipt (a JSON file) per registration. index.csv lists every
-registration of the trial: it is a listing, not a proof. Each receipt is the proof.
+receipts/ holds one receipt (a JSON file) per confirmed registration. index.csv lists every
+registration of {scope}: it is a listing, not a proof. Each receipt is the proof.
 
 WHAT A RECEIPT PROVES
 
@@ -653,17 +653,18 @@ def _zip_time(generated_at: str) -> tuple[int, int, int, int, int, int]:
     return max(tuple(moment.timetuple()[:6]), (1980, 1, 1, 0, 0, 0))
 
 
-def write_bundle(fileobj, *, trial: str, generated_at: str,
+def write_bundle(fileobj, *, trial: str | None, generated_at: str,
                  receipts: Iterable[tuple[str, dict]], rows: Iterable[dict],
-                 how_to_verify: str | None = None) -> int:
+                 how_to_verify: str | None = None, scope: str | None = None) -> int:
     """Write a zip of the trial's receipts to ``fileobj``; the number of receipts written.
+    ``scope`` says what the zip holds when it is not one whole trial ("site SITE-01").
 
     ``receipts`` is read once, so it may be a generator. A bad name raises ``ValueError``
     part-way through, after some entries were written: discard the output then.
     """
     stamp = _zip_time(generated_at)
     text = how_to_verify if how_to_verify is not None else HOW_TO_VERIFY.format(
-        trial=trial, generated_at=generated_at)
+        scope=scope or f"trial {trial}", generated_at=generated_at)
     seen: set[str] = set()
     count = 0
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as bundle:

@@ -30,18 +30,29 @@ from flask_wtf.csrf import CSRFError
 
 from . import access, accounts, overview, registrations, reports, sites
 from .access import requires
-from .api import ApiError, bundle_response, read_json_body
+from .api import ApiError, bundle_response, read_json_body, send_bundle
 from .auth import current_principal
 from .context import db_session, services
 from .db import write_session
 from .models import SiteToken, User, UserToken, rfc3339_ms, utcnow
 from .receipt import chain_name, receipt_filename, safe_filename
-from .validation import KINDS, ValidationError
+from .validation import (
+    KINDS,
+    MAX_DATASET_CHARS,
+    MAX_FILENAME_CHARS,
+    MAX_REASON_CHARS,
+    ValidationError,
+    validate_sha256,
+    validate_uuid,
+)
 
 bp = Blueprint("web", __name__)
 KIND_LABELS = {"dataset": "Dataset", "protocol": "Protocol", "sap": "Statistical analysis plan",
                "consent-form": "Consent form", "report": "Report", "other": "Other"}
 STATUSES = ("pending", "sealed", "sent", "confirmed")
+#: What the register page checks before sending, as the server does (never cut short).
+LIMITS = {"label": MAX_DATASET_CHARS, "filename": MAX_FILENAME_CHARS,
+          "reason": MAX_REASON_CHARS, "bulk": registrations.MAX_BULK}
 
 
 # --- anyone --------------------------------------------------------------------------
@@ -105,7 +116,8 @@ def registration(submission_id: str):
         access.can(principal, access.READ_TRIAL, trial=record["trial"])
     reason = registrations.reason_of(session, view["id"]) if record["supersedes"] else None
     return render_template("registration.html", view=view, corrected_by=corrected_by,
-                           reason=reason, can_correct=can_correct,
+                           reason=reason, can_correct=can_correct, status=view["status"],
+                           wait=_wait() if view["status"] != "confirmed" else None,
                            show_reasons=show_reasons,
                            qr=reports.qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), kinds=KIND_LABELS,
@@ -168,7 +180,7 @@ def register():
     if supersedes and supersedes["record"]["site"] not in principal.sites:
         supersedes = None  # another site's: as if unknown, so the id reveals nothing
     superseded_by = supersedes and supersedes["supersededBy"]
-    return render_template("register.html", pairs=pairs, kinds=KIND_LABELS,
+    return render_template("register.html", pairs=pairs, kinds=KIND_LABELS, limits=LIMITS,
                            supersedes=None if superseded_by else supersedes,
                            unknown_target=wanted if wanted and not supersedes else None,
                            superseded_by=superseded_by)
@@ -203,7 +215,40 @@ def _json_error(status: int, code: str, message: str, field: str | None):
     return jsonify({"error": {"code": code, "message": message, "field": field}}), status
 
 
-def _filters() -> overview.Filters:
+def _json_list(name: str, limit: int) -> list:
+    """The list ``name`` of a JSON body (``ApiError``/``ValidationError`` otherwise)."""
+    payload = read_json_body()
+    items = payload.get(name) if isinstance(payload, dict) else None
+    if not isinstance(items, list) or len(items) > limit:
+        raise ValidationError(name, f"must be a list of at most {limit:,} items")
+    return items
+
+
+@bp.post("/register/check")
+@requires(access.REGISTER)
+def registered_already():
+    """Before registering: which of the page's hashes the notary already holds in a trial
+    of the coordinator's sites (``{"sha256": [...]}`` in, ``{"registered": {hash: [...]}}``
+    out), so the page can flag them and registering them again is a deliberate choice."""
+    try:
+        hashes = [validate_sha256(value, f"sha256[{index}]") for index, value in
+                  enumerate(_json_list("sha256", registrations.MAX_BULK))]
+    except ApiError as exc:
+        return _json_error(exc.status, exc.code, exc.message, exc.field)
+    except ValidationError as exc:
+        return _json_error(422, "validation_error", exc.message, exc.field)
+    session = db_session()
+    trials = {pair["trial"] for pair in sites.enrolments_of(session, current_principal().sites)}
+    found = registrations.registered_in_trials(session, hashes, trials)
+    for known in found.values():
+        for registration in known:
+            registration["page"] = url_for("web.registration", submission_id=registration["id"])
+    return jsonify({"registered": found})
+
+
+def _filters(*, quiet: bool = False) -> overview.Filters:
+    """The list filters of the query string; a bad date is ignored, and said so unless
+    ``quiet`` (a page's background requests repeat its query string)."""
     args = request.args
 
     def day(name: str) -> str | None:
@@ -213,7 +258,8 @@ def _filters() -> overview.Filters:
         try:
             return date.fromisoformat(value).isoformat()
         except ValueError:
-            flash(f"{name.replace('_', ' ')} must be a date like 2026-11-23", "error")
+            if not quiet:
+                flash(f"{name.replace('_', ' ')} must be a date like 2026-11-23", "error")
             return None
 
     return overview.Filters(
@@ -240,7 +286,21 @@ def my_registrations():
     site_choices = sorted(principal.sites) if principal.role == "coordinator" else []
     return render_template("registrations.html", rows=rows, total=total, filters=filters,
                            page=_page(), page_size=overview.PAGE_SIZE, kinds=KIND_LABELS,
-                           statuses=STATUSES, site_choices=site_choices)
+                           statuses=STATUSES, site_choices=site_choices,
+                           newer_url=url_for("web.newer_registrations", **request.args)
+                           if _page() == 1 else None, wait=_wait() if any(
+                               row["status"] != "confirmed" for row in rows) else None)
+
+
+@bp.get("/registrations/newer")
+@requires(access.READ_SITE)
+def newer_registrations():
+    """Rows registered since the list's newest (``?after=ID``, with the list's filters),
+    elsewhere too (API, CLI): the list adds them without reloading."""
+    rows = overview.newer_registrations(db_session(), current_principal(),
+                                        _filters(quiet=True), request.args.get("after"))
+    return render_template("_registration_trs.html", rows=rows, show_trial=True,
+                           kinds=KIND_LABELS)
 
 
 @bp.get("/registrations/status")
@@ -249,6 +309,61 @@ def registration_statuses():
     """Live status for the lists: ``?ids=a,b,c`` (only those the principal may see)."""
     ids = [i for i in request.args.get("ids", "").split(",") if i][:500]
     return jsonify(overview.statuses(db_session(), current_principal(), ids))
+
+
+def _wait() -> overview.Wait:
+    settings = services().settings
+    return overview.expected_wait(db_session(),
+                                  seal_interval_seconds=settings.seal_interval_seconds,
+                                  confirmations=settings.confirmations,
+                                  chain_id=settings.chain_id)
+
+
+@bp.get("/registrations/wait")
+@requires(access.SIGNED_IN)
+def waiting():
+    """What registrations wait for now (the next seal, confirmations, a chain outage), as
+    the notice the register page shows after Register."""
+    return render_template("_waiting.html", wait=_wait(), status="pending")
+
+
+@bp.get("/registrations/receipts.zip")
+@requires(access.READ_SITE)
+def site_receipts():
+    """Every confirmed receipt of the coordinator's sites in one zip (index.csv lists
+    every registration of them, confirmed or not)."""
+    principal = current_principal()
+    session = db_session()
+    names = sorted(principal.sites) if principal.role == "coordinator" else []
+    scope = f"site{'s' if len(names) > 1 else ''} {', '.join(names)}" if names \
+        else "every site"
+    return send_bundle(f"{'_'.join(names) or 'all-sites'}_receipts", scope=scope,
+                       receipts=overview.visible_receipts(session, principal),
+                       rows=overview.visible_report_rows(session, principal))
+
+
+MAX_UPLOAD_IDS = 100_000
+
+
+@bp.post("/registrations/receipts.zip")
+@requires(access.READ_SITE)
+def upload_receipts():
+    """The confirmed receipts of one upload: ``{"ids": [...]}`` (the registrations of one
+    press of Register), of those the principal may see; others are left out unsaid."""
+    try:
+        ids = sorted({validate_uuid(value, f"ids[{index}]") for index, value in
+                      enumerate(_json_list("ids", MAX_UPLOAD_IDS))})
+    except ApiError as exc:
+        return _json_error(exc.status, exc.code, exc.message, exc.field)
+    except ValidationError as exc:
+        return _json_error(422, "validation_error", exc.message, exc.field)
+    principal = current_principal()
+    session = db_session()
+    stamp = rfc3339_ms(utcnow())[:19].replace(":", "-")
+    return send_bundle(f"upload_{stamp}_receipts",
+                       scope=f"one upload ({len(ids)} registration{'s' if len(ids) != 1 else ''})",
+                       receipts=overview.visible_receipts(session, principal, ids),
+                       rows=overview.visible_report_rows(session, principal, ids))
 
 
 # --- sponsors (and admins) -----------------------------------------------------------
