@@ -470,6 +470,10 @@ def _tokens_page(new_token: str | None = None, new_scope: str | None = None):
                            new_scope=new_scope)
 
 
+#: The token forms' fields as their labels name them, for messages.
+TOKEN_FIELDS = {"name": "Name", "expires_in_days": "Expires in days", "site": "Site"}
+
+
 def _expiry_days() -> float | None:
     raw = request.form.get("expires_in_days", "").strip()
     if not raw:
@@ -495,7 +499,7 @@ def create_site_token():
                                        created_by_id=principal.user_id, actor=principal.actor)
             session.commit()
     except ValidationError as exc:
-        flash(f"{exc.field}: {exc.message}", "error")
+        flash(f"{TOKEN_FIELDS.get(exc.field, exc.field)}: {exc.message}", "error")
         return redirect(url_for("web.tokens"))
     return _tokens_page(token, f"site {request.form.get('site')}")
 
