@@ -580,8 +580,8 @@ def test_status_look_ups_answer_only_for_registrations_the_principal_may_see(wor
     assert world.clients["coordinator"].get(f"/registrations/status?ids={r2}").get_json() == {}
 
 
-def _zip_ids(response) -> tuple[set[str], set[str]]:
-    """(ids of the receipts, ids listed in index.csv) of a receipts zip."""
+def _zip_ids(response) -> tuple[dict[str, str], dict[str, str]]:
+    """({id: site} of the receipts, {id: site} listed in index.csv) of a receipts zip."""
     import csv
     import io
     import json
@@ -589,28 +589,31 @@ def _zip_ids(response) -> tuple[set[str], set[str]]:
 
     assert response.status_code == 200, response.status
     with zipfile.ZipFile(io.BytesIO(response.get_data())) as bundle:
-        receipts = {json.loads(bundle.read(name))["trialnotary"]["record"]["id"]
-                    for name in bundle.namelist() if name.startswith("receipts/")}
-        listed = {row["id"] for row in csv.DictReader(io.StringIO(
+        records = [json.loads(bundle.read(name))["trialnotary"]["record"]
+                   for name in bundle.namelist() if name.startswith("receipts/")]
+        listed = {row["id"]: row["site"] for row in csv.DictReader(io.StringIO(
             bundle.read("index.csv").decode()))}
-    return receipts, listed
+    return {record["id"]: record["site"] for record in records}, listed
 
 
 def test_a_coordinators_receipts_zips_hold_its_sites_only(world):
     r1, r2 = world.registrations[S1]["id"], world.registrations[S2]["id"]
     coordinator = world.clients["coordinator"]
+    assert page_of(coordinator.get("/registrations")).find(
+        "a", href="/registrations/receipts.zip")
     receipts, listed = _zip_ids(coordinator.get("/registrations/receipts.zip"))
-    assert receipts == {r1} and listed == {r1, world.pending[S1]["id"]}
+    assert r1 in receipts and set(receipts.values()) == {S1}
+    assert {r1, world.pending[S1]["id"]} <= set(listed) and set(listed.values()) == {S1}
     token = csrf_token(coordinator)
     upload = coordinator.post("/registrations/receipts.zip", json={"ids": [r1, r2]},
                               headers={"X-CSRFToken": token})
-    assert _zip_ids(upload) == ({r1}, {r1})
+    assert _zip_ids(upload) == ({r1: S1}, {r1: S1})
     assert _zip_ids(coordinator.post("/registrations/receipts.zip", json={"ids": [r2]},
-                                     headers={"X-CSRFToken": token})) == (set(), set())
+                                     headers={"X-CSRFToken": token})) == ({}, {})
     refused = coordinator.post("/registrations/receipts.zip", json={"ids": ["x"]},
                                headers={"X-CSRFToken": token})
     assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "ids[0]"
-    assert _zip_ids(world.clients["admin"].get("/registrations/receipts.zip"))[0] >= {r1, r2}
+    assert {r1, r2} <= set(_zip_ids(world.clients["admin"].get("/registrations/receipts.zip"))[0])
 
 
 def test_a_coordinator_is_told_only_of_its_trials_registrations_and_rows(world):

@@ -182,7 +182,7 @@ def register():
     superseded_by = supersedes and supersedes["supersededBy"]
     return render_template("register.html", pairs=pairs, kinds=KIND_LABELS, limits=LIMITS,
                            supersedes=None if superseded_by else supersedes,
-                           unknown_target=wanted if wanted and not supersedes else None,
+                           no_such_target=bool(wanted) and not supersedes,
                            superseded_by=superseded_by)
 
 
