@@ -412,16 +412,24 @@ def _with_batch():
             .outerjoin(Batch, Batch.id == LeafSlot.batch_id))
 
 
-def first_corrections(targets: Iterable[str] | None = None):
-    """A subquery: for each corrected registration (``target``), the ``seq`` of the
-    registration that supersedes it. One per target since the unique index on
-    ``supersedes``; a database from before it may hold several, and the earliest stands."""
-    query = (select(Submission.supersedes.label("target"),
-                    sa.func.min(Submission.seq).label("seq"))
-             .where(Submission.supersedes.is_not(None)))
+def first_corrections(targets=None):
+    """A subquery: for each corrected registration (``target``; only those of ``targets``,
+    a list or an expanding bind parameter, when given), the ``seq`` of the registration that
+    supersedes it. One per target since the unique index on ``supersedes``; a database from
+    before it may hold several, and the earliest stands."""
+    query = (sa.select(SUBMISSION.c.supersedes.label("target"),
+                       sa.func.min(SUBMISSION.c.seq).label("seq"))
+             .where(SUBMISSION.c.supersedes.is_not(None)))
     if targets is not None:
-        query = query.where(Submission.supersedes.in_(list(targets)))
-    return query.group_by(Submission.supersedes).subquery("first_correction")
+        query = query.where(SUBMISSION.c.supersedes.in_(targets))
+    return query.group_by(SUBMISSION.c.supersedes).subquery("first_correction")
+
+
+# Built once and run as a Core statement: a status look-up asks it every time.
+_FIRST = first_corrections(sa.bindparam("targets", expanding=True))
+_CORRECTIONS_OF = (sa.select(_FIRST.c.target, SUBMISSION.c.id, SUBMISSION.c.submitted_at,
+                             SUBMISSION.c.reason)
+                   .join_from(_FIRST, SUBMISSION, SUBMISSION.c.seq == _FIRST.c.seq))
 
 
 def corrections_by_target(session: Session, targets: Iterable[str]) -> dict[str, dict]:
@@ -430,10 +438,7 @@ def corrections_by_target(session: Session, targets: Iterable[str]) -> dict[str,
     targets = list(targets)
     if not targets:
         return {}
-    first = first_corrections(targets)
-    rows = session.execute(
-        select(first.c.target, Submission.id, Submission.submitted_at, Submission.reason)
-        .join(Submission, Submission.seq == first.c.seq)).all()
+    rows = session.connection().execute(_CORRECTIONS_OF, {"targets": targets})
     return {target: {"id": submission_id, "submittedAt": submitted_at, "reason": reason}
             for target, submission_id, submitted_at, reason in rows}
 
