@@ -533,7 +533,7 @@ def create_user_token():
                                                actor=principal.actor)
             session.commit()
     except ValidationError as exc:
-        flash(f"{exc.field}: {exc.message}", "error")
+        flash(f"{TOKEN_FIELDS.get(exc.field, exc.field)}: {exc.message}", "error")
         return redirect(url_for("web.tokens"))
     return _tokens_page(token, "reading your trials through the API")
 
