@@ -169,6 +169,7 @@ function addPicked(files) {
 // --- hashing and flags -----------------------------------------------------------------
 
 async function hashPending() {
+  if (hashing) return; // the running round takes files added meanwhile when it ends
   const pending = entries.filter((entry) => entry.sha256 === null);
   if (!pending.length) return;
   const panel = $("hashing");
@@ -201,8 +202,9 @@ async function hashPending() {
     hashed = true;
   } catch (error) {
     const cancelled = error.name === "AbortError";
-    for (const entry of pending) if (entry.sha256 === null) entry.row.remove();
+    for (const entry of entries) if (entry.sha256 === null) entry.row.remove();
     entries = entries.filter((entry) => entry.sha256 !== null);
+    if (!entries.length) $("file-list").hidden = true;
     say(cancelled ? "Hashing cancelled: nothing was registered." : `Hashing failed: ${error.message}`,
       cancelled ? "" : "error");
   } finally {
@@ -217,6 +219,7 @@ async function hashPending() {
       + (flagged ? `${flagged} flagged: check them, and tick “Register anyway” to register them too. ` : "")
       + "Check the list, then register.", flagged ? "warning" : "");
   }
+  if (entries.some((entry) => entry.sha256 === null)) await hashPending();
   updateButton();
 }
 
