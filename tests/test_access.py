@@ -75,11 +75,16 @@ EXPECTED = {
     "auth.change_password GET":        "L    A     A     A     L     L     L",
     "auth.change_password POST":       "L    A     A     A     L     L     L",
     "web.registration_statuses GET":   "L    A     A     A     L     L     L",
+    "web.waiting GET":                 "L    A     A     A     L     L     L",
     "web.tokens GET":                  "L    A     A     A     L     L     L",
     # -- coordinators (admins read, never register) ----------------------------------
     "web.register GET":                "L    D     D     A     L     L     L",
     "web.register_files POST":         "L    D     D     A/D   L     L     L",
+    "web.registered_already POST":     "L    D     D     A     L     L     L",
     "web.my_registrations GET":        "L    A     D     A     L     L     L",
+    "web.newer_registrations GET":     "L    A     D     A     L     L     L",
+    "web.site_receipts GET":           "L    A     D     A     L     L     L",
+    "web.upload_receipts POST":        "L    A     D     A     L     L     L",
     "web.create_site_token POST":      "L    A     D     A/D   L     L     L",
     "web.revoke_site_token POST":      "L    A     D     A/H   L     L     L",
     # -- sponsors (and admins) -------------------------------------------------------
@@ -267,6 +272,9 @@ GETS: dict[str, tuple] = {
     "web.registration_statuses GET": ("/registrations/status?ids={r1}",
                                       "/registrations/status?ids={r2}"),
     "web.tokens GET": ("/tokens", None),
+    "web.waiting GET": ("/registrations/wait", None),
+    "web.newer_registrations GET": ("/registrations/newer?after={r1}", None),
+    "web.site_receipts GET": ("/registrations/receipts.zip", None),
     "web.register GET": ("/register?supersedes={r1}", "/register?supersedes={r2}"),
     "web.my_registrations GET": ("/registrations?site=SITE-01", "/registrations?site=SITE-02"),
     "web.trials GET": ("/trials", None),
@@ -353,6 +361,16 @@ def _register_files(w: World, who: str, scope: str) -> Req:
     return Req("POST", "/register", ok=201,
                json={"submissions": [item(_other_site(scope), label)]},
                probe=lambda: w.count("SELECT count(*) FROM submission"))
+
+
+@post("web.registered_already POST")
+def _registered_already(w: World, who: str, scope: str) -> Req:
+    return Req("POST", "/register/check", json={"sha256": [w.registrations[S1]["sha256"]]})
+
+
+@post("web.upload_receipts POST")
+def _upload_receipts(w: World, who: str, scope: str) -> Req:
+    return Req("POST", "/registrations/receipts.zip", json={"ids": [w.registrations[S1]["id"]]})
 
 
 @post("web.create_site_token POST", scoped=True)
@@ -562,6 +580,53 @@ def test_status_look_ups_answer_only_for_registrations_the_principal_may_see(wor
                      .get_json()) for who in PEOPLE}
     assert seen == {"admin": {r1, r2}, "sponsor": {r1}, "coordinator": {r1}}
     assert world.clients["coordinator"].get(f"/registrations/status?ids={r2}").get_json() == {}
+
+
+def _zip_ids(response) -> tuple[dict[str, str], dict[str, str]]:
+    """({id: site} of the receipts, {id: site} listed in index.csv) of a receipts zip."""
+    import csv
+    import io
+    import json
+    import zipfile
+
+    assert response.status_code == 200, response.status
+    with zipfile.ZipFile(io.BytesIO(response.get_data())) as bundle:
+        records = [json.loads(bundle.read(name))["trialnotary"]["record"]
+                   for name in bundle.namelist() if name.startswith("receipts/")]
+        listed = {row["id"]: row["site"] for row in csv.DictReader(io.StringIO(
+            bundle.read("index.csv").decode()))}
+    return {record["id"]: record["site"] for record in records}, listed
+
+
+def test_a_coordinators_receipts_zips_hold_its_sites_only(world):
+    r1, r2 = world.registrations[S1]["id"], world.registrations[S2]["id"]
+    coordinator = world.clients["coordinator"]
+    assert page_of(coordinator.get("/registrations")).find(
+        "a", href="/registrations/receipts.zip")
+    receipts, listed = _zip_ids(coordinator.get("/registrations/receipts.zip"))
+    assert r1 in receipts and set(receipts.values()) == {S1}
+    assert {r1, world.pending[S1]["id"]} <= set(listed) and set(listed.values()) == {S1}
+    token = csrf_token(coordinator)
+    upload = coordinator.post("/registrations/receipts.zip", json={"ids": [r1, r2]},
+                              headers={"X-CSRFToken": token})
+    assert _zip_ids(upload) == ({r1: S1}, {r1: S1})
+    assert _zip_ids(coordinator.post("/registrations/receipts.zip", json={"ids": [r2]},
+                                     headers={"X-CSRFToken": token})) == ({}, {})
+    refused = coordinator.post("/registrations/receipts.zip", json={"ids": ["x"]},
+                               headers={"X-CSRFToken": token})
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "ids[0]"
+    assert {r1, r2} <= set(_zip_ids(world.clients["admin"].get("/registrations/receipts.zip"))[0])
+
+
+def test_a_coordinator_is_told_only_of_its_trials_registrations_and_rows(world):
+    coordinator = world.clients["coordinator"]
+    hashes = [world.registrations[site]["sha256"] for site in (S1, S2)]
+    known = coordinator.post("/register/check", json={"sha256": hashes},
+                             headers={"X-CSRFToken": csrf_token(coordinator)}).get_json()
+    assert list(known["registered"]) == [hashes[0]]
+    newer = coordinator.get("/registrations/newer").get_data(as_text=True)
+    assert world.registrations[S1]["id"] in newer
+    assert world.registrations[S2]["id"] not in newer and world.pending[S2]["id"] not in newer
 
 
 def test_a_sponsor_sees_its_trials_only(world):

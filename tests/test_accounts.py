@@ -846,3 +846,26 @@ def test_a_token_expiry_must_be_sensible(notary, engine, coordinator):
                              {"site": SITE, "expires_in_days": days})
         assert response.status_code == 302 and location_path(response) == "/tokens"
     assert scalar(engine, "SELECT count(*) FROM site_token") == before
+
+
+def test_a_too_long_token_name_is_refused_by_its_label_not_cut(notary, engine, coordinator):
+    page = page_of(coordinator.get("/tokens"))
+    assert "maxlength" not in page.find("input", id="t-name")[0]  # the browser cuts nothing
+    sponsor = notary.test_client()
+    signed_in(sponsor, person(engine, "longnames", "sponsor", trials=[TRIAL]))
+    assert "maxlength" not in page_of(sponsor.get("/tokens")).find("input", id="u-name")[0]
+    response = post_form(sponsor, "/tokens/user", {"name": "n" * 150}, follow_redirects=True)
+    assert "Name: must be at most 100 characters" in response.get_data(as_text=True)
+    before = scalar(engine, "SELECT count(*) FROM site_token")
+    response = post_form(coordinator, "/tokens/site", {"site": SITE, "name": "n" * 150},
+                         follow_redirects=True)
+    assert "Name: must be at most 100 characters" in response.get_data(as_text=True)
+    assert scalar(engine, "SELECT count(*) FROM site_token") == before
+
+
+def test_every_signed_in_page_links_to_changing_the_password(notary, coordinator):
+    for path in ("/", "/register", "/registrations", "/tokens"):
+        links = page_of(coordinator.get(path)).find("a", href="/account/password")
+        assert [link["id"] for link in links] == ["change-password"], path
+    assert page_of(notary.test_client().get("/verify")).find(
+        "a", href="/account/password") == []

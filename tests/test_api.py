@@ -74,7 +74,7 @@ def test_register_one(client, engine, site_token):
     looked_up = client.get(body["links"]["self"])
     assert looked_up.status_code == 200
     assert looked_up.get_json() == {"id": body["id"], "status": "pending", "record": record,
-                                    "batch": None, "anchor": None}
+                                    "supersededBy": None, "batch": None, "anchor": None}
     receipt = client.get(body["links"]["receipt"])
     assert receipt.status_code == 202
     assert receipt.get_json() == looked_up.get_json()
@@ -103,6 +103,38 @@ def test_supersedes_an_earlier_registration(client, site_token):
                          json={**GOOD, "supersedes": first["id"].upper()})
     assert second.status_code == 201
     assert second.get_json()["record"]["supersedes"] == first["id"]
+
+
+def test_a_registration_is_corrected_once_and_says_by_what(client, engine, site_token):
+    first = client.post("/api/v1/submissions", headers=bearer(site_token), json=GOOD).get_json()
+    fix = client.post("/api/v1/submissions", headers=bearer(site_token),
+                      json={**GOOD, "supersedes": first["id"], "reason": "typo"}).get_json()
+    before = stored(engine)
+    error = assert_error(client.post("/api/v1/submissions", headers=bearer(site_token),
+                                     json={**GOOD, "supersedes": first["id"]}),
+                         422, "validation_error", "supersedes")
+    assert f"already superseded by {fix['id']}" in error["message"]
+    error = assert_error(client.post("/api/v1/submissions/bulk", headers=bearer(site_token),
+                                     json={"submissions": [GOOD, {**GOOD, "supersedes":
+                                                                  first["id"]}]}),
+                         422, "validation_error", "submissions[1].supersedes")
+    assert fix["id"] in error["message"]
+    other = client.post("/api/v1/submissions", headers=bearer(site_token), json=GOOD).get_json()
+    error = assert_error(client.post("/api/v1/submissions/bulk", headers=bearer(site_token),
+                                     json={"submissions": [{**GOOD, "supersedes": other["id"]},
+                                                           {**GOOD, "supersedes": other["id"]}]}),
+                         422, "validation_error", "submissions[1].supersedes")
+    assert "submissions[0].supersedes" in error["message"]
+    assert stored(engine) == (before[0] + 1, before[1])  # only `other`
+
+    view = client.get(f"/api/v1/submissions/{first['id']}").get_json()
+    assert view["supersededBy"] == fix["id"]
+    assert client.get(f"/api/v1/submissions/{fix['id']}").get_json()["supersededBy"] is None
+    pending = client.get(f"/api/v1/submissions/{first['id']}/receipt")
+    assert pending.status_code == 202 and pending.get_json()["supersededBy"] == fix["id"]
+    found = client.get(f"/api/v1/submissions?sha256={SHA}").get_json()["submissions"]
+    assert {v["id"]: v["supersededBy"] for v in found} == {
+        first["id"]: fix["id"], fix["id"]: None, other["id"]: None}
 
 
 BAD_ITEMS = {

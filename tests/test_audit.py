@@ -448,9 +448,12 @@ def test_a_correction_with_a_reason_is_audited_and_overwrites_nothing(app, clien
 def test_the_form_takes_an_item_s_own_reason_before_the_common_one(client, engine,
                                                                     coordinator):
     mine = coordinator["mine"]
+    another = post_json(client, "/register", {"submissions": [{
+        "trial": mine["trial"], "site": mine["site"], "dataset": "another", "sha256": "ab" * 32,
+    }]}).get_json()["submissions"][0]["record"]  # one correction supersedes one registration
     response = post_json(client, "/register", {
         "submissions": [correction(mine, reason="its own"),
-                        correction(mine, sha256="ef" * 32)],
+                        correction(another, sha256="ef" * 32)],
         "reason": "the common one"})
     assert response.status_code == 201, response.get_data(as_text=True)
     own, common = response.get_json()["submissions"]

@@ -70,3 +70,56 @@ def test_upgrading_a_database_with_registrations_keeps_where_each_one_is(databas
             assert conn.execute(sa.text("SELECT count(*) FROM pending")).scalar() == 2
     finally:
         engine.dispose()
+
+
+def test_a_database_with_two_corrections_of_one_registration_keeps_both(database_url, caplog):
+    """Before 0006 a registration could be corrected twice. Registrations are anchored and
+    never change, so both corrections stay: the earliest stands (``supersededBy``), the
+    later one is named in a warning and left out of the index, and no new correction of
+    that registration, or of any other one corrected already, gets in."""
+    from alembic import command
+
+    from trialnotary import registrations
+
+    engine = db.make_engine(database_url)
+    ids = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(1, 6)]
+    # 1 is corrected by 2 and, later, by 3; 4 by 5.
+    supersedes = {ids[1]: ids[0], ids[2]: ids[0], ids[4]: ids[3]}
+    try:
+        command.downgrade(db.alembic_config(database_url), "0005")
+        with engine.begin() as conn:
+            for n, submission_id in enumerate(ids, start=1):
+                conn.execute(sa.text(
+                    "INSERT INTO submission (id, trial, site, kind, dataset, sha256, supersedes,"
+                    " submitted_at, leaf) VALUES (:id, 'NCT01234567', 'S', 'dataset', 'd', "
+                    ":sha, :supersedes, '2026-11-25T00:00:00.000Z', :leaf)"),
+                    {"id": submission_id, "sha": f"{n:064x}", "leaf": bytes([n]) * 32,
+                     "supersedes": supersedes.get(submission_id)})
+        with caplog.at_level("WARNING"):
+            db.upgrade(database_url)
+        assert db.is_current(engine)
+        assert [r.getMessage() for r in caplog.records if ids[2] in r.getMessage()]
+        from sqlmodel import Session
+
+        with Session(engine) as session:
+            assert registrations.corrections_by_target(session, [ids[0], ids[3]]).keys() \
+                == {ids[0], ids[3]}
+            assert registrations.status_of(session, ids[0])["supersededBy"] == ids[1]
+            assert registrations.status_of(session, ids[3])["supersededBy"] == ids[4]
+        for target in (ids[0], ids[3]):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(
+                        "INSERT INTO submission (id, trial, site, kind, dataset, sha256, "
+                        "supersedes, submitted_at, leaf) VALUES (:id, 'NCT01234567', 'S', "
+                        "'dataset', 'd', :sha, :target, '2026-11-26T00:00:00.000Z', :leaf)"),
+                        {"id": "00000000-0000-4000-8000-000000000099", "sha": "9" * 64,
+                         "leaf": b"\x09" * 32, "target": target})
+            except sa.exc.IntegrityError:
+                continue
+            raise AssertionError(f"a third correction of {target} was stored")
+        command.downgrade(db.alembic_config(database_url), "0005")  # and back
+        db.upgrade(database_url)
+        assert db.is_current(engine)
+    finally:
+        engine.dispose()

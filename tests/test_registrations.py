@@ -161,6 +161,112 @@ def test_supersedes_must_name_a_registration_of_the_same_trial(engine, identity)
         _check(engine, identity, [item(supersedes="3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c")])
 
 
+# --- one correction per registration -------------------------------------------------
+
+def _register(engine, identity, items) -> list[dict]:
+    with db.write_session(engine) as session:
+        records = registrations.register(session, identity, items, bulk=True)
+        session.commit()
+    return records
+
+
+def test_a_registration_is_superseded_at_most_once(engine, identity):
+    first, = _register(engine, identity, [item()])
+    fix, = _register(engine, identity, [item(dataset="ADSL v2", supersedes=first["id"])])
+    with pytest.raises(ValidationError) as refused:
+        _check(engine, identity, [item(dataset="ADSL v3", supersedes=first["id"])], bulk=False)
+    assert refused.value.field == "supersedes"
+    assert f"already superseded by {fix['id']}" in refused.value.message
+    assert f"correct {fix['id']}" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        _check(engine, identity, [item(), item(supersedes=first["id"])])
+    assert refused.value.field == "submissions[1].supersedes"
+    _check(engine, identity, [item(supersedes=fix["id"])])  # the correction can be corrected
+
+
+def test_two_items_of_one_request_cannot_correct_the_same_registration(engine, identity):
+    first, other = _register(engine, identity, [item(), item(dataset="ADAE")])
+    _check(engine, identity, [item(supersedes=first["id"]), item(supersedes=other["id"])])
+    with pytest.raises(ValidationError) as refused:
+        _check(engine, identity, [item(supersedes=first["id"]), item(),
+                                  item(supersedes=first["id"])])
+    assert refused.value.field == "submissions[2].supersedes"
+    assert "submissions[0].supersedes" in refused.value.message
+    assert count(engine) == 2
+
+
+def test_the_database_refuses_a_second_correction(engine, identity):
+    """The unique index holds even for a writer that skips the checks."""
+    first, = _register(engine, identity, [item()])
+    _register(engine, identity, [item(supersedes=first["id"])])
+    with pytest.raises(sa.exc.IntegrityError), db.write_session(engine) as session:
+        registrations.store(session, identity, registrations.new_records(
+            [item(supersedes=first["id"])]), [None])
+        session.commit()
+    assert count(engine) == 2
+
+
+def test_a_correction_committed_meanwhile_makes_the_other_a_validation_error(engine, identity):
+    """Two people correct the same registration at once. The second's check ran before the
+    first committed (PostgreSQL), so the unique index refuses its insert: it gets the 422
+    that names the first correction, never an IntegrityError (a 500)."""
+    first, = _register(engine, identity, [item()])
+    user = registrations.UserRegistrant(1, "c@example.org", frozenset({"SITE-01"}))
+    outcome = []
+
+    def second():
+        try:
+            registrations.register_as_user(engine, user, {
+                "reason": "mine", "submissions": [{"trial": "NCT01234567", "site": "SITE-01",
+                                                   "dataset": "B", "sha256": SHA,
+                                                   "supersedes": first["id"]}]})
+            outcome.append("stored")
+        except ValidationError as exc:
+            outcome.append(exc)
+
+    with db.write_session(engine) as session:
+        fix, = registrations.register(session, identity, [item(supersedes=first["id"])],
+                                      bulk=True)
+        racer = threading.Thread(target=second)
+        racer.start()
+        time.sleep(0.5)
+        session.commit()
+    racer.join(30)
+    refused, = outcome
+    assert isinstance(refused, ValidationError), refused
+    assert refused.field == "submissions[0].supersedes" and fix["id"] in refused.message
+    assert count(engine) == 2
+
+
+def test_lookups_say_what_superseded_a_registration(engine, identity):
+    first, other = _register(engine, identity, [item(), item(dataset="ADAE")])
+    fix, = _register(engine, identity, [item(dataset="fix", supersedes=first["id"])])
+    with Session(engine) as session:
+        assert registrations.status_of(session, first["id"])["supersededBy"] == fix["id"]
+        assert registrations.status_of(session, fix["id"])["supersededBy"] is None
+        assert {v["id"]: v["supersededBy"] for v in registrations.find_by_sha256(
+            session, SHA)} == {first["id"]: fix["id"], other["id"]: None, fix["id"]: None}
+
+
+def test_hashes_already_registered_in_a_persons_trials(engine, identity):
+    with Session(engine) as session:
+        sites.add_trial(session, "NCT07654321")
+        sites.add_site(session, "NCT07654321", "SITE-01")
+        session.commit()
+    first, = _register(engine, identity, [item(filename="adsl.xpt")])
+    _register(engine, identity, [item(trial="NCT07654321", dataset="elsewhere")])
+    other = "cd" * 32
+    with Session(engine) as session:
+        found = registrations.registered_in_trials(session, [SHA, other], ["NCT01234567"])
+        assert found == {SHA: [{"id": first["id"], "trial": "NCT01234567", "site": "SITE-01",
+                                "dataset": "ADSL", "filename": "adsl.xpt",
+                                "submittedAt": first["submittedAt"]}]}
+        both = registrations.registered_in_trials(session, [SHA], ["NCT01234567",
+                                                                   "NCT07654321"])
+        assert [k["trial"] for k in both[SHA]] == ["NCT01234567", "NCT07654321"]
+        assert registrations.registered_in_trials(session, [SHA], []) == {}
+
+
 def test_bulk_envelope():
     for payload, field in [([], None), ({}, "submissions"), ({"submissions": []}, "submissions"),
                            ({"submissions": {}}, "submissions"),

@@ -76,7 +76,7 @@ def make_row(index: int, **fields) -> dict:
         "leafIndex": index % 100,
         "txHash": "0x" + hashlib.sha256(f"tx {index // 100}".encode()).hexdigest(),
         "chainId": 11155111, "blockNumber": 7_654_321 + index // 100,
-        "blockTime": "2026-11-23T19:00:12Z",
+        "blockTime": "2026-11-23T19:00:12Z", "supersededBy": None, "supersededReason": None,
     }
     return row | fields
 
@@ -352,6 +352,7 @@ def test_report_pdf_of_thousands_of_rows_has_numbered_pages_and_repeated_headers
         font_mode, no_log_warnings):
     rows = [make_row(i) for i in range(2000)]
     rows[5] |= {"dataset": UNICODE_LABELS[0], "supersedes": rows[1]["id"]}
+    rows[1] |= {"supersededBy": rows[5]["id"]}
     data = reports.report_pdf(trial="NCT01234567", title="Dose finding — étude",
                               generated_at="2026-11-24T08:00:00Z",
                               chain="ethereumSepolia (chain 11155111)", rows=rows)
@@ -368,10 +369,12 @@ def test_report_pdf_of_thousands_of_rows_has_numbered_pages_and_repeated_headers
         "2000 (pending 200, confirmed 1800)", rows[1999]["sha256"][:16] + ellipsis,
         rows[1999]["txHash"][:12] + ellipsis,
         rows[1999]["submittedAt"], rows[1999]["filename"], "alice@site.org (coordinator)",
+        rows[5]["id"][:8] + ellipsis,
     ):
         assert expected in strings, expected
     assert f"corrects {rows[1]['id'][:8]}{ellipsis}" in " ".join(strings)
     assert rows[1999]["sha256"] not in text
+    assert "superseded" in text  # row 1 says what corrected it
 
 
 def test_report_pdf_without_rows_says_so(font_mode):

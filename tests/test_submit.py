@@ -285,6 +285,30 @@ def test_a_correction_from_the_cli_carries_its_reason(server_url, site_token, st
         earlier.id, "typo in visit 2", sha256_of(first))
 
 
+def test_a_registration_corrected_already_is_refused_before_hashing(
+        server_url, site_token, study, engine, capsys, monkeypatch):
+    first = study / "b.txt"
+    assert submit.run(paths=[str(first)], **options(server_url, site_token)) == 0
+    (earlier,) = registrations(engine)
+    assert submit.run(paths=[str(first)], reason="one",
+                      **options(server_url, site_token, supersedes=earlier.id)) == 0
+    _, fix = registrations(engine)
+    capsys.readouterr()
+    hashed = []
+    monkeypatch.setattr(submit, "hash_entries", lambda entries, bar: hashed.append(entries))
+    assert submit.run(paths=[str(first)], reason="two",
+                      **options(server_url, site_token, supersedes=earlier.id.upper())) == 1
+    err = capsys.readouterr().err
+    assert f"already superseded by {fix.id}" in err and f"--supersedes {fix.id}" in err
+    assert submit.run(paths=[str(study / "a")], reason="two files",
+                      **options(server_url, site_token, supersedes=fix.id)) == 1
+    assert "corrects one registration with one file, not 2" in capsys.readouterr().err
+    assert submit.run(paths=[str(first)], reason="unknown",
+                      **options(server_url, site_token, supersedes=str(uuid.uuid4()))) == 1
+    assert "the server has no registration" in capsys.readouterr().err
+    assert hashed == [] and len(registrations(engine)) == 2
+
+
 def test_a_reason_without_supersedes_fails_before_sending(study, capsys):
     code = submit.run(paths=[str(study / "b.txt")], reason="why",
                       **options("http://127.0.0.1:9", "unused"))

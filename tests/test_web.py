@@ -16,6 +16,7 @@ from markupsafe import escape
 
 from tests.utils import (
     DATABASES,
+    Page,
     add_person,
     anchor_and_confirm,
     assert_inert,
@@ -133,7 +134,7 @@ def _pages(web) -> list[tuple[str, str, list[str]]]:
         ("anonymous", f"/lookup?sha256={sha(1)}", [LABEL, FILENAME]),
         ("coordinator", "/registrations", [LABEL, FILENAME, FIX_LABEL, REASON]),
         ("coordinator", "/register", [TITLE]),
-        ("coordinator", f"/register?supersedes={first}", [LABEL, FILENAME, TITLE]),
+        ("coordinator", f"/register?supersedes={fix}", [FIX_LABEL, FILENAME, TITLE]),
         ("coordinator", "/tokens", [SITE_TOKEN_NAME]),
         ("sponsor", "/tokens", [USER_TOKEN_NAME]),
         ("sponsor", "/trials", [TITLE]),
@@ -202,6 +203,76 @@ def test_script_in_an_error_message_is_shown_as_text(web):
     lookup = web["app"].test_client().get("/lookup?sha256=%3Cscript%3Ealert(1)%3C/script%3E")
     assert lookup.status_code == 400
     assert_inert(lookup.get_data(as_text=True), where="/lookup")
+
+
+# --- corrections ---------------------------------------------------------------------
+
+def _links_to(html: str, submission_id: str) -> bool:
+    return bool(Page(html).find("a", href=f"/r/{submission_id}"))
+
+
+def test_a_superseded_registration_says_so_everywhere(web):
+    """The first registration was corrected through the form: its page, the lists, the
+    look-up, the reports, index.csv and the API name the correction; the correction's page
+    shows its reason to the trial's people."""
+    first, fix = web["records"][0], web["records"][3]
+    anonymous, coordinator = web["app"].test_client(), web["clients"]["coordinator"]
+    sponsor = web["clients"]["sponsor"]
+    for client, reason_shown in ((anonymous, False), (coordinator, True)):
+        html = client.get(f"/r/{first['id']}").get_data(as_text=True)
+        notice = html.split('id="superseded-notice"')[1].split("</p>")[0]
+        assert "Superseded" in notice and f'href="/r/{fix["id"]}"' in notice
+        assert (str(escape(REASON)) in notice) is reason_shown
+        html = client.get(f"/r/{fix['id']}").get_data(as_text=True)
+        correction = html.split('id="correction-of"')[1].split("</p>")[0]
+        assert f'href="/r/{first["id"]}"' in correction
+        assert (str(escape(REASON)) in correction) is reason_shown
+        assert 'id="superseded-notice"' not in html
+    html = coordinator.get(f"/r/{first['id']}").get_data(as_text=True)
+    assert f'href="/register?supersedes={fix["id"]}"' in html  # correct the correction
+    for client, path in ((coordinator, "/registrations"), (sponsor, f"/trials/{TRIAL}"),
+                         (sponsor, f"/trials/{TRIAL}/report"),
+                         (anonymous, f"/lookup?sha256={sha(1)}")):
+        html = client.get(path).get_data(as_text=True)
+        assert "superseded by" in html and _links_to(html, fix["id"]), path
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(
+        sponsor.get(f"/trials/{TRIAL}/report.csv").get_data(as_text=True)))}
+    assert list(rows[first["id"]])[-2:] == ["supersededBy", "supersededReason"]
+    assert rows[first["id"]]["supersededBy"] == fix["id"]
+    assert rows[first["id"]]["supersededReason"] == REASON
+    assert rows[fix["id"]]["supersededBy"] == "" and rows[fix["id"]]["reason"] == REASON
+    bundle = _bundle(sponsor.get(f"/trials/{TRIAL}/receipts.zip"))
+    index = {row["id"]: row for row in csv.DictReader(io.StringIO(
+        bundle["index.csv"].decode()))}
+    assert index[first["id"]]["supersededBy"] == fix["id"]
+    listed = anonymous.get(f"/api/v1/trials/{TRIAL}/submissions",
+                           headers=bearer(web["user_token"])).get_json()["submissions"]
+    assert {row["id"]: row["supersededBy"] for row in listed}[first["id"]] == fix["id"]
+
+
+def test_the_register_page_says_when_a_correction_cannot_be_made(web):
+    first, fix = web["records"][0], web["records"][3]
+    coordinator = web["clients"]["coordinator"]
+    for target in ("3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c", "not-an-id"):
+        html = coordinator.get(f"/register?supersedes={target}").get_data(as_text=True)
+        problem = " ".join(html.split('id="supersedes-problem"')[1].split("</p>")[0].split())
+        assert "The link names no registration of your sites to correct" in problem
+        assert 'name="supersedes"' not in html
+    html = coordinator.get(f"/register?supersedes={first['id']}").get_data(as_text=True)
+    problem = html.split('id="supersedes-problem"')[1].split("</p>")[0]
+    assert "already" in problem and f'href="/r/{fix["id"]}"' in problem
+    assert f'href="/register?supersedes={fix["id"]}"' in problem
+    assert 'name="supersedes"' not in html
+    html = coordinator.get(f"/register?supersedes={fix['id']}").get_data(as_text=True)
+    assert 'id="supersedes-problem"' not in html and f'value="{fix["id"]}"' in html
+    before = _count(web)
+    response = post_json(coordinator, "/register", {"reason": "again", "submissions": [
+        {"trial": TRIAL, "site": SITE, "dataset": "again", "sha256": sha(7),
+         "supersedes": first["id"]}]})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["field"] == "submissions[0].supersedes" and fix["id"] in error["message"]
+    assert _count(web) == before
 
 
 # --- the register form ---------------------------------------------------------------
@@ -387,3 +458,95 @@ def test_a_deeply_nested_body_is_refused_not_a_crash(web):
                            headers={"X-CSRFToken": page_of(client.get("/register")).csrf_token})
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_json"
+
+
+# --- what coordinators wait for, and rows registered elsewhere ----------------------
+
+def test_the_expected_wait_follows_the_seal_interval_and_the_chain(engine):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import Session
+
+    from trialnotary import anchoring, overview
+    from trialnotary.models import Batch, rfc3339_ms
+
+    now = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+
+    def wait(**kw):
+        with Session(engine) as session:
+            return overview.expected_wait(session, **{
+                "seal_interval_seconds": 60, "confirmations": 2, "chain_id": 31337,
+                "now": now, **kw})
+
+    first = wait()  # nothing sealed yet: at most one interval
+    assert first.next_seal_at == now + timedelta(seconds=60)
+    assert first.expected_by == first.next_seal_at + timedelta(seconds=3)  # block + 2
+    assert first.chain_unreachable_since is None and first.anchoring_held_since is None
+    with Session(engine) as session:
+        session.add(Batch(root=b"\x01" * 32, leaf_count=1, state="confirmed",
+                          sealed_at=rfc3339_ms(now - timedelta(seconds=90))))
+        session.commit()
+    assert wait().next_seal_at == now + timedelta(seconds=30)  # whole intervals after it
+    sepolia = wait(confirmations="finalized", chain_id=11155111)
+    assert sepolia.expected_by - sepolia.next_seal_at == timedelta(seconds=65 * 12)
+    anchoring.record_status(engine, reachable=False, alert=None)
+    assert wait().chain_unreachable_since is not None
+    anchoring.record_status(engine, reachable=True, alert="the account cannot pay")
+    held = wait()
+    assert held.chain_unreachable_since is None and held.anchoring_held_since is not None
+
+
+def test_waiting_pages_show_the_wait_and_the_outage(web):
+    from trialnotary import anchoring
+
+    coordinator = web["clients"]["coordinator"]
+    notice = coordinator.get("/registrations/wait").get_data(as_text=True)
+    assert "Expected wait" in notice and "chain-outage" not in notice
+    anchoring.record_status(web["engine"], reachable=False, alert=None)
+    try:
+        for path in ("/registrations/wait", f"/r/{web['pending']['id']}", "/registrations"):
+            html = coordinator.get(path).get_data(as_text=True)
+            outage = " ".join(html.split('id="chain-outage">')[1].split("</p>")[0].split())
+            assert outage.startswith("The chain is unreachable since <time"), path
+            assert outage.endswith("registrations are kept and will be anchored when it "
+                                   "is back."), path
+        confirmed = coordinator.get(f"/r/{web['records'][1]['id']}").get_data(as_text=True)
+        assert "chain-outage" not in confirmed  # nothing to wait for
+    finally:
+        anchoring.record_status(web["engine"], reachable=True, alert=None)
+
+
+def test_newer_rows_are_those_registered_after_the_lists_newest(web):
+    coordinator = web["clients"]["coordinator"]
+    listed = page_of(coordinator.get("/registrations"))
+    table = listed.find("table")[0]
+    assert table["data-newer-url"].startswith("/registrations/newer")
+    assert "data-newer-url" not in page_of(coordinator.get("/registrations?page=2")).find(
+        "table")[0]
+    newest = listed.find("tr")[1]["data-live-id"]
+    assert coordinator.get(f"/registrations/newer?after={newest}").get_data(
+        as_text=True).strip() == ""
+    added = post_json(coordinator, "/register", {"submissions": [
+        {"trial": TRIAL, "site": SITE, "dataset": "added later", "sha256": sha(400)},
+        {"trial": TRIAL, "site": SITE, "dataset": "and another", "sha256": sha(401)}]})
+    ids = [s["id"] for s in added.get_json()["submissions"]]
+    rows = page_of(coordinator.get(f"/registrations/newer?after={newest}")).find("tr")
+    assert [row["data-live-id"] for row in rows] == ids[::-1]
+    filtered = page_of(coordinator.get(f"/registrations/newer?after={newest}&label=another"))
+    assert [row["data-live-id"] for row in filtered.find("tr")] == [ids[1]]
+
+
+def test_the_register_page_asks_about_well_formed_hashes_only(web):
+    coordinator = web["clients"]["coordinator"]
+    token = page_of(coordinator.get("/register")).csrf_token
+    for body, field in [({"sha256": [sha(1), "nope"]}, "sha256[1]"), ({"sha256": "x"}, "sha256"),
+                        ({"sha256": [sha(1)] * 10_001}, "sha256"), ([], "sha256")]:
+        answer = coordinator.post("/register/check", json=body, headers={"X-CSRFToken": token})
+        assert answer.status_code == 422 and answer.get_json()["error"]["field"] == field
+    known = coordinator.post("/register/check", json={"sha256": [sha(1).upper(), sha(999)]},
+                             headers={"X-CSRFToken": token}).get_json()["registered"]
+    assert list(known) == [sha(1)]
+    assert known[sha(1)][0] == {
+        "id": web["records"][0]["id"], "trial": TRIAL, "site": SITE, "dataset": LABEL,
+        "filename": FILENAME, "submittedAt": web["records"][0]["submittedAt"],
+        "page": f"/r/{web['records'][0]['id']}"}

@@ -207,14 +207,21 @@ def _known_trial(trial: str):
 def bundle_response(trial: str) -> Response:
     """Every confirmed receipt of a trial in one zip, with a CSV index and a how-to."""
     session = db_session()
+    return send_bundle(f"{trial}_receipts", trial=trial,
+                       receipts=overview.trial_receipts(session, trial),
+                       rows=overview.report_rows(session, trial))
+
+
+def send_bundle(name: str, *, receipts, rows, trial: str | None = None,
+                scope: str | None = None) -> Response:
+    """A receipts zip (see ``reports.write_bundle``) as the download ``<name>.zip``."""
     buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    reports.write_bundle(buffer, trial=trial, generated_at=rfc3339_ms(utcnow()),
-                         receipts=overview.trial_receipts(session, trial),
-                         rows=overview.report_rows(session, trial),
-                         anchoring_address=anchoring_address(session))
+    reports.write_bundle(buffer, trial=trial, scope=scope, generated_at=rfc3339_ms(utcnow()),
+                         receipts=receipts, rows=rows,
+                         anchoring_address=anchoring_address(db_session()))
     buffer.seek(0)
     return send_file(buffer, mimetype="application/zip", as_attachment=True,
-                     download_name=safe_filename(f"{trial}_receipts") + ".zip")
+                     download_name=safe_filename(name) + ".zip")
 
 
 def anchoring_address(session) -> str | None:

@@ -107,8 +107,10 @@ class TreePage(SQLModel, table=True):
 class Submission(SQLModel, table=True):
     """A registration, never changed once stored. ``seq`` fixes the sealing order; ``id``
     is the public UUID4. Whether it is sealed, and where, is kept apart in the narrow
-    ``pending`` and ``leaf_slot`` tables."""
+    ``pending`` and ``leaf_slot`` tables. A registration is superseded at most once: the
+    unique index on ``supersedes``."""
 
+    __table_args__ = (sa.Index("uq_submission_supersedes", "supersedes", unique=True),)
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(max_length=36, unique=True)
     trial: str = Field(max_length=64, index=True)

@@ -223,10 +223,14 @@ def _schemas() -> dict:
         },
         "SubmissionStatus": {
             "type": "object", "additionalProperties": False,
-            "required": ["id", "status", "record", "batch", "anchor"],
+            "required": ["id", "status", "supersededBy", "record", "batch", "anchor"],
             "properties": {
                 "id": {"type": "string", "pattern": UUID4},
                 "status": {"type": "string", "enum": ["pending", "sealed", "sent", "confirmed"]},
+                "supersededBy": {"type": ["string", "null"], "pattern": UUID4,
+                                 "description": "the registration that corrects this one "
+                                                "(a registration is superseded at most "
+                                                "once), or null"},
                 "record": _ref("Record"),
                 "batch": _nullable(_ref("BatchRef")),
                 "anchor": _nullable(_ref("Anchor")),
@@ -272,6 +276,8 @@ def _schemas() -> dict:
                 "chainId": _nullable({"type": "integer"}),
                 "blockNumber": _nullable({"type": "integer", "minimum": 0}),
                 "blockTime": _nullable({"type": "string"}),
+                "supersededBy": _nullable({"type": "string", "pattern": UUID4}),
+                "supersededReason": _nullable({"type": "string"}),
             },
         },
         "TrialRegistrations": {

@@ -10,17 +10,21 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from .access import Principal, sees_every_trial
+from .anchoring import chain_status
 from .batches import latest_anchors, receipts_of, submission_status
-from .models import Anchor, Batch, LeafSlot, SiteToken, Submission, Trial, User
+from .models import Anchor, Batch, LeafSlot, SiteToken, Submission, Trial, User, as_utc, utcnow
 from .receipt import receipt_filename
+from .registrations import first_corrections
 
 PAGE_SIZE = 100
+ID_SLICE = 1000  # ids per query: a database binds only so many parameters
 EXPLORERS = {
     1: "https://etherscan.io/tx/",
     11155111: "https://sepolia.etherscan.io/tx/",
@@ -49,21 +53,31 @@ def _confirmed_anchor():
     return (sa.and_(Anchor.batch_id == Batch.id, Anchor.state == "confirmed"))
 
 
+_CORRECTION = aliased(Submission, name="correction")
+
+
 def _rows_query():
+    """Registrations with their slot, batch, confirmed anchor and the correction that
+    supersedes them (``None`` where there is none)."""
+    first = first_corrections()
     return (select(Submission, LeafSlot.batch_id, LeafSlot.leaf_index, Batch.state,
-                   Anchor.tx_hash, Anchor.chain_id, Anchor.block_number, Anchor.block_time)
+                   Anchor.tx_hash, Anchor.chain_id, Anchor.block_number, Anchor.block_time,
+                   _CORRECTION.id, _CORRECTION.reason)
             .outerjoin(LeafSlot, LeafSlot.seq == Submission.seq)
             .outerjoin(Batch, Batch.id == LeafSlot.batch_id)
-            .outerjoin(Anchor, _confirmed_anchor()))
+            .outerjoin(Anchor, _confirmed_anchor())
+            .outerjoin(first, first.c.target == Submission.id)
+            .outerjoin(_CORRECTION, _CORRECTION.seq == first.c.seq))
 
 
 def _row_view(submission: Submission, batch_id, leaf_index, state, tx_hash, chain_id,
-              block_number, block_time) -> dict:
+              block_number, block_time, superseded_by, superseded_reason) -> dict:
     return {
         **submission.record(), "status": submission_status(state), "reason": submission.reason,
         "batchId": batch_id, "leafIndex": leaf_index,
         "txHash": None if tx_hash is None else "0x" + tx_hash, "chainId": chain_id,
         "blockNumber": block_number, "blockTime": block_time,
+        "supersededBy": superseded_by, "supersededReason": superseded_reason,
     }
 
 
@@ -115,6 +129,20 @@ def list_registrations(session: Session, principal: Principal, filters: Filters,
     rows = session.execute(base.order_by(Submission.seq.desc())
                            .offset((max(page, 1) - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return [_row_view(*row) for row in rows], total
+
+
+def newer_registrations(session: Session, principal: Principal, filters: Filters,
+                        after_id: str | None) -> list[dict]:
+    """Registrations the principal may see, matching the filters, stored after ``after_id``
+    (all of them without it, or when it is unknown), newest first, at most a page: the
+    rows a list shows without reloading when they are registered elsewhere (API, CLI)."""
+    query = _filtered(_scoped(_rows_query(), principal), filters)
+    if after_id:
+        after = session.scalar(select(Submission.seq).where(Submission.id == after_id))
+        if after is not None:
+            query = query.where(Submission.seq > after)
+    rows = session.execute(query.order_by(Submission.seq.desc()).limit(PAGE_SIZE)).all()
+    return [_row_view(*row) for row in rows]
 
 
 def statuses(session: Session, principal: Principal, ids: list[str]) -> dict[str, dict]:
@@ -172,14 +200,37 @@ def _anchor_view(anchor: Anchor) -> dict:
             "explorer": explorer_url(anchor.chain_id, anchor.tx_hash)}
 
 
+def _report_query():
+    return (_rows_query().add_columns(User.email, User.role, SiteToken.prefix)
+            .outerjoin(User, User.id == Submission.user_id)
+            .outerjoin(SiteToken, SiteToken.id == Submission.token_id))
+
+
 def report_rows(session: Session, trial: str) -> list[dict]:
     """Every registration of a trial for its audit report, oldest first, with who
     registered it: a user (web form) or a site token (API, CLI)."""
-    rows = session.execute(
-        _rows_query().add_columns(User.email, User.role, SiteToken.prefix)
-        .outerjoin(User, User.id == Submission.user_id)
-        .outerjoin(SiteToken, SiteToken.id == Submission.token_id)
-        .where(Submission.trial == trial).order_by(Submission.seq)).all()
+    return _report_rows(session, _report_query().where(Submission.trial == trial))
+
+
+def visible_report_rows(session: Session, principal: Principal,
+                        ids: list[str] | None = None) -> list[dict]:
+    """:func:`report_rows` of what the principal may see (or of those of ``ids``)."""
+    return [row for query in _visible(_report_query(), principal, ids)
+            for row in _report_rows(session, query)]
+
+
+def _visible(query, principal: Principal, ids: list[str] | None):
+    """``query`` narrowed to the principal's scope, as one query or, for a list of ids,
+    one per slice of ``ID_SLICE`` ids."""
+    query = _scoped(query, principal)
+    if ids is None:
+        return [query]
+    return [query.where(Submission.id.in_(ids[start:start + ID_SLICE]))
+            for start in range(0, len(ids), ID_SLICE)]
+
+
+def _report_rows(session: Session, query) -> list[dict]:
+    rows = session.execute(query.order_by(Submission.seq)).all()
     result = []
     for *row, email, role, prefix in rows:
         view = _row_view(*row)
@@ -193,13 +244,13 @@ def report_rows(session: Session, trial: str) -> list[dict]:
     return result
 
 
-def trial_receipts(session: Session, trial: str) -> Iterator[tuple[str, dict]]:
-    """(download name, receipt) of every confirmed registration of a trial."""
-    sealed = session.execute(
-        select(Submission, LeafSlot).join(LeafSlot, LeafSlot.seq == Submission.seq)
-        .join(Batch, Batch.id == LeafSlot.batch_id)
-        .where(Submission.trial == trial, Batch.state == "confirmed")
-        .order_by(Submission.seq)).all()
+def _confirmed():
+    return (select(Submission, LeafSlot).join(LeafSlot, LeafSlot.seq == Submission.seq)
+            .join(Batch, Batch.id == LeafSlot.batch_id).where(Batch.state == "confirmed"))
+
+
+def _receipts(session: Session, query) -> Iterator[tuple[str, dict]]:
+    sealed = session.execute(query.order_by(Submission.seq)).all()
     for submission, receipt in receipts_of(session, [tuple(row) for row in sealed]):
         yield (receipt_filename(submission.trial, submission.dataset, submission.id), receipt)
 
@@ -227,3 +278,62 @@ def batch_detail(session: Session, batch_id: int, *, page: int = 1,
             "registrations": [{**submission.record(), "leafIndex": leaf_index}
                               for submission, leaf_index in rows],
             "registrationCount": count}
+
+
+def trial_receipts(session: Session, trial: str) -> Iterator[tuple[str, dict]]:
+    """(download name, receipt) of every confirmed registration of a trial."""
+    return _receipts(session, _confirmed().where(Submission.trial == trial))
+
+
+def visible_receipts(session: Session, principal: Principal,
+                     ids: list[str] | None = None) -> Iterator[tuple[str, dict]]:
+    """(download name, receipt) of every confirmed registration the principal may see (a
+    coordinator: of its sites), or of those of ``ids`` among them (one upload)."""
+    for query in _visible(_confirmed(), principal, ids):
+        yield from _receipts(session, query)
+
+
+# --- waiting for a receipt -----------------------------------------------------------
+
+#: Seconds per block of the chains we anchor on (anvil as ``make run`` starts it).
+BLOCK_SECONDS = {31337: 1, 11155111: 12, 560048: 12, 1: 12}
+#: Blocks until "finalized" on a proof-of-stake chain: about two epochs of 32 slots.
+FINALIZED_BLOCKS = 64
+
+
+@dataclass(frozen=True)
+class Wait:
+    """What a registration waits for, as the pages tell it: the next seal, then the
+    confirmations; and the chain's trouble, if any, since when."""
+
+    next_seal_at: datetime
+    expected_by: datetime
+    confirmation_seconds: float
+    chain_unreachable_since: datetime | None
+    anchoring_held_since: datetime | None
+
+
+def expected_wait(session: Session, *, seal_interval_seconds: float, confirmations: int | str,
+                  chain_id: int, now: datetime | None = None) -> Wait:
+    """When a registration made now should have its receipt. The scheduler seals on a
+    fixed interval, so the next seal follows the last one by whole intervals (at most one
+    interval away when nothing was sealed yet); then the anchor's block and its
+    confirmations, at the chain's block time."""
+    now = now or utcnow()
+    interval = timedelta(seconds=seal_interval_seconds)
+    last = session.scalar(select(sa.func.max(Batch.sealed_at)))
+    next_seal = now + interval
+    if last is not None:
+        last_at = datetime.fromisoformat(last.replace("Z", "+00:00"))
+        periods = max(1, -(-(now - last_at) // interval))
+        next_seal = min(next_seal, last_at + periods * interval)
+    blocks = FINALIZED_BLOCKS if confirmations == "finalized" else int(confirmations)
+    confirming = (blocks + 1) * BLOCK_SECONDS.get(chain_id, 12)
+    status = chain_status(session)
+    return Wait(next_seal_at=next_seal,
+                expected_by=next_seal + timedelta(seconds=confirming),
+                confirmation_seconds=confirming,
+                chain_unreachable_since=as_utc(status.since)
+                if status and not status.reachable else None,
+                anchoring_held_since=as_utc(status.since)
+                if status and status.reachable and status.alert else None)

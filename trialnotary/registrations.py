@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -132,7 +132,9 @@ def check_items(session: Session, identity: Registrant, items: list[dict], *,
                 bulk: bool) -> None:
     """Refuse items of a site not the registrant's (403), of trials the site is not
     enrolled in, and ``supersedes`` naming no registration of the same trial and of the
-    registrant's sites (422). Three queries at most."""
+    registrant's sites, or one that is already corrected, by a stored registration or by
+    an earlier item (422): a registration is superseded at most once. Four queries at
+    most."""
     for index, item in enumerate(items):
         if item["site"] not in identity.sites:
             raise Forbidden(_field(bulk, index, "site"), identity.refusal())
@@ -147,14 +149,34 @@ def check_items(session: Session, identity: Registrant, items: list[dict], *,
     scope_of = {row.id: (row.trial, row.site) for row in session.execute(
         select(Submission.id, Submission.trial, Submission.site)
         .where(Submission.id.in_(targets)))}
+    first_item: dict[str, int] = {}
     for index, item in enumerate(items):
-        if not item["supersedes"]:
+        target = item["supersedes"]
+        if not target:
             continue
-        trial, site = scope_of.get(item["supersedes"], (None, None))
+        trial, site = scope_of.get(target, (None, None))
         if trial != item["trial"] or site not in identity.sites:
             raise ValidationError(_field(bulk, index, "supersedes"),
                                   f"names no registration of trial {item['trial']} at "
                                   f"{'your sites' if len(identity.sites) > 1 else 'this site'}")
+        if target in first_item:
+            earlier = _field(bulk, first_item[target], "supersedes")
+            raise ValidationError(_field(bulk, index, "supersedes"),
+                                  f"corrects {target}, as {earlier} does: a registration is "
+                                  "superseded at most once, so one file corrects it")
+        first_item[target] = index
+    stored = corrections_by_target(session, targets)
+    for index, item in enumerate(items):
+        if (correction := stored.get(item["supersedes"])) is not None:
+            raise ValidationError(_field(bulk, index, "supersedes"),
+                                  already_corrected(item["supersedes"], correction))
+
+
+def already_corrected(target: str, correction: dict) -> str:
+    """Why a second correction of ``target`` is refused, naming the one that stands."""
+    return (f"registration {target} is already superseded by {correction['id']} "
+            f"(registered {correction['submittedAt']}): a registration is superseded at most "
+            f"once; to correct it again, correct {correction['id']}")
 
 
 def _not_enrolled(session: Session, item: dict, *, bulk: bool, index: int) -> ValidationError:
@@ -259,9 +281,22 @@ def register_as_user(engine: Engine, identity: UserRegistrant, payload: Any) -> 
     if any(item["supersedes"] and not item.get("reason") for item in items):
         raise ValidationError("reason", "is required for a correction (supersedes)")
     with write_session(engine) as session:
-        records = register(session, identity, items, bulk=True)
-        session.commit()
+        try:
+            records = register(session, identity, items, bulk=True)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            _refuse_what_committed_meanwhile(session, identity, items, bulk=True)
+            raise
     return records
+
+
+def _refuse_what_committed_meanwhile(session: Session, identity: Registrant,
+                                     items: list[dict], *, bulk: bool) -> None:
+    """After the unique index refused an insert: a correction of the same registration
+    committed between our check and our insert (PostgreSQL lets both check at once). The
+    check, run again, now names it (422) instead of a 500."""
+    check_items(session, identity, items, bulk=bulk)
 
 
 def submit(engine: Engine, *, token: str, read_payload: Callable[[], Any], bulk: bool,
@@ -287,14 +322,12 @@ def submit(engine: Engine, *, token: str, read_payload: Callable[[], Any], bulk:
             return _register_once(session, identity, items, bulk=bulk, request=request,
                                   render=render)
         except IntegrityError:
-            if request is None:
-                raise
-            # A concurrent request with the same key committed first: answer as it did.
             session.rollback()
-            earlier = stored_answer(session, request)
-            if earlier is None:
-                raise
-            return earlier
+            # A concurrent request with the same key committed first: answer as it did.
+            if request is not None and (earlier := stored_answer(session, request)):
+                return earlier
+            _refuse_what_committed_meanwhile(session, identity, items, bulk=bulk)
+            raise
 
 
 def _register_once(session: Session, identity: sites.TokenIdentity, items: list[dict], *,
@@ -379,11 +412,44 @@ def _with_batch():
             .outerjoin(Batch, Batch.id == LeafSlot.batch_id))
 
 
+def first_corrections(targets=None):
+    """A subquery: for each corrected registration (``target``; only those of ``targets``,
+    a list or an expanding bind parameter, when given), the ``seq`` of the registration that
+    supersedes it. One per target since the unique index on ``supersedes``; a database from
+    before it may hold several, and the earliest stands."""
+    query = (sa.select(SUBMISSION.c.supersedes.label("target"),
+                       sa.func.min(SUBMISSION.c.seq).label("seq"))
+             .where(SUBMISSION.c.supersedes.is_not(None)))
+    if targets is not None:
+        query = query.where(SUBMISSION.c.supersedes.in_(targets))
+    return query.group_by(SUBMISSION.c.supersedes).subquery("first_correction")
+
+
+# Built once and run as a Core statement: a status look-up asks it every time.
+_FIRST = first_corrections(sa.bindparam("targets", expanding=True))
+_CORRECTIONS_OF = (sa.select(_FIRST.c.target, SUBMISSION.c.id, SUBMISSION.c.submitted_at,
+                             SUBMISSION.c.reason)
+                   .join_from(_FIRST, SUBMISSION, SUBMISSION.c.seq == _FIRST.c.seq))
+
+
+def corrections_by_target(session: Session, targets: Iterable[str]) -> dict[str, dict]:
+    """``{target id: {"id", "submittedAt", "reason"}}``: the correction superseding each of
+    the given registrations that has one."""
+    targets = list(targets)
+    if not targets:
+        return {}
+    rows = session.connection().execute(_CORRECTIONS_OF, {"targets": targets})
+    return {target: {"id": submission_id, "submittedAt": submitted_at, "reason": reason}
+            for target, submission_id, submitted_at, reason in rows}
+
+
 def _status_views(session: Session, rows: list[Row]) -> list[dict]:
     anchors = latest_anchors(session, {batch.id for _, _, batch in rows if batch is not None})
+    superseded = corrections_by_target(session, [submission.id for submission, _, _ in rows])
     return [{
         "id": submission.id,
         "status": submission_status(None if batch is None else batch.state),
+        "supersededBy": superseded.get(submission.id, {}).get("id"),
         "record": submission.record(),
         "batch": None if batch is None else {
             "id": batch.id, "leafIndex": slot.leaf_index,
@@ -404,7 +470,8 @@ def _find(session: Session, submission_id: str) -> Row | None:
 
 
 def status_of(session: Session, submission_id: str) -> dict | None:
-    """``{"id", "status", "record", "batch", "anchor"}``, or ``None`` for an unknown id."""
+    """``{"id", "status", "supersededBy", "record", "batch", "anchor"}``, or ``None`` for an
+    unknown id. ``supersededBy``: the id of the registration that corrects it, or ``None``."""
     row = _find(session, submission_id)
     return None if row is None else _status_views(session, [row])[0]
 
@@ -416,6 +483,36 @@ def find_by_sha256(session: Session, sha256: Any) -> list[dict]:
     rows = session.execute(_with_batch().where(Submission.sha256 == digest)
                            .order_by(Submission.seq).limit(MAX_LOOKUP)).all()
     return _status_views(session, [tuple(row) for row in rows])
+
+
+def reason_of(session: Session, submission_id: str) -> str | None:
+    """Why a correction was made (the reason kept beside the record), if it says."""
+    return session.scalar(select(Submission.reason).where(Submission.id == submission_id))
+
+
+MAX_KNOWN_PER_HASH = 5
+
+
+def registered_in_trials(session: Session, hashes: Iterable[str],
+                         trials: Iterable[str]) -> dict[str, list[dict]]:
+    """``{sha256: [{"id", "trial", "site", "dataset", "filename", "submittedAt"}]}``: the
+    registrations of these hashes in these trials, oldest first, a few per hash; for the
+    register page's warning before a file is registered again."""
+    hashes, trials = sorted(set(hashes)), sorted(set(trials))
+    found: dict[str, list[dict]] = {}
+    for start in range(0, len(hashes), MAX_LOOKUP):
+        rows = session.execute(
+            select(Submission.sha256, Submission.id, Submission.trial, Submission.site,
+                   Submission.dataset, Submission.filename, Submission.submitted_at)
+            .where(Submission.sha256.in_(hashes[start:start + MAX_LOOKUP]),
+                   Submission.trial.in_(trials))
+            .order_by(Submission.seq)).all()
+        for sha256, *rest in rows:
+            known = found.setdefault(sha256, [])
+            if len(known) < MAX_KNOWN_PER_HASH:
+                known.append(dict(zip(("id", "trial", "site", "dataset", "filename",
+                                       "submittedAt"), rest, strict=True)))
+    return found
 
 
 def corrections_of(session: Session, submission_id: str) -> list[dict]:

@@ -49,7 +49,7 @@ CJK_FACES = {"JP": 0, "KR": 1, "SC": 2, "TC": 3}
 REPORT_COLUMNS = (
     "id", "trial", "site", "kind", "dataset", "filename", "sha256", "sizeBytes", "supersedes",
     "reason", "submittedAt", "registeredBy", "status", "batchId", "leafIndex", "txHash",
-    "chainId", "blockNumber", "blockTime",
+    "chainId", "blockNumber", "blockTime", "supersededBy", "supersededReason",
 )
 #: A bundle's ``index.csv``: the report's columns and where each row's receipt is in the zip.
 INDEX_COLUMNS = (*REPORT_COLUMNS, "receiptFile")
@@ -686,10 +686,10 @@ def _table_row(pdf: _Pdf, widths: list[float], cells: list[list[str]], height: f
 # --- receipts bundle ---------------------------------------------------------------------
 
 HOW_TO_VERIFY = """\
-Receipts of trial {trial}, exported {generated_at} (UTC)
+Receipts of {scope}, exported {generated_at} (UTC)
 
-receipts/ holds one receipt (a JSON file) per registration. index.csv lists every
-registration of the trial: it is a listing, not a proof. Each receipt is the proof.
+receipts/ holds one receipt (a JSON file) per confirmed registration. index.csv lists every
+registration of {scope}: it is a listing, not a proof. Each receipt is the proof.
 
 WHAT A RECEIPT PROVES
 
@@ -757,10 +757,11 @@ def _zip_time(generated_at: str) -> tuple[int, int, int, int, int, int]:
     return max(tuple(moment.timetuple()[:6]), (1980, 1, 1, 0, 0, 0))
 
 
-def how_to_verify_text(*, trial: str, generated_at: str, senders: list[str],
+def how_to_verify_text(*, scope: str, generated_at: str, senders: list[str],
                        anchoring_address: str | None = None) -> str:
-    """The bundle's HOW-TO-VERIFY.txt, naming the addresses that sent its receipts' anchors
-    (without any receipt yet, the notary's present ``anchoring_address``)."""
+    """The bundle's HOW-TO-VERIFY.txt for the receipts of ``scope`` ("trial NCT01234567"),
+    naming the addresses that sent their anchors (without any receipt yet, the notary's
+    present ``anchoring_address``)."""
     if senders:
         intro = "The anchoring transactions of these receipts were sent from:"
     elif anchoring_address:
@@ -774,14 +775,16 @@ def how_to_verify_text(*, trial: str, generated_at: str, senders: list[str],
     sender = senders[0] if len(senders) == 1 else \
         "<the receipt's address above>" if senders else \
         "<the notary's published anchoring address>"
-    return HOW_TO_VERIFY.format(trial=trial, generated_at=generated_at, addresses=addresses,
+    return HOW_TO_VERIFY.format(scope=scope, generated_at=generated_at, addresses=addresses,
                                 sender=sender)
 
 
-def write_bundle(fileobj, *, trial: str, generated_at: str,
+def write_bundle(fileobj, *, trial: str | None, generated_at: str,
                  receipts: Iterable[tuple[str, dict]], rows: Iterable[dict],
-                 how_to_verify: str | None = None, anchoring_address: str | None = None) -> int:
+                 how_to_verify: str | None = None, anchoring_address: str | None = None,
+                 scope: str | None = None) -> int:
     """Write a zip of the trial's receipts to ``fileobj``; the number of receipts written.
+    ``scope`` says what the zip holds when it is not one whole trial ("site SITE-01").
 
     ``receipts`` is read once, so it may be a generator. Each name is made safe and unique
     as it is written (see ``_entry_name``); the index (with each row's ``receiptFile``) and
@@ -804,7 +807,8 @@ def write_bundle(fileobj, *, trial: str, generated_at: str,
             ({**row, "receiptFile": files.get(row["id"])} for row in rows),
             columns=INDEX_COLUMNS), stamp)
         if how_to_verify is None:
-            how_to_verify = how_to_verify_text(trial=trial, generated_at=generated_at,
+            how_to_verify = how_to_verify_text(scope=scope or f"trial {trial}",
+                                               generated_at=generated_at,
                                                senders=senders,
                                                anchoring_address=anchoring_address)
         _add(bundle, "HOW-TO-VERIFY.txt", how_to_verify, stamp)

@@ -197,6 +197,24 @@ def check_locally(entries: list[Entry], *, trial: str, site: str, kind: str,
             raise SubmitError(f"{entry.shown}: {where}{exc.message}") from None
 
 
+def check_correctable(api: Api, supersedes: str, files: int) -> None:
+    """Before hashing: a correction is one file, of a registration not corrected yet (a
+    registration is superseded at most once). The server checks it again on registering."""
+    if files != 1:
+        raise SubmitError(f"--supersedes corrects one registration with one file, not {files}: "
+                          "a registration is superseded at most once")
+    response = api.request("GET", f"/submissions/{supersedes}")
+    if response.status_code == 404:
+        raise SubmitError(f"--supersedes: the server has no registration {supersedes}")
+    if response.status_code != 200:
+        raise ApiError.from_response(response)
+    corrected_by = response.json().get("supersededBy")
+    if corrected_by:
+        raise SubmitError(f"--supersedes: registration {supersedes} is already superseded by "
+                          f"{corrected_by}; a registration is superseded at most once: to "
+                          f"correct it again, give --supersedes {corrected_by}")
+
+
 def _item(entry: Entry, *, trial: str, site: str, kind: str, supersedes: str | None,
           reason: str | None = None, sha256: str | None = None) -> dict:
     item = {"trial": trial, "site": site, "kind": kind, "dataset": entry.dataset,
@@ -500,6 +518,8 @@ def _run(api: Api, paths: list[str], *, trial: str, site: str, kind: str,
     entries, skipped = collect(paths, dataset)
     check_locally(entries, trial=trial, site=site, kind=kind, supersedes=supersedes,
                   reason=reason)
+    if supersedes is not None:
+        check_correctable(api, supersedes, len(entries))
     if out is not None:
         _make_dir(out)
     if skipped and not as_json:

@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from . import access, accounts, overview, query, registrations, reports, sites
 from .access import requires
-from .api import ApiError, bundle_response, read_json_body
+from .api import ApiError, bundle_response, read_json_body, send_bundle
 from .auth import current_principal, show_after_redirect, take_shown_once
 from .context import db_session, services
 from .db import write_session
@@ -41,9 +41,13 @@ from .validation import (
     CONTROL_RANGES,
     INVISIBLE_RANGES,
     KINDS,
+    MAX_DATASET_CHARS,
+    MAX_FILENAME_CHARS,
+    MAX_REASON_CHARS,
     SURROGATE_RANGES,
     ValidationError,
     show_invisible,
+    validate_sha256,
     validate_uuid,
 )
 
@@ -51,6 +55,9 @@ bp = Blueprint("web", __name__)
 KIND_LABELS = {"dataset": "Dataset", "protocol": "Protocol", "sap": "Statistical analysis plan",
                "consent-form": "Consent form", "report": "Report", "other": "Other"}
 STATUSES = ("pending", "sealed", "sent", "confirmed")
+#: What the register page checks before sending, as the server does (never cut short).
+LIMITS = {"label": MAX_DATASET_CHARS, "filename": MAX_FILENAME_CHARS,
+          "reason": MAX_REASON_CHARS, "bulk": registrations.MAX_BULK}
 
 
 # --- anyone --------------------------------------------------------------------------
@@ -112,8 +119,11 @@ def registration(submission_id: str):
     # Reasons are free text for the people of the trial, not for whoever holds the id.
     show_reasons = access.can(principal, access.READ_SITE, site=record["site"]) or \
         access.can(principal, access.READ_TRIAL, trial=record["trial"])
+    reason = registrations.reason_of(session, view["id"]) if record["supersedes"] else None
     return render_template("registration.html", view=view, corrected_by=corrected_by,
-                           can_correct=can_correct, show_reasons=show_reasons,
+                           reason=reason, can_correct=can_correct, status=view["status"],
+                           wait=_wait() if view["status"] != "confirmed" else None,
+                           show_reasons=show_reasons,
                            qr=reports.qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), kinds=KIND_LABELS,
                            explorer=_explorer(view))
@@ -170,13 +180,15 @@ def register():
     principal = current_principal()
     session = db_session()
     pairs = sites.enrolments_of(session, principal.sites)
-    supersedes = None
-    if request.args.get("supersedes"):
-        supersedes = registrations.status_of(session, request.args["supersedes"])
-        if supersedes and supersedes["record"]["site"] not in principal.sites:
-            supersedes = None
-    return render_template("register.html", pairs=pairs, kinds=KIND_LABELS,
-                           supersedes=supersedes)
+    wanted = request.args.get("supersedes", "").strip()
+    supersedes = registrations.status_of(session, wanted) if wanted else None
+    if supersedes and supersedes["record"]["site"] not in principal.sites:
+        supersedes = None  # another site's: as if unknown, so the id reveals nothing
+    superseded_by = supersedes and supersedes["supersededBy"]
+    return render_template("register.html", pairs=pairs, kinds=KIND_LABELS, limits=LIMITS,
+                           supersedes=None if superseded_by else supersedes,
+                           no_such_target=bool(wanted) and not supersedes,
+                           superseded_by=superseded_by)
 
 
 @bp.post("/register")
@@ -208,6 +220,37 @@ def _json_error(status: int, code: str, message: str, field: str | None):
     return jsonify({"error": {"code": code, "message": message, "field": field}}), status
 
 
+def _json_list(name: str, limit: int) -> list:
+    """The list ``name`` of a JSON body (``ApiError``/``ValidationError`` otherwise)."""
+    payload = read_json_body()
+    items = payload.get(name) if isinstance(payload, dict) else None
+    if not isinstance(items, list) or len(items) > limit:
+        raise ValidationError(name, f"must be a list of at most {limit:,} items")
+    return items
+
+
+@bp.post("/register/check")
+@requires(access.REGISTER)
+def registered_already():
+    """Before registering: which of the page's hashes the notary already holds in a trial
+    of the coordinator's sites (``{"sha256": [...]}`` in, ``{"registered": {hash: [...]}}``
+    out), so the page can flag them and registering them again is a deliberate choice."""
+    try:
+        hashes = [validate_sha256(value, f"sha256[{index}]") for index, value in
+                  enumerate(_json_list("sha256", registrations.MAX_BULK))]
+    except ApiError as exc:
+        return _json_error(exc.status, exc.code, exc.message, exc.field)
+    except ValidationError as exc:
+        return _json_error(422, "validation_error", exc.message, exc.field)
+    session = db_session()
+    trials = {pair["trial"] for pair in sites.enrolments_of(session, current_principal().sites)}
+    found = registrations.registered_in_trials(session, hashes, trials)
+    for known in found.values():
+        for registration in known:
+            registration["page"] = url_for("web.registration", submission_id=registration["id"])
+    return jsonify({"registered": found})
+
+
 def _filters() -> overview.Filters:
     date_from, date_to = query.day("date_from"), query.day("date_to")
     return overview.Filters(
@@ -230,7 +273,21 @@ def my_registrations():
     site_choices = sorted(principal.sites) if principal.role == "coordinator" else []
     return render_template("registrations.html", rows=rows, total=total, filters=filters,
                            page=_page(), page_size=overview.PAGE_SIZE, kinds=KIND_LABELS,
-                           statuses=STATUSES, site_choices=site_choices)
+                           statuses=STATUSES, site_choices=site_choices,
+                           newer_url=url_for("web.newer_registrations", **request.args)
+                           if _page() == 1 else None, wait=_wait() if any(
+                               row["status"] != "confirmed" for row in rows) else None)
+
+
+@bp.get("/registrations/newer")
+@requires(access.READ_SITE)
+def newer_registrations():
+    """Rows registered since the list's newest (``?after=ID``, with the list's filters),
+    elsewhere too (API, CLI): the list adds them without reloading."""
+    rows = overview.newer_registrations(db_session(), current_principal(),
+                                        _filters(), request.args.get("after"))
+    return render_template("_registration_trs.html", rows=rows, show_trial=True,
+                           kinds=KIND_LABELS)
 
 
 @bp.get("/registrations/status")
@@ -244,6 +301,61 @@ def registration_statuses():
         return _json_error(400, "validation_error", "must be registration ids separated by "
                                                     "commas", "ids")
     return jsonify(overview.statuses(db_session(), current_principal(), ids))
+
+
+def _wait() -> overview.Wait:
+    settings = services().settings
+    return overview.expected_wait(db_session(),
+                                  seal_interval_seconds=settings.seal_interval_seconds,
+                                  confirmations=settings.confirmations,
+                                  chain_id=settings.chain_id)
+
+
+@bp.get("/registrations/wait")
+@requires(access.SIGNED_IN)
+def waiting():
+    """What registrations wait for now (the next seal, confirmations, a chain outage), as
+    the notice the register page shows after Register."""
+    return render_template("_waiting.html", wait=_wait(), status="pending")
+
+
+@bp.get("/registrations/receipts.zip")
+@requires(access.READ_SITE)
+def site_receipts():
+    """Every confirmed receipt of the coordinator's sites in one zip (index.csv lists
+    every registration of them, confirmed or not)."""
+    principal = current_principal()
+    session = db_session()
+    names = sorted(principal.sites) if principal.role == "coordinator" else []
+    scope = f"site{'s' if len(names) > 1 else ''} {', '.join(names)}" if names \
+        else "every site"
+    return send_bundle(f"{'_'.join(names) or 'all-sites'}_receipts", scope=scope,
+                       receipts=overview.visible_receipts(session, principal),
+                       rows=overview.visible_report_rows(session, principal))
+
+
+MAX_UPLOAD_IDS = 100_000
+
+
+@bp.post("/registrations/receipts.zip")
+@requires(access.READ_SITE)
+def upload_receipts():
+    """The confirmed receipts of one upload: ``{"ids": [...]}`` (the registrations of one
+    press of Register), of those the principal may see; others are left out unsaid."""
+    try:
+        ids = sorted({validate_uuid(value, f"ids[{index}]") for index, value in
+                      enumerate(_json_list("ids", MAX_UPLOAD_IDS))})
+    except ApiError as exc:
+        return _json_error(exc.status, exc.code, exc.message, exc.field)
+    except ValidationError as exc:
+        return _json_error(422, "validation_error", exc.message, exc.field)
+    principal = current_principal()
+    session = db_session()
+    stamp = rfc3339_ms(utcnow())[:19].replace(":", "-")
+    return send_bundle(f"upload_{stamp}_receipts",
+                       scope=f"one upload ({len(ids)} registration{'s' if len(ids) != 1 else ''})",
+                       receipts=overview.visible_receipts(session, principal, ids),
+                       rows=overview.visible_report_rows(session, principal, ids))
 
 
 # --- sponsors (and admins) -----------------------------------------------------------
@@ -352,6 +464,10 @@ def tokens():
                            new_tokens=take_shown_once("token"))
 
 
+#: The token forms' fields as their labels name them, for messages.
+TOKEN_FIELDS = {"name": "Name", "expires_in_days": "Expires in days", "site": "Site"}
+
+
 def _expiry_days() -> float | None:
     raw = request.form.get("expires_in_days", "").strip()
     if not raw:
@@ -373,7 +489,7 @@ def _create_token(create, scope: str):
             show_after_redirect(session, token, "token", scope=scope)
             session.commit()
     except ValidationError as exc:
-        flash(f"{exc.field}: {exc.message}", "error")
+        flash(f"{TOKEN_FIELDS.get(exc.field, exc.field)}: {exc.message}", "error")
         return redirect(url_for("web.tokens"))
     flash(f"A token for {scope} is created. Copy it now: it is shown only this once.",
           "success")

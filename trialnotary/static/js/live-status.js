@@ -1,5 +1,6 @@
 // Live status without reloading: a registration page polls the public API for its one
-// registration; lists poll /registrations/status for their unconfirmed rows.
+// registration; lists poll /registrations/status for their unconfirmed rows, and a list
+// that says where (data-newer-url) adds the rows registered since it was loaded.
 const POLL_MS = 3000;
 const FINAL = "confirmed";
 
@@ -34,8 +35,9 @@ async function followOne(holder) {
   }
 }
 
-/** A list: rows carry data-live-id; update their badges and proven times in place. */
-export async function followRows(rows) {
+/** A list: rows carry data-live-id; update their badges and proven times in place, and
+ *  call onChange(row) after each change. */
+export async function followRows(rows, onChange = () => {}) {
   let open = rows.filter((row) => row.dataset.status !== FINAL);
   while (open.length) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -63,8 +65,37 @@ export async function followRows(rows) {
           link.textContent = "receipt";
           receipt.replaceChildren(link);
         }
+        onChange(row);
       }
       open = open.filter((row) => row.dataset.status !== FINAL);
+    } catch { /* retried on the next poll */ }
+  }
+}
+
+/** Rows registered elsewhere (API, CLI) since the list was loaded: asked for every poll,
+ *  added on top (the list is newest first), then followed like the others. */
+async function addNewerRows(table) {
+  const body = table.tBodies[0];
+  const url = new URL(table.dataset.newerUrl, window.location.href);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    const newest = body.querySelector("tr[data-live-id]")?.dataset.liveId;
+    if (newest) url.searchParams.set("after", newest);
+    try {
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (!response.ok) continue;
+      const html = (await response.text()).trim();
+      if (!html) continue;
+      const holder = document.createElement("tbody");
+      holder.innerHTML = html;
+      const added = [...holder.querySelectorAll("tr[data-live-id]")]
+        .filter((row) => !body.querySelector(`tr[data-live-id="${CSS.escape(row.dataset.liveId)}"]`));
+      if (!added.length) continue;
+      body.querySelector("tr[data-empty]")?.remove();
+      body.prepend(...added);
+      for (const row of added) row.classList.add("new");
+      window.trialnotary?.localizeTimes(body);
+      followRows(added);
     } catch { /* retried on the next poll */ }
   }
 }
@@ -73,3 +104,4 @@ const one = document.getElementById("live-status");
 if (one) followOne(one);
 const rows = [...document.querySelectorAll("[data-live-id]")];
 if (rows.length) followRows(rows);
+for (const table of document.querySelectorAll("table[data-newer-url]")) addNewerRows(table);

@@ -393,7 +393,42 @@ function readOptions() {
   return ok ? { confirmations, expectSender } : null;
 }
 
+/** The notary's own word, apart from the proof: whether the registration was corrected
+ *  since. Asked of this server only after the checks; no answer changes nothing. */
+let supersededAsk = 0;
+
+async function showSuperseded(receipt, result) {
+  const notice = $("superseded-notice");
+  const ask = ++supersededAsk;
+  notice.hidden = true;
+  const id = receipt?.trialnotary?.record?.id;
+  const leaf = result?.steps.find((s) => s.name === "leaf");
+  if (typeof id !== "string" || !/^[0-9a-f-]{36}$/.test(id) || leaf?.ok !== true) return;
+  try {
+    const view = await fetchJson(`${config.submissionsUrl}/${encodeURIComponent(id)}`);
+    if (!view.supersededBy || ask !== supersededAsk) return;
+    const later = await fetchJson(`${config.submissionsUrl}/${encodeURIComponent(view.supersededBy)}`)
+      .catch(() => null);
+    if (ask !== supersededAsk) return;
+    const link = el("a", { href: `/r/${encodeURIComponent(view.supersededBy)}` },
+      later?.record?.dataset ?? view.supersededBy);
+    notice.replaceChildren(el("strong", {}, "Superseded"), " (the notary's information, not part of the proof): "
+      + "this registration has since been corrected by ", link,
+      ...(later?.record?.submittedAt ? [", registered ", timeTag(later.record.submittedAt, "claimed")] : []),
+      ". The receipt still proves what it proved; the correction is a newer version.");
+    notice.hidden = false;
+    localize(notice);
+  } catch { /* the notice is extra: without an answer the page shows the checks alone */ }
+}
+
+async function fetchJson(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
 async function verify(receipt, options, file) {
+  showSuperseded(null, null);
   let claims;
   try {
     claims = parseReceipt(receipt);
@@ -415,6 +450,7 @@ async function verify(receipt, options, file) {
   showNodes(result.nodes);
   showRecord(receipt, result);
   showVerdict(result);
+  showSuperseded(receipt, result);
   return result;
 }
 
@@ -504,6 +540,7 @@ async function onDrop(event) {
 }
 
 function startAgain() {
+  showSuperseded(null, null);
   setFile(null);
   forgetReceipt();
   $("file-input").value = "";

@@ -3,7 +3,7 @@
 A new token or a temporary password is shown on the page its form redirects to, once. Until
 then only the secret XOR a one-time pad waits here (the pad is in the browser's session).
 
-Revision ID: 0005_wp_d2
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = '0005_wp_d2'
+revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
