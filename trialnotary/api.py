@@ -27,7 +27,7 @@ bp = Blueprint("api", __name__, url_prefix=PREFIX)
 HTTP_ERROR_CODES = {
     400: "invalid_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error",
-    429: "rate_limited", 500: "internal_error",
+    429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
 
 

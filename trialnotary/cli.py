@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -21,9 +22,9 @@ def _settings():
 
 
 def _engine(settings):
-    from .db import is_current, make_engine
+    from .db import engine_for, is_current
 
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     if not is_current(engine):
         raise click.ClickException("the database is not migrated: run `trialnotary db upgrade`")
     return engine
@@ -121,7 +122,7 @@ def _admin(action):
     from .db import write_session
     from .validation import ValidationError
 
-    with write_session(_engine(_settings())) as session:
+    with _busy_is_an_error(), write_session(_engine(_settings())) as session:
         try:
             result = action(session)
         except ValidationError as exc:
@@ -129,6 +130,18 @@ def _admin(action):
                                        else exc.message) from None
         session.commit()
         return result
+
+
+@contextlib.contextmanager
+def _busy_is_an_error():
+    """A database whose write lock stays taken is a one-line error, not a traceback."""
+    from .db import WriterBusy
+
+    try:
+        yield
+    except WriterBusy as exc:
+        raise click.ClickException(f"{exc}; nothing was changed. Try again, or look for a "
+                                   "process that holds the database's write lock.") from None
 
 
 @main.group("trial")
@@ -306,7 +319,8 @@ def seal_now(wait: bool) -> None:
     settings = _settings()
     engine = _engine(settings)
     chain = ChainClient(settings)
-    sealed = batches.seal_all(engine, settings.max_batch)
+    with _busy_is_an_error():
+        sealed = batches.seal_all(engine, settings.max_batch)
     try:
         sent = anchoring.anchor_sealed(engine, chain)
     except ChainError as exc:

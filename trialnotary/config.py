@@ -6,8 +6,10 @@ environment variable names), a ``.env`` file in the working directory, the envir
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 PREFIX = "TRIALNOTARY_"
+log = logging.getLogger(__name__)
+# The instance folder holds every trial's records, password hashes and the secret key:
+# its owner alone may read it, or hold the database's write lock.
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
 
 # Anvil's first development account. Its key is published in anvil's own output and docs:
 # it is NOT a secret and is used only for the local chain (TRIALNOTARY_CHAIN=local).
@@ -64,6 +70,7 @@ class Settings:
     public_url: str | None = None
     resend_after_seconds: float = 10.0
     replace_after_seconds: float = 30.0
+    write_lock_timeout_seconds: float = 5.0
 
     def anchor_key(self) -> str:
         """The anchoring private key; never logged, printed or stored in the database."""
@@ -129,16 +136,56 @@ def _flag(values: dict, name: str, *, default: bool) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def private_opener(path, flags: int) -> int:
+    """For ``open(..., opener=private_opener)``: a file it creates is its owner's alone."""
+    return os.open(path, flags, PRIVATE_FILE)
+
+
+def private_folder(folder: Path) -> None:
+    """Create ``folder`` (if new) so that only its owner may enter it."""
+    folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+
+
+def make_private(paths) -> list[Path]:
+    """Take group and other permissions away from those of ``paths`` that have any
+    (symbolic links and missing paths are left alone); warn naming them, and return them."""
+    loosened = []
+    for path in paths:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode) or not mode & 0o077:
+            continue
+        try:
+            path.chmod(stat.S_IMODE(mode) & PRIVATE_FOLDER)
+        except PermissionError:
+            log.warning("other users can read %s, and it is not ours to change", path)
+            continue
+        loosened.append(path)
+    if loosened:
+        log.warning("other users could read %s: now readable by their owner only",
+                    ", ".join(str(path) for path in loosened))
+    return loosened
+
+
+def make_instance_private(instance: Path) -> list[Path]:
+    """The instance folder and the files directly in it, owner only (see ``make_private``)."""
+    if not instance.is_dir():
+        return []
+    return make_private([instance, *sorted(instance.iterdir())])
+
+
 def _secret_key(instance: Path, configured: str | None) -> str:
     if configured:
         return configured
     path = instance / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
+    private_folder(instance)
     key = secrets.token_hex(32)
-    path.touch(mode=0o600)
-    path.write_text(key)
+    with open(path, "w", opener=private_opener) as handle:
+        handle.write(key)
     return key
 
 
@@ -147,6 +194,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values = _raw_values(environ)
     get = lambda name: values.get(PREFIX + name) or None  # noqa: E731
     instance = Path(get("INSTANCE_PATH")).resolve()
+    make_instance_private(instance)
     chain = (get("CHAIN") or "local").lower()
     if chain not in CHAINS:
         raise ConfigError(f"{PREFIX}CHAIN must be one of {', '.join(CHAINS)}, not {chain!r}")
@@ -178,4 +226,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                                      preset.resend_after_seconds, float, 0),
         replace_after_seconds=_number(values, "REPLACE_AFTER_SECONDS",
                                       preset.replace_after_seconds, float, 0),
+        write_lock_timeout_seconds=_number(values, "WRITE_LOCK_TIMEOUT_SECONDS", 5.0, float,
+                                           0.1),
     )

@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 
 from . import accounts, sites
 from .config import Settings, load_settings
-from .db import make_engine, upgrade, write_session
+from .db import engine_for, upgrade, write_session
 from .models import Site, Trial
 
 DEMO_TRIAL = "NCT01234567"
@@ -102,7 +102,7 @@ def seed_demo(settings: Settings) -> tuple[str, dict[str, str]]:
     """Create the demo trial, site, site token and one user per role, once; returns the
     token and the users' passwords. Both are kept in the instance folder, readable only by
     its owner: the database holds only their digests."""
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     token_file = settings.instance_path / "demo-token"
     logins_file = settings.instance_path / "demo-logins.json"
     with write_session(engine) as session:

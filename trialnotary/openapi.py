@@ -357,7 +357,15 @@ def _responses() -> dict:
                                               "unknown or not enrolled (`validation_error`), "
                                               "or the Idempotency-Key was used with another "
                                               "request (`idempotency_mismatch`)."),
+        "Busy": _json(_ref("Error"), "The database gave no turn to write within the "
+                                     "server's wait; nothing was stored (`unavailable`).",
+                      _retry_after()),
     }
+
+
+def _retry_after() -> dict:
+    return {"Retry-After": {"required": True, "description": "seconds",
+                            "schema": {"type": "integer", "minimum": 1}}}
 
 
 def _post(summary: str, request_schema: str, created: dict) -> dict:
@@ -371,7 +379,7 @@ def _post(summary: str, request_schema: str, created: dict) -> dict:
             "201": created,
             "400": _error("InvalidJson"), "401": _error("Unauthorized"),
             "403": _error("Forbidden"), "413": _error("PayloadTooLarge"),
-            "422": _error("Unprocessable"),
+            "422": _error("Unprocessable"), "503": _error("Busy"),
         },
     }
 
@@ -425,10 +433,8 @@ def _paths() -> dict:
                         "type": "string",
                         "pattern": r"^attachment; filename=[A-Za-z0-9._-]+\.receipt\.json$"}},
                 }),
-                "202": _json(_ref("SubmissionStatus"), "Not confirmed yet: ask again later.", {
-                    "Retry-After": {"required": True, "description": "seconds",
-                                    "schema": {"type": "integer", "minimum": 1}},
-                }),
+                "202": _json(_ref("SubmissionStatus"), "Not confirmed yet: ask again later.",
+                             _retry_after()),
                 "404": _error("NotFound"),
             },
         }},

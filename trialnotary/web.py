@@ -441,6 +441,7 @@ ERROR_TEXT = {
     413: ("Too large", "The request is larger than this server accepts."),
     429: ("Slow down", "Too many requests; wait a moment and try again."),
     500: ("Something went wrong", "This is our fault, not yours; it has been logged."),
+    503: ("Busy", "The server is busy; nothing was changed. Try again in a few seconds."),
 }
 
 
