@@ -71,6 +71,9 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
         assert f"{email}  password {password}" in output  # printed, one per role
         assert password.encode() not in database  # kept only as an Argon2id hash
     assert not database.count(token.encode())
+    instance = tmp_path / "instance"  # the chain's state too: every file its owner's alone
+    assert {path.name: oct(path.stat().st_mode) for path in [instance, *instance.iterdir()]
+            if path.stat().st_mode & 0o077} == {}
 
     process = start_up(env, web_port)
     try:
@@ -93,4 +96,5 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
             env=env, capture_output=True, text=True, timeout=30)
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
-        stop(process)
+        output = stop(process)
+    assert "other users could read" not in output

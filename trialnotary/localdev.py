@@ -22,7 +22,7 @@ import requests
 from sqlmodel import Session, select
 
 from . import accounts, sites
-from .config import Settings, load_settings
+from .config import Settings, load_settings, private_folder, private_opener
 from .db import engine_for, upgrade, write_session
 from .models import Site, Trial
 
@@ -61,12 +61,12 @@ def start_local_chain(settings: Settings) -> subprocess.Popen | None:
         return None
     port = urlparse(url).port or 8545
     state = settings.instance_path / "anvil-state.json"
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.instance_path)
     process = subprocess.Popen(
         [str(find_anvil()), "--port", str(port), "--chain-id", str(settings.chain_id),
          "--block-time", "1", "--state", str(state),
          "--state-interval", str(STATE_INTERVAL_SECONDS), "--silent"],
-        stdout=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, umask=0o077)  # its state file: the owner's alone
     deadline = time.monotonic() + 20
     while not _answers(url):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -94,8 +94,8 @@ SEEDER = "system:local-default"
 
 
 def _private_file(path: Path, text: str) -> None:
-    path.touch(mode=0o600)
-    path.write_text(text)
+    with open(path, "w", opener=private_opener) as handle:
+        handle.write(text)
 
 
 def seed_demo(settings: Settings) -> tuple[str, dict[str, str]]:
