@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from sqlmodel import Session
 
+from tests.conftest import insert_submissions
 from tests.utils import (
     DATABASES,
     PASSWORD,
@@ -558,6 +559,40 @@ def test_the_fourth_sign_in_a_minute_from_one_address_is_refused(notary):
     # Counted per address: another one still gets an answer.
     assert sign_in(_limited_client(app, _unique_address()), "someone@example.org",
                    WRONG).status_code == 401
+    engine_of(app).dispose()
+
+
+def test_anonymous_look_ups_by_hash_are_limited_per_address(notary, engine):
+    app = new_app({**notary.env, "TRIALNOTARY_LOOKUP_RATE_LIMIT": "3 per minute"})
+    [record] = insert_submissions(engine, 1, trial=TRIAL, site=SITE)
+    sha256, label = record["sha256"], record["dataset"]
+    address = _unique_address()
+    client = _limited_client(app, address)
+    page = f"/lookup?sha256={sha256}"
+    api = f"/api/v1/submissions?sha256={sha256}"
+    answers = [client.get(page), client.get(api), client.get(page)]
+    assert [a.status_code for a in answers] == [200] * 3
+    assert label in answers[0].get_data(as_text=True)
+
+    limited = client.get(api)
+    assert limited.status_code == 429
+    assert limited.get_json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    limited_page = client.get(page)
+    assert limited_page.status_code == 429
+    assert 1 <= int(limited_page.headers["Retry-After"]) <= 60
+    text = limited_page.get_data(as_text=True)
+    assert "Too many look-ups from your address" in text and label not in text
+    assert client.get("/lookup").status_code == 200  # the empty form is no look-up
+
+    # Per address; and people who signed in, or read with their user token, are known.
+    assert _limited_client(app, _unique_address()).get(api).status_code == 200
+    sponsor = _limited_client(app, address)
+    signed_in(sponsor, person(engine, "lookups", "sponsor", trials=[TRIAL]))
+    assert sponsor.get(page).status_code == 200
+    created = post_form(sponsor, "/tokens/user", {"name": "look-ups"})
+    token = _shown_token(created)
+    assert client.get(api, headers=bearer(token)).status_code == 200
     engine_of(app).dispose()
 
 

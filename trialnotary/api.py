@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import access, anchoring, openapi, overview, registrations, reports, security, sites
 from .access import requires
+from .auth import current_principal
 from .context import db_session, services
 from .models import as_utc, rfc3339_ms, utcnow
 from .receipt import safe_filename
@@ -135,6 +136,12 @@ def _dumps(body) -> str:
 @bp.get("/submissions")
 @requires(access.PUBLIC)
 def list_submissions():
+    wait = security.anonymous_lookup_wait(services().settings, current_principal().signed_in)
+    if wait is not None:
+        response = error_response(429, "rate_limited", "too many look-ups from this address: "
+                                                       f"try again in {wait} seconds")
+        response.headers["Retry-After"] = str(wait)
+        return response
     sha256 = request.args.get("sha256")
     if sha256 is None:
         raise ValidationError("sha256", "is required")
@@ -303,8 +310,8 @@ def http_error(exc: HTTPException):
     """An HTTP error as the API's JSON error (the app routes API paths here, because
     routing errors happen before any blueprint is known)."""
     status = exc.code or 500
-    response = error_response(status, HTTP_ERROR_CODES.get(status, f"http_{status}"),
-                              exc.description or exc.name)
+    code = getattr(exc, "api_code", None) or HTTP_ERROR_CODES.get(status, f"http_{status}")
+    response = error_response(status, code, exc.description or exc.name)
     if status == 405 and getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response

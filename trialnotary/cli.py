@@ -52,12 +52,16 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
     """Serve the web pages and the API (and the scheduler, unless --no-scheduler)."""
     from . import scheduler
     from .app import create_app
+    from .config import ConfigError
 
     _setup_logging()
     settings = _settings()
     engine = _engine(settings)
     engine.dispose()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     jobs = None if no_scheduler else scheduler.start(settings, background=True)
     click.echo(f"trialnotary serving on http://{host}:{port}"
                + ("" if no_scheduler else " (with the scheduler)"))

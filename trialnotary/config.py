@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -49,6 +51,23 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 
 
+# The names a local notary answers to, on any port, unless TRIALNOTARY_ALLOWED_HOSTS says
+# otherwise. IPv6 addresses are written as in a Host header: in brackets.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+ANY_HOST = "*"
+_HOST_NAME = r"\[[0-9a-f:.]+\]|[a-z0-9-]+(?:\.[a-z0-9-]+)*"
+_HOST = re.compile(rf"(?P<name>{_HOST_NAME})(?::(?P<port>[0-9]{{1,5}}))?")
+
+
+def host_name(host: str) -> str | None:
+    """The name in a ``Host`` header (``name`` or ``name:port``), lower-cased, or ``None``
+    if it is none."""
+    match = _HOST.fullmatch(host.strip().lower())
+    if match is None or (match["port"] and not 0 < int(match["port"]) < 65536):
+        return None
+    return match["name"]
+
+
 @dataclass
 class Settings:
     instance_path: Path
@@ -66,11 +85,13 @@ class Settings:
     secure_cookies: bool = False
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
+    lookup_rate_limit: str = "30 per minute"
     trusted_proxies: int = 0
     public_url: str | None = None
     resend_after_seconds: float = 10.0
     replace_after_seconds: float = 30.0
     write_lock_timeout_seconds: float = 5.0
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
 
     def anchor_key(self) -> str:
         """The anchoring private key; never logged, printed or stored in the database."""
@@ -125,6 +146,20 @@ def _number(values: dict, name: str, default, kind=float, minimum=0):
     if number < minimum:
         raise ConfigError(f"{PREFIX}{name} must be at least {minimum}")
     return number
+
+
+def _rate_limit(values: dict, name: str, default: str) -> str:
+    """A limit such as ``10 per minute`` or ``100/hour``, checked now rather than at the
+    first request it would fail."""
+    from limits import parse
+
+    raw = (values.get(PREFIX + name) or "").strip() or default
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a rate like '10 per minute', "
+                          f"not {raw!r}") from None
+    return raw
 
 
 def _flag(values: dict, name: str, *, default: bool) -> bool:
@@ -189,6 +224,34 @@ def _secret_key(instance: Path, configured: str | None) -> str:
     return key
 
 
+def _public_url(raw: str | None) -> str | None:
+    url = (raw or "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc \
+            or host_name(parts.netloc) is None or parts.query or parts.fragment:
+        raise ConfigError(f"{PREFIX}PUBLIC_URL must be an http(s) address like "
+                          f"https://notary.example.org, not {raw!r}")
+    return url
+
+
+def _allowed_hosts(raw: str | None, chain: str, public_url: str | None) -> tuple[str, ...]:
+    """The host names requests may name (any port): those configured, else the local
+    ones on the local chain, and the public URL's in any case."""
+    names = [name.strip().lower() for name in (raw or "").split(",") if name.strip()]
+    for name in names:
+        if name != ANY_HOST and not re.fullmatch(_HOST_NAME, name.removeprefix(".")):
+            raise ConfigError(
+                f"{PREFIX}ALLOWED_HOSTS: {name!r} is not a host name (no scheme or port; an "
+                "IPv6 address in brackets; .example.org for it and its subdomains; * for any)")
+    if not names and chain == "local":
+        names = list(LOCAL_HOSTS)
+    if public_url:
+        names.append(host_name(urlsplit(public_url).netloc))
+    return tuple(dict.fromkeys(names))
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Read the configuration; ``environ`` replaces the process environment and ``.env``."""
     values = _raw_values(environ)
@@ -204,6 +267,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if not rpc_urls:
         raise ConfigError(f"{PREFIX}CHAIN_RPC_URL is required on chain {chain!r}")
     key_file = get("ANCHOR_KEY_FILE")
+    public_url = _public_url(get("PUBLIC_URL"))
     return Settings(
         instance_path=instance,
         database_url=get("DATABASE_URL") or f"sqlite:///{instance / 'trialnotary.sqlite3'}",
@@ -219,9 +283,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         session_idle_minutes=_number(values, "SESSION_IDLE_MINUTES", 15.0, float, 1),
         secure_cookies=_flag(values, "SECURE_COOKIES", default=chain != "local"),
         ratelimit_storage_url=get("RATELIMIT_STORAGE_URL") or "memory://",
-        login_rate_limit=get("LOGIN_RATE_LIMIT") or "10 per minute",
+        login_rate_limit=_rate_limit(values, "LOGIN_RATE_LIMIT", "10 per minute"),
+        lookup_rate_limit=_rate_limit(values, "LOOKUP_RATE_LIMIT", "30 per minute"),
         trusted_proxies=_number(values, "TRUSTED_PROXIES", 0, int, 0),
-        public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
+        public_url=public_url,
+        allowed_hosts=_allowed_hosts(get("ALLOWED_HOSTS"), chain, public_url),
         resend_after_seconds=_number(values, "RESEND_AFTER_SECONDS",
                                      preset.resend_after_seconds, float, 0),
         replace_after_seconds=_number(values, "REPLACE_AFTER_SECONDS",

@@ -357,6 +357,9 @@ def _responses() -> dict:
                                               "unknown or not enrolled (`validation_error`), "
                                               "or the Idempotency-Key was used with another "
                                               "request (`idempotency_mismatch`)."),
+        "RateLimited": _json(_ref("Error"), "Too many anonymous look-ups from this address "
+                                            "(`rate_limited`): a user token is not limited.",
+                             _retry_after()),
         "Busy": _json(_ref("Error"), "The database gave no turn to write within the "
                                      "server's wait; nothing was stored (`unavailable`).",
                       _retry_after()),
@@ -407,6 +410,7 @@ def _paths() -> dict:
                 "responses": {
                     "200": _json(_ref("SubmissionList"), "The registrations."),
                     "422": _error("Unprocessable"),
+                    "429": _error("RateLimited"),
                 },
             },
         },

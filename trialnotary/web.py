@@ -36,6 +36,7 @@ from .context import db_session, services
 from .db import write_session
 from .models import SiteToken, User, UserToken, rfc3339_ms, utcnow
 from .receipt import chain_name, receipt_filename, safe_filename
+from .security import UnknownHost, anonymous_lookup_wait
 from .validation import KINDS, ValidationError
 
 bp = Blueprint("web", __name__)
@@ -69,6 +70,11 @@ def verify():
 def lookup():
     sha256, found, error = request.args.get("sha256", "").strip(), None, None
     if sha256:
+        wait = anonymous_lookup_wait(services().settings, current_principal().signed_in)
+        if wait is not None:
+            error = f"Too many look-ups from your address. Try again in {wait} seconds."
+            return render_template("lookup.html", sha256=sha256, found=None, error=error), \
+                429, {"Retry-After": str(wait)}
         try:
             found = registrations.find_by_sha256(db_session(), sha256)
         except ValidationError as exc:
@@ -451,6 +457,8 @@ def error_page(exc):
     if isinstance(exc, CSRFError):
         title, text = "Form expired", "The form was too old or not sent from this site. " \
                                       "Go back, reload the page and try again."
+    elif isinstance(exc, UnknownHost):
+        title, text = "Unknown host name", exc.description
     else:
         title, text = ERROR_TEXT.get(status, ("Error", ""))
     return render_template("error.html", status=status, title=title, text=text), status
