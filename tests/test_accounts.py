@@ -285,7 +285,7 @@ def test_signing_in_returns_only_to_a_page_of_this_site(notary, engine, target, 
     assert response.headers["Location"] == lands
 
 
-# --- lock-out ------------------------------------------------------------------------
+# --- throttled sign-ins --------------------------------------------------------------
 
 def _attempts(engine, email: str) -> list[str]:
     with engine.connect() as conn:
@@ -293,46 +293,65 @@ def _attempts(engine, email: str) -> list[str]:
             "SELECT kind FROM login_attempt WHERE email = :e ORDER BY id"), {"e": email})]
 
 
-def _locked_now(admin) -> str:
-    """The "Locked now" part of the admin's sign-ins page."""
+def _throttled_now(admin) -> str:
+    """The "Throttled now" part of the admin's sign-ins page."""
     page = admin.get("/admin/logins").get_data(as_text=True)
-    return page.split("<h2>Locked now</h2>")[1].split("<h2>Recent attempts</h2>")[0]
+    return page.split("<h2>Throttled now</h2>")[1].split("<h2>Recent attempts</h2>")[0]
 
 
 def _answer(response) -> tuple[int, str]:
-    text = re.sub(r"\d\d:\d\d", "HH:MM", response.get_data(as_text=True))
+    text = re.sub(r"\d+ seconds", "N seconds", response.get_data(as_text=True))
     message = re.search(r'id="login-error">(.*?)</p>', text, re.S)
     return response.status_code, message.group(1) if message else ""
 
 
-def test_five_failures_lock_the_address_until_an_admin_unlocks_it(notary, engine, admin):
-    email = person(engine, "locked")
-    client = notary.test_client()
+NOT_RIGHT = "The e-mail address or the password is not right."
+WAIT = ("Too many failed sign-ins to this account from your address: try again in N seconds, "
+        "or ask an administrator to unlock it.")
+
+
+def test_five_failures_from_one_address_make_it_wait_until_an_admin_unlocks(notary, engine,
+                                                                             admin):
+    email = person(engine, "throttled")
+    client = _limited_client(notary, _unique_address())
     answers = [_answer(sign_in(client, email, WRONG)) for _ in range(5)]
-    assert answers[:4] == [(401, "The e-mail address or the password is not right.")] * 4
-    assert answers[4][0] == 401 and "locked until HH:MM UTC" in answers[4][1]
-    # Now even the right password is refused, and nothing is signed in.
-    assert _answer(sign_in(client, email)) == answers[4]
+    assert answers == [(401, NOT_RIGHT)] * 4 + [(401, f"{NOT_RIGHT} {WAIT}")]
+    # During the wait not even the right password is checked, and nothing is counted.
+    waiting = sign_in(client, email)
+    assert _answer(waiting) == (429, WAIT)
+    assert 55 <= int(waiting.headers["Retry-After"]) <= 60
     assert client.get_cookie("tn_session") is None
     assert _attempts(engine, email) == ["failure"] * 5 + ["locked"]
-    assert scalar(engine, "SELECT count(*) FROM audit_entry WHERE action = 'login.locked' "
-                          "AND entity_id = :e", e=email) == 1
-    assert email in _locked_now(admin)
+    address = client.environ_base["REMOTE_ADDR"]
+    entry = scalar(engine, "SELECT new FROM audit_entry WHERE action = 'login.locked' "
+                           "AND entity_id = :e", e=email)
+    assert f'"address":"{address}"' in entry
+    assert email in _throttled_now(admin) and address in _throttled_now(admin)
     user_id = user_row(engine, email).id
-    assert "locked" in admin.get(f"/admin/users/{user_id}").get_data(as_text=True)
+    assert "sign-in throttled" in admin.get(f"/admin/users/{user_id}").get_data(as_text=True)
 
     assert post_form(admin, "/admin/logins/unlock", {"email": email}).status_code == 302
-    assert email not in _locked_now(admin)
+    assert email not in _throttled_now(admin)
     assert scalar(engine, "SELECT actor FROM audit_entry WHERE action = 'login.unlock' "
                           "AND entity_id = :e", e=email).endswith("admin@example.org")
     assert sign_in(client, email).status_code == 302
     assert _attempts(engine, email)[-2:] == ["unlock", "success"]
 
 
+def test_failures_from_elsewhere_never_lock_the_owner_out(notary, engine):
+    """Anyone may try an admin's e-mail address: only their own address waits."""
+    attacker = _limited_client(notary, _unique_address())
+    for _ in range(8):
+        sign_in(attacker, "admin@example.org", WRONG)
+    owner = _limited_client(notary, _unique_address())
+    assert sign_in(owner, "admin@example.org").status_code == 302
+    assert sign_in(attacker, "admin@example.org").status_code == 429  # still waiting
+
+
 def test_an_unknown_address_gets_the_same_answers(notary, engine):
     known, unknown = person(engine, "known"), fresh_email("nobody")
-    client = notary.test_client()
     for email in (known, unknown):
+        client = _limited_client(notary, _unique_address())
         answers = [_answer(sign_in(client, email, WRONG)) for _ in range(5)]
         answers.append(_answer(sign_in(client, email, PASSWORD)))
         if email == known:
@@ -344,42 +363,70 @@ def test_an_unknown_address_gets_the_same_answers(notary, engine):
 
 def test_a_success_resets_the_count_of_failures(notary, engine):
     email = person(engine, "reset")
-    client = notary.test_client()
+    client = _limited_client(notary, _unique_address())
     for _ in range(4):
         sign_in(client, email, WRONG)
     assert sign_in(client, email).status_code == 302
-    assert _answer(sign_in(client, email, WRONG))[1].endswith("not right.")
+    for _ in range(4):
+        assert _answer(sign_in(client, email, WRONG)) == (401, NOT_RIGHT)
 
 
-def _failures(engine, email: str, *minutes_ago: float, kind: str = "failure") -> None:
+def _failures(engine, email: str, *minutes_ago: float, kind: str = "failure",
+              ip: str | None = "10.0.0.1") -> None:
     with write_session(engine) as session:
         for ago in minutes_ago:
-            session.add(LoginAttempt(email=email, kind=kind,
+            session.add(LoginAttempt(email=email, kind=kind, ip=ip,
                                      at=utcnow() - timedelta(minutes=ago)))
         session.commit()
 
 
-def test_the_lock_out_counts_failures_within_fifteen_minutes_and_lasts_fifteen(engine):
-    def locked(email):
+def test_the_wait_doubles_with_each_failure_and_is_capped(engine):
+    def wait(email, ip="10.0.0.1") -> float | None:
         with Session(engine) as session:
-            return accounts.locked_until(session, email)
+            until = accounts.throttled_until(session, email, ip)
+        return None if until is None else round((until - utcnow()).total_seconds() / 60, 1)
 
-    spread = fresh_email("spread")  # five failures, but never five within 15 minutes
-    _failures(engine, spread, 20, 16, 10, 5, 1)
-    assert locked(spread) is None
-    recent = fresh_email("recent")
-    _failures(engine, recent, 14, 10, 5, 3, 1)
-    until = locked(recent)
-    assert until is not None
-    assert abs(until - (utcnow() + timedelta(minutes=14))) < timedelta(seconds=5)
-    over = fresh_email("over")  # locked 16 minutes ago: the lock has run out
-    _failures(engine, over, 20, 19, 18, 17, 16)
-    assert locked(over) is None
+    four = fresh_email("four")
+    _failures(engine, four, 4, 3, 2, 1)
+    assert wait(four) is None
+    for count, expected in ((5, 1), (6, 2), (7, 4), (8, 8), (9, 15), (12, 15)):
+        email = fresh_email(f"n{count}")
+        _failures(engine, email, *[0] * count)
+        assert wait(email) == pytest.approx(expected, abs=0.1), count
+        assert wait(email, "10.9.9.9") is None  # another address does not wait
+        assert wait(email, None) is None
+    served = fresh_email("served")  # the wait counts from the newest failure, and ends
+    _failures(engine, served, 10, 9, 8, 7, 6)
+    assert wait(served) is None
+    reset = fresh_email("reset")
+    _failures(engine, reset, 5, 4, 3, 2)
+    _failures(engine, reset, 1.5, kind="success")
+    _failures(engine, reset, 1)
+    assert wait(reset) is None
     unlocked = fresh_email("unlocked")
-    _failures(engine, unlocked, 5, 4, 3, 2)
-    _failures(engine, unlocked, 1.5, kind="unlock")
+    _failures(engine, unlocked, 5, 4, 3, 2, 1.5, 1.2)
+    _failures(engine, unlocked, 1.1, kind="unlock", ip=None)
     _failures(engine, unlocked, 1)
-    assert locked(unlocked) is None
+    assert wait(unlocked) is None
+    forgotten = fresh_email("forgotten")  # failures older than a day are forgotten
+    _failures(engine, forgotten, 25 * 60, 25 * 60, 25 * 60, 25 * 60, 0)
+    assert wait(forgotten) is None
+
+
+def test_changing_a_password_is_throttled_like_signing_in(notary, engine):
+    email = person(engine, "change")
+    client = _limited_client(notary, _unique_address())
+    signed_in(client, email)
+    for _ in range(5):
+        response = post_form(client, "/account/password",
+                             {"current": WRONG, "new": "x" * 20, "repeat": "x" * 20})
+        assert response.status_code == 400
+    assert "Too many wrong passwords" in response.get_data(as_text=True)
+    refused = post_form(client, "/account/password",
+                        {"current": PASSWORD, "new": "x" * 20, "repeat": "x" * 20})
+    assert "Too many wrong passwords" in refused.get_data(as_text=True)
+    assert "not right" not in refused.get_data(as_text=True)
+    assert sign_in(_limited_client(notary, _unique_address()), email).status_code == 302
 
 
 # --- the forced password change ------------------------------------------------------

@@ -35,9 +35,11 @@ from .validation import ValidationError, validate_text
 
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
-LOCKOUT_FAILURES = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
-LOCKOUT_DURATION = timedelta(minutes=15)
+# Sign-in throttling, per (e-mail address, client address): see ``throttled_until``.
+FREE_FAILURES = 5
+FIRST_WAIT = timedelta(minutes=1)
+LONGEST_WAIT = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(hours=24)
 SESSION_MAX_AGE = timedelta(hours=12)
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 USER_TOKEN_PREFIX = "tn_user_"
@@ -208,25 +210,25 @@ def principal_of(session: Session, user: User) -> Principal:
 
 @dataclass(frozen=True)
 class SignIn:
-    """The outcome of a sign-in: a user, or why not (``invalid``, ``locked``)."""
+    """The outcome of a sign-in: a user, or why not: ``invalid``, or ``throttled`` (this
+    client must wait until ``retry_at``; when ``checked`` is false its password was not
+    even looked at)."""
 
     user: User | None
     problem: str | None = None
-    locked_until: datetime | None = None
+    retry_at: datetime | None = None
+    checked: bool = True
 
 
-def locked_until(session: Session, email: str, *, now: datetime | None = None) -> datetime | None:
-    """When the lock-out of this address ends, if it is locked now.
-
-    ``LOCKOUT_FAILURES`` failures within ``LOCKOUT_WINDOW``, with no success or unlock
-    after them, lock the address for ``LOCKOUT_DURATION`` from the last failure. Counted
-    per address whether or not a user has it, so answers tell nobody which exist.
-    """
-    now = now or utcnow()
+def _failures_since_cleared(session: Session, email: str, address: str | None,
+                            now: datetime) -> list[datetime]:
+    """The times of this client's failed sign-ins as ``email``, newest first, since its
+    last success there or an admin's unlock, within ``FAILURE_MEMORY``."""
+    from_client = LoginAttempt.ip.is_(None) if address is None else LoginAttempt.ip == address
     events = session.execute(
         select(LoginAttempt.kind, LoginAttempt.at)
-        .where(LoginAttempt.email == email, LoginAttempt.at > now - LOCKOUT_WINDOW
-               - LOCKOUT_DURATION)
+        .where(LoginAttempt.email == email, LoginAttempt.at > now - FAILURE_MEMORY,
+               from_client | (LoginAttempt.kind == "unlock"))
         .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())).all()
     failures = []
     for kind, at in events:
@@ -234,24 +236,56 @@ def locked_until(session: Session, email: str, *, now: datetime | None = None) -
             break
         if kind == "failure":
             failures.append(as_utc(at))
-    recent = [at for at in failures if at > failures[0] - LOCKOUT_WINDOW] if failures else []
-    if len(recent) < LOCKOUT_FAILURES:
+    return failures
+
+
+def throttled_until(session: Session, email: str, address: str | None, *,
+                    now: datetime | None = None) -> datetime | None:
+    """Until when this client (``address``) must wait before a sign-in as ``email`` is
+    checked again, or ``None``.
+
+    The first ``FREE_FAILURES`` failures cost nothing; each one after them makes the client
+    wait ``FIRST_WAIT``, doubled per further failure, at most ``LONGEST_WAIT``, from that
+    failure. Only this client waits: the person, or anyone else, still signs in from another
+    address, so failures aimed at an account never lock its owner out. Counted per e-mail
+    address whether or not a user has it, so answers tell nobody which exist.
+    """
+    now = now or utcnow()
+    failures = _failures_since_cleared(session, email, address, now)
+    if len(failures) < FREE_FAILURES:
         return None
-    until = recent[0] + LOCKOUT_DURATION
+    doublings = min(len(failures) - FREE_FAILURES, 16)
+    until = failures[0] + min(FIRST_WAIT * 2 ** doublings, LONGEST_WAIT)
     return until if until > now else None
 
 
+def throttled_clients(session: Session, emails, *,
+                      now: datetime | None = None) -> list[tuple[str, str | None, datetime]]:
+    """``(email, address, until)`` for each client that waits now to sign in as one of
+    ``emails``, soonest free first."""
+    now = now or utcnow()
+    pairs = session.execute(
+        select(LoginAttempt.email, LoginAttempt.ip).distinct()
+        .where(LoginAttempt.email.in_(list(emails)), LoginAttempt.kind == "failure",
+               LoginAttempt.at > now - FAILURE_MEMORY)).all()
+    waiting = [(email, address, until) for email, address in pairs
+               if (until := throttled_until(session, email, address, now=now)) is not None]
+    return sorted(waiting, key=lambda found: (found[2], found[0], found[1] or ""))
+
+
 def sign_in(session: Session, email: str, password: str, *, ip: str | None = None) -> SignIn:
-    """Check a password, record the attempt, lock the address after repeated failures.
-    The caller commits (whatever the outcome: failures must be kept)."""
+    """Check a password, record the attempt, and throttle this client after repeated
+    failures (see ``throttled_until``). The caller commits (whatever the outcome: failures
+    must be kept). A client that must wait is answered at once, its password unchecked
+    and its attempt not counted."""
     try:
         email = normalize_email(email)
     except ValidationError:
         _hasher_miss(password)
         return SignIn(None, "invalid")
-    until = locked_until(session, email)
+    until = throttled_until(session, email, ip)
     if until is not None:
-        return SignIn(None, "locked", until)
+        return SignIn(None, "throttled", until, checked=False)
     user = find_user(session, email)
     # Always one Argon2 verification, so no answer is faster for an unknown or disabled user.
     verified = _verify(user, password) if user is not None else _hasher_miss(password)
@@ -264,13 +298,14 @@ def sign_in(session: Session, email: str, password: str, *, ip: str | None = Non
             user.password_hash = _hasher.hash(password)
             session.add(user)
         return SignIn(user)
-    until = locked_until(session, email)
+    until = throttled_until(session, email, ip)
     if until is not None:
         session.add(LoginAttempt(email=email, user_id=user.id if user else None, kind="locked",
                                  ip=ip))
         audit.record(session, actor="system", action="login.locked", entity="login",
-                     entity_id=email, new={"email": email, "lockedUntil": until.isoformat()})
-        return SignIn(None, "locked", until)
+                     entity_id=email, new={"email": email, "address": ip,
+                                           "lockedUntil": until.isoformat()})
+        return SignIn(None, "throttled", until)
     return SignIn(None, "invalid")
 
 
@@ -290,6 +325,7 @@ def _hasher_miss(password: str) -> bool:
 
 
 def unlock(session: Session, email: str, *, actor: str) -> None:
+    """Lift every client's wait to sign in as ``email``."""
     email = normalize_email(email)
     session.add(LoginAttempt(email=email, kind="unlock",
                              user_id=getattr(find_user(session, email), "id", None)))

@@ -156,7 +156,7 @@ def user(user_id: int):
         trials_granted=sorted(trials_granted), sites_granted=sorted(sites_granted),
         trial_ids=session.scalars(select(Trial.registry_id).order_by(Trial.registry_id)).all(),
         site_codes=session.scalars(select(Site.code).order_by(Site.code)).all(),
-        locked_until=accounts.locked_until(session, person.email))
+        throttled=accounts.throttled_clients(session, [person.email]))
 
 
 @bp.post("/users/<int:user_id>")
@@ -202,10 +202,8 @@ def update_user(user_id: int):
 def logins():
     session = db_session()
     attempts = accounts.recent_attempts(session)
-    emails = sorted({attempt.email for attempt in attempts})
-    locked = {email: until for email in emails
-              if (until := accounts.locked_until(session, email)) is not None}
-    return render_template("admin/logins.html", attempts=attempts, locked=locked)
+    throttled = accounts.throttled_clients(session, {attempt.email for attempt in attempts})
+    return render_template("admin/logins.html", attempts=attempts, throttled=throttled)
 
 
 @bp.post("/logins/unlock")
@@ -213,7 +211,7 @@ def logins():
 def unlock():
     email = request.form.get("email", "")
     return _change(lambda s, actor: accounts.unlock(s, email, actor=actor),
-                   f"{email} can sign in again.", "admin.logins")[0]
+                   f"{email} can sign in again from every address.", "admin.logins")[0]
 
 
 # --- tokens --------------------------------------------------------------------------
