@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from . import audit
+from . import audit, sites
 from .access import ROLES, Principal
 from .models import (
     LoginAttempt,
@@ -118,7 +118,10 @@ def set_password(session: Session, user: User, password: str, *, actor: str,
 
 
 def update_user(session: Session, user: User, *, role: str | None = None,
-                name: str | None = None, disabled: bool | None = None, actor: str) -> None:
+                name: str | None = None, disabled: bool | None = None,
+                actor: str) -> list[sites.CreatedToken]:
+    """Change a user; returns the site tokens they made that the change ended (see
+    ``end_lapsed_tokens``)."""
     old = _user_view(user)
     if role is not None:
         if role not in ROLES:
@@ -131,10 +134,14 @@ def update_user(session: Session, user: User, *, role: str | None = None,
         if disabled:
             session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
     new = _user_view(user)
-    if new != old:
-        session.add(user)
-        audit.record(session, actor=actor, action="user.update", entity="user",
-                     entity_id=user.id, old=old, new=new)
+    if new == old:
+        return []
+    session.add(user)
+    audit.record(session, actor=actor, action="user.update", entity="user",
+                 entity_id=user.id, old=old, new=new)
+    reason = "its creator was disabled" if new["disabled"] else \
+        f"its creator's role is now {user.role}"
+    return end_lapsed_tokens(session, user, actor=actor, reason=reason)
 
 
 # --- grants --------------------------------------------------------------------------
@@ -153,12 +160,47 @@ def grant(session: Session, user: User, *, trial: str | None = None, site: str |
 
 
 def revoke_grant(session: Session, user: User, *, trial: str | None = None,
-                 site: str | None = None, actor: str) -> None:
+                 site: str | None = None, actor: str) -> list[sites.CreatedToken]:
+    """Take a grant away; returns the site tokens of the user's that it ended."""
     trial_row, site_row = _grant_target(session, user, trial=trial, site=site)
-    if session.execute(_grant_query(sa.delete(UserGrant), user, trial_row, site_row)).rowcount:
-        audit.record(session, actor=actor, action="user.revoke-grant", entity="user",
-                     entity_id=user.id, old={"email": user.email,
-                                             **_grant_scope(trial_row, site_row)})
+    if not session.execute(_grant_query(sa.delete(UserGrant), user, trial_row,
+                                        site_row)).rowcount:
+        return []
+    audit.record(session, actor=actor, action="user.revoke-grant", entity="user",
+                 entity_id=user.id, old={"email": user.email,
+                                         **_grant_scope(trial_row, site_row)})
+    scope = f"trial {trial_row.registry_id}" if trial_row else f"site {site_row.code}"
+    return end_lapsed_tokens(session, user, actor=actor,
+                             reason=f"its creator's grant of {scope} was revoked")
+
+
+def end_lapsed_tokens(session: Session, user: User, *, actor: str,
+                      reason: str) -> list[sites.CreatedToken]:
+    """End, for good, the live site tokens ``user`` made that they may no longer manage
+    as they are now: a later grant or enabling does not bring them back."""
+    now = principal_of(session, user) if user.disabled_at is None else None
+    return sites.end_tokens(session, sites.tokens_lapsing(
+        sites.live_tokens_created_by(session, user.id), now), actor=actor, reason=reason)
+
+
+@dataclass(frozen=True)
+class TokenEndings:
+    """Which of a person's live site tokens each change on their admin page would end."""
+
+    disable: list[sites.CreatedToken]
+    role: dict[str, list[sites.CreatedToken]]          # by the new role
+    revoke_site: dict[str, list[sites.CreatedToken]]   # by the site whose grant goes
+
+
+def token_endings(session: Session, user: User) -> TokenEndings:
+    tokens = sites.live_tokens_created_by(session, user.id)
+    now = principal_of(session, user)
+    return TokenEndings(
+        disable=sites.tokens_lapsing(tokens, None),
+        role={role: sites.tokens_lapsing(tokens, replace(now, role=role)) for role in ROLES
+              if role != user.role},
+        revoke_site={site: sites.tokens_lapsing(tokens, replace(now, sites=now.sites - {site}))
+                     for site in now.sites})
 
 
 def _grant_query(statement, user: User, trial: Trial | None, site: Site | None):

@@ -156,7 +156,8 @@ def user(user_id: int):
         trials_granted=sorted(trials_granted), sites_granted=sorted(sites_granted),
         trial_ids=session.scalars(select(Trial.registry_id).order_by(Trial.registry_id)).all(),
         site_codes=session.scalars(select(Site.code).order_by(Site.code)).all(),
-        throttled=accounts.throttled_clients(session, [person.email]))
+        throttled=accounts.throttled_clients(session, [person.email]),
+        endings=accounts.token_endings(session, person))
 
 
 @bp.post("/users/<int:user_id>")
@@ -170,15 +171,16 @@ def update_user(user_id: int):
         if person.id == current_principal().user_id and what in ("disable", "role"):
             raise ValidationError(None, "you cannot change your own role or disable yourself")
         if what == "role":
-            accounts.update_user(session, person, role=form.get("role"), actor=actor)
-        elif what in ("disable", "enable"):
-            accounts.update_user(session, person, disabled=what == "disable", actor=actor)
-        elif what == "grant":
+            return accounts.update_user(session, person, role=form.get("role"), actor=actor)
+        if what in ("disable", "enable"):
+            return accounts.update_user(session, person, disabled=what == "disable",
+                                        actor=actor)
+        if what == "grant":
             accounts.grant(session, person, trial=form.get("trial") or None,
                            site=form.get("site") or None, actor=actor)
         elif what == "revoke-grant":
-            accounts.revoke_grant(session, person, trial=form.get("trial") or None,
-                                  site=form.get("site") or None, actor=actor)
+            return accounts.revoke_grant(session, person, trial=form.get("trial") or None,
+                                         site=form.get("site") or None, actor=actor)
         elif what == "reset-password":
             password = accounts.generated_password()
             accounts.set_password(session, person, password, actor=actor, temporary=True)
@@ -189,11 +191,15 @@ def update_user(user_id: int):
             raise ValidationError("action", "is not one this page knows")
         return None
 
-    response, password = _change(act, "Saved.", "admin.user", user_id=user_id)
-    if password:
+    response, result = _change(act, "Saved.", "admin.user", user_id=user_id)
+    if isinstance(result, str):
         session = db_session()
         return render_template("admin/user_created.html", user=_user_or_404(session, user_id),
-                               password=password, reset=True)
+                               password=result, reset=True)
+    if result:
+        flash(f"{len(result)} site token{'s' if len(result) > 1 else ''} ended: "
+              f"{', '.join(item.token.prefix + '…' for item in result)}. The API refuses "
+              "them from now on, whatever changes later.", "info")
     return response
 
 

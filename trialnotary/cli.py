@@ -191,15 +191,19 @@ def token_group() -> None:
 
 @token_group.command("create")
 @click.argument("site")
-@click.option("--expires-in", type=click.FloatRange(min=0, min_open=True), metavar="DAYS")
+@click.option("--expires-in", type=click.FloatRange(min=0, min_open=True), metavar="DAYS",
+              help="Days until it expires [default: TRIALNOTARY_SITE_TOKEN_DAYS, 90].")
 def token_create(site: str, expires_in: float | None) -> None:
-    """Print a new token for SITE (shown once, stored only as a digest)."""
+    """Print a new token for SITE (shown once, stored only as a digest). It belongs to no
+    person: it lives until it expires or is revoked."""
     from . import sites
 
-    token = _admin(lambda s: sites.create_token(s, site, expires_in_days=expires_in,
+    days = expires_in or _settings().site_token_days
+    token = _admin(lambda s: sites.create_token(s, site, expires_in_days=days,
                                                 actor=_actor()))
-    click.echo(f"token for site {site}" + (f", expires in {expires_in:g} days" if expires_in
-                                           else "") + " (shown once):", err=True)
+    click.echo(f"token for site {site}" + (f", expires in {days:g} days" if days
+                                           else ", never expires") + " (shown once):",
+               err=True)
     click.echo(token)
 
 

@@ -92,6 +92,7 @@ class Settings:
     replace_after_seconds: float = 30.0
     write_lock_timeout_seconds: float = 5.0
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+    site_token_days: float | None = 90.0  # a new site token's life unless asked; None: no end
 
     def anchor_key(self) -> str:
         """The anchoring private key; never logged, printed or stored in the database."""
@@ -288,6 +289,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         trusted_proxies=_number(values, "TRUSTED_PROXIES", 0, int, 0),
         public_url=public_url,
         allowed_hosts=_allowed_hosts(get("ALLOWED_HOSTS"), chain, public_url),
+        site_token_days=_number(values, "SITE_TOKEN_DAYS", 90.0, float, 0) or None,
         resend_after_seconds=_number(values, "RESEND_AFTER_SECONDS",
                                      preset.resend_after_seconds, float, 0),
         replace_after_seconds=_number(values, "REPLACE_AFTER_SECONDS",

@@ -134,6 +134,9 @@ class _WriterTurn:
 
     def _take(self, deadline: float) -> int | None:
         with self.state:
+            if self.blocked_fd is not None and not self.helper.is_alive():
+                os.close(self.blocked_fd)  # its helper died (it should not): start afresh
+                self.blocked_fd = None
             if self.blocked_fd is None:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
                 try:

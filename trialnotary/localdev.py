@@ -113,7 +113,8 @@ def seed_demo(settings: Settings) -> tuple[str, dict[str, str]]:
             sites.add_site(session, DEMO_TRIAL, DEMO_SITE, name="Demo site", actor=SEEDER)
         token = token_file.read_text().strip() if token_file.exists() else None
         if token is None or sites.authenticate(session, token) is None:
-            token = sites.create_token(session, DEMO_SITE, name="demo", actor=SEEDER)
+            token = sites.create_token(session, DEMO_SITE, name="demo", actor=SEEDER,
+                                       expires_in_days=settings.site_token_days)
             _private_file(token_file, token + "\n")
         logins = _seed_users(session, logins_file)
         session.commit()

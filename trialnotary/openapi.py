@@ -345,8 +345,9 @@ def _responses() -> dict:
         "InvalidJson": _json(_ref("Error"), "The body is not UTF-8 JSON, nests deeper than "
                                             "64 levels, or is not sent as `application/json` "
                                             "(`invalid_json`)."),
-        "Unauthorized": _json(_ref("Error"), "No token, or not a live one: unknown, expired "
-                                             "or revoked (`unauthorized`).",
+        "Unauthorized": _json(_ref("Error"), "No token, or not a live one: unknown, expired, "
+                                             "revoked, or made by a person who may no longer "
+                                             "manage the site's tokens (`unauthorized`).",
                               {"WWW-Authenticate": {"schema": {"type": "string"}}}),
         "Forbidden": _json(_ref("Error"), "The token is another site's (`forbidden`)."),
         "NotYours": _json(_ref("Error"), "The user may not read this trial (`forbidden`)."),

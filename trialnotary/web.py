@@ -354,7 +354,8 @@ def _tokens_page(new_token: str | None = None, new_scope: str | None = None):
         if access.can(principal, access.MANAGE_USER_TOKENS) else []
     return render_template("tokens.html", site_tokens=site_tokens, user_tokens=user_tokens,
                            sites=sorted(principal.sites), new_token=new_token,
-                           new_scope=new_scope)
+                           new_scope=new_scope,
+                           site_token_days=services().settings.site_token_days)
 
 
 def _expiry_days() -> float | None:
@@ -377,7 +378,8 @@ def create_site_token():
     try:
         with write_session(services().engine) as session:
             token = sites.create_token(session, request.form.get("site", ""),
-                                       expires_in_days=_expiry_days(),
+                                       expires_in_days=_expiry_days()
+                                       or services().settings.site_token_days,
                                        name=request.form.get("name") or None,
                                        created_by_id=principal.user_id, actor=principal.actor)
             session.commit()
@@ -474,6 +476,7 @@ def utc_text(value: str | None) -> str:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(utc_text, "utc_text")
+    app.add_template_global(sites.token_state, "token_state")
 
     @app.context_processor
     def _chain():
