@@ -15,8 +15,9 @@ from http.cookies import SimpleCookie
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from tests.conftest import insert_submissions
 from tests.utils import (
     DATABASES,
     PASSWORD,
@@ -42,7 +43,7 @@ from tests.utils import (
 )
 from trialnotary import accounts, sites
 from trialnotary.db import write_session
-from trialnotary.models import LoginAttempt, UserSession, as_utc, utcnow
+from trialnotary.models import LoginAttempt, SiteToken, UserSession, as_utc, utcnow
 from trialnotary.validation import ValidationError
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
@@ -286,7 +287,7 @@ def test_signing_in_returns_only_to_a_page_of_this_site(notary, engine, target, 
     assert response.headers["Location"] == lands
 
 
-# --- lock-out ------------------------------------------------------------------------
+# --- throttled sign-ins --------------------------------------------------------------
 
 def _attempts(engine, email: str) -> list[str]:
     with engine.connect() as conn:
@@ -294,46 +295,65 @@ def _attempts(engine, email: str) -> list[str]:
             "SELECT kind FROM login_attempt WHERE email = :e ORDER BY id"), {"e": email})]
 
 
-def _locked_now(admin) -> str:
-    """The "Locked now" part of the admin's sign-ins page."""
+def _throttled_now(admin) -> str:
+    """The "Throttled now" part of the admin's sign-ins page."""
     page = admin.get("/admin/logins").get_data(as_text=True)
-    return page.split("<h2>Locked now</h2>")[1].split("<h2>Recent attempts</h2>")[0]
+    return page.split("<h2>Throttled now</h2>")[1].split("<h2>Recent attempts</h2>")[0]
 
 
 def _answer(response) -> tuple[int, str]:
-    text = re.sub(r"\d\d:\d\d", "HH:MM", response.get_data(as_text=True))
+    text = re.sub(r"\d+ seconds", "N seconds", response.get_data(as_text=True))
     message = re.search(r'id="login-error">(.*?)</p>', text, re.S)
     return response.status_code, message.group(1) if message else ""
 
 
-def test_five_failures_lock_the_address_until_an_admin_unlocks_it(notary, engine, admin):
-    email = person(engine, "locked")
-    client = notary.test_client()
+NOT_RIGHT = "The e-mail address or the password is not right."
+WAIT = ("Too many failed sign-ins to this account from your address: try again in N seconds, "
+        "or ask an administrator to unlock it.")
+
+
+def test_five_failures_from_one_address_make_it_wait_until_an_admin_unlocks(notary, engine,
+                                                                             admin):
+    email = person(engine, "throttled")
+    client = _limited_client(notary, _unique_address())
     answers = [_answer(sign_in(client, email, WRONG)) for _ in range(5)]
-    assert answers[:4] == [(401, "The e-mail address or the password is not right.")] * 4
-    assert answers[4][0] == 401 and "locked until HH:MM UTC" in answers[4][1]
-    # Now even the right password is refused, and nothing is signed in.
-    assert _answer(sign_in(client, email)) == answers[4]
+    assert answers == [(401, NOT_RIGHT)] * 4 + [(401, f"{NOT_RIGHT} {WAIT}")]
+    # During the wait not even the right password is checked, and nothing is counted.
+    waiting = sign_in(client, email)
+    assert _answer(waiting) == (429, WAIT)
+    assert 55 <= int(waiting.headers["Retry-After"]) <= 60
     assert client.get_cookie("tn_session") is None
     assert _attempts(engine, email) == ["failure"] * 5 + ["locked"]
-    assert scalar(engine, "SELECT count(*) FROM audit_entry WHERE action = 'login.locked' "
-                          "AND entity_id = :e", e=email) == 1
-    assert email in _locked_now(admin)
+    address = client.environ_base["REMOTE_ADDR"]
+    entry = scalar(engine, "SELECT new FROM audit_entry WHERE action = 'login.locked' "
+                           "AND entity_id = :e", e=email)
+    assert f'"address":"{address}"' in entry
+    assert email in _throttled_now(admin) and address in _throttled_now(admin)
     user_id = user_row(engine, email).id
-    assert "locked" in admin.get(f"/admin/users/{user_id}").get_data(as_text=True)
+    assert "sign-in throttled" in admin.get(f"/admin/users/{user_id}").get_data(as_text=True)
 
     assert post_form(admin, "/admin/logins/unlock", {"email": email}).status_code == 302
-    assert email not in _locked_now(admin)
+    assert email not in _throttled_now(admin)
     assert scalar(engine, "SELECT actor FROM audit_entry WHERE action = 'login.unlock' "
                           "AND entity_id = :e", e=email).endswith("admin@example.org")
     assert sign_in(client, email).status_code == 302
     assert _attempts(engine, email)[-2:] == ["unlock", "success"]
 
 
+def test_failures_from_elsewhere_never_lock_the_owner_out(notary, engine):
+    """Anyone may try an admin's e-mail address: only their own address waits."""
+    attacker = _limited_client(notary, _unique_address())
+    for _ in range(8):
+        sign_in(attacker, "admin@example.org", WRONG)
+    owner = _limited_client(notary, _unique_address())
+    assert sign_in(owner, "admin@example.org").status_code == 302
+    assert sign_in(attacker, "admin@example.org").status_code == 429  # still waiting
+
+
 def test_an_unknown_address_gets_the_same_answers(notary, engine):
     known, unknown = person(engine, "known"), fresh_email("nobody")
-    client = notary.test_client()
     for email in (known, unknown):
+        client = _limited_client(notary, _unique_address())
         answers = [_answer(sign_in(client, email, WRONG)) for _ in range(5)]
         answers.append(_answer(sign_in(client, email, PASSWORD)))
         if email == known:
@@ -345,42 +365,70 @@ def test_an_unknown_address_gets_the_same_answers(notary, engine):
 
 def test_a_success_resets_the_count_of_failures(notary, engine):
     email = person(engine, "reset")
-    client = notary.test_client()
+    client = _limited_client(notary, _unique_address())
     for _ in range(4):
         sign_in(client, email, WRONG)
     assert sign_in(client, email).status_code == 302
-    assert _answer(sign_in(client, email, WRONG))[1].endswith("not right.")
+    for _ in range(4):
+        assert _answer(sign_in(client, email, WRONG)) == (401, NOT_RIGHT)
 
 
-def _failures(engine, email: str, *minutes_ago: float, kind: str = "failure") -> None:
+def _failures(engine, email: str, *minutes_ago: float, kind: str = "failure",
+              ip: str | None = "10.0.0.1") -> None:
     with write_session(engine) as session:
         for ago in minutes_ago:
-            session.add(LoginAttempt(email=email, kind=kind,
+            session.add(LoginAttempt(email=email, kind=kind, ip=ip,
                                      at=utcnow() - timedelta(minutes=ago)))
         session.commit()
 
 
-def test_the_lock_out_counts_failures_within_fifteen_minutes_and_lasts_fifteen(engine):
-    def locked(email):
+def test_the_wait_doubles_with_each_failure_and_is_capped(engine):
+    def wait(email, ip="10.0.0.1") -> float | None:
         with Session(engine) as session:
-            return accounts.locked_until(session, email)
+            until = accounts.throttled_until(session, email, ip)
+        return None if until is None else round((until - utcnow()).total_seconds() / 60, 1)
 
-    spread = fresh_email("spread")  # five failures, but never five within 15 minutes
-    _failures(engine, spread, 20, 16, 10, 5, 1)
-    assert locked(spread) is None
-    recent = fresh_email("recent")
-    _failures(engine, recent, 14, 10, 5, 3, 1)
-    until = locked(recent)
-    assert until is not None
-    assert abs(until - (utcnow() + timedelta(minutes=14))) < timedelta(seconds=5)
-    over = fresh_email("over")  # locked 16 minutes ago: the lock has run out
-    _failures(engine, over, 20, 19, 18, 17, 16)
-    assert locked(over) is None
+    four = fresh_email("four")
+    _failures(engine, four, 4, 3, 2, 1)
+    assert wait(four) is None
+    for count, expected in ((5, 1), (6, 2), (7, 4), (8, 8), (9, 15), (12, 15)):
+        email = fresh_email(f"n{count}")
+        _failures(engine, email, *[0] * count)
+        assert wait(email) == pytest.approx(expected, abs=0.1), count
+        assert wait(email, "10.9.9.9") is None  # another address does not wait
+        assert wait(email, None) is None
+    served = fresh_email("served")  # the wait counts from the newest failure, and ends
+    _failures(engine, served, 10, 9, 8, 7, 6)
+    assert wait(served) is None
+    reset = fresh_email("reset")
+    _failures(engine, reset, 5, 4, 3, 2)
+    _failures(engine, reset, 1.5, kind="success")
+    _failures(engine, reset, 1)
+    assert wait(reset) is None
     unlocked = fresh_email("unlocked")
-    _failures(engine, unlocked, 5, 4, 3, 2)
-    _failures(engine, unlocked, 1.5, kind="unlock")
+    _failures(engine, unlocked, 5, 4, 3, 2, 1.5, 1.2)
+    _failures(engine, unlocked, 1.1, kind="unlock", ip=None)
     _failures(engine, unlocked, 1)
-    assert locked(unlocked) is None
+    assert wait(unlocked) is None
+    forgotten = fresh_email("forgotten")  # failures older than a day are forgotten
+    _failures(engine, forgotten, 25 * 60, 25 * 60, 25 * 60, 25 * 60, 0)
+    assert wait(forgotten) is None
+
+
+def test_changing_a_password_is_throttled_like_signing_in(notary, engine):
+    email = person(engine, "change")
+    client = _limited_client(notary, _unique_address())
+    signed_in(client, email)
+    for _ in range(5):
+        response = post_form(client, "/account/password",
+                             {"current": WRONG, "new": "x" * 20, "repeat": "x" * 20})
+        assert response.status_code == 400
+    assert "Too many wrong passwords" in response.get_data(as_text=True)
+    refused = post_form(client, "/account/password",
+                        {"current": PASSWORD, "new": "x" * 20, "repeat": "x" * 20})
+    assert "Too many wrong passwords" in refused.get_data(as_text=True)
+    assert "not right" not in refused.get_data(as_text=True)
+    assert sign_in(_limited_client(notary, _unique_address()), email).status_code == 302
 
 
 # --- the forced password change ------------------------------------------------------
@@ -740,6 +788,40 @@ def test_the_fourth_sign_in_a_minute_from_one_address_is_refused(notary):
     engine_of(app).dispose()
 
 
+def test_anonymous_look_ups_by_hash_are_limited_per_address(notary, engine):
+    app = new_app({**notary.env, "TRIALNOTARY_LOOKUP_RATE_LIMIT": "3 per minute"})
+    [record] = insert_submissions(engine, 1, trial=TRIAL, site=SITE)
+    sha256, label = record["sha256"], record["dataset"]
+    address = _unique_address()
+    client = _limited_client(app, address)
+    page = f"/lookup?sha256={sha256}"
+    api = f"/api/v1/submissions?sha256={sha256}"
+    answers = [client.get(page), client.get(api), client.get(page)]
+    assert [a.status_code for a in answers] == [200] * 3
+    assert label in answers[0].get_data(as_text=True)
+
+    limited = client.get(api)
+    assert limited.status_code == 429
+    assert limited.get_json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    limited_page = client.get(page)
+    assert limited_page.status_code == 429
+    assert 1 <= int(limited_page.headers["Retry-After"]) <= 60
+    text = limited_page.get_data(as_text=True)
+    assert "Too many look-ups from your address" in text and label not in text
+    assert client.get("/lookup").status_code == 200  # the empty form is no look-up
+
+    # Per address; and people who signed in, or read with their user token, are known.
+    assert _limited_client(app, _unique_address()).get(api).status_code == 200
+    sponsor = _limited_client(app, address)
+    signed_in(sponsor, person(engine, "lookups", "sponsor", trials=[TRIAL]))
+    assert sponsor.get(page).status_code == 200
+    created = post_form(sponsor, "/tokens/user", {"name": "look-ups"})
+    token = _shown_token(created)
+    assert client.get(api, headers=bearer(token)).status_code == 200
+    engine_of(app).dispose()
+
+
 @pytest.mark.parametrize("storage, shared", [("redis", True), ("memory://", False)])
 def test_two_processes_share_the_count_through_redis(notary, storage, shared):
     url = require_redis() if storage == "redis" else storage
@@ -812,7 +894,7 @@ def test_a_site_token_is_shown_once_kept_as_a_digest_and_revocable(notary, engin
     assert listed
     last_used = coordinator.get("/tokens").get_data(as_text=True).split(
         f'data-token-prefix="{row["prefix"]}"')[1].split("</tr>")[0]
-    assert last_used.count("never") == 1  # it never expires, but it was used
+    assert last_used.count("never") == 0  # it expires (by default), and it was used
 
     revoked = post_form(coordinator, f"/tokens/site/{row['id']}/revoke")
     assert revoked.status_code == 302
@@ -869,3 +951,170 @@ def test_every_signed_in_page_links_to_changing_the_password(notary, coordinator
         assert [link["id"] for link in links] == ["change-password"], path
     assert page_of(notary.test_client().get("/verify")).find(
         "a", href="/account/password") == []
+
+
+# --- site tokens live as long as their maker's access ----------------------------------
+
+SITE2 = "SITE-02"
+ITEM = {"trial": TRIAL, "dataset": "D", "sha256": SHA}
+
+
+@pytest.fixture
+def maker(notary, engine):
+    """A coordinator of SITE-01 and SITE-02, signed in, with one token made on the API
+    tokens page for each site; yields (email, user id, client, {site: token})."""
+    with write_session(engine) as session:
+        sites.add_site(session, TRIAL, SITE2)
+        session.commit()
+    email = person(engine, "maker", sites=[SITE, SITE2])
+    client = notary.test_client()
+    signed_in(client, email)
+    tokens = {site: _shown_token(post_form(client, "/tokens/site", {"site": site}))
+              for site in (SITE, SITE2)}
+    return email, user_row(engine, email).id, client, tokens
+
+
+def _registers(notary, token: str, site: str = SITE) -> int:
+    return notary.test_client().post("/api/v1/submissions", headers=bearer(token),
+                                     json={**ITEM, "site": site}).status_code
+
+
+def _change_user(admin, user_id: int, **form):
+    return post_form(admin, f"/admin/users/{user_id}", form, follow_redirects=True)
+
+
+def _ends_hint(admin, user_id: int, what: str) -> str:
+    page = admin.get(f"/admin/users/{user_id}").get_data(as_text=True)
+    found = re.search(rf'data-ends="{re.escape(what)}">(.*?)</(?:p|span)>', page, re.S)
+    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split()) if found else ""
+
+
+def _revocation_reasons(engine, token: str) -> list[tuple[str, str]]:
+    token_id = _row(engine, "site_token", token)["id"]
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(sa.text(
+            "SELECT actor, reason FROM audit_entry WHERE action = 'token.revoke' "
+            "AND entity = 'site_token' AND entity_id = :i"), {"i": str(token_id)})]
+
+
+def test_disabling_a_coordinator_ends_their_tokens_for_good(notary, engine, admin, maker):
+    email, user_id, _, tokens = maker
+    assert {_registers(notary, tokens[s], s) for s in tokens} == {201}
+    hint = _ends_hint(admin, user_id, "disable")
+    assert hint.startswith(f"Disabling ends 2 site tokens {email} made:")
+    for token in tokens.values():
+        assert token[:14] in hint
+    done = _change_user(admin, user_id, action="disable")
+    assert "2 site tokens ended" in flash_text(done)
+    assert {_registers(notary, tokens[s], s) for s in tokens} == {401}
+    for token in tokens.values():
+        assert _revocation_reasons(engine, token) == [
+            ("user:1 admin@example.org", "its creator was disabled")]
+    # Enabling the person again does not bring the tokens back.
+    _change_user(admin, user_id, action="enable")
+    assert {_registers(notary, tokens[s], s) for s in tokens} == {401}
+    assert "made none that is live" in _ends_hint(admin, user_id, "disable")
+
+
+def test_revoking_a_grant_ends_that_sites_tokens_only(notary, engine, admin, maker):
+    email, user_id, _, tokens = maker
+    hint = _ends_hint(admin, user_id, f"site-{SITE}")
+    assert hint == f"Removing it ends 1 site token {email} made: {tokens[SITE][:14]}… ({SITE})."
+    done = _change_user(admin, user_id, action="revoke-grant", site=SITE)
+    assert f"1 site token ended: {tokens[SITE][:14]}…" in flash_text(done)
+    assert _registers(notary, tokens[SITE]) == 401
+    assert _registers(notary, tokens[SITE2], SITE2) == 201
+    assert _revocation_reasons(engine, tokens[SITE])[0][1] == \
+        f"its creator's grant of site {SITE} was revoked"
+    _change_user(admin, user_id, action="grant", site=SITE)  # a re-grant restores nothing
+    assert _registers(notary, tokens[SITE]) == 401
+
+
+def test_a_role_change_ends_the_tokens_the_new_role_may_not_manage(notary, engine, admin,
+                                                                   maker):
+    email, user_id, _, tokens = maker
+    assert _ends_hint(admin, user_id, "role-sponsor").startswith(
+        f"Changing the role to sponsor ends 2 site tokens {email} made:")
+    assert _ends_hint(admin, user_id, "role-admin") == ""  # an admin manages every site's
+    done = _change_user(admin, user_id, action="role", role="sponsor")
+    assert "2 site tokens ended" in flash_text(done)
+    _change_user(admin, user_id, action="role", role="coordinator")
+    assert {_registers(notary, tokens[s], s) for s in tokens} == {401}
+
+
+def test_a_token_is_checked_against_its_makers_access_when_used(notary, engine, maker):
+    """However the access went (here: straight in the database), the token is refused the
+    next time it is used, and revoked then, so that giving the access back restores
+    nothing."""
+    _, user_id, _, tokens = maker
+    with engine.begin() as conn:
+        site_id = conn.execute(sa.text("SELECT id FROM site WHERE code = :c"),
+                               {"c": SITE}).scalar()
+        conn.execute(sa.text("DELETE FROM user_grant WHERE user_id = :u AND site_id = :s"),
+                     {"u": user_id, "s": site_id})
+    assert _registers(notary, tokens[SITE]) == 401
+    assert _registers(notary, tokens[SITE2], SITE2) == 201
+    assert _row(engine, "site_token", tokens[SITE])["revoked_at"] is not None
+    assert _revocation_reasons(engine, tokens[SITE]) == [
+        ("system", "its creator may no longer manage this site's tokens")]
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO user_grant (user_id, site_id) VALUES (:u, :s)"),
+                     {"u": user_id, "s": site_id})
+    assert _registers(notary, tokens[SITE]) == 401
+
+
+def test_command_line_tokens_belong_to_no_person(notary, engine, admin, maker):
+    _, user_id, _, tokens = maker
+    with write_session(engine) as session:
+        cli_token = sites.create_token(session, SITE, name="cli-made")
+        session.commit()
+    listing = admin.get("/admin/tokens").get_data(as_text=True)
+    row = listing.split(f'data-token-prefix="{cli_token[:14]}"')[1].split("</tr>")[0]
+    assert "the command line (no person)" in row
+    mine = listing.split(f'data-token-prefix="{tokens[SITE][:14]}"')[1].split("</tr>")[0]
+    assert "maker-" in mine
+    _change_user(admin, user_id, action="disable")
+    assert _registers(notary, cli_token) == 201
+
+
+def test_site_tokens_expire_after_the_configured_days_unless_asked(notary, engine, maker):
+    _, _, client, tokens = maker
+
+    def stored(token: str) -> SiteToken:
+        with Session(engine) as session:
+            return session.exec(select(SiteToken)
+                                .where(SiteToken.digest == _digest(token))).one()
+
+    def lifetime(token: str) -> float | None:
+        row = stored(token)
+        if row.expires_at is None:
+            return None
+        return (as_utc(row.expires_at) - as_utc(row.created_at)) / timedelta(days=1)
+
+    assert lifetime(tokens[SITE]) == pytest.approx(90, abs=0.01)
+    asked = _shown_token(post_form(client, "/tokens/site", {"site": SITE,
+                                                            "expires_in_days": "7"}))
+    assert lifetime(asked) == pytest.approx(7, abs=0.01)
+    page = client.get("/tokens").get_data(as_text=True)
+    assert "default 90" in page
+    row = page.split(f'data-token-prefix="{tokens[SITE][:14]}"')[1].split("</tr>")[0]
+    expires = as_utc(stored(tokens[SITE]).expires_at)
+    assert expires.strftime("%Y-%m-%d") in row and "live" in row
+
+    cookie = client.get_cookie("tn_session").value
+    for days, expected in (("30", 30), ("0", None)):
+        other = new_app({**notary.env, "TRIALNOTARY_SITE_TOKEN_DAYS": days})
+        same_person = other.test_client()
+        same_person.set_cookie("tn_session", cookie)
+        made = _shown_token(post_form(same_person, "/tokens/site", {"site": SITE}))
+        assert lifetime(made) == (None if expected is None else pytest.approx(expected,
+                                                                              abs=0.01))
+        engine_of(other).dispose()
+
+    with engine.begin() as conn:  # an expired token is listed as such
+        conn.execute(sa.text("UPDATE site_token SET expires_at = :t WHERE digest = :d"),
+                     {"t": utcnow() - timedelta(days=1), "d": _digest(asked)})
+    row = client.get("/tokens").get_data(as_text=True).split(
+        f'data-token-prefix="{asked[:14]}"')[1].split("</tr>")[0]
+    assert "expired" in row
+    assert _registers(notary, asked) == 401

@@ -102,6 +102,8 @@ def notary(anvil, tmp_path_factory):
         "TRIALNOTARY_INSTANCE_PATH": str(folder / "instance"),
         "TRIALNOTARY_DATABASE_URL": database, "TRIALNOTARY_CHAIN": "local",
         "TRIALNOTARY_CHAIN_RPC_URL": anvil.url, "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600",
+        # notary.test: the same server by a name that is not this machine (no WebCrypto).
+        "TRIALNOTARY_ALLOWED_HOSTS": "127.0.0.1, notary.test",
     })
     app = create_app(settings, {"TESTING": True})
     engine = app.extensions["trialnotary"].engine

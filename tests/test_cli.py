@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from trialnotary import scheduler, sites
 from trialnotary.cli import main
@@ -99,3 +99,34 @@ def test_a_second_scheduler_on_one_sqlite_file_is_refused(settings_env, tmp_path
     finally:
         first.shutdown(wait=True)
     scheduler.start(settings, background=True).shutdown(wait=True)  # free again
+
+
+def test_a_token_made_on_the_command_line_expires_after_the_configured_days(
+        cli, engine, settings_env):
+    from datetime import timedelta
+
+    from trialnotary.models import SiteToken, as_utc
+
+    assert cli("trial", "add", "NCT01234567").exit_code == 0
+    assert cli("site", "add", "NCT01234567", "SITE-01").exit_code == 0
+
+    def lifetime(*args, **env) -> tuple[float | None, str]:
+        extra = {f"TRIALNOTARY_{key}": value for key, value in env.items()}
+        result = CliRunner().invoke(main, ["token", "create", "SITE-01", *args],
+                                    env={**settings_env, **extra}, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        token = result.stdout.strip().splitlines()[-1]
+        with Session(engine) as session:
+            row = session.exec(select(SiteToken).where(
+                SiteToken.digest == sites.token_digest(token))).one()
+        days = None if row.expires_at is None else \
+            (as_utc(row.expires_at) - as_utc(row.created_at)) / timedelta(days=1)
+        return days, result.stderr
+
+    days, said = lifetime()
+    assert days == pytest.approx(90, abs=0.01) and "expires in 90 days" in said
+    assert lifetime("--expires-in", "2")[0] == pytest.approx(2, abs=0.01)
+    assert lifetime(SITE_TOKEN_DAYS="7")[0] == pytest.approx(7, abs=0.01)
+    days, said = lifetime(SITE_TOKEN_DAYS="0")
+    assert days is None and "never expires" in said
+    assert lifetime("--expires-in", "3", SITE_TOKEN_DAYS="0")[0] == pytest.approx(3, abs=0.01)

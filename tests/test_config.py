@@ -54,6 +54,9 @@ def test_instance_config_file_is_read_and_the_environment_wins(tmp_path):
     ("TRIALNOTARY_CONFIRMATIONS", "soon", "CONFIRMATIONS"),
     ("TRIALNOTARY_MAX_BATCH", "lots", "MAX_BATCH must be a number"),
     ("TRIALNOTARY_SEAL_INTERVAL_SECONDS", "0", "at least"),
+    ("TRIALNOTARY_LOOKUP_RATE_LIMIT", "lots", "LOOKUP_RATE_LIMIT must be a rate"),
+    ("TRIALNOTARY_LOGIN_RATE_LIMIT", "10 per fortnight", "LOGIN_RATE_LIMIT must be a rate"),
+    ("TRIALNOTARY_WRITE_LOCK_TIMEOUT_SECONDS", "0", "WRITE_LOCK_TIMEOUT_SECONDS"),
 ])
 def test_bad_values_name_their_variable(tmp_path, name, value, message):
     with pytest.raises(ConfigError, match=message):

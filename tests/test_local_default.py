@@ -75,6 +75,9 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
         assert f"{email}  password {password}" in output  # printed, one per role
         assert password.encode() not in database  # kept only as an Argon2id hash
     assert not database.count(token.encode())
+    instance = tmp_path / "instance"  # the chain's state too: every file its owner's alone
+    assert {path.name: oct(path.stat().st_mode) for path in [instance, *instance.iterdir()]
+            if path.stat().st_mode & 0o077} == {}
 
     process = start_up(env, web_port)
     try:
@@ -106,7 +109,8 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
         assert verified.returncode == 0, hint + "\n" + verified.stdout + verified.stderr
         assert verified.stdout.count("The receipt is genuine, but no file was checked") == 2
     finally:
-        stop(process)
+        output = stop(process)
+    assert "other users could read" not in output
 
 
 def test_the_receipts_folder_of_the_printed_commands_is_ignored_by_git():

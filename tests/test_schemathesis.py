@@ -47,6 +47,8 @@ def seeded(database, tmp_path_factory, anvil):
         "TRIALNOTARY_INSTANCE_PATH": str(tmp / "instance"), "TRIALNOTARY_DATABASE_URL": url,
         "TRIALNOTARY_CHAIN": "local", "TRIALNOTARY_CHAIN_RPC_URL": anvil.url,
         "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600", "TRIALNOTARY_CONFIRMATIONS": "1",
+        # Hundreds of anonymous look-ups from one address: their limit has its own test.
+        "TRIALNOTARY_LOOKUP_RATE_LIMIT": "100000 per minute",
     }), {"TESTING": True})
     services = app.extensions["trialnotary"]
     with Session(services.engine) as session:

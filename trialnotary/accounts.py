@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
-from . import audit
+from . import audit, sites
 from .access import ROLES, Principal
 from .models import (
     LoginAttempt,
@@ -36,9 +36,11 @@ from .validation import ValidationError, validate_text
 
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
-LOCKOUT_FAILURES = 5
-LOCKOUT_WINDOW = timedelta(minutes=15)
-LOCKOUT_DURATION = timedelta(minutes=15)
+# Sign-in throttling, per (e-mail address, client address): see ``throttled_until``.
+FREE_FAILURES = 5
+FIRST_WAIT = timedelta(minutes=1)
+LONGEST_WAIT = timedelta(minutes=15)
+FAILURE_MEMORY = timedelta(hours=24)
 SESSION_MAX_AGE = timedelta(hours=12)
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 USER_TOKEN_PREFIX = "tn_user_"
@@ -118,13 +120,24 @@ def set_password(session: Session, user: User, password: str, *, actor: str,
                  entity_id=user.id, new={"email": user.email, "temporary": temporary})
 
 
+@dataclass(frozen=True)
+class UserChange:
+    """What changing a user took away with it: the grants of the old role (``trial X``,
+    ``site Y``) and the site tokens they made that the change ended."""
+
+    dropped_grants: list[str]
+    ended_tokens: list[sites.CreatedToken]
+
+
 def update_user(session: Session, user: User, *, role: str | None = None,
                 name: str | None = None, disabled: bool | None = None,
-                actor: str) -> list[str]:
-    """Change a user; returns the grants a role change took away (``trial X``, ``site Y``).
+                actor: str) -> UserChange:
+    """Change a user; returns what the change took away with it.
 
     A grant belongs to the role it was given for: a coordinator made a sponsor loses their
     sites, so that being made a coordinator again later gives back none of them silently.
+    The site tokens the person made and may no longer manage end for good (see
+    ``end_lapsed_tokens``).
     """
     old = _user_view(user)
     if role is not None:
@@ -138,14 +151,17 @@ def update_user(session: Session, user: User, *, role: str | None = None,
         if disabled:
             session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
     new = _user_view(user)
-    if new != old:
-        session.add(user)
-        audit.record(session, actor=actor, action="user.update", entity="user",
-                     entity_id=user.id, old=old, new=new)
-    if new["role"] == old["role"]:
-        return []
-    return _drop_grants_of_other_roles(session, user, reason=f"the role changed from "
-                                       f"{old['role']} to {new['role']}", actor=actor)
+    if new == old:
+        return UserChange([], [])
+    session.add(user)
+    audit.record(session, actor=actor, action="user.update", entity="user",
+                 entity_id=user.id, old=old, new=new)
+    dropped = [] if new["role"] == old["role"] else _drop_grants_of_other_roles(
+        session, user, reason=f"the role changed from {old['role']} to {new['role']}",
+        actor=actor)
+    reason = "its creator was disabled" if new["disabled"] else \
+        f"its creator's role is now {user.role}"
+    return UserChange(dropped, end_lapsed_tokens(session, user, actor=actor, reason=reason))
 
 
 def _drop_grants_of_other_roles(session: Session, user: User, *, reason: str,
@@ -186,12 +202,47 @@ def grant(session: Session, user: User, *, trial: str | None = None, site: str |
 
 
 def revoke_grant(session: Session, user: User, *, trial: str | None = None,
-                 site: str | None = None, actor: str) -> None:
+                 site: str | None = None, actor: str) -> list[sites.CreatedToken]:
+    """Take a grant away; returns the site tokens of the user's that it ended."""
     trial_row, site_row = _grant_target(session, user, trial=trial, site=site)
-    if session.execute(_grant_query(sa.delete(UserGrant), user, trial_row, site_row)).rowcount:
-        audit.record(session, actor=actor, action="user.revoke-grant", entity="user",
-                     entity_id=user.id, old={"email": user.email,
-                                             **_grant_scope(trial_row, site_row)})
+    if not session.execute(_grant_query(sa.delete(UserGrant), user, trial_row,
+                                        site_row)).rowcount:
+        return []
+    audit.record(session, actor=actor, action="user.revoke-grant", entity="user",
+                 entity_id=user.id, old={"email": user.email,
+                                         **_grant_scope(trial_row, site_row)})
+    scope = f"trial {trial_row.registry_id}" if trial_row else f"site {site_row.code}"
+    return end_lapsed_tokens(session, user, actor=actor,
+                             reason=f"its creator's grant of {scope} was revoked")
+
+
+def end_lapsed_tokens(session: Session, user: User, *, actor: str,
+                      reason: str) -> list[sites.CreatedToken]:
+    """End, for good, the live site tokens ``user`` made that they may no longer manage
+    as they are now: a later grant or enabling does not bring them back."""
+    now = principal_of(session, user) if user.disabled_at is None else None
+    return sites.end_tokens(session, sites.tokens_lapsing(
+        sites.live_tokens_created_by(session, user.id), now), actor=actor, reason=reason)
+
+
+@dataclass(frozen=True)
+class TokenEndings:
+    """Which of a person's live site tokens each change on their admin page would end."""
+
+    disable: list[sites.CreatedToken]
+    role: dict[str, list[sites.CreatedToken]]          # by the new role
+    revoke_site: dict[str, list[sites.CreatedToken]]   # by the site whose grant goes
+
+
+def token_endings(session: Session, user: User) -> TokenEndings:
+    tokens = sites.live_tokens_created_by(session, user.id)
+    now = principal_of(session, user)
+    return TokenEndings(
+        disable=sites.tokens_lapsing(tokens, None),
+        role={role: sites.tokens_lapsing(tokens, replace(now, role=role)) for role in ROLES
+              if role != user.role},
+        revoke_site={site: sites.tokens_lapsing(tokens, replace(now, sites=now.sites - {site}))
+                     for site in now.sites})
 
 
 def _grant_query(statement, user: User, trial: Trial | None, site: Site | None):
@@ -243,25 +294,25 @@ def principal_of(session: Session, user: User) -> Principal:
 
 @dataclass(frozen=True)
 class SignIn:
-    """The outcome of a sign-in: a user, or why not (``invalid``, ``locked``)."""
+    """The outcome of a sign-in: a user, or why not: ``invalid``, or ``throttled`` (this
+    client must wait until ``retry_at``; when ``checked`` is false its password was not
+    even looked at)."""
 
     user: User | None
     problem: str | None = None
-    locked_until: datetime | None = None
+    retry_at: datetime | None = None
+    checked: bool = True
 
 
-def locked_until(session: Session, email: str, *, now: datetime | None = None) -> datetime | None:
-    """When the lock-out of this address ends, if it is locked now.
-
-    ``LOCKOUT_FAILURES`` failures within ``LOCKOUT_WINDOW``, with no success or unlock
-    after them, lock the address for ``LOCKOUT_DURATION`` from the last failure. Counted
-    per address whether or not a user has it, so answers tell nobody which exist.
-    """
-    now = now or utcnow()
+def _failures_since_cleared(session: Session, email: str, address: str | None,
+                            now: datetime) -> list[datetime]:
+    """The times of this client's failed sign-ins as ``email``, newest first, since its
+    last success there or an admin's unlock, within ``FAILURE_MEMORY``."""
+    from_client = LoginAttempt.ip.is_(None) if address is None else LoginAttempt.ip == address
     events = session.execute(
         select(LoginAttempt.kind, LoginAttempt.at)
-        .where(LoginAttempt.email == email, LoginAttempt.at > now - LOCKOUT_WINDOW
-               - LOCKOUT_DURATION)
+        .where(LoginAttempt.email == email, LoginAttempt.at > now - FAILURE_MEMORY,
+               from_client | (LoginAttempt.kind == "unlock"))
         .order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())).all()
     failures = []
     for kind, at in events:
@@ -269,24 +320,56 @@ def locked_until(session: Session, email: str, *, now: datetime | None = None) -
             break
         if kind == "failure":
             failures.append(as_utc(at))
-    recent = [at for at in failures if at > failures[0] - LOCKOUT_WINDOW] if failures else []
-    if len(recent) < LOCKOUT_FAILURES:
+    return failures
+
+
+def throttled_until(session: Session, email: str, address: str | None, *,
+                    now: datetime | None = None) -> datetime | None:
+    """Until when this client (``address``) must wait before a sign-in as ``email`` is
+    checked again, or ``None``.
+
+    The first ``FREE_FAILURES`` failures cost nothing; each one after them makes the client
+    wait ``FIRST_WAIT``, doubled per further failure, at most ``LONGEST_WAIT``, from that
+    failure. Only this client waits: the person, or anyone else, still signs in from another
+    address, so failures aimed at an account never lock its owner out. Counted per e-mail
+    address whether or not a user has it, so answers tell nobody which exist.
+    """
+    now = now or utcnow()
+    failures = _failures_since_cleared(session, email, address, now)
+    if len(failures) < FREE_FAILURES:
         return None
-    until = recent[0] + LOCKOUT_DURATION
+    doublings = min(len(failures) - FREE_FAILURES, 16)
+    until = failures[0] + min(FIRST_WAIT * 2 ** doublings, LONGEST_WAIT)
     return until if until > now else None
 
 
+def throttled_clients(session: Session, emails, *,
+                      now: datetime | None = None) -> list[tuple[str, str | None, datetime]]:
+    """``(email, address, until)`` for each client that waits now to sign in as one of
+    ``emails``, soonest free first."""
+    now = now or utcnow()
+    pairs = session.execute(
+        select(LoginAttempt.email, LoginAttempt.ip).distinct()
+        .where(LoginAttempt.email.in_(list(emails)), LoginAttempt.kind == "failure",
+               LoginAttempt.at > now - FAILURE_MEMORY)).all()
+    waiting = [(email, address, until) for email, address in pairs
+               if (until := throttled_until(session, email, address, now=now)) is not None]
+    return sorted(waiting, key=lambda found: (found[2], found[0], found[1] or ""))
+
+
 def sign_in(session: Session, email: str, password: str, *, ip: str | None = None) -> SignIn:
-    """Check a password, record the attempt, lock the address after repeated failures.
-    The caller commits (whatever the outcome: failures must be kept)."""
+    """Check a password, record the attempt, and throttle this client after repeated
+    failures (see ``throttled_until``). The caller commits (whatever the outcome: failures
+    must be kept). A client that must wait is answered at once, its password unchecked
+    and its attempt not counted."""
     try:
         email = normalize_email(email)
     except ValidationError:
         _hasher_miss(password)
         return SignIn(None, "invalid")
-    until = locked_until(session, email)
+    until = throttled_until(session, email, ip)
     if until is not None:
-        return SignIn(None, "locked", until)
+        return SignIn(None, "throttled", until, checked=False)
     user = find_user(session, email)
     # Always one Argon2 verification, so no answer is faster for an unknown or disabled user.
     verified = _verify(user, password) if user is not None else _hasher_miss(password)
@@ -299,13 +382,14 @@ def sign_in(session: Session, email: str, password: str, *, ip: str | None = Non
             user.password_hash = _hasher.hash(password)
             session.add(user)
         return SignIn(user)
-    until = locked_until(session, email)
+    until = throttled_until(session, email, ip)
     if until is not None:
         session.add(LoginAttempt(email=email, user_id=user.id if user else None, kind="locked",
                                  ip=ip))
         audit.record(session, actor="system", action="login.locked", entity="login",
-                     entity_id=email, new={"email": email, "lockedUntil": until.isoformat()})
-        return SignIn(None, "locked", until)
+                     entity_id=email, new={"email": email, "address": ip,
+                                           "lockedUntil": until.isoformat()})
+        return SignIn(None, "throttled", until)
     return SignIn(None, "invalid")
 
 
@@ -325,6 +409,7 @@ def _hasher_miss(password: str) -> bool:
 
 
 def unlock(session: Session, email: str, *, actor: str) -> None:
+    """Lift every client's wait to sign in as ``email``."""
     email = normalize_email(email)
     session.add(LoginAttempt(email=email, kind="unlock",
                              user_id=getattr(find_user(session, email), "id", None)))

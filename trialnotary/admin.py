@@ -163,9 +163,19 @@ def user(user_id: int):
         trials_granted=sorted(trials_granted), sites_granted=sorted(sites_granted),
         trial_ids=session.scalars(select(Trial.registry_id).order_by(Trial.registry_id)).all(),
         site_codes=session.scalars(select(Site.code).order_by(Site.code)).all(),
-        locked_until=accounts.locked_until(session, person.email),
+        throttled=accounts.throttled_clients(session, [person.email]),
+        endings=accounts.token_endings(session, person),
         passwords=take_shown_once("password", user_id=person.id),
         myself=person.id == current_principal().user_id)
+
+
+def _ended(tokens: list) -> str:
+    """The part of a message that names the site tokens a change ended, if any."""
+    if not tokens:
+        return ""
+    return (f" {len(tokens)} site token{'s' if len(tokens) > 1 else ''} ended: "
+            f"{', '.join(item.token.prefix + '…' for item in tokens)}. The API refuses them "
+            "from now on, whatever changes later.")
 
 
 @bp.post("/users/<int:user_id>")
@@ -185,24 +195,28 @@ def update_user(user_id: int):
         email = person.email
         if what == "role":
             before = person.role
-            dropped = accounts.update_user(session, person, role=form.get("role"),
-                                           actor=actor)
+            change = accounts.update_user(session, person, role=form.get("role"),
+                                          actor=actor)
             if person.role == before:
                 return f"{email} is already {before}: nothing changed."
+            dropped = change.dropped_grants
             return f"{email} is now {person.role} (was {before})." + (
-                f" Grants of the old role removed: {', '.join(dropped)}." if dropped else "")
+                f" Grants of the old role removed: {', '.join(dropped)}." if dropped else "") \
+                + _ended(change.ended_tokens)
         if what in ("disable", "enable"):
-            accounts.update_user(session, person, disabled=what == "disable", actor=actor)
-            return f"{email} is disabled: their sessions ended and they cannot sign in." \
-                if what == "disable" else f"{email} is enabled: they can sign in again."
+            change = accounts.update_user(session, person, disabled=what == "disable",
+                                          actor=actor)
+            return (f"{email} is disabled: their sessions ended and they cannot sign in."
+                    if what == "disable" else f"{email} is enabled: they can sign in again.") \
+                + _ended(change.ended_tokens)
         if what in ("grant", "revoke-grant"):
             trial, site = form.get("trial") or None, form.get("site") or None
             scope = f"trial {trial}" if trial else f"site {site}"
             if what == "grant":
                 accounts.grant(session, person, trial=trial, site=site, actor=actor)
                 return f"{email} is granted {scope}."
-            accounts.revoke_grant(session, person, trial=trial, site=site, actor=actor)
-            return f"{email} no longer has {scope}."
+            ended = accounts.revoke_grant(session, person, trial=trial, site=site, actor=actor)
+            return f"{email} no longer has {scope}." + _ended(ended)
         if what == "reset-password":
             password = accounts.generated_password()
             accounts.set_password(session, person, password, actor=actor, temporary=True)
@@ -211,7 +225,7 @@ def update_user(user_id: int):
                    "sessions ended; they choose their own password at sign-in."
         if what == "unlock":
             accounts.unlock(session, email, actor=actor)
-            return f"{email} can sign in again: the lock-out is lifted."
+            return f"{email} can sign in again from every address."
         raise ValidationError("action", "is not one this page knows")
 
     response, message = _change(act, "", "admin.user", user_id=user_id)
@@ -225,10 +239,8 @@ def update_user(user_id: int):
 def logins():
     session = db_session()
     attempts = accounts.recent_attempts(session)
-    emails = sorted({attempt.email for attempt in attempts})
-    locked = {email: until for email in emails
-              if (until := accounts.locked_until(session, email)) is not None}
-    return render_template("admin/logins.html", attempts=attempts, locked=locked)
+    throttled = accounts.throttled_clients(session, {attempt.email for attempt in attempts})
+    return render_template("admin/logins.html", attempts=attempts, throttled=throttled)
 
 
 @bp.post("/logins/unlock")
@@ -236,7 +248,7 @@ def logins():
 def unlock():
     email = request.form.get("email", "")
     return _change(lambda s, actor: accounts.unlock(s, email, actor=actor),
-                   f"{email} can sign in again: the lock-out is lifted.", "admin.logins")[0]
+                   f"{email} can sign in again from every address.", "admin.logins")[0]
 
 
 # --- tokens --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import access, anchoring, openapi, overview, registrations, reports, security, sites
 from .access import requires
+from .auth import current_principal
 from .config import ConfigError
 from .context import db_session, services
 from .models import Anchor, as_utc, rfc3339_ms, utcnow
@@ -28,7 +29,7 @@ bp = Blueprint("api", __name__, url_prefix=PREFIX)
 HTTP_ERROR_CODES = {
     400: "invalid_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error",
-    429: "rate_limited", 500: "internal_error",
+    429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
 
 
@@ -136,6 +137,12 @@ def _dumps(body) -> str:
 @bp.get("/submissions")
 @requires(access.PUBLIC)
 def list_submissions():
+    wait = security.anonymous_lookup_wait(services().settings, current_principal().signed_in)
+    if wait is not None:
+        response = error_response(429, "rate_limited", "too many look-ups from this address: "
+                                                       f"try again in {wait} seconds")
+        response.headers["Retry-After"] = str(wait)
+        return response
     sha256 = request.args.get("sha256")
     if sha256 is None:
         raise ValidationError("sha256", "is required")
@@ -324,8 +331,8 @@ def http_error(exc: HTTPException):
     """An HTTP error as the API's JSON error (the app routes API paths here, because
     routing errors happen before any blueprint is known)."""
     status = exc.code or 500
-    response = error_response(status, HTTP_ERROR_CODES.get(status, f"http_{status}"),
-                              exc.description or exc.name)
+    code = getattr(exc, "api_code", None) or HTTP_ERROR_CODES.get(status, f"http_{status}")
+    response = error_response(status, code, exc.description or exc.name)
     if status == 405 and getattr(exc, "valid_methods", None):
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from flask import Flask, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, make_response, request
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
 from . import admin, api, auth, security, web
 from .chain import ChainClient
 from .config import Settings, load_settings
 from .context import Services, close_db_session
-from .db import make_engine
+from .db import WriterBusy, engine_for
 from .query import DB_INT_MAX
 from .validation import ValidationError
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     app.json.sort_keys = False
     app.extensions["trialnotary"] = Services(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        engine=engine_for(settings),
         chain=ChainClient(settings, timeout=WEB_CHAIN_TIMEOUT),
     )
     app.teardown_appcontext(close_db_session)
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     admin.init_app(app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(ValidationError, _bad_input)
+    app.register_error_handler(WriterBusy, _writer_busy)
     return app
 
 
@@ -89,3 +90,11 @@ def _bad_input(exc: ValidationError):
     if api.is_api_path(request.path):
         return api.error_response(422, "validation_error", exc.message, exc.field)
     return web.bad_input_page(exc)
+
+
+def _writer_busy(exc: WriterBusy):
+    """A write that found no turn in time: 503, and when to try again."""
+    response = make_response(_http_error(ServiceUnavailable(
+        f"The database is busy; try again in {exc.retry_after} s.")))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response

@@ -9,6 +9,7 @@ are sent to sign in (or get 401 from the API), others without the right get 403.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import timedelta
 
@@ -30,7 +31,7 @@ from . import access, accounts
 from .access import ANONYMOUS, Principal, requires
 from .context import db_session, services
 from .db import write_session
-from .models import User
+from .models import User, utcnow
 from .security import rate_limiter
 from .validation import ValidationError
 
@@ -214,18 +215,26 @@ def login():
             accounts.end_session(sql, request.cookies[SESSION_COOKIE])  # one browser, one
         sql.commit()
     if token is None:
-        if outcome.problem == "locked":
-            error = ("Too many failed sign-ins: this account is locked until "
-                     f"{outcome.locked_until:%H:%M} UTC. An administrator can unlock it.")
-        else:
-            error = "The e-mail address or the password is not right."
+        error, status, headers = "The e-mail address or the password is not right.", 401, {}
+        if outcome.problem == "throttled":
+            wait = _seconds_until(outcome.retry_at)
+            throttled = ("Too many failed sign-ins to this account from your address: try "
+                         f"again in {wait} seconds, or ask an administrator to unlock it.")
+            # The attempt that started the wait was checked; those during it are not.
+            error, status = (f"{error} {throttled}", 401) if outcome.checked \
+                else (throttled, 429)
+            headers = {"Retry-After": str(wait)}
         return render_template("login.html", next=request.form.get("next", ""), error=error,
-                               email=email), 401
+                               email=email), status, headers
     session.clear()  # no state from before signing in carries over
     response = redirect(_safe_next(request.form.get("next")))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
                         secure=services().settings.secure_cookies)
     return response
+
+
+def _seconds_until(moment) -> int:
+    return max(1, math.ceil((moment - utcnow()).total_seconds()))
 
 
 @bp.post("/logout")
@@ -252,10 +261,15 @@ def change_password():
     current, new = request.form.get("current", ""), request.form.get("new", "")
     with write_session(services().engine) as sql:
         user = sql.get(User, principal.user_id)
-        if not accounts.sign_in(sql, user.email, current, ip=request.remote_addr).user:
-            sql.commit()  # the failed attempt counts towards the lock-out
-            return render_template("password.html", error="Your current password is not "
-                                   "right."), 400
+        outcome = accounts.sign_in(sql, user.email, current, ip=request.remote_addr)
+        if not outcome.user:
+            sql.commit()  # the failed attempt counts towards the throttle
+            error = "Your current password is not right."
+            if outcome.problem == "throttled":
+                wait = ("Too many wrong passwords from your address: try again in "
+                        f"{_seconds_until(outcome.retry_at)} seconds.")
+                error = f"{error} {wait}" if outcome.checked else wait
+            return render_template("password.html", error=error), 400
         try:
             if new != request.form.get("repeat", ""):
                 raise ValidationError("repeat", "the two new passwords differ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import time
@@ -21,9 +22,9 @@ def _settings():
 
 
 def _engine(settings):
-    from .db import is_current, make_engine
+    from .db import engine_for, is_current
 
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     if not is_current(engine):
         raise click.ClickException("the database is not migrated: run `trialnotary db upgrade`")
     return engine
@@ -51,12 +52,16 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
     """Serve the web pages and the API (and the scheduler, unless --no-scheduler)."""
     from . import scheduler
     from .app import SERVER_MAX_BODY_BYTES, create_app
+    from .config import ConfigError
 
     _setup_logging()
     settings = _settings()
     engine = _engine(settings)
     engine.dispose()
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     jobs = None if no_scheduler else scheduler.start(settings, background=True)
     click.echo(f"trialnotary serving on http://{host}:{port}"
                + ("" if no_scheduler else " (with the scheduler)"))
@@ -121,7 +126,7 @@ def _admin(action):
     from .db import write_session
     from .validation import ValidationError
 
-    with write_session(_engine(_settings())) as session:
+    with _busy_is_an_error(), write_session(_engine(_settings())) as session:
         try:
             result = action(session)
         except ValidationError as exc:
@@ -129,6 +134,18 @@ def _admin(action):
                                        else exc.message) from None
         session.commit()
         return result
+
+
+@contextlib.contextmanager
+def _busy_is_an_error():
+    """A database whose write lock stays taken is a one-line error, not a traceback."""
+    from .db import WriterBusy
+
+    try:
+        yield
+    except WriterBusy as exc:
+        raise click.ClickException(f"{exc}; nothing was changed. Try again, or look for a "
+                                   "process that holds the database's write lock.") from None
 
 
 @main.group("trial")
@@ -174,15 +191,19 @@ def token_group() -> None:
 
 @token_group.command("create")
 @click.argument("site")
-@click.option("--expires-in", type=click.FloatRange(min=0, min_open=True), metavar="DAYS")
+@click.option("--expires-in", type=click.FloatRange(min=0, min_open=True), metavar="DAYS",
+              help="Days until it expires [default: TRIALNOTARY_SITE_TOKEN_DAYS, 90].")
 def token_create(site: str, expires_in: float | None) -> None:
-    """Print a new token for SITE (shown once, stored only as a digest)."""
+    """Print a new token for SITE (shown once, stored only as a digest). It belongs to no
+    person: it lives until it expires or is revoked."""
     from . import sites
 
-    token = _admin(lambda s: sites.create_token(s, site, expires_in_days=expires_in,
+    days = expires_in or _settings().site_token_days
+    token = _admin(lambda s: sites.create_token(s, site, expires_in_days=days,
                                                 actor=_actor()))
-    click.echo(f"token for site {site}" + (f", expires in {expires_in:g} days" if expires_in
-                                           else "") + " (shown once):", err=True)
+    click.echo(f"token for site {site}" + (f", expires in {days:g} days" if days
+                                           else ", never expires") + " (shown once):",
+               err=True)
     click.echo(token)
 
 
@@ -307,9 +328,10 @@ def seal_now(wait: bool) -> None:
     settings = _settings()
     engine = _engine(settings)
     chain = ChainClient(settings)
-    sealed = batches.seal_all(engine, settings.max_batch)
-    if (head := batches.seal_audit_head(engine, waited_seconds=0)) is not None:
-        sealed.append(head)
+    with _busy_is_an_error():
+        sealed = batches.seal_all(engine, settings.max_batch)
+        if (head := batches.seal_audit_head(engine, waited_seconds=0)) is not None:
+            sealed.append(head)
     try:
         sent = anchoring.anchor_sealed(engine, chain)
     except ChainError as exc:

@@ -6,15 +6,23 @@ environment variable names), a ``.env`` file in the working directory, the envir
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 PREFIX = "TRIALNOTARY_"
+log = logging.getLogger(__name__)
+# The instance folder holds every trial's records, password hashes and the secret key:
+# its owner alone may read it, or hold the database's write lock.
+PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
 
 # Anvil's first development account. Its key is published in anvil's own output and docs:
 # it is NOT a secret and is used only for the local chain (TRIALNOTARY_CHAIN=local).
@@ -43,6 +51,23 @@ class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 
 
+# The names a local notary answers to, on any port, unless TRIALNOTARY_ALLOWED_HOSTS says
+# otherwise. IPv6 addresses are written as in a Host header: in brackets.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+ANY_HOST = "*"
+_HOST_NAME = r"\[[0-9a-f:.]+\]|[a-z0-9-]+(?:\.[a-z0-9-]+)*"
+_HOST = re.compile(rf"(?P<name>{_HOST_NAME})(?::(?P<port>[0-9]{{1,5}}))?")
+
+
+def host_name(host: str) -> str | None:
+    """The name in a ``Host`` header (``name`` or ``name:port``), lower-cased, or ``None``
+    if it is none."""
+    match = _HOST.fullmatch(host.strip().lower())
+    if match is None or (match["port"] and not 0 < int(match["port"]) < 65536):
+        return None
+    return match["name"]
+
+
 @dataclass
 class Settings:
     instance_path: Path
@@ -60,10 +85,14 @@ class Settings:
     secure_cookies: bool = False
     ratelimit_storage_url: str = "memory://"
     login_rate_limit: str = "10 per minute"
+    lookup_rate_limit: str = "30 per minute"
     trusted_proxies: int = 0
     public_url: str | None = None
     resend_after_seconds: float = 10.0
     replace_after_seconds: float = 30.0
+    write_lock_timeout_seconds: float = 5.0
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+    site_token_days: float | None = 90.0  # a new site token's life unless asked; None: no end
 
     def anchor_key(self) -> str:
         """The anchoring private key; never logged, printed or stored in the database."""
@@ -120,6 +149,20 @@ def _number(values: dict, name: str, default, kind=float, minimum=0):
     return number
 
 
+def _rate_limit(values: dict, name: str, default: str) -> str:
+    """A limit such as ``10 per minute`` or ``100/hour``, checked now rather than at the
+    first request it would fail."""
+    from limits import parse
+
+    raw = (values.get(PREFIX + name) or "").strip() or default
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a rate like '10 per minute', "
+                          f"not {raw!r}") from None
+    return raw
+
+
 def _flag(values: dict, name: str, *, default: bool) -> bool:
     raw = (values.get(PREFIX + name) or "").strip().lower()
     if raw == "":
@@ -129,17 +172,85 @@ def _flag(values: dict, name: str, *, default: bool) -> bool:
     return raw in ("1", "true", "yes")
 
 
+def private_opener(path, flags: int) -> int:
+    """For ``open(..., opener=private_opener)``: a file it creates is its owner's alone."""
+    return os.open(path, flags, PRIVATE_FILE)
+
+
+def private_folder(folder: Path) -> None:
+    """Create ``folder`` (if new) so that only its owner may enter it."""
+    folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+
+
+def make_private(paths) -> list[Path]:
+    """Take group and other permissions away from those of ``paths`` that have any
+    (symbolic links and missing paths are left alone); warn naming them, and return them."""
+    loosened = []
+    for path in paths:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode) or not mode & 0o077:
+            continue
+        try:
+            path.chmod(stat.S_IMODE(mode) & PRIVATE_FOLDER)
+        except PermissionError:
+            log.warning("other users can read %s, and it is not ours to change", path)
+            continue
+        loosened.append(path)
+    if loosened:
+        log.warning("other users could read %s: now readable by their owner only",
+                    ", ".join(str(path) for path in loosened))
+    return loosened
+
+
+def make_instance_private(instance: Path) -> list[Path]:
+    """The instance folder and the files directly in it, owner only (see ``make_private``)."""
+    if not instance.is_dir():
+        return []
+    return make_private([instance, *sorted(instance.iterdir())])
+
+
 def _secret_key(instance: Path, configured: str | None) -> str:
     if configured:
         return configured
     path = instance / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    instance.mkdir(parents=True, exist_ok=True)
+    private_folder(instance)
     key = secrets.token_hex(32)
-    path.touch(mode=0o600)
-    path.write_text(key)
+    with open(path, "w", opener=private_opener) as handle:
+        handle.write(key)
     return key
+
+
+def _public_url(raw: str | None) -> str | None:
+    url = (raw or "").strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or "@" in parts.netloc \
+            or host_name(parts.netloc) is None or parts.query or parts.fragment:
+        raise ConfigError(f"{PREFIX}PUBLIC_URL must be an http(s) address like "
+                          f"https://notary.example.org, not {raw!r}")
+    return url
+
+
+def _allowed_hosts(raw: str | None, chain: str, public_url: str | None) -> tuple[str, ...]:
+    """The host names requests may name (any port): those configured, else the local
+    ones on the local chain, and the public URL's in any case."""
+    names = [name.strip().lower() for name in (raw or "").split(",") if name.strip()]
+    for name in names:
+        if name != ANY_HOST and not re.fullmatch(_HOST_NAME, name.removeprefix(".")):
+            raise ConfigError(
+                f"{PREFIX}ALLOWED_HOSTS: {name!r} is not a host name (no scheme or port; an "
+                "IPv6 address in brackets; .example.org for it and its subdomains; * for any)")
+    if not names and chain == "local":
+        names = list(LOCAL_HOSTS)
+    if public_url:
+        names.append(host_name(urlsplit(public_url).netloc))
+    return tuple(dict.fromkeys(names))
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -147,6 +258,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values = _raw_values(environ)
     get = lambda name: values.get(PREFIX + name) or None  # noqa: E731
     instance = Path(get("INSTANCE_PATH")).resolve()
+    make_instance_private(instance)
     chain = (get("CHAIN") or "local").lower()
     if chain not in CHAINS:
         raise ConfigError(f"{PREFIX}CHAIN must be one of {', '.join(CHAINS)}, not {chain!r}")
@@ -156,6 +268,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if not rpc_urls:
         raise ConfigError(f"{PREFIX}CHAIN_RPC_URL is required on chain {chain!r}")
     key_file = get("ANCHOR_KEY_FILE")
+    public_url = _public_url(get("PUBLIC_URL"))
     return Settings(
         instance_path=instance,
         database_url=get("DATABASE_URL") or f"sqlite:///{instance / 'trialnotary.sqlite3'}",
@@ -171,11 +284,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         session_idle_minutes=_number(values, "SESSION_IDLE_MINUTES", 15.0, float, 1),
         secure_cookies=_flag(values, "SECURE_COOKIES", default=chain != "local"),
         ratelimit_storage_url=get("RATELIMIT_STORAGE_URL") or "memory://",
-        login_rate_limit=get("LOGIN_RATE_LIMIT") or "10 per minute",
+        login_rate_limit=_rate_limit(values, "LOGIN_RATE_LIMIT", "10 per minute"),
+        lookup_rate_limit=_rate_limit(values, "LOOKUP_RATE_LIMIT", "30 per minute"),
         trusted_proxies=_number(values, "TRUSTED_PROXIES", 0, int, 0),
-        public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
+        public_url=public_url,
+        allowed_hosts=_allowed_hosts(get("ALLOWED_HOSTS"), chain, public_url),
+        site_token_days=_number(values, "SITE_TOKEN_DAYS", 90.0, float, 0) or None,
         resend_after_seconds=_number(values, "RESEND_AFTER_SECONDS",
                                      preset.resend_after_seconds, float, 0),
         replace_after_seconds=_number(values, "REPLACE_AFTER_SECONDS",
                                       preset.replace_after_seconds, float, 0),
+        write_lock_timeout_seconds=_number(values, "WRITE_LOCK_TIMEOUT_SECONDS", 5.0, float,
+                                           0.1),
     )

@@ -22,8 +22,8 @@ import requests
 from sqlmodel import Session, select
 
 from . import accounts, sites
-from .config import Settings, load_settings
-from .db import make_engine, upgrade, write_session
+from .config import Settings, load_settings, private_folder, private_opener
+from .db import engine_for, upgrade, write_session
 from .models import Site, Trial
 
 DEMO_TRIAL = "NCT01234567"
@@ -61,12 +61,12 @@ def start_local_chain(settings: Settings) -> subprocess.Popen | None:
         return None
     port = urlparse(url).port or 8545
     state = settings.instance_path / "anvil-state.json"
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    private_folder(settings.instance_path)
     process = subprocess.Popen(
         [str(find_anvil()), "--port", str(port), "--chain-id", str(settings.chain_id),
          "--block-time", "1", "--state", str(state),
          "--state-interval", str(STATE_INTERVAL_SECONDS), "--silent"],
-        stdout=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, umask=0o077)  # its state file: the owner's alone
     deadline = time.monotonic() + 20
     while not _answers(url):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -94,15 +94,15 @@ SEEDER = "system:local-default"
 
 
 def _private_file(path: Path, text: str) -> None:
-    path.touch(mode=0o600)
-    path.write_text(text)
+    with open(path, "w", opener=private_opener) as handle:
+        handle.write(text)
 
 
 def seed_demo(settings: Settings) -> tuple[str, dict[str, str]]:
     """Create the demo trial, site, site token and one user per role, once; returns the
     token and the users' passwords. Both are kept in the instance folder, readable only by
     its owner: the database holds only their digests."""
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     token_file = settings.instance_path / "demo-token"
     logins_file = settings.instance_path / "demo-logins.json"
     with write_session(engine) as session:
@@ -113,7 +113,8 @@ def seed_demo(settings: Settings) -> tuple[str, dict[str, str]]:
             sites.add_site(session, DEMO_TRIAL, DEMO_SITE, name="Demo site", actor=SEEDER)
         token = token_file.read_text().strip() if token_file.exists() else None
         if token is None or sites.authenticate(session, token) is None:
-            token = sites.create_token(session, DEMO_SITE, name="demo", actor=SEEDER)
+            token = sites.create_token(session, DEMO_SITE, name="demo", actor=SEEDER,
+                                       expires_in_days=settings.site_token_days)
             _private_file(token_file, token + "\n")
         logins = _seed_users(session, logins_file)
         session.commit()

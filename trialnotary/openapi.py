@@ -360,8 +360,9 @@ def _responses() -> dict:
         "InvalidJson": _json(_ref("Error"), "The body is not UTF-8 JSON, nests deeper than "
                                             "64 levels, or is not sent as `application/json` "
                                             "(`invalid_json`)."),
-        "Unauthorized": _json(_ref("Error"), "No token, or not a live one: unknown, expired "
-                                             "or revoked (`unauthorized`).",
+        "Unauthorized": _json(_ref("Error"), "No token, or not a live one: unknown, expired, "
+                                             "revoked, or made by a person who may no longer "
+                                             "manage the site's tokens (`unauthorized`).",
                               {"WWW-Authenticate": {"schema": {"type": "string"}}}),
         "Forbidden": _json(_ref("Error"), "The token is another site's (`forbidden`)."),
         "NotYours": _json(_ref("Error"), "The user may not read this trial (`forbidden`)."),
@@ -372,7 +373,18 @@ def _responses() -> dict:
                                               "unknown or not enrolled (`validation_error`), "
                                               "or the Idempotency-Key was used with another "
                                               "request (`idempotency_mismatch`)."),
+        "RateLimited": _json(_ref("Error"), "Too many anonymous look-ups from this address "
+                                            "(`rate_limited`): a user token is not limited.",
+                             _retry_after()),
+        "Busy": _json(_ref("Error"), "The database gave no turn to write within the "
+                                     "server's wait; nothing was stored (`unavailable`).",
+                      _retry_after()),
     }
+
+
+def _retry_after() -> dict:
+    return {"Retry-After": {"required": True, "description": "seconds",
+                            "schema": {"type": "integer", "minimum": 1}}}
 
 
 def _post(summary: str, request_schema: str, created: dict) -> dict:
@@ -386,7 +398,7 @@ def _post(summary: str, request_schema: str, created: dict) -> dict:
             "201": created,
             "400": _error("InvalidJson"), "401": _error("Unauthorized"),
             "403": _error("Forbidden"), "413": _error("PayloadTooLarge"),
-            "422": _error("Unprocessable"),
+            "422": _error("Unprocessable"), "503": _error("Busy"),
         },
     }
 
@@ -416,6 +428,7 @@ def _paths() -> dict:
                 "responses": {
                     "200": _json(_ref("SubmissionList"), "The registrations."),
                     "422": _error("Unprocessable"),
+                    "429": _error("RateLimited"),
                 },
             },
         },
@@ -442,10 +455,8 @@ def _paths() -> dict:
                         "type": "string",
                         "pattern": r"^attachment; filename=[A-Za-z0-9._-]+\.receipt\.json$"}},
                 }),
-                "202": _json(_ref("SubmissionStatus"), "Not confirmed yet: ask again later.", {
-                    "Retry-After": {"required": True, "description": "seconds",
-                                    "schema": {"type": "integer", "minimum": 1}},
-                }),
+                "202": _json(_ref("SubmissionStatus"), "Not confirmed yet: ask again later.",
+                             _retry_after()),
                 "404": _error("NotFound"),
             },
         }},

@@ -19,8 +19,8 @@ from sqlmodel import Session
 
 from . import anchoring, registrations
 from .chain import ChainClient
-from .config import Settings
-from .db import make_engine
+from .config import Settings, private_opener
+from .db import WriterBusy, engine_for
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -34,7 +34,8 @@ def _claim_sqlite(database_url: str):
     """SQLite has no locks that span processes the way PostgreSQL's do, so only one
     scheduler may run per database file; a second one is refused."""
     path = Path(sa.engine.make_url(database_url).database or "")
-    lock_file = open(path.with_name(path.name + ".scheduler.lock"), "w")  # noqa: SIM115
+    lock_file = open(path.with_name(path.name + ".scheduler.lock"), "w",  # noqa: SIM115
+                     opener=private_opener)
     try:
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -49,6 +50,8 @@ def _guarded(job, name: str):
     def run():
         try:
             job()
+        except WriterBusy as exc:
+            log.warning("%s job skipped: %s; it runs again at its next time", name, exc)
         except Exception:
             log.exception("%s job failed; it runs again at its next time", name)
     return run
@@ -63,7 +66,7 @@ def purge_idempotency_keys(engine) -> int:
 
 def start(settings: Settings, *, background: bool):
     """Build and start the scheduler. In the foreground this blocks until interrupted."""
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     claim = _claim_sqlite(settings.database_url) if engine.dialect.name == "sqlite" else None
     chain = ChainClient(settings)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

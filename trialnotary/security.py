@@ -1,19 +1,22 @@
 """The web pages' protections: CSRF on every form, strict response headers, cookie flags,
-proxy headers, and rate limits whose counters live in shared storage.
+proxy headers, the host names the notary answers to, and rate limits whose counters live
+in shared storage.
 
 The JSON API is token-only (no cookies), so it is exempt from CSRF.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import Flask, g, request
 from flask_wtf.csrf import CSRFProtect
 from limits import parse, storage, strategies
+from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import Settings
+from .config import ANY_HOST, PREFIX, ConfigError, Settings, host_name
 
 csrf = CSRFProtect()
 
@@ -48,6 +51,43 @@ def rate_limiter() -> RateLimiter:
     return current_app.extensions["trialnotary.ratelimit"]
 
 
+def anonymous_lookup_wait(settings: Settings, signed_in: bool) -> int | None:
+    """Count an anonymous look-up by hash against its address; ``None`` if allowed, else
+    the whole seconds to wait. Anyone who can compute a file's hash (an empty file, a
+    published template) learns its registrations, so guessing is slowed like sign-in;
+    signed-in people and user tokens are not limited."""
+    if signed_in:
+        return None
+    wait = rate_limiter().hit(settings.lookup_rate_limit, "lookup", request.remote_addr or "-")
+    return None if wait is None else math.ceil(wait)
+
+
+class UnknownHost(BadRequest):
+    """A request whose ``Host`` (or trusted ``X-Forwarded-Host``) is not one the notary
+    answers to: its pages would carry that name in QR codes, receipts and links."""
+
+    api_code = "unknown_host"
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a ``Host`` value names an allowed host, on any port. ``.example.org`` allows
+    it and its subdomains; ``*`` any host."""
+    if ANY_HOST in allowed:
+        return True
+    name = host_name(host)
+    return name is not None and any(
+        name == entry or (entry.startswith(".") and (name == entry[1:] or name.endswith(entry)))
+        for entry in allowed)
+
+
+def _refuse_unknown_hosts(allowed: tuple[str, ...]):
+    def check():
+        if not host_allowed(request.host, allowed):
+            raise UnknownHost("This server does not answer to that host name. Use its "
+                              "address as the notary's administrator published it.")
+    return check
+
+
 def _headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -69,9 +109,14 @@ def init_app(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_NAME="tn_flask",
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead
     )
+    if not settings.allowed_hosts:
+        raise ConfigError(f"{PREFIX}PUBLIC_URL (or {PREFIX}ALLOWED_HOSTS) is required on "
+                          f"chain {settings.chain!r}: the host names this server answers to, "
+                          "which its links, QR codes and receipts carry")
     csrf.init_app(app)
     app.extensions["trialnotary.ratelimit"] = RateLimiter(settings.ratelimit_storage_url)
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.before_request(_refuse_unknown_hosts(settings.allowed_hosts))
     app.after_request(_headers)

@@ -1,6 +1,13 @@
 """Trials, sites, enrolment and site tokens. Every change is written to the audit trail
 in the same transaction, attributed to ``actor`` (``"cli:<os user>"``, ``"user:<id>
-<email>"``, or ``"system"``)."""
+<email>"``, or ``"system"``).
+
+A site token made by a person (on the API tokens page) lives only as long as that person may
+manage the site's tokens: disabling them, or taking away the role or the grant it relied
+on, ends it for good (a later re-grant does not bring it back). A token made with the CLI
+(``trialnotary token create``) belongs to no person and lives until it expires or is
+revoked.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from . import audit
-from .models import Enrolment, Site, SiteToken, Trial, as_utc, utcnow
+from .access import MANAGE_SITE_TOKENS, Principal, can
+from .models import Enrolment, Site, SiteToken, Trial, User, UserGrant, as_utc, utcnow
 from .validation import ValidationError, normalize_trial_id, validate_site_id, validate_text
 
 TOKEN_PREFIX = "tn_site_"
@@ -114,16 +122,61 @@ def revoke_token(session: Session, token_id: int, *, actor: str = SYSTEM) -> Sit
     return revoke(session, row, entity="site_token", actor=actor)
 
 
-def revoke(session: Session, row, *, entity: str, actor: str):
-    """Revoke a site or user token row (once), and say so in the audit trail."""
+def revoke(session: Session, row, *, entity: str, actor: str, reason: str | None = None):
+    """Revoke a site or user token row (once), and say so (and why) in the audit trail."""
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
         session.flush()
         audit.record(session, actor=actor, action="token.revoke", entity=entity,
                      entity_id=row.id, old={"prefix": row.prefix, "revoked": False},
-                     new={"prefix": row.prefix, "revoked": True})
+                     new={"prefix": row.prefix, "revoked": True}, reason=reason)
     return row
+
+
+def token_state(row, *, now: datetime | None = None) -> str:
+    """``revoked``, ``expired`` or ``live``: a site or user token as listed."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and as_utc(row.expires_at) <= (now or utcnow()):
+        return "expired"
+    return "live"
+
+
+def may_manage_tokens(creator: Principal | None, site: str) -> bool:
+    """Whether a token's creator (``None``: disabled) may still manage ``site``'s tokens:
+    the condition a person-made site token lives on."""
+    return creator is not None and can(creator, MANAGE_SITE_TOKENS, site=site)
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A live site token some person created, and its site."""
+
+    token: SiteToken
+    site: str
+
+
+def live_tokens_created_by(session: Session, user_id: int) -> list[CreatedToken]:
+    rows = session.execute(
+        select(SiteToken, Site.code).join(Site, Site.id == SiteToken.site_id)
+        .where(SiteToken.created_by_id == user_id, SiteToken.revoked_at.is_(None))
+        .order_by(SiteToken.id)).all()
+    return [CreatedToken(token, code) for token, code in rows if token_state(token) == "live"]
+
+
+def tokens_lapsing(tokens: list[CreatedToken], creator: Principal | None) -> list[CreatedToken]:
+    """Those of a person's live ``tokens`` that would end if the person became ``creator``
+    (``None``: disabled)."""
+    return [item for item in tokens if not may_manage_tokens(creator, item.site)]
+
+
+def end_tokens(session: Session, tokens: list[CreatedToken], *, actor: str,
+               reason: str) -> list[CreatedToken]:
+    """Revoke ``tokens`` for ``reason`` (in the audit trail, one entry each)."""
+    for item in tokens:
+        revoke(session, item.token, entity="site_token", actor=actor, reason=reason)
+    return tokens
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -151,11 +204,18 @@ class TokenIdentity:
 
 
 # The registration hot path's two look-ups, built once and run as Core statements on the
-# session's connection: the ORM's per-query machinery cost more than the queries.
+# session's connection: the ORM's per-query machinery cost more than the queries. A token
+# comes with its creator's role, whether they are disabled, and their grant of its site.
 _TOKEN, _SITE = SiteToken.__table__, Site.__table__
+_CREATOR, _GRANT = User.__table__, UserGrant.__table__
 _TOKEN_LOOKUP = (sa.select(_TOKEN.c.id, _TOKEN.c.expires_at, _TOKEN.c.last_used_at,
-                           _TOKEN.c.revoked_at, _SITE.c.code)
+                           _TOKEN.c.revoked_at, _TOKEN.c.created_by_id, _SITE.c.code,
+                           _CREATOR.c.role, _CREATOR.c.disabled_at,
+                           _GRANT.c.id.label("grant_id"))
                  .join(_SITE, _SITE.c.id == _TOKEN.c.site_id)
+                 .outerjoin(_CREATOR, _CREATOR.c.id == _TOKEN.c.created_by_id)
+                 .outerjoin(_GRANT, sa.and_(_GRANT.c.user_id == _TOKEN.c.created_by_id,
+                                            _GRANT.c.site_id == _TOKEN.c.site_id))
                  .where(_TOKEN.c.digest == sa.bindparam("digest")))
 _ENROLMENT = Enrolment.__table__
 _ENROLLED = (sa.select(Trial.__table__.c.registry_id, _SITE.c.code)
@@ -166,7 +226,11 @@ _ENROLLED = (sa.select(Trial.__table__.c.registry_id, _SITE.c.code)
 
 def authenticate(session: Session, token: str) -> TokenIdentity | None:
     """The site a live token registers for, or ``None``. Notes "last used" at most once a
-    minute so that checking a token rarely writes."""
+    minute so that checking a token rarely writes.
+
+    A person's token whose creator may no longer manage its site's tokens is refused and
+    revoked now, so that it stays ended whatever later happens to its creator. The caller
+    holds the write lock (``db.write_session``)."""
     row = session.connection().execute(_TOKEN_LOOKUP, {"digest": token_digest(token)}).first()
     if row is None:
         return None
@@ -174,11 +238,24 @@ def authenticate(session: Session, token: str) -> TokenIdentity | None:
     if row.revoked_at is not None or (
             row.expires_at is not None and as_utc(row.expires_at) <= now):
         return None
+    if row.created_by_id is not None and not may_manage_tokens(_creator(row), row.code):
+        revoke(session, session.get(SiteToken, row.id), entity="site_token", actor=SYSTEM,
+               reason="its creator may no longer manage this site's tokens")
+        session.commit()
+        return None
     if row.last_used_at is None or now - as_utc(row.last_used_at) > LAST_USED_RESOLUTION:
         session.execute(sa.update(SiteToken).where(SiteToken.id == row.id)
                         .values(last_used_at=now))
         session.commit()
     return TokenIdentity(token_id=row.id, site=row.code)
+
+
+def _creator(row) -> Principal | None:
+    """What a token's creator may do now, as far as its site goes (``None``: disabled)."""
+    if row.disabled_at is not None:
+        return None
+    return Principal(user_id=row.created_by_id, role=row.role,
+                     sites=frozenset({row.code}) if row.grant_id is not None else frozenset())
 
 
 def enrolled_pairs(session: Session, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -207,9 +284,12 @@ def enrolments_of(session: Session, site_codes: frozenset[str]) -> list[dict]:
 
 
 def tokens_of_sites(session: Session, site_codes: frozenset[str] | None) -> list[dict]:
-    """Site tokens (never their value) of the given sites, or of all with ``None``."""
-    query = (select(SiteToken, Site.code).join(Site, Site.id == SiteToken.site_id)
+    """Site tokens (never their value) of the given sites, or of all with ``None``, with
+    their creator's e-mail address (``None``: made with the CLI, tied to no person)."""
+    query = (select(SiteToken, Site.code, User.email).join(Site, Site.id == SiteToken.site_id)
+             .outerjoin(User, User.id == SiteToken.created_by_id)
              .order_by(SiteToken.id.desc()))
     if site_codes is not None:
         query = query.where(Site.code.in_(site_codes))
-    return [{"token": token, "site": code} for token, code in session.execute(query).all()]
+    return [{"token": token, "site": code, "creator": email}
+            for token, code, email in session.execute(query).all()]

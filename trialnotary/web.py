@@ -37,6 +37,7 @@ from .context import db_session, services
 from .db import write_session
 from .models import SiteToken, User, UserToken, as_utc, rfc3339_ms, utcnow
 from .receipt import chain_name, receipt_filename, safe_filename
+from .security import UnknownHost, anonymous_lookup_wait
 from .validation import (
     CONTROL_RANGES,
     INVISIBLE_RANGES,
@@ -85,6 +86,11 @@ def verify():
 def lookup():
     sha256, found, error = request.args.get("sha256", "").strip(), None, None
     if sha256:
+        wait = anonymous_lookup_wait(services().settings, current_principal().signed_in)
+        if wait is not None:
+            error = f"Too many look-ups from your address. Try again in {wait} seconds."
+            return render_template("lookup.html", sha256=sha256, found=None, error=error), \
+                429, {"Retry-After": str(wait)}
         try:
             found = registrations.find_by_sha256(db_session(), sha256)
         except ValidationError as exc:
@@ -461,7 +467,8 @@ def tokens():
         if access.can(principal, access.MANAGE_USER_TOKENS) else []
     return render_template("tokens.html", site_tokens=site_tokens, user_tokens=user_tokens,
                            sites=sorted(principal.sites),
-                           new_tokens=take_shown_once("token"))
+                           new_tokens=take_shown_once("token"),
+                           site_token_days=services().settings.site_token_days)
 
 
 #: The token forms' fields as their labels name them, for messages.
@@ -502,7 +509,7 @@ def create_site_token():
     principal = current_principal()
     site = request.form.get("site", "")
     return _create_token(lambda session: sites.create_token(
-        session, site, expires_in_days=_expiry_days(),
+        session, site, expires_in_days=_expiry_days() or services().settings.site_token_days,
         name=request.form.get("name") or None, created_by_id=principal.user_id,
         actor=principal.actor), f"site {site}")
 
@@ -568,6 +575,7 @@ ERROR_TEXT = {
     413: ("Too large", "The request is larger than this server accepts."),
     429: ("Slow down", "Too many requests; wait a moment and try again."),
     500: ("Something went wrong", "This is our fault, not yours; it has been logged."),
+    503: ("Busy", "The server is busy; nothing was changed. Try again in a few seconds."),
 }
 
 
@@ -583,6 +591,8 @@ def error_page(exc):
     if isinstance(exc, CSRFError):
         title, text = "Form expired", "The form was too old or not sent from this site. " \
                                       "Go back, reload the page and try again."
+    elif isinstance(exc, UnknownHost):
+        title, text = "Unknown host name", exc.description
     else:
         title, text = ERROR_TEXT.get(status, ("Error", ""))
     return render_template("error.html", status=status, title=title, text=text), status
@@ -620,6 +630,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(utc_text, "utc_text")
     app.add_template_filter(iso_utc, "iso_utc")
+    app.add_template_global(sites.token_state, "token_state")
     app.jinja_env.finalize = shown_as_stored
 
     @app.context_processor

@@ -193,6 +193,11 @@ async function fetchReceipt(id) {
 async function lookUp(sha256) {
   say("Looking the file's SHA-256 up on this server…");
   const response = await fetch(`${config.submissionsUrl}?sha256=${sha256}`, { headers: { Accept: "application/json" } });
+  if (response.status === 429) {
+    const retry = response.headers.get("Retry-After");
+    say(`Too many look-ups from your address: try again in ${retry ?? "a few"} seconds, or add the file's receipt above.`, "warning");
+    return null;
+  }
   if (!response.ok) {
     say(`This server could not look the hash up (HTTP ${response.status}).`, "error");
     return null;
