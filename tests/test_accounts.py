@@ -541,9 +541,10 @@ def test_a_role_change_takes_the_old_roles_grants_away_for_good(notary, engine, 
 
 # --- forms answer with a redirect ----------------------------------------------------
 
-#: POST routes that take and answer JSON (the register page's script, the API): there is
-#: no page to reload.
-JSON_POSTS = {"web.register_files", "api.create_submission", "api.create_submissions"}
+#: POST routes that take JSON and answer JSON or a download (the register page's script, the
+#: API): there is no page to reload.
+JSON_POSTS = {"web.register_files", "web.registered_already", "web.upload_receipts",
+              "api.create_submission", "api.create_submissions"}
 
 
 def _successful_forms(notary, engine, admin, coordinator) -> dict:
@@ -817,7 +818,7 @@ def test_anonymous_look_ups_by_hash_are_limited_per_address(notary, engine):
     signed_in(sponsor, person(engine, "lookups", "sponsor", trials=[TRIAL]))
     assert sponsor.get(page).status_code == 200
     created = post_form(sponsor, "/tokens/user", {"name": "look-ups"})
-    token = _shown_token(created)
+    token = _shown_token(sponsor, created)
     assert client.get(api, headers=bearer(token)).status_code == 200
     engine_of(app).dispose()
 
@@ -969,7 +970,7 @@ def maker(notary, engine):
     email = person(engine, "maker", sites=[SITE, SITE2])
     client = notary.test_client()
     signed_in(client, email)
-    tokens = {site: _shown_token(post_form(client, "/tokens/site", {"site": site}))
+    tokens = {site: _shown_token(client, post_form(client, "/tokens/site", {"site": site}))
               for site in (SITE, SITE2)}
     return email, user_row(engine, email).id, client, tokens
 
@@ -1092,8 +1093,8 @@ def test_site_tokens_expire_after_the_configured_days_unless_asked(notary, engin
         return (as_utc(row.expires_at) - as_utc(row.created_at)) / timedelta(days=1)
 
     assert lifetime(tokens[SITE]) == pytest.approx(90, abs=0.01)
-    asked = _shown_token(post_form(client, "/tokens/site", {"site": SITE,
-                                                            "expires_in_days": "7"}))
+    asked = _shown_token(client, post_form(client, "/tokens/site",
+                                           {"site": SITE, "expires_in_days": "7"}))
     assert lifetime(asked) == pytest.approx(7, abs=0.01)
     page = client.get("/tokens").get_data(as_text=True)
     assert "default 90" in page
@@ -1106,7 +1107,8 @@ def test_site_tokens_expire_after_the_configured_days_unless_asked(notary, engin
         other = new_app({**notary.env, "TRIALNOTARY_SITE_TOKEN_DAYS": days})
         same_person = other.test_client()
         same_person.set_cookie("tn_session", cookie)
-        made = _shown_token(post_form(same_person, "/tokens/site", {"site": SITE}))
+        made = _shown_token(same_person, post_form(same_person, "/tokens/site",
+                                                   {"site": SITE}))
         assert lifetime(made) == (None if expected is None else pytest.approx(expected,
                                                                               abs=0.01))
         engine_of(other).dispose()

@@ -74,11 +74,19 @@ def accepted(validator, value, **options):
         return None
 
 
+def text_accepted(max_chars: int, *, required: bool):
+    """What the free-text rule keeps of a value (drawn values it refuses are dropped)."""
+    return lambda value: accepted(lambda v: validate_text(v, "text", max_chars,
+                                                          required=required), value)
+
+
 labels = st.one_of(free_text(MAX_DATASET_CHARS), dotty_text(MAX_DATASET_CHARS),
                    st.sampled_from(["Interim results...", "..", ".", "...hidden", "a/../b",
-                                    "." * MAX_DATASET_CHARS, "x" * MAX_DATASET_CHARS]))
-file_names = st.one_of(st.none(), free_text(MAX_FILENAME_CHARS),
-                       dotty_text(MAX_FILENAME_CHARS))
+                                    "." * MAX_DATASET_CHARS, "x" * MAX_DATASET_CHARS]),
+                   ).map(text_accepted(MAX_DATASET_CHARS, required=True)).filter(bool)
+file_names = st.one_of(st.none(), st.one_of(free_text(MAX_FILENAME_CHARS),
+                                            dotty_text(MAX_FILENAME_CHARS))
+                       .map(text_accepted(MAX_FILENAME_CHARS, required=False)).filter(bool))
 trial_ids = st.one_of(
     *[st.from_regex(pattern, fullmatch=True) for pattern in TRIAL_PATTERNS.values()],
     st.from_regex(PROTOCOL_ID, fullmatch=True),
@@ -97,11 +105,9 @@ def registrations(draw):
         records.append({
             "id": str(draw(st.uuids(version=4))), "trial": trial,
             "site": validate_site_id(draw(site_ids)), "kind": "dataset",
-            "dataset": validate_text(draw(labels), "dataset", MAX_DATASET_CHARS,
-                                     required=True),
+            "dataset": draw(labels),
             "sha256": hashlib.sha256(bytes([index])).hexdigest(), "sizeBytes": index,
-            "filename": validate_text(draw(file_names), "filename", MAX_FILENAME_CHARS,
-                                      required=False),
+            "filename": draw(file_names),
             "supersedes": None, "submittedAt": "2026-11-23T18:59:01.123Z",
         })
     return trial, records

@@ -238,15 +238,15 @@ def test_the_register_page_refuses_a_spoofing_name_before_sending(served, page):
     message = page.locator("#register-message")
     assert message.text_content() == ("Nothing was registered: "
                                       f"{SPELLED}: File name: must not hold the invisible "
-                                      "character U+202E.")
+                                      "character U+202E")
     page.get_by_label("Label").fill("ADSL\u200b")
     page.get_by_role("button", name="Register").click()
     assert message.text_content() == \
-        "Nothing was registered: Label: must not hold the invisible character U+200B."
+        "Nothing was registered: Label: must not hold the invisible character U+200B"
     page.get_by_label("Label").fill("tab\there")
     page.get_by_role("button", name="Register").click()
     assert message.text_content() == \
-        "Nothing was registered: Label: must not hold control characters (U+0009)."
+        "Nothing was registered: Label: must not hold control characters (U+0009)"
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM submission")).scalar() == 0
 

@@ -16,7 +16,13 @@ from datetime import date
 
 from flask import request
 
-from .validation import ValidationError, normalize_trial_id, validate_site_id, validate_text
+from .validation import (
+    ValidationError,
+    normalize_trial_id,
+    validate_site_id,
+    validate_text,
+    validate_uuid,
+)
 
 # The largest id the database's INTEGER columns hold (PostgreSQL's int4; SQLite's are wider).
 DB_INT_MAX = 2**31 - 1
@@ -63,6 +69,11 @@ def trial_id(name: str) -> str | None:
 def site_id(name: str) -> str | None:
     value = raw(name)
     return None if value is None else validate_site_id(value, name)
+
+
+def registration_id(name: str) -> str | None:
+    value = raw(name)
+    return None if value is None else validate_uuid(value, name)
 
 
 def parse_integer(value: str, field: str, *, low: int, high: int) -> int:

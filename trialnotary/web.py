@@ -291,7 +291,7 @@ def newer_registrations():
     """Rows registered since the list's newest (``?after=ID``, with the list's filters),
     elsewhere too (API, CLI): the list adds them without reloading."""
     rows = overview.newer_registrations(db_session(), current_principal(),
-                                        _filters(), request.args.get("after"))
+                                        _filters(), query.registration_id("after"))
     return render_template("_registration_trs.html", rows=rows, show_trial=True,
                            kinds=KIND_LABELS)
 

@@ -348,8 +348,8 @@ function checkBeforeSending(chosen, label, reason) {
     return fieldProblem("dataset", `must be at most ${LIMITS.label} characters (it has ${chars(label)}).`);
   }
   const { textProblem } = window.trialnotary;
-  if (textProblem(label)) return fieldProblem("dataset", `${textProblem(label)}.`);
-  if (reason && textProblem(reason)) return fieldProblem("reason", `${textProblem(reason)}.`);
+  if (textProblem(label)) return fieldProblem("dataset", textProblem(label));
+  if (reason && textProblem(reason)) return fieldProblem("reason", textProblem(reason));
   if ($("supersedes") && chosen.length > 1) {
     return fieldProblem("supersedes", `a correction is one file, not ${chosen.length}: a registration is superseded at most once. Remove the others.`);
   }
@@ -357,8 +357,8 @@ function checkBeforeSending(chosen, label, reason) {
     if (chars(entry.filename) > LIMITS.filename) {
       return rowProblem(entry, "filename", `must be at most ${LIMITS.filename} characters (it has ${chars(entry.filename)}); rename the file.`);
     }
-    if (textProblem(entry.filename)) return rowProblem(entry, "filename", `${textProblem(entry.filename)}.`);
-    if (!label && textProblem(entry.label)) return rowProblem(entry, "dataset", `the name used as label ${textProblem(entry.label)}.`);
+    if (textProblem(entry.filename)) return rowProblem(entry, "filename", textProblem(entry.filename));
+    if (!label && textProblem(entry.label)) return rowProblem(entry, "dataset", `the name used as label ${textProblem(entry.label)}`);
     if (!label && chars(entry.label) > LIMITS.label) {
       return rowProblem(entry, "dataset", `the ${entry.label === entry.file.name ? "file's" : "folder's"} name, used as no label is given, is longer than ${LIMITS.label} characters; give a shorter label.`);
     }
