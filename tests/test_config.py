@@ -22,6 +22,13 @@ def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_without_create_nothing_is_written(tmp_path):
+    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path / "instance")},
+                             create=False)
+    assert len(settings.secret_key) == 64
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_public_chains_need_a_url_and_a_key_file(tmp_path):
     base = {"TRIALNOTARY_INSTANCE_PATH": str(tmp_path), "TRIALNOTARY_CHAIN": "sepolia"}
     with pytest.raises(ConfigError, match="CHAIN_RPC_URL"):
