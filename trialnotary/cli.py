@@ -85,13 +85,20 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
     """Serve the web pages and the API (and the scheduler, unless --no-scheduler)."""
     from . import scheduler
     from .app import create_app
+    from .interrupts import stop_on_signals
+    from .localdev import require_free_port
 
+    stop_on_signals()
     _setup_logging()
     settings = _settings(create=True)
     engine = _engine(settings)
     engine.dispose()
+    require_free_port(host, port, f"choose another with --port {port + 1}")
     app = create_app(settings)
-    jobs = None if no_scheduler else scheduler.start(settings, background=True)
+    try:
+        jobs = None if no_scheduler else scheduler.start(settings, background=True)
+    except scheduler.SchedulerAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"trialnotary serving on http://{host}:{port}"
                + ("" if no_scheduler else " (with the scheduler)"))
     try:
@@ -108,12 +115,17 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
 def worker() -> None:
     """Run the scheduler only: seal, anchor, confirm."""
     from . import scheduler
+    from .interrupts import stop_on_signals
 
+    stop_on_signals()
     _setup_logging()
     settings = _settings()
     _engine(settings).dispose()
     click.echo("trialnotary worker running (Ctrl-C to stop)")
-    scheduler.start(settings, background=False)
+    try:
+        scheduler.start(settings, background=False)
+    except scheduler.SchedulerAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
