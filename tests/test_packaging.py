@@ -163,9 +163,13 @@ def wait_until_healthy(base: str, server: subprocess.Popen) -> None:
 
 
 def make_dry_run(target: str, **environment: str) -> list[str]:
-    """The commands `make TARGET` would run from scratch (`-n -B`: printed, not run)."""
-    run = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True,
-                         text=True, check=True, env={**os.environ, **environment})
+    """The commands `make TARGET` would run from scratch (`-n -B`: printed, not run), as if
+    typed in a shell (not from within the `make test` that may be running this)."""
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PORT")
+    env = {k: v for k, v in os.environ.items() if k not in outer}
+    run = subprocess.run(["make", "--no-print-directory", "-n", "-B", target], cwd=ROOT,
+                         capture_output=True, text=True, check=True,
+                         env={**env, **environment})
     return run.stdout.splitlines()
 
 
