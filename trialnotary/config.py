@@ -4,10 +4,10 @@ Sources, later ones winning: built-in defaults, ``<instance>/config.toml`` (keys
 environment variable names), a ``.env`` file in the project folder, the environment.
 
 The project folder is the working folder, or the nearest folder above it that holds an
-``instance/`` folder or a ``.env`` file (as git finds ``.git``, but never above the root of a
-git checkout); the instance is ``TRIALNOTARY_INSTANCE_PATH`` when set, else
-``<project folder>/instance``. So every command finds the server's instance from any
-folder inside the project.
+``instance/`` folder or a ``.env`` file setting TRIALNOTARY_* variables (as git finds
+``.git``, but never above the root of a git checkout); the instance is
+``TRIALNOTARY_INSTANCE_PATH`` when set, else ``<project folder>/instance``. So every command
+finds the server's instance from any folder inside the project.
 """
 
 from __future__ import annotations
@@ -103,14 +103,20 @@ def without_password(url: str) -> str:
 
 
 def project_folder(start: Path) -> Path:
-    """``start`` or the nearest folder above it holding ``instance/`` or ``.env``, never
-    above a git checkout's root; ``start`` itself when there is none."""
+    """``start`` or the nearest folder above it holding ``instance/`` or a ``.env`` that
+    sets TRIALNOTARY_* variables (another tool's ``.env`` is no sign), never above a git
+    checkout's root; ``start`` itself when there is none."""
     for folder in (start, *start.parents):
-        if (folder / "instance").is_dir() or (folder / ".env").is_file():
+        if (folder / "instance").is_dir() or _sets_our_variables(folder / ".env"):
             return folder
         if (folder / ".git").exists():
             break
     return start
+
+
+def _sets_our_variables(dotenv_file: Path) -> bool:
+    return dotenv_file.is_file() and any(name.startswith(PREFIX)
+                                         for name in dotenv_values(dotenv_file))
 
 
 def _instance(env: dict[str, str], dotenv: dict[str, str], cwd: Path,
