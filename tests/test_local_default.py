@@ -133,8 +133,8 @@ def test_up_refuses_a_second_instance_or_a_taken_port_and_stops_on_sigint_even_i
     env = local_env(tmp_path / "a", chain_port)
     process = start_up(env, web_port,
                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    anvil = anvil_child(process)
     try:
-        anvil = anvil_child(process)
         refused_in_one_line(up_once(env, free_port()), "already runs on this instance",
                             str(tmp_path / "a" / "instance"))
         other = local_env(tmp_path / "b", chain_port)
@@ -147,7 +147,12 @@ def test_up_refuses_a_second_instance_or_a_taken_port_and_stops_on_sigint_even_i
         assert not (tmp_path / "b").exists()
     finally:
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in (process.pid, anvil):  # anvil runs in a session of its own
+                os.kill(pid, signal.SIGKILL)
+            raise
     assert process.returncode == 0, output
     assert "Traceback" not in output and "stopped: the local chain's state" in output
     assert not Path(f"/proc/{anvil}").exists()
@@ -161,6 +166,7 @@ def test_up_stops_when_its_local_chain_dies(tmp_path):
         output, _ = process.communicate(timeout=30)
     finally:
         process.kill()
+        process.wait()
     assert process.returncode == 1
     assert "the local chain (anvil) stopped by itself (killed by signal 9)" in output
     assert "Traceback" not in output
