@@ -1,8 +1,9 @@
 # The two commands of the README: `make run` (the local default) and `make test`.
-# Both set up what they need first: a virtualenv with the package, and from npm anvil (the
-# local Ethereum node) and the browser libraries the pages use. `make test` also needs
-# Debian's Chromium for the browser tests and the DejaVu and Noto CJK fonts for the PDF
-# tests, and installs them when they are missing (as root).
+# Both set up what they need first: a virtualenv with the package and what it needs to run,
+# and from npm anvil (the local Ethereum node) and the browser libraries the pages use.
+# `make test` also installs the test tools (the package's `test` extras), Debian's Chromium
+# for the browser tests and the DejaVu and Noto CJK fonts for the PDF tests, when they are
+# missing (as root). `PORT=5001 make run` serves on another port.
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,19 +14,28 @@ CHROMIUM := /usr/bin/chromium
 DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 NOTO_CJK := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
+PORT ?= 5000
+
 .PHONY: run test setup bench clean
 
 run: setup
-	$(BIN)/trialnotary up
+	$(BIN)/trialnotary up --port $(PORT)
 
-test: setup $(CHROMIUM) $(DEJAVU) $(NOTO_CJK)
+test: setup $(BIN)/.installed-test $(CHROMIUM) $(DEJAVU) $(NOTO_CJK)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 setup: $(BIN)/.installed $(ANVIL) $(VENDOR)/.installed
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+# The package and what running it needs (the browser libraries first, so that the build
+# finds them in place).
+$(BIN)/.installed: setup.cfg pyproject.toml setup.py build_vendor.py | $(VENDOR)/.installed
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The test tools besides.
+$(BIN)/.installed-test: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -35,13 +45,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 $(ANVIL): node_modules/.package-lock.json
 
-# The browser's libraries, from npm into the package's static folder (not committed).
-$(VENDOR)/.installed: node_modules/.package-lock.json
-	mkdir -p $(VENDOR)
-	cp node_modules/hash-wasm/dist/sha256.umd.min.js $(VENDOR)/hash-wasm-sha256.umd.min.js
-	cp node_modules/hash-wasm/LICENSE $(VENDOR)/hash-wasm.LICENSE
-	cp node_modules/canonicalize/lib/canonicalize.js $(VENDOR)/canonicalize.js
-	cp node_modules/canonicalize/LICENSE $(VENDOR)/canonicalize.LICENSE
+# The browser's libraries, from npm into the package's static folder (not committed); the
+# package build does the same when they are missing (build_vendor.py lists them).
+$(VENDOR)/.installed: node_modules/.package-lock.json build_vendor.py
+	$(PYTHON) build_vendor.py
 	touch $@
 
 $(CHROMIUM):
@@ -58,7 +65,7 @@ $(NOTO_CJK):
 # The load generator of the HTTP benchmarks, from Debian.
 WRK := /usr/bin/wrk
 
-bench: setup $(CHROMIUM) $(WRK)
+bench: setup $(BIN)/.installed-test $(CHROMIUM) $(WRK)
 	$(BIN)/python bench/run_all.py
 
 $(WRK):

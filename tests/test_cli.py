@@ -1,5 +1,10 @@
 """The administration and chain commands, run as a user would (same configuration)."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -130,3 +135,60 @@ def test_a_token_made_on_the_command_line_expires_after_the_configured_days(
     days, said = lifetime(SITE_TOKEN_DAYS="0")
     assert days is None and "never expires" in said
     assert lifetime("--expires-in", "3", SITE_TOKEN_DAYS="0")[0] == pytest.approx(3, abs=0.01)
+
+
+BIN = Path(sys.executable).parent
+READING_COMMANDS = [["chain", "status"], ["seal-now"], ["check"]]
+
+
+def run_as_user(args: list[str], cwd: Path, **settings: str) -> subprocess.CompletedProcess:
+    """``trialnotary ARGS`` in ``cwd``, as a user who set no TRIALNOTARY_* variable but these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALNOTARY_")}
+    return subprocess.run([BIN / "trialnotary", *args], cwd=cwd, env={**env, **settings},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS, ids=" ".join)
+def test_reading_commands_outside_a_project_name_the_path_and_create_nothing(tmp_path,
+                                                                             command):
+    result = run_as_user(command, tmp_path)
+    assert result.returncode == 1
+    first_line, error = result.stderr.splitlines()[:2]
+    assert first_line.startswith(f"instance {tmp_path / 'instance'} (the default")
+    assert f"no database at {tmp_path / 'instance' / 'trialnotary.sqlite3'}" in error
+    assert "TRIALNOTARY_INSTANCE_PATH" in error and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_commands_find_the_instance_from_a_subfolder(tmp_path, anvil):
+    project, below = tmp_path / "project", tmp_path / "project" / "data" / "site-1"
+    below.mkdir(parents=True)
+    upgraded = run_as_user(["db", "upgrade"], project)
+    assert upgraded.returncode == 0, upgraded.stderr
+    for command in READING_COMMANDS:
+        result = run_as_user(command, below, TRIALNOTARY_CHAIN_RPC_URL=anvil.url)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stderr.startswith(f"instance {project / 'instance'} (found above the "
+                                        f"working folder {below}); database sqlite:///")
+    assert list(below.iterdir()) == [] and sorted(project.iterdir()) == [
+        project / "data", project / "instance"]
+
+
+def test_the_instance_is_not_looked_for_above_a_git_checkout(tmp_path):
+    checkout = tmp_path / "clone"
+    (tmp_path / "instance").mkdir()
+    (checkout / ".git").mkdir(parents=True)
+    result = run_as_user(["check"], checkout)
+    assert result.returncode == 1
+    assert f"no database at {checkout / 'instance' / 'trialnotary.sqlite3'}" in result.stderr
+    assert sorted(p.name for p in checkout.iterdir()) == [".git"]
+
+
+def test_the_location_line_hides_a_database_password(tmp_path):
+    result = run_as_user(["check"], tmp_path, TRIALNOTARY_DATABASE_URL=
+                         "postgresql://notary:s3cret@127.0.0.1:9/none")
+    assert "postgresql://notary:***@127.0.0.1:9/none" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "cannot open the database: connection failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,7 @@
 """Configuration: defaults per chain, overrides, and clear errors."""
 
+import os
+
 import pytest
 
 from trialnotary.config import ANVIL_DEV_KEY, ConfigError, load_settings
@@ -20,6 +22,41 @@ def test_secret_key_is_generated_once_into_the_instance_folder(tmp_path):
     second = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path)}).secret_key
     assert first == second and len(first) == 64
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_without_create_nothing_is_written(tmp_path):
+    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path / "instance")},
+                             create=False)
+    assert len(settings.secret_key) == 64
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def user_shell(monkeypatch):
+    """A process environment with no TRIALNOTARY_* variable; ``cd`` changes folder."""
+    for name in [n for n in os.environ if n.startswith("TRIALNOTARY_")]:
+        monkeypatch.delenv(name)
+    return monkeypatch.chdir
+
+
+def test_a_project_env_file_is_found_from_a_subfolder(tmp_path, user_shell):
+    (tmp_path / ".env").write_text("TRIALNOTARY_INSTANCE_PATH=var/notary\n"
+                                   "TRIALNOTARY_MAX_BATCH=42\n")
+    (tmp_path / "data" / "site").mkdir(parents=True)
+    user_shell(tmp_path / "data" / "site")
+    settings = load_settings(create=False)
+    assert settings.instance_path == tmp_path / "var" / "notary"
+    assert settings.max_batch == 42
+    assert settings.instance_origin == f"from TRIALNOTARY_INSTANCE_PATH in {tmp_path / '.env'}"
+
+
+def test_another_tools_env_file_does_not_make_a_project(tmp_path, user_shell):
+    (tmp_path / ".env").write_text("DJANGO_DEBUG=1\n")
+    (tmp_path / "work").mkdir()
+    user_shell(tmp_path / "work")
+    settings = load_settings(create=False)
+    assert settings.instance_path == tmp_path / "work" / "instance"
+    assert not (tmp_path / "work" / "instance").exists()
 
 
 def test_public_chains_need_a_url_and_a_key_file(tmp_path):

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,9 +18,10 @@ from .conftest import free_port
 BIN = Path(sys.executable).parent
 
 
-def start_up(env: dict, port: int) -> subprocess.Popen:
+def start_up(env: dict, port: int, **popen) -> subprocess.Popen:
     process = subprocess.Popen([BIN / "trialnotary", "up", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               **popen)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -118,3 +120,77 @@ def test_the_receipts_folder_of_the_printed_commands_is_ignored_by_git():
     ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q",
                               "receipts/NCT01234567_ADSL_1.receipt.json"], cwd=root, timeout=30)
     assert ignored.returncode == 0
+
+
+def local_env(tmp_path: Path, chain_port: int) -> dict:
+    env = {**os.environ, "TRIALNOTARY_INSTANCE_PATH": str(tmp_path / "instance"),
+           "TRIALNOTARY_CHAIN_RPC_URL": f"http://127.0.0.1:{chain_port}"}
+    env.pop("TRIALNOTARY_DATABASE_URL", None)
+    return env
+
+
+def up_once(env: dict, port: int) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN / "trialnotary", "up", "--port", str(port)], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def refused_in_one_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def anvil_child(process: subprocess.Popen) -> int:
+    [child] = {int(pid) for children in Path(f"/proc/{process.pid}/task").glob("*/children")
+               for pid in children.read_text().split()}
+    return child
+
+
+@pytest.mark.slow
+def test_up_refuses_a_second_instance_or_a_taken_port_and_stops_on_sigint_even_if_ignored(
+        tmp_path):
+    """Started as a background job of a script (SIGINT ignored), `up` still stops cleanly on
+    SIGINT; a second `up`, or one whose ports are taken, says why in one line, before any
+    banner, and creates nothing."""
+    chain_port, web_port = free_port(), free_port()
+    env = local_env(tmp_path / "a", chain_port)
+    process = start_up(env, web_port,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    anvil = anvil_child(process)
+    try:
+        refused_in_one_line(up_once(env, free_port()), "already runs on this instance",
+                            str(tmp_path / "a" / "instance"))
+        other = local_env(tmp_path / "b", chain_port)
+        refused_in_one_line(up_once(other, web_port), f"port {web_port} on 127.0.0.1 is "
+                            "already in use", f"PORT={web_port + 1} make run")
+        with socket.create_server(("127.0.0.1", 0)) as not_a_node:
+            busy = local_env(tmp_path / "b", not_a_node.getsockname()[1])
+            refused_in_one_line(up_once(busy, free_port()), "is not a chain node",
+                                "TRIALNOTARY_CHAIN_RPC_URL=")
+        assert not (tmp_path / "b").exists()
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            for pid in (process.pid, anvil):  # anvil runs in a session of its own
+                os.kill(pid, signal.SIGKILL)
+            raise
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and "stopped: the local chain's state" in output
+    assert not Path(f"/proc/{anvil}").exists()
+
+
+@pytest.mark.slow
+def test_up_stops_when_its_local_chain_dies(tmp_path):
+    process = start_up(local_env(tmp_path, free_port()), free_port())
+    try:
+        os.kill(anvil_child(process), signal.SIGKILL)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 1
+    assert "the local chain (anvil) stopped by itself (killed by signal 9)" in output
+    assert "Traceback" not in output

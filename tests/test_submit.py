@@ -8,6 +8,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -444,6 +446,29 @@ def test_ctrl_c_while_waiting_says_what_is_still_pending(server_url, site_token,
     err = capsys.readouterr().err
     assert "1 registration(s) not confirmed yet" in err
     assert row.id in err and "trialnotary receipt" in err
+
+
+def test_ctrl_c_stops_the_wait_even_when_started_with_sigint_ignored(server_url, site_token,
+                                                                    study, engine):
+    """A background job of a script inherits SIGINT ignored; `kill -INT` still stops it."""
+    process = subprocess.Popen(
+        [Path(sys.executable).parent / "trialnotary", "submit", str(study / "b.txt"),
+         "--trial", TRIAL, "--site", SITE, "--wait", "--server", server_url,
+         "--token", site_token],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 30
+        while not registrations(engine):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        time.sleep(1.5)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "1 registration(s) not confirmed yet" in err
 
 
 def test_receipt_fetches_a_confirmed_receipt_and_explains_the_other_answers(

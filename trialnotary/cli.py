@@ -12,20 +12,54 @@ import click
 # Imports stay inside the commands: `verify` must start fast, without the server's modules.
 
 
-def _settings():
+def _settings(*, create: bool = False):
+    """The server's configuration, and on stderr which instance and database it names.
+    Only commands that set an instance up (``serve``, ``db upgrade``) pass ``create``."""
     from .config import ConfigError, load_settings
 
     try:
-        return load_settings()
+        settings = load_settings(create=create)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    click.echo(settings.location(), err=True)
+    return settings
+
+
+def _missing_sqlite_file(database_url: str):
+    """The SQLite file the URL names, if it does not exist (connecting would create it)."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.database.startswith("file:"):
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
 
 
 def _engine(settings):
+    """An engine on the existing, migrated database; never creates one."""
+    import sqlalchemy as sa
+
     from .db import engine_for, is_current
 
+    missing = _missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        raise click.ClickException(
+            f"no database at {missing}. Run this in the project folder (where `make run` "
+            "keeps instance/) or below it, or set TRIALNOTARY_INSTANCE_PATH (or "
+            "TRIALNOTARY_DATABASE_URL) to the server's; `trialnotary db upgrade` sets up a "
+            "new one.")
     engine = engine_for(settings)
-    if not is_current(engine):
+    try:
+        current = is_current(engine)
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise click.ClickException(f"cannot open the database: {reason}") from None
+    if not current:
         raise click.ClickException("the database is not migrated: run `trialnotary db upgrade`")
     return engine
 
@@ -53,16 +87,23 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
     from . import scheduler
     from .app import SERVER_MAX_BODY_BYTES, create_app
     from .config import ConfigError
+    from .interrupts import stop_on_signals
+    from .localdev import require_free_port
 
+    stop_on_signals()
     _setup_logging()
-    settings = _settings()
+    settings = _settings(create=True)
     engine = _engine(settings)
     engine.dispose()
+    require_free_port(host, port, f"choose another with --port {port + 1}")
     try:
         app = create_app(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    jobs = None if no_scheduler else scheduler.start(settings, background=True)
+    try:
+        jobs = None if no_scheduler else scheduler.start(settings, background=True)
+    except scheduler.SchedulerAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"trialnotary serving on http://{host}:{port}"
                + ("" if no_scheduler else " (with the scheduler)"))
     try:
@@ -79,12 +120,17 @@ def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
 def worker() -> None:
     """Run the scheduler only: seal, anchor, confirm."""
     from . import scheduler
+    from .interrupts import stop_on_signals
 
+    stop_on_signals()
     _setup_logging()
     settings = _settings()
     _engine(settings).dispose()
     click.echo("trialnotary worker running (Ctrl-C to stop)")
-    scheduler.start(settings, background=False)
+    try:
+        scheduler.start(settings, background=False)
+    except scheduler.SchedulerAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -107,7 +153,7 @@ def db_upgrade() -> None:
     """Apply the migrations (the only way the schema is created)."""
     from .db import upgrade
 
-    settings = _settings()
+    settings = _settings(create=True)
     upgrade(settings.database_url)
     click.echo("database is up to date")
 
@@ -378,12 +424,15 @@ def check_command(settled: bool, receipts: bool) -> None:
     from sqlmodel import Session
 
     from . import consistency
-    from .chain import ChainClient
+    from .chain import ChainClient, ChainError
 
     settings = _settings()
     with Session(_engine(settings)) as session:
-        found = consistency.check(session, ChainClient(settings), settled=settled,
-                                  receipts=receipts)
+        try:
+            found = consistency.check(session, ChainClient(settings), settled=settled,
+                                      receipts=receipts)
+        except ChainError as exc:
+            raise click.ClickException(f"could not check the anchors: {exc}") from None
     click.echo("  ".join(f"{name.replace('_', ' ')}: {count}"
                          for name, count in found.counts.items()))
     for problem in found.problems:
@@ -406,6 +455,7 @@ def chain_status() -> None:
     from .models import Anchor
 
     settings = _settings()
+    engine = _engine(settings)
     chain = ChainClient(settings)
     click.echo(f"chain:        {settings.chain} (expected chain id {settings.chain_id})")
     click.echo(f"rpc:          {', '.join(settings.rpc_urls)}")
@@ -417,7 +467,7 @@ def chain_status() -> None:
         click.echo(f"nonce:        {chain.pending_nonce()} (pending)")
     except ChainError as exc:
         click.echo(f"node:         unreachable ({exc})")
-    with Session(_engine(settings)) as session:
+    with Session(engine) as session:
         in_flight = session.scalar(select(func.count()).select_from(Anchor)
                                    .where(Anchor.state.in_(("signed", "sent"))))
     click.echo(f"in flight:    {in_flight} anchor transaction(s)")

@@ -1,7 +1,13 @@
 """Configuration shared by the server, the scheduler and every CLI command.
 
 Sources, later ones winning: built-in defaults, ``<instance>/config.toml`` (keys are the
-environment variable names), a ``.env`` file in the working directory, the environment.
+environment variable names), a ``.env`` file in the project folder, the environment.
+
+The project folder is the working folder, or the nearest folder above it that holds an
+``instance/`` folder or a ``.env`` file setting TRIALNOTARY_* variables (as git finds
+``.git``, but never above the root of a git checkout); the instance is
+``TRIALNOTARY_INSTANCE_PATH`` when set, else ``<project folder>/instance``. So every command
+finds the server's instance from any folder inside the project.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -93,6 +99,13 @@ class Settings:
     write_lock_timeout_seconds: float = 5.0
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     site_token_days: float | None = 90.0  # a new site token's life unless asked; None: no end
+    instance_origin: str = "given"  # how the instance folder was found, for messages
+
+    def location(self) -> str:
+        """Which instance and database this process uses (the database URL without its
+        password), so that a command says what it looked at."""
+        return (f"instance {self.instance_path} ({self.instance_origin}); "
+                f"database {without_password(self.database_url)}")
 
     def anchor_key(self) -> str:
         """The anchoring private key; never logged, printed or stored in the database."""
@@ -107,20 +120,66 @@ class Settings:
         return key if key.startswith("0x") else "0x" + key
 
 
+def without_password(url: str) -> str:
+    """``url`` with the password of its user part, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def project_folder(start: Path) -> Path:
+    """``start`` or the nearest folder above it holding ``instance/`` or a ``.env`` that
+    sets TRIALNOTARY_* variables (another tool's ``.env`` is no sign), never above a git
+    checkout's root; ``start`` itself when there is none."""
+    for folder in (start, *start.parents):
+        if (folder / "instance").is_dir() or _sets_our_variables(folder / ".env"):
+            return folder
+        if (folder / ".git").exists():
+            break
+    return start
+
+
+def _sets_our_variables(dotenv_file: Path) -> bool:
+    return dotenv_file.is_file() and any(name.startswith(PREFIX)
+                                         for name in dotenv_values(dotenv_file))
+
+
+def _instance(env: dict[str, str], dotenv: dict[str, str], cwd: Path,
+              project: Path) -> tuple[Path, str]:
+    """The instance folder and how it was found."""
+    name = PREFIX + "INSTANCE_PATH"
+    if env.get(name):
+        return cwd / env[name], f"from {name}"
+    if dotenv.get(name):
+        return project / dotenv[name], f"from {name} in {project / '.env'}"
+    if (project / "instance").is_dir():
+        return project / "instance", ("in the working folder" if project == cwd
+                                      else f"found above the working folder {cwd}")
+    return project / "instance", f"the default: no instance/ found from {cwd} up"
+
+
+_ORIGIN = "instance origin"  # not a variable name: how _raw_values found the instance
+
+
 def _raw_values(environ: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ if environ is None else environ)
+    cwd = Path.cwd()
+    project = project_folder(cwd)
+    dotenv = {} if environ is not None else {
+        k: v for k, v in dotenv_values(project / ".env").items() if v is not None}
+    instance, origin = _instance(env, dotenv, cwd, project)
     values: dict[str, str] = {}
-    dotenv = {k: v for k, v in dotenv_values(".env").items() if v is not None}
-    instance = Path(env.get(PREFIX + "INSTANCE_PATH") or dotenv.get(PREFIX + "INSTANCE_PATH")
-                    or "instance")
     config_file = instance / "config.toml"
     if config_file.exists():
         with config_file.open("rb") as fh:
             values.update({k: str(v) for k, v in tomllib.load(fh).items()})
-    if environ is None:
-        values.update(dotenv)
+    values.update(dotenv)
     values.update({k: v for k, v in env.items() if k.startswith(PREFIX)})
     values[PREFIX + "INSTANCE_PATH"] = str(instance)
+    values[_ORIGIN] = origin
     return values
 
 
@@ -212,12 +271,14 @@ def make_instance_private(instance: Path) -> list[Path]:
     return make_private([instance, *sorted(instance.iterdir())])
 
 
-def _secret_key(instance: Path, configured: str | None) -> str:
+def _secret_key(instance: Path, configured: str | None, create: bool) -> str:
     if configured:
         return configured
     path = instance / "secret_key"
     if path.exists():
         return path.read_text().strip()
+    if not create:
+        return secrets.token_hex(32)  # signs nothing that outlives this process
     private_folder(instance)
     key = secrets.token_hex(32)
     with open(path, "w", opener=private_opener) as handle:
@@ -253,8 +314,13 @@ def _allowed_hosts(raw: str | None, chain: str, public_url: str | None) -> tuple
     return tuple(dict.fromkeys(names))
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Read the configuration; ``environ`` replaces the process environment and ``.env``."""
+def load_settings(environ: dict[str, str] | None = None, *, create: bool = True) -> Settings:
+    """Read the configuration; ``environ`` replaces the process environment and ``.env``.
+
+    Only with ``create`` may a missing instance folder and secret key be made: commands that
+    only use an existing instance pass False, so that run from the wrong folder they leave
+    nothing behind (their secret key is then one of their own, never stored).
+    """
     values = _raw_values(environ)
     get = lambda name: values.get(PREFIX + name) or None  # noqa: E731
     instance = Path(get("INSTANCE_PATH")).resolve()
@@ -280,7 +346,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_batch=_number(values, "MAX_BATCH", 100_000, int, 1),
         confirmations=_confirmations(get("CONFIRMATIONS") or str(preset.confirmations)),
         max_fee_gwei=_number(values, "MAX_FEE_GWEI", preset.max_fee_gwei, float, 0),
-        secret_key=_secret_key(instance, get("SECRET_KEY")),
+        secret_key=_secret_key(instance, get("SECRET_KEY"), create),
         session_idle_minutes=_number(values, "SESSION_IDLE_MINUTES", 15.0, float, 1),
         secure_cookies=_flag(values, "SECURE_COOKIES", default=chain != "local"),
         ratelimit_storage_url=get("RATELIMIT_STORAGE_URL") or "memory://",
@@ -296,4 +362,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                                       preset.replace_after_seconds, float, 0),
         write_lock_timeout_seconds=_number(values, "WRITE_LOCK_TIMEOUT_SECONDS", 5.0, float,
                                            0.1),
+        instance_origin=values[_ORIGIN],
     )

@@ -8,11 +8,15 @@ batch and receipt again, still verifiable.
 from __future__ import annotations
 
 import atexit
+import errno
 import json
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,9 +25,10 @@ import click
 import requests
 from sqlmodel import Session, select
 
-from . import accounts, sites
+from . import accounts, scheduler, sites
 from .config import Settings, load_settings, private_folder, private_opener
 from .db import engine_for, upgrade, write_session
+from .interrupts import stop_on_signals
 from .models import Site, Trial
 
 DEMO_TRIAL = "NCT01234567"
@@ -45,47 +50,110 @@ def find_anvil() -> Path:
 
 
 def _answers(url: str) -> bool:
+    """Whether a chain node answers JSON-RPC at ``url`` (not merely some program)."""
     try:
-        requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
-                                 "params": []}, timeout=2)
-        return True
-    except requests.RequestException:
+        reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
+                                         "params": []}, timeout=2)
+        return "result" in reply.json()
+    except (requests.RequestException, ValueError):
         return False
 
 
-def start_local_chain(settings: Settings) -> subprocess.Popen | None:
+def port_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` now, or None if it could: tried by
+    binding a socket as waitress does (so a port left in TIME_WAIT counts as free)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}: {exc.strerror}"
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return f"port {port} on {host} is already in use"
+                return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
+def require_free_port(host: str, port: int, way_out: str) -> None:
+    """One line that says why the server cannot start and what to do, before anything
+    else has started."""
+    problem = port_problem(host, port)
+    if problem is not None:
+        raise click.ClickException(f"{problem} (another trialnotary, or another program): "
+                                   f"stop it, or {way_out}")
+
+
+def start_local_chain(settings: Settings) -> LocalChain | None:
     """Start anvil on the configured local URL unless a node already answers there."""
     url = settings.rpc_urls[0]
     if _answers(url):
         click.echo(f"using the chain node already running at {url}")
         return None
-    port = urlparse(url).port or 8545
+    host, port = urlparse(url).hostname or "127.0.0.1", urlparse(url).port or 8545
+    if port_problem(host, port) is not None:
+        raise click.ClickException(
+            f"port {port} of the local chain ({url}) is taken by a program that is not a "
+            f"chain node: stop it, or run the chain on another port: "
+            f"TRIALNOTARY_CHAIN_RPC_URL=http://127.0.0.1:{port + 1} make run (put it in .env "
+            "so that every command uses it)")
     state = settings.instance_path / "anvil-state.json"
     private_folder(settings.instance_path)
+    # A session of its own: Ctrl-C in the terminal reaches `up` alone, which stops the
+    # server first and then the chain, and a chain that exits by itself is a fault.
     process = subprocess.Popen(
         [str(find_anvil()), "--port", str(port), "--chain-id", str(settings.chain_id),
          "--block-time", "1", "--state", str(state),
          "--state-interval", str(STATE_INTERVAL_SECONDS), "--silent"],
-        stdout=subprocess.DEVNULL, umask=0o077)  # its state file: the owner's alone
+        stdout=subprocess.DEVNULL, start_new_session=True,
+        umask=0o077)  # its state file: the owner's alone
     deadline = time.monotonic() + 20
     while not _answers(url):
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
             raise click.ClickException("the local chain (anvil) did not start")
         time.sleep(0.1)
     click.echo(f"local chain (anvil) on {url}, state in {state}")
-    return process
+    return LocalChain(process)
 
 
-def stop_local_chain(process: subprocess.Popen) -> None:
-    """SIGTERM, so anvil writes its state before it exits."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    click.echo("stopped: the local chain's state and the database are kept in the instance "
-               "folder; `make run` starts them again")
+class LocalChain:
+    """The anvil that `up` started. If it exits while `up` runs, `up` says so and stops
+    rather than restart it: a restart would come back from the last saved state (up to
+    STATE_INTERVAL_SECONDS old), and a notary without its chain takes registrations it
+    cannot anchor."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process = process
+        self.exit_code: int | None = None  # set when anvil exited while `up` ran
+        self._stopping = threading.Event()
+        threading.Thread(target=self._watch, name="anvil-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        code = self.process.wait()
+        if self._stopping.is_set():
+            return
+        self.exit_code = code
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        click.echo(f"the local chain (anvil) stopped by itself ({how}); stopping trialnotary. "
+                   "`make run` starts both again from the saved state.", err=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self) -> None:
+        """SIGTERM, so anvil writes its state before it exits."""
+        self._stopping.set()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        click.echo("stopped: the local chain's state and the database are kept in the "
+                   "instance folder; `make run` starts them again")
 
 
 DEMO_USERS = {"admin": "admin@demo.local", "sponsor": "sponsor@demo.local",
@@ -175,17 +243,35 @@ Stop with Ctrl-C; everything is kept in {settings.instance_path}.
 
 
 def up(*, host: str = "127.0.0.1", port: int = 5000) -> None:
-    settings = load_settings()
+    stop_on_signals()
+    settings = load_settings(create=False)  # created once the checks below pass
     if settings.chain != "local":
         raise click.ClickException("`up` runs the local default; on a public chain use "
                                    "`db upgrade` and `serve`")
-    chain_process = start_local_chain(settings)
-    if chain_process is not None:
-        atexit.register(stop_local_chain, chain_process)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    upgrade(settings.database_url)
-    token, logins = seed_demo(settings)
-    _print_welcome(settings, token, logins, host, port)
-    from .cli import serve as serve_command
+    _require_instance_free(settings)
+    require_free_port(host, port, f"start on another port: PORT={port + 1} make run "
+                                  f"(or trialnotary up --port {port + 1})")
+    chain = start_local_chain(settings)
+    if chain is not None:
+        atexit.register(chain.stop)
+    try:
+        upgrade(settings.database_url)
+        token, logins = seed_demo(settings)
+        _print_welcome(settings, token, logins, host, port)
+        from .cli import serve as serve_command
 
-    serve_command.main(["--host", host, "--port", str(port)], standalone_mode=False)
+        serve_command.main(["--host", host, "--port", str(port)], standalone_mode=False)
+    finally:
+        if chain is not None and chain.exit_code is not None:
+            sys.exit(1)
+
+
+def _require_instance_free(settings: Settings) -> None:
+    """A second `up` on one instance stops here, before it starts or changes anything."""
+    try:
+        scheduler.require_none_running(settings.database_url)
+    except scheduler.SchedulerAlreadyRunning:
+        raise click.ClickException(
+            f"trialnotary already runs on this instance ({settings.instance_path}): stop it "
+            "first (Ctrl-C where it runs), or run another instance: "
+            "TRIALNOTARY_INSTANCE_PATH=FOLDER PORT=PORT make run") from None

@@ -46,6 +46,16 @@ def _claim_sqlite(database_url: str):
     return lock_file
 
 
+def require_none_running(database_url: str) -> None:
+    """Raise :class:`SchedulerAlreadyRunning` now if another process runs a scheduler on
+    this SQLite database, before anything that would start one is begun."""
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    if Path(url.database).parent.is_dir():
+        _claim_sqlite(database_url).close()
+
+
 def _guarded(job, name: str):
     def run():
         try:

@@ -37,6 +37,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from .interrupts import ctrl_c_interrupts
 from .receipt import receipt_filename, safe_filename
 from .validation import ValidationError, validate_submission
 
@@ -584,7 +585,8 @@ def _wait(api: Api, entries: list[Entry], out: Path | None, as_json: bool) -> in
             last_status[0] = status
 
     try:
-        wait_for_receipts(api, entries, out, confirmed, waiting)
+        with ctrl_c_interrupts():
+            wait_for_receipts(api, entries, out, confirmed, waiting)
     except KeyboardInterrupt:
         _report_pending(entries)
         if as_json:

@@ -1,0 +1,82 @@
+"""The browser libraries the pages load, from npm into the package's static folder.
+
+They are third-party code, so they are not committed: ``trialnotary/static/vendor/`` is
+filled from ``node_modules/`` (as pinned by package-lock.json) by the Makefile
+(``python build_vendor.py``, after ``npm ci``) and by the package build (setup.py calls
+:func:`ensure`), so that a wheel built from a clean clone carries them too. npm is used at
+build time only, never when the notary runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# node_modules/<source> -> trialnotary/static/vendor/<name>: the one list of vendored files.
+VENDORED = {
+    "hash-wasm/dist/sha256.umd.min.js": "hash-wasm-sha256.umd.min.js",
+    "hash-wasm/LICENSE": "hash-wasm.LICENSE",
+    "canonicalize/lib/canonicalize.js": "canonicalize.js",
+    "canonicalize/LICENSE": "canonicalize.LICENSE",
+}
+TARGET = Path("trialnotary", "static", "vendor")
+# The browser libraries are the package.json "dependencies"; anvil, a devDependency, is
+# not needed to build the package.
+NPM_CI = ("ci", "--omit=dev", "--ignore-scripts", "--prefer-offline", "--no-audit",
+          "--no-fund")
+
+
+class VendorError(RuntimeError):
+    """The browser libraries could not be had; the message says what to do."""
+
+
+def missing(root: Path) -> list[str]:
+    """The vendored files that ``root``'s package lacks."""
+    return [name for name in VENDORED.values() if not (root / TARGET / name).is_file()]
+
+
+def copy(root: Path, node_modules: Path) -> None:
+    target = root / TARGET
+    target.mkdir(parents=True, exist_ok=True)
+    for source, name in VENDORED.items():
+        shutil.copyfile(node_modules / source, target / name)
+
+
+def _has_sources(node_modules: Path) -> bool:
+    return all((node_modules / source).is_file() for source in VENDORED)
+
+
+def ensure(root: Path) -> None:
+    """Fill ``root``'s vendor folder if it lacks a file: from ``root/node_modules`` when
+    that has them, else from a fresh ``npm ci`` in a folder of its own (so that a
+    developer's node_modules/ is never changed)."""
+    if not missing(root):
+        return
+    if _has_sources(root / "node_modules"):
+        copy(root, root / "node_modules")
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise VendorError(
+            "building trialnotary needs its browser libraries (hash-wasm, canonicalize) "
+            "from npm, and npm is not installed: install Node.js (see package.json "
+            "\"engines\") and npm, then build again")
+    with tempfile.TemporaryDirectory(prefix="trialnotary-npm-") as folder:
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(root / name, Path(folder, name))
+        installed = subprocess.run([npm, *NPM_CI], cwd=folder, capture_output=True,
+                                   text=True)
+        if installed.returncode != 0:
+            raise VendorError("`npm ci` could not install the browser libraries:\n"
+                              + (installed.stderr or installed.stdout).strip())
+        copy(root, Path(folder, "node_modules"))
+
+
+if __name__ == "__main__":
+    project = Path(__file__).resolve().parent
+    if not _has_sources(project / "node_modules"):
+        sys.exit("node_modules/ lacks the browser libraries: run `npm ci` first")
+    copy(project, project / "node_modules")
