@@ -28,10 +28,12 @@ PEOPLE = {"admin": "admin@example.org", "sponsor": "sponsor@example.org",
 ROLES = ("anonymous", *PEOPLE)
 PHONE = 390
 
-#: GET routes that answer with something other than an HTML page.
+#: GET routes that answer with something other than an HTML page: files, JSON, and the
+#: fragments the register and registrations pages insert into themselves.
 NOT_PAGES = {
     "web.registration_pdf", "web.registration_statuses", "web.trial_bundle",
-    "web.trial_report_file", "admin.audit_export",
+    "web.trial_report_file", "admin.audit_export", "web.site_receipts",
+    "web.newer_registrations", "web.waiting",
 }
 
 
@@ -71,7 +73,8 @@ def notary(tmp_path_factory, anvil):
 
     def register(label: str, **extra) -> dict:
         body = {"trial": TRIAL, "site": SITE, "dataset": label, "filename": f"{label}.xpt",
-                "sha256": hashlib.sha256(label.encode()).hexdigest(), "sizeBytes": 1234,
+                "sha256": hashlib.sha256(label.encode()).hexdigest(),
+                "sizeBytes": len(label.encode()),
                 **extra}
         answer = client.post("/api/v1/submissions", json=body,
                              headers={"Authorization": f"Bearer {token}"})
