@@ -133,7 +133,8 @@ def world(request, tmp_path_factory, anvil):
         # Unknown e-mail addresses are checked against a dummy hash: a quick one here too.
         patch.setattr(accounts, "_DUMMY_HASH", accounts._hasher.hash("dummy"))
         app = new_app(notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
-                                 LOGIN_RATE_LIMIT="100000 per minute"))
+                                 LOGIN_RATE_LIMIT="100000 per minute",
+                                 LOOKUP_RATE_LIMIT="100000 per minute"))
         app.request_class = RecordingRequest
         engine = engine_of(app)
         with write_session(engine) as session:
