@@ -1,6 +1,6 @@
 """The browser libraries the pages load, from npm into the package's static folder.
 
-They are third-party code, so they are not committed: ``trialnotary/static/vendor/`` is
+They are third-party code, so they are not committed: ``trialnotary/web/static/vendor/`` is
 filled from ``node_modules/`` (as pinned by package-lock.json) by the Makefile
 (``python build_vendor.py``, after ``npm ci``) and by the package build (setup.py calls
 :func:`ensure`), so that a wheel built from a clean clone carries them too. npm is used at
@@ -15,14 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-# node_modules/<source> -> trialnotary/static/vendor/<name>: the one list of vendored files.
+# node_modules/<source> -> trialnotary/web/static/vendor/<name>: the one list of vendored files.
 VENDORED = {
     "hash-wasm/dist/sha256.umd.min.js": "hash-wasm-sha256.umd.min.js",
     "hash-wasm/LICENSE": "hash-wasm.LICENSE",
     "canonicalize/lib/canonicalize.js": "canonicalize.js",
     "canonicalize/LICENSE": "canonicalize.LICENSE",
 }
-TARGET = Path("trialnotary", "static", "vendor")
+TARGET = Path("trialnotary", "web", "static", "vendor")
 # The browser libraries are the package.json "dependencies"; anvil, a devDependency, is
 # not needed to build the package.
 NPM_CI = ("ci", "--omit=dev", "--ignore-scripts", "--prefer-offline", "--no-audit",

@@ -18,9 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, report, start_anvil  # noqa: E402
 from bench.seal import fill  # noqa: E402
-from trialnotary import anchoring, batches, db  # noqa: E402
-from trialnotary.chain import ChainClient, anchor_gas  # noqa: E402
-from trialnotary.config import load_settings  # noqa: E402
+from trialnotary import db
+from trialnotary.config import load_settings
+from trialnotary.notary import anchoring, batches
+from trialnotary.notary.chain import ChainClient, anchor_gas
 
 
 def figures(sizes: str = "1,1000,100000") -> list[Figure]:

@@ -26,11 +26,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, report, start_anvil  # noqa: E402
-from bench.seal import bare_tree, insert, submission_rows  # noqa: E402
-from trialnotary import anchoring, batches, db, sites  # noqa: E402
-from trialnotary.chain import ChainClient  # noqa: E402
-from trialnotary.config import load_settings  # noqa: E402
-from trialnotary.receipt import RECORD_KEYS  # noqa: E402
+from bench.seal import bare_tree, insert, registration_rows  # noqa: E402
+from trialnotary import db
+from trialnotary.config import load_settings
+from trialnotary.notary import anchoring, batches
+from trialnotary.notary.chain import ChainClient
+from trialnotary.people import sites
+from trialnotary.proof.receipt import RECORD_KEYS
 
 BIN = Path(sys.executable).parent
 FLOOR_SECONDS = 60.0
@@ -58,7 +60,7 @@ def anchored_notary(env: dict, count: int, max_batch: int) -> list[dict]:
         sites.add_trial(session, "NCT01234567")
         sites.add_site(session, "NCT01234567", "SITE-01")
         session.commit()
-    rows = submission_rows(count)
+    rows = registration_rows(count)
     insert(engine, rows)
     sealed = batches.seal_all(engine, max_batch)
     chain = ChainClient(settings)

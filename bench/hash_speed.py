@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from trialnotary import submit
+from trialnotary.cli import client
 
 FLOOR = 0.90
 MIB = 1024 * 1024
@@ -43,9 +43,9 @@ def time_hashlib(path: Path) -> tuple[float, str]:
 
 def time_trialnotary(path: Path, size: int) -> tuple[float, str]:
     with open(os.devnull, "w") as null:
-        bar = submit.progress_bar(size, enabled=True, stream=null)
+        bar = client.progress_bar(size, enabled=True, stream=null)
         start = time.perf_counter()
-        digest, _ = submit.hash_file(path, buffer=submit.new_buffer(), progress=bar)
+        digest, _ = client.hash_file(path, buffer=client.new_buffer(), progress=bar)
         elapsed = time.perf_counter() - start
         bar.close()
     return elapsed, digest
@@ -71,10 +71,10 @@ def measure(path: Path, rounds: int) -> tuple[list[float], list[float]]:
 def print_rounds(size: int, theirs: list[float], ours: list[float]) -> float:
     ratio = max(ours) / max(theirs)
     print(f"file: {size / MIB:.0f} MiB, {len(ours)} rounds each, alternating; "
-          f"chunk {submit.CHUNK_BYTES // 1024} KiB")
+          f"chunk {client.CHUNK_BYTES // 1024} KiB")
     print(f"{'':26} {'best MB/s':>10} {'median MB/s':>12}")
     print(f"{'hashlib.file_digest':26} {max(theirs):10.0f} {statistics.median(theirs):12.0f}")
-    print(f"{'trialnotary.submit':26} {max(ours):10.0f} {statistics.median(ours):12.0f}")
+    print(f"{'trialnotary.cli.client':26} {max(ours):10.0f} {statistics.median(ours):12.0f}")
     print(f"{'ratio (floor ' + f'{FLOOR:.2f})':26} {ratio:10.3f} "
           f"{statistics.median(ours) / statistics.median(theirs):12.3f}")
     return ratio

@@ -86,9 +86,9 @@ def poll(base: str, outstanding: collections.deque, done: threading.Event) -> li
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{len(outstanding)} registrations never confirmed")
         while outstanding:
-            submission_id, registered = outstanding[0]
+            registration_id, registered = outstanding[0]
             seen = time.monotonic()
-            status = session.get(f"{base}/submissions/{submission_id}", timeout=30).json()
+            status = session.get(f"{base}/submissions/{registration_id}", timeout=30).json()
             if status["status"] != "confirmed":
                 break
             batch = ready_at.setdefault(status["batch"]["id"], seen)

@@ -27,10 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, Figure, free_port, percentiles, report, start_anvil  # noqa: E402
 from bench.register_http import gunicorn, wrk_run  # noqa: E402
 from bench.seal import fill  # noqa: E402
-from trialnotary import anchoring, batches, db  # noqa: E402
-from trialnotary.chain import ChainClient  # noqa: E402
-from trialnotary.config import load_settings  # noqa: E402
-from trialnotary.models import Submission  # noqa: E402
+from trialnotary import db
+from trialnotary.config import load_settings
+from trialnotary.notary import anchoring, batches
+from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.models import Registration
 
 BIN = Path(sys.executable).parent
 
@@ -58,7 +59,7 @@ def anchored_batch(tmp: str, rpc_url: str, leaves: int) -> tuple[dict, list[str]
     while not anchoring.confirm_sent(engine, chain):
         time.sleep(0.2)
     with engine.connect() as conn:
-        ids = conn.execute(sa.select(Submission.id)).scalars().all()
+        ids = conn.execute(sa.select(Registration.id)).scalars().all()
     engine.dispose()
     return {**os.environ, **env, "TRIALNOTARY_DATABASE_URL": settings.database_url}, ids
 
@@ -71,7 +72,7 @@ def figures(leaves: int = 1_000_000, requests_: int = 2000, seconds: int = 10) -
             ids_file = Path(tmp) / "ids.txt"
             ids_file.write_text("\n".join(random.sample(ids, min(len(ids), 100_000))) + "\n")
             port = free_port()
-            server = gunicorn("trialnotary.app:create_app()", env, port, workers=4, threads=1)
+            server = gunicorn("trialnotary.web.app:create_app()", env, port, workers=4, threads=1)
             base = f"http://127.0.0.1:{port}/api/v1"
             try:
                 with requests.Session() as client:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/register_http.py [--seconds 15] [--databases sqlite,postgresql]
 
 For each database: trialnotary's app under gunicorn (the production set-up the README
-gives: `gunicorn -w 4 'trialnotary.app:create_app()'`, sync workers; the scheduler
+gives: `gunicorn -w 4 'trialnotary.web.app:create_app()'`, sync workers; the scheduler
 in a `trialnotary worker` of its own), and beside it, measured right before with the same
 server and client, the baseline: a bare Flask endpoint inserting one row through SQLModel
 (bench/baseline_app.py). The client is wrk (`apt-get install wrk`; `make bench` installs
@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import baseline_app  # noqa: E402
 from bench.common import ROOT, Figure, free_port, report  # noqa: E402
-from trialnotary import db, sites  # noqa: E402
+from trialnotary import db
+from trialnotary.people import sites
 
 BIN = Path(sys.executable).parent
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -147,7 +148,7 @@ def measure(kind: str, seconds: int, folder: Path, workers: int, threads: int) -
     url, drop = fresh_database(kind, folder)
     token = seeded(url)
     port = free_port()
-    server = gunicorn("trialnotary.app:create_app()", {**env, "TRIALNOTARY_DATABASE_URL": url},
+    server = gunicorn("trialnotary.web.app:create_app()", {**env, "TRIALNOTARY_DATABASE_URL": url},
                       port, workers, threads)
     api = f"http://127.0.0.1:{port}/api/v1/submissions"
     try:

@@ -26,9 +26,11 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, report  # noqa: E402
-from trialnotary import db  # noqa: E402
-from trialnotary.models import Submission, rfc3339_ms, utcnow  # noqa: E402
-from trialnotary.registrations import leaf_of  # noqa: E402
+from trialnotary import db
+from trialnotary.db import utcnow
+from trialnotary.notary.models import Registration
+from trialnotary.notary.registrations import leaf_of
+from trialnotary.proof.receipt import rfc3339_ms
 
 # Peak RSS from /proc (VmHWM): getrusage's ru_maxrss would carry the parent's high-water
 # mark across exec on Linux.
@@ -59,7 +61,7 @@ def bare_tree(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
-def submission_rows(count: int) -> list[dict]:
+def registration_rows(count: int) -> list[dict]:
     """``count`` valid registrations as ``submission`` rows, their leaves computed."""
     now = rfc3339_ms(utcnow())
     rows = []
@@ -78,12 +80,12 @@ def submission_rows(count: int) -> list[dict]:
 def insert(engine, rows: list[dict]) -> None:
     with engine.begin() as conn:
         for start in range(0, len(rows), 20_000):
-            conn.execute(sa.insert(Submission), rows[start:start + 20_000])
+            conn.execute(sa.insert(Registration), rows[start:start + 20_000])
 
 
 def fill(engine, count: int) -> list[bytes]:
     """``count`` valid pending registrations, written straight to the database."""
-    rows = submission_rows(count)
+    rows = registration_rows(count)
     insert(engine, rows)
     return [r["leaf"] for r in rows]
 

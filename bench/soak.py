@@ -41,11 +41,13 @@ from sqlmodel import Session, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ANVIL, free_port  # noqa: E402
-from trialnotary import consistency, db, sites  # noqa: E402
-from trialnotary.chain import ChainClient  # noqa: E402
-from trialnotary.config import load_settings  # noqa: E402
-from trialnotary.faults import POINTS  # noqa: E402
-from trialnotary.models import Anchor, Batch, LeafSlot, Submission  # noqa: E402
+from trialnotary import db
+from trialnotary.config import load_settings
+from trialnotary.notary import consistency
+from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.faults import POINTS
+from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration
+from trialnotary.people import sites
 
 BIN = Path(sys.executable).parent
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -241,8 +243,8 @@ def latencies(engine) -> list[float]:
     """Seconds from each registration's submittedAt to its anchor's confirmation."""
     with Session(engine) as session:
         rows = session.execute(
-            select(Submission.submitted_at, Anchor.confirmed_at)
-            .join(LeafSlot, LeafSlot.seq == Submission.seq)
+            select(Registration.submitted_at, Anchor.confirmed_at)
+            .join(LeafSlot, LeafSlot.seq == Registration.seq)
             .join(Batch, Batch.id == LeafSlot.batch_id)
             .join(Anchor, sa.and_(Anchor.batch_id == Batch.id, Anchor.state == "confirmed"))
         ).all()
@@ -309,7 +311,7 @@ def main() -> int:
         deployment.stop()
     with Session(engine) as session:
         found = consistency.check(session, chain, settled=True, receipts=True)
-        stored = set(session.scalars(select(Submission.id)))
+        stored = set(session.scalars(select(Registration.id)))
         duplicate = session.scalar(select(sa.func.count()).select_from(
             select(Anchor.batch_id).where(Anchor.state == "confirmed")
             .group_by(Anchor.batch_id).having(sa.func.count() > 1).subquery()))

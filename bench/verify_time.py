@@ -24,9 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, report, start_anvil  # noqa: E402
-from trialnotary import anchoring, batches, db, registrations, sites  # noqa: E402
-from trialnotary.chain import ChainClient  # noqa: E402
-from trialnotary.config import load_settings  # noqa: E402
+from trialnotary import db
+from trialnotary.config import load_settings
+from trialnotary.notary import anchoring, batches, registrations
+from trialnotary.notary.chain import ChainClient
+from trialnotary.people import sites
 
 BIN = Path(sys.executable).parent
 FLOOR_MS = 300

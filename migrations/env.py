@@ -3,8 +3,8 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-from trialnotary import models  # noqa: F401  (registers the tables on the metadata)
 from trialnotary.db import make_engine
+from trialnotary.notary import models  # noqa: F401  (registers every table on the metadata)
 
 target_metadata = SQLModel.metadata
 config = context.config

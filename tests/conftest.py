@@ -164,7 +164,7 @@ def settings(settings_env):
 
 @pytest.fixture
 def app(settings):
-    from trialnotary.app import create_app
+    from trialnotary.web.app import create_app
 
     app = create_app(settings, {"TESTING": True})
     yield app
@@ -191,7 +191,7 @@ def site_token(engine):
     """A trial NCT01234567 with site SITE-01 enrolled, and a token for that site."""
     from sqlmodel import Session
 
-    from trialnotary import sites
+    from trialnotary.people import sites
 
     with Session(engine) as session:
         sites.add_trial(session, "NCT01234567", title="Test trial")
@@ -205,15 +205,16 @@ def new_uuid() -> str:
     return str(uuid.uuid4())
 
 
-def insert_submissions(engine, count: int, *, trial: str = "NCT01234567",
+def insert_registrations(engine, count: int, *, trial: str = "NCT01234567",
                        site: str = "SITE-01") -> list[dict]:
     """Store ``count`` valid registrations directly (the API has its own tests)."""
     import hashlib
 
     import sqlalchemy as sa
 
-    from trialnotary.models import Submission, rfc3339_ms, utcnow
-    from trialnotary.receipt import record_leaf
+    from trialnotary.db import utcnow
+    from trialnotary.notary.models import Registration
+    from trialnotary.proof.receipt import record_leaf, rfc3339_ms
 
     records = []
     for i in range(count):
@@ -230,14 +231,14 @@ def insert_submissions(engine, count: int, *, trial: str = "NCT01234567",
         "leaf": record_leaf(r),
     } for r in records]
     with engine.begin() as conn:
-        conn.execute(sa.insert(Submission), rows)
+        conn.execute(sa.insert(Registration), rows)
     return records
 
 
 @pytest.fixture
 def chain(settings):
     """The notary's chain client on the test anvil (anvil's first dev account)."""
-    from trialnotary.chain import ChainClient
+    from trialnotary.notary.chain import ChainClient
 
     return ChainClient(settings)
 
@@ -249,7 +250,7 @@ def live_server(app):
 
     import waitress
 
-    from trialnotary.app import SERVER_MAX_BODY_BYTES
+    from trialnotary.web.app import SERVER_MAX_BODY_BYTES
 
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8,
                                     max_request_body_size=SERVER_MAX_BODY_BYTES)

@@ -20,9 +20,10 @@ import requests
 import waitress
 
 from tests.utils import PASSWORD, Page, add_person
-from trialnotary import db, sites
-from trialnotary.app import create_app
+from trialnotary import db
 from trialnotary.config import load_settings
+from trialnotary.people import sites
+from trialnotary.web.app import create_app
 
 SITE, TRIAL = "SITE-01", "NCT01234567"
 HOLD = ("import fcntl, sys\n"

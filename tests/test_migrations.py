@@ -5,7 +5,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from trialnotary import db, models  # noqa: F401
+from trialnotary import db
+from trialnotary.notary import models  # noqa: F401
 
 
 def test_upgrade_from_empty_gives_the_models_schema(database_url):
@@ -63,9 +64,9 @@ def test_upgrading_a_database_with_registrations_keeps_where_each_one_is(databas
                                          "ORDER BY seq")).all()
             pending = conn.execute(sa.text("SELECT seq FROM pending")).scalars().all()
         assert [tuple(row) for row in slots] == [(1, 1, 0), (2, 1, 1)] and pending == [3]
-        from tests.conftest import insert_submissions
+        from tests.conftest import insert_registrations
 
-        insert_submissions(engine, 1)  # the trigger queues a new registration
+        insert_registrations(engine, 1)  # the trigger queues a new registration
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM pending")).scalar() == 2
     finally:
@@ -79,7 +80,7 @@ def test_a_database_with_two_corrections_of_one_registration_keeps_both(database
     that registration, or of any other one corrected already, gets in."""
     from alembic import command
 
-    from trialnotary import registrations
+    from trialnotary.notary import registrations
 
     engine = db.make_engine(database_url)
     ids = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(1, 6)]
@@ -88,13 +89,13 @@ def test_a_database_with_two_corrections_of_one_registration_keeps_both(database
     try:
         command.downgrade(db.alembic_config(database_url), "0005")
         with engine.begin() as conn:
-            for n, submission_id in enumerate(ids, start=1):
+            for n, registration_id in enumerate(ids, start=1):
                 conn.execute(sa.text(
                     "INSERT INTO submission (id, trial, site, kind, dataset, sha256, supersedes,"
                     " submitted_at, leaf) VALUES (:id, 'NCT01234567', 'S', 'dataset', 'd', "
                     ":sha, :supersedes, '2026-11-25T00:00:00.000Z', :leaf)"),
-                    {"id": submission_id, "sha": f"{n:064x}", "leaf": bytes([n]) * 32,
-                     "supersedes": supersedes.get(submission_id)})
+                    {"id": registration_id, "sha": f"{n:064x}", "leaf": bytes([n]) * 32,
+                     "supersedes": supersedes.get(registration_id)})
         with caplog.at_level("WARNING"):
             db.upgrade(database_url)
         assert db.is_current(engine)

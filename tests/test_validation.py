@@ -15,10 +15,10 @@ from trialnotary.validation import (
     MAX_SIZE_BYTES,
     ValidationError,
     normalize_trial_id,
+    validate_registration,
     validate_sha256,
     validate_site_id,
     validate_size,
-    validate_submission,
     validate_text,
     validate_uuid,
 )
@@ -167,15 +167,15 @@ def test_uuid_any_case_is_lower_cased():
 GOOD = {"trial": "nct0123 4567", "site": "SITE-01", "dataset": "ADSL", "sha256": "AB" * 32}
 
 
-def test_a_submission_is_normalised_with_defaults():
-    assert validate_submission(GOOD) == {
+def test_a_registration_is_normalised_with_defaults():
+    assert validate_registration(GOOD) == {
         "trial": "NCT01234567", "site": "SITE-01", "kind": "dataset", "dataset": "ADSL",
         "sha256": "ab" * 32, "sizeBytes": None, "filename": None, "supersedes": None,
     }
 
 
-def test_submissions_accept_protocol_ids():
-    assert validate_submission({**GOOD, "trial": "proto-7"})["trial"] == "PROTO-7"
+def test_registrations_accept_protocol_ids():
+    assert validate_registration({**GOOD, "trial": "proto-7"})["trial"] == "PROTO-7"
 
 
 @pytest.mark.parametrize("change, field", [
@@ -187,9 +187,9 @@ def test_submissions_accept_protocol_ids():
     ({"supersedes": "nope"}, "supersedes"),
     ({"trial": "-x"}, "trial"),
 ])
-def test_submission_errors_name_the_field(change, field):
+def test_registration_errors_name_the_field(change, field):
     with pytest.raises(ValidationError) as refused:
-        validate_submission({**GOOD, **change}, "submissions[25].")
+        validate_registration({**GOOD, **change}, "submissions[25].")
     assert refused.value.field == f"submissions[25].{field}"
 
 
@@ -197,16 +197,16 @@ def test_submission_errors_name_the_field(change, field):
 def test_required_fields(missing):
     body = {k: v for k, v in GOOD.items() if k != missing}
     with pytest.raises(ValidationError, match="required") as refused:
-        validate_submission(body)
+        validate_registration(body)
     assert refused.value.field == missing
 
 
-def test_a_submission_must_be_an_object():
+def test_a_registration_must_be_an_object():
     with pytest.raises(ValidationError) as refused:
-        validate_submission([GOOD], "submissions[3].")
+        validate_registration([GOOD], "submissions[3].")
     assert refused.value.field == "submissions[3]"
     with pytest.raises(ValidationError) as refused:
-        validate_submission("x")
+        validate_registration("x")
     assert refused.value.field is None
 
 
@@ -231,7 +231,7 @@ def test_trial_ids_fit_their_column():
 def _schema_validator():
     import jsonschema_rs
 
-    from trialnotary import openapi
+    from trialnotary.web import openapi
 
     return jsonschema_rs.validator_for(openapi.document()["components"]["schemas"]
                                        ["SubmissionRequest"])
@@ -239,7 +239,7 @@ def _schema_validator():
 
 def _accepted(body) -> bool:
     try:
-        validate_submission(body)
+        validate_registration(body)
         return True
     except ValidationError:
         return False

@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from markupsafe import escape
 from sqlmodel import Session, select
 
-from trialnotary import accounts, anchoring, batches, db
-from trialnotary.app import create_app
+from trialnotary import db
 from trialnotary.config import load_settings
-from trialnotary.models import User
+from trialnotary.notary import anchoring, batches
+from trialnotary.people import accounts
+from trialnotary.people.models import User
+from trialnotary.web.app import create_app
 
 PASSWORD = "a long test password"
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -9,14 +9,15 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Field, Session, SQLModel
 
-from .config import PRIVATE_FILE, make_private, private_folder, private_opener
+from trialnotary.config import PRIVATE_FILE, make_private, private_folder, private_opener
 
 # pg_advisory_xact_lock key for the seal/anchor jobs ("TNJOBS" in ASCII).
 JOB_LOCK_KEY = 0x544E4A4F4253
@@ -25,6 +26,30 @@ CHAIN_LOCK_KEY = 0x544E434841494E
 # How long a write waits for SQLite's writer slot unless the engine says otherwise.
 WRITE_TIMEOUT_OPTION = "trialnotary_write_timeout"
 DEFAULT_WRITE_TIMEOUT = 5.0
+
+# Named constraints from the first migration on, so Alembic's batch mode can alter them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite hands them back naive)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def UtcDateTime(**kw):  # noqa: N802 - reads like a column type
+    return Field(sa_type=sa.DateTime(timezone=True), **kw)
 
 
 class WriterBusy(RuntimeError):

@@ -158,12 +158,12 @@ def validate_uuid(value: Any, field: str) -> str:
     return value.lower()
 
 
-SUBMISSION_FIELDS = {"trial", "site", "kind", "dataset", "sha256", "sizeBytes", "filename",
+REGISTRATION_FIELDS = {"trial", "site", "kind", "dataset", "sha256", "sizeBytes", "filename",
                      "supersedes", "reason"}
 MAX_REASON_CHARS = 1000
 
 
-def validate_submission(data: Any, prefix: str = "") -> dict:
+def validate_registration(data: Any, prefix: str = "") -> dict:
     """A normalised registration request (record keys, less ``id`` and ``submittedAt``),
     plus ``reason`` when a correction says why (it goes to the audit trail, not the record).
 
@@ -171,7 +171,7 @@ def validate_submission(data: Any, prefix: str = "") -> dict:
     """
     if not isinstance(data, dict):
         raise ValidationError(prefix.rstrip(".") or None, "must be a JSON object")
-    unknown = sorted(set(data) - SUBMISSION_FIELDS)
+    unknown = sorted(set(data) - REGISTRATION_FIELDS)
     if unknown:
         raise ValidationError(prefix + unknown[0], "is not a known field")
     for required in ("trial", "site", "dataset", "sha256"):

@@ -1,0 +1,67 @@
+"""The receipt format against the shared vectors: every implementation must match them."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trialnotary.proof import receipt
+
+# A copy of ../shared/vectors/receipt-v1.json, the cross-implementation test vectors.
+VECTORS_FILE = Path(__file__).parents[1] / "assets/receipt-v1.json"
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return json.loads(VECTORS_FILE.read_text())
+
+
+def test_records_canonicalise_to_the_vector_bytes_and_leaves(vectors):
+    for case in vectors["records"]:
+        assert receipt.canonical_json(case["record"]).decode() == case["canonical"]
+        assert receipt.record_leaf(case["record"]).hex() == case["leaf"]
+
+
+def test_audit_head_leaf_matches_the_vector(vectors):
+    head = vectors["auditHead"]
+    value = head["value"]
+    assert receipt.audit_head_leaf(value["seq"], value["head"]).hex() == head["leaf"]
+
+
+def test_every_vector_proof_folds_to_its_root(vectors):
+    for tree in vectors["trees"]:
+        for leaf, proof in zip(tree["leaves"], tree["proofs"], strict=True):
+            assert receipt.fold_proof(bytes.fromhex(leaf), proof).hex() == tree["root"]
+
+
+def test_a_swapped_proof_step_does_not_fold_to_the_root(vectors):
+    tree = vectors["trees"][3]
+    proof = [{"left" if "right" in s else "right": next(iter(s.values()))}
+             for s in tree["proofs"][0]]
+    assert receipt.fold_proof(bytes.fromhex(tree["leaves"][0]), proof).hex() != tree["root"]
+
+
+@pytest.mark.parametrize("step", [{"up": "00" * 32}, {"left": "zz" * 32}, {"left": "AB" * 32},
+                                  {"left": "00" * 31}, {}, "left"])
+def test_malformed_proof_steps_are_refused(step):
+    with pytest.raises(ValueError):
+        receipt.fold_proof(b"\0" * 32, [step])
+
+
+@pytest.mark.parametrize(("trial", "dataset", "expected"), [
+    ("NCT01234567", "ADSL", "NCT01234567_ADSL_{id}.receipt.json"),
+    ("CTRI/2024/01/000123", "Données — vague 2",
+     "CTRI_2024_01_000123_Donn_es___vague_2_{id}.receipt.json"),
+    ("NCT01234567", "../../etc/passwd", "NCT01234567_._._etc_passwd_{id}.receipt.json"),
+])
+def test_receipt_filenames_keep_only_safe_characters(trial, dataset, expected):
+    registration_id = "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c"
+    expected_name = expected.format(id=registration_id)
+    assert receipt.receipt_filename(trial, dataset, registration_id) == expected_name
+
+
+def test_chain_names_follow_the_chain_id():
+    assert receipt.chain_name(11155111) == "ethereumSepolia"
+    assert receipt.chain_name(560048) == "ethereumHoodi"
+    assert receipt.chain_name(1) == "ethereumMainnet"
+    assert receipt.chain_name(31337) == "ethereumLocal"

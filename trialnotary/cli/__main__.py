@@ -1,0 +1,5 @@
+"""``python -m trialnotary.cli``: the ``trialnotary`` command."""
+
+from trialnotary.cli import main
+
+main()

@@ -1,0 +1,315 @@
+"""The anchoring account's view of an EVM chain, through web3.py.
+
+One place for everything the anchorer asks a node: fees, nonces, signing, sending kept
+bytes, receipts, blocks and confirmations. Several RPC URLs fail over in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from urllib.parse import urlsplit
+
+import requests
+from eth_account import Account
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
+
+from trialnotary.config import Settings
+from trialnotary.proof.receipt import block_time
+
+log = logging.getLogger(__name__)
+
+GWEI = 10**9
+TX_BASE_GAS = 21_000
+
+
+class ChainError(RuntimeError):
+    """The chain cannot be used right now (unreachable, wrong chain, fees over the cap)."""
+
+
+class ChainUnreachable(ChainError):
+    """No configured node answers."""
+
+
+class FeeAboveCap(ChainError):
+    """The fees the node asks (or a replacement needs) are above TRIALNOTARY_MAX_FEE_GWEI."""
+
+
+class InsufficientFunds(ChainError):
+    """The anchoring account cannot pay for the transaction."""
+
+
+# A replacement must raise both fees by at least 10% (geth's rule; others follow it).
+REPLACEMENT_BUMP_PERCENT = 12.5
+
+
+def anchor_gas(data: bytes) -> int:
+    """Gas for a plain transaction carrying ``data``: the intrinsic cost, or EIP-7623's
+    calldata floor when higher (22,280 for 32 non-zero bytes)."""
+    zeros = data.count(0)
+    nonzeros = len(data) - zeros
+    standard = TX_BASE_GAS + 16 * nonzeros + 4 * zeros
+    floor = TX_BASE_GAS + 10 * (4 * nonzeros + zeros)
+    return max(standard, floor)
+
+
+def _bumped(fee: int) -> int:
+    return fee + max(1, math.ceil(fee * REPLACEMENT_BUMP_PERCENT / 100))
+
+
+@dataclass(frozen=True)
+class SignedAnchor:
+    raw: bytes
+    tx_hash: str  # 64 hex, no 0x
+    nonce: int
+    gas: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+@dataclass(frozen=True)
+class SentTransaction:
+    """What a transaction carries, as the node reports it."""
+
+    sender: str
+    to: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Inclusion:
+    """Where a transaction was mined, and whether that is settled enough to issue receipts."""
+
+    block_number: int
+    block_hash: str
+    block_time: str
+    succeeded: bool
+    confirmed: bool
+
+
+class ChainClient:
+    def __init__(self, settings: Settings, timeout: float = 10.0):
+        self.settings = settings
+        self._providers = [
+            Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+            for url in settings.rpc_urls
+        ]
+        self._chain_checked = False
+
+    @cached_property
+    def account(self):
+        return Account.from_key(self.settings.anchor_key())
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def _call(self, fn):
+        """Run ``fn(w3)`` on the first node that answers, in the configured order.
+
+        Every failure becomes a ``ChainError`` (``ChainUnreachable`` when no node answers);
+        messages name nodes by scheme and host only, since provider URLs often carry keys.
+        """
+        errors = []
+        for w3 in self._providers:
+            try:
+                return fn(w3)
+            except requests.RequestException as exc:
+                errors.append(f"{redact(w3.provider.endpoint_uri)}: {type(exc).__name__}")
+            except Web3Exception as exc:
+                raise ChainError(f"{redact(w3.provider.endpoint_uri)} answered: "
+                                 f"{_short(exc)}") from None
+        raise ChainUnreachable("no chain node answers (" + "; ".join(errors) + ")")
+
+    def chain_id(self) -> int:
+        return self._call(lambda w3: w3.eth.chain_id)
+
+    def ensure_chain(self) -> None:
+        """Refuse to anchor on a node of another chain than configured."""
+        if self._chain_checked:
+            return
+        actual = self.chain_id()
+        if actual != self.settings.chain_id:
+            raise ChainError(f"the node is on chain {actual}, but TRIALNOTARY_CHAIN_ID is "
+                             f"{self.settings.chain_id}: anchoring stopped")
+        self._chain_checked = True
+
+    def head(self) -> int:
+        return self._call(lambda w3: w3.eth.block_number)
+
+    def finalized(self) -> int:
+        return self._call(lambda w3: w3.eth.get_block("finalized")["number"])
+
+    def balance(self) -> int:
+        return self._call(lambda w3: w3.eth.get_balance(self.address))
+
+    def pending_nonce(self) -> int:
+        return self._call(lambda w3: w3.eth.get_transaction_count(self.address, "pending"))
+
+    def mined_nonce(self) -> int:
+        """How many of the account's transactions are mined (the next nonce to be mined)."""
+        return self._call(lambda w3: w3.eth.get_transaction_count(self.address, "latest"))
+
+    def fees(self) -> tuple[int, int]:
+        """``(max_fee_per_gas, max_priority_fee_per_gas)`` from the node, under the cap."""
+        cap = int(self.settings.max_fee_gwei * GWEI)
+
+        def ask(w3):
+            history = w3.eth.fee_history(1, "latest", [])
+            return history["baseFeePerGas"][-1], w3.eth.max_priority_fee
+
+        base_fee, priority = self._call(ask)
+        if base_fee + priority > cap:
+            raise FeeAboveCap(f"fees are {(base_fee + priority) / GWEI:.3f} gwei, above "
+                              f"TRIALNOTARY_MAX_FEE_GWEI={self.settings.max_fee_gwei}")
+        return min(2 * base_fee + priority, cap), priority
+
+    def replacement_fees(self, max_fee: int, priority: int) -> tuple[int, int]:
+        """Fees for a transaction replacing one with these fees (same nonce): both raised
+        by at least ``REPLACEMENT_BUMP_PERCENT``, and at least what the node asks now."""
+        cap = int(self.settings.max_fee_gwei * GWEI)
+        try:
+            now_max, now_priority = self.fees()
+        except FeeAboveCap:
+            now_max, now_priority = cap, 0
+        new_priority = max(_bumped(priority), now_priority)
+        new_max = max(_bumped(max_fee), now_max)
+        if new_max > cap:
+            raise FeeAboveCap(f"replacing a stuck anchor needs {new_max / GWEI:.3f} gwei, above "
+                              f"TRIALNOTARY_MAX_FEE_GWEI={self.settings.max_fee_gwei}")
+        return new_max, min(new_priority, new_max)
+
+    def sign_anchor(self, root: bytes, nonce: int,
+                    fees: tuple[int, int] | None = None) -> SignedAnchor:
+        """An EIP-1559 transaction to ourselves, value 0, carrying the 32-byte root, with
+        the node's fees (or ``fees``: ``(max_fee_per_gas, max_priority_fee_per_gas)``)."""
+        self.ensure_chain()
+        max_fee, priority = fees or self.fees()
+        tx = {
+            "type": 2,
+            "chainId": self.settings.chain_id,
+            "nonce": nonce,
+            "to": self.address,
+            "value": 0,
+            "data": "0x" + root.hex(),
+            "gas": anchor_gas(root),
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority,
+        }
+        signed = self.account.sign_transaction(tx)
+        return SignedAnchor(
+            raw=bytes(signed.raw_transaction), tx_hash=bytes(signed.hash).hex(), nonce=nonce,
+            gas=tx["gas"], max_fee_per_gas=max_fee, max_priority_fee_per_gas=priority,
+        )
+
+    def send_raw(self, raw: bytes) -> None:
+        """Broadcast kept bytes. Sending them again is harmless: a node that already has
+        the transaction, or has mined it, says so and we carry on."""
+        try:
+            self._call(lambda w3: w3.eth.send_raw_transaction(raw))
+        except ChainUnreachable:
+            raise
+        except ChainError as exc:
+            message = str(exc).lower()
+            if "already known" in message or "nonce too low" in message \
+                    or "already imported" in message:
+                return
+            if "insufficient funds" in message:
+                raise InsufficientFunds(f"the anchoring account {self.address} cannot pay "
+                                        f"for the anchor: fund it ({exc})") from None
+            raise ChainError(f"the node refused the anchor transaction: {exc}") from None
+
+
+    def is_known(self, tx_hash: str) -> bool:
+        def ask(w3):
+            try:
+                w3.eth.get_transaction("0x" + tx_hash)
+                return True
+            except TransactionNotFound:
+                return False
+        return self._call(ask)
+
+    def transaction(self, tx_hash: str) -> SentTransaction | None:
+        """The transaction's sender, recipient and data, or ``None`` if the node does not
+        know it."""
+        def ask(w3):
+            try:
+                tx = w3.eth.get_transaction("0x" + tx_hash)
+            except TransactionNotFound:
+                return None
+            return SentTransaction(sender=tx["from"], to=tx["to"], data=bytes(tx["input"]))
+        return self._call(ask)
+
+    def inclusion(self, tx_hash: str) -> Inclusion | None:
+        """The transaction's block on the node's canonical chain, or ``None`` if not mined."""
+        confirmations = self.settings.confirmations
+
+        def ask(w3):
+            try:
+                receipt = w3.eth.get_transaction_receipt("0x" + tx_hash)
+            except TransactionNotFound:
+                return None
+            block = w3.eth.get_block(receipt["blockNumber"])
+            if block["hash"] != receipt["blockHash"]:
+                return None  # the receipt's block was reorganised away
+            number = receipt["blockNumber"]
+            if confirmations == "finalized":
+                confirmed = number <= w3.eth.get_block("finalized")["number"]
+            else:
+                confirmed = w3.eth.block_number - number + 1 >= confirmations
+            return Inclusion(
+                block_number=number,
+                block_hash="0x" + bytes(block["hash"]).hex(),
+                block_time=block_time(block["timestamp"]),
+                succeeded=receipt["status"] == 1,
+                confirmed=confirmed,
+            )
+
+        return self._call(ask)
+
+    def health(self) -> dict:
+        """Chain state for ``/readyz`` and ``chain status``; never raises."""
+        started = time.monotonic()
+        try:
+            chain_id, head = self.chain_id(), self.head()
+        except ChainError as exc:
+            return {"reachable": False, "error": str(exc)}
+        return {
+            "reachable": True,
+            "chainId": chain_id,
+            "expectedChainId": self.settings.chain_id,
+            "head": head,
+            "latencyMs": round((time.monotonic() - started) * 1000, 1),
+        }
+
+    def funding(self, anchors: int = 100) -> dict:
+        """The anchoring account's balance against the cost of the next ``anchors``
+        anchors at the node's current fees; never raises."""
+        try:
+            balance = self.balance()
+            history = self._call(lambda w3: w3.eth.fee_history(1, "latest", []))
+            priority = self._call(lambda w3: w3.eth.max_priority_fee)
+        except ChainError as exc:
+            return {"reachable": False, "error": str(exc)}
+        fee = history["baseFeePerGas"][-1] + priority
+        needed = anchors * anchor_gas(b"\xff" * 32) * fee
+        return {"reachable": True, "address": self.address, "balanceWei": balance,
+                "feePerGasWei": fee, "anchors": anchors, "neededWei": needed,
+                "enough": balance >= needed,
+                "anchorsPayable": balance // max(1, anchor_gas(b"\xff" * 32) * fee)}
+
+
+def redact(url: str) -> str:
+    """``scheme://host[:port]`` of a node URL: no path, query or credentials (API keys)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def _short(exc: Exception, limit: int = 200) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,242 @@
+"""``trialnotary check``: the invariants that say nothing was lost, changed or anchored twice.
+
+- every registration is either pending or in exactly one batch (at a distinct leaf index:
+  the database's unique key), and a batch's leaf count is its registrations plus its audit
+  head, if any;
+- every registration's stored record still gives its stored leaf, and every batch's stored
+  leaves, in leaf order with its audit head last, still give its root (``integrity``): a
+  record, leaf, leaf order, audit head or root changed in the database shows here;
+- with ``settled``, nothing is pending and every batch is confirmed;
+- every batch has at most one confirmed anchor, its block is on the node's canonical chain
+  with that transaction in it, and the transaction carries exactly the batch's root, sent
+  by the anchoring account: a batch rewritten whole in the database (records, leaves and
+  root) shows here;
+- no two anchors of the account share a nonce on chain: the account's mined transactions
+  are exactly its anchors that were mined (confirmed, and failed ones);
+- optionally, every receipt passes the stand-alone verifier.
+
+The database checks stream the rows in chunks (no ORM objects), so a million registrations
+take seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from trialnotary.notary import batches
+from trialnotary.notary.chain import ChainClient, ChainError
+from trialnotary.notary.models import Anchor, Batch, LeafSlot, Pending, Registration
+from trialnotary.notary.registrations import leaf_of
+from trialnotary.people import audit
+from trialnotary.proof import merkle, verify
+from trialnotary.proof.receipt import RECORD_KEYS
+
+CHUNK = 10_000
+# Changed registrations named one by one, at most; the rest are counted.
+NAMED = 20
+
+
+@dataclass
+class Findings:
+    counts: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(session: Session, chain: ChainClient, *, settled: bool = False,
+          receipts: bool = False) -> Findings:
+    found = Findings()
+    _registrations(session, found, settled)
+    held = integrity(session)
+    found.counts.update(leaves_recomputed=held.leaves, roots_recomputed=held.roots)
+    found.problems.extend(held.problems)
+    try:
+        _anchors(session, chain, found, settled)
+        if receipts:
+            _receipts(session, chain, found)
+    except ChainError as exc:
+        found.problems.append(f"the chain could not be checked: {exc}")
+    return found
+
+
+def _registrations(session: Session, found: Findings, settled: bool) -> None:
+    total = session.scalar(select(sa.func.count()).select_from(Registration))
+    pending = batches.pending_count(session)
+    found.counts.update(registrations=total, pending=pending)
+    if settled and pending:
+        found.problems.append(f"{pending} registration(s) are still pending")
+    sealed = session.scalar(select(sa.func.count()).select_from(LeafSlot))
+    both = session.scalar(select(sa.func.count()).select_from(Pending)
+                          .join(LeafSlot, LeafSlot.seq == Pending.seq))
+    if both:
+        found.problems.append(f"{both} registration(s) are both pending and sealed")
+    if sealed + pending != total:
+        found.problems.append(f"{total - sealed - pending} registration(s) are neither pending "
+                              "nor sealed")
+    sizes = dict(session.execute(select(LeafSlot.batch_id, sa.func.count())
+                                 .group_by(LeafSlot.batch_id)).all())
+    for batch in session.exec(select(Batch)):
+        expected = sizes.get(batch.id, 0) + (batch.audit_seq is not None)
+        if batch.leaf_count != expected:
+            found.problems.append(f"batch {batch.id}: {batch.leaf_count} leaves recorded, "
+                                  f"{expected} held")
+
+
+# --- leaves and roots ----------------------------------------------------------------
+
+@dataclass
+class Integrity:
+    """What ``integrity`` recomputed (``leaves`` and ``roots``), and what did not hold."""
+
+    leaves: int = 0
+    roots: int = 0
+    problems: list[str] = field(default_factory=list)
+    changed: int = 0
+
+    def changed_record(self, registration_id: str, where: str) -> None:
+        self.changed += 1
+        if self.changed <= NAMED:
+            self.problems.append(f"registration {registration_id}{where}: its stored record no "
+                                 "longer gives its leaf (the record or the leaf was changed)")
+
+
+_S, _L, _P, _B = (Registration.__table__.c, LeafSlot.__table__.c, Pending.__table__.c,
+                  Batch.__table__.c)
+_RECORD_COLUMNS = (_S.id, _S.trial, _S.site, _S.kind, _S.dataset, _S.sha256, _S.size_bytes,
+                   _S.filename, _S.supersedes, _S.submitted_at)
+_SEALED_ROWS = (sa.select(_L.batch_id, _L.leaf_index, _S.leaf, *_RECORD_COLUMNS)
+                .join_from(LeafSlot.__table__, Registration.__table__, _S.seq == _L.seq)
+                .order_by(_L.batch_id, _L.leaf_index))
+_PENDING_ROWS = (sa.select(_S.leaf, *_RECORD_COLUMNS)
+                 .join_from(Pending.__table__, Registration.__table__, _S.seq == _P.seq)
+                 .order_by(_P.seq))
+_BATCHES = sa.select(_B.id, _B.root, _B.audit_seq, _B.audit_head).order_by(_B.id)
+
+
+def _stream(session: Session, statement: sa.Select) -> Iterator[tuple]:
+    return batches.driver_stream(session.connection(), statement, CHUNK)
+
+
+def integrity(session: Session) -> Integrity:
+    """Recompute every registration's leaf from its stored record and every batch's root
+    from its stored leaves (its ``auditHead`` leaf last), in one pass over the rows."""
+    held = Integrity()
+    batches_left = {row.id: row for row in session.execute(_BATCHES)}
+    batch_id, leaves = None, []
+    for row in _stream(session, _SEALED_ROWS):
+        if row[0] != batch_id:
+            if batch_id is not None:
+                _check_root(batches_left.pop(batch_id), leaves, held)
+            batch_id, leaves = row[0], []
+        leaf = bytes(row[2])
+        if row[1] != len(leaves):
+            held.problems.append(f"batch {batch_id}: leaf index {row[1]} where {len(leaves)} "
+                                 f"was expected (registration {row[3]})")
+        if _leaf(row[3:]) != leaf:
+            held.changed_record(row[3], f" (batch {batch_id}, leaf {row[1]})")
+        leaves.append(leaf)
+    if batch_id is not None:
+        _check_root(batches_left.pop(batch_id), leaves, held)
+    for batch in batches_left.values():  # none of its registrations left: the audit head?
+        _check_root(batch, [], held)
+    for row in _stream(session, _PENDING_ROWS):
+        if _leaf(row[1:]) != bytes(row[0]):
+            held.changed_record(row[1], " (pending)")
+        held.leaves += 1
+    if held.changed > NAMED:
+        held.problems.append(f"… {held.changed - NAMED} more changed registration(s)")
+    return held
+
+
+def _leaf(values: tuple) -> bytes | None:
+    """The leaf of a stored record's values (in ``RECORD_KEYS`` order); ``None`` for values
+    no registration can hold (a lone surrogate, say), which only an edit can bring."""
+    try:
+        return leaf_of(dict(zip(RECORD_KEYS, values, strict=True)))
+    except ValueError:
+        return None
+
+
+def _check_root(batch: sa.Row, leaves: list[bytes], held: Integrity) -> None:
+    held.leaves += len(leaves)
+    if batch.audit_seq is not None:
+        leaves.append(audit.Head(batch.audit_seq, batch.audit_head).leaf())
+    held.roots += 1
+    if not leaves:
+        held.problems.append(f"batch {batch.id} holds no leaf")
+    elif merkle.root_of(merkle.build_levels(leaves)) != bytes(batch.root):
+        held.problems.append(f"batch {batch.id}: its stored leaves no longer give its root "
+                             "(a leaf, the leaf order, the audit head or the root was changed)")
+
+
+# --- the chain -----------------------------------------------------------------------
+
+def _anchors(session: Session, chain: ChainClient, found: Findings, settled: bool) -> None:
+    all_batches = session.exec(select(Batch).order_by(Batch.id)).all()
+    roots = {batch.id: bytes(batch.root) for batch in all_batches}
+    confirmed = session.exec(select(Anchor).where(Anchor.state == "confirmed")).all()
+    per_batch: dict[int, list[Anchor]] = {}
+    for anchor in confirmed:
+        per_batch.setdefault(anchor.batch_id, []).append(anchor)
+    found.counts.update(batches=len(all_batches), confirmed_anchors=len(confirmed))
+    for batch in all_batches:
+        mine = per_batch.get(batch.id, [])
+        if len(mine) > 1:
+            found.problems.append(f"batch {batch.id}: {len(mine)} confirmed anchors")
+        if settled and (batch.state != "confirmed" or not mine):
+            found.problems.append(f"batch {batch.id} is {batch.state}, not confirmed")
+    for anchor in confirmed:
+        inclusion = chain.inclusion(anchor.tx_hash)
+        if inclusion is None or inclusion.block_hash != anchor.block_hash:
+            found.problems.append(f"batch {anchor.batch_id}: anchor 0x{anchor.tx_hash} is not "
+                                  f"in block {anchor.block_number} of the canonical chain")
+        _carries_root(chain, anchor, roots[anchor.batch_id], found)
+    mined_here = session.scalar(select(sa.func.count()).select_from(Anchor).where(
+        Anchor.state.in_(("confirmed", "failed")), Anchor.sender == chain.address,
+        Anchor.chain_id == chain.settings.chain_id))
+    on_chain = chain.mined_nonce()
+    found.counts.update(account_transactions=on_chain)
+    if settled and on_chain != mined_here:
+        found.problems.append(f"the account has {on_chain} transactions on chain, but "
+                              f"{mined_here} anchors were mined")
+
+
+def _carries_root(chain: ChainClient, anchor: Anchor, root: bytes, found: Findings) -> None:
+    """The anchor transaction's data is exactly the batch's root, sent by the anchor's
+    account to itself (what a receipt's ``anchor-tx`` and ``sender`` steps rely on)."""
+    sent = chain.transaction(anchor.tx_hash)
+    if sent is None:
+        return  # reported above: not in its block
+    if sent.data != root:
+        found.problems.append(f"batch {anchor.batch_id}: anchor 0x{anchor.tx_hash} carries "
+                              f"{sent.data.hex() or 'no data'}, not the batch's root "
+                              f"{root.hex()}")
+    if sent.sender != anchor.sender or sent.to != anchor.sender:
+        found.problems.append(f"batch {anchor.batch_id}: anchor 0x{anchor.tx_hash} was sent "
+                              f"by {sent.sender} to {sent.to}, not by {anchor.sender} to "
+                              "itself")
+
+
+def _receipts(session: Session, chain: ChainClient, found: Findings) -> None:
+    checked = 0
+    for registration in session.exec(select(Registration).join(LeafSlot,
+                                                           LeafSlot.seq == Registration.seq)):
+        receipt = batches.receipt_for(session, registration)
+        if receipt is None:
+            continue
+        report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1])
+        checked += 1
+        if report.verdict.state == verify.UNCHECKED:
+            found.problems.append(f"the receipt of {registration.id} could not be checked: "
+                                  f"{report.verdict.text}")
+        elif not report.ok:
+            failed = [step.name for step in report.steps if step.ok is False]
+            found.problems.append(f"the receipt of {registration.id} fails {', '.join(failed)}")
+    found.counts.update(receipts_verified=checked)

@@ -1,0 +1,156 @@
+"""The notary's tables: registrations, the pending queue, batches and their trees, leaf
+slots, anchors, idempotency keys and the chain's status. The schema itself is created only
+by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from trialnotary.db import UtcDateTime, utcnow
+from trialnotary.people import models as _people  # noqa: F401  (the tables referred to)
+
+
+class Batch(SQLModel, table=True):
+    """A sealed Merkle tree. ``state``: sealed → sent → confirmed.
+
+    ``audit_seq``/``audit_head``: the audit trail's head when sealed, whose ``auditHead``
+    leaf is the tree's last leaf (counted in ``leaf_count``), or ``None``.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    root: bytes = Field(sa_type=sa.LargeBinary(32))
+    leaf_count: int
+    sealed_at: str = Field(max_length=24)
+    state: str = Field(default="sealed", max_length=16, index=True)
+    audit_seq: int | None = None
+    audit_head: str | None = Field(default=None, max_length=64)
+
+
+class TreePage(SQLModel, table=True):
+    """Up to ``merkle.PAGE_NODES`` consecutive 32-byte nodes of one level of a batch's tree.
+
+    Derived data, rebuilt from the leaves if lost. Pages keep each proof read small: one
+    short blob per level instead of a whole level.
+    """
+
+    __tablename__ = "tree_page"
+    batch_id: int = Field(foreign_key="batch.id", primary_key=True)
+    level: int = Field(primary_key=True)
+    page: int = Field(primary_key=True)
+    nodes: bytes = Field(sa_type=sa.LargeBinary)
+
+
+class Registration(SQLModel, table=True):
+    """A registration, never changed once stored. ``seq`` fixes the sealing order; ``id``
+    is the public UUID4. Whether it is sealed, and where, is kept apart in the narrow
+    ``pending`` and ``leaf_slot`` tables. A registration is superseded at most once: the
+    unique index on ``supersedes``. The table keeps its first name, ``submission``."""
+
+    __tablename__ = "submission"
+
+    __table_args__ = (sa.Index("uq_submission_supersedes", "supersedes", unique=True),)
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    trial: str = Field(max_length=64, index=True)
+    site: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    dataset: str = Field(max_length=200)
+    sha256: str = Field(max_length=64, index=True)
+    size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    filename: str | None = Field(default=None, max_length=255)
+    supersedes: str | None = Field(default=None, max_length=36)
+    submitted_at: str = Field(max_length=24)
+    leaf: bytes = Field(sa_type=sa.LargeBinary(32))
+    token_id: int | None = Field(default=None, foreign_key="site_token.id")
+    user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    reason: str | None = Field(default=None, max_length=1000)
+
+    def record(self) -> dict:
+        """The record bound into the leaf, with the receipt's key names."""
+        return {
+            "id": self.id, "trial": self.trial, "site": self.site, "kind": self.kind,
+            "dataset": self.dataset, "sha256": self.sha256, "sizeBytes": self.size_bytes,
+            "filename": self.filename, "supersedes": self.supersedes,
+            "submittedAt": self.submitted_at,
+        }
+
+
+class Pending(SQLModel, table=True):
+    """The registrations waiting to be sealed, by ``seq``. A database trigger adds one row
+    per stored registration (none can skip the queue); sealing takes them away."""
+
+    __tablename__ = "pending"
+    seq: int = Field(primary_key=True, foreign_key="submission.seq",
+                     sa_column_kwargs={"autoincrement": False})
+
+
+class LeafSlot(SQLModel, table=True):
+    """Where a sealed registration sits: its batch and leaf index. Narrow on purpose:
+    sealing a million registrations writes a million of these, never the records."""
+
+    __tablename__ = "leaf_slot"
+    __table_args__ = (sa.UniqueConstraint("batch_id", "leaf_index",
+                                          name="uq_leaf_slot_batch_leaf"),)
+    seq: int = Field(primary_key=True, foreign_key="submission.seq",
+                     sa_column_kwargs={"autoincrement": False})
+    batch_id: int = Field(foreign_key="batch.id")
+    leaf_index: int
+
+
+class Anchor(SQLModel, table=True):
+    """One signed anchoring transaction of a batch; its signed bytes are kept to re-send.
+
+    ``state``: signed → sent → confirmed; or ``replaced`` (another anchor of the batch with
+    the same nonce, higher fees, won), ``dropped`` (the nonce was taken by a transaction
+    not ours: the batch is signed again with a new one) or ``failed`` (mined, reverted).
+    A batch's live anchors share one nonce, so at most one of them survives on chain.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", index=True)
+    chain_id: int
+    sender: str = Field(max_length=42)
+    nonce: int = Field(sa_type=sa.BigInteger)
+    tx_hash: str = Field(max_length=64, unique=True)
+    raw: bytes = Field(sa_type=sa.LargeBinary)
+    gas: int = Field(sa_type=sa.BigInteger)
+    max_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
+    max_priority_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
+    state: str = Field(default="signed", max_length=16, index=True)
+    replaces_id: int | None = Field(default=None, foreign_key="anchor.id")
+    note: str | None = Field(default=None, max_length=300)
+    created_at: datetime = UtcDateTime(default_factory=utcnow)
+    sent_at: datetime | None = UtcDateTime(default=None)
+    block_number: int | None = Field(default=None, sa_type=sa.BigInteger)
+    block_hash: str | None = Field(default=None, max_length=66)
+    block_time: str | None = Field(default=None, max_length=20)
+    confirmed_at: datetime | None = UtcDateTime(default=None)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first answer to a request with an ``Idempotency-Key``, per token, for 24 h."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (sa.UniqueConstraint("token_id", "key", name="uq_idempotency_key_token_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    token_id: int = Field(foreign_key="site_token.id")
+    key: str = Field(max_length=255)
+    request_digest: str = Field(max_length=64)
+    status_code: int
+    response_body: str = Field(sa_type=sa.Text)
+    created_at: datetime = UtcDateTime(default_factory=utcnow, index=True)
+
+
+class ChainStatus(SQLModel, table=True):
+    """What the anchorer last saw of the chain (one row), for readiness and the admin page:
+    reachable or not and since when, and the alert that stops anchoring, if any."""
+
+    __tablename__ = "chain_status"
+    id: int = Field(default=1, primary_key=True)
+    reachable: bool
+    since: datetime = UtcDateTime(default_factory=utcnow)
+    checked_at: datetime = UtcDateTime(default_factory=utcnow)
+    alert: str | None = Field(default=None, max_length=500)
