@@ -1,4 +1,6 @@
-"""Input rules from DESIGN.md "Validation": whatever passes here can always be sealed."""
+"""Input rules (docs/receipt.md, "Validation"): whatever passes here can always be sealed.
+
+The kinds and the size limits are facts of the receipt format (``proof/facts.json``)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,14 @@ import re
 import unicodedata
 from typing import Any
 
-KINDS = ("dataset", "protocol", "sap", "consent-form", "report", "other")
-MAX_SIZE_BYTES = 2**53 - 1
-MAX_DATASET_CHARS = 200
-MAX_FILENAME_CHARS = 255
-MAX_TRIAL_CHARS = 64
+from trialnotary.proof.facts import (
+    KINDS,
+    MAX_DATASET_CHARS,
+    MAX_FILENAME_CHARS,
+    MAX_REASON_CHARS,
+    MAX_SIZE_BYTES,
+    MAX_TRIAL_CHARS,
+)
 
 TRIAL_PATTERNS = {
     "NCT": re.compile(r"NCT\d{8}"),
@@ -160,7 +165,6 @@ def validate_uuid(value: Any, field: str) -> str:
 
 REGISTRATION_FIELDS = {"trial", "site", "kind", "dataset", "sha256", "sizeBytes", "filename",
                      "supersedes", "reason"}
-MAX_REASON_CHARS = 1000
 
 
 def validate_registration(data: Any, prefix: str = "") -> dict:

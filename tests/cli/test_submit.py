@@ -23,9 +23,9 @@ from sqlmodel import Session, select
 from waitress import wasyncore
 
 from trialnotary.cli import client, main
+from trialnotary.filenames import receipt_filename
 from trialnotary.notary import anchoring, batches
 from trialnotary.notary.models import Registration
-from trialnotary.proof.receipt import receipt_filename
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
 CHUNK = client.CHUNK_BYTES

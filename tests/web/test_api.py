@@ -12,12 +12,13 @@ from sqlmodel import Session
 
 from trialnotary.config import load_settings
 from trialnotary.db import utcnow
+from trialnotary.filenames import receipt_filename
 from trialnotary.notary import anchoring, batches, registrations
 from trialnotary.notary.models import IdempotencyKey, Registration
 from trialnotary.people import access, sites
 from trialnotary.people.access import requires
 from trialnotary.people.models import SiteToken
-from trialnotary.proof.receipt import fold_proof, receipt_filename, record_leaf
+from trialnotary.proof.receipt import fold_proof, record_leaf
 from trialnotary.web import openapi
 from trialnotary.web.app import MAX_BODY_BYTES, create_app
 

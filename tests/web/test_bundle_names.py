@@ -28,9 +28,10 @@ from tests.utils import (
     signed_in,
 )
 from trialnotary.cli import client
+from trialnotary.filenames import receipt_filename, safe_filename
 from trialnotary.people import accounts, sites
 from trialnotary.proof.merkle import build_levels, proof_from_levels
-from trialnotary.proof.receipt import build_receipt, receipt_filename, record_leaf, safe_filename
+from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.validation import (
     CONTROL_OR_SURROGATE,
     MAX_DATASET_CHARS,

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import segno
 
+from trialnotary.filenames import receipt_filename
 from trialnotary.proof.merkle import build_levels, proof_from_levels
-from trialnotary.proof.receipt import build_receipt, receipt_filename, record_leaf
+from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.web import reports
 
 PUBLIC_URL = "https://notary.example.org/submissions/{id}"

@@ -38,7 +38,7 @@ from tests.utils import (
     user_row,
     xss,
 )
-from trialnotary.proof.receipt import receipt_filename
+from trialnotary.filenames import receipt_filename
 from trialnotary.proof.verify import verify_receipt
 
 TRIAL, SITE, OTHER_SITE = "NCT01234567", "SITE-01", "SITE-02"

@@ -38,7 +38,7 @@ import requests
 from tqdm import tqdm
 
 from trialnotary.cli.interrupts import ctrl_c_interrupts
-from trialnotary.proof.receipt import receipt_filename, safe_filename
+from trialnotary.filenames import receipt_filename, safe_filename
 from trialnotary.validation import ValidationError, validate_registration
 
 CHUNK_BYTES = 1024 * 1024

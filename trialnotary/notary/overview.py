@@ -17,13 +17,13 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from trialnotary.db import as_utc, utcnow
+from trialnotary.filenames import receipt_filename
 from trialnotary.notary.anchoring import chain_status
 from trialnotary.notary.batches import latest_anchors, receipts_of, registration_status
 from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration
 from trialnotary.notary.registrations import first_corrections
 from trialnotary.people.access import Principal, sees_every_trial
 from trialnotary.people.models import SiteToken, Trial, User
-from trialnotary.proof.receipt import receipt_filename
 
 PAGE_SIZE = 100
 ID_SLICE = 1000  # ids per query: a database binds only so many parameters

@@ -16,11 +16,12 @@ from werkzeug.exceptions import HTTPException
 
 from trialnotary.config import ConfigError
 from trialnotary.db import as_utc, utcnow
+from trialnotary.filenames import safe_filename
 from trialnotary.notary import anchoring, overview, registrations
 from trialnotary.notary.models import Anchor
 from trialnotary.people import access, sites
 from trialnotary.people.access import requires
-from trialnotary.proof.receipt import rfc3339_ms, safe_filename
+from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
 from trialnotary.web import openapi, reports, security
 from trialnotary.web.auth import current_principal

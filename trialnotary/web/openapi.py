@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of ``/api/v1``, as data.
 
-Request schemas follow ``validation`` exactly (the limits are its constants, and the
-patterns are derived from its rules), so a client that validates against this document gets
-no surprises; every status code and header the views produce is listed.
+Request schemas follow ``validation`` exactly (the limits and enums are the facts it uses,
+from ``proof/facts.json``; the patterns are derived from its rules), so a client that
+validates against this document gets no surprises; every status code and header the views
+produce is listed.
 """
 
 from __future__ import annotations
@@ -11,15 +12,24 @@ import functools
 
 from trialnotary import __version__
 from trialnotary.notary import registrations
-from trialnotary.validation import (
-    CONTROL_RANGES,
-    INVISIBLE_RANGES,
+from trialnotary.proof.facts import (
+    ANCHOR_TYPE,
+    CHAIN_IDS_BY_NAME,
+    CHAINPOINT_CONTEXT,
+    CHAINPOINT_TYPE,
     KINDS,
+    LOCAL_CHAIN_NAME,
     MAX_DATASET_CHARS,
     MAX_FILENAME_CHARS,
     MAX_REASON_CHARS,
     MAX_SIZE_BYTES,
     MAX_TRIAL_CHARS,
+    RECEIPT_VERSION,
+    RECORD_KEYS,
+)
+from trialnotary.validation import (
+    CONTROL_RANGES,
+    INVISIBLE_RANGES,
     char_class,
 )
 from trialnotary.web.reports import REPORT_COLUMNS
@@ -161,8 +171,7 @@ def _schemas() -> dict:
         },
         "Record": {
             "type": "object", "additionalProperties": False,
-            "required": ["id", "trial", "site", "kind", "dataset", "sha256", "sizeBytes",
-                         "filename", "supersedes", "submittedAt"],
+            "required": list(RECORD_KEYS),
             "properties": {
                 "id": {"type": "string", "pattern": UUID4},
                 "trial": {"type": "string"},
@@ -301,7 +310,7 @@ def _schemas() -> dict:
 
 
 def _receipt_schema() -> dict:
-    """Receipt version 1 (DESIGN.md "Receipt"): Chainpoint v2 with ``ETHData`` anchors."""
+    """Receipt version 1 (docs/receipt.md): Chainpoint v2 with ``ETHData`` anchors."""
     step = {"type": "object", "minProperties": 1, "maxProperties": 1,
             "additionalProperties": False,
             "properties": {"left": {"type": "string", "pattern": HEX64},
@@ -311,10 +320,9 @@ def _receipt_schema() -> dict:
         "required": ["type", "sourceId", "chain", "chainId", "sender", "blockNumber",
                      "blockHash", "blockTime"],
         "properties": {
-            "type": {"const": "ETHData"},
+            "type": {"const": ANCHOR_TYPE},
             "sourceId": {"type": "string", "pattern": HEX64},
-            "chain": {"type": "string", "enum": ["ethereumMainnet", "ethereumSepolia",
-                                                 "ethereumHoodi", "ethereumLocal"]},
+            "chain": {"type": "string", "enum": [*CHAIN_IDS_BY_NAME, LOCAL_CHAIN_NAME]},
             "chainId": {"type": "integer"},
             "sender": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
             "blockNumber": {"type": "integer", "minimum": 0},
@@ -328,8 +336,8 @@ def _receipt_schema() -> dict:
         "required": ["@context", "type", "targetHash", "merkleRoot", "proof", "anchors",
                      "trialnotary"],
         "properties": {
-            "@context": {"const": "https://w3id.org/chainpoint/v2"},
-            "type": {"const": "ChainpointSHA256v2"},
+            "@context": {"const": CHAINPOINT_CONTEXT},
+            "type": {"const": CHAINPOINT_TYPE},
             "targetHash": {"type": "string", "pattern": HEX64},
             "merkleRoot": {"type": "string", "pattern": HEX64},
             "proof": {"type": "array", "items": step},
@@ -338,7 +346,7 @@ def _receipt_schema() -> dict:
                 "type": "object", "additionalProperties": False,
                 "required": ["receiptVersion", "record", "batch"],
                 "properties": {
-                    "receiptVersion": {"const": 1},
+                    "receiptVersion": {"const": RECEIPT_VERSION},
                     "record": _ref("Record"),
                     "batch": {
                         "type": "object", "additionalProperties": False,

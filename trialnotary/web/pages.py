@@ -30,11 +30,14 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import Markup
 
 from trialnotary.db import as_utc, utcnow, write_session
+from trialnotary.filenames import receipt_filename, safe_filename
 from trialnotary.notary import overview, registrations
 from trialnotary.people import access, accounts, sites
 from trialnotary.people.access import requires
 from trialnotary.people.models import SiteToken, User, UserToken
-from trialnotary.proof.receipt import chain_name, receipt_filename, rfc3339_ms, safe_filename
+from trialnotary.proof import facts
+from trialnotary.proof.facts import chain_label, chain_name
+from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import (
     CONTROL_RANGES,
     INVISIBLE_RANGES,
@@ -80,7 +83,8 @@ def verify():
     settings = services().settings
     default_rpc = settings.rpc_urls[0] if settings.chain == "local" else ""
     return render_template("verify.html", default_rpc=default_rpc, chain_id=settings.chain_id,
-                           registration_id=request.args.get("id", ""))
+                           registration_id=request.args.get("id", ""),
+                           proof_facts=facts.document())
 
 
 @bp.get("/lookup")
@@ -177,7 +181,7 @@ def _chain_label(receipt: dict | None) -> str | None:
     if not receipt:
         return None
     anchor = receipt["anchors"][0]
-    return f"{anchor['chain']} (chain {anchor['chainId']})"
+    return chain_label(anchor["chainId"], anchor["chain"])
 
 
 # --- coordinators --------------------------------------------------------------------
@@ -450,7 +454,7 @@ def download(body, mimetype: str, filename: str) -> Response:
 
 def _chain_text() -> str:
     settings = services().settings
-    return f"{chain_name(settings.chain_id)} (chain {settings.chain_id})"
+    return chain_label(settings.chain_id)
 
 
 # --- tokens --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import segno
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
-from trialnotary.proof.receipt import MAX_FILENAME, safe_filename
+from trialnotary.filenames import MAX_FILENAME, safe_filename
 from trialnotary.validation import show_invisible
 
 #: Compress PDF content streams. Tests switch it off to read the drawn text back.

@@ -1,33 +1,32 @@
 // The receipt verifier, in the browser: the same steps, order, meaning and messages as
-// trialnotary/verify.py (DESIGN.md, "Verification steps"). Plain JSON-RPC over fetch to the
-// chain nodes the caller names; nothing here talks to the notary's server.
+// trialnotary/proof/verify (docs/verification.md). Plain JSON-RPC over fetch to the chain
+// nodes the caller names; nothing here talks to the notary's server.
+//
+// The facts of the receipt format (step names, record keys, chains, default nodes, verdict
+// states, exit codes, limits) are trialnotary/proof/facts.json, which the page that loads
+// this module embeds as <script type="application/json" id="proof-facts"> (verify.html).
 import canonicalize from "../vendor/canonicalize.js";
 import { sha256Hex } from "./hashing.js";
 
-export const OFFLINE_STEPS = Object.freeze(["file-hash", "leaf", "merkle-path"]);
-export const CHAIN_STEPS = Object.freeze(["chain", "anchor-tx", "sender", "block", "confirmations"]);
+const FACTS = JSON.parse(document.getElementById("proof-facts").textContent);
+
+export const OFFLINE_STEPS = Object.freeze([...FACTS.steps.offline]);
+export const CHAIN_STEPS = Object.freeze([...FACTS.steps.chain]);
 export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS]);
 
-export const RECEIPT_VERSION = 1;
-export const CHAINPOINT_TYPE = "ChainpointSHA256v2";
-export const RECORD_KEYS = Object.freeze([
-  "id", "trial", "site", "kind", "dataset", "sha256",
-  "sizeBytes", "filename", "supersedes", "submittedAt",
-]);
-export const CHAIN_NAMES = Object.freeze({ 1: "ethereumMainnet", 11155111: "ethereumSepolia", 560048: "ethereumHoodi" });
-const LOCAL_CHAIN_NAME = "ethereumLocal";
-const CHAIN_IDS_BY_NAME = Object.fromEntries(Object.entries(CHAIN_NAMES).map(([id, name]) => [name, Number(id)]));
+export const RECEIPT_VERSION = FACTS.receiptVersion;
+export const CHAINPOINT_TYPE = FACTS.chainpoint.type;
+const ANCHOR_TYPE = FACTS.chainpoint.anchorType;
+export const RECORD_KEYS = Object.freeze([...FACTS.recordKeys]);
+export const CHAIN_NAMES = Object.freeze(Object.fromEntries(Object.entries(FACTS.chains).map(([name, id]) => [id, name])));
+const LOCAL_CHAIN_NAME = FACTS.localChainName;
+const CHAIN_IDS_BY_NAME = Object.fromEntries(Object.entries(FACTS.chains));
 
-/** Nodes asked when none is given, by chain id (verify.py's DEFAULT_RPC_URLS). */
-export const DEFAULT_RPC_URLS = Object.freeze({
-  31337: "http://127.0.0.1:8545",
-  11155111: "https://ethereum-sepolia-rpc.publicnode.com",
-  560048: "https://ethereum-hoodi-rpc.publicnode.com",
-  1: "https://ethereum-rpc.publicnode.com",
-});
+/** Nodes asked when none is given, by chain id. */
+export const DEFAULT_RPC_URLS = Object.freeze({ ...FACTS.defaultNodes });
 
 export const RPC_TIMEOUT_MS = 5000;
-export const MAX_RECEIPT_BYTES = 16 * 1024 * 1024;
+export const MAX_RECEIPT_BYTES = FACTS.limits.receiptBytes;
 export const FINALIZED = "finalized";
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -36,15 +35,18 @@ const BLOCK_HASH = /^0x[0-9a-f]{64}$/;
 const BLOCK_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 const RPC_URL = /^https?:\/\/[^\s/?#]+(?:[/?#]\S*)?$/i;
 
-/** What a result's first line answers (verify.py's verdict states). */
-export const VERIFIED = "verified";
-export const VERIFIED_NO_FILE = "verified-no-file";
-export const WRONG_FILE = "wrong-file";
-export const FAILED = "failed";
-export const UNCHECKED = "unchecked";
+/** What a result's first line answers (the verdict states). */
+export const VERIFIED = FACTS.verdicts.verified;
+export const VERIFIED_NO_FILE = FACTS.verdicts.verifiedNoFile;
+export const WRONG_FILE = FACTS.verdicts.wrongFile;
+export const FAILED = FACTS.verdicts.failed;
+export const UNCHECKED = FACTS.verdicts.unchecked;
 
-/** `trialnotary verify`'s exit codes, carried in the result as in verify.py's JSON. */
-export const EXIT = Object.freeze({ PASS: 0, FAILED: 1, UNUSABLE: 2, NOT_PINNED: 3, UNCHECKED: 4 });
+/** `trialnotary verify`'s exit codes, carried in the result as in its JSON. */
+export const EXIT = Object.freeze({
+  PASS: FACTS.exitCodes.pass, FAILED: FACTS.exitCodes.failed, UNUSABLE: FACTS.exitCodes.unusable,
+  NOT_PINNED: FACTS.exitCodes.notPinned, UNCHECKED: FACTS.exitCodes.unchecked,
+});
 const NO_NODE_ANSWERED = "no node answered";
 
 /** The receipt cannot be read as a receipt at all (as opposed to failing a step). */
@@ -108,6 +110,11 @@ export function chainName(chainId) {
   return CHAIN_NAMES[chainId] ?? LOCAL_CHAIN_NAME;
 }
 
+/** How people are shown a chain: `ethereumSepolia (chain 11155111)`. */
+export function chainLabel(chainId, name) {
+  return FACTS.chainLabel.replace(/\{(name|id)\}/g, (_, key) => (key === "id" ? String(chainId) : name ?? chainName(chainId)));
+}
+
 /** A block's timestamp as the receipt writes it: RFC 3339, whole seconds, Z. */
 export function blockTime(timestamp) {
   return new Date(timestamp * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -145,7 +152,7 @@ function parseHash(value, what = "hash") {
   return value;
 }
 
-/** Validate one Chainpoint proof step: `[side, siblingHex]`, or an Error (verify.py's words). */
+/** Validate one Chainpoint proof step: `[side, siblingHex]`, or an Error (the Python verifier's words). */
 function proofStep(step) {
   if (!isObject(step) || Object.keys(step).length !== 1) {
     throw new Error(`proof step ${repr(step)} must have exactly one of 'left' or 'right'`);
@@ -280,7 +287,7 @@ function parseExtension(extension) {
  *  receipt may carry only `sourceId`. Other anchor types are ignored. */
 function parseAnchor(anchors, full) {
   if (!Array.isArray(anchors)) throw new ReceiptError("anchors must be a list");
-  const eth = anchors.filter((a) => isObject(a) && a.type === "ETHData");
+  const eth = anchors.filter((a) => isObject(a) && a.type === ANCHOR_TYPE);
   if (eth.length !== 1) throw new ReceiptError(`anchors must hold exactly one ETHData anchor, not ${eth.length}`);
   const anchor = eth[0];
   const where = `anchors[${anchors.indexOf(anchor)}].`;
@@ -354,7 +361,7 @@ export function defaultRpcUrls(chainId) {
   return DEFAULT_RPC_URLS[chainId] ? [DEFAULT_RPC_URLS[chainId]] : [];
 }
 
-/** A node's URL: http(s), with a host; RangeError otherwise (verify.py's parse_rpc_url). */
+/** A node's URL: http(s), with a host; RangeError otherwise (proof/verify/claims.py's parse_rpc_url). */
 export function parseRpcUrl(value) {
   const text = typeof value === "string" ? value.trim() : "";
   if (RPC_URL.test(text) && URL.parse(text)?.hostname) return text;
@@ -442,7 +449,7 @@ class Node {
     const key = JSON.stringify([method, params]);
     if (!this.answers.has(key)) {
       const answer = this.post(method, params);
-      answer.catch(() => this.answers.delete(key)); // errors are asked again, as verify.py does
+      answer.catch(() => this.answers.delete(key)); // errors are asked again, as the Python verifier does
       this.answers.set(key, answer);
     }
     return this.answers.get(key);
@@ -624,7 +631,7 @@ async function note(node, error) {
 
 // --- several nodes -------------------------------------------------------------------------
 
-/** One verdict for a step from every node that answered (verify.py's _combine). */
+/** One verdict for a step from every node that answered (proof/verify/checks.py's combine). */
 function combine(name, results) {
   const decided = results.filter(([, s]) => s.ok !== null);
   const skippedOn = results.filter(([, s]) => s.ok === null).map(([url]) => url);
@@ -676,7 +683,7 @@ function combineStep(index, runs, answers) {
 /**
  * The chain steps over every node at once; skipped, not failed, when no node answers. Each
  * combined step is reported as soon as every node has answered it (or proved unreachable); a
- * node that stops answering half-way is left out of every step at the end, as verify.py does,
+ * node that stops answering half-way is left out of every step at the end, as the Python verifier does,
  * and steps whose verdict changes are reported again.
  */
 async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
@@ -710,8 +717,8 @@ async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
 }
 
 // --- the verdict in words -------------------------------------------------------------------
-// verify.py's sentences (verdict_of), word for word: a reviewer reads one answer, whichever
-// verifier they use.
+// proof/verify/report.py's sentences (verdict_of), word for word: a reviewer reads one
+// answer, whichever verifier they use.
 
 function asText(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
@@ -792,7 +799,7 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime }) {
  * @param {number} [options.timeoutMs=RPC_TIMEOUT_MS] per JSON-RPC call
  * @returns {Promise<object>} `{ok, verdict: {state, text, note}, exitCode, pinned, steps, nodes,
  *          provenTime, blockTime, transaction, chain, chainId, blockNumber, targetHash,
- *          merkleRoot, confirmations}` like verify.py's Report.to_json(), and `record`.
+ *          merkleRoot, confirmations}` like proof/verify/report.py's Report.to_json(), and `record`.
  *          Rejects with ReceiptError for a malformed receipt and RangeError for bad options;
  *          every other problem is a failed step.
  */

@@ -3,7 +3,7 @@
 // registrations and their receipts; the anchor is checked against the chain node(s) given.
 import { hashFiles } from "./hashing.js";
 import {
-  DEFAULT_RPC_URLS, ReceiptError, STEPS, UNCHECKED, chainName, parseAddress, parseConfirmations,
+  DEFAULT_RPC_URLS, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress, parseConfirmations,
   parseReceipt, parseReceiptText, parseRpcUrl, readReceiptFile, readableTime, splitRpcUrls,
   verifyReceipt,
 } from "./receipt-verify.js";
@@ -269,9 +269,9 @@ function setVerdict(ok, ...content) {
   localize(verdict);
 }
 
-function chainLabel(result) {
+function chainOf(result) {
   if (result.chainId === null) return result.chain ?? "an unnamed chain";
-  return `${result.chain ?? chainName(result.chainId)} (chain ${result.chainId})`;
+  return chainLabel(result.chainId, result.chain);
 }
 
 /** The verdict's sentence, its proven time (if any) as a `<time>` app.js localises. */
@@ -285,7 +285,7 @@ function verdictText({ verdict, provenTime }) {
 /** First the answer in words (receipt-verify.js's verdictOf), then a summary line. */
 function showVerdict(result) {
   const where = [" Transaction ", el("code", { class: "hash", id: "transaction" }, result.transaction),
-    ` on ${chainLabel(result)}.`];
+    ` on ${chainOf(result)}.`];
   const claimed = [result.blockTime ? "The receipt's block time " : "No block time",
     result.blockTime ? el("span", { class: "hash" }, result.blockTime) : null, " is not proven."];
   const failed = result.steps.filter((s) => s.ok === false).map((s) => s.name);

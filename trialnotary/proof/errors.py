@@ -1,0 +1,28 @@
+"""The one error hierarchy of :mod:`trialnotary.proof`: every error it raises on purpose is a
+:class:`ProofError`, so a caller can catch the verifier's refusals apart from its own bugs.
+
+Errors about a value also derive from ``ValueError``, as they always did, so code that
+catches ``ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ProofError(Exception):
+    """Base of every error the receipt format and the verifier raise."""
+
+
+class MalformedValue(ProofError, ValueError):
+    """A hash, a proof step, an option or another value is not of the form required."""
+
+
+class ReceiptError(MalformedValue):
+    """The receipt cannot be read as a receipt at all (as opposed to failing a step)."""
+
+
+class NodeUnreachable(ProofError):
+    """A node gave no JSON-RPC answer: connection refused, timeout, not JSON."""
+
+
+class RpcError(ProofError):
+    """A node answered with a JSON-RPC error object."""

@@ -1,0 +1,81 @@
+"""The facts of the receipt format, read from ``facts.json`` beside this module.
+
+That file is the one place where record keys, kinds, chain names and ids, default nodes,
+step names, verdict states, exit codes and size limits are written down: the Python code
+reads them here, the OpenAPI document builds its enums from them, and the verify page embeds
+the same file for the browser verifier (static/js/receipt-verify.js). See docs/receipt.md
+and docs/verification.md.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from types import MappingProxyType
+
+FACTS_FILE = "facts.json"
+
+
+def document() -> dict:
+    """The whole file as JSON data (a fresh copy), as the browser verifier receives it."""
+    return json.loads(files(__package__).joinpath(FACTS_FILE).read_text(encoding="utf-8"))
+
+
+_FACTS = document()
+
+RECEIPT_VERSION: int = _FACTS["receiptVersion"]
+CHAINPOINT_CONTEXT: str = _FACTS["chainpoint"]["context"]
+CHAINPOINT_TYPE: str = _FACTS["chainpoint"]["type"]
+ANCHOR_TYPE: str = _FACTS["chainpoint"]["anchorType"]
+
+#: The receipt record's keys, in the order the record is written.
+RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
+KINDS: tuple[str, ...] = tuple(_FACTS["kinds"])
+
+#: The receipt's ``chain`` name of each public chain id; any other chain is the local one.
+CHAIN_NAMES = MappingProxyType({chain_id: name for name, chain_id in _FACTS["chains"].items()})
+CHAIN_IDS_BY_NAME = MappingProxyType(dict(_FACTS["chains"]))
+LOCAL_CHAIN_NAME: str = _FACTS["localChainName"]
+_CHAIN_LABEL: str = _FACTS["chainLabel"]
+
+#: Nodes asked when none is given, by chain id. Public endpoints need no key.
+DEFAULT_RPC_URLS = MappingProxyType({int(chain_id): url
+                                     for chain_id, url in _FACTS["defaultNodes"].items()})
+
+OFFLINE_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["offline"])
+CHAIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["chain"])
+STEPS = OFFLINE_STEPS + CHAIN_STEPS
+
+_VERDICTS = _FACTS["verdicts"]
+VERIFIED: str = _VERDICTS["verified"]  # the file given is the receipt's, and the anchor holds
+VERIFIED_NO_FILE: str = _VERDICTS["verifiedNoFile"]  # the receipt holds, no file compared
+WRONG_FILE: str = _VERDICTS["wrongFile"]  # the file given is not the receipt's
+FAILED: str = _VERDICTS["failed"]  # the receipt itself fails a step
+UNCHECKED: str = _VERDICTS["unchecked"]  # nothing could be checked on chain
+
+_EXITS = _FACTS["exitCodes"]
+EXIT_PASS: int = _EXITS["pass"]
+EXIT_FAILED: int = _EXITS["failed"]
+EXIT_UNUSABLE: int = _EXITS["unusable"]
+EXIT_NOT_PINNED: int = _EXITS["notPinned"]
+EXIT_UNCHECKED: int = _EXITS["unchecked"]
+#: Best first. With several receipts the worst one's code is the command's.
+EXIT_ORDER: tuple[int, ...] = tuple(_EXITS[name] for name in _FACTS["exitOrder"])
+
+_LIMITS = _FACTS["limits"]
+MAX_RECEIPT_BYTES: int = _LIMITS["receiptBytes"]
+MAX_SIZE_BYTES: int = _LIMITS["sizeBytes"]
+MAX_TRIAL_CHARS: int = _LIMITS["trialChars"]
+MAX_DATASET_CHARS: int = _LIMITS["datasetChars"]
+MAX_FILENAME_CHARS: int = _LIMITS["filenameChars"]
+MAX_REASON_CHARS: int = _LIMITS["reasonChars"]
+
+
+def chain_name(chain_id: int) -> str:
+    """The receipt's ``chain`` name for a chain id."""
+    return CHAIN_NAMES.get(chain_id, LOCAL_CHAIN_NAME)
+
+
+def chain_label(chain_id: int, name: str | None = None) -> str:
+    """How people are shown a chain: ``ethereumSepolia (chain 11155111)``."""
+    return _CHAIN_LABEL.format(name=chain_name(chain_id) if name is None else name, id=chain_id)

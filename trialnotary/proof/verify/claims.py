@@ -1,0 +1,228 @@
+"""Reading a receipt: the file as JSON, its shape checked, what it claims as plain data.
+
+Also the parsers of the verifier's options (confirmations, the pinned sender, node URLs)
+and of a node's hex quantities: every value that comes from outside is checked here, so the
+checks can trust what they are given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trialnotary.proof.errors import MalformedValue, ReceiptError
+from trialnotary.proof.facts import (
+    ANCHOR_TYPE,
+    CHAIN_IDS_BY_NAME,
+    CHAINPOINT_TYPE,
+    MAX_RECEIPT_BYTES,
+    RECEIPT_VERSION,
+    RECORD_KEYS,
+)
+from trialnotary.proof.receipt import fold_proof, parse_hash
+
+FINALIZED = "finalized"
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
+_BLOCK_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_RPC_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The receipt's ``ETHData`` anchor; ``None`` where a plain Chainpoint receipt is silent."""
+
+    tx_hash: str
+    chain_id: int | None
+    chain: str | None
+    sender: str | None
+    block_number: int | None
+    block_hash: str | None
+    block_time: str | None
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a receipt asserts, validated for shape."""
+
+    target: bytes
+    root: bytes
+    proof: list
+    anchor: Anchor
+    record: dict | None
+
+
+def load_receipt(path: str | Path) -> dict:
+    """The receipt file as JSON; :class:`ReceiptError` if it is not a JSON object.
+
+    Duplicate keys and NaN/Infinity are refused: different JSON parsers would read them
+    differently, and a receipt must mean one thing.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_RECEIPT_BYTES + 1)
+    except OSError as exc:
+        raise ReceiptError(f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_RECEIPT_BYTES:
+        raise ReceiptError("larger than 16 MiB: not a receipt")
+    try:
+        value = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant,
+                           object_pairs_hook=_refuse_duplicates)
+    except UnicodeDecodeError:
+        raise ReceiptError("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ReceiptError(f"not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise ReceiptError(str(exc)) from None
+    if not isinstance(value, dict):
+        raise ReceiptError("a receipt is a JSON object")
+    return value
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _refuse_duplicates(pairs: list) -> dict:
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def parse_receipt(receipt: Any) -> Claims:
+    """Validate a receipt's shape; :class:`ReceiptError` names the first bad field."""
+    if not isinstance(receipt, dict):
+        raise ReceiptError("a receipt is a JSON object")
+    if receipt.get("type") != CHAINPOINT_TYPE:
+        raise ReceiptError(f"type must be {CHAINPOINT_TYPE!r}, not {receipt.get('type')!r}")
+    target = _hash_field(receipt, "targetHash")
+    root = _hash_field(receipt, "merkleRoot")
+    proof = _required(receipt, "proof", "")
+    if not isinstance(proof, list):
+        raise ReceiptError("proof must be a list")
+    try:
+        fold_proof(target, proof)
+    except ValueError as exc:
+        raise ReceiptError(str(exc)) from None
+    extension = receipt.get("trialnotary")
+    record = _parse_extension(extension) if extension is not None else None
+    anchor = _parse_anchor(receipt.get("anchors"), full=record is not None)
+    return Claims(target=target, root=root, proof=proof, anchor=anchor, record=record)
+
+
+def _required(obj: dict, key: str, where: str) -> Any:
+    if key not in obj:
+        raise ReceiptError(f"{where}{key} is missing")
+    return obj[key]
+
+
+def _hash_field(obj: dict, key: str, where: str = "") -> bytes:
+    try:
+        return parse_hash(_required(obj, key, where), what=where + key)
+    except ValueError as exc:
+        raise ReceiptError(str(exc)) from None
+
+
+def _parse_extension(extension: Any) -> dict:
+    if not isinstance(extension, dict):
+        raise ReceiptError("trialnotary must be an object")
+    version = _required(extension, "receiptVersion", "trialnotary.")
+    if version != RECEIPT_VERSION:
+        raise ReceiptError(f"trialnotary.receiptVersion {version!r} is not supported "
+                           f"(this verifier reads version {RECEIPT_VERSION})")
+    record = _required(extension, "record", "trialnotary.")
+    if not isinstance(record, dict):
+        raise ReceiptError("trialnotary.record must be an object")
+    missing = [key for key in RECORD_KEYS if key not in record]
+    extra = sorted(set(record) - set(RECORD_KEYS))
+    if missing or extra:
+        raise ReceiptError("trialnotary.record must have exactly the version-1 keys"
+                           + (f"; missing: {', '.join(missing)}" if missing else "")
+                           + (f"; unknown: {', '.join(extra)}" if extra else ""))
+    _hash_field(record, "sha256", "trialnotary.record.")
+    return record
+
+
+def _parse_anchor(anchors: Any, *, full: bool) -> Anchor:
+    """The one ``ETHData`` anchor. A trialnotary receipt must carry every field; a plain
+    Chainpoint receipt may carry only ``sourceId``. Other anchor types are ignored."""
+    if not isinstance(anchors, list):
+        raise ReceiptError("anchors must be a list")
+    eth = [a for a in anchors if isinstance(a, dict) and a.get("type") == ANCHOR_TYPE]
+    if len(eth) != 1:
+        raise ReceiptError(f"anchors must hold exactly one ETHData anchor, not {len(eth)}")
+    anchor, where = eth[0], f"anchors[{anchors.index(eth[0])}]."
+    tx_hash = _hash_field(anchor, "sourceId", where).hex()
+
+    def optional(key, check, description):
+        if key not in anchor and not full:
+            return None
+        value = _required(anchor, key, where)
+        if not check(value):
+            raise ReceiptError(f"{where}{key} must be {description}")
+        return value
+
+    chain = optional("chain", lambda v: isinstance(v, str), "a string")
+    chain_id = optional("chainId", lambda v: is_int(v) and v > 0, "a positive integer")
+    return Anchor(
+        tx_hash=tx_hash,
+        chain_id=chain_id if chain_id is not None else CHAIN_IDS_BY_NAME.get(chain),
+        chain=chain,
+        sender=optional("sender", _is_match(_ADDRESS), "0x and 40 hex digits"),
+        block_number=optional("blockNumber", lambda v: is_int(v) and v >= 0,
+                              "a non-negative integer"),
+        block_hash=optional("blockHash", _is_match(_BLOCK_HASH),
+                            "0x and 64 lowercase hex digits"),
+        block_time=optional("blockTime", _is_match(_BLOCK_TIME),
+                            "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
+    )
+
+
+def is_int(value: Any) -> bool:
+    """An integer that is not a ``bool`` (JSON's ``true`` is no number)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_match(pattern: re.Pattern):
+    return lambda value: isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def parse_confirmations(value: int | str) -> int | str:
+    """A positive number of confirmations, or ``"finalized"``."""
+    if isinstance(value, str) and value.strip().lower() == FINALIZED:
+        return FINALIZED
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or isinstance(value, bool):
+        raise MalformedValue(f"confirmations must be a positive number or 'finalized', "
+                             f"not {value!r}")
+    return number
+
+
+def parse_address(value: str) -> str:
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        raise MalformedValue(f"an address is 0x and 40 hex digits, not {value!r}")
+    return value
+
+
+def parse_rpc_url(value: str) -> str:
+    """A node's URL: http(s), with a host."""
+    if isinstance(value, str) and _RPC_URL.fullmatch(value.strip()):
+        return value.strip()
+    raise MalformedValue(f"{value!r} is not an http(s) URL")
+
+
+def quantity(value: Any) -> int:
+    """A JSON-RPC hex quantity (``"0x1b4"``) as a number."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValueError(f"{value!r} is not a hex quantity")
+    return int(value, 16)

@@ -1,0 +1,128 @@
+"""Asking chain nodes: a plain JSON-RPC client over ``requests`` (no web3), and the chain
+steps run on every node given, combined into one answer per step.
+
+Transport only: what each answer must be is decided in :mod:`.checks`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import requests
+
+from trialnotary.proof.errors import NodeUnreachable, RpcError
+from trialnotary.proof.facts import CHAIN_STEPS
+from trialnotary.proof.verify.checks import combine, node_steps, skipped
+from trialnotary.proof.verify.claims import Claims, quantity
+from trialnotary.proof.verify.report import NO_NODE_ANSWERED, NodeNote
+
+RPC_TIMEOUT = 5.0
+
+
+class Node:
+    """One JSON-RPC endpoint; each answer is asked for once."""
+
+    def __init__(self, url: str, session: requests.Session, timeout: float = RPC_TIMEOUT):
+        self.url = url
+        self.session = session
+        self.timeout = timeout
+        self._answers: dict = {}
+        self._next_id = 0
+
+    def call(self, method: str, *params) -> Any:
+        key = (method, params)
+        if key not in self._answers:
+            self._answers[key] = self._post(method, list(params))
+        return self._answers[key]
+
+    def _post(self, method: str, params: list) -> Any:
+        self._next_id += 1
+        request = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params}
+        try:
+            reply = self.session.post(self.url, json=request, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise NodeUnreachable(_why_unreachable(exc, self.timeout)) from None
+        try:
+            body = reply.json()
+        except ValueError:
+            raise NodeUnreachable(f"HTTP {reply.status_code}, not a JSON-RPC answer") from None
+        if not isinstance(body, dict) or ("result" not in body and "error" not in body):
+            raise NodeUnreachable(f"HTTP {reply.status_code}, not a JSON-RPC answer")
+        if body.get("error") is not None:
+            raise RpcError(_describe_rpc_error(method, body["error"]))
+        return body["result"]
+
+    def chain_id(self) -> int:
+        return quantity(self.call("eth_chainId"))
+
+    def head(self) -> int:
+        return quantity(self.call("eth_blockNumber"))
+
+    def transaction(self, tx_hash: str) -> dict | None:
+        return self.call("eth_getTransactionByHash", "0x" + tx_hash)
+
+    def tx_receipt(self, tx_hash: str) -> dict | None:
+        return self.call("eth_getTransactionReceipt", "0x" + tx_hash)
+
+    def block(self, number: int | str) -> dict | None:
+        tag = hex(number) if isinstance(number, int) else number
+        return self.call("eth_getBlockByNumber", tag, False)
+
+
+def _why_unreachable(exc: requests.RequestException, timeout: float) -> str:
+    if isinstance(exc, requests.Timeout):
+        return f"no answer within {timeout:g} s"
+    reason = re.search(r"\[Errno -?\d+\] ([^'\")]+)", str(exc))
+    return reason.group(1).strip() if reason else f"{type(exc).__name__}: {exc}"
+
+
+def _describe_rpc_error(method: str, error: Any) -> str:
+    if isinstance(error, dict):
+        return f"{method}: {error.get('message', 'error')} (code {error.get('code')})"
+    return f"{method}: {error}"
+
+
+def _note(node: Node, error: NodeUnreachable | None) -> NodeNote:
+    if error is not None:
+        return NodeNote(node.url, False, f"unreachable: {error}")
+    try:
+        chain_id, head = node.chain_id(), node.head()
+    except (RpcError, NodeUnreachable, ValueError):
+        return NodeNote(node.url, True, "answered")
+    return NodeNote(node.url, True, f"answered (chain {chain_id}, head {head})", chain_id, head)
+
+
+def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | None):
+    """Chain steps per answering node, notes on every node, and a block time seen."""
+    answers, notes, seen = [], [], None
+    with requests.Session() as session:
+        for url in urls:
+            node = Node(url, session)
+            try:
+                steps, node_seen = node_steps(node, claims, need, pinned)
+            except NodeUnreachable as exc:
+                notes.append(_note(node, exc))
+                continue
+            answers.append((url, steps))
+            notes.append(_note(node, None))
+            seen = seen or node_seen
+    return answers, notes, seen
+
+
+def chain_steps(urls: list[str], claims: Claims, need: int | str, pinned: str | None):
+    """The chain steps over every node; skipped (not failed) when no node answers.
+
+    Returns the steps, a note on each node asked, and a block time a node showed.
+    """
+    if not urls:
+        chain = claims.anchor.chain_id
+        reason = ("no chain node to ask: give one with --rpc"
+                  + (f" (there is no default node for chain {chain})" if chain else ""))
+        return skipped(CHAIN_STEPS, reason), [], None
+    answers, notes, seen = _ask_nodes(urls, claims, need, pinned)
+    if not answers:
+        return skipped(CHAIN_STEPS, NO_NODE_ANSWERED), notes, seen
+    steps = [combine(name, [(url, steps[i]) for url, steps in answers])
+             for i, name in enumerate(CHAIN_STEPS)]
+    return steps, notes, seen

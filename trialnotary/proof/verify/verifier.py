@@ -1,0 +1,71 @@
+"""The verifier's entry points: every step on a receipt, the file read and the nodes asked
+here, the checks themselves in :mod:`.checks`."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from trialnotary.proof.facts import DEFAULT_RPC_URLS
+from trialnotary.proof.verify.checks import (
+    FileDigest,
+    check_file,
+    check_leaf,
+    check_merkle_path,
+)
+from trialnotary.proof.verify.claims import (
+    Claims,
+    parse_address,
+    parse_confirmations,
+    parse_receipt,
+)
+from trialnotary.proof.verify.report import Report
+from trialnotary.proof.verify.rpc import chain_steps
+
+CHUNK = 1024 * 1024
+
+
+def default_rpc_urls(chain_id: int | None) -> list[str]:
+    return [DEFAULT_RPC_URLS[chain_id]] if chain_id in DEFAULT_RPC_URLS else []
+
+
+def digest_file(path: str | Path) -> FileDigest:
+    """The file's SHA-256 and size, or why it cannot be read."""
+    name = Path(path).name
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        return FileDigest(name, error=str(exc.strerror or exc))
+    return FileDigest(name, digest.hexdigest(), size)
+
+
+def check(claims: Claims, *, file_path: str | Path | None = None,
+          rpc_urls: list[str] | None = None, confirmations: int | str = 1,
+          expect_sender: str | None = None) -> Report:
+    """Run every step on validated claims. ``rpc_urls=None`` asks the chain's default node;
+    an empty list asks none (nothing is then checked on chain)."""
+    need = parse_confirmations(confirmations)
+    pinned = parse_address(expect_sender) if expect_sender else None
+    urls = default_rpc_urls(claims.anchor.chain_id) if rpc_urls is None else list(rpc_urls)
+    file = digest_file(file_path) if file_path is not None else None
+    file_step, wrong_file = check_file(claims, file)
+    offline = [file_step, check_leaf(claims), check_merkle_path(claims)]
+    chain, notes, seen = chain_steps(urls, claims, need, pinned)
+    return Report(claims=claims, confirmations=need, steps=offline + chain, nodes=notes,
+                  seen_block_time=seen, pinned=pinned, wrong_file=wrong_file)
+
+
+def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
+                   rpc_urls: list[str] | None = None, confirmations: int | str = 1,
+                   expect_sender: str | None = None) -> Report:
+    """Verify a receipt (already parsed from JSON).
+
+    Raises :class:`ReceiptError` for a malformed receipt and ``ValueError`` for a bad
+    ``confirmations`` or ``expect_sender``; every other problem is a failed step.
+    """
+    return check(parse_receipt(receipt), file_path=file_path, rpc_urls=rpc_urls,
+                 confirmations=confirmations, expect_sender=expect_sender)
