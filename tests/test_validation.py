@@ -1,4 +1,4 @@
-"""The input rules of DESIGN.md "Validation": pure functions, no database."""
+"""The input rules of docs/receipt.md, "Validation": pure functions, no database."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
+from tests.proof.vectors import load_vectors
 from trialnotary import db
 from trialnotary.db import utcnow
 from trialnotary.notary import batches, registrations
@@ -29,7 +29,6 @@ from trialnotary.validation import (
     validate_text,
 )
 
-VECTORS = Path(__file__).parents[1] / "assets/receipt-v1.json"  # the shared test vectors
 SHA = "ab" * 32
 
 
@@ -54,7 +53,7 @@ def identity(engine, site_token):
 # --- the leaf ------------------------------------------------------------------------
 
 def test_fast_leaf_matches_the_shared_vectors():
-    vectors = json.loads(VECTORS.read_text())["records"]
+    vectors = load_vectors()["records"]
     assert vectors
     for vector in vectors:
         assert registrations.leaf_of(vector["record"]).hex() == vector["leaf"]

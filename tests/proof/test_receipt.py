@@ -1,19 +1,16 @@
-"""The receipt format against the shared vectors: every implementation must match them."""
+"""The receipt format against the test vectors (docs/vectors): every implementation must
+match them."""
 
-import json
-from pathlib import Path
 
 import pytest
 
+from tests.proof.vectors import load_vectors
 from trialnotary.proof import receipt
-
-# A copy of ../shared/vectors/receipt-v1.json, the cross-implementation test vectors.
-VECTORS_FILE = Path(__file__).parents[1] / "assets/receipt-v1.json"
 
 
 @pytest.fixture(scope="module")
 def vectors():
-    return json.loads(VECTORS_FILE.read_text())
+    return load_vectors()
 
 
 def test_records_canonicalise_to_the_vector_bytes_and_leaves(vectors):

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ANVIL_ACCOUNTS, Anvil, free_port
+from tests.proof.vectors import load_vectors
 from trialnotary.cli import main as cli
 from trialnotary.proof.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
@@ -33,7 +34,6 @@ from trialnotary.proof.verify import (
     verify_receipt,
 )
 
-VECTORS = Path(__file__).parents[1] / "assets/receipt-v1.json"  # the shared test vectors
 NOTARY = ANVIL_ACCOUNTS[1]
 OTHER = ANVIL_ACCOUNTS[2]
 REVERTS = "0x60006000fd"  # PUSH1 0 PUSH1 0 REVERT
@@ -265,7 +265,7 @@ def test_text_output_names_the_failing_step(batch, tmp_path):
     assert lines[-1].startswith("FAIL")
 
 
-# --- the shared vectors --------------------------------------------------------------
+# --- the test vectors ----------------------------------------------------------------
 
 def offline(receipt: dict):
     """Verify with no node at all: the chain steps fail, the others stand on their own."""
@@ -282,7 +282,7 @@ def vector_receipt(target: str, root: str, proof: list, record: dict | None = No
 
 
 def test_vector_trees_fold_to_their_roots():
-    vectors = json.loads(VECTORS.read_text())
+    vectors = load_vectors()
     for tree in vectors["trees"]:
         for leaf, proof in zip(tree["leaves"], tree["proofs"], strict=True):
             report = offline(vector_receipt(leaf, tree["root"], proof))
@@ -295,7 +295,7 @@ def test_vector_trees_fold_to_their_roots():
 
 
 def test_vector_records_give_their_leaves():
-    for vector in json.loads(VECTORS.read_text())["records"]:
+    for vector in load_vectors()["records"]:
         report = offline(vector_receipt(vector["leaf"], vector["leaf"], [], vector["record"]))
         assert report.step("leaf").ok is True
         assert report.step("merkle-path").ok is True

@@ -1,9 +1,10 @@
 """The browser's cryptography and the verify page, each against Python on the same inputs.
 
 Hashing (hash-worker.js via hashing.js) against hashlib; RFC 8785 and Merkle paths
-(receipt-verify.js) against the shared vectors and the ``rfc8785`` package; the browser's
-verifier and the verify page against :mod:`trialnotary.verify` on real receipts, issued by a
-real notary (registered over its API, sealed, anchored and confirmed on anvil).
+(receipt-verify.js) against the test vectors (docs/vectors) and the ``rfc8785`` package;
+the browser's verifier and the verify page against :mod:`trialnotary.proof.verify` on real
+receipts, issued by a real notary (registered over its API, sealed, anchored and confirmed
+on anvil).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import rfc8785
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
 from tests.proof.test_verify import MALFORMED, make_batch, plain_receipts
+from tests.proof.vectors import load_vectors
 from trialnotary import db
 from trialnotary.notary import anchoring, batches
 from trialnotary.proof.verify import ReceiptError, parse_receipt, verify_receipt
 
-VECTORS = Path(__file__).parents[1] / "assets/receipt-v1.json"
 MiB = 1024 * 1024
 CHUNK = 8 * MiB  # hashing.js CHUNK_BYTES (checked below)
 THRESHOLD = 256 * MiB  # hashing.js WEBCRYPTO_MAX_BYTES (checked below)
@@ -196,7 +197,7 @@ def run_page(page, *, receipt: Path | None = None, file: Path | None = None,
 # --- RFC 8785, leaves and paths ------------------------------------------------------------
 
 def test_the_shared_vectors(verify_page):
-    vectors = json.loads(VECTORS.read_text())
+    vectors = load_vectors()
     got = verify_page.evaluate("""async (v) => {
       const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
       const one = async (r) => ({bytes: hex(rv.canonicalRecordBytes(r)),
@@ -479,7 +480,7 @@ def test_without_webcrypto_everything_falls_back_to_hash_wasm(browser, notary, t
         answer = page.evaluate(HASH, [True, {}])
         assert [r["sha256"] for r in answer["results"]] == [digest(p) for p in paths]
         assert {r["method"] for r in answer["results"]} == {"hash-wasm"}
-        vectors = json.loads(VECTORS.read_text())
+        vectors = load_vectors()
         got = page.evaluate("""async (v) => [
           await hashing.sha256Hex("abc"),
           await Promise.all(v.records.map((x) => rv.recordLeaf(x.record))),

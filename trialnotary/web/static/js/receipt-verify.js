@@ -13,6 +13,8 @@ const FACTS = JSON.parse(document.getElementById("proof-facts").textContent);
 export const OFFLINE_STEPS = Object.freeze([...FACTS.steps.offline]);
 export const CHAIN_STEPS = Object.freeze([...FACTS.steps.chain]);
 export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS]);
+export const [FILE_HASH, LEAF, MERKLE_PATH] = OFFLINE_STEPS;
+const [CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS] = CHAIN_STEPS;
 
 export const RECEIPT_VERSION = FACTS.receiptVersion;
 export const CHAINPOINT_TYPE = FACTS.chainpoint.type;
@@ -383,8 +385,8 @@ const step = (name, ok, detail) => ({ name, ok, detail });
  */
 function checkFile(claims, { fileSha256, fileName, fileError, fileSize }) {
   const name = fileName || "the file";
-  if (fileError) return [step("file-hash", false, `cannot read ${name}: ${fileError}`), false];
-  if (fileSha256 === undefined || fileSha256 === null) return [step("file-hash", null, "no file given"), false];
+  if (fileError) return [step(FILE_HASH, false, `cannot read ${name}: ${fileError}`), false];
+  if (fileSha256 === undefined || fileSha256 === null) return [step(FILE_HASH, null, "no file given"), false];
   const [expected, against] = claims.record !== null
     ? [claims.record.sha256, "record.sha256"] : [claims.target, "targetHash"];
   const actual = String(fileSha256).toLowerCase();
@@ -394,33 +396,33 @@ function checkFile(claims, { fileSha256, fileName, fileError, fileSize }) {
     ? `${name} is ${fileSize} bytes, not record.sizeBytes ${expectedSize}` : null;
   if (actual !== expected) {
     const detail = `the SHA-256 of ${name} is ${short(actual)}, not ${against} ${short(expected)}`;
-    return [step("file-hash", false, detail + (wrongSize ? `; ${wrongSize}` : "")), true];
+    return [step(FILE_HASH, false, detail + (wrongSize ? `; ${wrongSize}` : "")), true];
   }
   const matched = `the SHA-256 of ${name} is ${against} ${short(expected)}`;
-  if (wrongSize) return [step("file-hash", false, `${matched}, but ${wrongSize}`), false];
-  return [step("file-hash", true, matched + (sized ? `; its ${fileSize} bytes match record.sizeBytes` : "")), false];
+  if (wrongSize) return [step(FILE_HASH, false, `${matched}, but ${wrongSize}`), false];
+  return [step(FILE_HASH, true, matched + (sized ? `; its ${fileSize} bytes match record.sizeBytes` : "")), false];
 }
 
 async function checkLeaf(claims) {
-  if (claims.record === null) return step("leaf", null, "no trialnotary record: a plain Chainpoint receipt");
+  if (claims.record === null) return step(LEAF, null, "no trialnotary record: a plain Chainpoint receipt");
   let leaf;
   try {
     leaf = await recordLeaf(claims.record);
   } catch (error) {
-    return step("leaf", false, `the record has no canonical form: ${error.message}`);
+    return step(LEAF, false, `the record has no canonical form: ${error.message}`);
   }
   if (leaf !== claims.target) {
-    return step("leaf", false, `the canonical record hashes to ${short(leaf)}, not targetHash ${short(claims.target)}`);
+    return step(LEAF, false, `the canonical record hashes to ${short(leaf)}, not targetHash ${short(claims.target)}`);
   }
-  return step("leaf", true, `the canonical record hashes to targetHash ${short(claims.target)}`);
+  return step(LEAF, true, `the canonical record hashes to targetHash ${short(claims.target)}`);
 }
 
 async function checkMerklePath(claims) {
   const folded = await foldProof(claims.target, claims.proof);
   if (folded !== claims.root) {
-    return step("merkle-path", false, `folding the proof gives ${short(folded)}, not the merkleRoot ${short(claims.root)}`);
+    return step(MERKLE_PATH, false, `folding the proof gives ${short(folded)}, not the merkleRoot ${short(claims.root)}`);
   }
-  return step("merkle-path", true, `folding ${claims.proof.length} proof step(s) from targetHash gives merkleRoot ${short(claims.root)}`);
+  return step(MERKLE_PATH, true, `folding ${claims.proof.length} proof step(s) from targetHash gives merkleRoot ${short(claims.root)}`);
 }
 
 // --- one node ------------------------------------------------------------------------------
@@ -600,10 +602,10 @@ function skipped(names, reason) {
  */
 async function nodeSteps(node, claims, need, pinned, emit) {
   const rest = (from, reason) => skipped(CHAIN_STEPS.slice(from), reason).forEach(emit);
-  const chain = await run("chain", checkChain, node, claims);
+  const chain = await run(CHAIN, checkChain, node, claims);
   emit(chain);
   if (chain.ok !== true) return rest(1, "not checked: the node is not on the anchor's chain");
-  emit(await run("anchor-tx", checkAnchorTx, node, claims));
+  emit(await run(ANCHOR_TX, checkAnchorTx, node, claims));
   let tx;
   try {
     tx = await node.transaction(claims.anchor.txHash);
@@ -612,10 +614,10 @@ async function nodeSteps(node, claims, need, pinned, emit) {
     tx = null;
   }
   if (!isObject(tx)) return rest(2, "not checked: no transaction to check");
-  emit(await run("sender", checkSender, node, claims, pinned));
+  emit(await run(SENDER, checkSender, node, claims, pinned));
   if (tx.blockNumber === undefined || tx.blockNumber === null) return rest(3, "not checked: the transaction is not mined");
-  emit(await run("block", checkBlock, node, claims));
-  emit(await run("confirmations", checkConfirmations, node, claims, need));
+  emit(await run(BLOCK, checkBlock, node, claims));
+  emit(await run(CONFIRMATIONS, checkConfirmations, node, claims, need));
   return undefined;
 }
 
@@ -763,7 +765,7 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime }) {
   }
   const { record } = claims;
   const when = readableTime(provenTime);
-  const withFile = steps.find((s) => s.name === "file-hash").ok === true;
+  const withFile = steps.find((s) => s.name === FILE_HASH).ok === true;
   let text;
   if (withFile) {
     text = record !== null

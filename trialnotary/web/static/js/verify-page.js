@@ -3,7 +3,7 @@
 // registrations and their receipts; the anchor is checked against the chain node(s) given.
 import { hashFiles } from "./hashing.js";
 import {
-  DEFAULT_RPC_URLS, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress, parseConfirmations,
+  DEFAULT_RPC_URLS, LEAF, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress, parseConfirmations,
   parseReceipt, parseReceiptText, parseRpcUrl, readReceiptFile, readableTime, splitRpcUrls,
   verifyReceipt,
 } from "./receipt-verify.js";
@@ -335,7 +335,7 @@ function showRecord(receipt, result) {
   if (batch && typeof batch === "object" && batch.id !== undefined) {
     lines.push(["Batch", `${batch.id}, leaf ${batch.leafIndex} of ${batch.leafCount}`]);
   }
-  const leaf = result.steps.find((s) => s.name === "leaf");
+  const leaf = result.steps.find((s) => s.name === LEAF);
   $("record-warning").hidden = leaf.ok !== false;
   $("record").tBodies[0].replaceChildren(...lines.map(([label, value]) =>
     el("tr", {}, el("th", { scope: "row" }, label), el("td", {}, value))));
@@ -407,7 +407,7 @@ async function showSuperseded(receipt, result) {
   const ask = ++supersededAsk;
   notice.hidden = true;
   const id = receipt?.trialnotary?.record?.id;
-  const leaf = result?.steps.find((s) => s.name === "leaf");
+  const leaf = result?.steps.find((s) => s.name === LEAF);
   if (typeof id !== "string" || !/^[0-9a-f-]{36}$/.test(id) || leaf?.ok !== true) return;
   try {
     const view = await fetchJson(`${config.submissionsUrl}/${encodeURIComponent(id)}`);
