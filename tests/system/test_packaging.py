@@ -38,6 +38,7 @@ def test_the_wheel_holds_templates_migrations_and_the_console_script(tmp_path):
               if p.is_file() and not p.name.startswith(".")}
     assert {f"trialnotary/{s}" for s in static} <= names
     assert "trialnotary/web/static/vendor/hash-wasm-sha256.umd.min.js" in names
+    assert "trialnotary/proof/facts.json" in names  # the verifiers' facts (docs/receipt.md)
     assert "trialnotary/migrations/env.py" in names
     assert "trialnotary/migrations/script.py.mako" in names
     assert "trialnotary/migrations/versions/0002_people_and_the_audit_trail.py" in names

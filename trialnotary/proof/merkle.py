@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from blockcerts_merkletools import MerkleTools
 
+from trialnotary.proof.errors import MalformedValue
+
 NODE = 32
 PAGE_NODES = 256
 
@@ -16,7 +18,7 @@ PAGE_NODES = 256
 def build_levels(leaves: list[bytes]) -> list[bytes]:
     """All levels of the tree over ``leaves``, leaves first, root last, each as one blob."""
     if not leaves:
-        raise ValueError("a tree needs at least one leaf")
+        raise MalformedValue("a tree needs at least one leaf")
     tools = MerkleTools(hash_type="sha256")
     # add_leaf takes hex and decodes it again; the leaves are already bytes, so they go
     # into its (public) leaf list directly, and make_tree builds the levels as usual.

@@ -1,7 +1,8 @@
 """The receipt format: records, leaves, Merkle paths and Chainpoint v2 receipts.
 
 Pure functions over plain data. Nothing here knows about Flask, the database or the
-chain, so the stand-alone verifier and the server share exactly the same rules.
+chain, so the stand-alone verifier and the server share exactly the same rules. The format
+is docs/receipt.md.
 """
 
 from __future__ import annotations
