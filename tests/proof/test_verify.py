@@ -20,19 +20,17 @@ from click.testing import CliRunner
 from tests.conftest import ANVIL_ACCOUNTS, Anvil, free_port
 from tests.proof.vectors import load_vectors
 from trialnotary.cli import main as cli
-from trialnotary.proof.merkle import build_levels, proof_from_levels
-from trialnotary.proof.receipt import build_receipt, record_leaf
-from trialnotary.proof.verify import (
+from trialnotary.proof.facts import (
     EXIT_FAILED,
     EXIT_NOT_PINNED,
     EXIT_PASS,
     EXIT_UNCHECKED,
     EXIT_UNUSABLE,
     STEPS,
-    exit_code_of,
-    main,
-    verify_receipt,
 )
+from trialnotary.proof.merkle import build_levels, proof_from_levels
+from trialnotary.proof.receipt import build_receipt, record_leaf
+from trialnotary.proof.verify import exit_code_of, main, verify_receipt
 
 NOTARY = ANVIL_ACCOUNTS[1]
 OTHER = ANVIL_ACCOUNTS[2]

@@ -11,29 +11,12 @@ configuration, database or web3. It talks plain JSON-RPC to whichever nodes it i
 - :mod:`.report` holds the result, the verdict in words and its text;
 - :mod:`.verifier` and :mod:`.command` are the entry points, for code and for the CLI.
 
-The step names and their meaning are a contract: docs/verification.md.
+The step names and their meaning are a contract: docs/verification.md. The names, verdict
+states and exit codes themselves are :mod:`trialnotary.proof.facts`.
 """
 
 from trialnotary.proof.errors import NodeUnreachable, ProofError, ReceiptError, RpcError
-from trialnotary.proof.facts import (
-    CHAIN_IDS_BY_NAME,
-    CHAIN_STEPS,
-    DEFAULT_RPC_URLS,
-    EXIT_FAILED,
-    EXIT_NOT_PINNED,
-    EXIT_ORDER,
-    EXIT_PASS,
-    EXIT_UNCHECKED,
-    EXIT_UNUSABLE,
-    FAILED,
-    MAX_RECEIPT_BYTES,
-    OFFLINE_STEPS,
-    STEPS,
-    UNCHECKED,
-    VERIFIED,
-    VERIFIED_NO_FILE,
-    WRONG_FILE,
-)
+from trialnotary.proof.facts import UNCHECKED
 from trialnotary.proof.verify.checks import ChainView, FileDigest
 from trialnotary.proof.verify.claims import (
     FINALIZED,
@@ -65,10 +48,7 @@ from trialnotary.proof.verify.verifier import (
 )
 
 __all__ = [
-    "CHAIN_IDS_BY_NAME", "CHAIN_STEPS", "DEFAULT_RPC_URLS", "EXIT_FAILED", "EXIT_NOT_PINNED",
-    "EXIT_ORDER", "EXIT_PASS", "EXIT_UNCHECKED", "EXIT_UNUSABLE", "FAILED", "FINALIZED",
-    "MAX_RECEIPT_BYTES", "NO_NODE_ANSWERED", "OFFLINE_STEPS", "RPC_TIMEOUT", "STEPS",
-    "UNCHECKED", "VERIFIED", "VERIFIED_NO_FILE", "WRONG_FILE",
+    "FINALIZED", "NO_NODE_ANSWERED", "RPC_TIMEOUT", "UNCHECKED",
     "Anchor", "ChainView", "Claims", "FileDigest", "Node", "NodeNote", "NodeUnreachable",
     "ProofError", "ReceiptError", "Report", "RpcError", "Step", "Verdict",
     "check", "default_rpc_urls", "digest_file", "exit_code_of", "load_receipt", "main",
