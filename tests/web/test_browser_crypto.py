@@ -23,7 +23,7 @@ import requests
 import rfc8785
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
-from tests.proof.test_verify import MALFORMED, make_batch, plain_receipts
+from tests.proof.anchored import MALFORMED, make_batch, plain_receipts
 from tests.proof.vectors import load_vectors
 from trialnotary import db
 from trialnotary.notary import anchoring, batches

@@ -1,0 +1,188 @@
+"""Real receipts anchored on real anvil nodes, for the verifier's tests (and the browser's):
+building them, verifying them, and receipts broken in every way the format forbids."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.conftest import ANVIL_ACCOUNTS, Anvil
+from trialnotary.proof.merkle import build_levels, proof_from_levels
+from trialnotary.proof.receipt import build_receipt, record_leaf
+from trialnotary.proof.verify import verify_receipt
+
+NOTARY = ANVIL_ACCOUNTS[1]
+OTHER = ANVIL_ACCOUNTS[2]
+REVERTS = "0x60006000fd"  # PUSH1 0 PUSH1 0 REVERT
+
+
+# --- building real receipts ----------------------------------------------------------
+
+def send(node: Anvil, sender: str, data: str, to: str | None = None) -> str:
+    """Send a transaction from an unlocked dev account, mine it, return its hash (no 0x)."""
+    tx_hash = node.rpc("eth_sendTransaction", {"from": sender, "to": to or sender,
+                                               "data": data, "value": "0x0"})
+    if not node.rpc("anvil_getAutomine"):  # (a receipt can lag automine on a busy node)
+        node.mine(1)
+    deadline = time.monotonic() + 10
+    while node.rpc("eth_getTransactionReceipt", tx_hash) is None:
+        assert time.monotonic() < deadline, "the transaction was not mined"
+        time.sleep(0.05)
+    return tx_hash[2:]
+
+
+def anchor_of(node: Anvil, tx_hash: str, sender: str) -> dict:
+    """The anchor fields of build_receipt, read from the node."""
+    mined = node.rpc("eth_getTransactionReceipt", "0x" + tx_hash)
+    block = node.rpc("eth_getBlockByNumber", mined["blockNumber"], False)
+    block_time = datetime.fromtimestamp(int(block["timestamp"], 16), UTC)
+    return {"tx_hash": tx_hash, "chain_id": node.chain_id, "sender": sender,
+            "block_number": int(mined["blockNumber"], 16), "block_hash": block["hash"],
+            "block_time": block_time.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def with_anchor(anchor: dict) -> dict:
+    """``anchor_of``'s fields under the receipt's names."""
+    return {"sourceId": anchor["tx_hash"], "sender": anchor["sender"],
+            "blockNumber": anchor["block_number"], "blockHash": anchor["block_hash"],
+            "blockTime": anchor["block_time"]}
+
+
+def chainpoint(target: str, root: str, proof: list, **anchor) -> dict:
+    """A plain Chainpoint v2 receipt with one ETHData anchor."""
+    return {"@context": "https://w3id.org/chainpoint/v2", "type": "ChainpointSHA256v2",
+            "targetHash": target, "merkleRoot": root, "proof": proof,
+            "anchors": [{"type": "ETHData", **anchor}]}
+
+
+@dataclass
+class Batch:
+    node: Anvil
+    files: list[Path]
+    receipts: list[dict]
+    root: bytes
+
+
+def make_batch(node: Anvil, folder: Path, *, count: int = 5, sender: str = NOTARY,
+               edit=None) -> Batch:
+    """Files, their records and tree, the root anchored by ``sender``, a receipt per file;
+    ``edit(record)`` may change each record before it is bound into its leaf."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files, records = [], []
+    for index in range(count):
+        path = folder / f"ds{index}.xpt"
+        path.write_bytes(os.urandom(1000 + index))
+        files.append(path)
+        records.append({
+            "id": str(uuid.uuid4()), "trial": "NCT01234567", "site": "SITE-01",
+            "kind": "dataset", "dataset": f"DS{index}",
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "sizeBytes": path.stat().st_size, "filename": path.name, "supersedes": None,
+            "submittedAt": "2026-11-23T18:59:01.123Z",
+        })
+        if edit is not None:
+            edit(records[-1])
+    leaves = [record_leaf(record) for record in records]
+    levels = build_levels(leaves)
+    root = levels[-1]
+    anchor = anchor_of(node, send(node, sender, "0x" + root.hex()), sender)
+    node.mine(2)
+    receipts = [
+        build_receipt(record=record, leaf=leaf, root=root, proof=proof_from_levels(levels, i),
+                      anchor=anchor, batch={"id": 1, "leaf_index": i, "leaf_count": count,
+                                            "sealed_at": "2026-11-23T19:00:00.000Z"})
+        for i, (record, leaf) in enumerate(zip(records, leaves, strict=True))
+    ]
+    return Batch(node, files, receipts, root)
+
+
+def plain_receipts(anvil, folder):
+    """Three files and their plain Chainpoint receipts (no trialnotary part): the leaves
+    are the files' SHA-256 themselves, anchored on ``anvil``."""
+    files = [folder / f"f{i}.bin" for i in range(3)]
+    for path in files:
+        path.write_bytes(os.urandom(500))
+    leaves = [hashlib.sha256(path.read_bytes()).digest() for path in files]
+    levels = build_levels(leaves)
+    anchor = anchor_of(anvil, send(anvil, NOTARY, "0x" + levels[-1].hex()), NOTARY)
+    anvil.mine(1)
+    receipts = [chainpoint(leaf.hex(), levels[-1].hex(), proof_from_levels(levels, i),
+                           chain="ethereumLocal", chainId=31337, **with_anchor(anchor))
+                for i, leaf in enumerate(leaves)]
+    return files, receipts
+
+
+# --- verifying them ------------------------------------------------------------------
+
+def verify(node: Anvil, receipt: dict, **options):
+    return verify_receipt(copy.deepcopy(receipt), rpc_urls=[node.url], **options)
+
+
+def failed(report) -> set[str]:
+    return {step.name for step in report.steps if step.ok is False}
+
+
+def assert_fails_only(report, *names: str, skipped: tuple[str, ...] = ()) -> None:
+    """Exactly ``names`` fail; every other step passes, or is in ``skipped``, or is the
+    file-hash step of a call without a file."""
+    assert failed(report) == set(names), [(s.name, s.ok, s.detail) for s in report.steps]
+    for step in report.steps:
+        if step.name in names or step.name in skipped and step.ok is None:
+            continue
+        if step.name == "file-hash" and step.detail == "no file given":
+            continue
+        assert step.ok is True, (step.name, step.detail)
+    assert not report.ok
+
+
+def write(tmp_path: Path, receipt: dict, name: str = "r.receipt.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(receipt))
+    return path
+
+
+# --- receipts broken on purpose -------------------------------------------------------
+
+def _drop(path):
+    def change(receipt):
+        *parents, last = path
+        for key in parents:
+            receipt = receipt[key]
+        del receipt[last]
+    return change
+
+
+def _set(path, value):
+    def change(receipt):
+        *parents, last = path
+        for key in parents:
+            receipt = receipt[key]
+        receipt[last] = value
+    return change
+
+
+MALFORMED = {
+    "no targetHash": (_drop(["targetHash"]), "targetHash is missing"),
+    "upper-case root": (_set(["merkleRoot"], "AB" * 32), "merkleRoot must be 64 lowercase hex"),
+    "short proof hash": (_set(["proof"], [{"left": "ab"}]), "proof step left must be 64"),
+    "two-sided step": (_set(["proof"], [{"left": "ab" * 32, "right": "ab" * 32}]),
+                       "exactly one of 'left' or 'right'"),
+    "proof not a list": (_set(["proof"], {"left": "ab" * 32}), "proof must be a list"),
+    "no anchors": (_set(["anchors"], []), "exactly one ETHData anchor"),
+    "block number as text": (_set(["anchors", 0, "blockNumber"], "12"),
+                             "anchors[0].blockNumber must be a non-negative integer"),
+    "chain id true": (_set(["anchors", 0, "chainId"], True), "chainId must be a positive"),
+    "bad sender": (_set(["anchors", 0, "sender"], "0x1234"), "sender must be 0x and 40"),
+    "no block time": (_drop(["anchors", 0, "blockTime"]), "anchors[0].blockTime is missing"),
+    "record key missing": (_drop(["trialnotary", "record", "filename"]), "missing: filename"),
+    "record not an object": (_set(["trialnotary", "record"], []), "record must be an object"),
+    "version 2": (_set(["trialnotary", "receiptVersion"], 2), "receiptVersion 2 is not"),
+    "wrong type": (_set(["type"], "ChainpointSHA512v2"), "type must be"),
+}
