@@ -22,7 +22,8 @@ from click.testing import CliRunner
 from sqlmodel import Session, select
 from waitress import wasyncore
 
-from trialnotary.cli import client, main
+from trialnotary.cli import api, client, files, main, receipts
+from trialnotary.cli.errors import CliError, ServerRefused
 from trialnotary.notary import anchoring, batches
 from trialnotary.notary.models import Registration
 from trialnotary.proof.receipt import receipt_filename
@@ -75,15 +76,15 @@ def study(tmp_path) -> Path:
 
 
 def test_a_folder_gives_its_regular_files_in_sorted_relative_order(study):
-    files, skipped = client.walk_folder(study)
-    assert [relative for _, relative in files] == [
+    found, skipped = files.walk_folder(study)
+    assert [relative for _, relative in found] == [
         "A.txt", "a/deep/x.xpt", "a/z.txt", "a-b.txt", "b.txt"]
-    assert all(path == study.joinpath(*rel.split("/")) for path, rel in files)
+    assert all(path == study.joinpath(*rel.split("/")) for path, rel in found)
     assert skipped == 3
 
 
 def test_a_folder_is_labelled_with_its_name_and_files_with_relative_paths(study):
-    entries, _ = client.collect([str(study)])
+    entries, _ = files.collect([str(study)])
     assert {e.dataset for e in entries} == {"Study 1 (v2)"}
     assert entries[1].filename == "a/deep/x.xpt"
     assert entries[1].shown == os.path.join(str(study), "a", "deep", "x.xpt")
@@ -92,14 +93,14 @@ def test_a_folder_is_labelled_with_its_name_and_files_with_relative_paths(study)
 
 def test_the_current_folder_is_labelled_with_its_real_name(study, monkeypatch):
     monkeypatch.chdir(study / "a")
-    entries, _ = client.collect(["."])
+    entries, _ = files.collect(["."])
     assert [(e.dataset, e.filename) for e in entries] == [("a", "deep/x.xpt"), ("a", "z.txt")]
 
 
 def test_a_file_is_labelled_with_its_name_and_dataset_overrides_labels(study):
-    [entry] = client.collect([str(study / "a/z.txt")])[0]
+    [entry] = files.collect([str(study / "a/z.txt")])[0]
     assert (entry.dataset, entry.filename) == ("z.txt", "z.txt")
-    entries, _ = client.collect([str(study / "b.txt"), str(study / "a")], dataset="ADSL")
+    entries, _ = files.collect([str(study / "b.txt"), str(study / "a")], dataset="ADSL")
     assert [(e.dataset, e.filename) for e in entries] == [
         ("ADSL", "b.txt"), ("ADSL", "deep/x.xpt"), ("ADSL", "z.txt")]
 
@@ -107,8 +108,8 @@ def test_a_file_is_labelled_with_its_name_and_dataset_overrides_labels(study):
 def test_an_empty_folder_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     write(tmp_path / "empty/.hidden")
-    with pytest.raises(client.SubmitError, match="no files"):
-        client.collect([str(tmp_path / "empty")])
+    with pytest.raises(CliError, match="no files"):
+        files.collect([str(tmp_path / "empty")])
 
 
 def test_what_the_server_would_refuse_fails_before_hashing_or_sending(tmp_path, capsys):
@@ -124,20 +125,20 @@ def test_what_the_server_would_refuse_fails_before_hashing_or_sending(tmp_path, 
 
 def test_bulk_chunks_hold_at_most_10000_items_and_15_mib():
     small = [{"sha256": "0" * 64, "n": i} for i in range(25_001)]
-    assert [(o, len(c)) for o, c in client.bulk_chunks(small)] == [
+    assert [(o, len(c)) for o, c in api.bulk_chunks(small)] == [
         (0, 10_000), (10_000, 10_000), (20_000, 5_001)]
     large = [{"filename": "é" * 2000}] * 5000
-    chunks = list(client.bulk_chunks(large))
+    chunks = list(api.bulk_chunks(large))
     assert sum(len(c) for _, c in chunks) == 5000 and len(chunks) == 2
     for _, chunk in chunks:
         body = json.dumps({"submissions": chunk}, ensure_ascii=False).encode()
-        assert len(body) <= client.BULK_MAX_BYTES
+        assert len(body) <= api.BULK_MAX_BYTES
 
 
 def test_an_indexed_error_field_names_the_file_of_its_chunk(tmp_path):
-    entries = [client.Entry(path=tmp_path / str(i), shown=f"data/{i}.csv", dataset="d",
+    entries = [files.Entry(path=tmp_path / str(i), shown=f"data/{i}.csv", dataset="d",
                             filename=f"{i}.csv", size=0) for i in range(13)]
-    error = client.ApiError(422, "validation_error", "unknown trial", "submissions[2].trial")
+    error = ServerRefused(422, "validation_error", "unknown trial", "submissions[2].trial")
     message = str(client._located(error, entries, offset=10))
     assert message == ("server refused the registration (validation_error): "
                        "data/12.csv: trial: unknown trial")
@@ -477,9 +478,9 @@ def test_receipt_fetches_a_confirmed_receipt_and_explains_the_other_answers(
                       **options(server_url, site_token, as_json=True)) == 0
     [item] = json.loads(capsys.readouterr().out)
 
-    assert client.fetch_receipt(server_url, item["id"], None) == 3
+    assert receipts.fetch_receipt(server_url, item["id"], None) == 3
     assert "not confirmed yet, try again later" in capsys.readouterr().err
-    assert client.fetch_receipt(server_url, str(uuid.uuid4()), None) == 1
+    assert receipts.fetch_receipt(server_url, str(uuid.uuid4()), None) == 1
     assert "error: no registration" in capsys.readouterr().err
 
     confirm_everything(app, anvil, 1)
@@ -491,7 +492,7 @@ def test_receipt_fetches_a_confirmed_receipt_and_explains_the_other_answers(
     assert json.loads(target.read_text())["trialnotary"]["record"]["sha256"] == item["sha256"]
 
     monkeypatch.chdir(tmp_path)
-    assert client.fetch_receipt(server_url, item["id"], None) == 0
+    assert receipts.fetch_receipt(server_url, item["id"], None) == 0
     assert capsys.readouterr().out.encode() == target.read_bytes()  # stdout, as served
     assert not (tmp_path / receipt_filename(TRIAL, "b.txt", item["id"])).exists()
 
@@ -511,7 +512,7 @@ def test_receipt_fetches_a_confirmed_receipt_and_explains_the_other_answers(
 
 
 def test_an_unreachable_server_is_reported_after_retries(study, capsys, monkeypatch):
-    monkeypatch.setattr(client, "ATTEMPTS", 2)
+    monkeypatch.setattr(api, "ATTEMPTS", 2)
     code = client.run(paths=[str(study / "b.txt")],
                       **options("http://127.0.0.1:9", "token"))
     assert code == 1
