@@ -161,7 +161,7 @@ def _report_pending(entries: list[Entry]) -> None:
     pending = [entry for entry in entries if entry.status != RegistrationStatus.CONFIRMED]
     _say(f"interrupted: {len(pending)} registration(s) not confirmed yet:")
     for entry in pending:
-        _say(f"  {entry.id}  {entry.status or 'pending'}  {entry.shown}")
+        _say(f"  {entry.id}  {entry.status or RegistrationStatus.PENDING}  {entry.shown}")
     _say("fetch their receipts later with `trialnotary receipt ID -o DIR/`")
 
 
@@ -254,8 +254,8 @@ def _wait(api: Api, entries: list[Entry], out: Path | None, as_json: bool) -> in
 
     def waiting(count: int, status: str | None) -> None:
         if not as_json and status != last_status[0]:
-            _say(f"waiting for {count} receipt(s), next one is {status or 'pending'} "
-                 "(Ctrl-C to stop)")
+            _say(f"waiting for {count} receipt(s), next one is "
+                 f"{status or RegistrationStatus.PENDING} (Ctrl-C to stop)")
             last_status[0] = status
 
     try:
