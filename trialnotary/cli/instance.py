@@ -41,21 +41,20 @@ def _missing_sqlite_file(database_url: str):
     return None if path.exists() else path
 
 
-def engine(loaded):
-    """An engine on the existing, migrated database of settings ``loaded``; never creates
-    one."""
+def engine(settings):
+    """An engine on the existing, migrated database ``settings`` name; never creates one."""
     import sqlalchemy as sa
 
     from trialnotary.db import engine_for, is_current
 
-    missing = _missing_sqlite_file(loaded.database_url)
+    missing = _missing_sqlite_file(settings.database_url)
     if missing is not None:
         raise click.ClickException(
             f"no database at {missing}. Run this in the project folder (where `make run` "
             "keeps instance/) or below it, or set TRIALNOTARY_INSTANCE_PATH (or "
             "TRIALNOTARY_DATABASE_URL) to the server's; `trialnotary db upgrade` sets up a "
             "new one.")
-    opened = engine_for(loaded)
+    opened = engine_for(settings)
     try:
         current = is_current(opened)
     except sa.exc.OperationalError as exc:

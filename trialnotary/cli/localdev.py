@@ -2,7 +2,7 @@
 
 Everything lives in the instance folder: the database, the chain's state (dumped every few
 seconds and on a clean stop), and the demo token, so a restart finds every registration,
-batch and receipt again, still verifiable.
+batch and receipt again, still verifiable. What `up` does and prints: docs/cli.md.
 """
 
 from __future__ import annotations
