@@ -8,6 +8,8 @@ The project folder is the working folder, or the nearest folder above it that ho
 ``.git``, but never above the root of a git checkout); the instance is
 ``TRIALNOTARY_INSTANCE_PATH`` when set, else ``<project folder>/instance``. So every command
 finds the server's instance from any folder inside the project.
+
+Every variable, its default and the local default are described in docs/configuration.md.
 """
 
 from __future__ import annotations

@@ -193,3 +193,27 @@ def test_the_location_line_hides_a_database_password(tmp_path):
     assert "cannot open the database: connection failed" in result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_token_revoke_finds_a_site_or_user_token_by_its_listed_prefix(cli, engine):
+    from trialnotary.people import accounts
+    from trialnotary.people.models import SiteToken, UserToken
+
+    assert cli("trial", "add", "NCT01234567").exit_code == 0
+    assert cli("site", "add", "NCT01234567", "SITE-01").exit_code == 0
+    site_token = cli("token", "create", "SITE-01").stdout.strip().splitlines()[-1]
+    with Session(engine) as session:
+        user, _ = accounts.create_user(session, "s@example.org", "sponsor", actor="test")
+        user_token = accounts.create_user_token(session, user, actor="test")
+        session.commit()
+        site_prefix = session.exec(select(SiteToken.prefix)).one()
+        user_prefix = session.exec(select(UserToken.prefix)).one()
+
+    result = cli("token", "revoke", site_prefix)
+    assert result.exit_code == 0 and f"token {site_prefix}… revoked" in result.output
+    assert cli("token", "revoke", user_prefix).exit_code == 0
+    with Session(engine) as session:
+        assert sites.authenticate(session, site_token) is None
+        assert accounts.authenticate_user_token(session, user_token).user is None
+    result = cli("token", "revoke", "tn_site_nothing")
+    assert result.exit_code == 1 and "prefix: names no token" in result.output

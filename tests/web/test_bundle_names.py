@@ -27,7 +27,7 @@ from tests.utils import (
     quick_password_hashing,
     signed_in,
 )
-from trialnotary.cli import client
+from trialnotary.cli import receipts
 from trialnotary.filenames import receipt_filename, safe_filename
 from trialnotary.people import accounts, sites
 from trialnotary.proof.merkle import build_levels, proof_from_levels
@@ -207,7 +207,7 @@ def test_the_cli_saves_a_receipt_under_a_safe_name(header):
             return {"trialnotary": {"record": {"trial": "NCT01234567",
                                                "dataset": "Interim results...", "id": uuid}}}
 
-    name = client.download_name(Reply())
+    name = receipts.download_name(Reply())
     assert_safe(name)
     assert name == f"NCT01234567_Interim_results._{uuid}.receipt.json"
 

@@ -2,7 +2,7 @@
 
 Everything lives in the instance folder: the database, the chain's state (dumped every few
 seconds and on a clean stop), and the demo token, so a restart finds every registration,
-batch and receipt again, still verifiable.
+batch and receipt again, still verifiable. What `up` does and prints: docs/cli.md.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from urllib.parse import urlparse
 
 import click
 import requests
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from trialnotary.cli.interrupts import stop_on_signals
 from trialnotary.config import Settings, load_settings, private_folder, private_opener
 from trialnotary.db import engine_for, upgrade, write_session
 from trialnotary.notary import scheduler
 from trialnotary.people import accounts, sites
-from trialnotary.people.models import Site, Trial
 
 DEMO_TRIAL = "NCT01234567"
 DEMO_SITE = "DEMO-SITE"
@@ -175,10 +174,10 @@ def seed_demo(settings: Settings) -> tuple[str, dict[str, str]]:
     token_file = settings.instance_path / "demo-token"
     logins_file = settings.instance_path / "demo-logins.json"
     with write_session(engine) as session:
-        if not session.exec(select(Trial).where(Trial.registry_id == DEMO_TRIAL)).first():
+        if sites.find_trial(session, DEMO_TRIAL) is None:
             sites.add_trial(session, DEMO_TRIAL, title="Demo trial (local default)",
                             actor=SEEDER)
-        if not session.exec(select(Site).where(Site.code == DEMO_SITE)).first():
+        if sites.find_site(session, DEMO_SITE) is None:
             sites.add_site(session, DEMO_TRIAL, DEMO_SITE, name="Demo site", actor=SEEDER)
         token = token_file.read_text().strip() if token_file.exists() else None
         if token is None or sites.authenticate(session, token) is None:
@@ -259,9 +258,9 @@ def up(*, host: str = "127.0.0.1", port: int = 5000) -> None:
         upgrade(settings.database_url)
         token, logins = seed_demo(settings)
         _print_welcome(settings, token, logins, host, port)
-        from trialnotary.cli import serve as serve_command
+        from trialnotary.cli.operator import serve
 
-        serve_command.main(["--host", host, "--port", str(port)], standalone_mode=False)
+        serve.main(["--host", host, "--port", str(port)], standalone_mode=False)
     finally:
         if chain is not None and chain.exit_code is not None:
             sys.exit(1)

@@ -1,0 +1,219 @@
+"""The operator's commands: run the notary (``serve``, ``worker``, ``up``, ``db upgrade``),
+seal and anchor now, and check it (``check``, ``audit verify``, ``chain status``). Each
+reads the same configuration as the server; docs/cli.md describes them.
+
+Imports stay inside the commands: `verify` must start fast, without the server's modules.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from trialnotary.cli import instance
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Web and API only; run `worker`s apart.")
+@click.option("--threads", default=16, show_default=True, type=int)
+def serve(host: str, port: int, no_scheduler: bool, threads: int) -> None:
+    """Serve the web pages and the API (and the scheduler, unless --no-scheduler)."""
+    from trialnotary.cli.interrupts import stop_on_signals
+    from trialnotary.cli.localdev import require_free_port
+    from trialnotary.config import ConfigError
+    from trialnotary.notary import scheduler
+    from trialnotary.web.app import SERVER_MAX_BODY_BYTES, create_app
+
+    stop_on_signals()
+    instance.setup_logging()
+    settings = instance.settings(create=True)
+    instance.engine(settings).dispose()
+    require_free_port(host, port, f"choose another with --port {port + 1}")
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        jobs = None if no_scheduler else scheduler.start(settings, background=True)
+    except scheduler.SchedulerAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"trialnotary serving on http://{host}:{port}"
+               + ("" if no_scheduler else " (with the scheduler)"))
+    try:
+        import waitress
+
+        waitress.serve(app, host=host, port=port, threads=threads, ident="trialnotary",
+                       max_request_body_size=SERVER_MAX_BODY_BYTES)
+    finally:
+        if jobs is not None:
+            jobs.shutdown(wait=True)
+
+
+@click.command()
+def worker() -> None:
+    """Run the scheduler only: seal, anchor, confirm."""
+    from trialnotary.cli.interrupts import stop_on_signals
+    from trialnotary.notary import scheduler
+
+    stop_on_signals()
+    instance.setup_logging()
+    settings = instance.settings()
+    instance.engine(settings).dispose()
+    click.echo("trialnotary worker running (Ctrl-C to stop)")
+    try:
+        scheduler.start(settings, background=False)
+    except scheduler.SchedulerAlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def up(host: str, port: int) -> None:
+    """The local default in one go: local chain, migrated SQLite, demo data, server."""
+    from trialnotary.cli import localdev
+
+    localdev.up(host=host, port=port)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations (the only way the schema is created)."""
+    from trialnotary.db import upgrade
+
+    settings = instance.settings(create=True)
+    upgrade(settings.database_url)
+    click.echo("database is up to date")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@click.option("--rpc", "rpc_urls", multiple=True,
+              help="Also check each sealed head's batch root on this chain node.")
+def audit_verify(rpc_urls: tuple[str, ...]) -> None:
+    """Check every entry's hash and link, that each batch holds the head it sealed, and
+    (with --rpc) that those batches' roots are anchored on chain. Exit 0 only if all hold."""
+    from sqlmodel import Session
+
+    from trialnotary.notary import audit_check
+
+    with Session(instance.engine(instance.settings())) as session:
+        report = audit_check.run(session, rpc_urls=list(rpc_urls))
+    for line in report.lines:
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+@click.command("seal-now")
+@click.option("--wait", is_flag=True, help="Wait until every anchor is confirmed.")
+def seal_now(wait: bool) -> None:
+    """Seal everything pending (registrations, and audit entries no batch holds yet: with no
+    registration pending, in a batch of the audit head alone) and send the anchors."""
+    from trialnotary.notary import anchoring, operations
+    from trialnotary.notary.chain import ChainClient, ChainError
+
+    settings = instance.settings()
+    engine = instance.engine(settings)
+    chain = ChainClient(settings)
+    with instance.busy_is_an_error():
+        sealed = operations.seal_everything(engine, settings.max_batch)
+    try:
+        sent = anchoring.anchor_sealed(engine, chain)
+    except ChainError as exc:
+        raise click.ClickException(f"sealed {len(sealed.batches)} batch(es), but anchoring "
+                                   f"failed: {exc}. The scheduler will retry.") from None
+    if not sealed.batches and not sent:
+        click.echo("nothing pending")
+    for batch in sealed.batches:
+        held = f"{batch.leaf_count} leaves" if batch is not sealed.audit_head else \
+            f"the audit head alone (entry {batch.audit_seq})"
+        click.echo(f"sealed batch {batch.id}: {held}, root {batch.root.hex()}")
+    for anchor in sent:
+        click.echo(f"batch {anchor.batch_id}: transaction 0x{anchor.tx_hash}")
+    if wait:
+        _wait_until_confirmed(engine, chain,
+                              {b.id for b in sealed.batches} | {a.batch_id for a in sent})
+
+
+def _wait_until_confirmed(engine, chain, waiting: set[int]) -> None:
+    """Run chain rounds until these batches are confirmed, whoever confirms them (a
+    running scheduler may well be first)."""
+    from trialnotary.notary import anchoring, operations
+
+    backoff = anchoring.Backoff()
+    while waiting:
+        time.sleep(1)
+        anchoring.chain_round(engine, chain, backoff)
+        done = operations.confirmed_among(engine, waiting)
+        for batch_id in sorted(done):
+            click.echo(f"batch {batch_id}: confirmed")
+        waiting -= done
+
+
+@click.command("check")
+@click.option("--settled", is_flag=True,
+              help="Also require that nothing is pending and every batch is confirmed.")
+@click.option("--receipts", is_flag=True, help="Also verify every receipt on the chain node.")
+def check_command(settled: bool, receipts: bool) -> None:
+    """Check that no registration is lost and no batch anchored twice; exit 0 if so."""
+    from sqlmodel import Session
+
+    from trialnotary.notary import consistency
+    from trialnotary.notary.chain import ChainClient, ChainError
+
+    settings = instance.settings()
+    with Session(instance.engine(settings)) as session:
+        try:
+            found = consistency.check(session, ChainClient(settings), settled=settled,
+                                      receipts=receipts)
+        except ChainError as exc:
+            raise click.ClickException(f"could not check the anchors: {exc}") from None
+    click.echo("  ".join(f"{name.replace('_', ' ')}: {count}"
+                         for name, count in found.counts.items()))
+    for problem in found.problems:
+        click.echo(f"✗ {problem}")
+    click.echo("consistent" if found.ok else f"{len(found.problems)} problem(s)")
+    sys.exit(0 if found.ok else 1)
+
+
+@click.group("chain")
+def chain_group() -> None:
+    """The anchoring account on its chain."""
+
+
+@chain_group.command("status")
+def chain_status() -> None:
+    """Chain id, account, balance, nonce, node head, anchors in flight."""
+    from trialnotary.notary import operations
+    from trialnotary.notary.chain import ChainClient, ChainError
+
+    settings = instance.settings()
+    engine = instance.engine(settings)
+    chain = ChainClient(settings)
+    click.echo(f"chain:        {settings.chain} (expected chain id {settings.chain_id})")
+    click.echo(f"rpc:          {', '.join(settings.rpc_urls)}")
+    click.echo(f"account:      {chain.address}")
+    try:
+        click.echo(f"node chain:   {chain.chain_id()}")
+        click.echo(f"head:         {chain.head()}")
+        click.echo(f"balance:      {chain.balance() / 10**18:.6f} ETH")
+        click.echo(f"nonce:        {chain.pending_nonce()} (pending)")
+    except ChainError as exc:
+        click.echo(f"node:         unreachable ({exc})")
+    click.echo(f"in flight:    {operations.anchors_in_flight(engine)} anchor transaction(s)")
+
+
+COMMANDS = (serve, worker, up, db_group, audit_group, seal_now, check_command, chain_group)

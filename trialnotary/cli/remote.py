@@ -1,0 +1,77 @@
+"""The commands that never open the notary's database, run by trial sites and reviewers
+anywhere: ``submit`` and ``receipt`` talk to a server over HTTP, ``verify`` to chain nodes
+(docs/cli.md).
+
+Imports stay inside the commands: `verify` must start fast, without the server's modules.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--trial", required=True)
+@click.option("--site", required=True)
+@click.option("--kind", default="dataset", show_default=True)
+@click.option("--dataset", help="Label; defaults to the file name, or the folder's name.")
+@click.option("--supersedes", metavar="ID", help="The registration this one corrects.")
+@click.option("--reason", help="Why it is corrected (with --supersedes); kept in the audit "
+                               "trail.")
+@click.option("--wait", is_flag=True, help="Wait for the receipts.")
+@click.option("--out", type=click.Path(file_okay=False), help="Save receipts here.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
+              show_default=True)
+@click.option("--token", envvar="TRIALNOTARY_TOKEN", required=True)
+def submit(**options) -> None:
+    """Hash files or folders locally and register them."""
+    from trialnotary.cli import client
+
+    sys.exit(client.run(**options))
+
+
+@click.command()
+@click.argument("registration_id", metavar="ID")
+@click.option("-o", "--out", "output", metavar="FILE|DIR", type=click.Path(),
+              help="Save the receipt as FILE, or in DIR under its download name (a folder "
+                   "that exists, or a name ending with /).")
+@click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
+              show_default=True)
+def receipt(registration_id: str, output: str | None, server: str) -> None:
+    """Fetch a receipt from the server: printed to stdout, or saved with -o."""
+    from trialnotary.cli import receipts
+
+    sys.exit(receipts.fetch_receipt(server, registration_id, output))
+
+
+@click.command()
+@click.argument("receipt_paths", metavar="RECEIPT...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("--file", "file_path", type=click.Path(exists=True, dir_okay=False),
+              help="The file the receipt was issued for (with one receipt only).")
+@click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
+              help="A chain node (http or https); repeat for several.")
+@click.option("--confirmations", default="1", show_default=True,
+              help="A number, or 'finalized'.")
+@click.option("--expect-sender", metavar="ADDR", help="Pin the notary's anchoring address.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object; a list of them with several receipts.")
+def verify(receipt_paths, file_path, rpc_urls, confirmations, expect_sender, as_json) -> None:
+    """Check receipts (and a file) step by step, the verdict first.
+
+    Exit 0 if every check passed and the sender is pinned (--expect-sender), 1 if a check
+    failed, 2 for unusable input, 3 if every check passed but the sender is not pinned, 4 if
+    no chain node answered. With several receipts the worst wins (2 > 1 > 4 > 3 > 0).
+    """
+    from trialnotary.proof import verify as verifier
+
+    sys.exit(verifier.main(receipt_paths, file_path=file_path, rpc_urls=list(rpc_urls),
+                           confirmations=confirmations, expect_sender=expect_sender,
+                           as_json=as_json))
+
+
+COMMANDS = (submit, receipt, verify)
