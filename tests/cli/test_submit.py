@@ -24,9 +24,9 @@ from waitress import wasyncore
 
 from tests.cli.conftest import sha256_of, write
 from trialnotary.cli import api, client, main, receipts
+from trialnotary.filenames import receipt_filename
 from trialnotary.notary import anchoring, batches
 from trialnotary.notary.models import Registration
-from trialnotary.filenames import receipt_filename
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
 

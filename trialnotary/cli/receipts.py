@@ -22,8 +22,8 @@ from trialnotary.cli.errors import (
     ServerRefused,
 )
 from trialnotary.cli.files import Entry
-from trialnotary.notary.states import RegistrationStatus
 from trialnotary.filenames import receipt_filename, safe_filename
+from trialnotary.notary.states import RegistrationStatus
 
 
 def download_name(response: requests.Response) -> str:
