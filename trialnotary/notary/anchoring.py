@@ -42,9 +42,9 @@ from trialnotary.notary.chain import (
 )
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Anchor, Batch, ChainStatus
+from trialnotary.notary.states import LIVE_ANCHOR_STATES, AnchorState, BatchState
 
 log = logging.getLogger(__name__)
-LIVE = ("signed", "sent")
 # Confirmed anchors are rechecked until their block is this deep, where a node cannot
 # tell us which blocks are final.
 RECHECK_DEPTH = 64
@@ -114,9 +114,9 @@ def sign_new(engine: Engine, chain: ChainClient) -> list[Anchor]:
     """
     with Session(engine) as session:
         waiting = session.exec(
-            select(Batch).where(Batch.state == "sealed",
+            select(Batch).where(Batch.state == BatchState.SEALED,
                                 ~sa.exists().where(Anchor.batch_id == Batch.id,
-                                                   Anchor.state.in_(LIVE)))
+                                                   Anchor.state.in_(LIVE_ANCHOR_STATES)))
             .order_by(Batch.id)).all()
         if not waiting:
             return []
@@ -158,7 +158,7 @@ def _next_nonce(session: Session, chain: ChainClient) -> int:
 def broadcast(engine: Engine, chain: ChainClient) -> list[Anchor]:
     """Send every signed anchor from its kept bytes, in nonce order."""
     with Session(engine) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == "signed")
+        anchors = session.exec(select(Anchor).where(Anchor.state == AnchorState.SIGNED)
                                .order_by(Anchor.nonce, Anchor.id)).all()
     sent = []
     for anchor in anchors:
@@ -167,15 +167,16 @@ def broadcast(engine: Engine, chain: ChainClient) -> list[Anchor]:
         except ChainError as exc:
             if anchor.replaces_id is None or "underpriced" not in str(exc).lower():
                 raise
-            _set_states(engine, [anchor.id], "dropped", note=f"the node refused it: {exc}"[:300])
+            _set_states(engine, [anchor.id], AnchorState.DROPPED,
+                        note=f"the node refused it: {exc}"[:300])
             continue
         crash_point("after-send")
         with write_session(engine) as session:
             session.execute(sa.update(Anchor).where(Anchor.id == anchor.id)
-                            .values(state="sent", sent_at=utcnow()))
+                            .values(state=AnchorState.SENT, sent_at=utcnow()))
             session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id,
-                                                   Batch.state == "sealed")
-                            .values(state="sent"))
+                                                   Batch.state == BatchState.SEALED)
+                            .values(state=BatchState.SENT))
             session.commit()
         log.info("batch %s: anchor 0x%s sent (nonce %s)", anchor.batch_id, anchor.tx_hash,
                  anchor.nonce)
@@ -188,7 +189,7 @@ def broadcast(engine: Engine, chain: ChainClient) -> list[Anchor]:
 def follow(engine: Engine, chain: ChainClient, done: Round) -> None:
     """Decide, batch by batch, what its sent anchors need."""
     with Session(engine) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == "sent")
+        anchors = session.exec(select(Anchor).where(Anchor.state == AnchorState.SENT)
                                .order_by(Anchor.batch_id, Anchor.id)).all()
     by_batch: dict[int, list[Anchor]] = defaultdict(list)
     for anchor in anchors:
@@ -222,10 +223,14 @@ def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[
             log.warning("batch %s: anchor 0x%s is unknown to the node: sent again",
                         batch_id, newest.tx_hash)
             chain.send_raw(newest.raw)
-            _set_states(engine, [newest.id], "sent", sent_at=utcnow())
+            _set_states(engine, [newest.id], AnchorState.SENT, sent_at=utcnow())
             done.resent.append(newest.tx_hash)
     elif waited >= chain.settings.replace_after_seconds:
         done.replaced.append(_replace(engine, chain, batch_id, newest, waited))
+
+
+# The anchors of a nonce that may still turn out mined (after a reorg, even a replaced one).
+_SIBLING_STATES = (AnchorState.SENT, AnchorState.REPLACED, AnchorState.DROPPED)
 
 
 def _siblings(engine: Engine, batch_id: int, nonce: int) -> list[Anchor]:
@@ -233,7 +238,7 @@ def _siblings(engine: Engine, batch_id: int, nonce: int) -> list[Anchor]:
     with Session(engine) as session:
         return list(session.exec(select(Anchor).where(
             Anchor.batch_id == batch_id, Anchor.nonce == nonce,
-            Anchor.state.in_(("sent", "replaced", "dropped"))).order_by(Anchor.id)))
+            Anchor.state.in_(_SIBLING_STATES)).order_by(Anchor.id)))
 
 
 def _mined(chain: ChainClient, anchors: list[Anchor]) -> tuple[Anchor, Inclusion] | None:
@@ -251,17 +256,18 @@ def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
     batch, same nonce) can never be mined now."""
     with write_session(engine) as session:
         updated = session.execute(
-            sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state != "confirmed")
-            .values(state="confirmed", block_number=inclusion.block_number,
+            sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state != AnchorState.CONFIRMED)
+            .values(state=AnchorState.CONFIRMED, block_number=inclusion.block_number,
                     block_hash=inclusion.block_hash, block_time=inclusion.block_time,
                     confirmed_at=utcnow())).rowcount
         others = [a.id for a in siblings if a.id != anchor.id]
         if others:
             session.execute(sa.update(Anchor).where(Anchor.id.in_(others),
-                                                    Anchor.state.in_(("sent", "dropped")))
-                            .values(state="replaced"))
+                                                    Anchor.state.in_((AnchorState.SENT,
+                                                                     AnchorState.DROPPED)))
+                            .values(state=AnchorState.REPLACED))
         session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="confirmed"))
+                        .values(state=BatchState.CONFIRMED))
         crash_point("while-confirming")
         session.commit()
     if updated:
@@ -272,12 +278,14 @@ def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
 def _fail(engine: Engine, anchor: Anchor, siblings: list[Anchor]) -> None:
     """A reverted anchor proves nothing: the batch is signed again with a new nonce."""
     with write_session(engine) as session:
-        session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(state="failed"))
+        session.execute(sa.update(Anchor).where(Anchor.id == anchor.id)
+                        .values(state=AnchorState.FAILED))
         session.execute(sa.update(Anchor).where(Anchor.id.in_([a.id for a in siblings]),
-                                                Anchor.state == "sent")
-                        .values(state="dropped", note="another anchor of its nonce failed"))
+                                                Anchor.state == AnchorState.SENT)
+                        .values(state=AnchorState.DROPPED,
+                                note="another anchor of its nonce failed"))
         session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="sealed"))
+                        .values(state=BatchState.SEALED))
         session.commit()
     log.error("batch %s: anchor 0x%s failed on chain; the batch is anchored again",
               anchor.batch_id, anchor.tx_hash)
@@ -285,10 +293,11 @@ def _fail(engine: Engine, anchor: Anchor, siblings: list[Anchor]) -> None:
 
 def _drop(engine: Engine, batch_id: int, live: list[Anchor]) -> None:
     """The nonce went to a transaction not ours: sign the batch again with a new one."""
-    _set_states(engine, [a.id for a in live], "dropped",
+    _set_states(engine, [a.id for a in live], AnchorState.DROPPED,
                 note="its nonce was taken by another transaction")
     with write_session(engine) as session:
-        session.execute(sa.update(Batch).where(Batch.id == batch_id).values(state="sealed"))
+        session.execute(sa.update(Batch).where(Batch.id == batch_id)
+                        .values(state=BatchState.SEALED))
         session.commit()
     log.warning("batch %s: nonce %s was taken by a transaction not ours; signing again",
                 batch_id, live[-1].nonce)
@@ -315,7 +324,7 @@ def _replace(engine: Engine, chain: ChainClient, batch_id: int, stuck: Anchor,
     return anchor
 
 
-def _set_states(engine: Engine, ids: list[int], state: str, **values) -> None:
+def _set_states(engine: Engine, ids: list[int], state: AnchorState, **values) -> None:
     with write_session(engine) as session:
         session.execute(sa.update(Anchor).where(Anchor.id.in_(ids)).values(state=state, **values))
         session.commit()
@@ -327,10 +336,10 @@ def _withdraw(engine: Engine, anchor: Anchor, why: str) -> None:
     """A confirmed anchor's block is gone: its batch waits for it again."""
     with write_session(engine) as session:
         session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(
-            state="sent", block_number=None, block_hash=None, block_time=None,
+            state=AnchorState.SENT, block_number=None, block_hash=None, block_time=None,
             confirmed_at=None, sent_at=utcnow(), note=why))
         session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="sent"))
+                        .values(state=BatchState.SENT))
         session.commit()
     log.warning("batch %s: %s; its anchor 0x%s is sent again", anchor.batch_id, why,
                 anchor.tx_hash)
@@ -345,7 +354,7 @@ def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
     except (ChainError, ValueError, KeyError):
         final = chain.head() - RECHECK_DEPTH
     with Session(engine) as session:
-        recent = session.exec(select(Anchor).where(Anchor.state == "confirmed",
+        recent = session.exec(select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
                                                    Anchor.block_number > final, *_ours(chain))
                               .order_by(Anchor.nonce)).all()
     for anchor in recent:
@@ -365,15 +374,15 @@ def mend_gaps(engine: Engine, chain: ChainClient, done: Round) -> None:
     account used elsewhere) leaves its nonce open, and anchors above it wait, alerting."""
     with Session(engine) as session:
         ours = session.scalar(select(sa.func.max(Anchor.nonce))
-                              .where(Anchor.state == "confirmed", *_ours(chain)))
+                              .where(Anchor.state == AnchorState.CONFIRMED, *_ours(chain)))
     if ours is None:
         return
     mined = chain.mined_nonce()
     if mined > ours:
         return
     with Session(engine) as session:
-        lost = session.exec(select(Anchor).where(Anchor.state == "confirmed", *_ours(chain),
-                                                 Anchor.nonce >= mined)
+        lost = session.exec(select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
+                                                 *_ours(chain), Anchor.nonce >= mined)
                             .order_by(Anchor.nonce)).all()
     for anchor in lost:
         _withdraw(engine, anchor, f"the node has mined only {mined} transactions of the "
