@@ -30,7 +30,14 @@ from sqlmodel import Session, select
 from trialnotary.notary import batches, receipts
 from trialnotary.notary.chain import ChainClient, ChainError
 from trialnotary.notary.driver import driver_stream
-from trialnotary.notary.models import Anchor, Batch, LeafSlot, Pending, Registration
+from trialnotary.notary.models import (
+    RECORD_COLUMNS,
+    Anchor,
+    Batch,
+    LeafSlot,
+    Pending,
+    Registration,
+)
 from trialnotary.notary.registrations import leaf_of
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import audit
@@ -111,8 +118,7 @@ class Integrity:
 
 _S, _L, _P, _B = (Registration.__table__.c, LeafSlot.__table__.c, Pending.__table__.c,
                   Batch.__table__.c)
-_RECORD_COLUMNS = (_S.id, _S.trial, _S.site, _S.kind, _S.dataset, _S.sha256, _S.size_bytes,
-                   _S.filename, _S.supersedes, _S.submitted_at)
+_RECORD_COLUMNS = tuple(_S[column] for column in RECORD_COLUMNS)
 _SEALED_ROWS = (sa.select(_L.batch_id, _L.leaf_index, _S.leaf, *_RECORD_COLUMNS)
                 .join_from(LeafSlot.__table__, Registration.__table__, _S.seq == _L.seq)
                 .order_by(_L.batch_id, _L.leaf_index))

@@ -12,6 +12,11 @@ from sqlmodel import Field, SQLModel
 from trialnotary.db import UtcDateTime, utcnow
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import models as _people  # noqa: F401  (the tables referred to)
+from trialnotary.proof.receipt import RECORD_KEYS
+
+# The columns of ``submission`` that hold the record, in the order of ``RECORD_KEYS``.
+RECORD_COLUMNS = ("id", "trial", "site", "kind", "dataset", "sha256", "size_bytes", "filename",
+                  "supersedes", "submitted_at")
 
 
 class Batch(SQLModel, table=True):
@@ -71,12 +76,8 @@ class Registration(SQLModel, table=True):
 
     def record(self) -> dict:
         """The record bound into the leaf, with the receipt's key names."""
-        return {
-            "id": self.id, "trial": self.trial, "site": self.site, "kind": self.kind,
-            "dataset": self.dataset, "sha256": self.sha256, "sizeBytes": self.size_bytes,
-            "filename": self.filename, "supersedes": self.supersedes,
-            "submittedAt": self.submitted_at,
-        }
+        return {key: getattr(self, column)
+                for key, column in zip(RECORD_KEYS, RECORD_COLUMNS, strict=True)}
 
 
 class Pending(SQLModel, table=True):

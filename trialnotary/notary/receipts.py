@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from trialnotary.notary.driver import driver_rows
-from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration
+from trialnotary.notary.models import RECORD_COLUMNS, Anchor, Batch, LeafSlot, Registration
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
 from trialnotary.proof import merkle
@@ -74,8 +74,7 @@ _ANCHOR_CONFIRMED = sa.literal_column(f"'{AnchorState.CONFIRMED}'")
 _S, _L, _B, _A = (Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c,
                   Anchor.__table__.c)
 _CONFIRMED = (
-    sa.select(_S.id, _S.trial, _S.site, _S.kind, _S.dataset, _S.sha256, _S.size_bytes,
-              _S.filename, _S.supersedes, _S.submitted_at, _S.leaf, _L.leaf_index,
+    sa.select(*(_S[column] for column in RECORD_COLUMNS), _S.leaf, _L.leaf_index,
               _L.batch_id, _B.leaf_count, _B.sealed_at, _B.root,
               *(_A[name] for name in ANCHOR_FIELDS))
     .join_from(Registration.__table__, LeafSlot.__table__, _L.seq == _S.seq)

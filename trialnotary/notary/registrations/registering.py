@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlmodel import Session, select
 
 from trialnotary.db import utcnow, write_session
 from trialnotary.notary.errors import Forbidden, Unauthorized
-from trialnotary.notary.models import Registration
+from trialnotary.notary.models import RECORD_COLUMNS, Registration
 from trialnotary.notary.registrations.corrections import already_corrected, corrections_by_target
 from trialnotary.notary.registrations.idempotency import (
     Answer,
@@ -35,7 +36,7 @@ from trialnotary.notary.registrations.idempotency import (
 )
 from trialnotary.people import audit, sites
 from trialnotary.people.models import Trial
-from trialnotary.proof.receipt import rfc3339_ms
+from trialnotary.proof.receipt import RECORD_KEYS, rfc3339_ms
 from trialnotary.validation import (
     MAX_REASON_CHARS,
     ValidationError,
@@ -176,8 +177,8 @@ def leaf_of(record: dict) -> bytes:
     return hashlib.sha256(_CANONICAL(record).encode("utf-8")).digest()
 
 
-_STORED = ("id", "trial", "site", "kind", "dataset", "sha256", "size_bytes", "filename",
-           "supersedes", "submitted_at", "leaf", "token_id", "user_id", "reason")
+_STORED = (*RECORD_COLUMNS, "leaf", "token_id", "user_id", "reason")
+_RECORD_VALUES = operator.itemgetter(*RECORD_KEYS)
 _COPY = f"COPY submission ({', '.join(_STORED)}) FROM STDIN"
 COPY_FROM_ROWS = 50
 
@@ -187,9 +188,7 @@ def store(session: Session, identity: Registrant, records: list[dict],
     """Insert the records in their order, each with its correction's reason, with no ORM
     objects: on PostgreSQL a bulk goes through ``COPY`` (the driver's bulk path, several
     times faster than a multi-row ``INSERT``), anything else through one Core executemany."""
-    rows = [(r["id"], r["trial"], r["site"], r["kind"], r["dataset"], r["sha256"],
-             r["sizeBytes"], r["filename"], r["supersedes"], r["submittedAt"], leaf_of(r),
-             identity.token_id, identity.user_id, reason)
+    rows = [(*_RECORD_VALUES(r), leaf_of(r), identity.token_id, identity.user_id, reason)
             for r, reason in zip(records, reasons, strict=True)]
     connection = session.connection()
     if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:
