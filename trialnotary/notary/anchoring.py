@@ -33,7 +33,8 @@ from sqlmodel import Session
 
 from trialnotary.db import as_utc, chain_lock, utcnow, write_session
 from trialnotary.notary.batches import pending_count, seal_all, seal_audit_head
-from trialnotary.notary.chain import ChainClient, ChainError, ChainUnreachable, FeeAboveCap
+from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.errors import ChainError, ChainUnreachable, FeeAboveCap
 from trialnotary.notary.following import follow, mend_gaps, recheck_confirmed
 from trialnotary.notary.models import Anchor, Batch, ChainStatus
 from trialnotary.notary.sending import broadcast, sign_new

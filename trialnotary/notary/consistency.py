@@ -28,8 +28,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from trialnotary.notary import batches, receipts
-from trialnotary.notary.chain import ChainClient, ChainError
+from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.driver import driver_stream
+from trialnotary.notary.errors import ChainError
 from trialnotary.notary.models import (
     RECORD_COLUMNS,
     Anchor,

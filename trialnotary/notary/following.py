@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from trialnotary.db import as_utc, utcnow, write_session
-from trialnotary.notary.chain import ChainClient, ChainError, Inclusion
+from trialnotary.notary.chain import ChainClient, Inclusion
+from trialnotary.notary.errors import ChainError
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Anchor, Batch
 from trialnotary.notary.sending import set_states, store_anchor, this_account

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from trialnotary.db import utcnow, write_session
-from trialnotary.notary.chain import ChainClient, ChainError
+from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.errors import ChainError
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Anchor, Batch
 from trialnotary.notary.states import LIVE_ANCHOR_STATES, AnchorState, BatchState
