@@ -50,7 +50,8 @@ def confirmed_receipt(folder: Path, rpc_url: str) -> tuple[Path, Path, str]:
         token = sites.create_token(session, "SITE-01")
         session.commit()
     answer = registrations.submit(
-        engine, token=token, bulk=False, path="/api/v1/submissions", render=json.dumps,
+        engine, token=token, bulk=False, path="/api/v1/submissions",
+        render=lambda records: registrations.Answer(201, json.dumps(records)),
         read_payload=lambda: {"trial": "NCT01234567", "site": "SITE-01", "dataset": "visits",
                               "filename": data.name, "sizeBytes": data.stat().st_size,
                               "sha256": hashlib.sha256(data.read_bytes()).hexdigest()})

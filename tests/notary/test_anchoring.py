@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 from tests.conftest import ANVIL_ACCOUNTS, Anvil, free_port, insert_registrations
 from trialnotary import db
 from trialnotary.config import ANVIL_DEV_KEY, load_settings
-from trialnotary.notary import anchoring, batches, consistency
+from trialnotary.notary import anchoring, batches, consistency, receipts
 from trialnotary.notary.chain import ChainClient, ChainUnreachable
-from trialnotary.notary.models import Anchor, Batch, ChainStatus
+from trialnotary.notary.models import Anchor, Batch, ChainStatus, Registration
 
 
 @pytest.fixture
@@ -175,8 +175,8 @@ def test_a_reorg_after_confirmation_withdraws_the_receipt_until_mined_again(engi
     assert done.reverted == [batch.id]
     assert batch_state(engine, batch.id) == "sent"
     with Session(engine) as session:
-        assert all(batches.receipt_for(session, s) is None
-                   for s in session.exec(select(batches.Registration)))
+        assert all(receipts.receipt_for(session, s) is None
+                   for s in session.exec(select(Registration)))
     settle(engine, chain, node)
     [after] = anchors(engine)
     assert after.tx_hash == before.tx_hash and after.block_hash != before.block_hash

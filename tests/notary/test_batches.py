@@ -6,9 +6,11 @@ from sqlmodel import Session, select
 
 from tests.conftest import ANVIL_ACCOUNTS, insert_registrations
 from trialnotary import db
-from trialnotary.notary import anchoring, batches
+from trialnotary.notary import anchoring, batches, receipts, trees
 from trialnotary.notary.chain import FeeAboveCap, anchor_gas
+from trialnotary.notary.errors import SealingRaced
 from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration, TreePage
+from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.proof import merkle
 from trialnotary.proof.receipt import fold_proof, record_leaf
 
@@ -34,13 +36,32 @@ def test_pending_registrations_are_sealed_in_order_in_batches_of_max_batch(engin
     assert [b.leaf_count for b in sealed] == [2, 2, 1]
     rows = all_registrations(engine)
     with Session(engine) as session:
-        slots = [batches.slot_of(session, r) for r in rows]
+        slots = [receipts.slot_of(session, r) for r in rows]
     assert [(s.batch_id, s.leaf_index) for s in slots] == [
         (sealed[0].id, 0), (sealed[0].id, 1), (sealed[1].id, 0), (sealed[1].id, 1),
         (sealed[2].id, 0)]
     first = [r.leaf for r in rows[:2]]
     assert sealed[0].root == merkle.root_of(merkle.build_levels(first))
     assert batches.seal_all(engine, max_batch=2) == []
+
+
+def test_states_are_stored_as_their_plain_words(engine):
+    """The state enums reach the database as the same words, and rows read back equal them."""
+    insert_registrations(engine, 1)
+    [batch] = batches.seal_all(engine, max_batch=10)
+    with db.write_session(engine) as session:
+        session.add(Anchor(batch_id=batch.id, chain_id=1, sender="0x" + "0" * 40, nonce=0,
+                           tx_hash="ab" * 32, raw=b"", gas=0, max_fee_per_gas=0,
+                           max_priority_fee_per_gas=0))
+        session.commit()
+    with Session(engine) as session:
+        stored = tuple(session.execute(sa.text(
+            "SELECT batch.state, anchor.state FROM batch "
+            "JOIN anchor ON anchor.batch_id = batch.id")).one())
+        assert stored == ("sealed", "signed")
+        assert all(type(word) is str for word in stored)
+        assert session.get(Batch, batch.id).state == BatchState.SEALED
+        assert session.exec(select(Anchor)).one().state == AnchorState.SIGNED
 
 
 def test_nothing_pending_seals_nothing(engine):
@@ -61,47 +82,47 @@ def test_proofs_read_from_the_stored_levels_fold_to_the_root(engine):
     [batch] = batches.seal_all(engine, max_batch=1000)
     with Session(engine) as session:
         for row in session.exec(select(Registration)).all():
-            proof = batches.proof_for(session, batch, batches.slot_of(session, row).leaf_index)
+            proof = trees.proof_for(session, batch, receipts.slot_of(session, row).leaf_index)
             assert fold_proof(row.leaf, proof) == batch.root
 
 
 def test_proofs_of_a_tree_taller_than_the_levels_kept_in_memory(engine):
     """Above ``UPPER_LEVELS_FROM`` siblings come from memory, below it from the pages: both
     halves, cold and warm, and after the pages are lost, fold to the root."""
-    count = max(2 ** batches.UPPER_LEVELS_FROM * 3, 2 * merkle.PAGE_NODES) + 5  # 2+ pages
-    assert len(merkle.level_sizes(count)) > batches.UPPER_LEVELS_FROM + 2
+    count = max(2 ** trees.UPPER_LEVELS_FROM * 3, 2 * merkle.PAGE_NODES) + 5  # 2+ pages
+    assert len(merkle.level_sizes(count)) > trees.UPPER_LEVELS_FROM + 2
     insert_registrations(engine, count)
     [batch] = batches.seal_all(engine, max_batch=count)
-    batches._UPPER_CACHE.clear()
+    trees._UPPER_CACHE.clear()
     with Session(engine) as session:
         leaves = {slot.leaf_index: row.leaf for row, slot in session.execute(
             select(Registration, LeafSlot).join(LeafSlot, LeafSlot.seq == Registration.seq))}
         for index in [0, 1, 255, 256, 511, count // 2, count - 2, count - 1] * 2:
-            proof = batches.proof_for(session, batch, index)
+            proof = trees.proof_for(session, batch, index)
             assert fold_proof(leaves[index], proof) == batch.root
-        assert (batch.id, batch.root) in batches._UPPER_CACHE.keys()
+        assert (batch.id, batch.root) in trees._UPPER_CACHE.keys()
         session.execute(sa.delete(TreePage))
         session.commit()
-        assert fold_proof(leaves[300], batches.proof_for(session, batch, 300)) == batch.root
+        assert fold_proof(leaves[300], trees.proof_for(session, batch, 300)) == batch.root
 
 
 def test_the_levels_kept_in_memory_stay_within_their_byte_budget(engine, monkeypatch):
-    count = 2 ** (batches.UPPER_LEVELS_FROM + 2)
-    monkeypatch.setattr(batches._UPPER_CACHE, "budget", 1)  # less than any one batch
-    batches._UPPER_CACHE.clear()
+    count = 2 ** (trees.UPPER_LEVELS_FROM + 2)
+    monkeypatch.setattr(trees._UPPER_CACHE, "budget", 1)  # less than any one batch
+    trees._UPPER_CACHE.clear()
     for _ in range(3):
         insert_registrations(engine, count)
         [batch] = batches.seal_all(engine, max_batch=count)
         with Session(engine) as session:
             slot = session.exec(select(LeafSlot).where(LeafSlot.batch_id == batch.id)).first()
             row = session.exec(select(Registration).where(Registration.seq == slot.seq)).one()
-            proof = batches.proof_for(session, batch, slot.leaf_index)
+            proof = trees.proof_for(session, batch, slot.leaf_index)
             assert fold_proof(row.leaf, proof) == batch.root
-            assert batches._UPPER_CACHE.keys() == [(batch.id, batch.root)]
+            assert trees._UPPER_CACHE.keys() == [(batch.id, batch.root)]
 
 
 def test_the_level_cache_drops_the_least_recently_used_batch_first():
-    cache = batches._LevelCache(budget=64)
+    cache = trees._LevelCache(budget=64)
     for batch_id in (1, 2):
         cache.put((batch_id, b"r"), {4: bytes(32)})
     assert cache.get((1, b"r")) is not None  # batch 1 is now the more recently used
@@ -113,10 +134,10 @@ def test_losing_the_derived_levels_loses_no_proof(engine):
     insert_registrations(engine, 9)
     [batch] = batches.seal_all(engine, max_batch=1000)
     with Session(engine) as session:
-        before = [batches.proof_for(session, batch, i) for i in range(9)]
+        before = [trees.proof_for(session, batch, i) for i in range(9)]
         session.execute(sa.delete(TreePage))
         session.commit()
-        after = [batches.proof_for(session, batch, i) for i in range(9)]
+        after = [trees.proof_for(session, batch, i) for i in range(9)]
         assert after == before
         assert session.scalar(select(sa.func.count()).select_from(TreePage)) > 0
 
@@ -142,7 +163,7 @@ def test_one_batch_is_anchored_by_exactly_one_minimal_transaction(engine, chain,
         stored = session.exec(select(Anchor)).one()
         assert (stored.state, stored.block_number) == ("confirmed", int(receipt["blockNumber"], 16))
         row = session.exec(select(Registration)).first()
-        issued = batches.receipt_for(session, row)
+        issued = receipts.receipt_for(session, row)
     assert issued["anchors"][0]["sourceId"] == anchor.tx_hash
     assert issued["anchors"][0]["blockHash"] == receipt["blockHash"]
     assert fold_proof(bytes.fromhex(issued["targetHash"]), issued["proof"]) == batch.root
@@ -157,13 +178,13 @@ def test_no_receipt_before_confirmation(engine, chain):
     insert_registrations(engine, 1)
     with Session(engine) as session:
         row = session.exec(select(Registration)).one()
-        assert batches.receipt_for(session, row) is None
+        assert receipts.receipt_for(session, row) is None
     batches.seal_all(engine, 10)
     anchoring.anchor_sealed(engine, chain)
     with Session(engine) as session:
         row = session.exec(select(Registration)).one()
-        assert batches.receipt_for(session, row) is None
-        assert session.get(Batch, batches.slot_of(session, row).batch_id).state == "sent"
+        assert receipts.receipt_for(session, row) is None
+        assert session.get(Batch, receipts.slot_of(session, row).batch_id).state == "sent"
 
 
 def test_fees_above_the_cap_postpone_anchoring_and_lose_nothing(settings_env, engine):
@@ -191,7 +212,7 @@ def test_leaf_indexes_go_exactly_to_the_hashed_rows_or_the_seal_is_redone(engine
     insert_registrations(engine, 4)
     with Session(engine) as session:
         seqs = list(session.scalars(select(Registration.seq).order_by(Registration.seq)))
-    with pytest.raises(batches._Raced), db.job_lock(engine) as session:
+    with pytest.raises(SealingRaced), db.job_lock(engine) as session:
         batch = Batch(root=b"\x00" * 32, leaf_count=3, sealed_at="2026-11-25T00:00:00.000Z")
         session.add(batch)
         session.flush()

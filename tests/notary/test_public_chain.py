@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from tests.conftest import Anvil, insert_registrations
 from trialnotary.config import load_settings
-from trialnotary.notary import anchoring, batches
+from trialnotary.notary import anchoring, batches, receipts
 from trialnotary.notary.chain import ChainClient, ChainError
 from trialnotary.notary.models import Batch, Registration
 from trialnotary.proof.verify import verify_receipt
@@ -57,7 +57,7 @@ def test_sepolia_settings_anchor_and_issue_receipts_after_finality(
 
     with Session(engine) as session:
         row = session.exec(select(Registration)).first()
-        receipt = batches.receipt_for(session, row)
+        receipt = receipts.receipt_for(session, row)
     assert receipt["anchors"][0]["chain"] == "ethereumSepolia"
     assert receipt["anchors"][0]["chainId"] == SEPOLIA
     assert receipt["anchors"][0]["sender"] == address

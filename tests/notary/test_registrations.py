@@ -19,6 +19,7 @@ from trialnotary import db
 from trialnotary.db import utcnow
 from trialnotary.notary import batches, registrations
 from trialnotary.notary.models import IdempotencyKey, Pending, Registration
+from trialnotary.notary.registrations import lookups
 from trialnotary.people import sites
 from trialnotary.proof.receipt import record_leaf
 from trialnotary.validation import (
@@ -289,7 +290,8 @@ def test_no_body_is_read_without_a_live_token(engine, site_token):
     for token in ("tn_site_nope", ""):
         with pytest.raises(registrations.Unauthorized):
             registrations.submit(engine, token=token, read_payload=read_payload, bulk=False,
-                                 path="/api/v1/submissions", render=str)
+                                 path="/api/v1/submissions",
+                                 render=lambda records: registrations.Answer(201, str(records)))
     assert count(engine) == 0
 
 
@@ -298,7 +300,8 @@ def test_no_body_is_read_without_a_live_token(engine, site_token):
 def _submit(engine, token, payload, key="k-1", bulk=False):
     return registrations.submit(engine, token=token, read_payload=lambda: payload, bulk=bulk,
                                 path="/api/v1/submissions", idempotency_key=key,
-                                render=lambda records: json.dumps([r["id"] for r in records]))
+                                render=lambda records: registrations.Answer(
+                                    201, json.dumps([r["id"] for r in records])))
 
 
 PAYLOAD = {"trial": "NCT01234567", "site": "SITE-01", "dataset": "ADSL", "sha256": SHA}
@@ -386,7 +389,7 @@ def test_status_and_sha256_lookups(engine, site_token, monkeypatch):
         assert registrations.status_of(session, "3f1c2a9e-5b7d-4c1e-9a2b-6d8e0f1a2b3c") is None
     for _ in range(3):
         _submit(engine, site_token, PAYLOAD, key=None)
-    monkeypatch.setattr(registrations, "MAX_LOOKUP", 2)
+    monkeypatch.setattr(lookups, "MAX_LOOKUP", 2)
     with Session(engine) as session:
         found = registrations.find_by_sha256(session, SHA.upper())
         assert [v["id"] for v in found][:1] == [registration_id] and len(found) == 2

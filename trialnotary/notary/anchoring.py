@@ -17,37 +17,29 @@ database and the chain say now, so any process can take over after any crash:
 5. **send** signed anchors from their kept bytes.
 
 A batch's live anchors share one nonce, so at most one transaction per batch survives.
+Steps 1–3 are ``following``'s, 4 and 5 ``sending``'s; this module runs the round, and the
+jobs that run rounds.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from trialnotary.db import as_utc, chain_lock, utcnow, write_session
 from trialnotary.notary.batches import pending_count, seal_all, seal_audit_head
-from trialnotary.notary.chain import (
-    ChainClient,
-    ChainError,
-    ChainUnreachable,
-    FeeAboveCap,
-    Inclusion,
-)
-from trialnotary.notary.faults import crash_point
+from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.errors import ChainError, ChainUnreachable, FeeAboveCap
+from trialnotary.notary.following import follow, mend_gaps, recheck_confirmed
 from trialnotary.notary.models import Anchor, Batch, ChainStatus
+from trialnotary.notary.sending import broadcast, sign_new
 
 log = logging.getLogger(__name__)
-LIVE = ("signed", "sent")
-# Confirmed anchors are rechecked until their block is this deep, where a node cannot
-# tell us which blocks are final.
-RECHECK_DEPTH = 64
 STATUS_EVERY = timedelta(seconds=30)
 
 
@@ -62,10 +54,6 @@ class Round:
     resent: list[str] = field(default_factory=list)
     reverted: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
-
-
-def _seconds_since(moment: datetime | None) -> float:
-    return float("inf") if moment is None else (utcnow() - as_utc(moment)).total_seconds()
 
 
 # --- one round -----------------------------------------------------------------------
@@ -101,285 +89,6 @@ def confirm_sent(engine: Engine, chain: ChainClient) -> list[int]:
     """Follow the sent anchors once; the ids of the batches confirmed now."""
     done = anchor_round(engine, chain, wait=30)
     return [] if done is None else done.confirmed
-
-
-# --- 4 and 5: sign and send ----------------------------------------------------------
-
-def sign_new(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    """Sign one transaction for each sealed batch with no live anchor; keep its bytes.
-
-    The chain is asked (nonce, fees) and everything signed before the write transaction
-    opens, so SQLite's write lock is never held across a network call. The chain lock
-    keeps any other process from signing meanwhile.
-    """
-    with Session(engine) as session:
-        waiting = session.exec(
-            select(Batch).where(Batch.state == "sealed",
-                                ~sa.exists().where(Anchor.batch_id == Batch.id,
-                                                   Anchor.state.in_(LIVE)))
-            .order_by(Batch.id)).all()
-        if not waiting:
-            return []
-        first = _next_nonce(session, chain)
-    fees = chain.fees()
-    signed = [(batch, chain.sign_anchor(batch.root, first + i, fees))
-              for i, batch in enumerate(waiting)]
-    with write_session(engine) as session:
-        stored = [_store(session, batch, tx, chain) for batch, tx in signed]
-        session.commit()
-    crash_point("after-sign")
-    return stored
-
-
-def _store(session: Session, batch: Batch, tx, chain: ChainClient, *,
-           replaces: Anchor | None = None, note: str | None = None) -> Anchor:
-    anchor = Anchor(batch_id=batch.id, chain_id=chain.settings.chain_id, sender=chain.address,
-                    nonce=tx.nonce, tx_hash=tx.tx_hash, raw=tx.raw, gas=tx.gas,
-                    max_fee_per_gas=tx.max_fee_per_gas,
-                    max_priority_fee_per_gas=tx.max_priority_fee_per_gas,
-                    replaces_id=replaces.id if replaces else None, note=note)
-    session.add(anchor)
-    session.flush()
-    session.expunge(anchor)
-    return anchor
-
-
-def _ours(chain: ChainClient) -> tuple:
-    """Anchors of this account on this chain (a notary may have moved chain or key)."""
-    return Anchor.sender == chain.address, Anchor.chain_id == chain.settings.chain_id
-
-
-def _next_nonce(session: Session, chain: ChainClient) -> int:
-    """The node's pending nonce, but never one we have already signed with."""
-    ours = session.scalar(select(sa.func.max(Anchor.nonce)).where(*_ours(chain)))
-    return max(chain.pending_nonce(), -1 if ours is None else ours + 1)
-
-
-def broadcast(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    """Send every signed anchor from its kept bytes, in nonce order."""
-    with Session(engine) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == "signed")
-                               .order_by(Anchor.nonce, Anchor.id)).all()
-    sent = []
-    for anchor in anchors:
-        try:
-            chain.send_raw(anchor.raw)
-        except ChainError as exc:
-            if anchor.replaces_id is None or "underpriced" not in str(exc).lower():
-                raise
-            _set_states(engine, [anchor.id], "dropped", note=f"the node refused it: {exc}"[:300])
-            continue
-        crash_point("after-send")
-        with write_session(engine) as session:
-            session.execute(sa.update(Anchor).where(Anchor.id == anchor.id)
-                            .values(state="sent", sent_at=utcnow()))
-            session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id,
-                                                   Batch.state == "sealed")
-                            .values(state="sent"))
-            session.commit()
-        log.info("batch %s: anchor 0x%s sent (nonce %s)", anchor.batch_id, anchor.tx_hash,
-                 anchor.nonce)
-        sent.append(anchor)
-    return sent
-
-
-# --- 3: follow -----------------------------------------------------------------------
-
-def follow(engine: Engine, chain: ChainClient, done: Round) -> None:
-    """Decide, batch by batch, what its sent anchors need."""
-    with Session(engine) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == "sent")
-                               .order_by(Anchor.batch_id, Anchor.id)).all()
-    by_batch: dict[int, list[Anchor]] = defaultdict(list)
-    for anchor in anchors:
-        by_batch[anchor.batch_id].append(anchor)
-    for batch_id, live in by_batch.items():
-        _follow_batch(engine, chain, batch_id, live, done)
-
-
-def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[Anchor],
-                  done: Round) -> None:
-    newest = live[-1]
-    # Any transaction of this nonce may be the mined one: after a reorg, one we had marked
-    # replaced (or dropped) can win on the new canonical chain.
-    siblings = _siblings(engine, batch_id, newest.nonce)
-    mined = _mined(chain, siblings)
-    if mined is not None:
-        anchor, inclusion = mined
-        crash_point("after-receipt")
-        if not inclusion.succeeded:
-            _fail(engine, anchor, siblings)
-        elif inclusion.confirmed and _confirm(engine, anchor, inclusion, siblings):
-            done.confirmed.append(batch_id)
-        return
-    if chain.mined_nonce() > newest.nonce and _mined(chain, siblings) is None:
-        _drop(engine, batch_id, live)
-        done.dropped.append(batch_id)
-        return
-    waited = _seconds_since(newest.sent_at)
-    if not chain.is_known(newest.tx_hash):
-        if waited >= chain.settings.resend_after_seconds:
-            log.warning("batch %s: anchor 0x%s is unknown to the node: sent again",
-                        batch_id, newest.tx_hash)
-            chain.send_raw(newest.raw)
-            _set_states(engine, [newest.id], "sent", sent_at=utcnow())
-            done.resent.append(newest.tx_hash)
-    elif waited >= chain.settings.replace_after_seconds:
-        done.replaced.append(_replace(engine, chain, batch_id, newest, waited))
-
-
-def _siblings(engine: Engine, batch_id: int, nonce: int) -> list[Anchor]:
-    """Every transaction signed for this batch with this nonce, oldest first."""
-    with Session(engine) as session:
-        return list(session.exec(select(Anchor).where(
-            Anchor.batch_id == batch_id, Anchor.nonce == nonce,
-            Anchor.state.in_(("sent", "replaced", "dropped"))).order_by(Anchor.id)))
-
-
-def _mined(chain: ChainClient, anchors: list[Anchor]) -> tuple[Anchor, Inclusion] | None:
-    """The anchor mined on the canonical chain, if any (one nonce: at most one can be)."""
-    for anchor in anchors:
-        inclusion = chain.inclusion(anchor.tx_hash)
-        if inclusion is not None:
-            return anchor, inclusion
-    return None
-
-
-def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
-             siblings: list[Anchor]) -> bool:
-    """The mined anchor is confirmed, whatever we had thought of it; its siblings (same
-    batch, same nonce) can never be mined now."""
-    with write_session(engine) as session:
-        updated = session.execute(
-            sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state != "confirmed")
-            .values(state="confirmed", block_number=inclusion.block_number,
-                    block_hash=inclusion.block_hash, block_time=inclusion.block_time,
-                    confirmed_at=utcnow())).rowcount
-        others = [a.id for a in siblings if a.id != anchor.id]
-        if others:
-            session.execute(sa.update(Anchor).where(Anchor.id.in_(others),
-                                                    Anchor.state.in_(("sent", "dropped")))
-                            .values(state="replaced"))
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="confirmed"))
-        crash_point("while-confirming")
-        session.commit()
-    if updated:
-        log.info("batch %s confirmed in block %s", anchor.batch_id, inclusion.block_number)
-    return bool(updated)
-
-
-def _fail(engine: Engine, anchor: Anchor, siblings: list[Anchor]) -> None:
-    """A reverted anchor proves nothing: the batch is signed again with a new nonce."""
-    with write_session(engine) as session:
-        session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(state="failed"))
-        session.execute(sa.update(Anchor).where(Anchor.id.in_([a.id for a in siblings]),
-                                                Anchor.state == "sent")
-                        .values(state="dropped", note="another anchor of its nonce failed"))
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="sealed"))
-        session.commit()
-    log.error("batch %s: anchor 0x%s failed on chain; the batch is anchored again",
-              anchor.batch_id, anchor.tx_hash)
-
-
-def _drop(engine: Engine, batch_id: int, live: list[Anchor]) -> None:
-    """The nonce went to a transaction not ours: sign the batch again with a new one."""
-    _set_states(engine, [a.id for a in live], "dropped",
-                note="its nonce was taken by another transaction")
-    with write_session(engine) as session:
-        session.execute(sa.update(Batch).where(Batch.id == batch_id).values(state="sealed"))
-        session.commit()
-    log.warning("batch %s: nonce %s was taken by a transaction not ours; signing again",
-                batch_id, live[-1].nonce)
-
-
-def _replace(engine: Engine, chain: ChainClient, batch_id: int, stuck: Anchor,
-             waited: float) -> Anchor:
-    """A transaction with the stuck one's nonce and fees raised past the node's
-    replacement rule (``FeeAboveCap`` when that would pass the cap)."""
-    with Session(engine) as session:
-        highest = session.execute(
-            select(sa.func.max(Anchor.max_fee_per_gas),
-                   sa.func.max(Anchor.max_priority_fee_per_gas))
-            .where(Anchor.batch_id == batch_id, Anchor.nonce == stuck.nonce)).one()
-        batch = session.get(Batch, batch_id)
-    fees = chain.replacement_fees(int(highest[0]), int(highest[1]))
-    tx = chain.sign_anchor(batch.root, stuck.nonce, fees)
-    note = (f"replaces 0x{stuck.tx_hash[:12]}…, unmined after {waited:.0f} s; fees "
-            f"{int(stuck.max_fee_per_gas) / 1e9:.3f} → {tx.max_fee_per_gas / 1e9:.3f} gwei")
-    with write_session(engine) as session:
-        anchor = _store(session, batch, tx, chain, replaces=stuck, note=note)
-        session.commit()
-    log.warning("batch %s: %s", batch_id, note)
-    return anchor
-
-
-def _set_states(engine: Engine, ids: list[int], state: str, **values) -> None:
-    with write_session(engine) as session:
-        session.execute(sa.update(Anchor).where(Anchor.id.in_(ids)).values(state=state, **values))
-        session.commit()
-
-
-# --- 1 and 2: mend gaps, recheck -----------------------------------------------------
-
-def _withdraw(engine: Engine, anchor: Anchor, why: str) -> None:
-    """A confirmed anchor's block is gone: its batch waits for it again."""
-    with write_session(engine) as session:
-        session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(
-            state="sent", block_number=None, block_hash=None, block_time=None,
-            confirmed_at=None, sent_at=utcnow(), note=why))
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state="sent"))
-        session.commit()
-    log.warning("batch %s: %s; its anchor 0x%s is sent again", anchor.batch_id, why,
-                anchor.tx_hash)
-
-
-def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
-    """Confirmed anchors whose block is not final yet must still be on the canonical chain."""
-    if chain.settings.confirmations == "finalized":
-        return  # confirmed only once final
-    try:
-        final = chain.finalized()
-    except (ChainError, ValueError, KeyError):
-        final = chain.head() - RECHECK_DEPTH
-    with Session(engine) as session:
-        recent = session.exec(select(Anchor).where(Anchor.state == "confirmed",
-                                                   Anchor.block_number > final, *_ours(chain))
-                              .order_by(Anchor.nonce)).all()
-    for anchor in recent:
-        inclusion = chain.inclusion(anchor.tx_hash)
-        if inclusion is not None and inclusion.block_hash == anchor.block_hash:
-            continue
-        _withdraw(engine, anchor, f"block {anchor.block_number} left the canonical chain")
-        chain.send_raw(anchor.raw)
-        done.reverted.append(anchor.batch_id)
-
-
-def mend_gaps(engine: Engine, chain: ChainClient, done: Round) -> None:
-    """Anchors we recorded as confirmed but whose nonces the node has not mined (it was
-    restarted from older state, or reorganised deeply) are sent again in nonce order.
-
-    A gap can only be mended with our own kept bytes: a lost transaction not ours (the
-    account used elsewhere) leaves its nonce open, and anchors above it wait, alerting."""
-    with Session(engine) as session:
-        ours = session.scalar(select(sa.func.max(Anchor.nonce))
-                              .where(Anchor.state == "confirmed", *_ours(chain)))
-    if ours is None:
-        return
-    mined = chain.mined_nonce()
-    if mined > ours:
-        return
-    with Session(engine) as session:
-        lost = session.exec(select(Anchor).where(Anchor.state == "confirmed", *_ours(chain),
-                                                 Anchor.nonce >= mined)
-                            .order_by(Anchor.nonce)).all()
-    for anchor in lost:
-        _withdraw(engine, anchor, f"the node has mined only {mined} transactions of the "
-                                  f"account, not nonce {anchor.nonce}")
-        chain.send_raw(anchor.raw)
-        done.reverted.append(anchor.batch_id)
 
 
 # --- status, backoff and the jobs ----------------------------------------------------

@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from trialnotary.notary import batches, consistency
+from trialnotary.notary import consistency
 from trialnotary.notary.models import Batch
+from trialnotary.notary.receipts import confirmed_anchor
+from trialnotary.notary.states import BatchState
+from trialnotary.notary.trees import proof_for
 from trialnotary.people import audit
 from trialnotary.proof import verify
 from trialnotary.proof.receipt import CHAINPOINT_CONTEXT, CHAINPOINT_TYPE, chain_name
@@ -60,7 +63,7 @@ class ChainCheck:
 
     def anchored(self) -> SealedHead | None:
         """The newest head sealed in a confirmed batch."""
-        confirmed = [head for head in self.sealed if head.state == "confirmed"]
+        confirmed = [head for head in self.sealed if head.state == BatchState.CONFIRMED]
         return max(confirmed, key=lambda head: head.seq, default=None)
 
 
@@ -84,14 +87,14 @@ def verify_chain(session: Session) -> ChainCheck:
 def head_receipt(session: Session, batch: Batch) -> dict | None:
     """A plain Chainpoint receipt for a batch's ``auditHead`` leaf, or ``None`` until the
     batch's anchor is confirmed."""
-    anchor = batches.confirmed_anchor(session, batch.id)
+    anchor = confirmed_anchor(session, batch.id)
     if anchor is None:
         return None
     leaf = audit.Head(batch.audit_seq, batch.audit_head).leaf()
     return {
         "@context": CHAINPOINT_CONTEXT, "type": CHAINPOINT_TYPE,
         "targetHash": leaf.hex(), "merkleRoot": bytes(batch.root).hex(),
-        "proof": batches.proof_for(session, batch, batch.leaf_count - 1),
+        "proof": proof_for(session, batch, batch.leaf_count - 1),
         "anchors": [{"type": "ETHData", "sourceId": anchor.tx_hash,
                      "chain": chain_name(anchor.chain_id), "chainId": anchor.chain_id,
                      "sender": anchor.sender, "blockNumber": anchor.block_number,

@@ -19,28 +19,18 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
 from trialnotary.config import Settings
+from trialnotary.notary.errors import (  # noqa: F401  (importable from here too)
+    ChainError,
+    ChainUnreachable,
+    FeeAboveCap,
+    InsufficientFunds,
+)
 from trialnotary.proof.receipt import block_time
 
 log = logging.getLogger(__name__)
 
 GWEI = 10**9
 TX_BASE_GAS = 21_000
-
-
-class ChainError(RuntimeError):
-    """The chain cannot be used right now (unreachable, wrong chain, fees over the cap)."""
-
-
-class ChainUnreachable(ChainError):
-    """No configured node answers."""
-
-
-class FeeAboveCap(ChainError):
-    """The fees the node asks (or a replacement needs) are above TRIALNOTARY_MAX_FEE_GWEI."""
-
-
-class InsufficientFunds(ChainError):
-    """The anchoring account cannot pay for the transaction."""
 
 
 # A replacement must raise both fees by at least 10% (geth's rule; others follow it).

@@ -27,10 +27,20 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from trialnotary.notary import batches
-from trialnotary.notary.chain import ChainClient, ChainError
-from trialnotary.notary.models import Anchor, Batch, LeafSlot, Pending, Registration
+from trialnotary.notary import batches, receipts
+from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.driver import driver_stream
+from trialnotary.notary.errors import ChainError
+from trialnotary.notary.models import (
+    RECORD_COLUMNS,
+    Anchor,
+    Batch,
+    LeafSlot,
+    Pending,
+    Registration,
+)
 from trialnotary.notary.registrations import leaf_of
+from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import audit
 from trialnotary.proof import merkle, verify
 from trialnotary.proof.receipt import RECORD_KEYS
@@ -109,8 +119,7 @@ class Integrity:
 
 _S, _L, _P, _B = (Registration.__table__.c, LeafSlot.__table__.c, Pending.__table__.c,
                   Batch.__table__.c)
-_RECORD_COLUMNS = (_S.id, _S.trial, _S.site, _S.kind, _S.dataset, _S.sha256, _S.size_bytes,
-                   _S.filename, _S.supersedes, _S.submitted_at)
+_RECORD_COLUMNS = tuple(_S[column] for column in RECORD_COLUMNS)
 _SEALED_ROWS = (sa.select(_L.batch_id, _L.leaf_index, _S.leaf, *_RECORD_COLUMNS)
                 .join_from(LeafSlot.__table__, Registration.__table__, _S.seq == _L.seq)
                 .order_by(_L.batch_id, _L.leaf_index))
@@ -121,7 +130,7 @@ _BATCHES = sa.select(_B.id, _B.root, _B.audit_seq, _B.audit_head).order_by(_B.id
 
 
 def _stream(session: Session, statement: sa.Select) -> Iterator[tuple]:
-    return batches.driver_stream(session.connection(), statement, CHUNK)
+    return driver_stream(session.connection(), statement, CHUNK)
 
 
 def integrity(session: Session) -> Integrity:
@@ -181,7 +190,7 @@ def _check_root(batch: sa.Row, leaves: list[bytes], held: Integrity) -> None:
 def _anchors(session: Session, chain: ChainClient, found: Findings, settled: bool) -> None:
     all_batches = session.exec(select(Batch).order_by(Batch.id)).all()
     roots = {batch.id: bytes(batch.root) for batch in all_batches}
-    confirmed = session.exec(select(Anchor).where(Anchor.state == "confirmed")).all()
+    confirmed = session.exec(select(Anchor).where(Anchor.state == AnchorState.CONFIRMED)).all()
     per_batch: dict[int, list[Anchor]] = {}
     for anchor in confirmed:
         per_batch.setdefault(anchor.batch_id, []).append(anchor)
@@ -190,7 +199,7 @@ def _anchors(session: Session, chain: ChainClient, found: Findings, settled: boo
         mine = per_batch.get(batch.id, [])
         if len(mine) > 1:
             found.problems.append(f"batch {batch.id}: {len(mine)} confirmed anchors")
-        if settled and (batch.state != "confirmed" or not mine):
+        if settled and (batch.state != BatchState.CONFIRMED or not mine):
             found.problems.append(f"batch {batch.id} is {batch.state}, not confirmed")
     for anchor in confirmed:
         inclusion = chain.inclusion(anchor.tx_hash)
@@ -199,8 +208,8 @@ def _anchors(session: Session, chain: ChainClient, found: Findings, settled: boo
                                   f"in block {anchor.block_number} of the canonical chain")
         _carries_root(chain, anchor, roots[anchor.batch_id], found)
     mined_here = session.scalar(select(sa.func.count()).select_from(Anchor).where(
-        Anchor.state.in_(("confirmed", "failed")), Anchor.sender == chain.address,
-        Anchor.chain_id == chain.settings.chain_id))
+        Anchor.state.in_((AnchorState.CONFIRMED, AnchorState.FAILED)),
+        Anchor.sender == chain.address, Anchor.chain_id == chain.settings.chain_id))
     on_chain = chain.mined_nonce()
     found.counts.update(account_transactions=on_chain)
     if settled and on_chain != mined_here:
@@ -228,7 +237,7 @@ def _receipts(session: Session, chain: ChainClient, found: Findings) -> None:
     checked = 0
     for registration in session.exec(select(Registration).join(LeafSlot,
                                                            LeafSlot.seq == Registration.seq)):
-        receipt = batches.receipt_for(session, registration)
+        receipt = receipts.receipt_for(session, registration)
         if receipt is None:
             continue
         report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1])

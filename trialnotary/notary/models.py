@@ -10,7 +10,13 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from trialnotary.db import UtcDateTime, utcnow
+from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import models as _people  # noqa: F401  (the tables referred to)
+from trialnotary.proof.receipt import RECORD_KEYS
+
+# The columns of ``submission`` that hold the record, in the order of ``RECORD_KEYS``.
+RECORD_COLUMNS = ("id", "trial", "site", "kind", "dataset", "sha256", "size_bytes", "filename",
+                  "supersedes", "submitted_at")
 
 
 class Batch(SQLModel, table=True):
@@ -24,7 +30,7 @@ class Batch(SQLModel, table=True):
     root: bytes = Field(sa_type=sa.LargeBinary(32))
     leaf_count: int
     sealed_at: str = Field(max_length=24)
-    state: str = Field(default="sealed", max_length=16, index=True)
+    state: str = Field(default=BatchState.SEALED, max_length=16, index=True)
     audit_seq: int | None = None
     audit_head: str | None = Field(default=None, max_length=64)
 
@@ -70,12 +76,8 @@ class Registration(SQLModel, table=True):
 
     def record(self) -> dict:
         """The record bound into the leaf, with the receipt's key names."""
-        return {
-            "id": self.id, "trial": self.trial, "site": self.site, "kind": self.kind,
-            "dataset": self.dataset, "sha256": self.sha256, "sizeBytes": self.size_bytes,
-            "filename": self.filename, "supersedes": self.supersedes,
-            "submittedAt": self.submitted_at,
-        }
+        return {key: getattr(self, column)
+                for key, column in zip(RECORD_KEYS, RECORD_COLUMNS, strict=True)}
 
 
 class Pending(SQLModel, table=True):
@@ -119,7 +121,7 @@ class Anchor(SQLModel, table=True):
     gas: int = Field(sa_type=sa.BigInteger)
     max_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
     max_priority_fee_per_gas: int = Field(sa_type=sa.Numeric(40, 0))
-    state: str = Field(default="signed", max_length=16, index=True)
+    state: str = Field(default=AnchorState.SIGNED, max_length=16, index=True)
     replaces_id: int | None = Field(default=None, foreign_key="anchor.id")
     note: str | None = Field(default=None, max_length=300)
     created_at: datetime = UtcDateTime(default_factory=utcnow)

@@ -19,9 +19,11 @@ from sqlmodel import Session, select
 from trialnotary.db import as_utc, utcnow
 from trialnotary.filenames import receipt_filename
 from trialnotary.notary.anchoring import chain_status
-from trialnotary.notary.batches import latest_anchors, receipts_of, registration_status
+from trialnotary.notary.batches import registration_status
 from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration
+from trialnotary.notary.receipts import latest_anchors, receipts_of
 from trialnotary.notary.registrations import first_corrections
+from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
 from trialnotary.people.access import Principal, sees_every_trial
 from trialnotary.people.models import SiteToken, Trial, User
 
@@ -52,7 +54,7 @@ def _scoped(query, principal: Principal):
 
 
 def _confirmed_anchor():
-    return (sa.and_(Anchor.batch_id == Batch.id, Anchor.state == "confirmed"))
+    return (sa.and_(Anchor.batch_id == Batch.id, Anchor.state == AnchorState.CONFIRMED))
 
 
 _CORRECTION = aliased(Registration, name="correction")
@@ -117,7 +119,7 @@ def _filtered(query, filters: Filters):
         query = query.where(Registration.submitted_at < (last + timedelta(days=1)).isoformat())
     if filters.sha256:
         query = query.where(Registration.sha256 == filters.sha256.lower())
-    if filters.status == "pending":
+    if filters.status == RegistrationStatus.PENDING:
         query = query.where(LeafSlot.seq.is_(None))
     elif filters.status:
         query = query.where(Batch.state == filters.status)
@@ -249,7 +251,7 @@ def _report_rows(session: Session, query) -> list[dict]:
 
 def _confirmed():
     return (select(Registration, LeafSlot).join(LeafSlot, LeafSlot.seq == Registration.seq)
-            .join(Batch, Batch.id == LeafSlot.batch_id).where(Batch.state == "confirmed"))
+            .join(Batch, Batch.id == LeafSlot.batch_id).where(Batch.state == BatchState.CONFIRMED))
 
 
 def _receipts(session: Session, query) -> Iterator[tuple[str, dict]]:

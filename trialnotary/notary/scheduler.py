@@ -21,13 +21,10 @@ from trialnotary.config import Settings, private_opener
 from trialnotary.db import WriterBusy, engine_for
 from trialnotary.notary import anchoring, registrations
 from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.errors import SchedulerAlreadyRunning
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
-
-
-class SchedulerAlreadyRunning(RuntimeError):
-    pass
 
 
 def _claim_sqlite(database_url: str):

@@ -18,6 +18,7 @@ from trialnotary.config import ConfigError
 from trialnotary.db import as_utc, utcnow
 from trialnotary.filenames import safe_filename
 from trialnotary.notary import anchoring, overview, registrations
+from trialnotary.notary.errors import RegistrationRefused
 from trialnotary.notary.models import Anchor
 from trialnotary.people import access, sites
 from trialnotary.people.access import requires
@@ -62,7 +63,8 @@ def _register(*, bulk: bool) -> Response:
     answer = registrations.submit(
         services().engine, token=_bearer_token(), read_payload=read_json_body, bulk=bulk,
         path=request.path, idempotency_key=request.headers.get("Idempotency-Key"),
-        render=lambda records: _dumps(_created(records, base, bulk=bulk)),
+        render=lambda records: registrations.Answer(
+            201, _dumps(_created(records, base, bulk=bulk))),
     )
     response = Response(answer.body, status=answer.status, mimetype="application/json")
     if answer.replayed:
@@ -312,19 +314,22 @@ def _validation_error(exc: ValidationError):
     return error_response(422, "validation_error", exc.message, exc.field)
 
 
-@bp.errorhandler(registrations.Unauthorized)
-def _unauthorized(_exc: registrations.Unauthorized):
-    return error_response(401, "unauthorized", UNAUTHORIZED)
+# The notary's refusals as the API answers them: status, code, and the message when the
+# API words it (else the refusal's own).
+NOTARY_REFUSALS: dict[type[RegistrationRefused], tuple[int, str, str | None]] = {
+    registrations.Unauthorized: (401, "unauthorized", UNAUTHORIZED),
+    registrations.Forbidden: (403, "forbidden", None),
+    registrations.IdempotencyMismatch: (422, "idempotency_mismatch", None),
+}
 
 
-@bp.errorhandler(registrations.Forbidden)
-def _forbidden(exc: registrations.Forbidden):
-    return error_response(403, "forbidden", exc.message, exc.field)
+def _refused(exc: RegistrationRefused):
+    status, code, message = NOTARY_REFUSALS[type(exc)]
+    return error_response(status, code, message or exc.message, exc.field)
 
 
-@bp.errorhandler(registrations.IdempotencyMismatch)
-def _idempotency_mismatch(exc: registrations.IdempotencyMismatch):
-    return error_response(422, "idempotency_mismatch", exc.message, exc.field)
+for _refusal in NOTARY_REFUSALS:
+    bp.register_error_handler(_refusal, _refused)
 
 
 def is_api_path(path: str) -> bool:

@@ -1,0 +1,87 @@
+"""The notary's errors, under one base: a caller tells the notary's refusals and failures
+apart from anything else by ``NotaryError``.
+
+They say what went wrong, never how to answer it: the web layer maps the refusals of a
+registration to HTTP statuses (``web/api.py``). Invalid input raises
+``trialnotary.validation.ValidationError``, shared with the layers the notary builds on.
+Those that were ``RuntimeError``s stay ``RuntimeError``s, for callers that catch that.
+"""
+
+from __future__ import annotations
+
+
+class NotaryError(Exception):
+    """Anything the notary refuses to do or cannot do."""
+
+
+# --- refusals of a registration --------------------------------------------------------
+
+class RegistrationRefused(NotaryError):
+    """A registration request refused before anything was stored: ``field`` names the part
+    of the request at fault (or ``None``), ``message`` says why."""
+
+    field: str | None = None
+    message: str = ""
+
+    def __init__(self, field: str | None = None, message: str | None = None):
+        if field is not None:
+            self.field = field
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class Unauthorized(RegistrationRefused):
+    """No live site token: unknown, expired or revoked."""
+
+
+class Forbidden(RegistrationRefused):
+    """The registrant may not register this (another site's registration)."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(field, message)
+
+
+class IdempotencyMismatch(RegistrationRefused):
+    """An ``Idempotency-Key`` reused with another request."""
+
+    field = "Idempotency-Key"
+    message = "this Idempotency-Key was used with another request in the last 24 hours"
+
+
+# --- sealing -------------------------------------------------------------------------
+
+class SealingRaced(NotaryError):
+    """The rows given leaf indexes were not exactly the rows hashed into the tree."""
+
+
+class SealingFailed(NotaryError, RuntimeError):
+    """Sealing kept racing with registrations committing out of order."""
+
+
+class TreeBroken(NotaryError, RuntimeError):
+    """A batch's stored leaves no longer give its root: its tree cannot be rebuilt."""
+
+
+# --- the chain -----------------------------------------------------------------------
+
+class ChainError(NotaryError, RuntimeError):
+    """The chain cannot be used right now (unreachable, wrong chain, fees over the cap)."""
+
+
+class ChainUnreachable(ChainError):
+    """No configured node answers."""
+
+
+class FeeAboveCap(ChainError):
+    """The fees the node asks (or a replacement needs) are above TRIALNOTARY_MAX_FEE_GWEI."""
+
+
+class InsufficientFunds(ChainError):
+    """The anchoring account cannot pay for the transaction."""
+
+
+# --- the scheduler -------------------------------------------------------------------
+
+class SchedulerAlreadyRunning(NotaryError, RuntimeError):
+    """Another process already runs the scheduler on this SQLite database."""
