@@ -1,6 +1,7 @@
 """The JSON API under ``/api/v1``: thin views over ``registrations``, token-only (no
 cookies, so no CSRF), and ``{"error": {"code", "message", "field"}}`` for every error under
-that prefix, routing errors (404, 405) and oversized bodies (413) included."""
+that prefix, routing errors (404, 405) and oversized bodies (413) included. The contract
+is ``docs/api.md``."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from trialnotary.web.responses import (
     ApiError,
     error_response,
     read_json_body,
-    refusal_response,
     trial_bundle_response,
 )
 
@@ -208,16 +208,28 @@ def _iso(moment) -> str:
 # --- errors --------------------------------------------------------------------------
 
 @bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.code, exc.message, exc.field)
+
+
 @bp.errorhandler(ValidationError)
-@bp.errorhandler(registrations.Forbidden)
-@bp.errorhandler(registrations.IdempotencyMismatch)
-def _refused(exc: Exception):
-    return refusal_response(exc)
+def _validation_error(exc: ValidationError):
+    return error_response(422, "validation_error", exc.message, exc.field)
 
 
 @bp.errorhandler(registrations.Unauthorized)
 def _unauthorized(_exc: registrations.Unauthorized):
     return error_response(401, "unauthorized", UNAUTHORIZED)
+
+
+@bp.errorhandler(registrations.Forbidden)
+def _forbidden(exc: registrations.Forbidden):
+    return error_response(403, "forbidden", exc.message, exc.field)
+
+
+@bp.errorhandler(registrations.IdempotencyMismatch)
+def _idempotency_mismatch(exc: registrations.IdempotencyMismatch):
+    return error_response(422, "idempotency_mismatch", exc.message, exc.field)
 
 
 def is_api_path(path: str) -> bool:

@@ -13,7 +13,7 @@ from flask import Response, jsonify, request, send_file
 
 from trialnotary.config import ConfigError
 from trialnotary.db import utcnow
-from trialnotary.notary import overview, registrations
+from trialnotary.notary import overview
 from trialnotary.proof.receipt import rfc3339_ms, safe_filename
 from trialnotary.validation import ValidationError
 from trialnotary.web.context import db_session, services
@@ -93,22 +93,12 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     return response
 
 
-#: Refusals every JSON view answers the same way: the exception, its status and code.
-_REFUSALS = (
-    (ValidationError, 422, "validation_error"),
-    (registrations.Forbidden, 403, "forbidden"),
-    (registrations.IdempotencyMismatch, 422, "idempotency_mismatch"),
-)
-
-
-def refusal_response(exc: Exception) -> Response:
-    """The JSON error for a refused request: an ``ApiError`` as it says, a refusal of
-    ``_REFUSALS`` with its status and code."""
+def refusal_response(exc: ApiError | ValidationError) -> Response:
+    """The JSON error for a refused request: an ``ApiError`` as it says, a
+    ``ValidationError`` as ``422 validation_error``."""
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.field)
-    status, code = next((status, code) for kind, status, code in _REFUSALS
-                        if isinstance(exc, kind))
-    return error_response(status, code, exc.message, exc.field)
+    return error_response(422, "validation_error", exc.message, exc.field)
 
 
 # --- files out ---------------------------------------------------------------------------

@@ -54,6 +54,7 @@ def report_csv(rows: Iterable[dict], *, columns: tuple[str, ...] = REPORT_COLUMN
 
 
 def report_json(*, trial: str, title: str | None, generated_at: str, rows: Iterable[dict]) -> dict:
+    """The audit report as JSON: the trial, when it was generated, and every row."""
     registrations = list(rows)
     return {"trial": trial, "title": title, "generatedAt": generated_at,
             "count": len(registrations), "registrations": registrations}

@@ -19,7 +19,13 @@ from trialnotary.validation import (
 from trialnotary.web.auth import current_principal
 from trialnotary.web.context import db_session, services
 from trialnotary.web.pages.blueprint import KIND_LABELS, bp
-from trialnotary.web.responses import ApiError, json_list, read_json_body, refusal_response
+from trialnotary.web.responses import (
+    ApiError,
+    error_response,
+    json_list,
+    read_json_body,
+    refusal_response,
+)
 
 #: What the register page checks before sending, as the server does (never cut short).
 LIMITS = {"label": MAX_DATASET_CHARS, "filename": MAX_FILENAME_CHARS,
@@ -54,8 +60,10 @@ def register_files():
                                             principal.sites)
     try:
         records = registrations.register_as_user(services().engine, identity, read_json_body())
-    except (ApiError, ValidationError, registrations.Forbidden) as exc:
+    except (ApiError, ValidationError) as exc:
         return refusal_response(exc)
+    except registrations.Forbidden as exc:
+        return error_response(403, "forbidden", exc.message, exc.field)
     return jsonify({"submissions": [{
         "id": record["id"], "status": RegistrationStatus.PENDING, "record": record,
         "links": {"page": url_for("web.registration", registration_id=record["id"])},
