@@ -493,7 +493,7 @@ def test_openapi_lists_exactly_the_routes(app, client):
 
 
 def test_json_depth():
-    from trialnotary.web.api import MAX_JSON_DEPTH, json_depth
+    from trialnotary.web.responses import MAX_JSON_DEPTH, json_depth
 
     assert json_depth(b'{"a": [1, 2]}') == 0  # few brackets: not even counted
     deep = b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)

@@ -44,7 +44,8 @@ from trialnotary.validation import (
     validate_site_id,
     validate_text,
 )
-from trialnotary.web import reports
+from trialnotary.web.documents.bundle import write_bundle
+from trialnotary.web.documents.tables import REPORT_COLUMNS
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 MAX_NAME = 255
@@ -130,7 +131,7 @@ def receipts_of(records: list[dict]) -> list[dict]:
 
 
 def report_row(record: dict) -> dict:
-    return {**{column: None for column in reports.REPORT_COLUMNS}, **record,
+    return {**{column: None for column in REPORT_COLUMNS}, **record,
             "status": "confirmed"}
 
 
@@ -143,7 +144,7 @@ def test_a_bundle_of_any_registrations_builds_with_safe_unique_names(drawn):
     named = [(receipt_filename(r["trial"], r["dataset"], r["id"]), receipt)
              for r, receipt in zip(records, receipts, strict=True)]
     out = io.BytesIO()
-    written = reports.write_bundle(out, trial=trial, generated_at="2026-11-24T08:00:00Z",
+    written = write_bundle(out, trial=trial, generated_at="2026-11-24T08:00:00Z",
                                    receipts=iter(named), rows=[report_row(r) for r in records])
     assert written == len(records)
     with zipfile.ZipFile(io.BytesIO(out.getvalue())) as bundle:

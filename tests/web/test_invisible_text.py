@@ -32,8 +32,10 @@ from trialnotary.validation import (
     show_invisible,
     validate_text,
 )
-from trialnotary.web import openapi, reports
+from trialnotary.web import openapi
 from trialnotary.web.app import create_app
+from trialnotary.web.documents import pdf as plumbing
+from trialnotary.web.documents.report_pdf import report_pdf
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
 SPOOF = "invoice\u202efdp.exe"  # shows as "invoiceexe.pdf"
@@ -185,8 +187,8 @@ def test_the_api_and_the_exports_keep_the_stored_text_exactly(legacy):
 
 
 def test_the_pdfs_show_stored_invisible_characters_spelled_out(monkeypatch):
-    monkeypatch.setattr(reports, "COMPRESS", False)
-    data = reports.report_pdf(trial=TRIAL, title="Trial\u200b one", generated_at="2026-11-24T"
+    monkeypatch.setattr(plumbing, "COMPRESS", False)
+    data = report_pdf(trial=TRIAL, title="Trial\u200b one", generated_at="2026-11-24T"
                               "08:00:00Z", chain="ethereumLocal",
                               rows=[make_row(0, dataset="a\u202eb", filename="short\u2066.csv")])
     strings = pdf_strings(data)

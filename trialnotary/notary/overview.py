@@ -25,7 +25,7 @@ from trialnotary.notary.receipts import latest_anchors, receipts_of
 from trialnotary.notary.registrations import first_corrections
 from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
 from trialnotary.people.access import Principal, sees_every_trial
-from trialnotary.people.models import SiteToken, Trial, User
+from trialnotary.people.models import SiteToken, Trial, User, UserToken
 
 PAGE_SIZE = 100
 ID_SLICE = 1000  # ids per query: a database binds only so many parameters
@@ -342,3 +342,32 @@ def expected_wait(session: Session, *, seal_interval_seconds: float, confirmatio
                 if status and not status.reachable else None,
                 anchoring_held_since=as_utc(status.since)
                 if status and status.reachable and status.alert else None)
+
+
+# --- what else the web's views read ------------------------------------------------------
+
+def site_token(session: Session, token_id: int) -> SiteToken | None:
+    return session.get(SiteToken, token_id)
+
+
+def user_token(session: Session, token_id: int) -> UserToken | None:
+    return session.get(UserToken, token_id)
+
+
+def user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def newest_anchor_sender(session: Session) -> str | None:
+    """The account that sent the newest anchoring transaction, if any was sent."""
+    return session.scalar(sa.select(Anchor.sender).order_by(Anchor.id.desc()).limit(1))
+
+
+def database_answers(engine: sa.engine.Engine) -> bool:
+    """Whether the database answers a trivial query now (readiness)."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True

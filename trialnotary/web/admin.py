@@ -31,10 +31,11 @@ from trialnotary.people.access import requires
 from trialnotary.people.models import Enrolment, Site, Trial, User
 from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
-from trialnotary.web import query, reports
+from trialnotary.web import query
 from trialnotary.web.auth import current_principal, show_after_redirect, take_shown_once
 from trialnotary.web.context import db_session, services
-from trialnotary.web.pages import download, wants_bom
+from trialnotary.web.documents.tables import to_csv
+from trialnotary.web.responses import download, wants_bom
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_PAGE = 100
@@ -343,7 +344,7 @@ def audit_export(fmt: str):
                                    indent=2), "application/json", name)
     lines = ([json.dumps(entry[c]) if c in ("old", "new") and entry[c] is not None
               else entry[c] for c in AUDIT_COLUMNS] for entry in entries)
-    return download(reports.to_csv([AUDIT_COLUMNS, *lines], bom=wants_bom()), "text/csv", name)
+    return download(to_csv([AUDIT_COLUMNS, *lines], bom=wants_bom()), "text/csv", name)
 
 
 def init_app(app: Flask) -> None:

@@ -1,32 +1,32 @@
 """The JSON API under ``/api/v1``: thin views over ``registrations``, token-only (no
 cookies, so no CSRF), and ``{"error": {"code", "message", "field"}}`` for every error under
-that prefix, routing errors (404, 405) and oversized bodies (413) included."""
+that prefix, routing errors (404, 405) and oversized bodies (413) included. The contract
+is ``docs/api.md``."""
 
 from __future__ import annotations
 
 import json
-import re
-import tempfile
-from array import array
-from itertools import accumulate
 
-import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, jsonify, request, send_file, url_for
+from flask import Blueprint, Flask, Response, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from trialnotary.config import ConfigError
-from trialnotary.db import as_utc, utcnow
-from trialnotary.filenames import safe_filename
+from trialnotary.db import as_utc
 from trialnotary.notary import anchoring, overview, registrations
 from trialnotary.notary.errors import RegistrationRefused
-from trialnotary.notary.models import Anchor
+from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access, sites
 from trialnotary.people.access import requires
 from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
-from trialnotary.web import openapi, reports, security
+from trialnotary.web import openapi, security
 from trialnotary.web.auth import current_principal
 from trialnotary.web.context import db_session, services
+from trialnotary.web.responses import (
+    ApiError,
+    error_response,
+    read_json_body,
+    trial_bundle_response,
+)
 
 PREFIX = "/api/v1"
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
@@ -36,12 +36,6 @@ HTTP_ERROR_CODES = {
     405: "method_not_allowed", 413: "payload_too_large", 422: "validation_error",
     429: "rate_limited", 500: "internal_error", 503: "unavailable",
 }
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 # --- registering ---------------------------------------------------------------------
@@ -74,7 +68,7 @@ def _register(*, bulk: bool) -> Response:
 
 def _created(records: list[dict], base: str, *, bulk: bool) -> dict:
     created = [{
-        "id": record["id"], "status": "pending", "record": record,
+        "id": record["id"], "status": RegistrationStatus.PENDING, "record": record,
         "links": {"self": f"{base}/{record['id']}", "receipt": f"{base}/{record['id']}/receipt"},
     } for record in records]
     return {"submissions": created} if bulk else created[0]
@@ -88,50 +82,6 @@ def _bearer_token() -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", UNAUTHORIZED)
     return token.strip()
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-# Registration bodies nest three deep; anything far deeper is refused before parsing.
-MAX_JSON_DEPTH = 64
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
-_BRACKET_STEPS = bytes.maketrans(b"[]{}", b"\x01\xff\x01\xff")
-
-
-def json_depth(body: bytes) -> int:
-    """How deep the arrays and objects of a UTF-8 JSON text nest, at C speed.
-
-    ``json.loads`` recurses on the C stack once per level and the process's recursion
-    limit is raised to 100,000 by an Ethereum dependency (py_ecc), so a body of a few
-    hundred thousand ``[`` would crash the process instead of raising ``RecursionError``.
-    Bodies with few brackets are cleared at once; others drop their strings, keep their
-    brackets as +1/-1 and take the highest running sum.
-    """
-    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
-        return 0
-    steps = _JSON_STRING.sub(b"", body).translate(_BRACKET_STEPS, _NOT_BRACKETS)
-    return max(accumulate(array("b", steps)), default=0)
-
-
-def read_json_body():
-    """The request's JSON body, safely: UTF-8, nesting depth bounded, no NaN/Infinity
-    (``ApiError`` 400 otherwise, 413 past the size limit). The web form's registrations
-    come through here too."""
-    if not request.is_json:
-        raise ApiError(400, "invalid_json", "send a JSON body with Content-Type: application/json")
-    body = request.get_data(cache=False)  # 413 past MAX_CONTENT_LENGTH
-    try:
-        # UTF-8 only (RFC 8259), which also keeps json_depth exact. Encoded surrogates
-        # pass here so that validation can name the field that holds one.
-        text = body.decode("utf-8", "surrogatepass")
-        if json_depth(body) > MAX_JSON_DEPTH:
-            raise ValueError(f"it nests deeper than {MAX_JSON_DEPTH} levels")
-        return json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
 
 
 def _dumps(body) -> str:
@@ -207,7 +157,7 @@ def trial_registrations(trial: str):
 @bp.get("/trials/<path:trial>/receipts.zip")
 @requires(access.READ_TRIAL, "trial")
 def trial_receipts(trial: str):
-    return bundle_response(_known_trial(trial).registry_id)
+    return trial_bundle_response(_known_trial(trial).registry_id)
 
 
 def _known_trial(trial: str):
@@ -215,38 +165,6 @@ def _known_trial(trial: str):
     if found is None:
         raise ApiError(404, "not_found", "no trial with this id")
     return found
-
-
-def bundle_response(trial: str) -> Response:
-    """Every confirmed receipt of a trial in one zip, with a CSV index and a how-to."""
-    session = db_session()
-    return send_bundle(f"{trial}_receipts", trial=trial,
-                       receipts=overview.trial_receipts(session, trial),
-                       rows=overview.report_rows(session, trial))
-
-
-def send_bundle(name: str, *, receipts, rows, trial: str | None = None,
-                scope: str | None = None) -> Response:
-    """A receipts zip (see ``reports.write_bundle``) as the download ``<name>.zip``."""
-    buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    reports.write_bundle(buffer, trial=trial, scope=scope, generated_at=rfc3339_ms(utcnow()),
-                         receipts=receipts, rows=rows,
-                         anchoring_address=anchoring_address(db_session()))
-    buffer.seek(0)
-    return send_file(buffer, mimetype="application/zip", as_attachment=True,
-                     download_name=safe_filename(name) + ".zip")
-
-
-def anchoring_address(session) -> str | None:
-    """The address the notary anchors from: its newest anchor's sender, else its key's
-    (a web process need not hold the key)."""
-    sender = session.scalar(sa.select(Anchor.sender).order_by(Anchor.id.desc()).limit(1))
-    if sender:
-        return sender
-    try:
-        return services().chain.address
-    except ConfigError:
-        return None
 
 
 # --- the service ---------------------------------------------------------------------
@@ -267,12 +185,7 @@ def healthz():
 @requires(access.PUBLIC)
 def readyz():
     """Ready when the database answers; the chain's state is reported, never required."""
-    try:
-        with services().engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        database = "ok"
-    except sa.exc.SQLAlchemyError:
-        database = "unavailable"
+    database = "ok" if overview.database_answers(services().engine) else "unavailable"
     chain = services().chain.health()
     if database == "ok":
         chain["anchorer"] = anchorer_status(db_session())
@@ -295,14 +208,6 @@ def _iso(moment) -> str:
 
 
 # --- errors --------------------------------------------------------------------------
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "field": field}})
-    response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="trialnotary"'
-    return response
-
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):

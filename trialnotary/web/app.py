@@ -15,7 +15,9 @@ from trialnotary.notary.chain import ChainClient
 from trialnotary.validation import ValidationError
 from trialnotary.web import admin, api, auth, pages, security
 from trialnotary.web.context import Services, close_db_session
+from trialnotary.web.pages.errors import bad_input_page, error_page
 from trialnotary.web.query import DB_INT_MAX
+from trialnotary.web.responses import refusal_response
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # waitress reads a whole body (to a temporary file) before the app sees it, and answers a
@@ -72,7 +74,7 @@ class DatabaseId(IntegerConverter):
 
 def _http_error(exc: HTTPException):
     """JSON errors under the API prefix, HTML pages elsewhere."""
-    return api.http_error(exc) if api.is_api_path(request.path) else pages.error_page(exc)
+    return api.http_error(exc) if api.is_api_path(request.path) else error_page(exc)
 
 
 def _utf8_query() -> None:
@@ -88,8 +90,8 @@ def _bad_input(exc: ValidationError):
     """Input no view caught as wrong, such as a query parameter out of range: the client's
     error (400 page; the API's 422 ``validation_error``), never a 500."""
     if api.is_api_path(request.path):
-        return api.error_response(422, "validation_error", exc.message, exc.field)
-    return pages.bad_input_page(exc)
+        return refusal_response(exc)
+    return bad_input_page(exc)
 
 
 def _writer_busy(exc: WriterBusy):

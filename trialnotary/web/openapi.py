@@ -32,7 +32,7 @@ from trialnotary.validation import (
     INVISIBLE_RANGES,
     char_class,
 )
-from trialnotary.web.reports import REPORT_COLUMNS
+from trialnotary.web.documents.tables import REPORT_COLUMNS
 
 HEX64_ANY_CASE = "^[0-9a-fA-F]{64}$"
 HEX64 = "^[0-9a-f]{64}$"

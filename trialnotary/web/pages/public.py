@@ -1,0 +1,139 @@
+"""Pages anyone may open: the home page, the reviewer's verify page, the look-up by hash,
+and one registration by its id with its printable receipt and receipt PDF."""
+
+from __future__ import annotations
+
+import io
+
+from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+
+from trialnotary.filenames import receipt_filename
+from trialnotary.notary import overview, registrations
+from trialnotary.notary.states import RegistrationStatus
+from trialnotary.people import access
+from trialnotary.people.access import requires
+from trialnotary.proof import facts
+from trialnotary.proof.facts import chain_label
+from trialnotary.validation import ValidationError
+from trialnotary.web.auth import current_principal
+from trialnotary.web.context import db_session, services
+from trialnotary.web.documents.qr import qr_svg
+from trialnotary.web.documents.receipt_pdf import receipt_pdf
+from trialnotary.web.pages.blueprint import KIND_LABELS, bp, expected_wait
+from trialnotary.web.security import anonymous_lookup_wait
+
+
+@bp.get("/")
+@requires(access.PUBLIC)
+def index():
+    return render_template("index.html")
+
+
+@bp.get("/verify")
+@requires(access.PUBLIC)
+def verify():
+    """The reviewer's page: every check runs in the browser, which asks a chain node
+    directly; the page needs nothing from us but itself."""
+    g.csp_connect = "'self' http: https:"
+    settings = services().settings
+    default_rpc = settings.rpc_urls[0] if settings.chain == "local" else ""
+    return render_template("verify.html", default_rpc=default_rpc, chain_id=settings.chain_id,
+                           registration_id=request.args.get("id", ""),
+                           proof_facts=facts.document())
+
+
+@bp.get("/lookup")
+@requires(access.PUBLIC)
+def lookup():
+    sha256, found, error = request.args.get("sha256", "").strip(), None, None
+    if sha256:
+        wait = anonymous_lookup_wait(services().settings, current_principal().signed_in)
+        if wait is not None:
+            error = f"Too many look-ups from your address. Try again in {wait} seconds."
+            return render_template("lookup.html", sha256=sha256, found=None, error=error), \
+                429, {"Retry-After": str(wait)}
+        try:
+            found = registrations.find_by_sha256(db_session(), sha256)
+        except ValidationError as exc:
+            error = f"A SHA-256 {exc.message}."
+    return render_template("lookup.html", sha256=sha256, found=found, error=error), \
+        400 if error else 200
+
+
+def _registration(registration_id: str) -> dict:
+    view = registrations.status_of(db_session(), registration_id)
+    if view is None:
+        abort(404)
+    return view
+
+
+def public_url(registration_id: str) -> str:
+    base = services().settings.public_url or request.url_root.rstrip("/")
+    return base + url_for("web.registration", registration_id=registration_id)
+
+
+@bp.get("/r/<registration_id>")
+@requires(access.PUBLIC)
+def registration(registration_id: str):
+    """One registration, by its unguessable id (a capability URL): status, record, anchor,
+    receipt. Anyone holding the id may see it, as with the API."""
+    view = _registration(registration_id)
+    session = db_session()
+    corrected_by = registrations.corrections_of(session, view["id"])
+    principal = current_principal()
+    record = view["record"]
+    can_correct = access.can(principal, access.REGISTER, site=record["site"])
+    # Reasons are free text for the people of the trial, not for whoever holds the id.
+    show_reasons = access.can(principal, access.READ_SITE, site=record["site"]) or \
+        access.can(principal, access.READ_TRIAL, trial=record["trial"])
+    reason = registrations.reason_of(session, view["id"]) if record["supersedes"] else None
+    return render_template("registration.html", view=view, corrected_by=corrected_by,
+                           reason=reason, can_correct=can_correct, status=view["status"],
+                           wait=expected_wait()
+                           if view["status"] != RegistrationStatus.CONFIRMED else None,
+                           show_reasons=show_reasons,
+                           qr=qr_svg(public_url(view["id"])),
+                           public_url=public_url(view["id"]), kinds=KIND_LABELS,
+                           explorer=_explorer(view))
+
+
+def _explorer(view: dict) -> str | None:
+    anchor = view.get("anchor") or {}
+    return overview.explorer_url(anchor.get("chainId"), anchor.get("txHash"))
+
+
+def _receipt_or_404(registration_id: str) -> tuple[dict, dict]:
+    view = _registration(registration_id)
+    found = registrations.receipt_of(db_session(), view["id"])
+    return view, (found.receipt if found else None)
+
+
+@bp.get("/r/<registration_id>/print")
+@requires(access.PUBLIC)
+def registration_print(registration_id: str):
+    view, receipt = _receipt_or_404(registration_id)
+    return render_template("receipt_print.html", view=view, receipt=receipt,
+                           qr=qr_svg(public_url(view["id"])),
+                           public_url=public_url(view["id"]), explorer=_explorer(view),
+                           chain_label=_chain_label(receipt))
+
+
+@bp.get("/r/<registration_id>/receipt.pdf")
+@requires(access.PUBLIC)
+def registration_pdf(registration_id: str):
+    view, receipt = _receipt_or_404(registration_id)
+    if receipt is None:
+        flash("The receipt exists once the anchor is confirmed; this one is "
+              f"{view['status']}.", "info")
+        return redirect(url_for("web.registration", registration_id=view["id"]))
+    pdf = receipt_pdf(receipt, public_url=public_url(view["id"]), explorer_url=_explorer(view))
+    name = receipt_filename(view["record"]["trial"], view["record"]["dataset"],
+                            view["id"]).removesuffix(".json") + ".pdf"
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=name)
+
+
+def _chain_label(receipt: dict | None) -> str | None:
+    if not receipt:
+        return None
+    anchor = receipt["anchors"][0]
+    return chain_label(anchor["chainId"], anchor["chain"])
