@@ -34,16 +34,14 @@ from tests.utils import (
     engine_of,
     is_sign_in_redirect,
     location_path,
-    module_database,
-    new_app,
-    notary_env,
+    module_app,
     page_of,
     post_form,
     scalar,
     signed_in,
 )
 from trialnotary.db import utcnow, write_session
-from trialnotary.people import access, accounts, sites
+from trialnotary.people import access, accounts, sessions, sites
 from trialnotary.people.models import SiteToken, User, UserToken
 from trialnotary.validation import ValidationError
 
@@ -208,9 +206,8 @@ def world(request, tmp_path_factory, anvil):
     """Trials T1 (site S1) and T2 (site S2) with a confirmed registration each; an admin, a
     sponsor of T1 and a coordinator of S1, signed in; user tokens of the admin and the
     sponsor; site tokens of S1 and S2."""
-    with module_database(request, tmp_path_factory) as url:
-        app = new_app(notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
-                                 LOGIN_RATE_LIMIT="1000 per minute"))
+    with module_app(request, tmp_path_factory, anvil.url,
+                    LOGIN_RATE_LIMIT="1000 per minute") as app:
         engine = engine_of(app)
         with write_session(engine) as session:
             sites.add_trial(session, T1, title="Trial one")
@@ -335,7 +332,7 @@ def _logout(w: World, who: str, scope: str) -> Req:
     if who not in PEOPLE:
         return Req("POST", "/logout", ok=302, to_login=True, client=client)
     with write_session(w.engine) as session:
-        token = accounts.start_session(session, session.get(User, w.user_ids[who]))
+        token = sessions.start_session(session, session.get(User, w.user_ids[who]))
         session.commit()
     client.set_cookie("tn_session", token)
     digest = sites.token_digest(token)

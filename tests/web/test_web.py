@@ -24,9 +24,7 @@ from tests.utils import (
     bearer,
     engine_of,
     location_path,
-    module_database,
-    new_app,
-    notary_env,
+    module_app,
     page_of,
     post_form,
     post_json,
@@ -66,9 +64,8 @@ def web(request, tmp_path_factory, anvil):
     """A trial, its sites, people and tokens made through the pages with script in every
     free-text field; registrations through the API and a correction through the register
     form, all confirmed on the test anvil; then one pending registration."""
-    with module_database(request, tmp_path_factory) as url:
-        app = new_app(notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
-                                 LOGIN_RATE_LIMIT="1000 per minute"))
+    with module_app(request, tmp_path_factory, anvil.url,
+                    LOGIN_RATE_LIMIT="1000 per minute") as app:
         engine = engine_of(app)
         clients = {role: app.test_client() for role in ("admin", "sponsor", "coordinator")}
         add_person(engine, "admin@example.org", "admin")
