@@ -35,9 +35,7 @@ def migrated_database(request, folder) -> Iterator[str]:
     """A migrated, empty database of the kind ``request.param`` names (sqlite, in ``folder``,
     or a fresh PostgreSQL database, dropped afterwards)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'trialnotary.sqlite3'}"
-        db.upgrade(url)
-        yield url
+        yield migrated_sqlite(folder)
         return
     from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 
@@ -48,6 +46,13 @@ def migrated_database(request, folder) -> Iterator[str]:
         yield url
     finally:
         _drop_postgres_database(server, url)
+
+
+def migrated_sqlite(folder) -> str:
+    """The URL of a new, migrated SQLite database in ``folder``."""
+    url = f"sqlite:///{folder / 'trialnotary.sqlite3'}"
+    db.upgrade(url)
+    return url
 
 
 def module_database(request, tmp_path_factory):
@@ -85,10 +90,8 @@ def new_app(env: dict, **config):
 def sqlite_app(folder, anvil_url: str, **extra: str):
     """An app as it is served (not in testing mode) on a new, migrated SQLite database in
     ``folder``, on the test anvil; ``extra`` settings without the prefix."""
-    url = f"sqlite:///{folder / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
-    return create_app(load_settings(notary_env(url, str(folder / "instance"), anvil_url,
-                                               **extra)))
+    return create_app(load_settings(notary_env(migrated_sqlite(folder),
+                                               str(folder / "instance"), anvil_url, **extra)))
 
 
 @contextlib.contextmanager
@@ -123,6 +126,18 @@ def anchor_and_confirm(app, anvil) -> list[int]:
     assert confirmed
     assert scalar(services.engine, "SELECT count(*) FROM batch WHERE state <> 'confirmed'") == 0
     return confirmed
+
+
+def confirm_by_mining(engine, chain, anvil, *, max_batch: int, tries: int) -> None:
+    """What the scheduler does, run by hand: seal, anchor, then confirm as blocks come (one
+    block a try)."""
+    assert batches.seal_all(engine, max_batch)
+    assert anchoring.anchor_sealed(engine, chain)
+    for _ in range(tries):
+        anvil.mine(1)
+        if anchoring.confirm_sent(engine, chain):
+            return
+    raise AssertionError(f"the anchor was not confirmed in {tries} blocks")
 
 
 # --- people --------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from tests.utils import (
     page_of,
     post_form,
     post_json,
-    quick_password_hashing,
     require_redis,
     scalar,
     shown_once,
@@ -54,12 +53,9 @@ SHA = "ab" * 32
 REAL_HASHER = passwords._hasher
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quick_argon2():
-    """These tests sign in a hundred times; the test of the stored hash puts the real
-    parameters back."""
-    with quick_password_hashing():
-        yield
+# These tests sign in a hundred times; the test of the stored hash puts the real parameters
+# back.
+pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 
 @pytest.fixture(scope="module", params=DATABASES)

@@ -18,7 +18,6 @@ from tests.utils import (
     anchor_and_confirm,
     page_of,
     post_form,
-    quick_password_hashing,
     sign_in,
     signed_in,
 )
@@ -31,10 +30,7 @@ TRIAL, SITE = "NCT01234567", "SITE-01"
 ADMIN = "admin@example.org"
 
 
-@pytest.fixture(autouse=True)
-def quick_argon2():
-    with quick_password_hashing():
-        yield
+pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 
 @pytest.fixture

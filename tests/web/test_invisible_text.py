@@ -24,6 +24,7 @@ from tests.utils import (
     add_person,
     bearer,
     engine_of,
+    migrated_sqlite,
     post_form,
     serving,
     signed_in,
@@ -211,8 +212,7 @@ def served(tmp_path_factory, anvil):
     """A notary on SQLite behind waitress with a coordinator of SITE; yields its URL and
     engine."""
     tmp = tmp_path_factory.mktemp("invisible")
-    url = f"sqlite:///{tmp / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
+    url = migrated_sqlite(tmp)
     app = create_app(load_settings({
         "TRIALNOTARY_INSTANCE_PATH": str(tmp / "instance"), "TRIALNOTARY_DATABASE_URL": url,
         "TRIALNOTARY_CHAIN": "local", "TRIALNOTARY_CHAIN_RPC_URL": anvil.url}))

@@ -34,6 +34,7 @@ from tests.utils import (
     bearer,
     csrf_token,
     engine_of,
+    migrated_sqlite,
     module_app,
     notary_env,
     quick_password_hashing,
@@ -513,8 +514,7 @@ def served(tmp_path_factory, anvil):
     """``trialnotary serve`` as users start it, on SQLite; yields its base URL and a site
     token."""
     tmp_path = tmp_path_factory.mktemp("served")
-    url = f"sqlite:///{tmp_path / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
+    url = migrated_sqlite(tmp_path)
     engine = db.make_engine(url)
     with write_session(engine) as session:
         sites.add_trial(session, T1)

@@ -20,9 +20,8 @@ import requests
 from sqlmodel import Session, select
 
 from tests.conftest import screenshot
-from tests.utils import serving, sign_in_page, sqlite_app
+from tests.utils import confirm_by_mining, serving, sign_in_page, sqlite_app
 from trialnotary import db
-from trialnotary.notary import anchoring, batches
 from trialnotary.notary.models import Registration
 from trialnotary.people import accounts, sites
 from trialnotary.proof.verify import verify_receipt
@@ -69,13 +68,8 @@ def sign_in(page, base: str, role: str) -> None:
 def anchor_everything(app, anvil) -> None:
     """What the scheduler does: seal, anchor, wait for two confirmations."""
     services = app.extensions["trialnotary"]
-    assert batches.seal_all(services.engine, services.settings.max_batch)
-    assert anchoring.anchor_sealed(services.engine, services.chain)
-    for _ in range(10):
-        anvil.mine(1)
-        if anchoring.confirm_sent(services.engine, services.chain):
-            return
-    raise AssertionError("the anchor was never confirmed")
+    confirm_by_mining(services.engine, services.chain, anvil,
+                      max_batch=services.settings.max_batch, tries=10)
 
 
 def write_big_file(path, size: int) -> str:

@@ -28,7 +28,6 @@ from tests.utils import (
     page_of,
     post_form,
     post_json,
-    quick_password_hashing,
     scalar,
     shown_once,
     sign_in,
@@ -53,10 +52,7 @@ def sha(n: int) -> str:
     return f"{n:064x}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quick_argon2():
-    with quick_password_hashing():
-        yield
+pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 
 @pytest.fixture(scope="module", params=DATABASES)

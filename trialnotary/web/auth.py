@@ -228,6 +228,10 @@ def login():
                                email=email), status, headers
     session.clear()  # no state from before signing in carries over
     response = redirect(_safe_next(request.form.get("next")))
+    return _with_session_cookie(response, token)
+
+
+def _with_session_cookie(response, token: str):
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
                         secure=services().settings.secure_cookies)
     return response
@@ -281,9 +285,7 @@ def change_password():
         sql.commit()
     flash("Your password is changed.", "success")
     response = redirect(url_for("web.index"))
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
-                        secure=services().settings.secure_cookies)
-    return response
+    return _with_session_cookie(response, token)
 
 
 def init_app(app: Flask) -> None:
