@@ -136,6 +136,17 @@ def _drop_postgres_database(server_url: str, url: str) -> None:
     admin.dispose()
 
 
+@pytest.fixture(scope="module")
+def quick_argon2():
+    """Argon2id at its smallest cost for a whole module whose tests sign in many times
+    (``pytestmark = pytest.mark.usefixtures("quick_argon2")``); see
+    ``utils.quick_password_hashing``."""
+    from tests.utils import quick_password_hashing
+
+    with quick_password_hashing():
+        yield
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     """A migrated, empty database of each kind."""

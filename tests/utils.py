@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from trialnotary import db
 from trialnotary.config import load_settings
 from trialnotary.notary import anchoring, batches
-from trialnotary.people import accounts
+from trialnotary.people import accounts, passwords, sites
 from trialnotary.people.models import User
 from trialnotary.web.app import create_app
 
@@ -35,9 +35,7 @@ def migrated_database(request, folder) -> Iterator[str]:
     """A migrated, empty database of the kind ``request.param`` names (sqlite, in ``folder``,
     or a fresh PostgreSQL database, dropped afterwards)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'trialnotary.sqlite3'}"
-        db.upgrade(url)
-        yield url
+        yield migrated_sqlite(folder)
         return
     from tests.conftest import _drop_postgres_database, _fresh_postgres_database
 
@@ -50,9 +48,28 @@ def migrated_database(request, folder) -> Iterator[str]:
         _drop_postgres_database(server, url)
 
 
+def migrated_sqlite(folder) -> str:
+    """The URL of a new, migrated SQLite database in ``folder``."""
+    url = f"sqlite:///{folder / 'trialnotary.sqlite3'}"
+    db.upgrade(url)
+    return url
+
+
 def module_database(request, tmp_path_factory):
     """A migrated database for a whole module (``request.param``: sqlite or postgresql)."""
     return migrated_database(request, tmp_path_factory.mktemp("db"))
+
+
+@contextlib.contextmanager
+def module_app(request, tmp_path_factory, anvil_url: str, **extra: str):
+    """An app (as ``new_app`` builds it) on a migrated database for a whole module
+    (``request.param``: sqlite or postgresql) and the test anvil; ``extra`` settings without
+    the prefix. Its ``env`` builds apps with other settings on the same database."""
+    with module_database(request, tmp_path_factory) as url:
+        env = notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil_url, **extra)
+        app = new_app(env)
+        app.env = env
+        yield app
 
 
 def notary_env(database_url: str, instance: str, anvil_url: str, **extra: str) -> dict:
@@ -68,6 +85,30 @@ def notary_env(database_url: str, instance: str, anvil_url: str, **extra: str) -
 def new_app(env: dict, **config):
     """An app as ``create_app`` builds it (CSRF on unless ``WTF_CSRF_ENABLED=False``)."""
     return create_app(load_settings(env), {"TESTING": True, **config})
+
+
+def sqlite_app(folder, anvil_url: str, **extra: str):
+    """An app as it is served (not in testing mode) on a new, migrated SQLite database in
+    ``folder``, on the test anvil; ``extra`` settings without the prefix."""
+    return create_app(load_settings(notary_env(migrated_sqlite(folder),
+                                               str(folder / "instance"), anvil_url, **extra)))
+
+
+@contextlib.contextmanager
+def serving(app, *, threads: int = 8) -> Iterator[str]:
+    """The app behind a real WSGI server (waitress) on a free port; yields its base URL."""
+    import threading
+
+    import waitress
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(5)
 
 
 def engine_of(app):
@@ -87,6 +128,18 @@ def anchor_and_confirm(app, anvil) -> list[int]:
     return confirmed
 
 
+def confirm_by_mining(engine, chain, anvil, *, max_batch: int, tries: int) -> None:
+    """What the scheduler does, run by hand: seal, anchor, then confirm as blocks come (one
+    block a try)."""
+    assert batches.seal_all(engine, max_batch)
+    assert anchoring.anchor_sealed(engine, chain)
+    for _ in range(tries):
+        anvil.mine(1)
+        if anchoring.confirm_sent(engine, chain):
+            return
+    raise AssertionError(f"the anchor was not confirmed in {tries} blocks")
+
+
 # --- people --------------------------------------------------------------------------
 
 def add_person(engine, email: str, role: str, *, trials=(), sites=(), name=None,
@@ -100,6 +153,15 @@ def add_person(engine, email: str, role: str, *, trials=(), sites=(), name=None,
             accounts.grant(session, user, site=site)
         session.commit()
         return user.id
+
+
+def add_enrolled_site(engine, trial: str, site: str, *, title: str | None = None,
+                      name: str | None = None) -> None:
+    """Trial ``trial``, and site ``site`` enrolled in it."""
+    with db.write_session(engine) as session:
+        sites.add_trial(session, trial, title=title)
+        sites.add_site(session, trial, site, name=name)
+        session.commit()
 
 
 def user_row(engine, email: str) -> User | None:
@@ -119,7 +181,7 @@ def quick_password_hashing():
     from argon2 import PasswordHasher
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+        patch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
                                                           parallelism=1))
         yield
 
@@ -181,6 +243,15 @@ def signed_in(client, email: str, password: str = PASSWORD):
     cookie = client.get_cookie("tn_session")
     assert cookie is not None
     return cookie.value
+
+
+def sign_in_page(page, base: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the login page in the browser, and wait for the home page."""
+    page.goto(f"{base}/login")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
 
 
 def shown_once(client, response, element_id: str) -> str:

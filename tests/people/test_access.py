@@ -34,16 +34,14 @@ from tests.utils import (
     engine_of,
     is_sign_in_redirect,
     location_path,
-    module_database,
-    new_app,
-    notary_env,
+    module_app,
     page_of,
     post_form,
     scalar,
     signed_in,
 )
 from trialnotary.db import utcnow, write_session
-from trialnotary.people import access, accounts, sites
+from trialnotary.people import access, accounts, sessions, sites
 from trialnotary.people.models import SiteToken, User, UserToken
 from trialnotary.validation import ValidationError
 
@@ -196,6 +194,10 @@ class World:
     def count(self, sql: str, **params) -> int:
         return scalar(self.engine, sql, **params)
 
+    def probe(self, sql: str, **params) -> Callable[[], Any]:
+        """What ``count`` answers when the probe is taken."""
+        return lambda: self.count(sql, **params)
+
 
 def item(site: str, label: str) -> dict:
     trial = T1 if site == S1 else T2
@@ -208,9 +210,8 @@ def world(request, tmp_path_factory, anvil):
     """Trials T1 (site S1) and T2 (site S2) with a confirmed registration each; an admin, a
     sponsor of T1 and a coordinator of S1, signed in; user tokens of the admin and the
     sponsor; site tokens of S1 and S2."""
-    with module_database(request, tmp_path_factory) as url:
-        app = new_app(notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
-                                 LOGIN_RATE_LIMIT="1000 per minute"))
+    with module_app(request, tmp_path_factory, anvil.url,
+                    LOGIN_RATE_LIMIT="1000 per minute") as app:
         engine = engine_of(app)
         with write_session(engine) as session:
             sites.add_trial(session, T1, title="Trial one")
@@ -335,11 +336,11 @@ def _logout(w: World, who: str, scope: str) -> Req:
     if who not in PEOPLE:
         return Req("POST", "/logout", ok=302, to_login=True, client=client)
     with write_session(w.engine) as session:
-        token = accounts.start_session(session, session.get(User, w.user_ids[who]))
+        token = sessions.start_session(session, session.get(User, w.user_ids[who]))
         session.commit()
     client.set_cookie("tn_session", token)
     digest = sites.token_digest(token)
-    return Req("POST", "/logout", ok=302, to_login=True, client=client, probe=lambda: w.count(
+    return Req("POST", "/logout", ok=302, to_login=True, client=client, probe=w.probe(
         "SELECT count(*) FROM user_session WHERE digest = :d", d=digest))
 
 
@@ -351,8 +352,7 @@ def _change_password(w: World, who: str, scope: str) -> Req:
     return Req("POST", "/account/password", ok=400, changes=False,
                form={"current": PASSWORD, "new": "one new long password",
                      "repeat": "another new long password"},
-               probe=lambda: w.count("SELECT password_hash FROM app_user WHERE email = :e",
-                                     e=email))
+               probe=w.probe("SELECT password_hash FROM app_user WHERE email = :e", e=email))
 
 
 @post("web.register_files POST", scoped=True)
@@ -360,7 +360,7 @@ def _register_files(w: World, who: str, scope: str) -> Req:
     label = f"matrix {who} {scope} {w.next()}"
     return Req("POST", "/register", ok=201,
                json={"submissions": [item(_other_site(scope), label)]},
-               probe=lambda: w.count("SELECT count(*) FROM submission"))
+               probe=w.probe("SELECT count(*) FROM submission"))
 
 
 @post("web.registered_already POST")
@@ -377,9 +377,8 @@ def _upload_receipts(w: World, who: str, scope: str) -> Req:
 def _create_site_token(w: World, who: str, scope: str) -> Req:
     site = _other_site(scope)
     return Req("POST", "/tokens/site", ok=302, form={"site": site, "name": f"matrix {who}"},
-               probe=lambda: w.count("SELECT count(*) FROM site_token JOIN site ON "
-                                     "site.id = site_token.site_id WHERE site.code = :s",
-                                     s=site))
+               probe=w.probe("SELECT count(*) FROM site_token JOIN site ON "
+                             "site.id = site_token.site_id WHERE site.code = :s", s=site))
 
 
 def _fresh_site_token(w: World, site: str) -> int:
@@ -405,7 +404,7 @@ def _revoke_site_token(w: World, who: str, scope: str) -> Req:
 @post("web.create_user_token POST")
 def _create_user_token(w: World, who: str, scope: str) -> Req:
     return Req("POST", "/tokens/user", ok=302, form={"name": f"matrix {who}"},
-               probe=lambda: w.count("SELECT count(*) FROM user_token"))
+               probe=w.probe("SELECT count(*) FROM user_token"))
 
 
 def _token_owner(who: str, scope: str) -> str:
@@ -433,23 +432,21 @@ def _revoke_user_token(w: World, who: str, scope: str) -> Req:
 def _create_trial(w: World, who: str, scope: str) -> Req:
     trial = f"NCT{10_000_000 + w.next():08d}"
     return Req("POST", "/admin/trials", ok=302, form={"trial": trial, "title": "made"},
-               probe=lambda: w.count("SELECT count(*) FROM trial WHERE registry_id = :t",
-                                     t=trial))
+               probe=w.probe("SELECT count(*) FROM trial WHERE registry_id = :t", t=trial))
 
 
 @post("admin.sites_page POST")
 def _create_site(w: World, who: str, scope: str) -> Req:
     site = f"NEW-{w.next()}"
     return Req("POST", "/admin/sites", ok=302, form={"trial": T1, "site": site, "name": "n"},
-               probe=lambda: w.count("SELECT count(*) FROM site WHERE code = :s", s=site))
+               probe=w.probe("SELECT count(*) FROM site WHERE code = :s", s=site))
 
 
 @post("admin.users POST")
 def _create_user(w: World, who: str, scope: str) -> Req:
     email = f"new-{w.next()}@example.org"
     return Req("POST", "/admin/users", ok=302, form={"email": email, "role": "sponsor"},
-               probe=lambda: w.count("SELECT count(*) FROM app_user WHERE email = :e",
-                                     e=email))
+               probe=w.probe("SELECT count(*) FROM app_user WHERE email = :e", e=email))
 
 
 @post("admin.update_user POST")
@@ -466,15 +463,15 @@ def _change_role(w: World, who: str, scope: str) -> Req:
 @post("admin.unlock POST")
 def _unlock(w: World, who: str, scope: str) -> Req:
     return Req("POST", "/admin/logins/unlock", ok=302, form={"email": "locked@example.org"},
-               probe=lambda: w.count("SELECT count(*) FROM login_attempt WHERE kind = "
-                                     "'unlock' AND email = 'locked@example.org'"))
+               probe=w.probe("SELECT count(*) FROM login_attempt WHERE kind = "
+                             "'unlock' AND email = 'locked@example.org'"))
 
 
 @post("api.create_registration POST", scoped=True)
 def _api_register(w: World, who: str, scope: str) -> Req:
     return Req("POST", "/api/v1/submissions", ok=201,
                json=item(_other_site(scope), f"api {who} {scope} {w.next()}"),
-               probe=lambda: w.count("SELECT count(*) FROM submission"))
+               probe=w.probe("SELECT count(*) FROM submission"))
 
 
 @post("api.create_registrations POST", scoped=True)
@@ -482,7 +479,7 @@ def _api_register_bulk(w: World, who: str, scope: str) -> Req:
     label = f"api bulk {who} {scope} {w.next()}"
     return Req("POST", "/api/v1/submissions/bulk", ok=201,
                json={"submissions": [item(_other_site(scope), label)]},
-               probe=lambda: w.count("SELECT count(*) FROM submission"))
+               probe=w.probe("SELECT count(*) FROM submission"))
 
 
 def scopes_of(key: str) -> tuple[str, ...]:

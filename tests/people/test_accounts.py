@@ -21,19 +21,18 @@ from tests.conftest import insert_registrations
 from tests.utils import (
     DATABASES,
     PASSWORD,
+    add_enrolled_site,
     add_person,
     bearer,
     csrf_token,
     engine_of,
     is_sign_in_redirect,
     location_path,
-    module_database,
+    module_app,
     new_app,
-    notary_env,
     page_of,
     post_form,
     post_json,
-    quick_password_hashing,
     require_redis,
     scalar,
     shown_once,
@@ -42,7 +41,7 @@ from tests.utils import (
     user_row,
 )
 from trialnotary.db import as_utc, utcnow, write_session
-from trialnotary.people import accounts, sites
+from trialnotary.people import accounts, passwords, signin, sites
 from trialnotary.people.models import LoginAttempt, SiteToken, UserSession
 from trialnotary.validation import ValidationError
 
@@ -51,35 +50,26 @@ WRONG = "not the right password"
 SHA = "ab" * 32
 
 
-REAL_HASHER = accounts._hasher
+REAL_HASHER = passwords._hasher
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quick_argon2():
-    """These tests sign in a hundred times; the test of the stored hash puts the real
-    parameters back."""
-    with quick_password_hashing():
-        yield
+# These tests sign in a hundred times; the test of the stored hash puts the real parameters
+# back.
+pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 
 @pytest.fixture(scope="module", params=DATABASES)
 def notary(request, tmp_path_factory, anvil):
     """One database per module; its ``env`` builds apps with other settings on it. The
     base app's sign-in limit is high: every test signs in from 127.0.0.1."""
-    with module_database(request, tmp_path_factory) as url:
-        env = notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
-                         LOGIN_RATE_LIMIT="10000 per minute")
-        app = new_app(env)
+    with module_app(request, tmp_path_factory, anvil.url,
+                    LOGIN_RATE_LIMIT="10000 per minute") as app:
         engine = engine_of(app)
-        with write_session(engine) as session:
-            sites.add_trial(session, TRIAL, title="Trial")
-            sites.add_site(session, TRIAL, SITE)
-            session.commit()
+        add_enrolled_site(engine, TRIAL, SITE, title="Trial")
         admin = app.test_client()
         add_person(engine, "admin@example.org", "admin")
         signed_in(admin, "admin@example.org")
         app.admin = admin
-        app.env = env
         yield app
         engine.dispose()
 
@@ -132,7 +122,7 @@ def flash_text(response) -> str:
 # --- passwords -----------------------------------------------------------------------
 
 def test_passwords_are_stored_as_argon2id_never_in_plain_text(engine, monkeypatch):
-    monkeypatch.setattr(accounts, "_hasher", REAL_HASHER)
+    monkeypatch.setattr(passwords, "_hasher", REAL_HASHER)
     email = person(engine, "hash")
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT * FROM app_user WHERE email = :e"),
@@ -144,8 +134,8 @@ def test_passwords_are_stored_as_argon2id_never_in_plain_text(engine, monkeypatc
     assert PasswordHasher().verify(stored, PASSWORD)
     assert not any(PASSWORD in str(value) for value in row.values())
     with write_session(engine) as session:
-        assert accounts.sign_in(session, email, PASSWORD).user is not None
-        assert accounts.sign_in(session, email, PASSWORD.upper()).user is None
+        assert signin.sign_in(session, email, PASSWORD).user is not None
+        assert signin.sign_in(session, email, PASSWORD.upper()).user is None
         session.rollback()
 
 
@@ -155,10 +145,10 @@ def test_passwords_are_stored_as_argon2id_never_in_plain_text(engine, monkeypatc
 ])
 def test_the_password_policy(password, accepted):
     if accepted:
-        assert accounts.check_password(password, "someone@example.org") == password
+        assert passwords.check_password(password, "someone@example.org") == password
     else:
         with pytest.raises(ValidationError) as refused:
-            accounts.check_password(password, "someone@example.org")
+            passwords.check_password(password, "someone@example.org")
         assert refused.value.field == "password"
 
 
@@ -385,7 +375,7 @@ def _failures(engine, email: str, *minutes_ago: float, kind: str = "failure",
 def test_the_wait_doubles_with_each_failure_and_is_capped(engine):
     def wait(email, ip="10.0.0.1") -> float | None:
         with Session(engine) as session:
-            until = accounts.throttled_until(session, email, ip)
+            until = signin.throttled_until(session, email, ip)
         return None if until is None else round((until - utcnow()).total_seconds() / 60, 1)
 
     four = fresh_email("four")

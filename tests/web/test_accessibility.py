@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 
 import pytest
 import requests
 
 from tests.conftest import ROOT
-from tests.utils import anchor_and_confirm, quick_password_hashing
+from tests.utils import (
+    anchor_and_confirm,
+    quick_password_hashing,
+    serving,
+    sign_in_page,
+    sqlite_app,
+)
 from trialnotary import db
-from trialnotary.config import load_settings
 from trialnotary.people import accounts, sites
-from trialnotary.web.app import create_app
 
 AXE = ROOT / "node_modules/axe-core/axe.min.js"
 TRIAL, SITE = "jRCT2031210001", "SITE-01"
@@ -43,17 +46,8 @@ def notary(tmp_path_factory, anvil):
     """A notary on SQLite with a trial (Japanese title and labels), a site, one person per
     role, site and user tokens, confirmed registrations, a correction with its reason, a
     pending registration, failed sign-ins and a locked address; served by waitress."""
-    import waitress
-
-    tmp = tmp_path_factory.mktemp("a11y")
-    url = f"sqlite:///{tmp / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
-    app = create_app(load_settings({
-        "TRIALNOTARY_INSTANCE_PATH": str(tmp / "instance"), "TRIALNOTARY_DATABASE_URL": url,
-        "TRIALNOTARY_CHAIN": "local", "TRIALNOTARY_CHAIN_RPC_URL": anvil.url,
-        "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600", "TRIALNOTARY_CONFIRMATIONS": "2",
-        "TRIALNOTARY_LOGIN_RATE_LIMIT": "1000 per minute",
-    }))
+    app = sqlite_app(tmp_path_factory.mktemp("a11y"), anvil.url, CONFIRMATIONS="2",
+                     LOGIN_RATE_LIMIT="1000 per minute")
     engine = app.extensions["trialnotary"].engine
     ids = {}
     with quick_password_hashing(), db.write_session(engine) as session:
@@ -88,15 +82,10 @@ def notary(tmp_path_factory, anvil):
     pending = register("ADAE")
     for _ in range(6):  # a locked address and failures on the sign-ins page
         client.post("/login", data={"email": "locked@example.org", "password": "wrong!"})
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.effective_port}"
-    batch = requests.get(f"{base}/api/v1/submissions/{first['id']}", timeout=10).json()
-    yield {"base": base, "app": app, "first": first, "fixed": fixed, "pending": pending,
-           "ids": ids, "batch": batch["batch"]["id"]}
-    server.close()
-    thread.join(5)
+    with serving(app) as base:
+        batch = requests.get(f"{base}/api/v1/submissions/{first['id']}", timeout=10).json()
+        yield {"base": base, "app": app, "first": first, "fixed": fixed, "pending": pending,
+               "ids": ids, "batch": batch["batch"]["id"]}
     engine.dispose()
 
 
@@ -140,11 +129,7 @@ def browse(browser, role: str, base: str, *, width: int = 1280):
     context.set_default_timeout(20_000)
     page = context.new_page()
     if role != "anonymous":
-        page.goto(f"{base}/login")
-        page.fill("#email", PEOPLE[role])
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/")
+        sign_in_page(page, base, PEOPLE[role], PASSWORD)
     return context, page
 
 

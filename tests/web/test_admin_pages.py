@@ -13,27 +13,24 @@ from sqlmodel import Session, select
 from tests.conftest import insert_registrations
 from tests.utils import (
     Page,
+    add_enrolled_site,
     add_person,
     anchor_and_confirm,
     page_of,
     post_form,
-    quick_password_hashing,
     sign_in,
     signed_in,
 )
 from trialnotary.db import write_session
 from trialnotary.notary.models import Anchor, Batch
-from trialnotary.people import audit, sites
+from trialnotary.people import audit
 from trialnotary.web import admin
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
 ADMIN = "admin@example.org"
 
 
-@pytest.fixture(autouse=True)
-def quick_argon2():
-    with quick_password_hashing():
-        yield
+pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 
 @pytest.fixture
@@ -164,10 +161,7 @@ def test_changes_lists_every_key_of_either_side():
 # --- batches -------------------------------------------------------------------------
 
 def test_a_batch_opens_from_the_batches_page(app, admin_client, engine, anvil):
-    with write_session(engine) as session:
-        sites.add_trial(session, TRIAL)
-        sites.add_site(session, TRIAL, SITE)
-        session.commit()
+    add_enrolled_site(engine, TRIAL, SITE)
     records = insert_registrations(engine, 3)
     (batch_id,) = anchor_and_confirm(app, anvil)
     listing = admin_client.get("/admin/batches")
@@ -187,10 +181,7 @@ def test_a_batch_opens_from_the_batches_page(app, admin_client, engine, anvil):
 
 
 def test_a_batch_pages_its_registrations(app, admin_client, engine, anvil, monkeypatch):
-    with write_session(engine) as session:
-        sites.add_trial(session, TRIAL)
-        sites.add_site(session, TRIAL, SITE)
-        session.commit()
+    add_enrolled_site(engine, TRIAL, SITE)
     records = insert_registrations(engine, 5)
     (batch_id,) = anchor_and_confirm(app, anvil)
     monkeypatch.setattr(admin, "BATCH_PAGE", 2)

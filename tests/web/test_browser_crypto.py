@@ -13,7 +13,6 @@ import copy
 import hashlib
 import json
 import random
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,7 @@ import rfc8785
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
 from tests.proof.anchored import MALFORMED, make_batch, plain_receipts
 from tests.proof.vectors import load_vectors
-from trialnotary import db
-from trialnotary.notary import anchoring, batches
+from tests.utils import confirm_by_mining, migrated_sqlite, serving
 from trialnotary.proof.verify import ReceiptError, parse_receipt, verify_receipt
 
 MiB = 1024 * 1024
@@ -77,19 +75,12 @@ class Notary:
 
 def seal_anchor_confirm(notary: Notary, anvil: Anvil) -> None:
     """What the scheduler does, run by hand: seal, anchor, then confirm as blocks come."""
-    assert batches.seal_all(notary.engine, 100_000)
-    assert anchoring.anchor_sealed(notary.engine, notary.chain)
-    for _ in range(20):
-        anvil.mine(1)
-        if anchoring.confirm_sent(notary.engine, notary.chain):
-            return
-    raise AssertionError("the anchor was not confirmed")
+    confirm_by_mining(notary.engine, notary.chain, anvil, max_batch=100_000, tries=20)
 
 
 @pytest.fixture(scope="module")
 def notary(anvil, tmp_path_factory):
     """The app on SQLite behind waitress, with confirmed registrations and one pending."""
-    import waitress
     from sqlmodel import Session
 
     from trialnotary.config import load_settings
@@ -98,8 +89,7 @@ def notary(anvil, tmp_path_factory):
     from trialnotary.web.app import create_app
 
     folder = tmp_path_factory.mktemp("notary")
-    database = f"sqlite:///{folder / 'trialnotary.sqlite3'}"
-    db.upgrade(database)
+    database = migrated_sqlite(folder)
     settings = load_settings({
         "TRIALNOTARY_INSTANCE_PATH": str(folder / "instance"),
         "TRIALNOTARY_DATABASE_URL": database, "TRIALNOTARY_CHAIN": "local",
@@ -114,25 +104,20 @@ def notary(anvil, tmp_path_factory):
         sites.add_site(session, TRIAL, SITE)
         token = sites.create_token(session, SITE)
         session.commit()
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     files = tmp_path_factory.mktemp("files")
-    notary = Notary(f"http://127.0.0.1:{server.effective_port}", engine, ChainClient(settings),
-                    token, files)
-    rng = random.Random(20261123)
-    for name in ("adsl.xpt", "adae.xpt", "lb.csv"):
-        notary.register(name, rng.randbytes(2000 + len(name)))
-    twice = rng.randbytes(777)
-    notary.register("twice.bin", twice)
-    notary.register("twice.bin", twice)
-    seal_anchor_confirm(notary, anvil)
-    for name, ids in notary.ids.items():
-        notary.receipts[name] = notary.receipt(ids[0])
-    notary.register("pending.csv", rng.randbytes(500))
-    yield notary
-    server.close()
-    thread.join(5)
+    with serving(app) as base:
+        notary = Notary(base, engine, ChainClient(settings), token, files)
+        rng = random.Random(20261123)
+        for name in ("adsl.xpt", "adae.xpt", "lb.csv"):
+            notary.register(name, rng.randbytes(2000 + len(name)))
+        twice = rng.randbytes(777)
+        notary.register("twice.bin", twice)
+        notary.register("twice.bin", twice)
+        seal_anchor_confirm(notary, anvil)
+        for name, ids in notary.ids.items():
+            notary.receipts[name] = notary.receipt(ids[0])
+        notary.register("pending.csv", rng.randbytes(500))
+        yield notary
     engine.dispose()
 
 

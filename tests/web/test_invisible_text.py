@@ -11,7 +11,6 @@ import html
 import json
 import re
 import sys
-import threading
 import unicodedata
 
 import pytest
@@ -19,7 +18,17 @@ import sqlalchemy as sa
 from markupsafe import escape
 
 from tests.conftest import insert_registrations
-from tests.utils import PASSWORD, add_person, bearer, engine_of, post_form, signed_in
+from tests.utils import (
+    PASSWORD,
+    add_enrolled_site,
+    add_person,
+    bearer,
+    engine_of,
+    migrated_sqlite,
+    post_form,
+    serving,
+    signed_in,
+)
 from tests.web.test_reports import make_receipts, make_record, make_row, pdf_strings
 from trialnotary import db
 from trialnotary.config import load_settings
@@ -204,26 +213,16 @@ def test_the_pdfs_show_stored_invisible_characters_spelled_out(monkeypatch):
 def served(tmp_path_factory, anvil):
     """A notary on SQLite behind waitress with a coordinator of SITE; yields its URL and
     engine."""
-    import waitress
-
     tmp = tmp_path_factory.mktemp("invisible")
-    url = f"sqlite:///{tmp / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
+    url = migrated_sqlite(tmp)
     app = create_app(load_settings({
         "TRIALNOTARY_INSTANCE_PATH": str(tmp / "instance"), "TRIALNOTARY_DATABASE_URL": url,
         "TRIALNOTARY_CHAIN": "local", "TRIALNOTARY_CHAIN_RPC_URL": anvil.url}))
     engine = engine_of(app)
-    with db.write_session(engine) as session:
-        sites.add_trial(session, TRIAL)
-        sites.add_site(session, TRIAL, SITE)
-        session.commit()
+    add_enrolled_site(engine, TRIAL, SITE)
     add_person(engine, "coordinator@example.org", "coordinator", sites=[SITE])
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", engine
-    server.close()
-    thread.join(5)
+    with serving(app, threads=4) as base:
+        yield base, engine
     engine.dispose()
 
 

@@ -34,14 +34,14 @@ from tests.utils import (
     bearer,
     csrf_token,
     engine_of,
-    module_database,
-    new_app,
+    migrated_sqlite,
+    module_app,
     notary_env,
     quick_password_hashing,
 )
 from trialnotary import db
 from trialnotary.db import write_session
-from trialnotary.people import access, accounts, sites
+from trialnotary.people import access, accounts, passwords, sessions, sites
 from trialnotary.people.models import User
 from trialnotary.web.app import MAX_BODY_BYTES
 
@@ -130,12 +130,11 @@ def world(request, tmp_path_factory, anvil):
     tokens and S1's site token; a person and tokens (id 3 of each kind) for the forms to
     change and revoke."""
     with quick_password_hashing(), pytest.MonkeyPatch.context() as patch, \
-            module_database(request, tmp_path_factory) as url:
+            module_app(request, tmp_path_factory, anvil.url,
+                       LOGIN_RATE_LIMIT="100000 per minute",
+                       LOOKUP_RATE_LIMIT="100000 per minute") as app:
         # Unknown e-mail addresses are checked against a dummy hash: a quick one here too.
-        patch.setattr(accounts, "_DUMMY_HASH", accounts._hasher.hash("dummy"))
-        app = new_app(notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
-                                 LOGIN_RATE_LIMIT="100000 per minute",
-                                 LOOKUP_RATE_LIMIT="100000 per minute"))
+        patch.setattr(passwords, "_DUMMY_HASH", passwords._hasher.hash("dummy"))
         app.request_class = RecordingRequest
         engine = engine_of(app)
         with write_session(engine) as session:
@@ -184,7 +183,7 @@ def _item(label: str) -> dict:
 
 def _session_of(engine, user_id: int) -> str:
     with write_session(engine) as session:
-        token = accounts.start_session(session, session.get(User, user_id))
+        token = sessions.start_session(session, session.get(User, user_id))
         session.commit()
     return token
 
@@ -515,8 +514,7 @@ def served(tmp_path_factory, anvil):
     """``trialnotary serve`` as users start it, on SQLite; yields its base URL and a site
     token."""
     tmp_path = tmp_path_factory.mktemp("served")
-    url = f"sqlite:///{tmp_path / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
+    url = migrated_sqlite(tmp_path)
     engine = db.make_engine(url)
     with write_session(engine) as session:
         sites.add_trial(session, T1)

@@ -10,40 +10,37 @@ import hashlib
 import io
 import json
 import re
-import threading
 import uuid
 import zipfile
 
 import pytest
 import requests
-import waitress
 from sqlmodel import Session, select
 
-from tests.utils import add_person, anchor_and_confirm, quick_password_hashing
+from tests.utils import (
+    PASSWORD,
+    add_person,
+    anchor_and_confirm,
+    quick_password_hashing,
+    serving,
+    sign_in_page,
+    sqlite_app,
+)
 from trialnotary import db
-from trialnotary.config import load_settings
 from trialnotary.notary import anchoring
 from trialnotary.notary.models import Registration
 from trialnotary.people import sites
-from trialnotary.web.app import create_app
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
-EMAIL, PASSWORD = "coordinator@example.org", "a long test password"
+EMAIL = "coordinator@example.org"
 
 
 @pytest.fixture(scope="module")
 def notary(tmp_path_factory, anvil):
     """A notary on SQLite with a trial, a site, its token and a coordinator, served by
     waitress; yields (base URL, app, site token)."""
-    tmp = tmp_path_factory.mktemp("register-ui")
-    url = f"sqlite:///{tmp / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
-    app = create_app(load_settings({
-        "TRIALNOTARY_INSTANCE_PATH": str(tmp / "instance"), "TRIALNOTARY_DATABASE_URL": url,
-        "TRIALNOTARY_CHAIN": "local", "TRIALNOTARY_CHAIN_RPC_URL": anvil.url,
-        "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600", "TRIALNOTARY_CONFIRMATIONS": "2",
-        "TRIALNOTARY_LOGIN_RATE_LIMIT": "1000 per minute",
-    }))
+    app = sqlite_app(tmp_path_factory.mktemp("register-ui"), anvil.url, CONFIRMATIONS="2",
+                     LOGIN_RATE_LIMIT="1000 per minute")
     engine = app.extensions["trialnotary"].engine
     with db.write_session(engine) as session:
         sites.add_trial(session, TRIAL, title="Trial")
@@ -52,12 +49,8 @@ def notary(tmp_path_factory, anvil):
         session.commit()
     with quick_password_hashing():
         add_person(engine, EMAIL, "coordinator", sites=[SITE], password=PASSWORD)
-        server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{server.effective_port}", app, token
-    server.close()
-    thread.join(5)
+        with serving(app) as base:
+            yield base, app, token
     engine.dispose()
 
 
@@ -71,11 +64,7 @@ def coordinator(browser, notary):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(error))
-    page.goto(f"{base}/login")
-    page.get_by_label("E-mail address").fill(EMAIL)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
+    sign_in_page(page, base, EMAIL, PASSWORD)
     yield page
     context.close()
     assert errors == []

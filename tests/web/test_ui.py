@@ -20,13 +20,11 @@ import requests
 from sqlmodel import Session, select
 
 from tests.conftest import screenshot
+from tests.utils import confirm_by_mining, serving, sign_in_page, sqlite_app
 from trialnotary import db
-from trialnotary.config import load_settings
-from trialnotary.notary import anchoring, batches
 from trialnotary.notary.models import Registration
 from trialnotary.people import accounts, sites
 from trialnotary.proof.verify import verify_receipt
-from trialnotary.web.app import create_app
 
 TRIAL, SITE = "NCT01234567", "SITE-01"
 PASSWORD = "a long demo password"
@@ -39,18 +37,7 @@ BIG_FILE_BYTES = 300 * 1000 * 1000
 def notary(tmp_path_factory, anvil):
     """One notary on SQLite and the test anvil, with a trial, a site and one person per
     role, served by a real WSGI server; yields (base URL, app)."""
-    import threading
-
-    import waitress
-
-    tmp = tmp_path_factory.mktemp("ui")
-    url = f"sqlite:///{tmp / 'trialnotary.sqlite3'}"
-    db.upgrade(url)
-    app = create_app(load_settings({
-        "TRIALNOTARY_INSTANCE_PATH": str(tmp / "instance"), "TRIALNOTARY_DATABASE_URL": url,
-        "TRIALNOTARY_CHAIN": "local", "TRIALNOTARY_CHAIN_RPC_URL": anvil.url,
-        "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600", "TRIALNOTARY_CONFIRMATIONS": "2",
-    }))
+    app = sqlite_app(tmp_path_factory.mktemp("ui"), anvil.url, CONFIRMATIONS="2")
     engine = app.extensions["trialnotary"].engine
     with db.write_session(engine) as session:
         sites.add_trial(session, TRIAL, title="Demo <b>trial</b>")
@@ -62,12 +49,8 @@ def notary(tmp_path_factory, anvil):
             elif role == "coordinator":
                 accounts.grant(session, user, site=SITE)
         session.commit()
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", app
-    server.close()
-    thread.join(5)
+    with serving(app) as base:
+        yield base, app
     engine.dispose()
 
 
@@ -78,24 +61,15 @@ def desk(browser):
 
 
 def sign_in(page, base: str, role: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("E-mail address").fill(PEOPLE[role])
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
+    sign_in_page(page, base, PEOPLE[role], PASSWORD)
     assert page.locator(".who").inner_text().startswith(PEOPLE[role])
 
 
 def anchor_everything(app, anvil) -> None:
     """What the scheduler does: seal, anchor, wait for two confirmations."""
     services = app.extensions["trialnotary"]
-    assert batches.seal_all(services.engine, services.settings.max_batch)
-    assert anchoring.anchor_sealed(services.engine, services.chain)
-    for _ in range(10):
-        anvil.mine(1)
-        if anchoring.confirm_sent(services.engine, services.chain):
-            return
-    raise AssertionError("the anchor was never confirmed")
+    confirm_by_mining(services.engine, services.chain, anvil,
+                      max_batch=services.settings.max_batch, tries=10)
 
 
 def write_big_file(path, size: int) -> str:

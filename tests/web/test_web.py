@@ -24,13 +24,10 @@ from tests.utils import (
     bearer,
     engine_of,
     location_path,
-    module_database,
-    new_app,
-    notary_env,
+    module_app,
     page_of,
     post_form,
     post_json,
-    quick_password_hashing,
     scalar,
     shown_once,
     sign_in,
@@ -55,10 +52,7 @@ def sha(n: int) -> str:
     return f"{n:064x}"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quick_argon2():
-    with quick_password_hashing():
-        yield
+pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -66,9 +60,8 @@ def web(request, tmp_path_factory, anvil):
     """A trial, its sites, people and tokens made through the pages with script in every
     free-text field; registrations through the API and a correction through the register
     form, all confirmed on the test anvil; then one pending registration."""
-    with module_database(request, tmp_path_factory) as url:
-        app = new_app(notary_env(url, str(tmp_path_factory.mktemp("instance")), anvil.url,
-                                 LOGIN_RATE_LIMIT="1000 per minute"))
+    with module_app(request, tmp_path_factory, anvil.url,
+                    LOGIN_RATE_LIMIT="1000 per minute") as app:
         engine = engine_of(app)
         clients = {role: app.test_client() for role in ("admin", "sponsor", "coordinator")}
         add_person(engine, "admin@example.org", "admin")

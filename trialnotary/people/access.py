@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-ROLES = ("admin", "sponsor", "coordinator")
+from trialnotary.people.errors import UnknownPermission
+from trialnotary.people.states import ROLES, TOKEN_ROLES, Role  # noqa: F401 (ROLES, from here too)
 
 # Permissions a route can require.
 PUBLIC = "public"
@@ -72,24 +73,24 @@ def can(principal: Principal, permission: str, *, trial: str | None = None,
     if permission == SIGNED_IN:
         return role is not None
     if permission == ADMIN:
-        return role == "admin"
+        return role == Role.ADMIN
     if permission == REGISTER:
-        return role == "coordinator" and (site is None or site in principal.sites)
+        return role == Role.COORDINATOR and (site is None or site in principal.sites)
     if permission in (READ_SITE, MANAGE_SITE_TOKENS):
-        return role == "admin" or (role == "coordinator"
-                                   and (site is None or site in principal.sites))
+        return role == Role.ADMIN or (role == Role.COORDINATOR
+                                      and (site is None or site in principal.sites))
     if permission == READ_TRIAL:
-        return role == "admin" or (role == "sponsor"
-                                   and (trial is None or trial in principal.trials))
+        return role == Role.ADMIN or (role == Role.SPONSOR
+                                      and (trial is None or trial in principal.trials))
     if permission == MANAGE_USER_TOKENS:
-        return role in ("admin", "sponsor")
+        return role in TOKEN_ROLES
     if permission == SITE_TOKEN:
         return True  # decided by the site token itself, inside the call
-    raise ValueError(f"unknown permission {permission!r}")
+    raise UnknownPermission(f"unknown permission {permission!r}")
 
 
 def sees_every_trial(principal: Principal) -> bool:
-    return principal.role == "admin"
+    return principal.role == Role.ADMIN
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Rule:
 def requires(permission: str, scope_arg: str | None = None) -> Callable:
     """Declare what a view needs; checked before it runs (see ``web.check_access``)."""
     if permission not in PERMISSIONS:
-        raise ValueError(f"unknown permission {permission!r}")
+        raise UnknownPermission(f"unknown permission {permission!r}")
 
     def mark(view):
         view.access_rule = Rule(permission, scope_arg)

@@ -32,20 +32,27 @@ class Enrolment(SQLModel, table=True):
     site_id: int = Field(foreign_key="site.id", primary_key=True)
 
 
-class SiteToken(SQLModel, table=True):
-    """An API token that registers for one site. Only its SHA-256 digest is kept."""
+class _Token(SQLModel):
+    """The columns every API token has: only its SHA-256 digest is kept, and the prefix
+    shown in listings."""
 
-    __tablename__ = "site_token"
     id: int | None = Field(default=None, primary_key=True)
-    site_id: int = Field(foreign_key="site.id", index=True)
     digest: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)
     name: str | None = Field(default=None, max_length=100)
-    created_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = UtcDateTime(default_factory=utcnow)
     expires_at: datetime | None = UtcDateTime(default=None)
     last_used_at: datetime | None = UtcDateTime(default=None)
     revoked_at: datetime | None = UtcDateTime(default=None)
+
+
+class SiteToken(_Token, table=True):
+    """An API token that registers for one site; ``created_by_id`` is the person who made
+    it (``None``: made with the CLI)."""
+
+    __tablename__ = "site_token"
+    site_id: int = Field(foreign_key="site.id", index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="app_user.id")
 
 
 class User(SQLModel, table=True):
@@ -116,19 +123,11 @@ class LoginAttempt(SQLModel, table=True):
     ip: str | None = Field(default=None, max_length=45)
 
 
-class UserToken(SQLModel, table=True):
+class UserToken(_Token, table=True):
     """An API token that reads as its user (a sponsor's or admin's trial endpoints)."""
 
     __tablename__ = "user_token"
-    id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="app_user.id", index=True)
-    digest: str = Field(max_length=64, unique=True)
-    prefix: str = Field(max_length=16)
-    name: str | None = Field(default=None, max_length=100)
-    created_at: datetime = UtcDateTime(default_factory=utcnow)
-    expires_at: datetime | None = UtcDateTime(default=None)
-    last_used_at: datetime | None = UtcDateTime(default=None)
-    revoked_at: datetime | None = UtcDateTime(default=None)
 
 
 class AuditEntry(SQLModel, table=True):

@@ -22,7 +22,9 @@ from sqlmodel import Session, select
 from trialnotary.db import as_utc, utcnow
 from trialnotary.people import audit
 from trialnotary.people.access import MANAGE_SITE_TOKENS, Principal, can
+from trialnotary.people.errors import InvalidInput
 from trialnotary.people.models import Enrolment, Site, SiteToken, Trial, User, UserGrant
+from trialnotary.people.states import TokenState
 from trialnotary.validation import (
     ValidationError,
     normalize_trial_id,
@@ -41,7 +43,7 @@ def add_trial(session: Session, registry_id: str, *, title: str | None = None,
               protocol_id: bool = False, actor: str = SYSTEM) -> Trial:
     trial_id = normalize_trial_id(registry_id, protocol_id=protocol_id)
     if session.exec(select(Trial).where(Trial.registry_id == trial_id)).first():
-        raise ValidationError("trial", f"trial {trial_id} already exists")
+        raise InvalidInput("trial", f"trial {trial_id} already exists")
     trial = Trial(registry_id=trial_id, is_protocol_id=protocol_id,
                   title=validate_text(title, "title", 500, required=False))
     session.add(trial)
@@ -73,7 +75,7 @@ def add_site(session: Session, registry_id: str, code: str, *, name: str | None 
     """Create site ``code`` if new and enrol it in the trial."""
     trial = find_trial(session, registry_id)
     if trial is None:
-        raise ValidationError("trial", f"unknown trial {registry_id}")
+        raise InvalidInput("trial", f"unknown trial {registry_id}")
     code = validate_site_id(code)
     site = find_site(session, code)
     if site is None:
@@ -107,7 +109,7 @@ def create_token(session: Session, site_code: str, *, expires_in_days: float | N
     """A new site token, returned once; only its digest is stored."""
     site = find_site(session, site_code)
     if site is None:
-        raise ValidationError("site", f"unknown site {site_code}")
+        raise InvalidInput("site", f"unknown site {site_code}")
     token, digest, prefix = new_token(TOKEN_PREFIX)
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     row = SiteToken(site_id=site.id, digest=digest, prefix=prefix, expires_at=expires_at,
@@ -124,7 +126,7 @@ def create_token(session: Session, site_code: str, *, expires_in_days: float | N
 def revoke_token(session: Session, token_id: int, *, actor: str = SYSTEM) -> SiteToken:
     row = session.get(SiteToken, token_id)
     if row is None:
-        raise ValidationError("token", "no such site token")
+        raise InvalidInput("token", "no such site token")
     return revoke(session, row, entity="site_token", actor=actor)
 
 
@@ -140,13 +142,13 @@ def revoke(session: Session, row, *, entity: str, actor: str, reason: str | None
     return row
 
 
-def token_state(row, *, now: datetime | None = None) -> str:
+def token_state(row, *, now: datetime | None = None) -> TokenState:
     """``revoked``, ``expired`` or ``live``: a site or user token as listed."""
     if row.revoked_at is not None:
-        return "revoked"
+        return TokenState.REVOKED
     if row.expires_at is not None and as_utc(row.expires_at) <= (now or utcnow()):
-        return "expired"
-    return "live"
+        return TokenState.EXPIRED
+    return TokenState.LIVE
 
 
 def may_manage_tokens(creator: Principal | None, site: str) -> bool:
@@ -168,7 +170,8 @@ def live_tokens_created_by(session: Session, user_id: int) -> list[CreatedToken]
         select(SiteToken, Site.code).join(Site, Site.id == SiteToken.site_id)
         .where(SiteToken.created_by_id == user_id, SiteToken.revoked_at.is_(None))
         .order_by(SiteToken.id)).all()
-    return [CreatedToken(token, code) for token, code in rows if token_state(token) == "live"]
+    return [CreatedToken(token, code) for token, code in rows
+            if token_state(token) == TokenState.LIVE]
 
 
 def tokens_lapsing(tokens: list[CreatedToken], creator: Principal | None) -> list[CreatedToken]:

@@ -8,8 +8,8 @@ write the audit trail in the same transaction.
 from __future__ import annotations
 
 import json
+from functools import partial
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
@@ -20,15 +20,15 @@ from flask import (
     request,
     url_for,
 )
-from sqlmodel import select
 
 from trialnotary.db import utcnow, write_session
-from trialnotary.notary import anchoring, audit_check, batches
-from trialnotary.notary.models import Anchor, Batch
+from trialnotary.notary import admin_view, anchoring, audit_check, batches
 from trialnotary.notary.overview import batch_detail
-from trialnotary.people import access, accounts, audit, sites
+from trialnotary.people import access, accounts, audit, directory, signin, sites
 from trialnotary.people.access import requires
-from trialnotary.people.models import Enrolment, Site, Trial, User
+from trialnotary.people.models import User
+from trialnotary.people.states import ROLES
+from trialnotary.people.user_tokens import tokens_of_user
 from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
 from trialnotary.web import query
@@ -40,13 +40,14 @@ from trialnotary.web.responses import download, wants_bom
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_PAGE = 100
 BATCH_PAGE = 100
+BATCHES_LISTED = 200
 
 
 def _change(action, done: str, back: str, **back_args):
     """Run ``action(session, actor)`` in a write transaction; flash what happened."""
     try:
         with write_session(services().engine) as session:
-            result = action(session, current_principal().actor)
+            result = action(session, actor=current_principal().actor)
             session.commit()
     except ValidationError as exc:
         flash(f"{exc.field + ': ' if exc.field else ''}{exc.message}", "error")
@@ -56,20 +57,19 @@ def _change(action, done: str, back: str, **back_args):
     return redirect(url_for(back, **back_args)), result
 
 
+def _redirect_after(action, done: str, back: str, **back_args):
+    """``_change`` where the page needs only its redirect."""
+    return _change(action, done, back, **back_args)[0]
+
+
 # --- overview ------------------------------------------------------------------------
 
 @bp.get("/")
 @requires(access.ADMIN)
 def overview():
     session = db_session()
-    counts = {
-        "trials": session.scalar(select(sa.func.count()).select_from(Trial)),
-        "sites": session.scalar(select(sa.func.count()).select_from(Site)),
-        "users": session.scalar(select(sa.func.count()).select_from(User)),
-        "pending": batches.pending_count(session),
-    }
-    states = dict(session.execute(select(Batch.state, sa.func.count())
-                                  .group_by(Batch.state)).all())
+    counts = {**directory.counts(session), "pending": batches.pending_count(session)}
+    states = admin_view.batch_state_counts(session)
     chain = services().chain
     health = chain.health()  # a dead node is not asked again for the balance
     return render_template("admin/overview.html", counts=counts, states=states,
@@ -86,15 +86,13 @@ def overview():
 def trials():
     if request.method == "POST":
         form = request.form
-        return _change(lambda s, actor: sites.add_trial(
-            s, form.get("trial", ""), title=form.get("title") or None,
-            protocol_id=form.get("protocol_id") == "on", actor=actor),
-            f"Trial {form.get('trial', '').strip().upper()} created.", "admin.trials")[0]
-    rows = db_session().execute(
-        select(Trial, sa.func.count(Enrolment.site_id))
-        .outerjoin(Enrolment, Enrolment.trial_id == Trial.id)
-        .group_by(Trial.id).order_by(Trial.registry_id)).all()
-    return render_template("admin/trials.html", rows=rows)
+        trial = form.get("trial", "")
+        return _redirect_after(
+            partial(sites.add_trial, registry_id=trial, title=form.get("title") or None,
+                    protocol_id=form.get("protocol_id") == "on"),
+            f"Trial {trial.strip().upper()} created.", "admin.trials")
+    return render_template("admin/trials.html",
+                           rows=directory.trials_with_site_counts(db_session()))
 
 
 @bp.route("/sites", methods=["GET", "POST"])
@@ -102,24 +100,13 @@ def trials():
 def sites_page():
     if request.method == "POST":
         form = request.form
-        return _change(lambda s, actor: sites.add_site(
-            s, form.get("trial", ""), form.get("site", "").strip(),
-            name=form.get("name") or None, actor=actor),
-            f"Site {form.get('site', '').strip()} is enrolled in "
-            f"{form.get('trial', '').strip().upper()}.", "admin.sites_page")[0]
+        trial, site = form.get("trial", ""), form.get("site", "").strip()
+        return _redirect_after(
+            partial(sites.add_site, registry_id=trial, code=site, name=form.get("name") or None),
+            f"Site {site} is enrolled in {trial.strip().upper()}.", "admin.sites_page")
     session = db_session()
-    rows = session.execute(
-        select(Site.code, Site.name, Trial.registry_id)
-        .outerjoin(Enrolment, Enrolment.site_id == Site.id)
-        .outerjoin(Trial, Trial.id == Enrolment.trial_id)
-        .order_by(Site.code, Trial.registry_id)).all()
-    enrolled: dict[tuple, list[str]] = {}
-    for code, name, trial in rows:
-        enrolled.setdefault((code, name), [])
-        if trial:
-            enrolled[(code, name)].append(trial)
-    trial_ids = session.scalars(select(Trial.registry_id).order_by(Trial.registry_id)).all()
-    return render_template("admin/sites.html", enrolled=enrolled, trial_ids=trial_ids)
+    return render_template("admin/sites.html", enrolled=directory.sites_with_trials(session),
+                           trial_ids=directory.trial_ids(session))
 
 
 # --- people --------------------------------------------------------------------------
@@ -144,14 +131,14 @@ def users():
         user_id, message = created
         flash(message, "success")
         return redirect(url_for("admin.user", user_id=user_id))
-    people = session.exec(select(User).order_by(User.email)).all()
+    people = directory.users(session)
     grants = {user.id: accounts.grants_of(session, user.id) for user in people}
     return render_template("admin/users.html", people=people, grants=grants,
-                           roles=access.ROLES)
+                           roles=ROLES)
 
 
 def _user_or_404(session, user_id: int) -> User:
-    user = session.get(User, user_id)
+    user = directory.user(session, user_id)
     if user is None:
         abort(404)
     return user
@@ -164,11 +151,10 @@ def user(user_id: int):
     person = _user_or_404(session, user_id)
     trials_granted, sites_granted = accounts.grants_of(session, person.id)
     return render_template(
-        "admin/user.html", person=person, roles=access.ROLES,
+        "admin/user.html", person=person, roles=ROLES,
         trials_granted=sorted(trials_granted), sites_granted=sorted(sites_granted),
-        trial_ids=session.scalars(select(Trial.registry_id).order_by(Trial.registry_id)).all(),
-        site_codes=session.scalars(select(Site.code).order_by(Site.code)).all(),
-        throttled=accounts.throttled_clients(session, [person.email]),
+        trial_ids=directory.trial_ids(session), site_codes=directory.site_codes(session),
+        throttled=signin.throttled_clients(session, [person.email]),
         endings=accounts.token_endings(session, person),
         passwords=take_shown_once("password", user_id=person.id),
         myself=person.id == current_principal().user_id)
@@ -229,7 +215,7 @@ def update_user(user_id: int):
             return f"{email} has a new temporary password, shown below once. Their " \
                    "sessions ended; they choose their own password at sign-in."
         if what == "unlock":
-            accounts.unlock(session, email, actor=actor)
+            signin.unlock(session, email, actor=actor)
             return f"{email} can sign in again from every address."
         raise ValidationError("action", "is not one this page knows")
 
@@ -243,8 +229,8 @@ def update_user(user_id: int):
 @requires(access.ADMIN)
 def logins():
     session = db_session()
-    attempts = accounts.recent_attempts(session)
-    throttled = accounts.throttled_clients(session, {attempt.email for attempt in attempts})
+    attempts = signin.recent_attempts(session)
+    throttled = signin.throttled_clients(session, {attempt.email for attempt in attempts})
     return render_template("admin/logins.html", attempts=attempts, throttled=throttled)
 
 
@@ -252,8 +238,8 @@ def logins():
 @requires(access.ADMIN)
 def unlock():
     email = request.form.get("email", "")
-    return _change(lambda s, actor: accounts.unlock(s, email, actor=actor),
-                   f"{email} can sign in again from every address.", "admin.logins")[0]
+    return _redirect_after(partial(signin.unlock, email=email),
+                           f"{email} can sign in again from every address.", "admin.logins")
 
 
 # --- tokens --------------------------------------------------------------------------
@@ -262,11 +248,10 @@ def unlock():
 @requires(access.ADMIN)
 def tokens():
     session = db_session()
-    owners = dict(session.execute(select(User.id, User.email)).all())
     return render_template("admin/tokens.html", site_tokens=sites.tokens_of_sites(session, None),
-                           user_tokens=accounts.tokens_of_user(session, None), owners=owners,
-                           site_codes=session.scalars(select(Site.code).order_by(Site.code))
-                           .all())
+                           user_tokens=tokens_of_user(session, None),
+                           owners=directory.emails_by_id(session),
+                           site_codes=directory.site_codes(session))
 
 
 # --- batches and the audit trail -----------------------------------------------------
@@ -275,11 +260,7 @@ def tokens():
 @requires(access.ADMIN)
 def batches_page():
     session = db_session()
-    rows = session.exec(select(Batch).order_by(Batch.id.desc()).limit(200)).all()
-    anchors: dict[int, list[Anchor]] = {}
-    for anchor in session.exec(select(Anchor).where(Anchor.batch_id.in_([b.id for b in rows]))
-                               .order_by(Anchor.id)):
-        anchors.setdefault(anchor.batch_id, []).append(anchor)
+    rows, anchors = admin_view.newest_batches(session, limit=BATCHES_LISTED)
     return render_template("admin/batches.html", rows=rows, anchors=anchors,
                            pending=batches.pending_count(session))
 

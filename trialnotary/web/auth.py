@@ -28,9 +28,9 @@ from flask import (
 )
 
 from trialnotary.db import utcnow, write_session
-from trialnotary.people import access, accounts
+from trialnotary.people import access, accounts, directory, sessions, signin, user_tokens
 from trialnotary.people.access import ANONYMOUS, Principal, requires
-from trialnotary.people.models import User
+from trialnotary.people.states import SignInProblem
 from trialnotary.validation import ValidationError
 from trialnotary.web.context import db_session, services
 from trialnotary.web.security import rate_limiter
@@ -60,11 +60,11 @@ def _load_principal() -> None:
         return
     idle = timedelta(minutes=services().settings.session_idle_minutes)
     sql = db_session()
-    found = accounts.resume_session(sql, token, idle=idle)
+    found = sessions.resume_session(sql, token, idle=idle)
     principal = accounts.principal_of(sql, found.user) if found.user else ANONYMOUS
     if found.expired or found.touch:
         with write_session(services().engine) as writer:
-            accounts.note_session(writer, token, ended=found.expired)
+            sessions.note_session(writer, token, ended=found.expired)
             writer.commit()
     if found.expired:
         g.clear_session_cookie = True
@@ -78,16 +78,16 @@ def _load_principal() -> None:
 def _token_principal() -> Principal:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token.startswith(accounts.USER_TOKEN_PREFIX):
+    if scheme.lower() != "bearer" or not token.startswith(user_tokens.USER_TOKEN_PREFIX):
         return ANONYMOUS
     sql = db_session()
-    found = accounts.authenticate_user_token(sql, token)
+    found = user_tokens.authenticate_user_token(sql, token)
     if found.user is None:
         return ANONYMOUS
     principal = accounts.principal_of(sql, found.user)
     if found.touch:
         with write_session(services().engine) as writer:
-            accounts.note_token_use(writer, found.token_id)
+            user_tokens.note_token_use(writer, found.token_id)
             writer.commit()
     return principal
 
@@ -106,7 +106,7 @@ SHOWN_ONCE = "shown_once"
 def show_after_redirect(sql, secret: str, kind: str, **context) -> None:
     """Keep a new token or password for the page this form redirects to (in ``sql``'s
     transaction): never in the URL, never whole in the database or the cookie."""
-    key, pad = accounts.keep_to_show_once(sql, current_principal().user_id, secret)
+    key, pad = sessions.keep_to_show_once(sql, current_principal().user_id, secret)
     waiting = [item for item in session.get(SHOWN_ONCE, []) if isinstance(item, dict)]
     session[SHOWN_ONCE] = [*waiting[-4:], {"kind": kind, "key": key, "pad": pad, **context}]
 
@@ -123,7 +123,7 @@ def take_shown_once(kind: str, **match) -> list[dict]:
     shown = []
     with write_session(services().engine) as sql:
         for item in mine:
-            secret = accounts.take_shown_once(sql, current_principal().user_id,
+            secret = sessions.take_shown_once(sql, current_principal().user_id,
                                               str(item.get("key")), str(item.get("pad")))
             if secret is not None:
                 shown.append({**item, "secret": secret})
@@ -209,14 +209,14 @@ def login():
         return response
     email, password = request.form.get("email", ""), request.form.get("password", "")
     with write_session(services().engine) as sql:
-        outcome = accounts.sign_in(sql, email, password, ip=request.remote_addr)
-        token = accounts.start_session(sql, outcome.user) if outcome.user else None
+        outcome = signin.sign_in(sql, email, password, ip=request.remote_addr)
+        token = sessions.start_session(sql, outcome.user) if outcome.user else None
         if token and request.cookies.get(SESSION_COOKIE):
-            accounts.end_session(sql, request.cookies[SESSION_COOKIE])  # one browser, one
+            sessions.end_session(sql, request.cookies[SESSION_COOKIE])  # one browser, one
         sql.commit()
     if token is None:
         error, status, headers = "The e-mail address or the password is not right.", 401, {}
-        if outcome.problem == "throttled":
+        if outcome.problem == SignInProblem.THROTTLED:
             wait = _seconds_until(outcome.retry_at)
             throttled = ("Too many failed sign-ins to this account from your address: try "
                          f"again in {wait} seconds, or ask an administrator to unlock it.")
@@ -228,6 +228,10 @@ def login():
                                email=email), status, headers
     session.clear()  # no state from before signing in carries over
     response = redirect(_safe_next(request.form.get("next")))
+    return _with_session_cookie(response, token)
+
+
+def _with_session_cookie(response, token: str):
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
                         secure=services().settings.secure_cookies)
     return response
@@ -243,7 +247,7 @@ def logout():
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         with write_session(services().engine) as sql:
-            accounts.end_session(sql, token)
+            sessions.end_session(sql, token)
             sql.commit()
     session.clear()
     flash("You are signed out.", "info")
@@ -260,12 +264,12 @@ def change_password():
         return render_template("password.html")
     current, new = request.form.get("current", ""), request.form.get("new", "")
     with write_session(services().engine) as sql:
-        user = sql.get(User, principal.user_id)
-        outcome = accounts.sign_in(sql, user.email, current, ip=request.remote_addr)
+        user = directory.user(sql, principal.user_id)
+        outcome = signin.sign_in(sql, user.email, current, ip=request.remote_addr)
         if not outcome.user:
             sql.commit()  # the failed attempt counts towards the throttle
             error = "Your current password is not right."
-            if outcome.problem == "throttled":
+            if outcome.problem == SignInProblem.THROTTLED:
                 wait = ("Too many wrong passwords from your address: try again in "
                         f"{_seconds_until(outcome.retry_at)} seconds.")
                 error = f"{error} {wait}" if outcome.checked else wait
@@ -277,13 +281,11 @@ def change_password():
         except ValidationError as exc:
             sql.rollback()
             return render_template("password.html", error=f"New password {exc.message}."), 400
-        token = accounts.start_session(sql, user)
+        token = sessions.start_session(sql, user)
         sql.commit()
     flash("Your password is changed.", "success")
     response = redirect(url_for("web.index"))
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", path="/",
-                        secure=services().settings.secure_cookies)
-    return response
+    return _with_session_cookie(response, token)
 
 
 def init_app(app: Flask) -> None:
