@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from trialnotary.cli import instance
+from trialnotary.people.states import ROLES
 
 
 def _actor() -> str:
@@ -111,7 +112,7 @@ def user_group() -> None:
 
 @user_group.command("add")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(["admin", "sponsor", "coordinator"]))
+@click.option("--role", required=True, type=click.Choice([role.value for role in ROLES]))
 @click.option("--name")
 def user_add(email: str, role: str, name: str | None) -> None:
     """Create a user; print a temporary password (shown once) as the last line."""

@@ -30,6 +30,7 @@ from trialnotary.config import Settings, load_settings, private_folder, private_
 from trialnotary.db import engine_for, upgrade, write_session
 from trialnotary.notary import scheduler
 from trialnotary.people import accounts, sites
+from trialnotary.people.states import Role
 
 DEMO_TRIAL = "NCT01234567"
 DEMO_SITE = "DEMO-SITE"
@@ -156,8 +157,8 @@ class LocalChain:
                    "instance folder; `make run` starts them again")
 
 
-DEMO_USERS = {"admin": "admin@demo.local", "sponsor": "sponsor@demo.local",
-              "coordinator": "coordinator@demo.local"}
+DEMO_USERS = {Role.ADMIN: "admin@demo.local", Role.SPONSOR: "sponsor@demo.local",
+              Role.COORDINATOR: "coordinator@demo.local"}
 SEEDER = "system:local-default"
 
 
@@ -203,9 +204,9 @@ def _seed_users(session: Session, logins_file: Path) -> dict[str, str]:
                                            password=password, actor=SEEDER)
         else:
             accounts.set_password(session, user, password, actor=SEEDER)
-        if role == "sponsor":
+        if role == Role.SPONSOR:
             accounts.grant(session, user, trial=DEMO_TRIAL, actor=SEEDER)
-        elif role == "coordinator":
+        elif role == Role.COORDINATOR:
             accounts.grant(session, user, site=DEMO_SITE, actor=SEEDER)
         logins[email] = password
     _private_file(logins_file, json.dumps(logins, indent=2) + "\n")

@@ -26,6 +26,7 @@ from trialnotary.notary.registrations import first_corrections
 from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
 from trialnotary.people.access import Principal, sees_every_trial
 from trialnotary.people.models import SiteToken, Trial, User, UserToken
+from trialnotary.people.states import Role
 
 PAGE_SIZE = 100
 ID_SLICE = 1000  # ids per query: a database binds only so many parameters
@@ -46,9 +47,9 @@ def explorer_url(chain_id: int | None, tx_hash: str | None) -> str | None:
 def _scoped(query, principal: Principal):
     if sees_every_trial(principal):
         return query
-    if principal.role == "sponsor":
+    if principal.role == Role.SPONSOR:
         return query.where(Registration.trial.in_(principal.trials))
-    if principal.role == "coordinator":
+    if principal.role == Role.COORDINATOR:
         return query.where(Registration.site.in_(principal.sites))
     return query.where(sa.false())
 

@@ -10,6 +10,7 @@ from trialnotary.notary import overview
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access
 from trialnotary.people.access import requires
+from trialnotary.people.states import Role
 from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import KINDS, ValidationError, validate_uuid
 from trialnotary.web import query
@@ -49,7 +50,7 @@ def my_registrations():
     filters = _filters()
     page = page_number()
     rows, total = overview.list_registrations(db_session(), principal, filters, page=page)
-    site_choices = sorted(principal.sites) if principal.role == "coordinator" else []
+    site_choices = sorted(principal.sites) if principal.role == Role.COORDINATOR else []
     waiting_rows = any(row["status"] != RegistrationStatus.CONFIRMED for row in rows)
     return render_template("registrations.html", rows=rows, total=total, filters=filters,
                            page=page, page_size=overview.PAGE_SIZE, kinds=KIND_LABELS,
@@ -99,7 +100,7 @@ def site_receipts():
     every registration of them, confirmed or not)."""
     principal = current_principal()
     session = db_session()
-    names = sorted(principal.sites) if principal.role == "coordinator" else []
+    names = sorted(principal.sites) if principal.role == Role.COORDINATOR else []
     scope = f"site{'s' if len(names) > 1 else ''} {', '.join(names)}" if names \
         else "every site"
     return send_bundle(f"{'_'.join(names) or 'all-sites'}_receipts", scope=scope,

@@ -11,6 +11,7 @@ from trialnotary.db import write_session
 from trialnotary.notary import overview
 from trialnotary.people import access, accounts, sites
 from trialnotary.people.access import requires
+from trialnotary.people.states import Role
 from trialnotary.validation import ValidationError
 from trialnotary.web.auth import current_principal, show_after_redirect, take_shown_once
 from trialnotary.web.context import db_session, services
@@ -29,7 +30,7 @@ def tokens():
     principal = current_principal()
     session = db_session()
     site_tokens = sites.tokens_of_sites(session, principal.sites) \
-        if principal.role == "coordinator" else []
+        if principal.role == Role.COORDINATOR else []
     user_tokens = accounts.tokens_of_user(session, principal.user_id) \
         if access.can(principal, access.MANAGE_USER_TOKENS) else []
     return render_template("tokens.html", site_tokens=site_tokens, user_tokens=user_tokens,
