@@ -86,3 +86,16 @@ def report(figures: list[Figure]) -> int:
     """Print the table; the exit code of a benchmark script: 0 when every floor holds."""
     print_figures(figures)
     return 0 if all(f.holds for f in figures) else 1
+
+
+def seed_site(engine) -> str:
+    """The benchmarks' trial and site, with a new site token for it (returned)."""
+    from trialnotary import db
+    from trialnotary.people import sites
+
+    with db.write_session(engine) as session:
+        sites.add_trial(session, "NCT01234567")
+        sites.add_site(session, "NCT01234567", "SITE-01")
+        token = sites.create_token(session, "SITE-01")
+        session.commit()
+    return token

@@ -32,9 +32,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import baseline_app  # noqa: E402
-from bench.common import ROOT, Figure, free_port, report  # noqa: E402
+from bench.common import ROOT, Figure, free_port, report, seed_site  # noqa: E402
 from trialnotary import db
-from trialnotary.people import sites
 
 BIN = Path(sys.executable).parent
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -61,11 +60,7 @@ def fresh_database(kind: str, folder: Path) -> tuple[str, callable]:
 def seeded(url: str) -> str:
     db.upgrade(url)
     engine = db.make_engine(url)
-    with db.write_session(engine) as session:
-        sites.add_trial(session, "NCT01234567")
-        sites.add_site(session, "NCT01234567", "SITE-01")
-        token = sites.create_token(session, "SITE-01")
-        session.commit()
+    token = seed_site(engine)
     engine.dispose()
     return token
 

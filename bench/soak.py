@@ -40,14 +40,13 @@ from sqlmodel import Session, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ANVIL, free_port  # noqa: E402
+from bench.common import ANVIL, free_port, seed_site  # noqa: E402
 from trialnotary import db
 from trialnotary.config import load_settings
 from trialnotary.notary import consistency
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.faults import POINTS
 from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration
-from trialnotary.people import sites
 
 BIN = Path(sys.executable).parent
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -283,11 +282,7 @@ def main() -> int:
            "TRIALNOTARY_CONFIRMATIONS": "2", "TRIALNOTARY_RESEND_AFTER_SECONDS": "3",
            "TRIALNOTARY_REPLACE_AFTER_SECONDS": "10"}
     engine = db.make_engine(url)
-    with db.write_session(engine) as session:
-        sites.add_trial(session, "NCT01234567")
-        sites.add_site(session, "NCT01234567", "SITE-01")
-        token = sites.create_token(session, "SITE-01")
-        session.commit()
+    token = seed_site(engine)
     chain = ChainClient(load_settings(env))
     deployment = Deployment(env, args.database)
     time.sleep(3)
