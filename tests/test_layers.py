@@ -7,6 +7,7 @@ import cannot slip past.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,23 @@ def test_people_and_the_shared_modules_never_import_the_notary(name):
 
 def test_the_rules_see_every_subpackage():
     assert {layer(name) for name in ALL} >= {*SUBPACKAGES, "shared"}
+
+
+def errors_defined_in(name: str) -> list[type]:
+    module = importlib.import_module(name)
+    return [value for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, BaseException)
+            and value.__module__ == name]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if not n.endswith("__main__")))
+def test_every_error_has_its_layers_root(name):
+    """One hierarchy: proof's errors under ``ProofError`` (it installs alone), every other
+    error under ``TrialnotaryError``; the web's HTTP answers stay werkzeug's."""
+    from werkzeug.exceptions import HTTPException
+
+    from trialnotary.errors import TrialnotaryError
+    from trialnotary.proof.errors import ProofError
+
+    root = ProofError if layer(name) == "proof" else (TrialnotaryError, HTTPException)
+    assert [error for error in errors_defined_in(name) if not issubclass(error, root)] == []

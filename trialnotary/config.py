@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
+from trialnotary.errors import TrialnotaryError
+
 PREFIX = "TRIALNOTARY_"
 log = logging.getLogger(__name__)
 # The instance folder holds every trial's records, password hashes and the secret key:
@@ -55,7 +57,7 @@ CHAINS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(TrialnotaryError, ValueError):
     """A configuration value that cannot be used; the message names the variable."""
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
 from trialnotary.config import PRIVATE_FILE, make_private, private_folder, private_opener
+from trialnotary.errors import TrialnotaryError
 
 # pg_advisory_xact_lock key for the seal/anchor jobs ("TNJOBS" in ASCII).
 JOB_LOCK_KEY = 0x544E4A4F4253
@@ -52,7 +53,7 @@ def UtcDateTime(**kw):  # noqa: N802 - reads like a column type
     return Field(sa_type=sa.DateTime(timezone=True), **kw)
 
 
-class WriterBusy(RuntimeError):
+class WriterBusy(TrialnotaryError, RuntimeError):
     """No turn to write came within the wait: the database is busy, try again shortly.
 
     The web pages and the API answer it with 503 and ``Retry-After``."""

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from typing import Any
 
+from trialnotary.errors import TrialnotaryError
 from trialnotary.proof.facts import (
     KINDS,
     MAX_DATASET_CHARS,
@@ -85,7 +86,7 @@ def show_invisible(text: str) -> str:
     return INVISIBLE.sub(lambda found: f"<U+{ord(found.group()):04X}>", text)
 
 
-class ValidationError(ValueError):
+class ValidationError(TrialnotaryError, ValueError):
     """Bad input; ``field`` names where (``submissions[25].sha256``)."""
 
     def __init__(self, field: str | None, message: str):

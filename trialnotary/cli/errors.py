@@ -6,10 +6,12 @@ The other commands refuse through ``click.ClickException`` (``Error: …``), as 
 
 from __future__ import annotations
 
+from trialnotary.errors import TrialnotaryError
+
 EXIT_OK, EXIT_ERROR, EXIT_NOT_CONFIRMED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
-class CliError(Exception):
+class CliError(TrialnotaryError):
     """A failure to report to the user as one line."""
 
 

@@ -9,8 +9,10 @@ Those that were ``RuntimeError``s stay ``RuntimeError``s, for callers that catch
 
 from __future__ import annotations
 
+from trialnotary.errors import TrialnotaryError
 
-class NotaryError(Exception):
+
+class NotaryError(TrialnotaryError):
     """Anything the notary refuses to do or cannot do."""
 
 

@@ -6,10 +6,11 @@ input (a form's message, the API's 400, the CLI's refusal) answers it unchanged.
 
 from __future__ import annotations
 
+from trialnotary.errors import TrialnotaryError
 from trialnotary.validation import ValidationError
 
 
-class PeopleError(Exception):
+class PeopleError(TrialnotaryError):
     """Anything the people package refuses."""
 
 

@@ -13,6 +13,7 @@ from flask import Response, jsonify, request, send_file
 
 from trialnotary.config import ConfigError
 from trialnotary.db import utcnow
+from trialnotary.errors import TrialnotaryError
 from trialnotary.filenames import safe_filename
 from trialnotary.notary import overview
 from trialnotary.proof.receipt import rfc3339_ms
@@ -21,7 +22,7 @@ from trialnotary.web.context import db_session, services
 from trialnotary.web.documents.bundle import write_bundle
 
 
-class ApiError(Exception):
+class ApiError(TrialnotaryError):
     """A request refused with a JSON error: ``{"error": {"code", "message", "field"}}``."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
