@@ -196,7 +196,7 @@ def test_the_location_line_hides_a_database_password(tmp_path):
 
 
 def test_token_revoke_finds_a_site_or_user_token_by_its_listed_prefix(cli, engine):
-    from trialnotary.people import accounts
+    from trialnotary.people import accounts, user_tokens
     from trialnotary.people.models import SiteToken, UserToken
 
     assert cli("trial", "add", "NCT01234567").exit_code == 0
@@ -204,7 +204,7 @@ def test_token_revoke_finds_a_site_or_user_token_by_its_listed_prefix(cli, engin
     site_token = cli("token", "create", "SITE-01").stdout.strip().splitlines()[-1]
     with Session(engine) as session:
         user, _ = accounts.create_user(session, "s@example.org", "sponsor", actor="test")
-        user_token = accounts.create_user_token(session, user, actor="test")
+        user_token = user_tokens.create_user_token(session, user, actor="test")
         session.commit()
         site_prefix = session.exec(select(SiteToken.prefix)).one()
         user_prefix = session.exec(select(UserToken.prefix)).one()
@@ -214,6 +214,6 @@ def test_token_revoke_finds_a_site_or_user_token_by_its_listed_prefix(cli, engin
     assert cli("token", "revoke", user_prefix).exit_code == 0
     with Session(engine) as session:
         assert sites.authenticate(session, site_token) is None
-        assert accounts.authenticate_user_token(session, user_token).user is None
+        assert user_tokens.authenticate_user_token(session, user_token).user is None
     result = cli("token", "revoke", "tn_site_nothing")
     assert result.exit_code == 1 and "prefix: names no token" in result.output

@@ -152,11 +152,11 @@ def user_grant(email: str, trial: str | None, site: str | None) -> None:
 @click.argument("email")
 def user_reset_password(email: str) -> None:
     """Set a new temporary password (printed once) and end the user's sessions."""
-    from trialnotary.people import accounts
+    from trialnotary.people import accounts, passwords
 
     def reset(session):
         user = _existing_user(session, email)
-        password = accounts.generated_password()
+        password = passwords.generated_password()
         accounts.set_password(session, user, password, actor=_actor(), temporary=True)
         return password
 

@@ -29,7 +29,7 @@ from trialnotary.cli.interrupts import stop_on_signals
 from trialnotary.config import Settings, load_settings, private_folder, private_opener
 from trialnotary.db import engine_for, upgrade, write_session
 from trialnotary.notary import scheduler
-from trialnotary.people import accounts, sites
+from trialnotary.people import accounts, passwords, sites
 from trialnotary.people.states import Role
 
 DEMO_TRIAL = "NCT01234567"
@@ -197,7 +197,7 @@ def _seed_users(session: Session, logins_file: Path) -> dict[str, str]:
     for role, email in DEMO_USERS.items():
         if accounts.find_user(session, email) is not None and email in logins:
             continue
-        password = accounts.generated_password()
+        password = passwords.generated_password()
         user = accounts.find_user(session, email)
         if user is None:
             user, _ = accounts.create_user(session, email, role, name=f"Demo {role}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from trialnotary.people import accounts, sites
+from trialnotary.people import sites, user_tokens
 from trialnotary.people.models import SiteToken, UserToken
 from trialnotary.validation import ValidationError
 
@@ -23,7 +23,7 @@ def revoke_token_by_prefix(session: Session, prefix: str, *, actor: str) -> None
     if kind == "site":
         sites.revoke_token(session, token.id, actor=actor)
     else:
-        accounts.revoke_user_token(session, token.id, actor=actor)
+        user_tokens.revoke_user_token(session, token.id, actor=actor)
 
 
 def _with_prefix(session: Session, table, prefix: str) -> list:

@@ -24,7 +24,7 @@ from flask import (
 from trialnotary.db import utcnow, write_session
 from trialnotary.notary import admin_view, anchoring, audit_check, batches
 from trialnotary.notary.overview import batch_detail
-from trialnotary.people import access, accounts, audit, directory, signin, sites
+from trialnotary.people import access, accounts, audit, directory, passwords, signin, sites
 from trialnotary.people.access import requires
 from trialnotary.people.models import User
 from trialnotary.people.states import ROLES
@@ -209,7 +209,7 @@ def update_user(user_id: int):
             ended = accounts.revoke_grant(session, person, trial=trial, site=site, actor=actor)
             return f"{email} no longer has {scope}." + _ended(ended)
         if what == "reset-password":
-            password = accounts.generated_password()
+            password = passwords.generated_password()
             accounts.set_password(session, person, password, actor=actor, temporary=True)
             show_after_redirect(session, password, "password", user_id=person.id, reset=True)
             return f"{email} has a new temporary password, shown below once. Their " \

@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from trialnotary.db import write_session
 from trialnotary.notary import overview
-from trialnotary.people import access, accounts, sites
+from trialnotary.people import access, sites, user_tokens
 from trialnotary.people.access import requires
 from trialnotary.people.states import Role
 from trialnotary.validation import ValidationError
@@ -31,9 +31,9 @@ def tokens():
     session = db_session()
     site_tokens = sites.tokens_of_sites(session, principal.sites) \
         if principal.role == Role.COORDINATOR else []
-    user_tokens = accounts.tokens_of_user(session, principal.user_id) \
+    own_tokens = user_tokens.tokens_of_user(session, principal.user_id) \
         if access.can(principal, access.MANAGE_USER_TOKENS) else []
-    return render_template("tokens.html", site_tokens=site_tokens, user_tokens=user_tokens,
+    return render_template("tokens.html", site_tokens=site_tokens, user_tokens=own_tokens,
                            sites=sorted(principal.sites),
                            new_tokens=take_shown_once("token"),
                            site_token_days=services().settings.site_token_days)
@@ -84,7 +84,7 @@ def create_user_token():
     principal = current_principal()
 
     def create(session):
-        return accounts.create_user_token(session, overview.user(session, principal.user_id),
+        return user_tokens.create_user_token(session, overview.user(session, principal.user_id),
                                           name=request.form.get("name") or None,
                                           expires_in_days=_expiry_days(),
                                           actor=principal.actor)
@@ -109,7 +109,7 @@ def revoke_user_token(token_id: int):
         principal = current_principal()
         return token.user_id == principal.user_id or access.can(principal, access.ADMIN)
     return _revoke(token_id, find=overview.user_token, may_revoke=may_revoke,
-                   revoke=accounts.revoke_user_token)
+                   revoke=user_tokens.revoke_user_token)
 
 
 def _revoke(token_id: int, *, find: Callable, may_revoke: Callable, revoke: Callable):
