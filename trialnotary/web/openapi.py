@@ -4,6 +4,9 @@ Request schemas follow ``validation`` exactly (the limits and enums are the fact
 from ``proof/facts.json``; the patterns are derived from its rules), so a client that
 validates against this document gets no surprises; every status code and header the views
 produce is listed.
+
+It is longer than our other modules because it is the document itself, schema after schema;
+splitting it would only scatter one contract over several files.
 """
 
 from __future__ import annotations
