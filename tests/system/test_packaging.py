@@ -39,6 +39,8 @@ def test_the_wheel_holds_templates_migrations_and_the_console_script(tmp_path):
     assert {f"trialnotary/{s}" for s in static} <= names
     assert "trialnotary/web/static/vendor/hash-wasm-sha256.umd.min.js" in names
     assert "trialnotary/proof/facts.json" in names  # the verifiers' facts (docs/receipt.md)
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "trialnotary").rglob("*.py")}
+    assert modules - names == set()  # every subpackage is listed in setup.cfg
     assert "trialnotary/migrations/env.py" in names
     assert "trialnotary/migrations/script.py.mako" in names
     assert "trialnotary/migrations/versions/0002_people_and_the_audit_trail.py" in names
