@@ -15,6 +15,7 @@ import functools
 
 from trialnotary import __version__
 from trialnotary.notary import registrations
+from trialnotary.notary.states import BatchState, RegistrationStatus
 from trialnotary.proof.facts import (
     ANCHOR_TYPE,
     CHAIN_IDS_BY_NAME,
@@ -45,6 +46,8 @@ UUID4_ANY_CASE = ("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-
 SITE = "^[A-Za-z0-9._-]{1,64}$"
 RFC3339_MS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 IDEMPOTENCY_KEY = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
+
+STATUSES = [status.value for status in RegistrationStatus]
 
 
 def _char_class(codes: list[int], negate: bool = False) -> str:
@@ -193,7 +196,7 @@ def _schemas() -> dict:
             "required": ["id", "status", "record", "links"],
             "properties": {
                 "id": {"type": "string", "pattern": UUID4},
-                "status": {"const": "pending"},
+                "status": {"const": RegistrationStatus.PENDING.value},
                 "record": _ref("Record"),
                 "links": {
                     "type": "object", "additionalProperties": False,
@@ -239,7 +242,7 @@ def _schemas() -> dict:
             "required": ["id", "status", "supersededBy", "record", "batch", "anchor"],
             "properties": {
                 "id": {"type": "string", "pattern": UUID4},
-                "status": {"type": "string", "enum": ["pending", "sealed", "sent", "confirmed"]},
+                "status": {"type": "string", "enum": STATUSES},
                 "supersededBy": {"type": ["string", "null"], "pattern": UUID4,
                                  "description": "the registration that corrects this one "
                                                 "(a registration is superseded at most "
@@ -263,7 +266,7 @@ def _schemas() -> dict:
                 "root": {"type": "string", "pattern": HEX64},
                 "leafCount": {"type": "integer", "minimum": 1},
                 "sealedAt": {"type": "string", "pattern": RFC3339_MS},
-                "state": {"type": "string", "enum": ["sealed", "sent", "confirmed"]},
+                "state": {"type": "string", "enum": [state.value for state in BatchState]},
                 "anchor": _nullable(_ref("Anchor")),
             },
         },
@@ -282,7 +285,7 @@ def _schemas() -> dict:
                 "reason": _nullable({"type": "string"}),
                 "submittedAt": {"type": "string", "pattern": RFC3339_MS},
                 "registeredBy": _nullable({"type": "string"}),
-                "status": {"type": "string", "enum": ["pending", "sealed", "sent", "confirmed"]},
+                "status": {"type": "string", "enum": STATUSES},
                 "batchId": _nullable({"type": "integer"}),
                 "leafIndex": _nullable({"type": "integer", "minimum": 0}),
                 "txHash": _nullable({"type": "string", "pattern": "^0x[0-9a-f]{64}$"}),
