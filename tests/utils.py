@@ -1,12 +1,14 @@
-"""Helpers shared by the access, accounts, audit and web tests: a migrated database and an
-app for a whole module, people and their sign-in, CSRF tokens read from the pages, and
-reading pages back."""
+"""Helpers shared by the people and web tests: a migrated database and an app for a whole
+module, people and their sign-in, CSRF tokens read from the pages, reading pages back, and
+what the people tests over HTTP share (a trial and site, users, sessions, token rows)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -302,6 +304,61 @@ def assert_inert(html: str, *, where: str) -> None:
 def assert_shown_escaped(html: str, value: str, *, where: str) -> None:
     """The value is on the page as text: HTML-escaped, its template syntax left as is."""
     assert str(escape(value)) in html, f"{where}: {value!r} is not shown as text"
+
+
+# --- the people tests over HTTP (tests/people) ---------------------------------------
+
+TRIAL, SITE = "NCT01234567", "SITE-01"
+WRONG = "not the right password"
+SHA = "ab" * 32
+
+
+def fresh_email(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def person(engine, tag: str, role: str = "coordinator", **grants) -> str:
+    email = fresh_email(tag)
+    if role == "coordinator" and "sites" not in grants:
+        grants["sites"] = [SITE]
+    add_person(engine, email, role, **grants)
+    return email
+
+
+def sessions_of(engine, email: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT s.digest, s.id FROM user_session s JOIN app_user u ON u.id = s.user_id "
+            "WHERE u.email = :e"), {"e": email}).all()
+
+
+def flash_text(response) -> str:
+    return " ".join(re.findall(r'<p class="flash[^"]*"[^>]*>(.*?)</p>',
+                               response.get_data(as_text=True), re.S))
+
+
+def _answer(response) -> tuple[int, str]:
+    text = re.sub(r"\d+ seconds", "N seconds", response.get_data(as_text=True))
+    message = re.search(r'id="login-error">(.*?)</p>', text, re.S)
+    return response.status_code, message.group(1) if message else ""
+
+
+def _count(engine, table: str) -> int:
+    return scalar(engine, f"SELECT count(*) FROM {table}")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _row(engine, table: str, token: str) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text(f"SELECT * FROM {table} WHERE digest = :d"),
+                                 {"d": _digest(token)}).mappings().one())
+
+
+def _shown_token(client, response) -> str:
+    return shown_once(client, response, "new-token-value")
 
 
 # --- Redis ---------------------------------------------------------------------------

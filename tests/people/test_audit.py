@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from sqlmodel import Session, select
 
+import tests.conftest
 from tests.conftest import free_port, insert_registrations
 from tests.utils import (
     add_person,
@@ -38,6 +39,10 @@ from trialnotary.proof.verify import verify_receipt
 TRIAL, SITE = "NCT01234567", "SITE-01"
 ADMIN = "admin@example.org"
 RFC3339_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+# The engine on the database of ``app`` and ``client``: tests/conftest.py's, not the notary's
+# that tests/people/conftest.py gives the other modules here.
+engine = tests.conftest.engine
 
 
 @pytest.fixture(autouse=True)
