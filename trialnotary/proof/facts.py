@@ -16,9 +16,13 @@ from types import MappingProxyType
 FACTS_FILE = "facts.json"
 
 
+_TEXT = files(__package__).joinpath(FACTS_FILE).read_text(encoding="utf-8")
+
+
 def document() -> dict:
-    """The whole file as JSON data (a fresh copy), as the browser verifier receives it."""
-    return json.loads(files(__package__).joinpath(FACTS_FILE).read_text(encoding="utf-8"))
+    """The whole file as JSON data (a fresh copy, read once per process), as the browser
+    verifier receives it."""
+    return json.loads(_TEXT)
 
 
 _FACTS = document()
