@@ -25,7 +25,7 @@ from trialnotary.config import load_settings
 from trialnotary.db import write_session
 from trialnotary.notary import anchoring, batches, scheduler
 from trialnotary.notary.models import Batch
-from trialnotary.people import accounts, audit, sites
+from trialnotary.people import accounts, audit, sites, user_tokens
 from trialnotary.proof import merkle
 from trialnotary.proof.receipt import audit_head_leaf
 
@@ -105,7 +105,7 @@ def test_admin_changes_alone_are_anchored_after_one_seal_interval(
     for path in ("/admin/", "/admin/audit", f"/trials/{TRIAL}", "/registrations"):
         assert client.get(path).status_code == 200, path
     with Session(engine) as session:
-        token = accounts.create_user_token(session, accounts.find_user(
+        token = user_tokens.create_user_token(session, accounts.find_user(
             session, "admin@example.org"), actor="test")
         session.commit()
     bundle = app.test_client().get(f"/api/v1/trials/{TRIAL}/receipts.zip",

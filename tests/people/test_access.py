@@ -41,7 +41,7 @@ from tests.utils import (
     signed_in,
 )
 from trialnotary.db import utcnow, write_session
-from trialnotary.people import access, accounts, sessions, sites
+from trialnotary.people import access, accounts, sessions, sites, user_tokens
 from trialnotary.people.models import SiteToken, User, UserToken
 from trialnotary.validation import ValidationError
 
@@ -228,7 +228,7 @@ def world(request, tmp_path_factory, anvil):
             "victim": add_person(engine, "victim@example.org", "coordinator"),
         }
         with write_session(engine) as session:
-            user_tokens = {role: accounts.create_user_token(
+            tokens_by_role = {role: user_tokens.create_user_token(
                 session, session.get(User, user_ids[role]), name=f"{role}'s", actor="test")
                 for role in ("admin", "sponsor")}
             session.commit()
@@ -246,11 +246,11 @@ def world(request, tmp_path_factory, anvil):
         clients = {who: app.test_client() for who in PRINCIPALS}
         for role, email in PEOPLE.items():
             signed_in(clients[role], email)
-        headers = {"admin-token": bearer(user_tokens["admin"]),
-                   "sponsor-token": bearer(user_tokens["sponsor"]),
+        headers = {"admin-token": bearer(tokens_by_role["admin"]),
+                   "sponsor-token": bearer(tokens_by_role["sponsor"]),
                    "site-token": bearer(site_tokens[S1])}
         yield World(app=app, engine=engine, clients=clients, headers=headers,
-                    user_ids=user_ids, user_tokens=user_tokens, site_tokens=site_tokens,
+                    user_ids=user_ids, user_tokens=tokens_by_role, site_tokens=site_tokens,
                     registrations=registrations, pending=pending)
         engine.dispose()
 
@@ -419,7 +419,7 @@ def _token_owner(who: str, scope: str) -> str:
 def _revoke_user_token(w: World, who: str, scope: str) -> Req:
     owner = _token_owner(who, scope)
     with write_session(w.engine) as session:
-        token = accounts.create_user_token(session, session.get(User, w.user_ids[owner]),
+        token = user_tokens.create_user_token(session, session.get(User, w.user_ids[owner]),
                                            name="to revoke", actor="test")
         session.commit()
         token_id = session.execute(sa.select(UserToken.id).where(
@@ -706,7 +706,7 @@ def test_nobody_but_sponsors_and_admins_has_a_user_token(world):
     with write_session(world.engine) as session:
         coordinator = session.get(User, world.user_ids["coordinator"])
         with pytest.raises(ValidationError, match="only sponsors and admins"):
-            accounts.create_user_token(session, coordinator, actor="test")
+            user_tokens.create_user_token(session, coordinator, actor="test")
 
 
 # --- the API's trial endpoints with user tokens --------------------------------------
@@ -749,7 +749,7 @@ def test_a_dead_user_token_is_refused(world, how):
     user_id = add_person(world.engine, email, "sponsor", trials=[T1])
     with write_session(world.engine) as session:
         user = session.get(User, user_id)
-        token = accounts.create_user_token(session, user, actor="test")
+        token = user_tokens.create_user_token(session, user, actor="test")
         session.commit()
     assert _listing(world, bearer(token)).status_code == 200  # live before
     with write_session(world.engine) as session:
@@ -757,7 +757,7 @@ def test_a_dead_user_token_is_refused(world, how):
         row = session.execute(sa.select(UserToken).where(
             UserToken.digest == sites.token_digest(token))).scalar_one()
         if how == "revoked":
-            accounts.revoke_user_token(session, row.id, actor="test")
+            user_tokens.revoke_user_token(session, row.id, actor="test")
         elif how == "expired":
             row.expires_at = utcnow() - timedelta(seconds=1)
             session.add(row)

@@ -29,7 +29,7 @@ from tests.utils import (
     user_row,
 )
 from trialnotary.db import write_session
-from trialnotary.people import accounts, sites
+from trialnotary.people import accounts, sites, user_tokens
 
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
@@ -113,7 +113,7 @@ def _successful_forms(notary, engine, admin, coordinator) -> dict:
     signed_in(mover, mover_email)
     with write_session(engine) as session:
         site_token = sites.create_token(session, SITE, name="to revoke")
-        user_token = accounts.create_user_token(
+        user_token = user_tokens.create_user_token(
             session, session.get(type(user_row(engine, sponsor_email)),
                                  user_row(engine, sponsor_email).id), actor="test")
         session.commit()

@@ -25,7 +25,7 @@ from tests.utils import (
     user_row,
 )
 from trialnotary.db import write_session
-from trialnotary.people import accounts, passwords, signin
+from trialnotary.people import passwords, signin, user_tokens
 from trialnotary.validation import ValidationError
 
 REAL_HASHER = passwords._hasher
@@ -112,7 +112,7 @@ def test_the_api_answers_json_not_a_page_when_a_password_must_change(notary, eng
     email = person(engine, "api-reset", "sponsor", trials=[TRIAL])
     user = user_row(engine, email)
     with write_session(engine) as session:
-        token = accounts.create_user_token(session, session.get(type(user), user.id),
+        token = user_tokens.create_user_token(session, session.get(type(user), user.id),
                                            actor="test")
         session.commit()
     url = f"/api/v1/trials/{TRIAL}/submissions"

@@ -22,7 +22,7 @@ from tests.utils import (
     sqlite_app,
 )
 from trialnotary import db
-from trialnotary.people import accounts, sites
+from trialnotary.people import accounts, sites, user_tokens
 
 AXE = ROOT / "node_modules/axe-core/axe.min.js"
 TRIAL, SITE = "jRCT2031210001", "SITE-01"
@@ -58,7 +58,7 @@ def notary(tmp_path_factory, anvil):
             ids[role] = user.id
             if role == "sponsor":
                 accounts.grant(session, user, trial=TRIAL)
-                accounts.create_user_token(session, user, name="nightly export",
+                user_tokens.create_user_token(session, user, name="nightly export",
                                            actor="test")
             elif role == "coordinator":
                 accounts.grant(session, user, site=SITE)

@@ -29,7 +29,7 @@ from tests.utils import (
 )
 from trialnotary.cli import receipts
 from trialnotary.filenames import receipt_filename, safe_filename
-from trialnotary.people import accounts, sites
+from trialnotary.people import accounts, sites, user_tokens
 from trialnotary.proof.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.validation import (
@@ -265,7 +265,7 @@ def test_odd_labels_and_ids_never_break_the_bundle(notary, anvil):
         session.commit()
     add_person(engine, "sponsor@example.org", "sponsor", trials=ODD_TRIALS)
     with Session(engine) as session:
-        user_token = accounts.create_user_token(
+        user_token = user_tokens.create_user_token(
             session, accounts.find_user(session, "sponsor@example.org"), actor="test")
         session.commit()
     api = notary.test_client()

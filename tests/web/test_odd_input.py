@@ -41,7 +41,7 @@ from tests.utils import (
 )
 from trialnotary import db
 from trialnotary.db import write_session
-from trialnotary.people import access, accounts, passwords, sessions, sites
+from trialnotary.people import access, passwords, sessions, sites, user_tokens
 from trialnotary.people.models import User
 from trialnotary.web.app import MAX_BODY_BYTES
 
@@ -149,10 +149,10 @@ def world(request, tmp_path_factory, anvil):
                     "victim": add_person(engine, "victim@example.org", "coordinator",
                                          sites=[S1])}
         with write_session(engine) as session:
-            user_tokens = {role: accounts.create_user_token(
+            tokens_by_role = {role: user_tokens.create_user_token(
                 session, session.get(User, user_ids[role]), actor="test")
                 for role in ("admin", "sponsor")}
-            accounts.create_user_token(session, session.get(User, user_ids["admin"]),
+            user_tokens.create_user_token(session, session.get(User, user_ids["admin"]),
                                        name="to revoke", actor="test")  # id 3
             for _ in range(2):
                 sites.create_token(session, S1, name="to revoke")  # ids 2 and 3
@@ -166,8 +166,8 @@ def world(request, tmp_path_factory, anvil):
         clients = {who: app.test_client() for who in (*PAGE_PRINCIPALS, *API_PRINCIPALS)}
         for role in PEOPLE:
             clients[role].set_cookie("tn_session", _session_of(engine, user_ids[role]))
-        headers = {"admin-token": bearer(user_tokens["admin"]),
-                   "sponsor-token": bearer(user_tokens["sponsor"]),
+        headers = {"admin-token": bearer(tokens_by_role["admin"]),
+                   "sponsor-token": bearer(tokens_by_role["sponsor"]),
                    "site-token": bearer(site_token)}
         names = {"registration_id": confirmed["id"], "pending_id": pending["id"], "trial": T1,
                  "user_id": user_ids["victim"], "batch_id": 1, "fmt": "csv",

@@ -23,13 +23,6 @@ from trialnotary.people.passwords import check_password, generated_password
 from trialnotary.people.sessions import end_sessions_of
 from trialnotary.people.sites import SYSTEM, find_site, find_trial
 from trialnotary.people.states import ROLES, Role
-
-# The user tokens' names other packages call by ``accounts.``: importable from here too.
-from trialnotary.people.user_tokens import (  # noqa: F401
-    create_user_token,
-    revoke_user_token,
-    tokens_of_user,
-)
 from trialnotary.validation import validate_text
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
