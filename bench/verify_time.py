@@ -28,6 +28,7 @@ from trialnotary import db
 from trialnotary.config import load_settings
 from trialnotary.notary import anchoring, batches, registrations
 from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.identity import notary_of
 from trialnotary.people import sites
 
 BIN = Path(sys.executable).parent
@@ -62,7 +63,7 @@ def confirmed_receipt(folder: Path, rpc_url: str) -> tuple[Path, Path, str]:
     while not anchoring.confirm_sent(engine, chain):
         time.sleep(0.2)
     with db.write_session(engine) as session:
-        found = registrations.receipt_of(session, record["id"])
+        found = registrations.receipt_of(session, record["id"], notary_of(settings))
     engine.dispose()
     receipt = folder / "visits.receipt.json"
     receipt.write_text(json.dumps(found.receipt))

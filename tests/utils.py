@@ -26,6 +26,8 @@ from trialnotary.people.models import User
 from trialnotary.web.app import create_app
 
 PASSWORD = "a long test password"
+#: A receipt's ``notary`` where domain tests build receipts without a request.
+RECEIPT_NOTARY = {"name": "trialnotary", "url": "http://127.0.0.1:5000"}
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 REDIS_URL = os.environ.get("TRIALNOTARY_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 

@@ -98,6 +98,7 @@ class Settings:
     lookup_rate_limit: str = "30 per minute"
     trusted_proxies: int = 0
     public_url: str | None = None
+    notary_name: str = "trialnotary"  # how the notary names itself in receipts and identity
     resend_after_seconds: float = 10.0
     replace_after_seconds: float = 30.0
     write_lock_timeout_seconds: float = 5.0
@@ -302,6 +303,16 @@ def _public_url(raw: str | None) -> str | None:
     return url
 
 
+MAX_NOTARY_NAME = 200
+
+
+def _notary_name(raw: str | None) -> str:
+    name = " ".join((raw or "").split())
+    if len(name) > MAX_NOTARY_NAME:
+        raise ConfigError(f"{PREFIX}NOTARY_NAME is longer than {MAX_NOTARY_NAME} characters")
+    return name or Settings.notary_name
+
+
 def _allowed_hosts(raw: str | None, chain: str, public_url: str | None) -> tuple[str, ...]:
     """The host names requests may name (any port): those configured, else the local
     ones on the local chain, and the public URL's in any case."""
@@ -358,6 +369,7 @@ def load_settings(environ: dict[str, str] | None = None, *, create: bool = True)
         lookup_rate_limit=_rate_limit(values, "LOOKUP_RATE_LIMIT", "30 per minute"),
         trusted_proxies=_number(values, "TRUSTED_PROXIES", 0, int, 0),
         public_url=public_url,
+        notary_name=_notary_name(get("NOTARY_NAME")),
         allowed_hosts=_allowed_hosts(get("ALLOWED_HOSTS"), chain, public_url),
         site_token_days=_number(values, "SITE_TOKEN_DAYS", 90.0, float, 0) or None,
         resend_after_seconds=_number(values, "RESEND_AFTER_SECONDS",

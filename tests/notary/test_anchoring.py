@@ -12,6 +12,7 @@ from eth_account import Account
 from sqlmodel import Session, select
 
 from tests.conftest import ANVIL_ACCOUNTS, Anvil, free_port, insert_registrations
+from tests.utils import RECEIPT_NOTARY
 from trialnotary import db
 from trialnotary.config import ANVIL_DEV_KEY, load_settings
 from trialnotary.notary import anchoring, batches, consistency, receipts
@@ -175,7 +176,7 @@ def test_a_reorg_after_confirmation_withdraws_the_receipt_until_mined_again(engi
     assert done.reverted == [batch.id]
     assert batch_state(engine, batch.id) == "sent"
     with Session(engine) as session:
-        assert all(receipts.receipt_for(session, s) is None
+        assert all(receipts.receipt_for(session, s, RECEIPT_NOTARY) is None
                    for s in session.exec(select(Registration)))
     settle(engine, chain, node)
     [after] = anchors(engine)

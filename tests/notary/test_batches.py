@@ -5,6 +5,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tests.conftest import ANVIL_ACCOUNTS, insert_registrations
+from tests.utils import RECEIPT_NOTARY
 from trialnotary import db
 from trialnotary.notary import anchoring, batches, receipts, trees
 from trialnotary.notary.chain import FeeAboveCap, anchor_gas
@@ -163,7 +164,7 @@ def test_one_batch_is_anchored_by_exactly_one_minimal_transaction(engine, chain,
         stored = session.exec(select(Anchor)).one()
         assert (stored.state, stored.block_number) == ("confirmed", int(receipt["blockNumber"], 16))
         row = session.exec(select(Registration)).first()
-        issued = receipts.receipt_for(session, row)
+        issued = receipts.receipt_for(session, row, RECEIPT_NOTARY)
     assert issued["anchors"][0]["sourceId"] == anchor.tx_hash
     assert issued["anchors"][0]["blockHash"] == receipt["blockHash"]
     assert fold_proof(bytes.fromhex(issued["targetHash"]), issued["proof"]) == batch.root
@@ -178,12 +179,12 @@ def test_no_receipt_before_confirmation(engine, chain):
     insert_registrations(engine, 1)
     with Session(engine) as session:
         row = session.exec(select(Registration)).one()
-        assert receipts.receipt_for(session, row) is None
+        assert receipts.receipt_for(session, row, RECEIPT_NOTARY) is None
     batches.seal_all(engine, 10)
     anchoring.anchor_sealed(engine, chain)
     with Session(engine) as session:
         row = session.exec(select(Registration)).one()
-        assert receipts.receipt_for(session, row) is None
+        assert receipts.receipt_for(session, row, RECEIPT_NOTARY) is None
         assert session.get(Batch, receipts.slot_of(session, row).batch_id).state == "sent"
 
 

@@ -11,6 +11,7 @@ from eth_account import Account
 from sqlmodel import Session, select
 
 from tests.conftest import Anvil, insert_registrations
+from tests.utils import RECEIPT_NOTARY
 from trialnotary.config import load_settings
 from trialnotary.notary import anchoring, batches, receipts
 from trialnotary.notary.chain import ChainClient, ChainError
@@ -57,7 +58,7 @@ def test_sepolia_settings_anchor_and_issue_receipts_after_finality(
 
     with Session(engine) as session:
         row = session.exec(select(Registration)).first()
-        receipt = receipts.receipt_for(session, row)
+        receipt = receipts.receipt_for(session, row, RECEIPT_NOTARY)
     assert receipt["anchors"][0]["chain"] == "ethereumSepolia"
     assert receipt["anchors"][0]["chainId"] == SEPOLIA
     assert receipt["anchors"][0]["sender"] == address

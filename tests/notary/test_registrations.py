@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from tests.proof.vectors import load_vectors
+from tests.utils import RECEIPT_NOTARY
 from trialnotary import db
 from trialnotary.db import utcnow
 from trialnotary.notary import batches, registrations
@@ -407,7 +408,7 @@ def test_sealed_registrations_show_their_batch(engine, site_token):
         assert view["batch"] == {"id": batch.id, "leafIndex": 0, "leafCount": 2,
                                  "sealedAt": batch.sealed_at, "root": batch.root.hex()}
         assert view["anchor"] is None
-        lookup = registrations.receipt_of(session, view["id"])
+        lookup = registrations.receipt_of(session, view["id"], RECEIPT_NOTARY)
         assert lookup.receipt is None and lookup.status == view
         assert registrations.batch_of(session, batch.id)["state"] == "sealed"
         assert registrations.batch_of(session, batch.id + 1) is None

@@ -119,6 +119,41 @@ def plain_receipts(anvil, folder):
     return files, receipts
 
 
+# --- the notary's identity ------------------------------------------------------------
+
+EARLY, LATE = "2000-01-01T00:00:00Z", "2099-01-01T00:00:00Z"
+
+
+def identity_document(*addresses: dict, chain_id: int = 31337, name: str = "Test notary"
+                      ) -> dict:
+    """An identity document (docs/receipt.md) listing ``addresses`` on one chain; each is
+    ``{"address", "from", "until", "compromisedFrom"}`` with what is left out filled in."""
+    listed = [{"from": EARLY, "until": None, "compromisedFrom": None, **entry}
+              for entry in addresses]
+    return {"name": name, "url": "https://notary.example.org", "version": 1,
+            "updatedAt": "2026-12-01T10:00:00.000Z",
+            "anchors": [{"name": "local", "kind": "evm", "chainId": chain_id,
+                         "retireOn": None, "addresses": listed}]}
+
+
+def identity_of(address: str = NOTARY, **entry) -> dict:
+    """The document of a notary that anchors from ``address`` (``entry``: its times)."""
+    return identity_document({"address": address, **entry})
+
+
+def identity_file(folder: Path, document: dict | None = None,
+                  name: str = "identity.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(document if document is not None else identity_of()))
+    return path
+
+
+def pinned_identity(document: dict | None = None):
+    from trialnotary.proof.verify import parse_identity
+
+    return parse_identity(document if document is not None else identity_of())
+
+
 # --- verifying them ------------------------------------------------------------------
 
 def verify(node: Anvil, receipt: dict, **options):
@@ -183,6 +218,8 @@ MALFORMED = {
     "no block time": (_drop(["anchors", 0, "blockTime"]), "anchors[0].blockTime is missing"),
     "record key missing": (_drop(["trialnotary", "record", "filename"]), "missing: filename"),
     "record not an object": (_set(["trialnotary", "record"], []), "record must be an object"),
-    "version 2": (_set(["trialnotary", "receiptVersion"], 2), "receiptVersion 2 is not"),
+    "version 3": (_set(["trialnotary", "receiptVersion"], 3), "receiptVersion 3 is not"),
+    "version 2 without its notary": (_set(["trialnotary", "receiptVersion"], 2),
+                                     "trialnotary.notary is missing"),
     "wrong type": (_set(["type"], "ChainpointSHA512v2"), "type must be"),
 }

@@ -67,14 +67,14 @@ def test_every_chain_step_passes_over_given_answers():
     steps, seen = checks.node_steps(Answers(claims.root), claims, 2, SENDER)
     assert [(step.name, step.ok) for step in steps] == [(name, True)
                                                         for name in facts.CHAIN_STEPS]
-    assert seen == "2026-11-23T19:00:12Z"
+    assert seen.block_time == "2026-11-23T19:00:12Z" and seen.sender == SENDER
 
 
 def test_a_node_on_another_chain_skips_the_rest():
     claims = claims_of_a_receipt()
     steps, seen = checks.node_steps(Answers(claims.root, chain_id=1), claims, 1, None)
     assert [step.ok for step in steps] == [False] + [None] * (len(facts.CHAIN_STEPS) - 1)
-    assert seen is None
+    assert seen == checks.Seen()
 
 
 def test_too_few_confirmations_fail_only_confirmations():
@@ -92,7 +92,7 @@ def test_the_offline_checks_over_a_given_digest():
 
 
 def test_the_facts_agree_with_themselves():
-    assert facts.STEPS == facts.OFFLINE_STEPS + facts.CHAIN_STEPS
+    assert facts.STEPS == facts.OFFLINE_STEPS + facts.CHAIN_STEPS + facts.ORIGIN_STEPS
     assert all(facts.CHAIN_IDS_BY_NAME[name] == chain_id
                for chain_id, name in facts.CHAIN_NAMES.items())
     assert sorted(facts.EXIT_ORDER) == list(range(5))

@@ -14,14 +14,16 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import free_port
-from tests.proof.anchored import MALFORMED, NOTARY, OTHER, write
+from tests.proof.anchored import MALFORMED, NOTARY, OTHER, identity_file, write
 from trialnotary.cli import main as cli
 from trialnotary.proof.facts import (
+    CHAIN_STEPS,
     EXIT_FAILED,
     EXIT_NOT_PINNED,
     EXIT_PASS,
     EXIT_UNCHECKED,
     EXIT_UNUSABLE,
+    OFFLINE_STEPS,
     STEPS,
 )
 from trialnotary.proof.verify import exit_code_of, main
@@ -33,7 +35,7 @@ def test_the_command_passes_a_good_receipt(batch, tmp_path):
     receipt = write(tmp_path, batch.receipts[2])
     command = Path(sys.executable).with_name("trialnotary")
     done = subprocess.run([command, "verify", str(receipt), "--file", str(batch.files[2]),
-                           "--rpc", batch.node.url, "--expect-sender", NOTARY],
+                           "--rpc", batch.node.url, "--notary", str(identity_file(tmp_path))],
                           capture_output=True, text=True, check=False, timeout=60,
                           env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert done.returncode == 0, done.stdout + done.stderr
@@ -53,7 +55,7 @@ def test_json_output(batch, tmp_path):
     receipt = batch.receipts[1]
     result = CliRunner().invoke(cli, ["verify", str(write(tmp_path, receipt)), "--file",
                                       str(batch.files[1]), "--rpc", batch.node.url, "--json",
-                                      "--expect-sender", NOTARY])
+                                      "--notary", str(identity_file(tmp_path))])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.output)
     anchor = receipt["anchors"][0]
@@ -65,6 +67,9 @@ def test_json_output(batch, tmp_path):
     assert answer["transaction"] == "0x" + anchor["sourceId"]
     assert answer["provenTime"] == anchor["blockTime"]
     assert answer["chainId"] == 31337 and answer["blockNumber"] == anchor["blockNumber"]
+    assert answer["notary"]["name"] == "Test notary"
+    required, actual = answer["confirmations"]["required"], answer["confirmations"]["actual"]
+    assert required == 1 and actual >= 3  # the local chain's default; make_batch mined 2
     assert answer["nodes"] == [{"url": batch.node.url, "answered": True,
                                 "detail": answer["nodes"][0]["detail"], "chainId": 31337,
                                 "head": answer["nodes"][0]["head"]}]
@@ -187,9 +192,11 @@ def test_an_unpinned_sender_passes_with_exit_3_and_says_so(batch, tmp_path, caps
     assert main(receipt, file_path=batch.files[0], rpc_urls=[batch.node.url]) == \
         EXIT_NOT_PINNED
     verdict, note = first_lines(capsys, 2)
-    assert verdict.startswith("This file is the one registered as")
-    assert note == (f"Not pinned: the anchor was sent by {NOTARY}; give the notary's published "
-                    "address as the expected sender to check that the notary sent it.")
+    assert verdict == (f"The anchor is genuine, but its origin is not pinned: it was sent by "
+                       f"{NOTARY}, and nothing checked that this address is the notary's.")
+    assert note.startswith("This file is the one registered as")
+    assert note.endswith("Pin the notary's identity (--notary URL or file) or its address "
+                         "(--expect-sender) to check that the notary sent the anchor.")
     assert main(receipt, rpc_urls=[batch.node.url], expect_sender=OTHER) == EXIT_FAILED
     assert first_lines(capsys)[0].startswith("This receipt does NOT verify: sender failed")
 
@@ -261,7 +268,7 @@ def test_several_receipts_in_json_give_a_list(batch, tmp_path):
     answers = json.loads(result.stdout)
     assert [answer["receipt"] for answer in answers] == [*paths, str(unusable)]
     assert [answer["exitCode"] for answer in answers] == [3, 3, 2]
-    assert [s["name"] for s in answers[0]["steps"]] == list(STEPS)
+    assert [s["name"] for s in answers[0]["steps"]] == list(OFFLINE_STEPS + CHAIN_STEPS)
     assert answers[1]["targetHash"] == batch.receipts[1]["targetHash"]
     assert answers[2] == {"receipt": str(unusable), "ok": False, "exitCode": 2,
                           "error": "a receipt is a JSON object"}

@@ -21,6 +21,7 @@ from tests.proof.anchored import (
     chainpoint,
     failed,
     make_batch,
+    pinned_identity,
     send,
     verify,
     with_anchor,
@@ -28,21 +29,28 @@ from tests.proof.anchored import (
 )
 from tests.proof.vectors import load_vectors
 from trialnotary.proof.facts import (
+    CHAIN_STEPS,
     EXIT_UNCHECKED,
+    OFFLINE_STEPS,
     STEPS,
 )
 from trialnotary.proof.verify import main, verify_receipt
+
+#: The steps shown when no identity is pinned (``notary`` applies only with one).
+SHOWN = OFFLINE_STEPS + CHAIN_STEPS
 
 # --- good receipts -------------------------------------------------------------------
 
 def test_good_receipts_pass_every_step(batch):
     for receipt, path in zip(batch.receipts, batch.files, strict=True):
-        report = verify(batch.node, receipt, file_path=path)
+        report = verify(batch.node, receipt, file_path=path, notary=pinned_identity())
         assert [step.name for step in report.steps] == list(STEPS)
         assert all(step.ok is True for step in report.steps), report.steps
         assert report.ok
         assert report.proven_time == receipt["anchors"][0]["blockTime"]
         assert report.nodes[0].answered and report.nodes[0].chain_id == 31337
+        unpinned = verify(batch.node, receipt, file_path=path)
+        assert [step.name for step in unpinned.steps] == list(SHOWN)
 
 
 def test_without_a_file_the_file_step_is_skipped(batch):
@@ -326,7 +334,7 @@ def test_a_plain_chainpoint_receipt_verifies_from_merkle_path_on(anvil, plain_ba
     for path, receipt in zip(files, receipts, strict=True):
         report = verify_receipt(receipt, file_path=path, rpc_urls=[anvil.url])
         assert report.step("leaf").ok is None
-        assert all(report.step(n).ok is True for n in STEPS if n != "leaf"), report.steps
+        assert all(report.step(n).ok is True for n in SHOWN if n != "leaf"), report.steps
         assert report.ok
 
 

@@ -55,23 +55,30 @@ def receipt(registration_id: str, output: str | None, server: str) -> None:
               help="The file the receipt was issued for (with one receipt only).")
 @click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
               help="A chain node (http or https); repeat for several.")
-@click.option("--confirmations", default="1", show_default=True,
-              help="A number, or 'finalized'.")
+@click.option("--confirmations", metavar="N|finalized",
+              help="A number, or 'finalized'. Default: finalized on Ethereum mainnet, "
+                   "Sepolia and Hoodi; 1 on other chains.")
+@click.option("--notary", metavar="URL|FILE",
+              help="Pin the origin with the notary's identity: its base URL, the URL of its "
+                   "/.well-known/trialnotary.json, or a saved copy (https, or http to this "
+                   "machine).")
 @click.option("--expect-sender", metavar="ADDR", help="Pin the notary's anchoring address.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object; a list of them with several receipts.")
-def verify(receipt_paths, file_path, rpc_urls, confirmations, expect_sender, as_json) -> None:
+def verify(receipt_paths, file_path, rpc_urls, confirmations, notary, expect_sender,
+           as_json) -> None:
     """Check receipts (and a file) step by step, the verdict first.
 
-    Exit 0 if every check passed and the sender is pinned (--expect-sender), 1 if a check
-    failed, 2 for unusable input, 3 if every check passed but the sender is not pinned, 4 if
-    no chain node answered. With several receipts the worst wins (2 > 1 > 4 > 3 > 0).
+    Exit 0 if every check passed and the origin is pinned (--notary or --expect-sender), 1
+    if a check failed, 2 for unusable input (or a notary identity that cannot be read), 3 if
+    every check passed but the origin is not pinned, 4 if no chain node answered. With
+    several receipts the worst wins (2 > 1 > 4 > 3 > 0).
     """
     from trialnotary.proof import verify as verifier
 
     sys.exit(verifier.main(receipt_paths, file_path=file_path, rpc_urls=list(rpc_urls),
                            confirmations=confirmations, expect_sender=expect_sender,
-                           as_json=as_json))
+                           notary=notary, as_json=as_json))
 
 
 COMMANDS = (submit, receipt, verify)

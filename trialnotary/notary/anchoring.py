@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from trialnotary.db import as_utc, chain_lock, utcnow, write_session
+from trialnotary.notary import identity
 from trialnotary.notary.batches import pending_count, seal_all, seal_audit_head
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.errors import ChainError, ChainUnreachable, FeeAboveCap
@@ -67,12 +68,14 @@ def anchor_round(engine: Engine, chain: ChainClient, *, wait: float = 0) -> Roun
         with chain_lock(engine) as held:
             if held:
                 chain.ensure_chain()
+                identity.prepare_signer(engine, chain)
                 done = Round()
                 mend_gaps(engine, chain, done)
                 recheck_confirmed(engine, chain, done)
                 follow(engine, chain, done)
                 done.signed = sign_new(engine, chain)
                 done.sent = broadcast(engine, chain)
+                identity.after_round(engine, chain.settings, done.confirmed)
                 return done
         if time.monotonic() >= deadline:
             return None

@@ -59,6 +59,7 @@ class SignedAnchor:
     gas: int
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
+    sender: str = ""  # the signing account (checksummed)
 
 
 @dataclass(frozen=True)
@@ -89,14 +90,41 @@ class ChainClient:
             for url in settings.rpc_urls
         ]
         self._chain_checked = False
+        self._current = None
+        self._keys: dict[str, object] = {}
 
     @cached_property
-    def account(self):
+    def configured_account(self):
+        """The account of the configured key (``TRIALNOTARY_ANCHOR_KEY_FILE``)."""
         return Account.from_key(self.settings.anchor_key())
+
+    @property
+    def account(self):
+        """The account anchors are signed with now: the configured key's, unless
+        ``use_key`` chose another (after ``chain rotate-key``)."""
+        return self._current or self.configured_account
 
     @property
     def address(self) -> str:
         return self.account.address
+
+    def use_key(self, key: str) -> str:
+        """Sign new anchors with ``key`` from now on; the keys used before stay at hand to
+        sign replacements of their own anchors still in flight. Returns its address."""
+        account = Account.from_key(key)
+        self._keys[account.address.lower()] = account
+        self._current = account
+        return account.address
+
+    def _signer(self, sender: str | None):
+        if sender is None or sender.lower() == self.address.lower():
+            return self.account
+        if sender.lower() == self.configured_account.address.lower():
+            return self.configured_account
+        return self._keys.get(sender.lower())
+
+    def can_sign_as(self, sender: str) -> bool:
+        return self._signer(sender) is not None
 
     def _call(self, fn):
         """Run ``fn(w3)`` on the first node that answers, in the configured order.
@@ -140,9 +168,11 @@ class ChainClient:
     def pending_nonce(self) -> int:
         return self._call(lambda w3: w3.eth.get_transaction_count(self.address, "pending"))
 
-    def mined_nonce(self) -> int:
-        """How many of the account's transactions are mined (the next nonce to be mined)."""
-        return self._call(lambda w3: w3.eth.get_transaction_count(self.address, "latest"))
+    def mined_nonce(self, address: str | None = None) -> int:
+        """How many of the account's (or ``address``'s) transactions are mined (the next
+        nonce to be mined)."""
+        return self._call(lambda w3: w3.eth.get_transaction_count(address or self.address,
+                                                                  "latest"))
 
     def fees(self) -> tuple[int, int]:
         """``(max_fee_per_gas, max_priority_fee_per_gas)`` from the node, under the cap."""
@@ -173,27 +203,33 @@ class ChainClient:
                               f"TRIALNOTARY_MAX_FEE_GWEI={self.settings.max_fee_gwei}")
         return new_max, min(new_priority, new_max)
 
-    def sign_anchor(self, root: bytes, nonce: int,
-                    fees: tuple[int, int] | None = None) -> SignedAnchor:
+    def sign_anchor(self, root: bytes, nonce: int, fees: tuple[int, int] | None = None,
+                    sender: str | None = None) -> SignedAnchor:
         """An EIP-1559 transaction to ourselves, value 0, carrying the 32-byte root, with
-        the node's fees (or ``fees``: ``(max_fee_per_gas, max_priority_fee_per_gas)``)."""
+        the node's fees (or ``fees``: ``(max_fee_per_gas, max_priority_fee_per_gas)``),
+        signed by the current key (or by ``sender``'s, to replace one of its anchors)."""
         self.ensure_chain()
+        account = self._signer(sender)
+        if account is None:
+            raise ChainError(f"the key of {sender} is not at hand: its anchor is sent again "
+                             "as it is, not replaced")
         max_fee, priority = fees or self.fees()
         tx = {
             "type": 2,
             "chainId": self.settings.chain_id,
             "nonce": nonce,
-            "to": self.address,
+            "to": account.address,
             "value": 0,
             "data": "0x" + root.hex(),
             "gas": anchor_gas(root),
             "maxFeePerGas": max_fee,
             "maxPriorityFeePerGas": priority,
         }
-        signed = self.account.sign_transaction(tx)
+        signed = account.sign_transaction(tx)
         return SignedAnchor(
             raw=bytes(signed.raw_transaction), tx_hash=bytes(signed.hash).hex(), nonce=nonce,
             gas=tx["gas"], max_fee_per_gas=max_fee, max_priority_fee_per_gas=priority,
+            sender=account.address,
         )
 
     def send_raw(self, raw: bytes) -> None:

@@ -31,6 +31,7 @@ from trialnotary.notary import batches, receipts
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.driver import driver_stream
 from trialnotary.notary.errors import ChainError
+from trialnotary.notary.identity import notary_of
 from trialnotary.notary.models import (
     RECORD_COLUMNS,
     Anchor,
@@ -237,7 +238,7 @@ def _receipts(session: Session, chain: ChainClient, found: Findings) -> None:
     checked = 0
     for registration in session.exec(select(Registration).join(LeafSlot,
                                                            LeafSlot.seq == Registration.seq)):
-        receipt = receipts.receipt_for(session, registration)
+        receipt = receipts.receipt_for(session, registration, notary_of(chain.settings))
         if receipt is None:
             continue
         report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1])

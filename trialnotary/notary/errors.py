@@ -87,3 +87,8 @@ class InsufficientFunds(ChainError):
 
 class SchedulerAlreadyRunning(NotaryError, RuntimeError):
     """Another process already runs the scheduler on this SQLite database."""
+
+
+class IdentityRefused(NotaryError, ValueError):
+    """A change to the notary's identity that cannot be made: an unknown anchor or address,
+    a key file that holds no key, a key used before, a time that is no time."""

@@ -65,7 +65,7 @@ def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[
         elif inclusion.confirmed and _confirm(engine, anchor, inclusion, siblings):
             done.confirmed.append(batch_id)
         return
-    if chain.mined_nonce() > newest.nonce and _mined(chain, siblings) is None:
+    if chain.mined_nonce(newest.sender) > newest.nonce and _mined(chain, siblings) is None:
         _drop(engine, batch_id, live)
         done.dropped.append(batch_id)
         return
@@ -77,7 +77,7 @@ def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[
             chain.send_raw(newest.raw)
             set_states(engine, [newest.id], AnchorState.SENT, sent_at=utcnow())
             done.resent.append(newest.tx_hash)
-    elif waited >= chain.settings.replace_after_seconds:
+    elif waited >= chain.settings.replace_after_seconds and chain.can_sign_as(newest.sender):
         done.replaced.append(_replace(engine, chain, batch_id, newest, waited))
 
 
@@ -166,7 +166,7 @@ def _replace(engine: Engine, chain: ChainClient, batch_id: int, stuck: Anchor,
             .where(Anchor.batch_id == batch_id, Anchor.nonce == stuck.nonce)).one()
         batch = session.get(Batch, batch_id)
     fees = chain.replacement_fees(int(highest[0]), int(highest[1]))
-    tx = chain.sign_anchor(batch.root, stuck.nonce, fees)
+    tx = chain.sign_anchor(batch.root, stuck.nonce, fees, sender=stuck.sender)
     note = (f"replaces 0x{stuck.tx_hash[:12]}…, unmined after {waited:.0f} s; fees "
             f"{int(stuck.max_fee_per_gas) / 1e9:.3f} → {tx.max_fee_per_gas / 1e9:.3f} gwei")
     with write_session(engine) as session:
@@ -192,7 +192,8 @@ def _withdraw(engine: Engine, anchor: Anchor, why: str) -> None:
 
 
 def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
-    """Confirmed anchors whose block is not final yet must still be on the canonical chain."""
+    """Confirmed anchors whose block is not final yet must still be on the canonical chain
+    (whichever of the notary's keys signed them)."""
     if chain.settings.confirmations == "finalized":
         return  # confirmed only once final
     try:
@@ -202,7 +203,7 @@ def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
     with Session(engine) as session:
         recent = session.exec(select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
                                                    Anchor.block_number > final,
-                                                   *this_account(chain))
+                                                   Anchor.chain_id == chain.settings.chain_id)
                               .order_by(Anchor.nonce)).all()
     for anchor in recent:
         inclusion = chain.inclusion(anchor.tx_hash)

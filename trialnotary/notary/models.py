@@ -156,3 +156,37 @@ class ChainStatus(SQLModel, table=True):
     since: datetime = UtcDateTime(default_factory=utcnow)
     checked_at: datetime = UtcDateTime(default_factory=utcnow)
     alert: str | None = Field(default=None, max_length=500)
+
+
+class NotaryAddress(SQLModel, table=True):
+    """An anchoring address of the notary on one chain, and when it was the notary's: the
+    address history its identity document publishes (docs/receipt.md, "The notary's
+    identity"). Times are RFC 3339 UTC in whole seconds.
+
+    ``valid_from`` is at or before the address's first anchor's block time; ``retired_at``
+    is when anchoring moved to another key, and ``until`` is set once the last anchor
+    signed with this one is confirmed. ``key_file`` is where ``chain rotate-key`` found the
+    key (a path, never the key), used while the address is the current one.
+    """
+
+    __tablename__ = "notary_address"
+    __table_args__ = (sa.UniqueConstraint("chain_id", "address"),)
+    id: int | None = Field(default=None, primary_key=True)
+    anchor: str = Field(max_length=64)
+    chain_id: int = Field(sa_type=sa.BigInteger)
+    address: str = Field(max_length=42)
+    valid_from: str = Field(max_length=20)
+    retired_at: str | None = Field(default=None, max_length=20)
+    until: str | None = Field(default=None, max_length=20)
+    compromised_from: str | None = Field(default=None, max_length=20)
+    key_file: str | None = Field(default=None, max_length=1000)
+
+
+class IdentityVersion(SQLModel, table=True):
+    """One version of the notary's identity document, exactly as served (``document`` is
+    its JSON text); each is also an audit entry holding its SHA-256."""
+
+    __tablename__ = "notary_identity"
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    document: str = Field(sa_type=sa.Text)
+    sha256: str = Field(max_length=64)

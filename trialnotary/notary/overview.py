@@ -255,9 +255,9 @@ def _confirmed():
             .join(Batch, Batch.id == LeafSlot.batch_id).where(Batch.state == BatchState.CONFIRMED))
 
 
-def _receipts(session: Session, query) -> Iterator[tuple[str, dict]]:
+def _receipts(session: Session, query, notary: dict) -> Iterator[tuple[str, dict]]:
     sealed = session.execute(query.order_by(Registration.seq)).all()
-    for registration, receipt in receipts_of(session, [tuple(row) for row in sealed]):
+    for registration, receipt in receipts_of(session, [tuple(row) for row in sealed], notary):
         yield (receipt_filename(registration.trial, registration.dataset, registration.id), receipt)
 
 
@@ -286,17 +286,17 @@ def batch_detail(session: Session, batch_id: int, *, page: int = 1,
             "registrationCount": count}
 
 
-def trial_receipts(session: Session, trial: str) -> Iterator[tuple[str, dict]]:
+def trial_receipts(session: Session, trial: str, notary: dict) -> Iterator[tuple[str, dict]]:
     """(download name, receipt) of every confirmed registration of a trial."""
-    return _receipts(session, _confirmed().where(Registration.trial == trial))
+    return _receipts(session, _confirmed().where(Registration.trial == trial), notary)
 
 
-def visible_receipts(session: Session, principal: Principal,
+def visible_receipts(session: Session, principal: Principal, notary: dict,
                      ids: list[str] | None = None) -> Iterator[tuple[str, dict]]:
     """(download name, receipt) of every confirmed registration the principal may see (a
     coordinator: of its sites), or of those of ``ids`` among them (one upload)."""
     for query in _visible(_confirmed(), principal, ids):
-        yield from _receipts(session, query)
+        yield from _receipts(session, query, notary)
 
 
 # --- waiting for a receipt -----------------------------------------------------------

@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from trialnotary.notary.driver import driver_rows
-from trialnotary.notary.models import RECORD_COLUMNS, Anchor, Batch, LeafSlot, Registration
+from trialnotary.notary.identity import anchor_names, default_anchor_name
+from trialnotary.notary.models import (
+    RECORD_COLUMNS,
+    Anchor,
+    Batch,
+    LeafSlot,
+    NotaryAddress,
+    Registration,
+)
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
 from trialnotary.proof import merkle
@@ -53,8 +61,9 @@ def slot_of(session: Session, registration: Registration) -> LeafSlot | None:
     return session.get(LeafSlot, registration.seq)
 
 
-def receipt_for(session: Session, registration: Registration) -> dict | None:
-    """The receipt of a registration, or ``None`` until its anchor is confirmed."""
+def receipt_for(session: Session, registration: Registration, notary: dict) -> dict | None:
+    """The receipt of a registration, or ``None`` until its anchor is confirmed.
+    ``notary`` is the receipt's ``{"name", "url"}`` (``identity.notary_of``)."""
     slot = slot_of(session, registration)
     if slot is None:
         return None
@@ -65,21 +74,24 @@ def receipt_for(session: Session, registration: Registration) -> dict | None:
     if anchor is None:
         return None
     return _receipt(registration, slot, batch, anchor,
-                    proof_for(session, batch, slot.leaf_index))
+                    proof_for(session, batch, slot.leaf_index), notary,
+                    _anchor_name(anchor_names(session), anchor))
 
 
 # Inlined, not bound: the download path runs this statement straight on the driver.
 _BATCH_CONFIRMED = sa.literal_column(f"'{BatchState.CONFIRMED}'")
 _ANCHOR_CONFIRMED = sa.literal_column(f"'{AnchorState.CONFIRMED}'")
-_S, _L, _B, _A = (Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c,
-                  Anchor.__table__.c)
+_S, _L, _B, _A, _N = (Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c,
+                      Anchor.__table__.c, NotaryAddress.__table__.c)
 _CONFIRMED = (
     sa.select(*(_S[column] for column in RECORD_COLUMNS), _S.leaf, _L.leaf_index,
               _L.batch_id, _B.leaf_count, _B.sealed_at, _B.root,
-              *(_A[name] for name in ANCHOR_FIELDS))
+              *(_A[name] for name in ANCHOR_FIELDS), _N.anchor.label("anchor_name"))
     .join_from(Registration.__table__, LeafSlot.__table__, _L.seq == _S.seq)
     .join(Batch.__table__, _B.id == _L.batch_id)
     .join(Anchor.__table__, _A.batch_id == _B.id)
+    .outerjoin(NotaryAddress.__table__, sa.and_(_N.chain_id == _A.chain_id,
+                                                _N.address == _A.sender))
     .where(_S.id == sa.bindparam("id"), _B.state == _BATCH_CONFIRMED,
            _A.state == _ANCHOR_CONFIRMED))
 
@@ -88,7 +100,8 @@ _ConfirmedRow = collections.namedtuple("_ConfirmedRow",
                                        [c.name for c in _CONFIRMED.selected_columns])
 
 
-def confirmed_receipt(connection: sa.Connection, registration_id: str) -> dict | None:
+def confirmed_receipt(connection: sa.Connection, registration_id: str,
+                      notary: dict) -> dict | None:
     """The receipt of a confirmed registration in two indexed reads and no ORM objects
     (the download path: several times cheaper than :func:`receipt_for`); ``None`` when it
     is not confirmed, or its stored tree needs rebuilding (:func:`receipt_for` does that)."""
@@ -102,14 +115,16 @@ def confirmed_receipt(connection: sa.Connection, registration_id: str) -> dict |
     record = dict(zip(RECORD_KEYS, row[:len(RECORD_KEYS)], strict=True))
     return _assemble(record, row.leaf, row.root, proof, row,
                      batch_id=row.batch_id, leaf_index=row.leaf_index,
-                     leaf_count=row.leaf_count, sealed_at=row.sealed_at)
+                     leaf_count=row.leaf_count, sealed_at=row.sealed_at, notary=notary,
+                     anchor_name=row.anchor_name or default_anchor_name(row.chain_id))
 
 
-def receipts_of(session: Session, sealed: list[tuple[Registration, LeafSlot]]) -> Iterator[
-        tuple[Registration, dict]]:
+def receipts_of(session: Session, sealed: list[tuple[Registration, LeafSlot]],
+                notary: dict) -> Iterator[tuple[Registration, dict]]:
     """Receipts of many sealed registrations (a trial's bundle): each batch's anchor and
     stored tree are read once, not once per receipt. Unconfirmed ones are left out."""
     by_batch: dict[int, list[tuple[Registration, LeafSlot]]] = {}
+    names = anchor_names(session)
     for registration, slot in sealed:
         by_batch.setdefault(slot.batch_id, []).append((registration, slot))
     for batch_id, members in by_batch.items():
@@ -121,23 +136,30 @@ def receipts_of(session: Session, sealed: list[tuple[Registration, LeafSlot]]) -
         levels = stored_levels(session, batch)
         for registration, slot in members:
             proof = merkle.proof_from_levels(levels, slot.leaf_index)
-            yield registration, _receipt(registration, slot, batch, anchor, proof)
+            yield registration, _receipt(registration, slot, batch, anchor, proof, notary,
+                                         _anchor_name(names, anchor))
 
+
+
+def _anchor_name(names: dict[tuple[int, str], str], anchor: Anchor) -> str:
+    return names.get((anchor.chain_id, anchor.sender)) or default_anchor_name(anchor.chain_id)
 
 
 def _receipt(registration: Registration, slot: LeafSlot, batch: Batch, anchor: Anchor,
-             proof: list[dict]) -> dict:
+             proof: list[dict], notary: dict, anchor_name: str) -> dict:
     return _assemble(registration.record(), registration.leaf, batch.root, proof, anchor,
                      batch_id=batch.id, leaf_index=slot.leaf_index,
-                     leaf_count=batch.leaf_count, sealed_at=batch.sealed_at)
+                     leaf_count=batch.leaf_count, sealed_at=batch.sealed_at, notary=notary,
+                     anchor_name=anchor_name)
 
 
 def _assemble(record: dict, leaf: bytes, root: bytes, proof: list[dict], anchor, *,
-              batch_id: int, leaf_index: int, leaf_count: int, sealed_at: str) -> dict:
-    """The receipt, whether its parts come as ORM objects or as one driver row: ``anchor``
-    has the attributes ``ANCHOR_FIELDS`` names."""
+              batch_id: int, leaf_index: int, leaf_count: int, sealed_at: str,
+              notary: dict, anchor_name: str) -> dict:
+    """The receipt (version 2), whether its parts come as ORM objects or as one driver row:
+    ``anchor`` has the attributes ``ANCHOR_FIELDS`` names."""
     return build_receipt(
         record=record, leaf=bytes(leaf), root=bytes(root), proof=proof,
-        anchor={name: getattr(anchor, name) for name in ANCHOR_FIELDS},
+        anchor={"name": anchor_name, **{name: getattr(anchor, name) for name in ANCHOR_FIELDS}},
         batch={"id": batch_id, "leaf_index": leaf_index, "leaf_count": leaf_count,
-               "sealed_at": sealed_at})
+               "sealed_at": sealed_at}, notary=notary)

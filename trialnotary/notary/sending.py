@@ -50,7 +50,8 @@ def sign_new(engine: Engine, chain: ChainClient) -> list[Anchor]:
 def store_anchor(session: Session, batch: Batch, tx, chain: ChainClient, *,
                  replaces: Anchor | None = None, note: str | None = None) -> Anchor:
     """Keep a signed transaction (``replaces``: the stuck anchor it takes over from)."""
-    anchor = Anchor(batch_id=batch.id, chain_id=chain.settings.chain_id, sender=chain.address,
+    anchor = Anchor(batch_id=batch.id, chain_id=chain.settings.chain_id,
+                    sender=tx.sender or chain.address,
                     nonce=tx.nonce, tx_hash=tx.tx_hash, raw=tx.raw, gas=tx.gas,
                     max_fee_per_gas=tx.max_fee_per_gas,
                     max_priority_fee_per_gas=tx.max_priority_fee_per_gas,

@@ -27,7 +27,11 @@ def document() -> dict:
 
 _FACTS = document()
 
+#: The version new receipts are written in, and every version a verifier reads.
 RECEIPT_VERSION: int = _FACTS["receiptVersion"]
+RECEIPT_VERSIONS: tuple[int, ...] = tuple(_FACTS["receiptVersions"])
+#: Where a notary serves its identity document (docs/receipt.md, "The notary's identity").
+IDENTITY_PATH: str = _FACTS["identityPath"]
 CHAINPOINT_CONTEXT: str = _FACTS["chainpoint"]["context"]
 CHAINPOINT_TYPE: str = _FACTS["chainpoint"]["type"]
 ANCHOR_TYPE: str = _FACTS["chainpoint"]["anchorType"]
@@ -48,7 +52,12 @@ DEFAULT_RPC_URLS = MappingProxyType({int(chain_id): url
 
 OFFLINE_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["offline"])
 CHAIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["chain"])
-STEPS = OFFLINE_STEPS + CHAIN_STEPS
+#: Steps after the chain's, shown only where they apply (``notary``: with a pinned identity).
+ORIGIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["origin"])
+STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS
+
+FINALIZED_CHAINS: frozenset[int] = frozenset(_FACTS["confirmations"]["finalizedChains"])
+_OTHER_CONFIRMATIONS: int = _FACTS["confirmations"]["otherwise"]
 
 _VERDICTS = _FACTS["verdicts"]
 VERIFIED: str = _VERDICTS["verified"]  # the file given is the receipt's, and the anchor holds
@@ -83,3 +92,8 @@ def chain_name(chain_id: int) -> str:
 def chain_label(chain_id: int, name: str | None = None) -> str:
     """How people are shown a chain: ``ethereumSepolia (chain 11155111)``."""
     return _CHAIN_LABEL.format(name=chain_name(chain_id) if name is None else name, id=chain_id)
+
+
+def default_confirmations(chain_id: int | None) -> int | str:
+    """What a verifier requires unless told: ``finalized`` on the public chains, else 1."""
+    return "finalized" if chain_id in FINALIZED_CHAINS else _OTHER_CONFIRMATIONS

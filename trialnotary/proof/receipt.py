@@ -121,31 +121,40 @@ def build_receipt(
     proof: list[dict],
     anchor: dict,
     batch: dict,
+    notary: dict | None = None,
 ) -> dict:
-    """Assemble a version-1 receipt.
+    """Assemble a receipt: version 2 when ``notary`` (``{"name", "url"}``) is given, else
+    version 1 (kept for the verifier's tests: version 1 receipts verify as they always did).
 
     ``anchor`` holds ``tx_hash`` (hex, no 0x), ``chain_id``, ``sender`` (checksummed),
-    ``block_number``, ``block_hash`` (0x hex) and ``block_time`` (RFC 3339, seconds, Z);
-    ``batch`` holds ``id``, ``leaf_index``, ``leaf_count`` and ``sealed_at``.
+    ``block_number``, ``block_hash`` (0x hex) and ``block_time`` (RFC 3339, seconds, Z), and
+    for version 2 ``name`` (the anchor's configured name); ``batch`` holds ``id``,
+    ``leaf_index``, ``leaf_count`` and ``sealed_at``.
     """
+    eth_data = {
+        "type": ANCHOR_TYPE,
+        "sourceId": anchor["tx_hash"],
+        "chain": chain_name(anchor["chain_id"]),
+        "chainId": anchor["chain_id"],
+        "sender": anchor["sender"],
+        "blockNumber": anchor["block_number"],
+        "blockHash": anchor["block_hash"],
+        "blockTime": anchor["block_time"],
+    }
+    extension = {"receiptVersion": 1}
+    if notary is not None:
+        eth_data = {"type": ANCHOR_TYPE, "name": anchor["name"], **eth_data}
+        extension = {"receiptVersion": RECEIPT_VERSION,
+                     "notary": {"name": notary["name"], "url": notary["url"]}}
     return {
         "@context": CHAINPOINT_CONTEXT,
         "type": CHAINPOINT_TYPE,
         "targetHash": leaf.hex(),
         "merkleRoot": root.hex(),
         "proof": proof,
-        "anchors": [{
-            "type": ANCHOR_TYPE,
-            "sourceId": anchor["tx_hash"],
-            "chain": chain_name(anchor["chain_id"]),
-            "chainId": anchor["chain_id"],
-            "sender": anchor["sender"],
-            "blockNumber": anchor["block_number"],
-            "blockHash": anchor["block_hash"],
-            "blockTime": anchor["block_time"],
-        }],
+        "anchors": [eth_data],
         "trialnotary": {
-            "receiptVersion": RECEIPT_VERSION,
+            **extension,
             "record": {key: record[key] for key in RECORD_KEYS},
             "batch": {
                 "id": batch["id"],

@@ -20,7 +20,7 @@ from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
 from trialnotary.web import openapi, security
 from trialnotary.web.auth import current_principal
-from trialnotary.web.context import db_session, services
+from trialnotary.web.context import db_session, receipt_notary, services
 from trialnotary.web.responses import (
     ApiError,
     error_response,
@@ -117,7 +117,7 @@ def registration(registration_id: str):
 @bp.get("/submissions/<registration_id>/receipt")
 @requires(access.PUBLIC)
 def receipt(registration_id: str):
-    found = registrations.download(services().engine, registration_id)
+    found = registrations.download(services().engine, registration_id, receipt_notary())
     if found is None:
         raise _unknown_registration()
     if found.receipt is None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from trialnotary.config import Settings
 from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.identity import notary_of
 
 
 @dataclass
@@ -23,6 +24,12 @@ class Services:
 
 def services() -> Services:
     return current_app.extensions["trialnotary"]
+
+
+def receipt_notary() -> dict:
+    """The receipts' ``notary``: its configured name, and its public URL (else the address
+    this request came to)."""
+    return notary_of(services().settings, request.url_root)
 
 
 def db_session() -> Session:

@@ -18,7 +18,7 @@ from trialnotary.filenames import safe_filename
 from trialnotary.notary import overview
 from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
-from trialnotary.web.context import db_session, services
+from trialnotary.web.context import db_session, receipt_notary, services
 from trialnotary.web.documents.bundle import write_bundle
 
 
@@ -120,7 +120,7 @@ def trial_bundle_response(trial: str) -> Response:
     """Every confirmed receipt of a trial in one zip, with a CSV index and a how-to."""
     session = db_session()
     return send_bundle(f"{trial}_receipts", trial=trial,
-                       receipts=overview.trial_receipts(session, trial),
+                       receipts=overview.trial_receipts(session, trial, receipt_notary()),
                        rows=overview.report_rows(session, trial))
 
 

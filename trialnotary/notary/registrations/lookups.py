@@ -145,31 +145,33 @@ def _lookup(receipt: dict) -> ReceiptLookup:
                                                    record["id"]), None)
 
 
-def download(engine: Engine, registration_id: str) -> ReceiptLookup | None:
+def download(engine: Engine, registration_id: str, notary: dict) -> ReceiptLookup | None:
     """The API's receipt download, its hot path: a confirmed receipt in two indexed reads on
-    a bare read-only connection; anything else as :func:`receipt_of` answers it."""
+    a bare read-only connection; anything else as :func:`receipt_of` answers it.
+    ``notary`` is the receipt's ``{"name", "url"}`` (``identity.notary_of``)."""
     registration_id = _valid_id(registration_id)
     if registration_id is None:
         return None
     with read_connection(engine) as connection:
-        receipt = confirmed_receipt(connection, registration_id)
+        receipt = confirmed_receipt(connection, registration_id, notary)
     if receipt is not None:
         return _lookup(receipt)
     with Session(engine) as session:
-        return _not_confirmed_yet(session, registration_id)
+        return _not_confirmed_yet(session, registration_id, notary)
 
 
-def receipt_of(session: Session, registration_id: str) -> ReceiptLookup | None:
+def receipt_of(session: Session, registration_id: str, notary: dict) -> ReceiptLookup | None:
     """The receipt once confirmed, else the status view; ``None`` for an unknown id."""
     registration_id = _valid_id(registration_id)
     if registration_id is None:
         return None
-    receipt = confirmed_receipt(session.connection(), registration_id)
-    return _lookup(receipt) if receipt is not None else _not_confirmed_yet(session,
-                                                                             registration_id)
+    receipt = confirmed_receipt(session.connection(), registration_id, notary)
+    return _lookup(receipt) if receipt is not None else _not_confirmed_yet(
+        session, registration_id, notary)
 
 
-def _not_confirmed_yet(session: Session, registration_id: str) -> ReceiptLookup | None:
+def _not_confirmed_yet(session: Session, registration_id: str,
+                       notary: dict) -> ReceiptLookup | None:
     """The status view, or the receipt after all when its stored tree had to be rebuilt
     (:func:`receipts.receipt_for` rebuilds it) or it was confirmed a moment ago."""
     row = _find(session, registration_id)
@@ -178,7 +180,7 @@ def _not_confirmed_yet(session: Session, registration_id: str) -> ReceiptLookup 
     registration, _, batch = row
     receipt = None
     if batch is not None and batch.state == BatchState.CONFIRMED:
-        receipt = receipt_for(session, registration)
+        receipt = receipt_for(session, registration, notary)
     if receipt is None:
         return ReceiptLookup(None, None, _status_views(session, [row])[0])
     return _lookup(receipt)

@@ -8,6 +8,7 @@ configuration, database or web3. It talks plain JSON-RPC to whichever nodes it i
 - :mod:`.claims` reads a receipt and says what it claims;
 - :mod:`.checks` runs the steps over the claims, a file's digest and what a node answers;
 - :mod:`.rpc` asks the nodes (the JSON-RPC client) and combines their answers;
+- :mod:`.notary` reads the notary's identity document and pins the origin with it;
 - :mod:`.report` holds the result, the verdict in words and its text;
 - :mod:`.verifier` and :mod:`.command` are the entry points, for code and for the CLI.
 
@@ -29,6 +30,7 @@ from trialnotary.proof.verify.claims import (
     parse_rpc_url,
 )
 from trialnotary.proof.verify.command import main
+from trialnotary.proof.verify.notary import Identity, IdentityError, load_identity, parse_identity
 from trialnotary.proof.verify.report import (
     NO_NODE_ANSWERED,
     NodeNote,
@@ -49,9 +51,11 @@ from trialnotary.proof.verify.verifier import (
 
 __all__ = [
     "FINALIZED", "NO_NODE_ANSWERED", "RPC_TIMEOUT", "UNCHECKED",
-    "Anchor", "ChainView", "Claims", "FileDigest", "Node", "NodeNote", "NodeUnreachable",
+    "Anchor", "ChainView", "Claims", "FileDigest", "Identity", "IdentityError", "Node",
+    "NodeNote", "NodeUnreachable",
     "ProofError", "ReceiptError", "Report", "RpcError", "Step", "Verdict",
-    "check", "default_rpc_urls", "digest_file", "exit_code_of", "load_receipt", "main",
+    "check", "default_rpc_urls", "digest_file", "exit_code_of", "load_identity",
+    "load_receipt", "main", "parse_identity",
     "parse_address", "parse_confirmations", "parse_receipt", "parse_rpc_url", "render_text",
     "verdict_of", "verify_receipt",
 ]

@@ -193,10 +193,31 @@ def _check_block(chain: ChainView, claims: Claims) -> tuple[bool, str]:
     return True, f"block {number} {short(block_hash)} at {seen_time} is on the canonical chain"
 
 
-def _seen_block_time(chain: ChainView, claims: Claims) -> str:
-    """The time of the block that passed the block step, as the node gave it."""
-    _, number = _anchor_block(chain, claims)
-    return block_time(quantity(chain.block(number)["timestamp"]))
+@dataclass(frozen=True)
+class Seen:
+    """What a node showed of the anchor: the time of the block that passed the block step,
+    the transaction's sender, and the confirmations its block has (``None``: not seen)."""
+
+    block_time: str | None = None
+    sender: str | None = None
+    confirmations: int | None = None
+
+    def merged(self, other: Seen) -> Seen:
+        """This node's view, completed by another's where it saw nothing."""
+        return Seen(self.block_time or other.block_time, self.sender or other.sender,
+                    self.confirmations if self.confirmations is not None
+                    else other.confirmations)
+
+
+def _seen(chain: ChainView, claims: Claims, tx: dict, block_passed: bool) -> Seen:
+    try:
+        number = quantity(tx["blockNumber"])
+        have = chain.head() - number + 1
+        time = (block_time(quantity(chain.block(_anchor_block(chain, claims)[1])["timestamp"]))
+                if block_passed else None)
+    except (RpcError, KeyError, TypeError, ValueError, AttributeError):
+        return Seen(sender=tx.get("from"))
+    return Seen(time, tx.get("from"), have)
 
 
 def _check_confirmations(chain: ChainView, claims: Claims, need: int | str) -> tuple[bool, str]:
@@ -234,29 +255,29 @@ def skipped(names: tuple[str, ...], reason: str) -> list[Step]:
 
 
 def node_steps(chain: ChainView, claims: Claims, need: int | str,
-               pinned: str | None) -> tuple[list[Step], str | None]:
+               pinned: str | None) -> tuple[list[Step], Seen]:
     """The chain steps on one node, later ones skipped where an earlier one makes them moot,
-    and the block time the node showed when the block step passed.
+    and what the node showed of the anchor (:class:`Seen`).
 
     Raises ``NodeUnreachable`` when the node stops answering.
     """
     steps = [_run(CHAIN, _check_chain, chain, claims)]
     if steps[0].ok is not True:
         return steps + skipped(CHAIN_STEPS[1:], "not checked: the node is not on the "
-                                                "anchor's chain"), None
+                                                "anchor's chain"), Seen()
     steps.append(_run(ANCHOR_TX, _check_anchor_tx, chain, claims))
     try:
         tx = chain.transaction(claims.anchor.tx_hash)
     except RpcError:
         tx = None
     if not isinstance(tx, dict):
-        return steps + skipped(CHAIN_STEPS[2:], "not checked: no transaction to check"), None
+        return steps + skipped(CHAIN_STEPS[2:], "not checked: no transaction to check"), Seen()
     steps.append(_run(SENDER, _check_sender, chain, claims, pinned))
     if tx.get("blockNumber") is None:
         return steps + skipped(CHAIN_STEPS[3:], "not checked: the transaction is not mined"), \
-            None
+            Seen(sender=tx.get("from"))
     steps.append(_run(BLOCK, _check_block, chain, claims))
-    seen = _seen_block_time(chain, claims) if steps[-1].ok else None
+    seen = _seen(chain, claims, tx, block_passed=steps[-1].ok is True)
     steps.append(_run(CONFIRMATIONS, _check_confirmations, chain, claims, need))
     return steps, seen
 

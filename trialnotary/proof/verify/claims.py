@@ -19,7 +19,7 @@ from trialnotary.proof.facts import (
     CHAIN_IDS_BY_NAME,
     CHAINPOINT_TYPE,
     MAX_RECEIPT_BYTES,
-    RECEIPT_VERSION,
+    RECEIPT_VERSIONS,
     RECORD_KEYS,
 )
 from trialnotary.proof.receipt import fold_proof, parse_hash
@@ -43,17 +43,21 @@ class Anchor:
     block_number: int | None
     block_hash: str | None
     block_time: str | None
+    name: str | None = None  # the anchor's configured name (version 2)
 
 
 @dataclass(frozen=True)
 class Claims:
-    """What a receipt asserts, validated for shape."""
+    """What a receipt asserts, validated for shape. ``notary`` is the version 2 receipt's
+    ``{"name", "url"}``: what the notary calls itself, never a pin."""
 
     target: bytes
     root: bytes
     proof: list
     anchor: Anchor
     record: dict | None
+    version: int | None = None
+    notary: dict | None = None
 
 
 def load_receipt(path: str | Path) -> dict:
@@ -112,9 +116,12 @@ def parse_receipt(receipt: Any) -> Claims:
     except ValueError as exc:
         raise ReceiptError(str(exc)) from None
     extension = receipt.get("trialnotary")
-    record = _parse_extension(extension) if extension is not None else None
-    anchor = _parse_anchor(receipt.get("anchors"), full=record is not None)
-    return Claims(target=target, root=root, proof=proof, anchor=anchor, record=record)
+    version, record, notary = (_parse_extension(extension) if extension is not None
+                               else (None, None, None))
+    anchor = _parse_anchor(receipt.get("anchors"), full=record is not None,
+                           named=version is not None and version >= 2)
+    return Claims(target=target, root=root, proof=proof, anchor=anchor, record=record,
+                  version=version, notary=notary)
 
 
 def _required(obj: dict, key: str, where: str) -> Any:
@@ -130,13 +137,16 @@ def _hash_field(obj: dict, key: str, where: str = "") -> bytes:
         raise ReceiptError(str(exc)) from None
 
 
-def _parse_extension(extension: Any) -> dict:
+def _parse_extension(extension: Any) -> tuple[int, dict, dict | None]:
+    """The version, the record and (version 2) the notary's name and URL."""
     if not isinstance(extension, dict):
         raise ReceiptError("trialnotary must be an object")
     version = _required(extension, "receiptVersion", "trialnotary.")
-    if version != RECEIPT_VERSION:
+    if not is_int(version) or version not in RECEIPT_VERSIONS:
         raise ReceiptError(f"trialnotary.receiptVersion {version!r} is not supported "
-                           f"(this verifier reads version {RECEIPT_VERSION})")
+                           f"(this verifier reads versions "
+                           f"{', '.join(map(str, RECEIPT_VERSIONS))})")
+    notary = _parse_notary(extension) if version >= 2 else None
     record = _required(extension, "record", "trialnotary.")
     if not isinstance(record, dict):
         raise ReceiptError("trialnotary.record must be an object")
@@ -147,10 +157,22 @@ def _parse_extension(extension: Any) -> dict:
                            + (f"; missing: {', '.join(missing)}" if missing else "")
                            + (f"; unknown: {', '.join(extra)}" if extra else ""))
     _hash_field(record, "sha256", "trialnotary.record.")
-    return record
+    return version, record, notary
 
 
-def _parse_anchor(anchors: Any, *, full: bool) -> Anchor:
+def _parse_notary(extension: dict) -> dict:
+    notary = _required(extension, "notary", "trialnotary.")
+    if not isinstance(notary, dict):
+        raise ReceiptError("trialnotary.notary must be an object")
+    if not isinstance(_required(notary, "name", "trialnotary.notary."), str):
+        raise ReceiptError("trialnotary.notary.name must be a string")
+    url = _required(notary, "url", "trialnotary.notary.")
+    if url is not None and not isinstance(url, str):
+        raise ReceiptError("trialnotary.notary.url must be a string (or null: no public URL)")
+    return {"name": notary["name"], "url": notary["url"]}
+
+
+def _parse_anchor(anchors: Any, *, full: bool, named: bool = False) -> Anchor:
     """The one ``ETHData`` anchor. A trialnotary receipt must carry every field; a plain
     Chainpoint receipt may carry only ``sourceId``. Other anchor types are ignored."""
     if not isinstance(anchors, list):
@@ -169,6 +191,9 @@ def _parse_anchor(anchors: Any, *, full: bool) -> Anchor:
             raise ReceiptError(f"{where}{key} must be {description}")
         return value
 
+    name = (_required(anchor, "name", where) if named else None)
+    if named and not isinstance(name, str):
+        raise ReceiptError(f"{where}name must be a string")
     chain = optional("chain", lambda v: isinstance(v, str), "a string")
     chain_id = optional("chainId", lambda v: is_int(v) and v > 0, "a positive integer")
     return Anchor(
@@ -182,6 +207,7 @@ def _parse_anchor(anchors: Any, *, full: bool) -> Anchor:
                             "0x and 64 lowercase hex digits"),
         block_time=optional("blockTime", _is_match(_BLOCK_TIME),
                             "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
+        name=name,
     )
 
 

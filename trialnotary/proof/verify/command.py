@@ -25,6 +25,7 @@ from trialnotary.proof.verify.claims import (
     parse_receipt,
     parse_rpc_url,
 )
+from trialnotary.proof.verify.notary import Identity, load_identity
 from trialnotary.proof.verify.report import Report, exit_code_of, render_text
 from trialnotary.proof.verify.verifier import check
 
@@ -60,16 +61,18 @@ class _Outcome:
 
 def main(receipt_paths: str | Path | Iterable[str | Path], *,
          file_path: str | Path | None = None, rpc_urls: list[str],
-         confirmations: str = "1", expect_sender: str | None = None,
-         as_json: bool = False) -> int:
+         confirmations: str | None = None, expect_sender: str | None = None,
+         notary: str | None = None, as_json: bool = False) -> int:
     """``trialnotary verify RECEIPT...``; the exit code is the contract of the README:
-    0 every check passed and the sender is pinned, 1 a check failed, 2 unusable input,
-    3 every check passed but the sender is not pinned, 4 no node answered. With several
-    receipts the worst wins; ``--json`` then prints a list."""
+    0 every check passed and the origin is pinned (``--notary`` or ``--expect-sender``),
+    1 a check failed, 2 unusable input (a notary identity that cannot be read included),
+    3 every check passed but the origin is not pinned, 4 no node answered. With several
+    receipts the worst wins; ``--json`` then prints a list. Without ``confirmations``,
+    each receipt's chain decides (``facts.default_confirmations``)."""
     paths = ([receipt_paths] if isinstance(receipt_paths, str | Path)
              else list(receipt_paths))
     try:
-        need = parse_confirmations(confirmations)
+        need = parse_confirmations(confirmations) if confirmations is not None else None
         pinned = parse_address(expect_sender) if expect_sender else None
         urls = _parse_rpc_options(rpc_urls)
         if not paths:
@@ -77,9 +80,11 @@ def main(receipt_paths: str | Path | Iterable[str | Path], *,
         if file_path is not None and len(paths) > 1:
             raise ValueError(f"--file goes with one receipt, not {len(paths)}: verify "
                              "each file with its own receipt")
+        identity = load_identity(notary) if notary is not None else None
     except ValueError as exc:
         return _usage_error(str(exc), as_json)
-    outcomes = [_verify_path(str(path), file_path, urls, need, pinned) for path in paths]
+    outcomes = [_verify_path(str(path), file_path, urls, need, pinned, identity)
+                for path in paths]
     for outcome in outcomes:
         if outcome.error is not None:
             print(f"error: {outcome.path}: not a usable receipt: {outcome.error}",
@@ -99,13 +104,14 @@ def _parse_rpc_options(rpc_urls: list[str]) -> list[str]:
 
 
 def _verify_path(path: str, file_path: str | Path | None, urls: list[str],
-                 need: int | str, pinned: str | None) -> _Outcome:
+                 need: int | str | None, pinned: str | None,
+                 identity: Identity | None) -> _Outcome:
     try:
         claims = parse_receipt(load_receipt(path))
     except ReceiptError as exc:
         return _Outcome(path, error=str(exc))
     return _Outcome(path, check(claims, file_path=file_path, rpc_urls=urls or None,
-                                confirmations=need, expect_sender=pinned))
+                                confirmations=need, expect_sender=pinned, notary=identity))
 
 
 def _print_one(outcome: _Outcome, as_json: bool) -> None:

@@ -73,8 +73,20 @@ class Report:
     steps: list[Step]
     nodes: list[NodeNote] = field(default_factory=list)
     seen_block_time: str | None = None
-    pinned: str | None = None
+    pinned: str | None = None  # the expected sender given
     wrong_file: bool = False  # a file was read and its SHA-256 is not the receipt's
+    identity: Any = None  # the notary's identity pinned (notary.Identity), if given
+    seen_sender: str | None = None
+    seen_confirmations: int | None = None
+
+    @property
+    def origin_pinned(self) -> bool:
+        """Whether the sender was checked against the notary: an identity or an address."""
+        return self.pinned is not None or self.identity is not None
+
+    @property
+    def sender(self) -> str | None:
+        return self.claims.anchor.sender or self.seen_sender
 
     @property
     def chain_checked(self) -> bool:
@@ -118,7 +130,10 @@ class Report:
             "ok": self.ok,
             "verdict": {"state": verdict.state, "text": verdict.text, "note": verdict.note},
             "exitCode": verdict.exit_code,
-            "pinned": self.pinned is not None,
+            "pinned": self.origin_pinned,
+            "notary": None if self.identity is None else {
+                "name": self.identity.name, "version": self.identity.version,
+                "source": self.identity.source},
             "steps": [{"name": s.name, "ok": s.ok, "detail": s.detail} for s in self.steps],
             "nodes": [{"url": n.url, "answered": n.answered, "detail": n.detail,
                        "chainId": n.chain_id, "head": n.head} for n in self.nodes],
@@ -130,7 +145,8 @@ class Report:
             "blockNumber": anchor.block_number,
             "targetHash": self.claims.target.hex(),
             "merkleRoot": self.claims.root.hex(),
-            "confirmations": self.confirmations,
+            "confirmations": {"required": self.confirmations,
+                              "actual": self.seen_confirmations},
         }
 
 
@@ -151,6 +167,13 @@ def verdict_of(report: Report) -> Verdict:
                        "receipt is neither confirmed nor refuted. Try another node.",
                        EXIT_UNCHECKED)
     record, when = report.claims.record, _when(report.proven_time)
+    state, text = _what_is_proven(report, record, when)
+    if report.origin_pinned:
+        return Verdict(state, text, None, EXIT_PASS)
+    return Verdict(state, _not_pinned(report.sender), f"{text} {PIN_HINT}", EXIT_NOT_PINNED)
+
+
+def _what_is_proven(report: Report, record: dict | None, when: str) -> tuple[str, str]:
     if report.step(FILE_HASH).ok:
         state = VERIFIED
         text = (f"This file is the one registered as {_registered_as(record)}, and it existed "
@@ -163,9 +186,7 @@ def verdict_of(report: Report) -> Verdict:
                 f"{_registered_as(record)} existed no later than {when}." if record is not None
                 else "The receipt is genuine, but no file was checked: the file it was issued "
                 f"for existed no later than {when}.")
-    if report.pinned:
-        return Verdict(state, text, None, EXIT_PASS)
-    return Verdict(state, text, _not_pinned(report.claims.anchor.sender), EXIT_NOT_PINNED)
+    return state, text
 
 
 def _unchecked_text(report: Report) -> str:
@@ -177,10 +198,16 @@ def _unchecked_text(report: Report) -> str:
                if chain and chain not in DEFAULT_RPC_URLS else "."))
 
 
+#: The second line of an unpinned verdict ends with how to pin the origin.
+PIN_HINT = ("Pin the notary's identity (--notary URL or file) or its address "
+            "(--expect-sender) to check that the notary sent the anchor.")
+
+
 def _not_pinned(sender: str | None) -> str:
-    told = f"the anchor was sent by {sender}; give" if sender else "give"
-    return (f"Not pinned: {told} the notary's published address as the expected sender to "
-            "check that the notary sent it.")
+    """The first line when every check passed but nothing said whose the sender is."""
+    by = f"it was sent by {sender}, " if sender else ""
+    return (f"The anchor is genuine, but its origin is not pinned: {by}and nothing checked "
+            "that this address is the notary's.")
 
 
 def _registered_as(record: dict) -> str:
@@ -226,7 +253,8 @@ def render_text(report: Report) -> str:
     where = f"transaction {report.transaction} on {report.chain_label}"
     claimed = f"claimed time {report.block_time or 'unknown'} (not proven)"
     if report.ok:
-        lines.append(f"PASS  proven time {report.block_time}  {where}")
+        lines.append(f"PASS  proven time {report.block_time}  {where}"
+                     + ("" if report.origin_pinned else "  (origin not pinned)"))
     elif verdict.state == UNCHECKED:
         lines.append(f"NOT CHECKED  {claimed}  {where}")
     else:

@@ -13,7 +13,7 @@ import requests
 
 from trialnotary.proof.errors import NodeUnreachable, RpcError
 from trialnotary.proof.facts import CHAIN_STEPS
-from trialnotary.proof.verify.checks import combine, node_steps, skipped
+from trialnotary.proof.verify.checks import Seen, combine, node_steps, skipped
 from trialnotary.proof.verify.claims import Claims, quantity
 from trialnotary.proof.verify.report import NO_NODE_ANSWERED, NodeNote
 
@@ -94,8 +94,8 @@ def _note(node: Node, error: NodeUnreachable | None) -> NodeNote:
 
 
 def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | None):
-    """Chain steps per answering node, notes on every node, and a block time seen."""
-    answers, notes, seen = [], [], None
+    """Chain steps per answering node, notes on every node, and what they showed."""
+    answers, notes, seen = [], [], Seen()
     with requests.Session() as session:
         for url in urls:
             node = Node(url, session)
@@ -106,20 +106,20 @@ def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | N
                 continue
             answers.append((url, steps))
             notes.append(_note(node, None))
-            seen = seen or node_seen
+            seen = seen.merged(node_seen)
     return answers, notes, seen
 
 
 def chain_steps(urls: list[str], claims: Claims, need: int | str, pinned: str | None):
     """The chain steps over every node; skipped (not failed) when no node answers.
 
-    Returns the steps, a note on each node asked, and a block time a node showed.
+    Returns the steps, a note on each node asked, and what the nodes showed (:class:`Seen`).
     """
     if not urls:
         chain = claims.anchor.chain_id
         reason = ("no chain node to ask: give one with --rpc"
                   + (f" (there is no default node for chain {chain})" if chain else ""))
-        return skipped(CHAIN_STEPS, reason), [], None
+        return skipped(CHAIN_STEPS, reason), [], Seen()
     answers, notes, seen = _ask_nodes(urls, claims, need, pinned)
     if not answers:
         return skipped(CHAIN_STEPS, NO_NODE_ANSWERED), notes, seen

@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from trialnotary.proof.facts import DEFAULT_RPC_URLS
+from trialnotary.proof.facts import DEFAULT_RPC_URLS, default_confirmations
 from trialnotary.proof.verify.checks import (
     FileDigest,
+    Seen,
     check_file,
     check_leaf,
     check_merkle_path,
@@ -19,7 +20,8 @@ from trialnotary.proof.verify.claims import (
     parse_confirmations,
     parse_receipt,
 )
-from trialnotary.proof.verify.report import Report
+from trialnotary.proof.verify.notary import NOTARY, Identity, pin
+from trialnotary.proof.verify.report import BLOCK, SENDER, Report, Step
 from trialnotary.proof.verify.rpc import chain_steps
 
 CHUNK = 1024 * 1024
@@ -44,28 +46,46 @@ def digest_file(path: str | Path) -> FileDigest:
 
 
 def check(claims: Claims, *, file_path: str | Path | None = None,
-          rpc_urls: list[str] | None = None, confirmations: int | str = 1,
-          expect_sender: str | None = None) -> Report:
+          rpc_urls: list[str] | None = None, confirmations: int | str | None = None,
+          expect_sender: str | None = None, notary: Identity | None = None) -> Report:
     """Run every step on validated claims. ``rpc_urls=None`` asks the chain's default node;
-    an empty list asks none (nothing is then checked on chain)."""
-    need = parse_confirmations(confirmations)
+    an empty list asks none (nothing is then checked on chain). ``confirmations=None``
+    requires what the receipt's chain calls for (``default_confirmations``); ``notary``
+    pins the origin with the notary's identity (the ``notary`` step)."""
+    need = parse_confirmations(confirmations if confirmations is not None
+                               else default_confirmations(claims.anchor.chain_id))
     pinned = parse_address(expect_sender) if expect_sender else None
     urls = default_rpc_urls(claims.anchor.chain_id) if rpc_urls is None else list(rpc_urls)
     file = digest_file(file_path) if file_path is not None else None
     file_step, wrong_file = check_file(claims, file)
     offline = [file_step, check_leaf(claims), check_merkle_path(claims)]
     chain, notes, seen = chain_steps(urls, claims, need, pinned)
-    return Report(claims=claims, confirmations=need, steps=offline + chain, nodes=notes,
-                  seen_block_time=seen, pinned=pinned, wrong_file=wrong_file)
+    origin = [] if notary is None else [notary_step(notary, claims, chain, seen)]
+    return Report(claims=claims, confirmations=need, steps=offline + chain + origin,
+                  nodes=notes, seen_block_time=seen.block_time, pinned=pinned,
+                  wrong_file=wrong_file, identity=notary, seen_sender=seen.sender,
+                  seen_confirmations=seen.confirmations)
+
+
+def notary_step(identity: Identity, claims: Claims, chain: list[Step], seen: Seen) -> Step:
+    """The ``notary`` step, over the sender and block time the chain steps checked."""
+    passed = {step.name for step in chain if step.ok is True}
+    if not {SENDER, BLOCK} <= passed:
+        return Step(NOTARY, None, "not checked: the sender and the block must be checked on "
+                                  "chain first")
+    sender = claims.anchor.sender or seen.sender
+    block_time = claims.anchor.block_time or seen.block_time
+    verdict = pin(identity, claims.anchor.chain_id, sender, block_time)
+    return Step(NOTARY, verdict.ok, verdict.detail)
 
 
 def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
-                   rpc_urls: list[str] | None = None, confirmations: int | str = 1,
-                   expect_sender: str | None = None) -> Report:
+                   rpc_urls: list[str] | None = None, confirmations: int | str | None = None,
+                   expect_sender: str | None = None, notary: Identity | None = None) -> Report:
     """Verify a receipt (already parsed from JSON).
 
     Raises :class:`ReceiptError` for a malformed receipt and ``ValueError`` for a bad
     ``confirmations`` or ``expect_sender``; every other problem is a failed step.
     """
     return check(parse_receipt(receipt), file_path=file_path, rpc_urls=rpc_urls,
-                 confirmations=confirmations, expect_sender=expect_sender)
+                 confirmations=confirmations, expect_sender=expect_sender, notary=notary)

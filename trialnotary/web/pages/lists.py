@@ -15,7 +15,7 @@ from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import KINDS, ValidationError, validate_uuid
 from trialnotary.web import query
 from trialnotary.web.auth import current_principal
-from trialnotary.web.context import db_session
+from trialnotary.web.context import db_session, receipt_notary
 from trialnotary.web.pages.blueprint import (
     KIND_LABELS,
     STATUSES,
@@ -104,7 +104,7 @@ def site_receipts():
     scope = f"site{'s' if len(names) > 1 else ''} {', '.join(names)}" if names \
         else "every site"
     return send_bundle(f"{'_'.join(names) or 'all-sites'}_receipts", scope=scope,
-                       receipts=overview.visible_receipts(session, principal),
+                       receipts=overview.visible_receipts(session, principal, receipt_notary()),
                        rows=overview.visible_report_rows(session, principal))
 
 
@@ -123,5 +123,6 @@ def upload_receipts():
     stamp = rfc3339_ms(utcnow())[:19].replace(":", "-")
     return send_bundle(f"upload_{stamp}_receipts",
                        scope=f"one upload ({len(ids)} registration{'s' if len(ids) != 1 else ''})",
-                       receipts=overview.visible_receipts(session, principal, ids),
+                       receipts=overview.visible_receipts(session, principal,
+                                                          receipt_notary(), ids),
                        rows=overview.visible_report_rows(session, principal, ids))

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import io
 
-from flask import abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 
 from trialnotary.filenames import receipt_filename
-from trialnotary.notary import overview, registrations
+from trialnotary.notary import identity, overview, registrations
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access
 from trialnotary.people.access import requires
@@ -16,7 +26,7 @@ from trialnotary.proof import facts
 from trialnotary.proof.facts import chain_label
 from trialnotary.validation import ValidationError
 from trialnotary.web.auth import current_principal
-from trialnotary.web.context import db_session, services
+from trialnotary.web.context import db_session, receipt_notary, services
 from trialnotary.web.documents.qr import qr_svg
 from trialnotary.web.documents.receipt_pdf import receipt_pdf
 from trialnotary.web.pages.blueprint import KIND_LABELS, bp, expected_wait
@@ -40,6 +50,26 @@ def verify():
     return render_template("verify.html", default_rpc=default_rpc, chain_id=settings.chain_id,
                            registration_id=request.args.get("id", ""),
                            proof_facts=facts.document())
+
+
+#: The name a saved identity document gets.
+IDENTITY_DOWNLOAD = "trialnotary-identity.json"
+
+
+@bp.get(facts.IDENTITY_PATH)
+@requires(access.PUBLIC)
+def identity_document():
+    """The notary's identity (docs/receipt.md, "The notary's identity"): readable from any
+    origin, so that a verifier page elsewhere can pin it; ``?download=1`` saves it."""
+    found = services()
+    text = identity.document_text(found.engine, found.settings, found.chain,
+                                  served_url=request.url_root)
+    response = Response(text, mimetype="application/json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.cache_control.no_cache = True
+    if request.args.get("download") == "1":
+        response.headers["Content-Disposition"] = f"attachment; filename={IDENTITY_DOWNLOAD}"
+    return response
 
 
 @bp.get("/lookup")
@@ -104,7 +134,7 @@ def _explorer(view: dict) -> str | None:
 
 def _receipt_or_404(registration_id: str) -> tuple[dict, dict]:
     view = _registration(registration_id)
-    found = registrations.receipt_of(db_session(), view["id"])
+    found = registrations.receipt_of(db_session(), view["id"], receipt_notary())
     return view, (found.receipt if found else None)
 
 
