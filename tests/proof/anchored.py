@@ -203,6 +203,20 @@ def _set(path, value):
     return change
 
 
+def _version_2(*, notary: bool, anchor_name: bool):
+    """The receipt as version 2, with or without its notary and its anchor's name."""
+    def change(receipt):
+        extension, anchor = receipt["trialnotary"], receipt["anchors"][0]
+        extension["receiptVersion"] = 2
+        extension.pop("notary", None)
+        anchor.pop("name", None)
+        if notary:
+            extension["notary"] = {"name": "Test notary", "url": "https://notary.example.org"}
+        if anchor_name:
+            anchor["name"] = "local"
+    return change
+
+
 MALFORMED = {
     "no targetHash": (_drop(["targetHash"]), "targetHash is missing"),
     "upper-case root": (_set(["merkleRoot"], "AB" * 32), "merkleRoot must be 64 lowercase hex"),
@@ -219,7 +233,11 @@ MALFORMED = {
     "record key missing": (_drop(["trialnotary", "record", "filename"]), "missing: filename"),
     "record not an object": (_set(["trialnotary", "record"], []), "record must be an object"),
     "version 3": (_set(["trialnotary", "receiptVersion"], 3), "receiptVersion 3 is not"),
-    "version 2 without its notary": (_set(["trialnotary", "receiptVersion"], 2),
+    "version 2 without its notary": (_version_2(notary=False, anchor_name=True),
                                      "trialnotary.notary is missing"),
+    "version 2 anchor without a name": (_version_2(notary=True, anchor_name=False),
+                                        "anchors[0].name is missing"),
+    "notary url a number": (_set(["trialnotary", "notary"], {"name": "N", "url": 5}),
+                            "trialnotary.notary.url must be a string"),
     "wrong type": (_set(["type"], "ChainpointSHA512v2"), "type must be"),
 }

@@ -42,8 +42,8 @@ def verdict(block_time: str = BLOCK, chain_id: int = 31337, sender: str = NOTARY
 def test_the_address_in_use_at_the_block_time_passes():
     found = verdict()
     assert found.ok, found.detail
-    assert found.detail == (f"sent by {NOTARY}, the notary 'Test notary''s address for local at "
-                            f"the block's time {BLOCK}")
+    assert found.detail == (f'sent by {NOTARY}, the address of the notary "Test notary" (local) '
+                            f"at the block's time {BLOCK}")
 
 
 @pytest.mark.parametrize(("entry", "ok"), [

@@ -37,7 +37,7 @@ PHONE = 390
 NOT_PAGES = {
     "web.registration_pdf", "web.registration_statuses", "web.trial_bundle",
     "web.trial_report_file", "admin.audit_export", "web.site_receipts",
-    "web.newer_registrations", "web.waiting",
+    "web.newer_registrations", "web.waiting", "web.identity_document",
 }
 
 

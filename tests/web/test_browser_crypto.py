@@ -23,9 +23,11 @@ import rfc8785
 
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
 from tests.proof.anchored import MALFORMED, make_batch, plain_receipts
+from tests.proof.anchored import OTHER as FORGER
 from tests.proof.vectors import load_vectors
 from tests.utils import confirm_by_mining, migrated_sqlite, serving
-from trialnotary.proof.verify import ReceiptError, parse_receipt, verify_receipt
+from trialnotary.proof.facts import IDENTITY_PATH
+from trialnotary.proof.verify import ReceiptError, parse_identity, parse_receipt, verify_receipt
 
 MiB = 1024 * 1024
 CHUNK = 8 * MiB  # hashing.js CHUNK_BYTES (checked below)
@@ -51,6 +53,7 @@ class Notary:
     files: dict[str, Path] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
     receipts: dict[str, dict] = field(default_factory=dict)
+    identity: object = None  # its identity document, parsed (what the page pins)
 
     def register(self, name: str, content: bytes) -> str:
         path = self.folder / name
@@ -117,6 +120,7 @@ def notary(anvil, tmp_path_factory):
         for name, ids in notary.ids.items():
             notary.receipts[name] = notary.receipt(ids[0])
         notary.register("pending.csv", rng.randbytes(500))
+        notary.identity = parse_identity(requests.get(base + IDENTITY_PATH, timeout=10).content)
         yield notary
     engine.dispose()
 
@@ -137,14 +141,18 @@ def verify_page(page, notary):
 
 # --- comparing with Python ---------------------------------------------------------------
 
-def python_verdicts(receipt: dict, **options) -> list[tuple[str, bool | None]]:
-    report = verify_receipt(copy.deepcopy(receipt), **options)
+def python_verdicts(receipt: dict, pin: Notary | None = None,
+                    **options) -> list[tuple[str, bool | None]]:
+    """Python's verdicts, pinned like the page by default: to the serving notary (``pin``)."""
+    report = verify_receipt(copy.deepcopy(receipt), **options,
+                            notary=pin.identity if pin is not None else None)
     return [(step.name, step.ok) for step in report.steps]
 
 
 def page_verdicts(page) -> list[tuple[str, bool | None]]:
-    rows = page.eval_on_selector_all("[data-step]",
-                                     "rows => rows.map(r => [r.dataset.step, r.dataset.ok])")
+    rows = page.eval_on_selector_all(  # the steps shown (notary: only when pinned)
+        "[data-step]", "rows => rows.filter(r => !r.hidden)"
+                       ".map(r => [r.dataset.step, r.dataset.ok])")
     return [(name, {"true": True, "false": False, "null": None}[ok]) for name, ok in rows]
 
 
@@ -160,8 +168,10 @@ def write_receipt(tmp_path: Path, receipt: dict, name: str = "r.receipt.json") -
 
 def run_page(page, *, receipt: Path | None = None, file: Path | None = None,
              rpc: list[str] | None = None, confirmations: str | None = None,
-             sender: str | None = None) -> bool:
-    """Fill the verify page, press Verify, wait for the verdict; True for PASS."""
+             sender: str | None = None, pin: bool = True) -> bool:
+    """Fill the verify page, press Verify, wait for the verdict; True for PASS. ``pin``:
+    whether the page pins the serving notary (its default)."""
+    page.set_checked("#pin-notary", pin)
     if receipt is not None:
         page.set_input_files("#receipt-input", str(receipt))
         page.wait_for_selector("#receipt-status:not(:empty)")
@@ -486,21 +496,28 @@ def test_the_module_gives_pythons_report(verify_page, notary, anvil):
     sha256 = hashlib.sha256(notary.files["adae.xpt"].read_bytes()).hexdigest()
     dead = f"http://127.0.0.1:{free_port()}"
     size = notary.files["adae.xpt"].stat().st_size
-    got = verify_page.evaluate("""async ([receipt, sha256, size, urls]) => {
+    identity = requests.get(notary.url + IDENTITY_PATH, timeout=10).json()
+    got = verify_page.evaluate("""async ([receipt, sha256, size, urls, identity]) => {
       const seen = [];
       const result = await rv.verifyReceipt(receipt, {fileSha256: sha256, fileSize: size,
-        fileName: "adae.xpt", rpcUrls: urls, confirmations: 2, onStep: (s) => seen.push(s.name)});
+        fileName: "adae.xpt", rpcUrls: urls, onStep: (s) => seen.push(s.name),
+        notary: rv.parseIdentity(identity, "the notary")});
       return {result, seen};
-    }""", [receipt, sha256, size, [dead, anvil.url]])
+    }""", [receipt, sha256, size, [dead, anvil.url], identity])
     python = verify_receipt(copy.deepcopy(receipt), file_path=notary.files["adae.xpt"],
-                            rpc_urls=[dead, anvil.url], confirmations=2).to_json()
+                            rpc_urls=[dead, anvil.url],
+                            notary=parse_identity(identity, source="the notary")).to_json()
     result = got["result"]
     assert got["seen"] == [s["name"] for s in python["steps"]]
     assert [(s["name"], s["ok"]) for s in result["steps"]] == \
         [(s["name"], s["ok"]) for s in python["steps"]]
+    assert [s["name"] for s in python["steps"]][-1] == "notary"
     for key in ("ok", "verdict", "exitCode", "pinned", "provenTime", "blockTime", "transaction",
-                "chain", "chainId", "blockNumber", "targetHash", "merkleRoot", "confirmations"):
+                "chain", "chainId", "blockNumber", "targetHash", "merkleRoot", "notary"):
         assert result[key] == python[key], key
+    # the local chain's default: one confirmation; the actual count grows as anvil mines
+    assert result["confirmations"]["required"] == python["confirmations"]["required"] == 1
+    assert abs(result["confirmations"]["actual"] - python["confirmations"]["actual"]) <= 3
     assert [(n["url"], n["answered"], n["chainId"]) for n in result["nodes"]] == \
         [(n["url"], n["answered"], n["chainId"]) for n in python["nodes"]]
     # the details read alike: the same words wherever the outcome does not depend on timing
@@ -573,7 +590,7 @@ def test_file_and_receipt_pass_every_step(verify_page, notary, anvil, tmp_path):
     assert run_page(verify_page, receipt=write_receipt(tmp_path, receipt),
                     file=notary.files["adsl.xpt"], rpc=[anvil.url], sender=SERVER_ANCHOR)
     assert page_verdicts(verify_page) == python_verdicts(
-        receipt, file_path=notary.files["adsl.xpt"], rpc_urls=[anvil.url],
+        receipt, pin=notary, file_path=notary.files["adsl.xpt"], rpc_urls=[anvil.url],
         expect_sender=SERVER_ANCHOR)
     assert all(ok is True for _, ok in page_verdicts(verify_page))
     proven = verify_page.locator("#verdict time.t-proven")
@@ -606,7 +623,7 @@ def test_a_changed_byte_fails_only_file_hash(verify_page, notary, anvil, tmp_pat
     assert not run_page(verify_page, receipt=write_receipt(tmp_path, receipt), file=changed,
                         rpc=[anvil.url])
     verdicts = page_verdicts(verify_page)
-    assert verdicts == python_verdicts(receipt, file_path=changed, rpc_urls=[anvil.url])
+    assert verdicts == python_verdicts(receipt, pin=notary, file_path=changed, rpc_urls=[anvil.url])
     assert [name for name, ok in verdicts if ok is not True] == ["file-hash"]
     assert "not record.sha256" in detail(verify_page, "file-hash")
     verdict = verify_page.inner_text("#verdict")
@@ -623,7 +640,7 @@ def test_an_edited_record_fails_only_leaf(verify_page, notary, anvil, tmp_path):
     assert not run_page(verify_page, receipt=write_receipt(tmp_path, receipt),
                         file=notary.files["lb.csv"], rpc=[anvil.url])
     verdicts = page_verdicts(verify_page)
-    assert verdicts == python_verdicts(receipt, file_path=notary.files["lb.csv"],
+    assert verdicts == python_verdicts(receipt, pin=notary, file_path=notary.files["lb.csv"],
                                        rpc_urls=[anvil.url])
     assert [name for name, ok in verdicts if ok is not True] == ["leaf"]
     assert "not targetHash" in detail(verify_page, "leaf")
@@ -651,7 +668,8 @@ def test_dropping_the_file_and_its_receipt(verify_page, notary, anvil):
     verify_page.click("#verify-button")
     verify_page.wait_for_selector("#verdict[data-ok]")
     assert page_verdicts(verify_page) == python_verdicts(
-        notary.receipts["lb.csv"], file_path=notary.files["lb.csv"], rpc_urls=[anvil.url])
+        notary.receipts["lb.csv"], pin=notary, file_path=notary.files["lb.csv"],
+        rpc_urls=[anvil.url])
     assert verify_page.get_attribute("#verdict", "data-ok") == "true"
 
 
@@ -661,7 +679,8 @@ def test_an_unreachable_node_is_reported_and_a_node_of_another_chain_fails(
     path = write_receipt(tmp_path, receipt)
     dead = f"http://127.0.0.1:{free_port()}"
     assert run_page(verify_page, receipt=path, rpc=[dead, anvil.url])
-    assert page_verdicts(verify_page) == python_verdicts(receipt, rpc_urls=[dead, anvil.url])
+    assert page_verdicts(verify_page) == python_verdicts(receipt, pin=notary,
+                                                         rpc_urls=[dead, anvil.url])
     assert verify_page.get_attribute(f'#nodes li[data-url="{dead}"]', "data-answered") == "false"
     assert "unreachable" in verify_page.inner_text(f'#nodes li[data-url="{dead}"]')
     good = verify_page.get_attribute(f'#nodes li[data-url="{anvil.url}"]', "data-answered")
@@ -672,20 +691,20 @@ def test_an_unreachable_node_is_reported_and_a_node_of_another_chain_fails(
     try:
         assert not run_page(verify_page, rpc=[other.url])
         verdicts = page_verdicts(verify_page)
-        assert verdicts == python_verdicts(receipt, rpc_urls=[other.url])
+        assert verdicts == python_verdicts(receipt, pin=notary, rpc_urls=[other.url])
         assert [n for n, ok in verdicts if ok is False] == ["chain"]
         assert "chain 999, not the anchor's chain 31337" in detail(verify_page, "chain")
         screenshot(verify_page, "verify-fail-chain")
 
         assert not run_page(verify_page, rpc=[anvil.url, other.url])
-        assert page_verdicts(verify_page) == python_verdicts(receipt,
+        assert page_verdicts(verify_page) == python_verdicts(receipt, pin=notary,
                                                              rpc_urls=[anvil.url, other.url])
         assert detail(verify_page, "chain").startswith("nodes disagree")
     finally:
         other.stop()
 
     assert not run_page(verify_page, rpc=[dead])
-    assert page_verdicts(verify_page) == python_verdicts(receipt, rpc_urls=[dead])
+    assert page_verdicts(verify_page) == python_verdicts(receipt, pin=notary, rpc_urls=[dead])
     assert detail(verify_page, "chain") == "no node answered"
     assert dict(page_verdicts(verify_page))["chain"] is None  # not checked, not failed
     assert verify_page.get_attribute("#verdict", "data-state") == "unchecked"
@@ -716,14 +735,14 @@ def test_a_bad_node_url_is_refused_at_its_field(verify_page, notary, anvil, tmp_
     assert verify_page.get_attribute("#rpc-urls", "aria-invalid") is None
 
 
-def test_the_page_compares_the_files_size(verify_page, anvil, tmp_path):
+def test_the_page_compares_the_files_size(verify_page, notary, anvil, tmp_path):
     def one_byte_more(record):
         record["sizeBytes"] += 1
     misreported = make_batch(anvil, tmp_path / "batch", count=1, edit=one_byte_more)
     receipt, path = misreported.receipts[0], misreported.files[0]
     assert not run_page(verify_page, receipt=write_receipt(tmp_path, receipt), file=path,
                         rpc=[anvil.url])
-    assert page_verdicts(verify_page) == python_verdicts(receipt, file_path=path,
+    assert page_verdicts(verify_page) == python_verdicts(receipt, pin=notary, file_path=path,
                                                          rpc_urls=[anvil.url])
     size = path.stat().st_size
     assert detail(verify_page, "file-hash").endswith(
@@ -738,7 +757,7 @@ def test_only_the_file_looks_it_up_on_the_server(verify_page, notary, anvil):
     assert "Fetched from this server" in verify_page.inner_text("#receipt-status")
     receipt = notary.receipt(notary.ids["adae.xpt"][0])
     assert page_verdicts(verify_page) == python_verdicts(
-        receipt, file_path=notary.files["adae.xpt"], rpc_urls=[anvil.url])
+        receipt, pin=notary, file_path=notary.files["adae.xpt"], rpc_urls=[anvil.url])
     assert all(ok is True for _, ok in page_verdicts(verify_page))
     screenshot(verify_page, "verify-file-only")
 
@@ -788,14 +807,14 @@ def test_an_id_in_the_address_fetches_and_verifies_its_receipt(page, notary):
 def test_a_plain_chainpoint_receipt(verify_page, plain, anvil, tmp_path):
     files, receipts = plain
     assert run_page(verify_page, receipt=write_receipt(tmp_path, receipts[1]), file=files[1],
-                    rpc=[anvil.url])
+                    rpc=[anvil.url], pin=False)
     verdicts = page_verdicts(verify_page)
     assert verdicts == python_verdicts(receipts[1], file_path=files[1], rpc_urls=[anvil.url])
     assert dict(verdicts)["leaf"] is None
     assert "plain Chainpoint receipt" in detail(verify_page, "leaf")
     assert verify_page.locator("#record-wrap").is_hidden()
 
-    assert not run_page(verify_page, file=files[0])  # the other file: compared with targetHash
+    assert not run_page(verify_page, file=files[0], pin=False)  # compared with targetHash
     assert page_verdicts(verify_page) == python_verdicts(receipts[1], file_path=files[0],
                                                          rpc_urls=[anvil.url])
     assert "not targetHash" in detail(verify_page, "file-hash")
@@ -817,3 +836,41 @@ def test_a_broken_receipt_is_explained(verify_page, notary, tmp_path):
     verify_page.set_input_files("#receipt-input", str(bad))
     verify_page.locator("#receipt-status", has_text="not a usable receipt").wait_for()
     assert "duplicate key" in verify_page.inner_text("#receipt-status")
+
+
+# --- pinning the serving notary ----------------------------------------------------------
+
+def test_the_page_pins_the_serving_notary_and_says_so(verify_page, notary, anvil, tmp_path):
+    receipt = notary.receipts["adsl.xpt"]
+    assert run_page(verify_page, receipt=write_receipt(tmp_path, receipt), rpc=[anvil.url])
+    status = verify_page.inner_text("#notary-status")
+    assert status == ("Pinned to this notary, “trialnotary” (identity version "
+                      f"{notary.identity.version}): the anchor must come from one of the "
+                      "addresses it publishes.")
+    assert verify_page.locator('[data-step="notary"]').is_visible()
+    assert dict(page_verdicts(verify_page))["notary"] is True
+    assert SERVER_ANCHOR in detail(verify_page, "notary")
+    assert verify_page.locator("#verdict-note").count() == 0  # pinned: a plain pass
+
+    assert run_page(verify_page, pin=False) is True  # every check passes, but ...
+    assert verify_page.locator('[data-step="notary"]').is_hidden()
+    assert verify_page.inner_text("#verdict-text") == (
+        f"The anchor is genuine, but its origin is not pinned: it was sent by {SERVER_ANCHOR}, "
+        "and nothing checked that this address is the notary's.")
+    assert "Not pinned to this notary" in verify_page.inner_text("#notary-status")
+
+
+def test_a_forged_receipt_fails_notary_on_the_page(verify_page, notary, anvil, tmp_path):
+    """A record anchored by another account, the receipt's sender set to that account:
+    genuine on chain, but not the notary's."""
+    forged = make_batch(anvil, tmp_path / "forged", count=1, sender=FORGER)
+    receipt, path = forged.receipts[0], forged.files[0]
+    assert not run_page(verify_page, receipt=write_receipt(tmp_path, receipt), file=path,
+                        rpc=[anvil.url])
+    verdicts = page_verdicts(verify_page)
+    assert [name for name, ok in verdicts if ok is False] == ["notary"]
+    assert verdicts == python_verdicts(receipt, pin=notary, file_path=path, rpc_urls=[anvil.url])
+    assert verify_page.inner_text("#verdict-text").startswith(
+        f"This receipt does NOT verify: notary failed — sent by {FORGER}, which is not an "
+        "address of the notary")
+    screenshot(verify_page, "verify-forged")

@@ -216,4 +216,53 @@ def chain_status() -> None:
     click.echo(f"in flight:    {operations.anchors_in_flight(engine)} anchor transaction(s)")
 
 
+@chain_group.command("rotate-key")
+@click.option("--anchor", "anchor_name", required=True, metavar="NAME",
+              help="The anchor whose key changes (`local`, `sepolia`, …: the chain's name).")
+@click.option("--key-file", required=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False),
+              help="The new anchoring account's private key (kept where it is; the database "
+                   "keeps only its path).")
+def chain_rotate_key(anchor_name: str, key_file: str) -> None:
+    """Anchor with a new key from now on. Anchors in flight, signed with the old key, still
+    confirm, and every earlier receipt keeps verifying: the identity publishes the old
+    address until its last anchor is confirmed, the new one from now."""
+    from pathlib import Path
+
+    from trialnotary.notary import identity
+    from trialnotary.notary.errors import IdentityRefused
+
+    settings = instance.settings()
+    try:
+        old, new = identity.rotate(instance.engine(settings), settings, anchor_name,
+                                   Path(key_file))
+    except IdentityRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"anchor {anchor_name}: anchoring moves from {old or 'no address'} to {new}")
+    click.echo(f"fund {new} on chain {settings.chain_id}; the identity now lists it")
+
+
+@chain_group.command("revoke-key")
+@click.argument("address")
+@click.option("--since", required=True, metavar="TIME",
+              help="From when the key must not be trusted: an RFC 3339 time "
+                   "(2026-12-01T10:00:00Z) or a date (midnight UTC).")
+def chain_revoke_key(address: str, since: str) -> None:
+    """Record that ADDRESS's key leaked: anchors in blocks at or after --since fail the
+    verifier's notary step; earlier ones still pass."""
+    from trialnotary.notary import identity
+    from trialnotary.notary.errors import IdentityRefused
+
+    settings = instance.settings()
+    try:
+        row = identity.revoke(instance.engine(settings), settings, address,
+                              identity.parse_time(since))
+    except IdentityRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{row.address} is compromised from {row.compromised_from}")
+    if row.retired_at is None:
+        click.echo("it is still the anchoring key: move to a new one with "
+                   "`trialnotary chain rotate-key` (anchoring stops until then)")
+
+
 COMMANDS = (serve, worker, up, db_group, audit_group, seal_now, check_command, chain_group)

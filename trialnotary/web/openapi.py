@@ -316,17 +316,19 @@ def _schemas() -> dict:
 
 
 def _receipt_schema() -> dict:
-    """Receipt version 1 (docs/receipt.md): Chainpoint v2 with ``ETHData`` anchors."""
+    """Receipt version 2 (docs/receipt.md): Chainpoint v2 with named ``ETHData`` anchors, and
+    the notary that issued it."""
     step = {"type": "object", "minProperties": 1, "maxProperties": 1,
             "additionalProperties": False,
             "properties": {"left": {"type": "string", "pattern": HEX64},
                            "right": {"type": "string", "pattern": HEX64}}}
     anchor = {
         "type": "object", "additionalProperties": False,
-        "required": ["type", "sourceId", "chain", "chainId", "sender", "blockNumber",
+        "required": ["type", "name", "sourceId", "chain", "chainId", "sender", "blockNumber",
                      "blockHash", "blockTime"],
         "properties": {
             "type": {"const": ANCHOR_TYPE},
+            "name": {"type": "string", "description": "The anchor's configured name."},
             "sourceId": {"type": "string", "pattern": HEX64},
             "chain": {"type": "string", "enum": [*CHAIN_IDS_BY_NAME, LOCAL_CHAIN_NAME]},
             "chainId": {"type": "integer"},
@@ -350,9 +352,18 @@ def _receipt_schema() -> dict:
             "anchors": {"type": "array", "minItems": 1, "items": anchor},
             "trialnotary": {
                 "type": "object", "additionalProperties": False,
-                "required": ["receiptVersion", "record", "batch"],
+                "required": ["receiptVersion", "notary", "record", "batch"],
                 "properties": {
                     "receiptVersion": {"const": RECEIPT_VERSION},
+                    "notary": {
+                        "type": "object", "additionalProperties": False,
+                        "required": ["name", "url"],
+                        "description": "The notary that issued the receipt, in its own words: "
+                                       "never a pin (verifiers pin with its identity, "
+                                       "/.well-known/trialnotary.json).",
+                        "properties": {"name": {"type": "string"},
+                                       "url": {"type": ["string", "null"]}},
+                    },
                     "record": _ref("Record"),
                     "batch": {
                         "type": "object", "additionalProperties": False,

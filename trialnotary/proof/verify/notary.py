@@ -219,7 +219,7 @@ def pin(identity: Identity, chain_id: int | None, sender: str, block_time: str) 
     """Whether ``sender`` was the notary's address on ``chain_id`` at ``block_time``: listed
     for that chain, ``from ≤ blockTime``, ``until`` null or ``≥ blockTime``, and not
     compromised at or before ``blockTime`` (whole seconds)."""
-    notary = f"the notary {identity.name!r}"
+    notary = f'the notary "{identity.name}"'
     on_chain = [anchor for anchor in identity.anchors if anchor.chain_id == chain_id]
     chain = chain_label(chain_id) if chain_id is not None else "the anchor's chain"
     if not on_chain:
@@ -238,9 +238,9 @@ def pin(identity: Identity, chain_id: int | None, sender: str, block_time: str) 
                            f", at or before the block's time {block_time}")
         elif entry.since > at or (entry.until is not None and entry.until < at):
             until = time_text(entry.until) if entry.until is not None else "now"
-            reasons.append(f"{sender} was {notary}'s address from {time_text(entry.since)} "
+            reasons.append(f"{sender} was the notary's address from {time_text(entry.since)} "
                            f"until {until}, not at the block's time {block_time}")
         else:
-            return PinVerdict(True, f"sent by {sender}, {notary}'s address for "
-                                    f"{anchor.name or chain} at the block's time {block_time}")
+            return PinVerdict(True, f"sent by {sender}, the address of {notary} "
+                                    f"({anchor.name or chain}) at the block's time {block_time}")
     return PinVerdict(False, "; ".join(reasons))

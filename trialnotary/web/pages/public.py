@@ -49,7 +49,7 @@ def verify():
     default_rpc = settings.rpc_urls[0] if settings.chain == "local" else ""
     return render_template("verify.html", default_rpc=default_rpc, chain_id=settings.chain_id,
                            registration_id=request.args.get("id", ""),
-                           proof_facts=facts.document())
+                           proof_facts=facts.document(), notary_url=receipt_notary()["url"])
 
 
 #: The name a saved identity document gets.

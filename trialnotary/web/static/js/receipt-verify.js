@@ -12,11 +12,15 @@ const FACTS = JSON.parse(document.getElementById("proof-facts").textContent);
 
 export const OFFLINE_STEPS = Object.freeze([...FACTS.steps.offline]);
 export const CHAIN_STEPS = Object.freeze([...FACTS.steps.chain]);
-export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS]);
+export const ORIGIN_STEPS = Object.freeze([...FACTS.steps.origin]);
+export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS, ...ORIGIN_STEPS]);
 export const [FILE_HASH, LEAF, MERKLE_PATH] = OFFLINE_STEPS;
 const [CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS] = CHAIN_STEPS;
+export const [NOTARY] = ORIGIN_STEPS;
 
 export const RECEIPT_VERSION = FACTS.receiptVersion;
+const RECEIPT_VERSIONS = Object.freeze([...FACTS.receiptVersions]);
+export const IDENTITY_PATH = FACTS.identityPath;
 export const CHAINPOINT_TYPE = FACTS.chainpoint.type;
 const ANCHOR_TYPE = FACTS.chainpoint.anchorType;
 export const RECORD_KEYS = Object.freeze([...FACTS.recordKeys]);
@@ -268,10 +272,11 @@ function hashField(obj, key, where = "") {
 function parseExtension(extension) {
   if (!isObject(extension)) throw new ReceiptError("trialnotary must be an object");
   const version = required(extension, "receiptVersion", "trialnotary.");
-  if (version !== RECEIPT_VERSION) {
+  if (!isInt(version) || !RECEIPT_VERSIONS.includes(version)) {
     throw new ReceiptError(`trialnotary.receiptVersion ${repr(version)} is not supported `
-      + `(this verifier reads version ${RECEIPT_VERSION})`);
+      + `(this verifier reads versions ${RECEIPT_VERSIONS.join(", ")})`);
   }
+  const notary = version >= 2 ? parseNotary(extension) : null;
   const record = required(extension, "record", "trialnotary.");
   if (!isObject(record)) throw new ReceiptError("trialnotary.record must be an object");
   const missing = RECORD_KEYS.filter((key) => !has(record, key));
@@ -282,12 +287,26 @@ function parseExtension(extension) {
       + (extra.length ? `; unknown: ${extra.join(", ")}` : ""));
   }
   hashField(record, "sha256", "trialnotary.record.");
-  return record;
+  return { version, record, notary };
+}
+
+/** A version 2 receipt's `{name, url}`: what the notary calls itself, never a pin. */
+function parseNotary(extension) {
+  const notary = required(extension, "notary", "trialnotary.");
+  if (!isObject(notary)) throw new ReceiptError("trialnotary.notary must be an object");
+  if (typeof required(notary, "name", "trialnotary.notary.") !== "string") {
+    throw new ReceiptError("trialnotary.notary.name must be a string");
+  }
+  const url = required(notary, "url", "trialnotary.notary.");
+  if (url !== null && typeof url !== "string") {
+    throw new ReceiptError("trialnotary.notary.url must be a string (or null: no public URL)");
+  }
+  return { name: notary.name, url };
 }
 
 /** The one ETHData anchor. A trialnotary receipt must carry every field; a plain Chainpoint
  *  receipt may carry only `sourceId`. Other anchor types are ignored. */
-function parseAnchor(anchors, full) {
+function parseAnchor(anchors, full, named = false) {
   if (!Array.isArray(anchors)) throw new ReceiptError("anchors must be a list");
   const eth = anchors.filter((a) => isObject(a) && a.type === ANCHOR_TYPE);
   if (eth.length !== 1) throw new ReceiptError(`anchors must hold exactly one ETHData anchor, not ${eth.length}`);
@@ -301,6 +320,8 @@ function parseAnchor(anchors, full) {
     return value;
   };
   const matches = (pattern) => (v) => typeof v === "string" && pattern.test(v);
+  const name = named ? required(anchor, "name", where) : null;
+  if (named && typeof name !== "string") throw new ReceiptError(`${where}name must be a string`);
   const chain = optional("chain", (v) => typeof v === "string", "a string");
   const chainId = optional("chainId", (v) => isInt(v) && v > 0, "a positive integer");
   return {
@@ -311,12 +332,14 @@ function parseAnchor(anchors, full) {
     blockNumber: optional("blockNumber", (v) => isInt(v) && v >= 0, "a non-negative integer"),
     blockHash: optional("blockHash", matches(BLOCK_HASH), "0x and 64 lowercase hex digits"),
     blockTime: optional("blockTime", matches(BLOCK_TIME), "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
+    name,
   };
 }
 
 /**
  * What a receipt asserts, validated for shape; ReceiptError names the first bad field.
- * @returns {{target: string, root: string, proof: object[], anchor: object, record: object|null}}
+ * @returns {{target: string, root: string, proof: object[], anchor: object, record: object|null,
+ *   version: number|null, notary: object|null}}
  */
 export function parseReceipt(receipt) {
   if (!isObject(receipt)) throw new ReceiptError("a receipt is a JSON object");
@@ -335,9 +358,10 @@ export function parseReceipt(receipt) {
     }
   }
   const extension = receipt.trialnotary;
-  const record = extension !== undefined && extension !== null ? parseExtension(extension) : null;
-  const anchor = parseAnchor(receipt.anchors, record !== null);
-  return { target, root, proof, anchor, record };
+  const { version, record, notary } = extension !== undefined && extension !== null
+    ? parseExtension(extension) : { version: null, record: null, notary: null };
+  const anchor = parseAnchor(receipt.anchors, record !== null, version !== null && version >= 2);
+  return { target, root, proof, anchor, record, version, notary };
 }
 
 /** A positive number of confirmations, or "finalized"; RangeError otherwise. */
@@ -445,6 +469,8 @@ class Node {
     this.answers = new Map();
     this.nextId = 0;
     this.seenBlockTime = null;
+    this.seenSender = null;
+    this.seenConfirmations = null;
   }
 
   call(method, ...params) {
@@ -534,6 +560,7 @@ async function checkAnchorTx(node, claims) {
 
 async function checkSender(node, claims, pinned) {
   const sender = (await node.transaction(claims.anchor.txHash)).from;
+  node.seenSender = sender;
   const problems = [];
   if (claims.anchor.sender && claims.anchor.sender.toLowerCase() !== sender.toLowerCase()) {
     problems.push(`the receipt's sender is ${claims.anchor.sender}`);
@@ -567,6 +594,7 @@ async function checkBlock(node, claims) {
 async function checkConfirmations(node, claims, need) {
   const number = quantity((await node.transaction(claims.anchor.txHash)).blockNumber);
   const head = await node.head();
+  node.seenConfirmations = head - number + 1;
   if (need === FINALIZED) {
     const finalized = quantity((await node.block(FINALIZED)).number);
     if (number > finalized) {
@@ -695,7 +723,7 @@ async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
       + (chain ? ` (there is no default node for chain ${chain})` : "");
     const steps = skipped(CHAIN_STEPS, reason);
     steps.forEach(emit);
-    return { steps, nodes: [], seen: null };
+    return { steps, nodes: [], seen: {} };
   }
   const runs = urls.map((url) => askNode(url, claims, need, pinned, timeoutMs));
   const live = [];
@@ -714,8 +742,106 @@ async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
     steps.push(final);
   }
   const nodes = await Promise.all(runs.map((r, k) => note(r.node, errors[k])));
-  const seen = answered.map((r) => r.node.seenBlockTime).find(Boolean) ?? null;
+  const first = (key) => answered.map((r) => r.node[key]).find((v) => v !== null && v !== undefined) ?? null;
+  const seen = { blockTime: first("seenBlockTime"), sender: first("seenSender"), confirmations: first("seenConfirmations") };
   return { steps, nodes, seen };
+}
+
+// --- the notary's identity: pinning the origin (proof/verify/notary.py) ----------------------
+
+export class IdentityError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "IdentityError";
+  }
+}
+
+const IDENTITY_TIME = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d{1,9})?Z$/;
+
+/** An RFC 3339 UTC time as whole seconds (a fraction is cut off), or null. */
+function identitySeconds(value, what) {
+  if (value === null || value === undefined) return null;
+  const match = typeof value === "string" ? IDENTITY_TIME.exec(value) : null;
+  if (!match) throw new IdentityError(`${what} must be an RFC 3339 UTC time like 2026-12-01T10:00:00Z`);
+  return Date.parse(`${match[1]}Z`) / 1000;
+}
+
+/**
+ * A notary's identity document (parsed JSON) as what pinning needs:
+ * `{name, version, source, anchors: [{name, chainId, addresses: [{address, since, until, compromisedFrom}]}]}`.
+ * IdentityError names the first thing wrong.
+ */
+export function parseIdentity(document, source = "the identity document") {
+  const where = `${source}: `;
+  if (!isObject(document)) throw new IdentityError(`${where}an identity document is a JSON object`);
+  if (typeof document.name !== "string" || !document.name) throw new IdentityError(`${where}name must be a non-empty string`);
+  if (!Array.isArray(document.anchors)) throw new IdentityError(`${where}anchors must be a list`);
+  const anchors = [];
+  document.anchors.forEach((anchor, index) => {
+    if (!isObject(anchor) || anchor.kind !== "evm") return;
+    const at = `${where}anchors[${index}].`;
+    if (!isInt(anchor.chainId) || anchor.chainId < 1) throw new IdentityError(`${at}chainId must be a positive integer`);
+    if (!Array.isArray(anchor.addresses)) throw new IdentityError(`${at}addresses must be a list`);
+    const addresses = anchor.addresses.map((entry, k) => {
+      const item = `${at}addresses[${k}].`;
+      if (!isObject(entry)) throw new IdentityError(`${item.slice(0, -1)} must be an object`);
+      if (typeof entry.address !== "string" || !ADDRESS.test(entry.address)) throw new IdentityError(`${item}address must be 0x and 40 hex digits`);
+      const since = identitySeconds(entry.from, `${item}from`);
+      if (since === null) throw new IdentityError(`${item}from is required`);
+      return { address: entry.address, since, until: identitySeconds(entry.until, `${item}until`),
+        compromisedFrom: identitySeconds(entry.compromisedFrom, `${item}compromisedFrom`) };
+    });
+    anchors.push({ name: String(anchor.name ?? ""), chainId: anchor.chainId, addresses });
+  });
+  return { name: document.name, version: isInt(document.version) ? document.version : null, source, anchors };
+}
+
+function secondsText(seconds) {
+  return blockTime(seconds);
+}
+
+/** Whether `sender` was the notary's address on `chainId` at `blockTime` (whole seconds):
+ *  `[ok, detail]`, in proof/verify/notary.py's words. */
+export function pinNotary(identity, chainId, sender, time) {
+  const notary = `the notary "${identity.name}"`;
+  const onChain = identity.anchors.filter((a) => a.chainId === chainId);
+  const chain = chainId !== null && chainId !== undefined ? chainLabel(chainId) : "the anchor's chain";
+  if (!onChain.length) return [false, `${notary} publishes no anchoring address on ${chain}`];
+  const at = identitySeconds(time, "blockTime");
+  const listed = onChain.flatMap((anchor) => anchor.addresses
+    .filter((entry) => entry.address.toLowerCase() === sender.toLowerCase()).map((entry) => [anchor, entry]));
+  if (!listed.length) {
+    const known = onChain.flatMap((a) => a.addresses.map((e) => e.address)).join(", ");
+    return [false, `sent by ${sender}, which is not an address of ${notary} on ${chain} (${known || "none listed"})`];
+  }
+  const reasons = [];
+  for (const [anchor, entry] of listed) {
+    if (entry.compromisedFrom !== null && entry.compromisedFrom <= at) {
+      reasons.push(`${sender} is compromised from ${secondsText(entry.compromisedFrom)}, at or before the block's time ${time}`);
+    } else if (entry.since > at || (entry.until !== null && entry.until < at)) {
+      const until = entry.until !== null ? secondsText(entry.until) : "now";
+      reasons.push(`${sender} was the notary's address from ${secondsText(entry.since)} until ${until}, not at the block's time ${time}`);
+    } else {
+      return [true, `sent by ${sender}, the address of ${notary} (${anchor.name || chain}) at the block's time ${time}`];
+    }
+  }
+  return [false, reasons.join("; ")];
+}
+
+/** The notary step over the sender and block time the chain steps checked. */
+function notaryStep(identity, claims, chainSteps, seen) {
+  const passed = new Set(chainSteps.filter((s) => s.ok === true).map((s) => s.name));
+  if (!passed.has(SENDER) || !passed.has(BLOCK)) {
+    return step(NOTARY, null, "not checked: the sender and the block must be checked on chain first");
+  }
+  const [ok, detail] = pinNotary(identity, claims.anchor.chainId, claims.anchor.sender ?? seen.sender,
+    claims.anchor.blockTime ?? seen.blockTime);
+  return step(NOTARY, ok, detail);
+}
+
+/** What a verifier requires unless told: finalized on the public chains, else a number. */
+export function defaultConfirmations(chainId) {
+  return FACTS.confirmations.finalizedChains.includes(chainId) ? FINALIZED : FACTS.confirmations.otherwise;
 }
 
 // --- the verdict in words -------------------------------------------------------------------
@@ -739,16 +865,19 @@ export function readableTime(time) {
   return `${(time ?? "an unknown time").replace("T", " ").replace(/Z$/, "")} UTC`;
 }
 
+const PIN_HINT = "Pin the notary's identity (--notary URL or file) or its address (--expect-sender) to check that the notary sent the anchor.";
+
+/** The first line when every check passed but nothing said whose the sender is. */
 function notPinned(sender) {
-  const told = sender ? `the anchor was sent by ${sender}; give` : "give";
-  return `Not pinned: ${told} the notary's published address as the expected sender to check that the notary sent it.`;
+  const by = sender ? `it was sent by ${sender}, ` : "";
+  return `The anchor is genuine, but its origin is not pinned: ${by}and nothing checked that this address is the notary's.`;
 }
 
 /**
  * What a verification answers, in a journal reviewer's words: `{state, text, note, exitCode}`.
  * `text` is the first line; `note` an optional second one.
  */
-function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime }) {
+function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender }) {
   const failed = steps.filter((s) => s.ok === false);
   if (wrongFile) {
     return { state: WRONG_FILE, text: "This is NOT the file this receipt was issued for: its SHA-256 is not the one in the receipt.", note: null, exitCode: EXIT.FAILED };
@@ -778,7 +907,7 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime }) {
   }
   const state = withFile ? VERIFIED : VERIFIED_NO_FILE;
   if (pinned) return { state, text, note: null, exitCode: EXIT.PASS };
-  return { state, text, note: notPinned(claims.anchor.sender), exitCode: EXIT.NOT_PINNED };
+  return { state, text: notPinned(sender), note: `${text} ${PIN_HINT}`, exitCode: EXIT.NOT_PINNED };
 }
 
 // --- the entry point -----------------------------------------------------------------------
@@ -794,21 +923,25 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime }) {
  * @param {string} [options.fileError] the file could not be read: file-hash fails with it
  * @param {string[]|null} [options.rpcUrls] nodes to ask; null/undefined: the chain's default
  *        node (DEFAULT_RPC_URLS); [] asks none (nothing is then checked on chain)
- * @param {number|string} [options.confirmations=1] a positive number or "finalized"
+ * @param {number|string} [options.confirmations] a positive number or "finalized"; by default
+ *        what the receipt's chain calls for (defaultConfirmations)
  * @param {string} [options.expectSender] pin the anchoring address
+ * @param {object} [options.notary] pin the origin with the notary's identity (parseIdentity):
+ *        adds the notary step
  * @param {(step: {name: string, ok: boolean|null, detail: string}) => void} [options.onStep]
  *        each step as soon as it is known, in order (a step may be reported again, corrected)
  * @param {number} [options.timeoutMs=RPC_TIMEOUT_MS] per JSON-RPC call
  * @returns {Promise<object>} `{ok, verdict: {state, text, note}, exitCode, pinned, steps, nodes,
  *          provenTime, blockTime, transaction, chain, chainId, blockNumber, targetHash,
- *          merkleRoot, confirmations}` like proof/verify/report.py's Report.to_json(), and `record`.
+ *          merkleRoot, confirmations: {required, actual}, notary}` like proof/verify/report.py's
+ *          Report.to_json(), and `record`.
  *          Rejects with ReceiptError for a malformed receipt and RangeError for bad options;
  *          every other problem is a failed step.
  */
 export async function verifyReceipt(receipt, options = {}) {
-  const { rpcUrls = null, expectSender = null, onStep, timeoutMs = RPC_TIMEOUT_MS } = options;
+  const { rpcUrls = null, expectSender = null, notary = null, onStep, timeoutMs = RPC_TIMEOUT_MS } = options;
   const claims = parseReceipt(receipt);
-  const need = parseConfirmations(options.confirmations ?? 1);
+  const need = parseConfirmations(options.confirmations ?? defaultConfirmations(claims.anchor.chainId));
   const pinned = expectSender ? parseAddress(expectSender) : null;
   const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
   const emit = (s) => onStep?.({ ...s });
@@ -820,17 +953,22 @@ export async function verifyReceipt(receipt, options = {}) {
   offline.push(await checkMerklePath(claims));
   emit(offline[2]);
   const { steps, nodes, seen } = await chainSteps(urls, claims, need, pinned, timeoutMs, emit);
-  const all = [...offline, ...steps];
+  const origin = notary ? [notaryStep(notary, claims, steps, seen)] : [];
+  origin.forEach(emit);
+  const all = [...offline, ...steps, ...origin];
   const ok = nodes.some((n) => n.answered) && all.every((s) => s.ok !== false);
   const { anchor } = claims;
-  const time = anchor.blockTime ?? seen;
+  const time = anchor.blockTime ?? seen.blockTime ?? null;
   const provenTime = ok ? time : null;
-  const { exitCode, ...verdict } = verdictOf({ steps: all, claims, wrongFile, nodes, pinned, provenTime });
+  const isPinned = pinned !== null || notary !== null;
+  const sender = anchor.sender ?? seen.sender ?? null;
+  const { exitCode, ...verdict } = verdictOf({ steps: all, claims, wrongFile, nodes, pinned: isPinned, provenTime, sender });
   return {
     ok,
     verdict,
     exitCode,
-    pinned: pinned !== null,
+    pinned: isPinned,
+    notary: notary ? { name: notary.name, version: notary.version, source: notary.source } : null,
     steps: all,
     nodes,
     provenTime,
@@ -841,7 +979,7 @@ export async function verifyReceipt(receipt, options = {}) {
     blockNumber: anchor.blockNumber,
     targetHash: claims.target,
     merkleRoot: claims.root,
-    confirmations: need,
+    confirmations: { required: need, actual: seen.confirmations ?? null },
     record: claims.record,
   };
 }

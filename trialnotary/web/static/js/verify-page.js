@@ -1,11 +1,12 @@
 // The verify page: a file and/or its receipt in, every check of receipt-verify.js out, live.
 // The file is hashed here (hashing.js); this server is asked only to find a file's
-// registrations and their receipts; the anchor is checked against the chain node(s) given.
+// registrations and their receipts, and its identity (pinned by default: the anchor must come
+// from an address it publishes); the anchor is checked against the chain node(s) given.
 import { hashFiles } from "./hashing.js";
 import {
-  DEFAULT_RPC_URLS, LEAF, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress, parseConfirmations,
-  parseReceipt, parseReceiptText, parseRpcUrl, readReceiptFile, readableTime, splitRpcUrls,
-  verifyReceipt,
+  DEFAULT_RPC_URLS, LEAF, ORIGIN_STEPS, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress,
+  parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl, readReceiptFile,
+  readableTime, splitRpcUrls, verifyReceipt,
 } from "./receipt-verify.js";
 
 const $ = (id) => document.getElementById(id);
@@ -239,6 +240,7 @@ function rows() {
 }
 
 function resetSteps() {
+  for (const name of ORIGIN_STEPS) rows()[name].hidden = true; // shown only where they apply
   for (const row of Object.values(rows())) {
     delete row.dataset.ok;
     row.classList.remove("s-pass", "s-fail", "s-skipped");
@@ -252,6 +254,7 @@ function resetSteps() {
 
 function showStep({ name, ok, detail }) {
   const row = rows()[name];
+  row.hidden = false;
   const key = String(ok);
   row.dataset.ok = key;
   row.classList.remove("s-pass", "s-fail", "s-skipped");
@@ -369,10 +372,11 @@ function readOptions() {
   const confirmationsInput = $("confirmations");
   const senderInput = $("expect-sender");
   const rpcInput = $("rpc-urls");
-  let confirmations = 1;
+  let confirmations;
   let expectSender = null;
   try {
-    confirmations = parseConfirmations(confirmationsInput.value.trim() || "1");
+    const given = confirmationsInput.value.trim();
+    confirmations = given ? parseConfirmations(given) : undefined; // undefined: the receipt's chain decides
     fieldError(confirmationsInput, "");
   } catch {
     fieldError(confirmationsInput, "A positive number, or finalized.");
@@ -432,6 +436,26 @@ async function fetchJson(url) {
   return response.json();
 }
 
+/** This notary's identity, to pin the origin with (unless the user unticked it); null, with
+ *  a word why, when it cannot be had: the verdict then says the origin is not pinned. */
+async function servingNotary() {
+  const status = $("notary-status");
+  if (!$("pin-notary").checked) {
+    status.textContent = "Not pinned to this notary: only an expected sender, if given, pins the origin.";
+    return null;
+  }
+  try {
+    const identity = parseIdentity(await fetchJson(config.identityUrl), config.identityUrl);
+    status.textContent = `Pinned to this notary, “${identity.name}”`
+      + `${identity.version !== null ? ` (identity version ${identity.version})` : ""}: `
+      + "the anchor must come from one of the addresses it publishes.";
+    return identity;
+  } catch (error) {
+    status.textContent = `This notary's identity could not be read (${error.message}): the origin is not pinned.`;
+    return null;
+  }
+}
+
 async function verify(receipt, options, file) {
   showSuperseded(null, null);
   let claims;
@@ -445,8 +469,10 @@ async function verify(receipt, options, file) {
   }
   resetSteps();
   setVerdict(undefined, el("p", { class: "hint" }, "Checking…"));
+  const notary = await servingNotary();
   const result = await verifyReceipt(receipt, {
     ...options,
+    notary,
     rpcUrls: nodesFor(claims.anchor.chainId),
     fileSha256: file?.sha256, fileError: file?.error, fileName: state.file?.name, fileSize: state.file?.size,
     onStep: showStep,
