@@ -98,10 +98,11 @@ def test_up_serves_seeds_demo_data_and_keeps_everything_across_a_restart(tmp_pat
         assert again.json() == json.loads(receipt_file.read_text())
         verified = subprocess.run(
             [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data),
-             "--rpc", env["TRIALNOTARY_CHAIN_RPC_URL"]],
+             "--rpc", env["TRIALNOTARY_CHAIN_RPC_URL"], "--notary", server],
             env=env, capture_output=True, text=True, timeout=30)
-        assert verified.returncode == 3, verified.stdout + verified.stderr  # passed, unpinned
+        assert verified.returncode == 0, verified.stdout + verified.stderr  # passed, pinned
         assert verified.stdout.startswith("This file is the one registered as")
+        assert "✓ notary" in verified.stdout
         # the verify command `up` prints, run verbatim in the folder holding receipts/
         [hint] = [line.strip() for line in output.splitlines()
                   if line.strip().startswith("trialnotary verify ")]

@@ -25,6 +25,7 @@ from tests.proof.anchored import (
     verify,
     write,
 )
+from tests.proof.vectors import load_pin_vectors
 from trialnotary.cli import main as cli
 from trialnotary.proof.facts import EXIT_FAILED, EXIT_PASS, EXIT_UNUSABLE, IDENTITY_PATH
 from trialnotary.proof.verify import IdentityError, main, parse_identity
@@ -58,6 +59,13 @@ def test_the_address_in_use_at_the_block_time_passes():
 ])
 def test_the_window_compares_whole_seconds(entry, ok):
     assert verdict(**entry).ok is ok, verdict(**entry).detail
+
+
+@pytest.mark.parametrize("case", load_pin_vectors()["cases"], ids=lambda case: case["what"])
+def test_the_pin_vectors(case):
+    identity = parse_identity(load_pin_vectors()["identity"])
+    found = pin(identity, case["chainId"], case["sender"], case["blockTime"])
+    assert (found.ok, found.detail) == (case["ok"], case["detail"])
 
 
 def test_a_compromise_is_named():

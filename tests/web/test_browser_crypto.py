@@ -24,7 +24,7 @@ import rfc8785
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
 from tests.proof.anchored import MALFORMED, make_batch, plain_receipts
 from tests.proof.anchored import OTHER as FORGER
-from tests.proof.vectors import load_vectors
+from tests.proof.vectors import load_pin_vectors, load_vectors
 from tests.utils import confirm_by_mining, migrated_sqlite, serving
 from trialnotary.proof.facts import IDENTITY_PATH
 from trialnotary.proof.verify import ReceiptError, parse_identity, parse_receipt, verify_receipt
@@ -874,3 +874,12 @@ def test_a_forged_receipt_fails_notary_on_the_page(verify_page, notary, anvil, t
         f"This receipt does NOT verify: notary failed — sent by {FORGER}, which is not an "
         "address of the notary")
     screenshot(verify_page, "verify-forged")
+
+
+def test_the_browser_pins_like_the_vectors(verify_page):
+    vectors = load_pin_vectors()
+    got = verify_page.evaluate("""([document, cases]) => {
+      const identity = rv.parseIdentity(document);
+      return cases.map((c) => rv.pinNotary(identity, c.chainId, c.sender, c.blockTime));
+    }""", [vectors["identity"], vectors["cases"]])
+    assert got == [[case["ok"], case["detail"]] for case in vectors["cases"]]

@@ -46,19 +46,23 @@ def make_record(index: int, **fields) -> dict:
     return record | fields
 
 
+NOTARY = {"name": "Example Trials Notary", "url": "https://notary.example.org"}
+
+
 def make_receipts(records: list[dict], *, batch_id: int = 7) -> list[dict]:
-    """Real receipts of one batch: leaves, tree and proofs as the notary builds them."""
+    """Real receipts of one batch: leaves, tree and proofs as the notary builds them
+    (version 2, naming the notary)."""
     leaves = [record_leaf(record) for record in records]
     levels = build_levels(leaves)
     anchor = {"tx_hash": hashlib.sha256(f"tx {batch_id}".encode()).hexdigest(),
               "chain_id": 11155111, "sender": SENDER, "block_number": 7_654_321,
               "block_hash": "0x" + hashlib.sha256(f"block {batch_id}".encode()).hexdigest(),
-              "block_time": "2026-11-23T19:00:12Z"}
+              "block_time": "2026-11-23T19:00:12Z", "name": "sepolia"}
     return [build_receipt(record=record, leaf=leaf, root=levels[-1],
                           proof=proof_from_levels(levels, index), anchor=anchor,
                           batch={"id": batch_id, "leaf_index": index,
                                  "leaf_count": len(records),
-                                 "sealed_at": "2026-11-23T19:00:00.000Z"})
+                                 "sealed_at": "2026-11-23T19:00:00.000Z"}, notary=NOTARY)
             for index, (record, leaf) in enumerate(zip(records, leaves, strict=True))]
 
 
@@ -252,7 +256,8 @@ def test_receipt_pdf_shows_the_record_the_times_and_the_anchor(receipt, font_mod
         anchor["blockHash"], SENDER, receipt["merkleRoot"], "index 3 of 5 leaves",
         "trialnotary verify <file>.receipt.json --file <the file> --rpc <node>",
         "without trusting the notary", "What it does not prove", "authoritative proof",
-        "page 1 of 1",
+        "page 1 of 1", "Issued by", "Example Trials Notary \u2014 https://notary.example.org",
+        "--notary", "pins the notary's published identity",
     ):
         assert expected in text, expected
     # Long URLs wrap over several lines; their links carry them whole.

@@ -31,6 +31,7 @@ from trialnotary.db import engine_for, upgrade, write_session
 from trialnotary.notary import scheduler
 from trialnotary.people import accounts, passwords, sites
 from trialnotary.people.states import Role
+from trialnotary.proof.facts import IDENTITY_PATH
 
 DEMO_TRIAL = "NCT01234567"
 DEMO_SITE = "DEMO-SITE"
@@ -215,11 +216,10 @@ def _seed_users(session: Session, logins_file: Path) -> dict[str, str]:
 
 def _print_welcome(settings: Settings, token: str, logins: dict[str, str], host: str,
                    port: int) -> None:
-    from trialnotary.notary.chain import ChainClient
-
     server = f"http://{host}:{port}"
+    here = f"http://127.0.0.1:{port}" if host in ("0.0.0.0", "::") else server
     verify = (f"trialnotary verify receipts/*.receipt.json --rpc {settings.rpc_urls[0]} "
-              f"--expect-sender {ChainClient(settings).address}")
+              f"--notary {here}")
     people = "\n".join(f"  {role:<12}{email}  password {logins[email]}"
                        for role, email in DEMO_USERS.items())
     click.echo(f"""
@@ -236,8 +236,8 @@ Sign in at {server}/login (demo accounts, local only):
 Register a file and wait for its receipt:
   export TRIALNOTARY_SERVER_URL={server} TRIALNOTARY_TOKEN={token}
   trialnotary submit README.md --trial {DEMO_TRIAL} --site {DEMO_SITE} --wait --out receipts/
-Verify every receipt there without us (exit 0: each checks out and was anchored by this
-notary's address):
+Verify every receipt there without us (exit 0: each checks out and was anchored by an
+address this notary publishes in its identity, {here}{IDENTITY_PATH}):
   {verify}
 Stop with Ctrl-C; everything is kept in {settings.instance_path}.
 """)

@@ -79,7 +79,8 @@ _RECEIPT_PROVES = (
 
 
 def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = None) -> bytes:
-    """A one-page A4 PDF of a version-1 receipt: a readable copy, not the proof itself."""
+    """A one-page A4 PDF of a receipt (version 1 or 2): a readable copy, not the proof
+    itself. A version 2 receipt's notary is shown as its issuer."""
     record, anchor, batch = _receipt_parts(receipt)
     pdf = Pdf(footer=f"trialnotary receipt {record.get('id') or ''}: a readable copy; "
                       "the JSON receipt is the proof", region=cjk_region(record.get("trial")))
@@ -111,7 +112,11 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
 
     _time_box(pdf, form, anchor.get("blockTime"), record.get("submittedAt"))
 
+    notary = _notary(receipt)
     form.heading("Anchor on Ethereum")
+    if notary is not None:
+        form.field("Issued by", " — ".join(filter(None, [notary.get("name"),
+                                                          notary.get("url")])), max_lines=2)
     chain_id = anchor.get("chainId")
     form.field("Chain", chain_label(or_dash(chain_id), or_dash(anchor.get('chain'))))
     form.field("Transaction", _hex0x(anchor.get("sourceId")), mono=True, max_lines=2)
@@ -128,8 +133,14 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
                        f"{or_dash(batch.get('leafCount'))} leaves")
 
     form.heading("How to verify")
-    _how_to_verify(pdf, form, public_url)
+    _how_to_verify(pdf, form, public_url, (notary or {}).get("url"))
     return bytes(pdf.output())
+
+
+def _notary(receipt: dict) -> dict | None:
+    """A version 2 receipt's ``notary`` (its name and URL, the notary's word), if any."""
+    notary = receipt["trialnotary"].get("notary")
+    return notary if isinstance(notary, dict) else None
 
 
 def _time_box(pdf: Pdf, form: _Form, block_time, submitted_at) -> None:
@@ -152,18 +163,20 @@ def _time_box(pdf: Pdf, form: _Form, block_time, submitted_at) -> None:
     pdf.set_y(pdf.get_y() + 1)
 
 
-def _how_to_verify(pdf: Pdf, form: _Form, public_url: str) -> None:
+def _how_to_verify(pdf: Pdf, form: _Form, public_url: str, notary_url: str | None) -> None:
     qr_size = 38
     text_width = form.width - qr_size - 6
     top = pdf.get_y()
     form.paragraph("Anyone can check this receipt without trusting the notary, with the "
                    "receipt file, the data file and any node of the chain above:",
                    width=text_width)
-    form.paragraph("trialnotary verify <file>.receipt.json --file <the file> --rpc <node>",
+    form.paragraph("trialnotary verify <file>.receipt.json --file <the file> --rpc <node> "
+                   f"--notary {notary_url or '<the notary>'}",
                    width=text_width, face=MONO, size=7.5, max_lines=3)
-    form.paragraph("(pip install trialnotary; add --expect-sender with the notary's published "
-                   "address to pin it). The notary's web page /verify does the same in a "
-                   "browser; the file never leaves the computer.", width=text_width)
+    form.paragraph("(pip install trialnotary; --notary pins the notary's published identity: "
+                   "the anchor must come from its address). The notary's web page /verify does "
+                   "the same in a browser; the file never leaves the computer.",
+                   width=text_width)
     form.paragraph(_RECEIPT_PROVES, width=text_width)
     text_bottom = pdf.get_y()
 
