@@ -158,9 +158,11 @@ def test_no_head_alone_while_registrations_are_pending(engine, chain, site_token
 
 def test_seal_now_seals_waiting_audit_entries_at_once(engine, site_token, settings_env,
                                                       anvil):
-    head = head_of(engine)
+    before = head_of(engine)
     first = run(settings_env, "seal-now", "--wait")
     assert first.exit_code == 0, first.output
+    head = head_of(engine)  # the notary's identity, published first, is sealed with the rest
+    assert head.seq == before.seq + 1
     assert f"sealed batch 1: the audit head alone (entry {head.seq}), root " \
            f"{head.leaf().hex()}" in first.output
     assert "batch 1: transaction 0x" in first.output and "batch 1: confirmed" in first.output
@@ -173,6 +175,8 @@ def test_an_empty_trail_seals_nothing(engine, chain):
     with Session(engine) as session:
         assert batches.unsealed_since(session) is None
     assert batches.seal_audit_head(engine, 0) is None
+    (first,) = anchoring.run_seal_job(engine, chain, 100, audit_wait=0).sealed
+    assert (first.audit_seq, first.leaf_count) == (1, 1)  # the identity's first version
     assert anchoring.run_seal_job(engine, chain, 100, audit_wait=0).sealed == []
 
 

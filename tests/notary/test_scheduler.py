@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 from tests.conftest import insert_registrations
 from trialnotary.config import load_settings
 from trialnotary.db import utcnow
-from trialnotary.notary import scheduler
+from trialnotary.notary import identity, scheduler
+from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.models import Batch, IdempotencyKey
 from trialnotary.people.models import SiteToken
 
@@ -31,11 +32,12 @@ def batch_states(engine):
 def test_the_seal_interval_seals_anchors_and_confirms(settings_env, engine):
     settings = load_settings({**settings_env, "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "1"})
     jobs = scheduler.start(settings, background=True)
-    try:
-        time.sleep(2.5)
-        assert batch_states(engine) == []  # empty intervals seal nothing
-        insert_registrations(engine, 3)
+    try:  # first the notary's identity, published at start: its audit entry alone
         assert wait_for(lambda: batch_states(engine) == ["confirmed"])
+        time.sleep(2.5)
+        assert batch_states(engine) == ["confirmed"]  # empty intervals seal nothing
+        insert_registrations(engine, 3)
+        assert wait_for(lambda: batch_states(engine) == ["confirmed"] * 2)
     finally:
         jobs.shutdown(wait=True)
 
@@ -43,12 +45,13 @@ def test_the_seal_interval_seals_anchors_and_confirms(settings_env, engine):
 def test_a_full_batch_is_sealed_before_the_interval(settings_env, engine):
     settings = load_settings({**settings_env, "TRIALNOTARY_MAX_BATCH": "4"})
     assert settings.seal_interval_seconds == 3600
-    jobs = scheduler.start(settings, background=True)
+    identity.seed_if_new(engine, ChainClient(settings))  # an audit entry: every batch holds
+    jobs = scheduler.start(settings, background=True)  # the trail's head as its last leaf
     try:
-        insert_registrations(engine, 9)
-        assert wait_for(lambda: len(batch_states(engine)) == 2, timeout=10)
+        insert_registrations(engine, 7)
+        assert wait_for(lambda: len(batch_states(engine)) == 2, timeout=10)  # 3 + the head
         time.sleep(1.5)
-        assert len(batch_states(engine)) == 2  # the ninth waits for the interval
+        assert len(batch_states(engine)) == 2  # the seventh waits for the interval
     finally:
         jobs.shutdown(wait=True)
 

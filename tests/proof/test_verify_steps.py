@@ -255,6 +255,32 @@ def test_finalized(private_anvil, tmp_path):
     assert verify(private_anvil, mined.receipts[1], confirmations="finalized").ok
 
 
+@pytest.mark.parametrize(("chain_id", "required"), [(11155111, "finalized"), (560048, "finalized"),
+                                                   (1, "finalized"), (31337, 1), (424242, 1)])
+def test_the_receipts_chain_decides_the_confirmations_required(chain_id, required, tmp_path):
+    """Unless told, public chains need a finalized block and any other chain one block; the
+    JSON answer gives the required and the actual confirmations apart."""
+    node = Anvil(block_time=None, chain_id=chain_id)
+    try:
+        mined = make_batch(node, tmp_path, count=1)
+        report = verify(node, mined.receipts[0])
+        assert report.confirmations == required
+        answer = report.to_json()["confirmations"]
+        assert answer == {"required": required, "actual": 3}  # its block and the 2 mined after
+        if required == "finalized":
+            assert_fails_only(report, "confirmations")
+            assert "not finalized yet" in report.step("confirmations").detail
+            node.mine(70)  # anvil finalizes head - 64
+            assert verify(node, mined.receipts[0]).ok
+        else:
+            assert report.ok and report.step("confirmations").detail == \
+                "3 confirmations, 1 required"
+        told = verify(node, mined.receipts[0], confirmations=4)  # whatever the chain
+        assert told.confirmations == 4 and "4 required" in told.step("confirmations").detail
+    finally:
+        node.stop()
+
+
 def test_a_reorganised_block_fails_only_block(private_anvil, tmp_path):
     """The anchor transaction survives a reorg, re-mined in a new block of the same height:
     the receipt's blockHash is no longer on the canonical chain."""

@@ -122,13 +122,14 @@ def audit_verify(rpc_urls: tuple[str, ...]) -> None:
 def seal_now(wait: bool) -> None:
     """Seal everything pending (registrations, and audit entries no batch holds yet: with no
     registration pending, in a batch of the audit head alone) and send the anchors."""
-    from trialnotary.notary import anchoring, operations
+    from trialnotary.notary import anchoring, identity, operations
     from trialnotary.notary.chain import ChainClient, ChainError
 
     settings = instance.settings()
     engine = instance.engine(settings)
     chain = ChainClient(settings)
     with instance.busy_is_an_error():
+        identity.seed_if_new(engine, chain)
         sealed = operations.seal_everything(engine, settings.max_batch)
     try:
         sent = anchoring.anchor_sealed(engine, chain)

@@ -180,6 +180,7 @@ def run_seal_job(engine: Engine, chain: ChainClient, max_batch: int,
                  ) -> TickResult:
     """The seal interval's job: seal what is pending (or, with ``audit_wait``, the audit
     head alone once its entries have waited that long), then a chain round."""
+    identity.seed_if_new(engine, chain)
     sealed = seal_all(engine, max_batch) or _waiting_head(engine, audit_wait)
     return TickResult(sealed, chain_round(engine, chain, backoff))
 
@@ -189,6 +190,7 @@ def run_tick(engine: Engine, chain: ChainClient, max_batch: int,
              ) -> TickResult:
     """The once-a-second job: seal early when a full batch waits, or (with ``audit_wait``)
     the audit head alone as soon as its entries have waited that long; then a chain round."""
+    identity.seed_if_new(engine, chain)
     with Session(engine) as session:
         full = pending_count(session) >= max_batch
     sealed = seal_all(engine, max_batch, full_only=True) if full else \

@@ -149,6 +149,19 @@ def _move_to(session: Session, rows: list[NotaryAddress], anchor: ConfiguredAnch
     return row
 
 
+def seed_if_new(engine: Engine, chain) -> None:
+    """Seed the history of the chain's anchor, if it has none, before anything is sealed:
+    so the first version's audit entry is sealed with the entries before it (and never
+    needs a batch of the audit head alone for itself)."""
+    with Session(engine) as session:
+        if _rows(session, chain.settings.chain_id):
+            return
+    with write_session(engine) as session:
+        _seed_if_possible(session, chain.settings, chain)
+        _publish(session, chain.settings)
+        session.commit()
+
+
 def prepare_signer(engine: Engine, chain) -> None:
     """Before an anchoring round: seed the history on first use, and make ``chain`` sign
     with the notary's current key on its chain. A configured key the notary never used is
