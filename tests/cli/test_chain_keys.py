@@ -86,6 +86,7 @@ def test_rotate_key_keeps_every_receipt_verifying_and_anchors_from_the_new_key(
     assert len(issued(engine)) == 4
     assert senders(engine) == {OLD}
     assert anchor_batch(cli, engine) == {OLD, NEW}  # anchors after rotation: the new key
+    assert f"account:      {NEW}" in cli("chain", "status").output
 
     with Session(engine) as session:
         rows = {row.address: row for row in session.exec(select(NotaryAddress))}

@@ -79,17 +79,18 @@ def test_200_registrations_one_batch_one_transaction_every_receipt_verifies(
     receipt_file.write_text(json.dumps(receipts[3][1]))
     verified = subprocess.run(
         [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data_file),
-         "--rpc", anvil.url, "--expect-sender", ANVIL_ACCOUNTS[0], "--json"],
+         "--rpc", anvil.url, "--notary", live_server, "--json"],
         capture_output=True, text=True, timeout=30)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     steps = {s["name"]: s["ok"] for s in json.loads(verified.stdout)["steps"]}
     assert steps == dict.fromkeys(["file-hash", "leaf", "merkle-path", "chain", "anchor-tx",
-                                   "sender", "block", "confirmations"], True)
+                                   "sender", "block", "confirmations", "notary"], True)
 
     data_file.write_bytes(b"dataset 3!")
     changed = subprocess.run(
         [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data_file),
-         "--rpc", anvil.url, "--json"], capture_output=True, text=True, timeout=30)
+         "--rpc", anvil.url, "--notary", live_server, "--json"], capture_output=True,
+        text=True, timeout=30)
     assert changed.returncode == 1
     failed = [s["name"] for s in json.loads(changed.stdout)["steps"] if s["ok"] is False]
     assert failed == ["file-hash"]

@@ -198,7 +198,7 @@ def chain_group() -> None:
 @chain_group.command("status")
 def chain_status() -> None:
     """Chain id, account, balance, nonce, node head, anchors in flight."""
-    from trialnotary.notary import operations
+    from trialnotary.notary import identity, operations
     from trialnotary.notary.chain import ChainClient, ChainError
 
     settings = instance.settings()
@@ -206,6 +206,10 @@ def chain_status() -> None:
     chain = ChainClient(settings)
     click.echo(f"chain:        {settings.chain} (expected chain id {settings.chain_id})")
     click.echo(f"rpc:          {', '.join(settings.rpc_urls)}")
+    try:
+        identity.prepare_signer(engine, chain)  # the current key, after any rotation
+    except ChainError as exc:
+        click.echo(f"key:          {exc}")
     click.echo(f"account:      {chain.address}")
     try:
         click.echo(f"node chain:   {chain.chain_id()}")
