@@ -159,3 +159,22 @@ def test_each_version_of_the_identity_is_an_audit_entry(cli, settings, engine, t
     assert [e["new"]["version"] for e in entries] == [1, 2]
     served = identity.document_text(engine, settings).encode()
     assert entries[-1]["new"]["sha256"] == hashlib.sha256(served).hexdigest()
+
+
+def test_a_configured_key_the_notary_never_used_is_a_rotation(settings_env, engine, tmp_path):
+    def cli_with(key_file=None):
+        env = {**settings_env, **({"TRIALNOTARY_ANCHOR_KEY_FILE": str(key_file)}
+                                  if key_file else {})}
+        return lambda *args: CliRunner().invoke(main, list(args), env=env,
+                                                catch_exceptions=False)
+    assert anchor_batch(cli_with(), engine) == {OLD}
+    key_file = tmp_path / "new.key"
+    key_file.write_text(NEW_KEY)
+    assert anchor_batch(cli_with(key_file), engine) == {OLD, NEW}
+    with Session(engine) as session:
+        rows = {row.address: row for row in session.exec(select(NotaryAddress))}
+    assert rows[OLD].until is not None and rows[NEW].until is None
+    assert rows[NEW].key_file is None  # the configured key: no path kept
+    insert_registrations(engine, 1)  # the old key configured again: it no longer anchors
+    result = cli_with()("seal-now")
+    assert f"TRIALNOTARY_ANCHOR_KEY_FILE holds the key of {OLD}" in result.output

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,9 +102,22 @@ def _rows(session: Session, chain_id: int | None = None) -> list[NotaryAddress]:
     return list(session.exec(query))
 
 
-def _current(rows: list[NotaryAddress], anchor: str) -> NotaryAddress | None:
-    live = [row for row in rows if row.anchor == anchor and row.retired_at is None]
+def _current(rows: list[NotaryAddress]) -> NotaryAddress | None:
+    """The address anchoring now among one chain's ``rows`` (one anchor per chain)."""
+    live = [row for row in rows if row.retired_at is None]
     return live[-1] if live else None
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Session]:
+    """A write transaction on the identity. Every one ends in an audit entry, so on
+    PostgreSQL it takes the audit trail's lock first: two processes seeding or publishing
+    at once take turns instead of colliding (SQLite's write lock does the same)."""
+    with write_session(engine) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                            {"k": audit.AUDIT_LOCK_KEY})
+        yield session
 
 
 def _seed(session: Session, settings: Settings, address: str) -> bool:
@@ -135,7 +150,7 @@ def _move_to(session: Session, rows: list[NotaryAddress], anchor: ConfiguredAnch
     """Anchoring moves to ``address`` now: the current address retires (its ``until``
     comes when its last anchor confirms)."""
     now = whole_seconds(utcnow())
-    current = _current(rows, anchor.name)
+    current = _current(rows)
     if current is not None:
         current.retired_at = now
         session.add(current)
@@ -156,7 +171,7 @@ def seed_if_new(engine: Engine, chain) -> None:
     with Session(engine) as session:
         if _rows(session, chain.settings.chain_id):
             return
-    with write_session(engine) as session:
+    with _writing(engine) as session:
         _seed_if_possible(session, chain.settings, chain)
         _publish(session, chain.settings)
         session.commit()
@@ -174,15 +189,9 @@ def prepare_signer(engine: Engine, chain) -> None:
     configured = chain.configured_account.address
     with Session(engine) as session:
         rows = _rows(session, anchor.chain_id)
-    current = _current(rows, anchor.name)
+    current = _current(rows)
     if current is None or all(row.address.lower() != configured.lower() for row in rows):
-        with write_session(engine) as session:
-            changed = _seed(session, settings, configured)
-            if not changed:
-                _move_to(session, _rows(session, anchor.chain_id), anchor, configured, None)
-                log.warning("the configured anchoring key %s is new on chain %s: anchoring "
-                            "moves to it", configured, anchor.chain_id)
-            _commit_and_publish(session, settings)
+        _take_configured_key(engine, settings, anchor, configured)
         return prepare_signer(engine, chain)
     if current.compromised_from is not None:
         raise ChainError(f"the anchoring address {current.address} is revoked: move "
@@ -199,6 +208,24 @@ def prepare_signer(engine: Engine, chain) -> None:
     if chain.use_key(_read_key(Path(current.key_file))).lower() != current.address.lower():
         raise ChainError(f"the key file {current.key_file} no longer holds the key of "
                          f"{current.address}")
+
+
+def _take_configured_key(engine: Engine, settings: Settings, anchor: ConfiguredAnchor,
+                         configured: str) -> None:
+    """Seed the chain's history with the configured key, or move anchoring to it when it is
+    a key the notary never used there."""
+    with _writing(engine) as session:
+        rows = _rows(session, anchor.chain_id)
+        if any(row.address.lower() == configured.lower() for row in rows) and _current(rows):
+            return  # another process was first
+        if not _seed(session, settings, configured):
+            try:
+                _move_to(session, rows, anchor, configured, None)
+            except IdentityRefused as exc:
+                raise ChainError(f"anchoring stopped: {exc}") from None
+            log.warning("the configured anchoring key %s is new on chain %s: anchoring "
+                        "moves to it", configured, anchor.chain_id)
+        _commit_and_publish(session, settings)
 
 
 def _read_key(path: Path) -> str:
@@ -222,7 +249,7 @@ def after_round(engine: Engine, settings: Settings, confirmed_batches: list[int]
             select(Anchor.sender, Anchor.block_time).where(
                 Anchor.batch_id.in_(confirmed_batches), Anchor.state == AnchorState.CONFIRMED,
                 Anchor.chain_id == settings.chain_id)).all() if confirmed_batches else []
-    with write_session(engine) as session:
+    with _writing(engine) as session:
         changed = False
         for row in _rows(session, settings.chain_id):
             times = [time for sender, time in confirmed
@@ -266,13 +293,13 @@ def rotate(engine: Engine, settings: Settings, anchor_name: str, key_file: Path)
         raise IdentityRefused(str(exc)) from None
     except ValueError:
         raise IdentityRefused(f"{key_file} does not hold a private key") from None
-    with write_session(engine) as session:
+    with _writing(engine) as session:
         rows = _rows(session, anchor.chain_id)
         if not rows:
             _seed(session, settings, _configured_address(settings))
             session.flush()
             rows = _rows(session, anchor.chain_id)
-        old = _current(rows, anchor.name)
+        old = _current(rows)
         _move_to(session, rows, anchor, address, str(path))
         _commit_and_publish(session, settings)
     return (old.address if old else None), address
@@ -297,7 +324,7 @@ def revoke(engine: Engine, settings: Settings, address: str, since: datetime) ->
     """``chain revoke-key``: anchors of ``address`` in blocks at or after ``since`` must not
     be trusted. An earlier ``compromisedFrom`` stays."""
     moment = whole_seconds(since)
-    with write_session(engine) as session:
+    with _writing(engine) as session:
         rows = [row for row in _rows(session) if row.address.lower() == address.lower()]
         if not rows:
             raise IdentityRefused(f"{address} is not an anchoring address of this notary")
@@ -374,7 +401,7 @@ def document_text(engine: Engine, settings: Settings, chain=None,
                 _content(session, settings, served_url):
             return latest.document
     try:
-        with write_session(engine) as session:
+        with _writing(engine) as session:
             if chain is not None:
                 _seed_if_possible(session, settings, chain)
             row = _publish(session, settings, served_url)
