@@ -229,3 +229,10 @@ def test_the_audit_csv_sends_one_charset_and_a_bom_on_request(admin_client):
     assert excel.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert excel.data.startswith(b"\xef\xbb\xbfseq,at,actor")
     assert excel.data[3:] == plain.data
+
+
+def test_the_overview_links_the_notarys_identity(admin_client):
+    links = Page(admin_client.get("/admin/").get_data(as_text=True)).find("a")
+    hrefs = {tag["href"]: tag for tag in links}
+    assert "/.well-known/trialnotary.json" in hrefs
+    assert "download" in hrefs["/.well-known/trialnotary.json?download=1"]
