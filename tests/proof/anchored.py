@@ -203,15 +203,18 @@ def _set(path, value):
     return change
 
 
-def _version_2(*, notary: bool, anchor_name: bool):
-    """The receipt as version 2, with or without its notary and its anchor's name."""
+GOOD_NOTARY = {"name": "Test notary", "url": "https://notary.example.org"}
+
+
+def _version_2(*, notary: dict | None, anchor_name: bool):
+    """The receipt as version 2, with ``notary`` (or none) and its anchor's name (or none)."""
     def change(receipt):
         extension, anchor = receipt["trialnotary"], receipt["anchors"][0]
         extension["receiptVersion"] = 2
         extension.pop("notary", None)
         anchor.pop("name", None)
-        if notary:
-            extension["notary"] = {"name": "Test notary", "url": "https://notary.example.org"}
+        if notary is not None:
+            extension["notary"] = notary
         if anchor_name:
             anchor["name"] = "local"
     return change
@@ -233,11 +236,11 @@ MALFORMED = {
     "record key missing": (_drop(["trialnotary", "record", "filename"]), "missing: filename"),
     "record not an object": (_set(["trialnotary", "record"], []), "record must be an object"),
     "version 3": (_set(["trialnotary", "receiptVersion"], 3), "receiptVersion 3 is not"),
-    "version 2 without its notary": (_version_2(notary=False, anchor_name=True),
+    "version 2 without its notary": (_version_2(notary=None, anchor_name=True),
                                      "trialnotary.notary is missing"),
-    "version 2 anchor without a name": (_version_2(notary=True, anchor_name=False),
+    "version 2 anchor without a name": (_version_2(notary=GOOD_NOTARY, anchor_name=False),
                                         "anchors[0].name is missing"),
-    "notary url a number": (_set(["trialnotary", "notary"], {"name": "N", "url": 5}),
+    "notary url a number": (_version_2(notary={"name": "N", "url": 5}, anchor_name=True),
                             "trialnotary.notary.url must be a string"),
     "wrong type": (_set(["type"], "ChainpointSHA512v2"), "type must be"),
 }

@@ -32,6 +32,7 @@ from trialnotary.proof.facts import (
     chain_name,
 )
 from trialnotary.proof.verify.claims import Claims
+from trialnotary.proof.verify.notary import Identity
 
 NO_NODE_ANSWERED = "no node answered"
 
@@ -75,7 +76,7 @@ class Report:
     seen_block_time: str | None = None
     pinned: str | None = None  # the expected sender given
     wrong_file: bool = False  # a file was read and its SHA-256 is not the receipt's
-    identity: Any = None  # the notary's identity pinned (notary.Identity), if given
+    identity: Identity | None = None  # the notary's identity pinned, if given
     seen_sender: str | None = None
     seen_confirmations: int | None = None
 

@@ -796,10 +796,6 @@ export function parseIdentity(document, source = "the identity document") {
   return { name: document.name, version: isInt(document.version) ? document.version : null, source, anchors };
 }
 
-function secondsText(seconds) {
-  return blockTime(seconds);
-}
-
 /** Whether `sender` was the notary's address on `chainId` at `blockTime` (whole seconds):
  *  `[ok, detail]`, in proof/verify/notary.py's words. */
 export function pinNotary(identity, chainId, sender, time) {
@@ -817,10 +813,10 @@ export function pinNotary(identity, chainId, sender, time) {
   const reasons = [];
   for (const [anchor, entry] of listed) {
     if (entry.compromisedFrom !== null && entry.compromisedFrom <= at) {
-      reasons.push(`${sender} is compromised from ${secondsText(entry.compromisedFrom)}, at or before the block's time ${time}`);
+      reasons.push(`${sender} is compromised from ${blockTime(entry.compromisedFrom)}, at or before the block's time ${time}`);
     } else if (entry.since > at || (entry.until !== null && entry.until < at)) {
-      const until = entry.until !== null ? secondsText(entry.until) : "now";
-      reasons.push(`${sender} was the notary's address from ${secondsText(entry.since)} until ${until}, not at the block's time ${time}`);
+      const until = entry.until !== null ? blockTime(entry.until) : "now";
+      reasons.push(`${sender} was the notary's address from ${blockTime(entry.since)} until ${until}, not at the block's time ${time}`);
     } else {
       return [true, `sent by ${sender}, the address of ${notary} (${anchor.name || chain}) at the block's time ${time}`];
     }
