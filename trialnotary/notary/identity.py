@@ -149,15 +149,14 @@ def _move_to(session: Session, rows: list[NotaryAddress], anchor: ConfiguredAnch
              address: str, key_file: str | None) -> NotaryAddress:
     """Anchoring moves to ``address`` now: the current address retires (its ``until``
     comes when its last anchor confirms)."""
+    if any(row.address.lower() == address.lower() for row in rows):
+        raise IdentityRefused(f"{address} was already an anchoring address of this notary "
+                              f"on chain {anchor.chain_id}: use a new key")
     now = whole_seconds(utcnow())
     current = _current(rows)
     if current is not None:
         current.retired_at = now
         session.add(current)
-    known = next((row for row in rows if row.address.lower() == address.lower()), None)
-    if known is not None:
-        raise IdentityRefused(f"{address} was already an anchoring address of this notary "
-                              f"on chain {anchor.chain_id}: use a new key")
     row = NotaryAddress(anchor=anchor.name, chain_id=anchor.chain_id, address=address,
                         valid_from=now, key_file=key_file)
     session.add(row)
@@ -238,31 +237,38 @@ def _read_key(path: Path) -> str:
 
 
 def after_round(engine: Engine, settings: Settings, confirmed_batches: list[int]) -> None:
-    """After an anchoring round: lower ``from`` below any newly confirmed anchor's block
-    time, and close (``until``) retired addresses whose last anchor is now confirmed."""
+    """After an anchoring round: lower ``from`` to any newly confirmed anchor's earlier block
+    time, and close (``until``) retired addresses whose last anchor is now confirmed. Reads
+    first; writes (a new version) only when something changes."""
     with Session(engine) as session:
         rows = _rows(session, settings.chain_id)
-        waiting = [row for row in rows if row.retired_at is not None and row.until is None]
-        if not confirmed_batches and not waiting:
-            return
-        confirmed = session.execute(
-            select(Anchor.sender, Anchor.block_time).where(
-                Anchor.batch_id.in_(confirmed_batches), Anchor.state == AnchorState.CONFIRMED,
-                Anchor.chain_id == settings.chain_id)).all() if confirmed_batches else []
+        firsts = _first_blocks(session, settings.chain_id, confirmed_batches)
+        lowered = {row.id: firsts[row.address] for row in rows
+                   if firsts.get(row.address, row.valid_from) < row.valid_from}
+        closed = {row.id: _last_use(session, row) for row in rows
+                  if row.retired_at is not None and row.until is None
+                  and not _in_flight(session, row)}
+    if not lowered and not closed:
+        return
     with _writing(engine) as session:
-        changed = False
         for row in _rows(session, settings.chain_id):
-            times = [time for sender, time in confirmed
-                     if sender.lower() == row.address.lower() and time]
-            if times and min(times) < row.valid_from:
-                row.valid_from, changed = min(times), True
-                session.add(row)
-            if row.retired_at is not None and row.until is None and not _in_flight(session,
-                                                                                 row):
-                row.until, changed = _last_use(session, row), True
-                session.add(row)
-        if changed:
-            _commit_and_publish(session, settings)
+            if row.id in lowered:
+                row.valid_from = min(row.valid_from, lowered[row.id])
+            if row.id in closed and row.until is None:
+                row.until = closed[row.id]
+            session.add(row)
+        _commit_and_publish(session, settings)
+
+
+def _first_blocks(session: Session, chain_id: int, batch_ids: list[int]) -> dict[str, str]:
+    """The earliest block time of these batches' confirmed anchors, by sender."""
+    if not batch_ids:
+        return {}
+    return dict(session.execute(
+        select(Anchor.sender, sa.func.min(Anchor.block_time)).where(
+            Anchor.batch_id.in_(batch_ids), Anchor.state == AnchorState.CONFIRMED,
+            Anchor.chain_id == chain_id, Anchor.block_time.is_not(None))
+        .group_by(Anchor.sender)).all())
 
 
 def _in_flight(session: Session, row: NotaryAddress) -> bool:
