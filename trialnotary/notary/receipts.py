@@ -5,6 +5,7 @@ receipt format (``proof.receipt``); and the anchors they are built from.
 from __future__ import annotations
 
 import collections
+import json
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -17,8 +18,10 @@ from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
 from trialnotary.proof import merkle
 from trialnotary.proof.receipt import RECORD_KEYS, build_receipt
 
-# What a receipt tells of its anchor, as ``build_receipt`` takes it: ``Anchor``'s names.
-ANCHOR_FIELDS = ("tx_hash", "chain_id", "sender", "block_number", "block_hash", "block_time")
+# What a receipt tells of its anchor, as ``build_receipt`` takes it: ``Anchor``'s names
+# (``evidence`` is kept as JSON text).
+ANCHOR_FIELDS = ("tx_hash", "chain_id", "sender", "block_number", "block_hash", "block_time",
+                 "evidence")
 
 
 def confirmed_anchor(session: Session, batch_id: int) -> Anchor | None:
@@ -136,8 +139,11 @@ def _assemble(record: dict, leaf: bytes, root: bytes, proof: list[dict], anchor,
               batch_id: int, leaf_index: int, leaf_count: int, sealed_at: str) -> dict:
     """The receipt, whether its parts come as ORM objects or as one driver row: ``anchor``
     has the attributes ``ANCHOR_FIELDS`` names."""
+    fields = {name: getattr(anchor, name) for name in ANCHOR_FIELDS}
+    if fields["evidence"] is not None:
+        fields["evidence"] = json.loads(fields["evidence"])
     return build_receipt(
         record=record, leaf=bytes(leaf), root=bytes(root), proof=proof,
-        anchor={name: getattr(anchor, name) for name in ANCHOR_FIELDS},
+        anchor=fields,
         batch={"id": batch_id, "leaf_index": leaf_index, "leaf_count": leaf_count,
                "sealed_at": sealed_at})

@@ -125,10 +125,11 @@ def build_receipt(
     """Assemble a version-1 receipt.
 
     ``anchor`` holds ``tx_hash`` (hex, no 0x), ``chain_id``, ``sender`` (checksummed),
-    ``block_number``, ``block_hash`` (0x hex) and ``block_time`` (RFC 3339, seconds, Z);
-    ``batch`` holds ``id``, ``leaf_index``, ``leaf_count`` and ``sealed_at``.
+    ``block_number``, ``block_hash`` (0x hex) and ``block_time`` (RFC 3339, seconds, Z),
+    and may hold ``evidence`` (the anchor's chain evidence, written as given when not
+    ``None``); ``batch`` holds ``id``, ``leaf_index``, ``leaf_count`` and ``sealed_at``.
     """
-    return {
+    receipt = {
         "@context": CHAINPOINT_CONTEXT,
         "type": CHAINPOINT_TYPE,
         "targetHash": leaf.hex(),
@@ -155,3 +156,6 @@ def build_receipt(
             },
         },
     }
+    if anchor.get("evidence") is not None:
+        receipt["anchors"][0]["evidence"] = anchor["evidence"]
+    return receipt
