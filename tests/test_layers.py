@@ -66,6 +66,19 @@ def test_proof_imports_nothing_else_of_the_package(name):
     assert outside == set()
 
 
+#: Ethereum packages of the server's (web3.py and its family, py-trie): the verifier does
+#: its own RLP, tries, transactions and headers on pycryptodome and coincurve.
+SERVER_ETHEREUM = ("web3", "eth_account", "eth_abi", "eth_hash", "eth_keys", "eth_keyfile",
+                   "eth_rlp", "eth_typing", "eth_utils", "hexbytes", "rlp", "trie")
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if layer(n) == "proof"))
+def test_proof_imports_no_ethereum_package_of_the_server(name):
+    found = {m for m in imports_of(ALL[name], name)
+             if m.split(".")[0] in SERVER_ETHEREUM or m.startswith("eth_")}
+    assert found == set()
+
+
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_only_the_web_imports_flask(name):
     flask = {m for m in imports_of(ALL[name], name)

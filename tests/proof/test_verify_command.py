@@ -17,14 +17,17 @@ from tests.conftest import free_port
 from tests.proof.anchored import MALFORMED, NOTARY, OTHER, write
 from trialnotary.cli import main as cli
 from trialnotary.proof.facts import (
+    CHAIN_STEPS,
     EXIT_FAILED,
     EXIT_NOT_PINNED,
     EXIT_PASS,
     EXIT_UNCHECKED,
     EXIT_UNUSABLE,
-    STEPS,
+    OFFLINE_STEPS,
 )
 from trialnotary.proof.verify import exit_code_of, main
+
+STEPS = OFFLINE_STEPS + CHAIN_STEPS  # a receipt without evidence (evidence: test_evidence.py)
 
 # --- output ---------------------------------------------------------------------------
 

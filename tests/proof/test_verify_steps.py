@@ -27,11 +27,10 @@ from tests.proof.anchored import (
     write,
 )
 from tests.proof.vectors import load_vectors
-from trialnotary.proof.facts import (
-    EXIT_UNCHECKED,
-    STEPS,
-)
+from trialnotary.proof.facts import CHAIN_STEPS, EXIT_UNCHECKED, OFFLINE_STEPS
 from trialnotary.proof.verify import main, verify_receipt
+
+STEPS = OFFLINE_STEPS + CHAIN_STEPS  # a receipt without evidence (evidence: test_evidence.py)
 
 # --- good receipts -------------------------------------------------------------------
 

@@ -48,7 +48,9 @@ DEFAULT_RPC_URLS = MappingProxyType({int(chain_id): url
 
 OFFLINE_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["offline"])
 CHAIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["chain"])
-STEPS = OFFLINE_STEPS + CHAIN_STEPS
+#: Steps shown only where they apply (``evidence``: an anchor that carries its evidence).
+OPTIONAL_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["optional"])
+STEPS = OFFLINE_STEPS + CHAIN_STEPS + OPTIONAL_STEPS
 
 _VERDICTS = _FACTS["verdicts"]
 VERIFIED: str = _VERDICTS["verified"]  # the file given is the receipt's, and the anchor holds

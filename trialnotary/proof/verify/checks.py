@@ -114,7 +114,7 @@ def check_merkle_path(claims: Claims) -> Step:
 
 # --- steps on one node ---------------------------------------------------------------
 
-def _check_chain(chain: ChainView, claims: Claims) -> tuple[bool, str]:
+def check_chain(chain: ChainView, claims: Claims) -> tuple[bool, str]:
     actual, expected = chain.chain_id(), claims.anchor.chain_id
     if expected is None:
         return True, f"the node is on chain {actual} (the receipt names no chain id)"
@@ -152,7 +152,11 @@ def _describe_data(data: str) -> str:
 
 
 def _check_sender(chain: ChainView, claims: Claims, pinned: str | None) -> tuple[bool, str]:
-    sender = chain.transaction(claims.anchor.tx_hash)["from"]
+    return sender_verdict(chain.transaction(claims.anchor.tx_hash)["from"], claims, pinned)
+
+
+def sender_verdict(sender: str, claims: Claims, pinned: str | None) -> tuple[bool, str]:
+    """The sender step over the address that sent the anchor transaction."""
     problems = []
     if claims.anchor.sender and claims.anchor.sender.lower() != sender.lower():
         problems.append(f"the receipt's sender is {claims.anchor.sender}")
@@ -201,6 +205,11 @@ def _seen_block_time(chain: ChainView, claims: Claims) -> str:
 
 def _check_confirmations(chain: ChainView, claims: Claims, need: int | str) -> tuple[bool, str]:
     number = quantity(chain.transaction(claims.anchor.tx_hash)["blockNumber"])
+    return confirmations_verdict(chain, number, need)
+
+
+def confirmations_verdict(chain: ChainView, number: int, need: int | str) -> tuple[bool, str]:
+    """The confirmations step for block ``number``: the node's head, or its finalized block."""
     head = chain.head()
     if need == FINALIZED:
         finalized = quantity(chain.block(FINALIZED)["number"])
@@ -214,7 +223,7 @@ def _check_confirmations(chain: ChainView, claims: Claims, need: int | str) -> t
     return True, f"{have} confirmations, {need} required"
 
 
-def _run(name: str, check, *args) -> Step:
+def run(name: str, check, *args) -> Step:
     """One chain step on one node; node errors and odd answers fail the step.
 
     :class:`NodeUnreachable` passes through: an unreachable node fails no step by itself.
@@ -236,28 +245,29 @@ def skipped(names: tuple[str, ...], reason: str) -> list[Step]:
 def node_steps(chain: ChainView, claims: Claims, need: int | str,
                pinned: str | None) -> tuple[list[Step], str | None]:
     """The chain steps on one node, later ones skipped where an earlier one makes them moot,
-    and the block time the node showed when the block step passed.
+    and the block time the node showed when the block step passed. (An anchor with
+    evidence has its own: :func:`trialnotary.proof.verify.evidence.node_steps`.)
 
     Raises ``NodeUnreachable`` when the node stops answering.
     """
-    steps = [_run(CHAIN, _check_chain, chain, claims)]
+    steps = [run(CHAIN, check_chain, chain, claims)]
     if steps[0].ok is not True:
         return steps + skipped(CHAIN_STEPS[1:], "not checked: the node is not on the "
                                                 "anchor's chain"), None
-    steps.append(_run(ANCHOR_TX, _check_anchor_tx, chain, claims))
+    steps.append(run(ANCHOR_TX, _check_anchor_tx, chain, claims))
     try:
         tx = chain.transaction(claims.anchor.tx_hash)
     except RpcError:
         tx = None
     if not isinstance(tx, dict):
         return steps + skipped(CHAIN_STEPS[2:], "not checked: no transaction to check"), None
-    steps.append(_run(SENDER, _check_sender, chain, claims, pinned))
+    steps.append(run(SENDER, _check_sender, chain, claims, pinned))
     if tx.get("blockNumber") is None:
         return steps + skipped(CHAIN_STEPS[3:], "not checked: the transaction is not mined"), \
             None
-    steps.append(_run(BLOCK, _check_block, chain, claims))
+    steps.append(run(BLOCK, _check_block, chain, claims))
     seen = _seen_block_time(chain, claims) if steps[-1].ok else None
-    steps.append(_run(CONFIRMATIONS, _check_confirmations, chain, claims, need))
+    steps.append(run(CONFIRMATIONS, _check_confirmations, chain, claims, need))
     return steps, seen
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trialnotary.proof.errors import MalformedValue, ReceiptError
+from trialnotary.proof.evm import Evidence
 from trialnotary.proof.facts import (
     ANCHOR_TYPE,
     CHAIN_IDS_BY_NAME,
@@ -29,6 +30,7 @@ FINALIZED = "finalized"
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
 _BLOCK_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_HEX_BYTES = re.compile(r"0x(?:[0-9a-f]{2})+")
 _RPC_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?", re.IGNORECASE)
 
 
@@ -43,6 +45,7 @@ class Anchor:
     block_number: int | None
     block_hash: str | None
     block_time: str | None
+    evidence: Evidence | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,10 @@ def _parse_anchor(anchors: Any, *, full: bool) -> Anchor:
             raise ReceiptError(f"{where}{key} must be {description}")
         return value
 
+    evidence = None
+    if "evidence" in anchor:
+        evidence = _parse_evidence(anchor["evidence"], where + "evidence")
+        full = True  # evidence is checked against every field of the anchor
     chain = optional("chain", lambda v: isinstance(v, str), "a string")
     chain_id = optional("chainId", lambda v: is_int(v) and v > 0, "a positive integer")
     return Anchor(
@@ -182,7 +189,46 @@ def _parse_anchor(anchors: Any, *, full: bool) -> Anchor:
                             "0x and 64 lowercase hex digits"),
         block_time=optional("blockTime", _is_match(_BLOCK_TIME),
                             "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
+        evidence=evidence,
     )
+
+
+#: The evidence's keys, and the field of :class:`Evidence` each one fills.
+EVIDENCE_KEYS = {"transaction": "transaction", "transactionIndex": "transaction_index",
+                 "transactionProof": "transaction_proof", "receipt": "receipt",
+                 "receiptProof": "receipt_proof", "header": "header"}
+
+
+def _parse_evidence(evidence: Any, where: str) -> Evidence:
+    """The shape of an anchor's ``evidence`` (docs/receipt.md): lowercase ``0x`` hex bytes,
+    lists of them, an index. Whether the bytes prove anything is the ``evidence`` step's."""
+    if not isinstance(evidence, dict):
+        raise ReceiptError(f"{where} must be an object")
+    missing = [key for key in EVIDENCE_KEYS if key not in evidence]
+    extra = sorted(set(evidence) - set(EVIDENCE_KEYS))
+    if missing or extra:
+        raise ReceiptError(f"{where} must have exactly the keys {', '.join(EVIDENCE_KEYS)}"
+                           + (f"; missing: {', '.join(missing)}" if missing else "")
+                           + (f"; unknown: {', '.join(extra)}" if extra else ""))
+    index = evidence["transactionIndex"]
+    if not is_int(index) or index < 0:
+        raise ReceiptError(f"{where}.transactionIndex must be a non-negative integer")
+    values = {"transaction_index": index}
+    for key in ("transaction", "receipt", "header"):
+        values[EVIDENCE_KEYS[key]] = _hex_bytes(evidence[key], f"{where}.{key}")
+    for key in ("transactionProof", "receiptProof"):
+        nodes = evidence[key]
+        if not isinstance(nodes, list) or not nodes:
+            raise ReceiptError(f"{where}.{key} must be a non-empty list")
+        values[EVIDENCE_KEYS[key]] = tuple(_hex_bytes(node, f"{where}.{key}[{i}]")
+                                           for i, node in enumerate(nodes))
+    return Evidence(**values)
+
+
+def _hex_bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, str) or not _HEX_BYTES.fullmatch(value):
+        raise ReceiptError(f"{what} must be 0x and lowercase hex bytes")
+    return bytes.fromhex(value[2:])
 
 
 def is_int(value: Any) -> bool:

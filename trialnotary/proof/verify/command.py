@@ -79,7 +79,9 @@ def main(receipt_paths: str | Path | Iterable[str | Path], *,
                              "each file with its own receipt")
     except ValueError as exc:
         return _usage_error(str(exc), as_json)
-    outcomes = [_verify_path(str(path), file_path, urls, need, pinned) for path in paths]
+    anchors: dict = {}  # each anchor checked once, however many receipts share it
+    outcomes = [_verify_path(str(path), file_path, urls, need, pinned, anchors)
+                for path in paths]
     for outcome in outcomes:
         if outcome.error is not None:
             print(f"error: {outcome.path}: not a usable receipt: {outcome.error}",
@@ -99,13 +101,14 @@ def _parse_rpc_options(rpc_urls: list[str]) -> list[str]:
 
 
 def _verify_path(path: str, file_path: str | Path | None, urls: list[str],
-                 need: int | str, pinned: str | None) -> _Outcome:
+                 need: int | str, pinned: str | None, anchors: dict) -> _Outcome:
     try:
         claims = parse_receipt(load_receipt(path))
     except ReceiptError as exc:
         return _Outcome(path, error=str(exc))
     return _Outcome(path, check(claims, file_path=file_path, rpc_urls=urls or None,
-                                confirmations=need, expect_sender=pinned))
+                                confirmations=need, expect_sender=pinned,
+                                anchors=anchors))
 
 
 def _print_one(outcome: _Outcome, as_json: bool) -> None:

@@ -23,6 +23,7 @@ from trialnotary.proof.facts import (
     EXIT_UNCHECKED,
     FAILED,
     OFFLINE_STEPS,
+    OPTIONAL_STEPS,
     STEPS,
     UNCHECKED,
     VERIFIED,
@@ -37,6 +38,7 @@ NO_NODE_ANSWERED = "no node answered"
 
 FILE_HASH, LEAF, MERKLE_PATH = OFFLINE_STEPS
 CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS = CHAIN_STEPS
+EVIDENCE, = OPTIONAL_STEPS
 
 
 @dataclass(frozen=True)

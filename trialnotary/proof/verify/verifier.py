@@ -19,7 +19,8 @@ from trialnotary.proof.verify.claims import (
     parse_confirmations,
     parse_receipt,
 )
-from trialnotary.proof.verify.report import Report
+from trialnotary.proof.verify.evidence import check_evidence
+from trialnotary.proof.verify.report import NodeNote, Report, Step
 from trialnotary.proof.verify.rpc import chain_steps
 
 CHUNK = 1024 * 1024
@@ -43,20 +44,45 @@ def digest_file(path: str | Path) -> FileDigest:
     return FileDigest(name, digest.hexdigest(), size)
 
 
+#: What was found of one anchor: its chain steps, the notes on the nodes asked, a block
+#: time seen, and its evidence step (if it has evidence).
+AnchorSteps = tuple[list[Step], list[NodeNote], str | None, list[Step]]
+
+
 def check(claims: Claims, *, file_path: str | Path | None = None,
           rpc_urls: list[str] | None = None, confirmations: int | str = 1,
-          expect_sender: str | None = None) -> Report:
+          expect_sender: str | None = None,
+          anchors: dict[tuple, AnchorSteps] | None = None) -> Report:
     """Run every step on validated claims. ``rpc_urls=None`` asks the chain's default node;
-    an empty list asks none (nothing is then checked on chain)."""
+    an empty list asks none (nothing is then checked on chain).
+
+    ``anchors``: a dict kept across calls (one command run) so that receipts of one batch
+    have their anchor checked once, on the nodes and from its evidence.
+    """
     need = parse_confirmations(confirmations)
     pinned = parse_address(expect_sender) if expect_sender else None
     urls = default_rpc_urls(claims.anchor.chain_id) if rpc_urls is None else list(rpc_urls)
     file = digest_file(file_path) if file_path is not None else None
     file_step, wrong_file = check_file(claims, file)
     offline = [file_step, check_leaf(claims), check_merkle_path(claims)]
-    chain, notes, seen = chain_steps(urls, claims, need, pinned)
-    return Report(claims=claims, confirmations=need, steps=offline + chain, nodes=notes,
-                  seen_block_time=seen, pinned=pinned, wrong_file=wrong_file)
+    key = (claims.anchor, claims.root, need, pinned, tuple(urls))
+    found = anchors.get(key) if anchors is not None else None
+    if found is None:
+        found = _anchor_steps(claims, urls, need, pinned)
+        if anchors is not None:
+            anchors[key] = found
+    chain, notes, seen, evidence = found
+    return Report(claims=claims, confirmations=need, steps=offline + chain + evidence,
+                  nodes=notes, seen_block_time=seen, pinned=pinned, wrong_file=wrong_file)
+
+
+def _anchor_steps(claims: Claims, urls: list[str], need: int | str,
+                  pinned: str | None) -> AnchorSteps:
+    """The steps that depend only on the anchor and the root it must carry."""
+    if claims.anchor.evidence is None:
+        return (*chain_steps(urls, claims, need, pinned), [])
+    evidence, proven = check_evidence(claims)
+    return (*chain_steps(urls, claims, need, pinned, proven), [evidence])
 
 
 def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
