@@ -7,6 +7,8 @@ breaking the evidence, each failing the ``evidence`` step with its reason."""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from tests.proof.anchored import (
 )
 from tests.rpc_filter import HEADER_ONLY, RpcFilter
 from trialnotary.proof.errors import ReceiptError
+from trialnotary.proof.evm import prove
 from trialnotary.proof.facts import (
     CHAIN_STEPS,
     EXIT_FAILED,
@@ -238,3 +241,26 @@ def test_evidence_with_a_key_missing_or_unknown_is_refused(crowded):
     evidence(receipt)["extra"] = evidence(receipt).pop("header")
     with pytest.raises(ReceiptError, match="missing: header; unknown: extra"):
         parse_receipt(receipt)
+
+
+# --- the test vector ---------------------------------------------------------------------
+
+def test_the_evidence_vector_proves_its_facts():
+    """docs/vectors/evidence-v1.json: what every verifier must find in it, with no node."""
+    vector = json.loads((Path(__file__).parents[2] / "docs/vectors/evidence-v1.json")
+                        .read_text())
+    proven = prove(parse_receipt(vector["receipt"]).anchor.evidence)
+    tx, header = proven.transaction, proven.header
+    found = {
+        "headerHash": "0x" + header.hash.hex(), "number": header.number,
+        "timestamp": header.timestamp,
+        "transactionsRoot": "0x" + header.transactions_root.hex(),
+        "receiptsRoot": "0x" + header.receipts_root.hex(),
+        "transactionIndex": proven.index, "transactionHash": "0x" + tx.hash.hex(),
+        "type": tx.type, "chainId": tx.chain_id, "nonce": tx.nonce, "to": "0x" + tx.to.hex(),
+        "value": tx.value, "data": "0x" + tx.data.hex(), "sender": "0x" + tx.sender.hex(),
+        "status": proven.receipt.status,
+    }
+    assert found == vector["proves"]
+    report = verify_receipt(vector["receipt"], rpc_urls=[])
+    assert report.step("evidence").ok is True
