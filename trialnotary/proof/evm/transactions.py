@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import coincurve
-
 from trialnotary.proof.errors import EvidenceError
 from trialnotary.proof.evm import rlp
 from trialnotary.proof.evm.keccak import keccak256
@@ -108,6 +106,8 @@ def recover_sender(signing_hash: bytes, r: int, s: int, parity: int) -> bytes:
     Refuses what no block can hold: r or s out of range, and a high s (EIP-2)."""
     if not (0 < r < _SECP256K1_N and 0 < s <= _SECP256K1_N // 2):
         raise EvidenceError("the signature's r or s is out of range (or s is high)")
+    import coincurve  # on first use: a receipt without evidence needs no secp256k1
+
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([parity])
     try:
         key = coincurve.PublicKey.from_signature_and_message(signature, signing_hash,
