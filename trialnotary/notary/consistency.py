@@ -234,13 +234,14 @@ def _carries_root(chain: ChainClient, anchor: Anchor, root: bytes, found: Findin
 
 
 def _receipts(session: Session, chain: ChainClient, found: Findings) -> None:
-    checked = 0
+    checked, anchors = 0, {}  # each batch's anchor checked once
     for registration in session.exec(select(Registration).join(LeafSlot,
                                                            LeafSlot.seq == Registration.seq)):
         receipt = receipts.receipt_for(session, registration)
         if receipt is None:
             continue
-        report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1])
+        report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1],
+                                       anchors=anchors)
         checked += 1
         if report.verdict.state == verify.UNCHECKED:
             found.problems.append(f"the receipt of {registration.id} could not be checked: "

@@ -87,11 +87,12 @@ def _anchor_steps(claims: Claims, urls: list[str], need: int | str,
 
 def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
                    rpc_urls: list[str] | None = None, confirmations: int | str = 1,
-                   expect_sender: str | None = None) -> Report:
-    """Verify a receipt (already parsed from JSON).
+                   expect_sender: str | None = None,
+                   anchors: dict[tuple, AnchorSteps] | None = None) -> Report:
+    """Verify a receipt (already parsed from JSON); ``anchors`` as for :func:`check`.
 
     Raises :class:`ReceiptError` for a malformed receipt and ``ValueError`` for a bad
     ``confirmations`` or ``expect_sender``; every other problem is a failed step.
     """
     return check(parse_receipt(receipt), file_path=file_path, rpc_urls=rpc_urls,
-                 confirmations=confirmations, expect_sender=expect_sender)
+                 confirmations=confirmations, expect_sender=expect_sender, anchors=anchors)
