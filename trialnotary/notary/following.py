@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from trialnotary.db import as_utc, utcnow, write_session
 from trialnotary.notary.chain import ChainClient, Inclusion
-from trialnotary.notary.errors import BlockMoved, ChainError, EvidenceUnavailable
+from trialnotary.notary.errors import BlockMoved, ChainError, ChainUnreachable
 from trialnotary.notary.evidence import stored, take_evidence
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Anchor, Batch
@@ -112,15 +112,16 @@ def _mined(chain: ChainClient, anchors: list[Anchor]) -> tuple[Anchor, Inclusion
 def _evidence(chain: ChainClient, anchor: Anchor, inclusion: Inclusion) -> str | None:
     """The chain evidence of the anchor in the block where it reached its confirmations.
 
-    A node that cannot give it (no ``eth_getBlockReceipts``, a header this notary cannot
-    rebuild) does not hold receipts back: the anchor is confirmed without evidence, and its
-    receipts verify as version 1 ones do (by the transaction's hash). ``BlockMoved`` (a
-    reorg under way) and an unreachable node put the confirmation off to a later round."""
+    A node that cannot give it (no ``eth_getBlockReceipts``, no batched requests, a header
+    this notary cannot rebuild, odd answers) does not hold receipts back: the anchor is
+    confirmed without evidence, and its receipts verify as version 1 ones do (by the
+    transaction's hash). ``BlockMoved`` (a reorg under way) and an unreachable node put the
+    confirmation off to a later round."""
     try:
         return stored(take_evidence(chain, anchor.tx_hash, inclusion))
-    except BlockMoved:
+    except (BlockMoved, ChainUnreachable):
         raise
-    except EvidenceUnavailable as exc:
+    except (ChainError, KeyError, TypeError, ValueError) as exc:
         log.error("batch %s: anchor 0x%s is confirmed without chain evidence: %s",
                   anchor.batch_id, anchor.tx_hash, exc)
         return None
