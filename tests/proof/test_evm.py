@@ -67,6 +67,15 @@ def test_rlp_refuses_every_non_canonical_encoding(encoded, why):
         rlp.decode(bytes.fromhex(encoded))
 
 
+def test_rlp_refuses_lists_nested_deeper_than_ethereum_writes():
+    item: list = []
+    for _ in range(rlp.MAX_DEPTH):
+        item = [item]
+    assert rlp.decode(rlp.encode(item)) == item
+    with pytest.raises(EvidenceError, match="nested deeper than 16"):
+        rlp.decode(rlp.encode([item]))
+
+
 def test_rlp_numbers_have_no_leading_zeros():
     assert rlp.as_int(b"\x01\x00", "n") == 256 and rlp.as_int(b"", "n") == 0
     with pytest.raises(EvidenceError, match="leading zeros"):

@@ -13,6 +13,9 @@ from trialnotary.proof.errors import EvidenceError
 Item = bytes | list
 
 _SHORT = 55  # payloads up to this length carry their length in the prefix byte
+#: Deeper than anything Ethereum writes (a receipt's log topics are four lists down), and
+#: far from Python's recursion limit: a hostile receipt cannot exhaust the stack.
+MAX_DEPTH = 16
 
 
 def encode(item: Item) -> bytes:
@@ -42,14 +45,18 @@ def _prefix(length: int, offset: int) -> bytes:
 
 def decode(data: bytes, *, what: str = "RLP") -> Item:
     """The one item ``data`` encodes; :class:`EvidenceError` on any non-canonical form."""
-    item, end = _item(bytes(data), 0, what)
+    data = bytes(data)
+    item, end = _item(data, 0, len(data), what, 0)
     if end != len(data):
         raise EvidenceError(f"{what}: {len(data) - end} byte(s) after the item")
     return item
 
 
-def _item(data: bytes, start: int, what: str) -> tuple[Item, int]:
-    if start >= len(data):
+def _item(data: bytes, start: int, limit: int, what: str, depth: int) -> tuple[Item, int]:
+    """The item at ``start``, which must end by ``limit`` (its enclosing list's end)."""
+    if depth > MAX_DEPTH:
+        raise EvidenceError(f"{what}: lists nested deeper than {MAX_DEPTH}")
+    if start >= limit:
         raise EvidenceError(f"{what}: ends before its item")
     first = data[start]
     if first < 0x80:
@@ -59,9 +66,9 @@ def _item(data: bytes, start: int, what: str) -> tuple[Item, int]:
     if kind <= _SHORT:
         length, body = kind, start + 1
     else:
-        length, body = _long_length(data, start + 1, kind - _SHORT, what)
+        length, body = _long_length(data, start + 1, limit, kind - _SHORT, what)
     end = body + length
-    if end > len(data):
+    if end > limit:
         raise EvidenceError(f"{what}: an item of {length} bytes runs past the end")
     if not is_list:
         if length == 1 and data[body] < 0x80:
@@ -69,13 +76,14 @@ def _item(data: bytes, start: int, what: str) -> tuple[Item, int]:
         return data[body:end], end
     children, at = [], body
     while at < end:
-        child, at = _item(data[:end], at, what)
+        child, at = _item(data, at, end, what, depth + 1)
         children.append(child)
     return children, end
 
 
-def _long_length(data: bytes, start: int, size: int, what: str) -> tuple[int, int]:
-    digits = data[start:start + size]
+def _long_length(data: bytes, start: int, limit: int, size: int,
+                 what: str) -> tuple[int, int]:
+    digits = data[start:min(start + size, limit)]
     if len(digits) != size:
         raise EvidenceError(f"{what}: ends inside a length")
     if digits[0] == 0:
