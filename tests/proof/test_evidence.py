@@ -86,6 +86,19 @@ def test_a_one_transaction_block_proves_its_anchor(node, tmp_path):
     assert report.ok and report.step("evidence").ok, report.steps
 
 
+@pytest.mark.parametrize(("fields", "tx_type"), [
+    ({"gasPrice": hex(3 * 10**9)}, 0),
+    ({"gasPrice": hex(3 * 10**9), "accessList": []}, 1),
+    ({}, 2),
+])
+def test_an_anchor_of_each_transaction_type_is_proven(node, tmp_path, fields, tx_type):
+    batch = make_batch(node, tmp_path, count=2, evidence=True, tx=fields)
+    claims = parse_receipt(batch.receipts[0])
+    assert prove(claims.anchor.evidence).transaction.type == tx_type
+    report = verify(node, batch.receipts[0], expect_sender=NOTARY)
+    assert report.ok and report.step("evidence").ok, report.steps
+
+
 def test_a_node_that_serves_headers_only_still_verifies_the_receipt(crowded, headers_only):
     report = verify_receipt(copy.deepcopy(crowded.receipts[1]), rpc_urls=[headers_only.url],
                             file_path=crowded.files[1], expect_sender=NOTARY)
