@@ -15,6 +15,9 @@ DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 NOTO_CJK := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 PORT ?= 5000
+# The tests run in one process per core (pytest-xdist; `PYTEST_WORKERS=0` runs them in this one),
+# each test file on one worker, so a module's set-up is made once.
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test setup bench clean
 
@@ -22,7 +25,7 @@ run: setup
 	$(BIN)/trialnotary up --port $(PORT)
 
 test: setup $(BIN)/.installed-test $(CHROMIUM) $(DEJAVU) $(NOTO_CJK)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 setup: $(BIN)/.installed $(ANVIL) $(VENDOR)/.installed
 
