@@ -9,7 +9,6 @@ the installed package's own metadata (setup.cfg's ``server`` extra), so it is st
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import re
 
 import click
@@ -23,6 +22,8 @@ _OF_THE_SERVER = re.compile(r"""\bextra\s*==\s*["']server["']""")
 def missing_server_packages() -> list[str]:
     """The distributions of the ``server`` extra that are not installed. None when the
     package itself is not installed (run from a source tree): nothing says what it needs."""
+    import importlib.metadata  # here, not on every start: it would slow `verify` down
+
     try:
         requirements = importlib.metadata.requires("trialnotary") or []
     except importlib.metadata.PackageNotFoundError:
