@@ -29,17 +29,18 @@ test: setup $(BIN)/.installed-test $(CHROMIUM) $(DEJAVU) $(NOTO_CJK)
 
 setup: $(BIN)/.installed $(ANVIL) $(VENDOR)/.installed
 
-# The package and what running it needs (the browser libraries first, so that the build
-# finds them in place).
+# The package with the server's packages (its `server` extra: `pip install trialnotary`
+# alone is the verifier and the client commands), the browser libraries first, so that the
+# build finds them in place.
 $(BIN)/.installed: setup.cfg pyproject.toml setup.py build_vendor.py | $(VENDOR)/.installed
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[server]'
 	touch $@
 
 # The test tools besides.
 $(BIN)/.installed-test: $(BIN)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[server,test]'
 	touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
