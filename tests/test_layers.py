@@ -244,3 +244,11 @@ def test_the_verifier_loads_nothing_but_the_proof():
 def test_the_base_install_holds_no_part_of_the_server():
     assert declared() & {"flask", "sqlalchemy", "sqlmodel", "web3", "eth-account",
                          "pydantic", "gunicorn", "alembic"} == set()
+
+
+def test_the_whole_proof_core_needs_only_the_base_install():
+    """Not only what `verify` loads: every module of proof/ (building trees is the notary's)."""
+    modules = {name: (lambda n=name: imports_of(ALL[n], n))
+               for name in ALL if layer(name) == "proof"}
+    assert "trialnotary.proof.receipt" in modules
+    assert undeclared(installed_packages_imported(modules), declared()) == {}

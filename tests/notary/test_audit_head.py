@@ -23,10 +23,9 @@ from tests.utils import (
 from trialnotary.cli import main
 from trialnotary.config import load_settings
 from trialnotary.db import write_session
-from trialnotary.notary import anchoring, batches, scheduler
+from trialnotary.notary import anchoring, batches, merkle, scheduler
 from trialnotary.notary.models import Batch
 from trialnotary.people import accounts, audit, sites, user_tokens
-from trialnotary.proof import merkle
 from trialnotary.proof.receipt import audit_head_leaf
 
 WAIT = 1.5  # the seal interval of these tests, in seconds

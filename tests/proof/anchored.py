@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import ANVIL_ACCOUNTS, Anvil
-from trialnotary.proof.merkle import build_levels, proof_from_levels
+from trialnotary.notary.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.proof.verify import verify_receipt
 
