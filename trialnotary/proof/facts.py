@@ -57,6 +57,10 @@ WRONG_FILE: str = _VERDICTS["wrongFile"]  # the file given is not the receipt's
 FAILED: str = _VERDICTS["failed"]  # the receipt itself fails a step
 UNCHECKED: str = _VERDICTS["unchecked"]  # nothing could be checked on chain
 
+#: Verdict sentences both verifiers write word for word, as ``str.format`` templates.
+SENTENCES = MappingProxyType({key: text for key, text in _FACTS["sentences"].items()
+                              if key != "about"})
+
 _EXITS = _FACTS["exitCodes"]
 EXIT_PASS: int = _EXITS["pass"]
 EXIT_FAILED: int = _EXITS["failed"]
