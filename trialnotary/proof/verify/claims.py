@@ -91,6 +91,8 @@ def load_receipt(path: str | Path) -> dict:
         raise ReceiptError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ReceiptError(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ReceiptError("nested too deeply: not a receipt") from None
     except ValueError as exc:
         raise ReceiptError(str(exc)) from None
     if not isinstance(value, dict):
@@ -154,7 +156,7 @@ def _parse_extension(extension: Any) -> dict:
     if not isinstance(extension, dict):
         raise ReceiptError("trialnotary must be an object")
     version = _required(extension, "receiptVersion", "trialnotary.")
-    if version != RECEIPT_VERSION:
+    if not is_int(version) or version != RECEIPT_VERSION:
         raise ReceiptError(f"trialnotary.receiptVersion {version!r} is not supported "
                            f"(this verifier reads version {RECEIPT_VERSION})")
     record = _required(extension, "record", "trialnotary.")
