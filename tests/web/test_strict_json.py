@@ -34,7 +34,8 @@ TEXTS = [
     '{"a": [1,]}', '{"a": 1,}', "{'a': 1}", '{"a": 1} x', '{"a": 1}\n\t\r ', ' \n{"a": true}',
     '{"a": "\\x41"}', '{"a": tru}', '{"a": nul}', '', '[]', '"text"', '12', 'null',
     '\ufeff{"bom": 1}', '{"a": 1}\u00a0', '{"a" 1}', '{"a": 1 "b": 2}',
-    '{"a": ' + "[" * 100 + "]" * 100 + "}",
+    '{"a": ' + "[" * 63 + "]" * 63 + "}", '{"a": ' + "[" * 64 + "]" * 64 + "}",
+    '{"a": "' + "[" * 100 + '"}', '{"a": "\\\"[[[" ' + "}",
     '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",
 ]
 
@@ -83,6 +84,7 @@ def test_the_browser_reads_every_text_as_python_does(tmp_path):
     assert refused['{"a": {"b": 1, "c": 2, "b": 3}, "a": 2}'] == "duplicate key 'b'"
     assert refused['{"a": [1, NaN]}'] == "NaN is not valid JSON"
     assert refused['{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"] == \
-        "nested too deeply: not a receipt"
+        "nested deeper than 64 levels: not a receipt"
+    assert refused['{"a": ' + "[" * 63 + "]" * 63 + "}"] is None
     assert python[0][1] == {"a": "int", "b": "float", "c": "float", "d": "int", "e": "float",
                             "f": "float", "g": "int"}

@@ -72,6 +72,9 @@ EXIT_ORDER: tuple[int, ...] = tuple(_EXITS[name] for name in _FACTS["exitOrder"]
 
 _LIMITS = _FACTS["limits"]
 MAX_RECEIPT_BYTES: int = _LIMITS["receiptBytes"]
+#: How deep a receipt's JSON may nest (a receipt needs a handful of levels; Python's json
+#: recurses per level, and ten thousand levels break the C stack before its recursion limit).
+MAX_JSON_DEPTH: int = _LIMITS["jsonDepth"]
 MAX_SIZE_BYTES: int = _LIMITS["sizeBytes"]
 MAX_TRIAL_CHARS: int = _LIMITS["trialChars"]
 MAX_DATASET_CHARS: int = _LIMITS["datasetChars"]

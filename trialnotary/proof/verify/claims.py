@@ -20,6 +20,7 @@ from trialnotary.proof.facts import (
     CHAINPOINT_CONTEXT,
     CHAINPOINT_TYPE,
     LOCAL_CHAIN_NAME,
+    MAX_JSON_DEPTH,
     MAX_RECEIPT_BYTES,
     RECEIPT_VERSION,
     RECORD_KEYS,
@@ -85,19 +86,37 @@ def load_receipt(path: str | Path) -> dict:
     if len(data) > MAX_RECEIPT_BYTES:
         raise ReceiptError("larger than 16 MiB: not a receipt")
     try:
-        value = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant,
-                           object_pairs_hook=_refuse_duplicates)
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ReceiptError("not UTF-8 text") from None
+    if _nested_too_deep(text):
+        raise ReceiptError(f"nested deeper than {MAX_JSON_DEPTH} levels: not a receipt")
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant,
+                           object_pairs_hook=_refuse_duplicates)
     except json.JSONDecodeError as exc:
         raise ReceiptError(f"not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ReceiptError("nested too deeply: not a receipt") from None
     except ValueError as exc:
         raise ReceiptError(str(exc)) from None
     if not isinstance(value, dict):
         raise ReceiptError("a receipt is a JSON object")
     return value
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _nested_too_deep(text: str) -> bool:
+    """Whether arrays and objects nest deeper than ``MAX_JSON_DEPTH`` (brackets in strings
+    aside). Checked before parsing: ``json`` recurses once per level, and a text of a few
+    thousand ``[`` crashes the process rather than raise ``RecursionError``."""
+    depth = 0
+    for bracket in _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
 
 
 def _refuse_constant(name: str):

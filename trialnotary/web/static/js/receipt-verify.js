@@ -34,6 +34,7 @@ export const DEFAULT_RPC_URLS = Object.freeze({ ...FACTS.defaultNodes });
 
 export const RPC_TIMEOUT_MS = 5000;
 export const MAX_RECEIPT_BYTES = FACTS.limits.receiptBytes;
+const MAX_JSON_DEPTH = FACTS.limits.jsonDepth;
 export const FINALIZED = "finalized";
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -231,10 +232,9 @@ export function parseReceiptText(text) {
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
   let value;
   try {
-    value = parseJson(body);
+    value = parseJson(body, { maxDepth: MAX_JSON_DEPTH });
   } catch (error) {
-    if (error instanceof JsonError) throw new ReceiptError(error.message);
-    if (error instanceof RangeError) throw new ReceiptError("nested too deeply: not a receipt");
+    if (error instanceof JsonError) throw new ReceiptError(`${error.message}${error.message.startsWith("nested") ? ": not a receipt" : ""}`);
     throw error;
   }
   if (!isObject(value)) throw new ReceiptError("a receipt is a JSON object");

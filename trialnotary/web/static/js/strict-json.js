@@ -45,9 +45,18 @@ function where(text, offset) {
 }
 
 class Reader {
-  constructor(text) {
+  constructor(text, maxDepth) {
     this.text = text;
     this.at = 0;
+    this.depth = 0;
+    this.maxDepth = maxDepth;
+  }
+
+  /** One level deeper (an array or object opens), refused past maxDepth. */
+  enter() {
+    this.depth += 1;
+    if (this.depth > this.maxDepth) throw new JsonError(`nested deeper than ${this.maxDepth} levels`);
+    this.at += 1;
   }
 
   fail(what) {
@@ -114,7 +123,7 @@ class Reader {
   }
 
   array() {
-    this.at += 1;
+    this.enter();
     const items = [];
     const fractions = new Set();
     if (!this.closes("]")) {
@@ -125,11 +134,12 @@ class Reader {
       } while (this.closes(",") || (this.expect("]"), false));
     }
     if (fractions.size) fractional.set(items, fractions);
+    this.depth -= 1;
     return items;
   }
 
   object() {
-    this.at += 1;
+    this.enter();
     const pairs = [];
     if (!this.closes("}")) {
       do {
@@ -140,6 +150,7 @@ class Reader {
         pairs.push([key, ...this.value()]);
       } while (this.closes(",") || (this.expect("}"), false));
     }
+    this.depth -= 1;
     return objectOf(pairs);
   }
 }
@@ -162,10 +173,10 @@ function objectOf(pairs) {
 
 /**
  * The JSON value of `text`, read strictly (see above). Throws JsonError for what is not JSON,
- * a repeated key, NaN or Infinity; a RangeError for values nested too deep for the stack.
+ * a repeated key, NaN or Infinity, or arrays and objects nested deeper than `maxDepth`.
  */
-export function parseJson(text) {
-  const reader = new Reader(text);
+export function parseJson(text, { maxDepth = 64 } = {}) {
+  const reader = new Reader(text, maxDepth);
   const [value] = reader.value();
   reader.skipWhitespace();
   if (reader.at !== text.length) reader.fail("extra data after the value");
