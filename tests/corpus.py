@@ -4,7 +4,8 @@ get, from the CLI and from the browser's verifier alike (docs/verification.md, "
 The receipts are files, ``tests/assets/corpus/NAME.json``; ``verdicts.json`` beside them maps
 each NAME to ``{"state", "exitCode", "failedStep", "error", "options"}``: the verdict state (or
 ``"unusable"``), the exit code of ``trialnotary verify``, the first failed step, the words of an
-unusable receipt's refusal, and the verifier's options (``expectSender``). Receipts that point
+unusable receipt's refusal, and the verifier's options (``expectSender``; ``file``, a file
+of ``files/`` to compare). Receipts that point
 at transactions point at a chain this module replays exactly: anvil's dev accounts, a fixed
 genesis time, one transaction per block at fixed times, in a fixed order. ``chain.json`` holds
 the transaction and block hashes that replay must reproduce; a test replays the chain, checks
@@ -37,6 +38,7 @@ from trialnotary.proof.merkle import NODE, build_levels, proof_from_levels, root
 from trialnotary.proof.receipt import build_receipt, record_leaf
 
 ASSETS = Path(__file__).parent / "assets" / "corpus"
+FILES = ASSETS / "files"
 VERDICTS = ASSETS / "verdicts.json"
 CHAIN = ASSETS / "chain.json"
 
@@ -85,6 +87,9 @@ class Tree:
     def proof(self, index: int) -> list[dict]:
         return proof_from_levels(self.levels, index)
 
+
+#: The files of ``files/``: some of the batch's, and one of the plain Chainpoint receipt's.
+CORPUS_FILES = {f"ds{i}.xpt": corpus_file(i) for i in (2, 3)} | {"plain1.bin": corpus_file(101)}
 
 RECORDS = [corpus_record(i) for i in range(5)]
 BATCH = Tree.of([record_leaf(record) for record in RECORDS])
@@ -247,7 +252,13 @@ ENTRIES: dict[str, Entry] = {
                                options={"expectSender": NOTARY}),
     "genuine-v1-odd-last-leaf": Entry(lambda a: text(receipt_of(a, index=4)),
                                       "verified-no-file", 3),
+    "genuine-v1-with-its-file": Entry(_on("batch"), "verified", 3,
+                                      options={"file": "ds2.xpt"}),
+    "genuine-v1-with-another-file": Entry(_on("batch"), "wrong-file", 1, "file-hash",
+                                          options={"file": "ds3.xpt"}),
     "plain-chainpoint": Entry(_plain, "verified-no-file", 3),
+    "plain-chainpoint-with-its-file": Entry(_plain, "verified", 3,
+                                            options={"file": "plain1.bin"}),
     "plain-chainpoint-source-only": Entry(lambda a: _plain(a, only_source=True),
                                           "verified-no-file", 3),
     "swapped-proof-side": _failed(edited(_swap_first_side), "merkle-path"),
@@ -306,6 +317,10 @@ ENTRIES: dict[str, Entry] = {
                      "NaN is not valid JSON"),
     "infinity": _unusable(rewritten('"chainId": 31337', '"chainId": Infinity'),
                           "Infinity is not valid JSON"),
+    "nested-too-deep": _unusable(
+        rewritten('"type": "ChainpointSHA256v2",',
+                  '"type": "ChainpointSHA256v2",\n  "deep": ' + "[" * 64 + "]" * 64 + ","),
+        "nested deeper than 64 levels: not a receipt"),
 }
 
 
@@ -352,23 +367,47 @@ def outcome_of(answer: dict) -> dict:
             "steps": [[step["name"], step["ok"], step["detail"]] for step in answer["steps"]]}
 
 
-CLI_OPTIONS = {"expectSender": "--expect-sender"}
+def cli_flags(options: dict) -> list[str]:
+    flags = ["--expect-sender", options["expectSender"]] if "expectSender" in options else []
+    return flags + (["--file", str(FILES / options["file"])] if "file" in options else [])
+
+
+def browser_options(options: dict) -> dict:
+    """An entry's options as the browser's verifyReceipt takes them (the file as its
+    digest, size and name, as the page gives them after hashing it)."""
+    given = {"expectSender": options["expectSender"]} if "expectSender" in options else {}
+    if "file" in options:
+        content = (FILES / options["file"]).read_bytes()
+        given |= {"fileName": options["file"], "fileSize": len(content),
+                  "fileSha256": hashlib.sha256(content).hexdigest()}
+    return given
+
+
+def _one(answer: dict, exit_code: int) -> dict:
+    """The answer about one receipt in the form of a list's item (``command.py``'s
+    ``_Outcome.to_json``): an unusable one names its path and has no ``exitCode``."""
+    if "verdict" in answer:
+        return answer
+    return {"error": answer["error"].split(": not a usable receipt: ", 1)[1],
+            "exitCode": exit_code}
 
 
 def cli_outcomes(rpc_url: str) -> dict[str, dict]:
-    """``trialnotary verify --json`` over the whole corpus, one process per set of options."""
+    """``trialnotary verify --json`` over the whole corpus: one process per set of options,
+    and per receipt given with a file."""
     groups: dict[str, list[dict]] = {}
     for entry in entries():
-        groups.setdefault(json.dumps(entry["options"], sort_keys=True), []).append(entry)
+        key = entry["name"] if "file" in entry["options"] else ""
+        groups.setdefault(json.dumps(entry["options"], sort_keys=True) + key, []).append(entry)
     outcomes = {}
-    for options, group in groups.items():
-        flags = [arg for key, value in json.loads(options).items()
-                 for arg in (CLI_OPTIONS[key], value)]
+    for group in groups.values():
+        flags = cli_flags(group[0]["options"])
         ran = subprocess.run([sys.executable, "-m", "trialnotary.cli", "verify", "--json",
                               "--rpc", rpc_url, *flags, *(str(e["path"]) for e in group)],
                              capture_output=True, text=True, timeout=120, env=os.environ)
         answers = json.loads(ran.stdout)
-        answers = answers if isinstance(answers, list) else [answers]
+        if not isinstance(answers, list):  # one receipt: its answer alone, the code apart
+            answers = [_one(answers, ran.returncode)]
         for entry, answer in zip(group, answers, strict=True):
             outcomes[entry["name"]] = outcome_of(answer)
     return outcomes
@@ -380,7 +419,9 @@ def write_corpus() -> None:
         anchors = replay(node)
     finally:
         node.stop()
-    ASSETS.mkdir(parents=True, exist_ok=True)
+    FILES.mkdir(parents=True, exist_ok=True)
+    for name, content in CORPUS_FILES.items():
+        (FILES / name).write_bytes(content)
     CHAIN.write_text(json.dumps({"genesis": GENESIS, "nodeOptions": list(NODE_OPTIONS),
                                  "transactions": chain_facts(anchors)}, indent=2) + "\n")
     verdicts = load_verdicts() if VERDICTS.exists() else {}

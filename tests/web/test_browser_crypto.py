@@ -794,6 +794,10 @@ def test_a_plain_chainpoint_receipt(verify_page, plain, anvil, tmp_path):
     assert dict(verdicts)["leaf"] is None
     assert "plain Chainpoint receipt" in detail(verify_page, "leaf")
     assert verify_page.locator("#record-wrap").is_hidden()
+    headline = verify_page.inner_text("#verdict-text")
+    assert headline.startswith("This file existed no later than ")
+    assert headline.endswith("A plain Chainpoint receipt proves only that: no registration "
+                             "(trial, site, label, notary) is bound to it.")
 
     assert not run_page(verify_page, file=files[0])  # the other file: compared with targetHash
     assert page_verdicts(verify_page) == python_verdicts(receipts[1], file_path=files[0],

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.corpus import cli_outcomes, entries, expected, load_verdicts
+from tests.corpus import browser_options, cli_outcomes, entries, expected, load_verdicts
 from trialnotary.proof.facts import FACTS_FILE
 
 NODE_SCRIPT = Path(__file__).with_name("verify-corpus.mjs")
@@ -33,8 +33,8 @@ TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/htm
 
 def corpus_input(rpc_url: str) -> dict:
     return {"facts": FACTS, "rpcUrl": rpc_url,
-            "entries": [{"name": e["name"], "text": e["text"], "options": e["options"]}
-                        for e in entries()]}
+            "entries": [{"name": e["name"], "text": e["text"],
+                         "options": browser_options(e["options"])} for e in entries()]}
 
 
 @pytest.fixture(scope="module")
