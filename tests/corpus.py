@@ -320,7 +320,7 @@ ENTRIES: dict[str, Entry] = {
     "nested-too-deep": _unusable(
         rewritten('"type": "ChainpointSHA256v2",',
                   '"type": "ChainpointSHA256v2",\n  "deep": ' + "[" * 64 + "]" * 64 + ","),
-        "nested deeper than 64 levels: not a receipt"),
+        "nested deeper than 64 levels"),
 }
 
 

@@ -90,7 +90,7 @@ def load_receipt(path: str | Path) -> dict:
     except UnicodeDecodeError:
         raise ReceiptError("not UTF-8 text") from None
     if _nested_too_deep(text):
-        raise ReceiptError(f"nested deeper than {MAX_JSON_DEPTH} levels: not a receipt")
+        raise ReceiptError(f"nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(text, parse_constant=_refuse_constant,
                            object_pairs_hook=_refuse_duplicates)

@@ -234,7 +234,7 @@ export function parseReceiptText(text) {
   try {
     value = parseJson(body, { maxDepth: MAX_JSON_DEPTH });
   } catch (error) {
-    if (error instanceof JsonError) throw new ReceiptError(`${error.message}${error.message.startsWith("nested") ? ": not a receipt" : ""}`);
+    if (error instanceof JsonError) throw new ReceiptError(error.message);
     throw error;
   }
   if (!isObject(value)) throw new ReceiptError("a receipt is a JSON object");
@@ -323,17 +323,16 @@ function parseAnchor(anchors, full) {
     if (!check(value, key)) throw new ReceiptError(`${where}${key} must be ${description}`);
     return value;
   };
-  const integer = (v, key) => intAt(anchor, key);
   const matches = (pattern) => (v) => typeof v === "string" && pattern.test(v);
   const chain = optional("chain", (v) => typeof v === "string", "a string");
-  const chainId = optional("chainId", (v, key) => integer(v, key) && v > 0, "a positive integer");
+  const chainId = optional("chainId", (v, key) => intAt(anchor, key) && v > 0, "a positive integer");
   checkChainName(chain, chainId, where, full);
   return {
     txHash,
     chainId: chainId ?? CHAIN_IDS_BY_NAME[chain] ?? null,
     chain,
     sender: optional("sender", matches(ADDRESS), "0x and 40 hex digits"),
-    blockNumber: optional("blockNumber", (v, key) => integer(v, key) && v >= 0, "a non-negative integer"),
+    blockNumber: optional("blockNumber", (v, key) => intAt(anchor, key) && v >= 0, "a non-negative integer"),
     blockHash: optional("blockHash", matches(BLOCK_HASH), "0x and 64 lowercase hex digits"),
     blockTime: optional("blockTime", matches(BLOCK_TIME), "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
   };
@@ -591,7 +590,9 @@ function selfSendProblems(tx) {
   if (!tx.to || String(tx.to).toLowerCase() !== String(tx.from).toLowerCase()) {
     problems.push(`it is sent to ${tx.to || "no address"}, not to its sender`);
   }
-  const value = BigInt(quantity(tx.value ?? "0x0"));
+  const raw = tx.value ?? "0x0";
+  quantity(raw); // a hex quantity, or the step fails as an odd answer
+  const value = BigInt(raw); // exact: wei overflow a Number's integers
   if (value) problems.push(`it carries ${value} wei, not 0`);
   return problems;
 }
