@@ -4,12 +4,13 @@ get, from the CLI and from the browser's verifier alike (docs/verification.md, "
 The receipts are files, ``tests/assets/corpus/NAME.json``; ``verdicts.json`` beside them maps
 each NAME to ``{"state", "exitCode", "failedStep", "error", "options"}``: the verdict state (or
 ``"unusable"``), the exit code of ``trialnotary verify``, the first failed step, the words of an
-unusable receipt's refusal, and the verifier's options (``expectSender``; ``file``, a file
-of ``files/`` to compare). Receipts that point
-at transactions point at a chain this module replays exactly: anvil's dev accounts, a fixed
-genesis time, one transaction per block at fixed times, in a fixed order. ``chain.json`` holds
-the transaction and block hashes that replay must reproduce; a test replays the chain, checks
-them, and then verifies every receipt against it.
+unusable receipt's refusal, and the verifier's options (``expectSender``; ``file``, a file of
+``files/`` to compare; a new option goes into ``cli_flags`` and ``browser_options``), and
+optionally ``"only": ["cli"]`` (see :func:`entries`). Receipts that point at transactions point
+at a chain this module replays exactly: anvil's dev accounts, a fixed genesis time, one
+transaction per block at fixed times, in a fixed order. ``chain.json`` holds the transaction
+and block hashes that replay must reproduce; a test replays the chain, checks them, and then
+verifies every receipt against it.
 
 ``python -m tests.corpus`` writes the files again. It writes the entries built here and keeps
 any other file and verdict line: an entry may be a file written by hand plus its line in
@@ -341,12 +342,19 @@ def chain_facts(anchors: dict) -> dict:
             for label, a in anchors.items()}
 
 
-def entries() -> list[dict]:
-    """Every receipt of the corpus: ``{"name", "path", "text", "options"}``, by name."""
+CLI, BROWSER = "cli", "browser"
+
+
+def entries(verifier: str) -> list[dict]:
+    """The receipts of the corpus for ``verifier`` (CLI or BROWSER), by name: ``{"name",
+    "path", "text", "options"}``. A verdict line with ``"only": ["cli"]`` holds for the CLI
+    alone, while the browser's verifier lacks a step (say, ``evidence``); every other line
+    holds for both."""
     return [{"name": name, "path": ASSETS / f"{name}.json",
              "text": (ASSETS / f"{name}.json").read_text(encoding="utf-8"),
              "options": verdict.get("options") or {}}
-            for name, verdict in sorted(load_verdicts().items())]
+            for name, verdict in sorted(load_verdicts().items())
+            if verifier in verdict.get("only", [CLI, BROWSER])]
 
 
 def expected(verdict: dict) -> dict:
@@ -396,7 +404,7 @@ def cli_outcomes(rpc_url: str) -> dict[str, dict]:
     """``trialnotary verify --json`` over the whole corpus: one process per set of options,
     and per receipt given with a file."""
     groups: dict[str, list[dict]] = {}
-    for entry in entries():
+    for entry in entries(CLI):
         key = entry["name"] if "file" in entry["options"] else ""
         groups.setdefault(json.dumps(entry["options"], sort_keys=True) + key, []).append(entry)
     outcomes = {}

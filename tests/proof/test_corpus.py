@@ -32,6 +32,7 @@ def test_every_receipt_has_one_verdict_line():
 def test_the_cli_gives_every_receipt_its_verdict(corpus_chain):
     node, _ = corpus_chain
     outcomes = cli_outcomes(node.url)
+    assert set(outcomes) == set(load_verdicts())
     wrong = {name: (expected(outcomes[name]), expected(verdict))
              for name, verdict in load_verdicts().items()
              if expected(outcomes[name]) != expected(verdict)}
