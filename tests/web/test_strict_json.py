@@ -33,6 +33,8 @@ TEXTS = [
     '{"a": 01}', '{"a": 1.}', '{"a": .5}', '{"a": +1}', '{"a": -}', '{"a": 0x10}',
     '{"a": [1,]}', '{"a": 1,}', "{'a': 1}", '{"a": 1} x', '{"a": 1}\n\t\r ', ' \n{"a": true}',
     '{"a": "\\x41"}', '{"a": tru}', '{"a": nul}', '', '[]', '"text"', '12', 'null',
+    '{"a\\"b": 1, "c": "d\\"e"}', '{"\\u0041": 1, "A": 2}', '{"a": "x', '{"a": "x\\"}',
+    '{"a": 1e5, "b": 1E+2, "c": -1.0e-2, "d": 0}', '{"a": -01}', '{"a": 1.5e}', '{"a": -x}',
     '\ufeff{"bom": 1}', '{"a": 1}\u00a0', '{"a" 1}', '{"a": 1 "b": 2}',
     '{"a": ' + "[" * 63 + "]" * 63 + "}", '{"a": ' + "[" * 64 + "]" * 64 + "}",
     '{"a": "' + "[" * 100 + '"}', '{"a": "\\\"[[[" ' + "}",
@@ -83,6 +85,7 @@ def test_the_browser_reads_every_text_as_python_does(tmp_path):
     assert refused['{"a": 1, "a": 1}'] == "duplicate key 'a'"
     assert refused['{"a": {"b": 1, "c": 2, "b": 3}, "a": 2}'] == "duplicate key 'b'"
     assert refused['{"a": [1, NaN]}'] == "NaN is not valid JSON"
+    assert refused['{"\\u0041": 1, "A": 2}'] == "duplicate key 'A'"
     assert refused['{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"] == \
         "nested deeper than 64 levels"
     assert refused['{"a": ' + "[" * 63 + "]" * 63 + "}"] is None

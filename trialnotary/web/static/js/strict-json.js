@@ -1,6 +1,6 @@
 // A strict JSON reader for receipts: it reads a text as the Python verifier does
 // (trialnotary/proof/verify/claims.py, load_receipt), so that one receipt means one thing to
-// both. JSON.parse cannot: it keeps the last of two equal keys without a word, reads 32.0
+// both. JSON.parse cannot: it keeps the last of two keys of one name without a word, reads 32.0
 // and 3.2e1 as the integer 32, and rounds integers beyond 2^53.
 //
 // - A key repeated in one object is refused, with the words and at the moment Python's
@@ -23,7 +23,7 @@ export class JsonError extends Error {
 
 const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/y;
-const WHITESPACE = /[ \t\n\r]*/y;
+const PLAIN_STRING = /[\\\u0000-\u001f]/; // what a string's text must escape, or be decoded from
 const CONSTANTS = ["-Infinity", "Infinity", "NaN"];
 const LITERALS = [["true", true], ["false", false], ["null", null]];
 
@@ -50,6 +50,7 @@ class Reader {
     this.at = 0;
     this.depth = 0;
     this.maxDepth = maxDepth;
+    this.fraction = false;
   }
 
   /** One level deeper (an array or object opens), refused past maxDepth. */
@@ -64,43 +65,59 @@ class Reader {
   }
 
   skipWhitespace() {
-    WHITESPACE.lastIndex = this.at;
-    WHITESPACE.test(this.text);
-    this.at = WHITESPACE.lastIndex;
+    const { text } = this;
+    let at = this.at;
+    for (let c = text.charCodeAt(at); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = text.charCodeAt(at)) at += 1;
+    this.at = at;
   }
 
-  /** The next value, and whether it is a number written with a fraction or an exponent. */
+  /** The next value; `this.fraction` tells whether it is a number written with a fraction or
+   *  an exponent. */
   value() {
     this.skipWhitespace();
     const c = this.text[this.at];
-    if (c === "{") return [this.object(), false];
-    if (c === "[") return [this.array(), false];
-    if (c === '"') return [this.string(), false];
+    let value;
+    if (c === '"') value = this.string();
+    else if (c === "{") value = this.object();
+    else if (c === "[") value = this.array();
+    else if ((c === "-" || (c >= "0" && c <= "9")) && !this.text.startsWith("-Infinity", this.at)) {
+      return this.number();
+    } else value = this.word();
+    this.fraction = false;
+    return value;
+  }
+
+  /** true, false or null; NaN and Infinity refused in Python's words. */
+  word() {
     for (const [word, value] of LITERALS) {
       if (this.text.startsWith(word, this.at)) {
         this.at += word.length;
-        return [value, false];
+        return value;
       }
     }
     const constant = CONSTANTS.find((word) => this.text.startsWith(word, this.at));
     if (constant) throw new JsonError(`${constant} is not valid JSON`);
-    return this.number();
+    return this.fail(this.at < this.text.length ? `unexpected ${JSON.stringify(this.text[this.at])}` : "unexpected end");
   }
 
   number() {
     NUMBER.lastIndex = this.at;
     const match = NUMBER.exec(this.text);
-    if (match === null) {
-      this.fail(this.at < this.text.length ? `unexpected ${JSON.stringify(this.text[this.at])}` : "unexpected end");
-    }
+    if (match === null) this.fail(`unexpected ${JSON.stringify(this.text[this.at])}`);
     this.at = NUMBER.lastIndex;
     const [literal, fraction, exponent] = match;
-    if (fraction || exponent) return [Number(literal), true];
+    this.fraction = Boolean(fraction || exponent);
     const number = Number(literal);
-    return [Number.isSafeInteger(number) ? number : BigInt(literal), false];
+    return this.fraction || Number.isSafeInteger(number) ? number : BigInt(literal);
   }
 
   string() {
+    const end = this.text.indexOf('"', this.at + 1);
+    const plain = end < 0 ? null : this.text.slice(this.at + 1, end);
+    if (plain !== null && !PLAIN_STRING.test(plain)) { // no escape, no control character
+      this.at = end + 1;
+      return plain;
+    }
     STRING.lastIndex = this.at;
     const match = STRING.exec(this.text);
     if (match === null) this.fail("a string that is not closed, or holds a control character or a bad escape,");
@@ -125,50 +142,44 @@ class Reader {
   array() {
     this.enter();
     const items = [];
-    const fractions = new Set();
+    let fractions = null;
     if (!this.closes("]")) {
       do {
-        const [item, fraction] = this.value();
-        if (fraction) fractions.add(items.length);
-        items.push(item);
+        items.push(this.value());
+        if (this.fraction) (fractions ??= new Set()).add(items.length - 1);
       } while (this.closes(",") || (this.expect("]"), false));
     }
-    if (fractions.size) fractional.set(items, fractions);
+    if (fractions) fractional.set(items, fractions);
     this.depth -= 1;
     return items;
   }
 
+  /** An object, refusing (when it closes, as Python's object_pairs_hook does) the first key
+   *  that repeats an earlier one. */
   object() {
     this.enter();
-    const pairs = [];
+    const object = {};
+    let fractions = null;
+    let repeated = null;
     if (!this.closes("}")) {
       do {
         this.skipWhitespace();
         if (this.text[this.at] !== '"') this.fail("expected a key in double quotes");
         const key = this.string();
         this.expect(":");
-        pairs.push([key, ...this.value()]);
+        const value = this.value();
+        if (repeated === null && Object.hasOwn(object, key)) repeated = key;
+        if (key === "__proto__") { // a key like any other, as JSON.parse has it, not the prototype
+          Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+        } else object[key] = value;
+        if (this.fraction) (fractions ??= new Set()).add(key);
       } while (this.closes(",") || (this.expect("}"), false));
     }
+    if (repeated !== null) throw new JsonError(`duplicate key '${repeated}'`);
+    if (fractions) fractional.set(object, fractions);
     this.depth -= 1;
-    return objectOf(pairs);
+    return object;
   }
-}
-
-/** An object from its pairs, refusing the first key that repeats an earlier one. */
-function objectOf(pairs) {
-  const object = {};
-  const fractions = new Set();
-  for (const [key, value, fraction] of pairs) {
-    if (Object.prototype.hasOwnProperty.call(object, key)) {
-      throw new JsonError(`duplicate key '${key}'`);
-    }
-    // defineProperty, so that a key named __proto__ is a key like any other (as JSON.parse has it)
-    Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
-    if (fraction) fractions.add(key);
-  }
-  if (fractions.size) fractional.set(object, fractions);
-  return object;
 }
 
 /**
@@ -177,7 +188,7 @@ function objectOf(pairs) {
  */
 export function parseJson(text, { maxDepth = 64 } = {}) {
   const reader = new Reader(text, maxDepth);
-  const [value] = reader.value();
+  const value = reader.value();
   reader.skipWhitespace();
   if (reader.at !== text.length) reader.fail("extra data after the value");
   return value;
