@@ -209,13 +209,16 @@ def _inner_node_as_target(receipt: dict) -> None:
     receipt["trialnotary"]["batch"]["leafIndex"] = 0
 
 
-def _plain(anchors: dict, *, only_source: bool = False) -> str:
+def _plain(anchors: dict, *, only_source: bool = False, **named) -> str:
+    """A plain Chainpoint receipt of the plain batch's leaf 1; ``named`` may name the chain
+    otherwise (``chain``, ``chainId``)."""
     anchor = anchors["plain"]
     fields = {"sourceId": anchor["tx_hash"]}
     if not only_source:
         fields |= {"chain": "ethereumLocal", "chainId": anchor["chain_id"],
                    "sender": anchor["sender"], "blockNumber": anchor["block_number"],
-                   "blockHash": anchor["block_hash"], "blockTime": anchor["block_time"]}
+                   "blockHash": anchor["block_hash"], "blockTime": anchor["block_time"],
+                   **named}
     return text({"@context": "https://w3id.org/chainpoint/v2", "type": "ChainpointSHA256v2",
                  "targetHash": PLAIN.node(0, 1).hex(), "merkleRoot": PLAIN.root.hex(),
                  "proof": PLAIN.proof(1), "anchors": [{"type": "ETHData", **fields}]})
@@ -262,6 +265,12 @@ ENTRIES: dict[str, Entry] = {
                                             options={"file": "plain1.bin"}),
     "plain-chainpoint-source-only": Entry(lambda a: _plain(a, only_source=True),
                                           "verified-no-file", 3),
+    "plain-chainpoint-foreign-chain-name": _failed(
+        lambda a: _plain(a, chain="ethereumRopsten", chainId=3), "chain"),
+    "plain-chainpoint-chain-name-not-chain-id": _unusable(
+        lambda a: _plain(a, chain="ethereumSepolia"),
+        "anchors[0].chain 'ethereumSepolia' does not name chainId 31337 "
+        "(that is 'ethereumLocal')"),
     "swapped-proof-side": _failed(edited(_swap_first_side), "merkle-path"),
     "leaf-index-not-the-proofs": _failed(
         edited(lambda r: r["trialnotary"]["batch"].update(leafIndex=3)), "merkle-path"),
