@@ -33,10 +33,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from trialnotary.proof.merkle import NODE, build_levels, proof_from_levels, root_of
-
 from tests.conftest import Anvil
 from tests.proof.anchored import NOTARY, OTHER, REVERTS
+from trialnotary.notary.merkle import NODE, build_levels, proof_from_levels, root_of
 from trialnotary.proof.receipt import build_receipt, record_leaf
 
 ASSETS = Path(__file__).parent / "assets" / "corpus"
