@@ -24,7 +24,6 @@ from trialnotary.proof.verify.checks import (
     confirmations_verdict,
     run,
     sender_verdict,
-    short,
     skipped,
 )
 from trialnotary.proof.verify.claims import Claims
@@ -36,6 +35,7 @@ from trialnotary.proof.verify.report import (
     EVIDENCE,
     SENDER,
     Step,
+    short,
 )
 
 
