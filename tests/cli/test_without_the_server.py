@@ -69,6 +69,18 @@ def test_the_blocked_packages_really_cannot_be_imported(without_the_server):
     assert "ModuleNotFoundError: No module named 'flask'" in done.stderr
 
 
+def test_a_receipts_chain_evidence_is_checked_without_the_server(without_the_server, anvil,
+                                                                 tmp_path):
+    """Keccak, RLP, the Merkle-Patricia proofs and key recovery need none of the server's
+    Ethereum packages (web3, eth-*, rlp, py-trie)."""
+    assert {"trie", "rlp", "eth_utils"} <= imported_only_by_the_server()
+    batch = make_batch(anvil, tmp_path / "batch", count=2, evidence=True)
+    done = run(without_the_server, "verify", write(tmp_path, batch.receipts[0]), "--rpc",
+               anvil.url, "--expect-sender", NOTARY)
+    assert any(line.startswith("✓ evidence ") for line in done.stdout.splitlines())
+    assert done.stdout.splitlines()[-1].startswith("PASS")
+
+
 def test_verify_runs_without_the_server(without_the_server, anvil, tmp_path):
     batch = make_batch(anvil, tmp_path / "batch", count=2)
     receipt = write(tmp_path, batch.receipts[1])
