@@ -129,9 +129,9 @@ def node_steps(chain: ChainView, claims: Claims, need: int | str, pinned: str | 
                                                 "not hold (see evidence)"), None
     number = proven.header.number
     steps.append(Step(ANCHOR_TX, True, f"transaction {short('0x' + claims.anchor.tx_hash)} "
-                                       f"succeeded with input 0x + merkleRoot (proven by the "
-                                       f"receipt's evidence, index {proven.index} of block "
-                                       f"{number})"))
+                                       f"succeeded with input 0x + merkleRoot, sent to its "
+                                       f"sender with value 0 (proven by the receipt's "
+                                       f"evidence, index {proven.index} of block {number})"))
     steps.append(Step(SENDER, *_sender_from_signature(proven, claims, pinned)))
     steps.append(run(BLOCK, _check_canonical, chain, claims))
     seen = block_time(proven.header.timestamp) if steps[-1].ok else None
