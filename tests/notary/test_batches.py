@@ -6,12 +6,11 @@ from sqlmodel import Session, select
 
 from tests.conftest import ANVIL_ACCOUNTS, insert_registrations
 from trialnotary import db
-from trialnotary.notary import anchoring, batches, receipts, trees
+from trialnotary.notary import anchoring, batches, merkle, receipts, trees
 from trialnotary.notary.chain import FeeAboveCap, anchor_gas
 from trialnotary.notary.errors import SealingRaced
 from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration, TreePage
 from trialnotary.notary.states import AnchorState, BatchState
-from trialnotary.proof import merkle
 from trialnotary.proof.receipt import fold_proof, record_leaf
 
 

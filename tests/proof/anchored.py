@@ -18,7 +18,7 @@ from tests.conftest import ANVIL_ACCOUNTS, Anvil
 from trialnotary.config import load_settings
 from trialnotary.notary.chain import ChainClient, Inclusion
 from trialnotary.notary.evidence import take_evidence
-from trialnotary.proof.merkle import build_levels, proof_from_levels
+from trialnotary.notary.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.proof.verify import verify_receipt
 

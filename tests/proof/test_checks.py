@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from trialnotary.notary.merkle import build_levels, proof_from_levels
 from trialnotary.proof import errors, facts
-from trialnotary.proof.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.proof.verify import checks
 from trialnotary.proof.verify.claims import parse_receipt

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from trialnotary.notary import batches, receipts
+from trialnotary.notary import batches, merkle, receipts
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.driver import driver_stream
 from trialnotary.notary.errors import ChainError
@@ -42,7 +42,7 @@ from trialnotary.notary.models import (
 from trialnotary.notary.registrations import leaf_of
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import audit
-from trialnotary.proof import merkle, verify
+from trialnotary.proof import verify
 from trialnotary.proof.receipt import RECORD_KEYS
 
 CHUNK = 10_000

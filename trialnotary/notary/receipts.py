@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from trialnotary.notary import merkle
 from trialnotary.notary.driver import driver_rows
 from trialnotary.notary.models import RECORD_COLUMNS, Anchor, Batch, LeafSlot, Registration
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
-from trialnotary.proof import merkle
 from trialnotary.proof.receipt import RECORD_KEYS, build_receipt
 
 # What a receipt tells of its anchor, as ``build_receipt`` takes it: ``Anchor``'s names

@@ -15,11 +15,11 @@ import threading
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from trialnotary.notary import merkle
 from trialnotary.notary.batches import batch_leaves, store_levels
 from trialnotary.notary.driver import driver_rows
 from trialnotary.notary.errors import TreeBroken
 from trialnotary.notary.models import Batch, TreePage
-from trialnotary.proof import merkle
 
 log = logging.getLogger(__name__)
 

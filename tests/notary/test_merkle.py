@@ -5,7 +5,7 @@ import hashlib
 import pytest
 from blockcerts_merkletools import MerkleTools
 
-from trialnotary.proof import merkle
+from trialnotary.notary import merkle
 from trialnotary.proof.receipt import fold_proof
 
 
