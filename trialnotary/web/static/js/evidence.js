@@ -27,26 +27,31 @@ export function short(hex) {
 }
 
 /** A block's timestamp (number or BigInt) as the receipt writes it: RFC 3339, whole
- *  seconds, Z. RangeError past the year 9999, which Python's datetime cannot hold either. */
+ *  seconds, Z. RangeError past the year 9999, which neither verifier writes (evm.js
+ *  decodeHeader refuses such a header first). */
 export function blockTime(timestamp) {
   const date = new Date(Number(timestamp) * 1000);
   if (!(date.getUTCFullYear() <= 9999)) throw new RangeError(`timestamp ${timestamp} is out of range`);
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-const isIndex = (value) => (typeof value === "number" && Number.isInteger(value)) || typeof value === "bigint";
+/** Whether `obj[key]` is a JSON integer (Python's is_int): a whole number or a BigInt. A
+ *  caller with a strict JSON reader passes its own, which also refuses `32.0`. */
+const integerInJson = (obj, key) => Number.isInteger(obj[key]) || typeof obj[key] === "bigint";
 
 /**
  * An anchor's `evidence` as bytes, its shape checked (docs/receipt.md): lowercase `0x` hex
  * bytes, lists of them, an index. Whether the bytes prove anything is checkEvidence's.
  * @param {*} evidence the anchor's `evidence` value, as read from JSON
  * @param {string} where how messages name it, e.g. `anchors[0].evidence`
+ * @param {{integerAt?: (obj: object, key: string) => boolean}} [options] whether a value
+ *        is an integer as the receipt wrote it (receipt-verify.js's intAt)
  * @returns {{transaction: Uint8Array, transactionIndex: number|bigint,
  *   transactionProof: Uint8Array[], receipt: Uint8Array, receiptProof: Uint8Array[],
  *   header: Uint8Array}}
  * @throws {EvidenceShapeError} with the Python verifier's message
  */
-export function parseEvidence(evidence, where) {
+export function parseEvidence(evidence, where, { integerAt = integerInJson } = {}) {
   if (evidence === null || typeof evidence !== "object" || Array.isArray(evidence)) {
     throw new EvidenceShapeError(`${where} must be an object`);
   }
@@ -58,7 +63,7 @@ export function parseEvidence(evidence, where) {
       + (extra.length ? `; unknown: ${extra.join(", ")}` : ""));
   }
   const index = evidence.transactionIndex;
-  if (!isIndex(index) || index < 0) throw new EvidenceShapeError(`${where}.transactionIndex must be a non-negative integer`);
+  if (!integerAt(evidence, "transactionIndex") || index < 0) throw new EvidenceShapeError(`${where}.transactionIndex must be a non-negative integer`);
   const parsed = { transactionIndex: index };
   for (const key of ["transaction", "receipt", "header"]) parsed[key] = hexBytes(evidence[key], `${where}.${key}`);
   for (const key of ["transactionProof", "receiptProof"]) {
