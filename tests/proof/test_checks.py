@@ -31,7 +31,8 @@ class Answers:
     def __init__(self, root: bytes, *, chain_id: int = 11155111, head: int = 130):
         self.chain = chain_id
         self.top = head
-        self.tx = {"from": SENDER, "blockNumber": hex(123), "input": "0x" + root.hex()}
+        self.tx = {"from": SENDER, "to": SENDER, "value": "0x0", "blockNumber": hex(123),
+                   "input": "0x" + root.hex()}
         self.blocks = {123: {"hash": BLOCK_HASH, "timestamp": hex(1795460412), "number": "0x7b"}}
 
     def chain_id(self) -> int:
@@ -68,6 +69,16 @@ def test_every_chain_step_passes_over_given_answers():
     assert [(step.name, step.ok) for step in steps] == [(name, True)
                                                         for name in facts.CHAIN_STEPS]
     assert seen == "2026-11-23T19:00:12Z"
+
+
+def test_an_anchor_sent_elsewhere_or_with_value_fails_anchor_tx():
+    claims = claims_of_a_receipt()
+    answers = Answers(claims.root)
+    answers.tx.update(to="0x" + "11" * 20, value="0x2a")
+    steps, _ = checks.node_steps(answers, claims, 1, None)
+    assert [step.name for step in steps if step.ok is False] == ["anchor-tx"]
+    assert steps[1].detail.endswith(f": it is sent to 0x{'11' * 20}, not to its sender; "
+                                    "it carries 42 wei, not 0")
 
 
 def test_a_node_on_another_chain_skips_the_rest():

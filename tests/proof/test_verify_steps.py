@@ -57,12 +57,15 @@ def offline(receipt: dict):
     return verify_receipt(receipt, rpc_urls=[])
 
 
-def vector_receipt(target: str, root: str, proof: list, record: dict | None = None) -> dict:
+def vector_receipt(target: str, root: str, proof: list, record: dict | None = None,
+                   position: tuple[int, int] = (0, 1)) -> dict:
     receipt = chainpoint(target, root, proof, sourceId="ab" * 32, chain="ethereumLocal",
                          chainId=31337, sender=NOTARY, blockNumber=1, blockHash="0x" + "cd" * 32,
                          blockTime="2026-11-23T19:00:12Z")
     if record is not None:
-        receipt["trialnotary"] = {"receiptVersion": 1, "record": record, "batch": {}}
+        index, count = position
+        receipt["trialnotary"] = {"receiptVersion": 1, "record": record,
+                                  "batch": {"leafIndex": index, "leafCount": count}}
     return receipt
 
 

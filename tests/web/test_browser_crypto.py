@@ -192,6 +192,7 @@ def test_the_shared_vectors(verify_page):
         auditHead: await one(v.auditHead.value),
         roots: await Promise.all(v.trees.map((t) => Promise.all(
           t.leaves.map((leaf, i) => rv.foldProof(leaf, t.proofs[i]))))),
+        sides: v.trees.map((t) => t.leaves.map((_, i) => rv.proofSides(i, t.leaves.length))),
       };
     }""", vectors)
     for vector, mine in zip(vectors["records"], got["records"], strict=True):
@@ -199,8 +200,9 @@ def test_the_shared_vectors(verify_page):
         assert mine["leaf"] == vector["leaf"]
     assert bytes.fromhex(got["auditHead"]["bytes"]) == vectors["auditHead"]["canonical"].encode()
     assert got["auditHead"]["leaf"] == vectors["auditHead"]["leaf"]
-    for tree, roots in zip(vectors["trees"], got["roots"], strict=True):
+    for tree, roots, sides in zip(vectors["trees"], got["roots"], got["sides"], strict=True):
         assert roots == [tree["root"]] * len(tree["leaves"])
+        assert sides == [[side for step in proof for side in step] for proof in tree["proofs"]]
 
 
 # Code point ranges to draw text from: ASCII, every control character, JSON's escapes,
@@ -794,6 +796,10 @@ def test_a_plain_chainpoint_receipt(verify_page, plain, anvil, tmp_path):
     assert dict(verdicts)["leaf"] is None
     assert "plain Chainpoint receipt" in detail(verify_page, "leaf")
     assert verify_page.locator("#record-wrap").is_hidden()
+    headline = verify_page.inner_text("#verdict-text")
+    assert headline.startswith("This file existed no later than ")
+    assert headline.endswith("A plain Chainpoint receipt proves only that: no registration "
+                             "(trial, site, label, notary) is bound to it.")
 
     assert not run_page(verify_page, file=files[0])  # the other file: compared with targetHash
     assert page_verdicts(verify_page) == python_verdicts(receipts[1], file_path=files[0],

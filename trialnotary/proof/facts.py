@@ -59,6 +59,10 @@ WRONG_FILE: str = _VERDICTS["wrongFile"]  # the file given is not the receipt's
 FAILED: str = _VERDICTS["failed"]  # the receipt itself fails a step
 UNCHECKED: str = _VERDICTS["unchecked"]  # nothing could be checked on chain
 
+#: Verdict sentences both verifiers write word for word, as ``str.format`` templates.
+SENTENCES = MappingProxyType({key: text for key, text in _FACTS["sentences"].items()
+                              if key != "about"})
+
 _EXITS = _FACTS["exitCodes"]
 EXIT_PASS: int = _EXITS["pass"]
 EXIT_FAILED: int = _EXITS["failed"]
@@ -70,6 +74,9 @@ EXIT_ORDER: tuple[int, ...] = tuple(_EXITS[name] for name in _FACTS["exitOrder"]
 
 _LIMITS = _FACTS["limits"]
 MAX_RECEIPT_BYTES: int = _LIMITS["receiptBytes"]
+#: How deep a receipt's JSON may nest (a receipt needs a handful of levels; Python's json
+#: recurses per level, and ten thousand levels break the C stack before its recursion limit).
+MAX_JSON_DEPTH: int = _LIMITS["jsonDepth"]
 MAX_SIZE_BYTES: int = _LIMITS["sizeBytes"]
 MAX_TRIAL_CHARS: int = _LIMITS["trialChars"]
 MAX_DATASET_CHARS: int = _LIMITS["datasetChars"]

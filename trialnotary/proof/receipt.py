@@ -30,8 +30,8 @@ from trialnotary.proof.facts import (
 __all__ = [
     "CHAIN_NAMES", "CHAINPOINT_CONTEXT", "CHAINPOINT_TYPE", "LOCAL_CHAIN_NAME",
     "RECEIPT_VERSION", "RECORD_KEYS", "audit_head_leaf", "block_time", "build_receipt",
-    "canonical_json", "chain_name", "fold_proof", "parse_hash", "record_leaf", "rfc3339_ms",
-    "validated_record_leaf",
+    "canonical_json", "chain_name", "fold_proof", "level_sizes", "parse_hash", "proof_sides",
+    "record_leaf", "rfc3339_ms", "sibling_positions", "validated_record_leaf",
 ]
 
 
@@ -96,6 +96,37 @@ def fold_proof(target: bytes, proof: list[dict]) -> bytes:
         else:
             raise MalformedValue(f"proof step side {side!r} is neither 'left' nor 'right'")
     return node
+
+
+def level_sizes(leaf_count: int) -> list[int]:
+    """Number of nodes on each level of a tree with ``leaf_count`` leaves."""
+    sizes = [leaf_count]
+    while sizes[-1] > 1:
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes
+
+
+def sibling_positions(leaf_index: int, leaf_count: int) -> list[tuple[int, int, str]]:
+    """``(level, index, side)`` of each sibling on the path of a leaf, leaf level first.
+
+    Follows merkletools' rule: an odd last node is carried up with no sibling, so that
+    level adds no step to the proof (the tree has RFC 6962's shape).
+    """
+    positions = []
+    index = leaf_index
+    for level, size in enumerate(level_sizes(leaf_count)[:-1]):
+        if not (index == size - 1 and size % 2 == 1):
+            if index % 2:
+                positions.append((level, index - 1, "left"))
+            else:
+                positions.append((level, index + 1, "right"))
+        index //= 2
+    return positions
+
+
+def proof_sides(leaf_index: int, leaf_count: int) -> list[str]:
+    """The sides (``"left"``/``"right"``) a proof of leaf ``leaf_index`` has, in order."""
+    return [side for _, _, side in sibling_positions(leaf_index, leaf_count)]
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

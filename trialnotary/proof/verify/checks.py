@@ -12,7 +12,7 @@ from typing import Protocol
 
 from trialnotary.proof.errors import RpcError
 from trialnotary.proof.facts import CHAIN_STEPS, chain_name
-from trialnotary.proof.receipt import block_time, fold_proof, record_leaf
+from trialnotary.proof.receipt import block_time, fold_proof, proof_sides, record_leaf
 from trialnotary.proof.verify.claims import FINALIZED, Claims, is_int, quantity
 from trialnotary.proof.verify.report import (
     ANCHOR_TX,
@@ -24,6 +24,7 @@ from trialnotary.proof.verify.report import (
     MERKLE_PATH,
     SENDER,
     Step,
+    short,
 )
 
 
@@ -51,11 +52,6 @@ class FileDigest:
     sha256: str | None = None
     size: int | None = None
     error: str | None = None
-
-
-def short(hex_value: str) -> str:
-    prefix = "0x" if hex_value.startswith("0x") else ""
-    return prefix + hex_value[len(prefix):][:8] + "…"
 
 
 # --- steps without a node ------------------------------------------------------------
@@ -104,12 +100,32 @@ def check_leaf(claims: Claims) -> Step:
 
 
 def check_merkle_path(claims: Claims) -> Step:
+    """The proof folds to the root, and (where the receipt says where its leaf is) its sides
+    are those of leaf ``leafIndex`` in a tree of ``leafCount`` leaves: a path that starts at
+    an inner node, or that belongs to another leaf, has another shape."""
     folded = fold_proof(claims.target, claims.proof)
+    problems = []
     if folded != claims.root:
-        return Step(MERKLE_PATH, False, f"folding the proof gives {short(folded.hex())}, "
-                                        f"not the merkleRoot {short(claims.root.hex())}")
+        problems.append(f"folding the proof gives {short(folded.hex())}, not the merkleRoot "
+                        f"{short(claims.root.hex())}")
+    position, fits = claims.position, ""
+    if position is not None:
+        sides = [side for step in claims.proof for side in step]
+        expected = proof_sides(position.index, position.count)
+        leaf = f"leaf {position.index} of {position.count}"
+        if sides != expected:
+            problems.append(f"the proof's sides ({_sides(sides)}) are not those of {leaf} "
+                            f"({_sides(expected)})")
+        fits = f"; its sides fit {leaf}"
+    if problems:
+        return Step(MERKLE_PATH, False, "; ".join(problems))
     return Step(MERKLE_PATH, True, f"folding {len(claims.proof)} proof step(s) from "
-                                   f"targetHash gives merkleRoot {short(claims.root.hex())}")
+                                   f"targetHash gives merkleRoot {short(claims.root.hex())}"
+                                   + fits)
+
+
+def _sides(sides: list[str]) -> str:
+    return ", ".join(sides) or "none"
 
 
 # --- steps on one node ---------------------------------------------------------------
@@ -139,9 +155,26 @@ def _check_anchor_tx(chain: ChainView, claims: Claims) -> tuple[bool, str]:
     if data != "0x" + claims.root.hex():
         problems.append(f"its input is {_describe_data(data)}, not 0x + merkleRoot "
                         f"{short(claims.root.hex())}")
+    if claims.record is not None:
+        problems += _self_send_problems(tx)
     if problems:
         return False, f"{label}: " + "; ".join(problems)
-    return True, f"{label} succeeded with input 0x + merkleRoot"
+    to_itself = ", sent to its sender with value 0" if claims.record is not None else ""
+    return True, f"{label} succeeded with input 0x + merkleRoot{to_itself}"
+
+
+def _self_send_problems(tx: dict) -> list[str]:
+    """A trialnotary anchor goes from the notary's account to itself, with value 0
+    (docs/receipt.md); a plain Chainpoint anchor may go elsewhere (Blockcerts used a burn
+    address)."""
+    problems = []
+    to, sender = tx.get("to"), tx.get("from")
+    if not to or str(to).lower() != str(sender).lower():
+        problems.append(f"it is sent to {to or 'no address'}, not to its sender")
+    value = quantity(tx.get("value", "0x0"))
+    if value:
+        problems.append(f"it carries {value} wei, not 0")
+    return problems
 
 
 def _describe_data(data: str) -> str:

@@ -24,6 +24,7 @@ from trialnotary.proof.facts import (
     FAILED,
     OFFLINE_STEPS,
     OPTIONAL_STEPS,
+    SENTENCES,
     STEPS,
     UNCHECKED,
     VERIFIED,
@@ -136,6 +137,12 @@ class Report:
         }
 
 
+def short(hex_value: str) -> str:
+    """``0x1234abcd…``: the first 8 hex digits, enough to tell values apart in a message."""
+    prefix = "0x" if hex_value.startswith("0x") else ""
+    return prefix + hex_value[len(prefix):][:8] + "…"
+
+
 # --- the verdict in words ------------------------------------------------------------
 
 def verdict_of(report: Report) -> Verdict:
@@ -153,21 +160,26 @@ def verdict_of(report: Report) -> Verdict:
                        "receipt is neither confirmed nor refuted. Try another node.",
                        EXIT_UNCHECKED)
     record, when = report.claims.record, _when(report.proven_time)
-    if report.step(FILE_HASH).ok:
-        state = VERIFIED
+    with_file = bool(report.step(FILE_HASH).ok)
+    state = VERIFIED if with_file else VERIFIED_NO_FILE
+    if record is None:
+        text = _plain_text(with_file, when, report.claims.target.hex())
+    elif with_file:
         text = (f"This file is the one registered as {_registered_as(record)}, and it existed "
-                f"no later than {when}." if record is not None else
-                f"This file is the one this receipt was issued for, and it existed no later "
-                f"than {when}.")
+                f"no later than {when}.")
     else:
-        state = VERIFIED_NO_FILE
         text = ("The receipt is genuine, but no file was checked: the file registered as "
-                f"{_registered_as(record)} existed no later than {when}." if record is not None
-                else "The receipt is genuine, but no file was checked: the file it was issued "
-                f"for existed no later than {when}.")
+                f"{_registered_as(record)} existed no later than {when}.")
     if report.pinned:
         return Verdict(state, text, None, EXIT_PASS)
     return Verdict(state, text, _not_pinned(report.claims.anchor.sender), EXIT_NOT_PINNED)
+
+
+def _plain_text(with_file: bool, when: str, target: str) -> str:
+    """What a plain Chainpoint receipt proves (its targetHash existed), and what it does not."""
+    proves = SENTENCES["plainWithFile" if with_file else "plainNoFile"]
+    return (proves.format(when=when, target=short(target)) + " "
+            + SENTENCES["plainUnbound"])
 
 
 def _unchecked_text(report: Report) -> str:
