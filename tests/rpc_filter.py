@@ -16,6 +16,7 @@ from tests.conftest import free_port
 #: What a verifier with evidence may ask: the chain id, the head, a block's header.
 HEADER_ONLY = frozenset({"eth_chainId", "eth_blockNumber", "eth_getBlockByNumber"})
 PRUNED = {"code": 4444, "message": "pruned history unavailable"}
+NO_BATCHES = {"code": -32600, "message": "batch requests are not supported"}
 
 
 class RpcFilter:
@@ -24,8 +25,9 @@ class RpcFilter:
     methods asked (refused ones too); ``refused`` lists the refused ones."""
 
     def __init__(self, upstream: str, allowed: frozenset[str] | None = HEADER_ONLY,
-                 refuse: frozenset[str] = frozenset()):
+                 refuse: frozenset[str] = frozenset(), batches: bool = True):
         self.upstream, self.allowed, self.refuse = upstream, allowed, refuse
+        self.batches = batches  # False: a batch of requests is answered with one error
         self.asked: Counter = Counter()
         self.refused: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
@@ -48,8 +50,12 @@ class RpcFilter:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                reply = ([owner.answer(call) for call in body] if isinstance(body, list)
-                         else owner.answer(body))
+                if isinstance(body, list) and not owner.batches:
+                    reply = {"jsonrpc": "2.0", "id": None, "error": NO_BATCHES}
+                elif isinstance(body, list):
+                    reply = [owner.answer(call) for call in body]
+                else:
+                    reply = owner.answer(body)
                 data = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

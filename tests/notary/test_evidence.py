@@ -95,18 +95,25 @@ def test_a_reorg_after_confirmation_takes_the_evidence_again(engine, notary, nod
     assert_consistent(engine, chain)
 
 
-def test_a_node_without_block_receipts_confirms_without_evidence(engine, notary, node,
-                                                                 caplog):
+#: What a node lacks: the filter in front of it, and what the logged error names.
+WITHOUT = {"eth_getBlockReceipts": ({"refuse": frozenset({"eth_getBlockReceipts"})},
+                                    "no eth_getBlockReceipts"),
+           "batch requests": ({"batches": False}, "(a batch of 1)")}
+
+
+@pytest.mark.parametrize("lacking", WITHOUT)
+def test_a_node_that_cannot_give_evidence_confirms_without_it(engine, notary, node, caplog,
+                                                              lacking):
     """The receipts then verify as version 1 ones do, by the transaction's hash."""
-    proxy = RpcFilter(node.url, allowed=None, refuse=frozenset({"eth_getBlockReceipts"}))
+    refusing, named = WITHOUT[lacking]
+    proxy = RpcFilter(node.url, allowed=None, **refusing)
     try:
         chain = notary(url=proxy.url)
         with caplog.at_level(logging.ERROR, logger="trialnotary.notary.following"):
             found = confirmed_batch(engine, chain, node)
     finally:
         proxy.close()
-    assert "confirmed without chain evidence" in caplog.text
-    assert "eth_getBlockReceipts" in caplog.text
+    assert "confirmed without chain evidence" in caplog.text and named in caplog.text
     [anchor] = anchors(engine)
     assert anchor.state == "confirmed" and anchor.evidence is None
     assert all("evidence" not in receipt["anchors"][0] for receipt in found)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.conftest import free_port
 from tests.proof.anchored import MALFORMED, NOTARY, OTHER, write
+from tests.rpc_filter import RpcFilter
 from trialnotary.cli import main as cli
 from trialnotary.proof.facts import (
     CHAIN_STEPS,
@@ -251,6 +252,21 @@ def test_several_receipts_each_get_their_verdict_and_the_worst_code(batch, tmp_p
     dead = f"http://127.0.0.1:{free_port()}"
     assert main(good, rpc_urls=[dead], expect_sender=NOTARY) == EXIT_UNCHECKED
     assert main([*good, bad], rpc_urls=[dead]) == EXIT_FAILED
+
+
+def test_receipts_of_one_batch_have_their_anchor_checked_once(batch, tmp_path, capsys):
+    """Each node answer is asked for once in a run, however many receipts share the anchor
+    (receipts with evidence: test_evidence.py)."""
+    counting = RpcFilter(batch.node.url, allowed=None)
+    paths = [write(tmp_path, receipt, f"r{i}.json")
+             for i, receipt in enumerate(batch.receipts * 3)]
+    try:
+        assert main(paths, rpc_urls=[counting.url], expect_sender=NOTARY) == EXIT_PASS
+    finally:
+        counting.close()
+    assert capsys.readouterr().out.splitlines()[-1] == f"{len(paths)} receipts: " \
+                                                       f"{len(paths)} passed"
+    assert counting.asked and max(counting.asked.values()) == 1, counting.asked
 
 
 def test_several_receipts_in_json_give_a_list(batch, tmp_path):
