@@ -25,6 +25,9 @@ FIELDS = ("parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot",
 NUMBERS = frozenset({"difficulty", "number", "gasLimit", "gasUsed", "timestamp",
                      "baseFeePerGas", "blobGasUsed", "excessBlobGas"})
 _FIRST_FORK_FIELDS = 15
+#: 9999-12-31T23:59:59Z: the last block time a receipt can write (RFC 3339 has four-digit
+#: years). A later header time is refused here, not left to crash the time's formatting.
+LAST_TIME = 253402300799
 _INDEX = {name: index for index, name in enumerate(FIELDS)}
 
 
@@ -46,13 +49,16 @@ def decode_header(raw: bytes) -> Header:
     def read(name, convert, *size):
         return convert(items[_INDEX[name]], f"the header's {name}", *size)
 
-    return Header(
+    header = Header(
         hash=keccak256(raw),
         number=read("number", rlp.as_int),
         timestamp=read("timestamp", rlp.as_int),
         transactions_root=read("transactionsRoot", rlp.as_bytes, 32),
         receipts_root=read("receiptsRoot", rlp.as_bytes, 32),
     )
+    if header.timestamp > LAST_TIME:
+        raise EvidenceError(f"the header's timestamp {header.timestamp} is past the year 9999")
+    return header
 
 
 def encode_header(block: dict) -> bytes:
