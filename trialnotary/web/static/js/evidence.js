@@ -155,8 +155,8 @@ function provenDetail({ anchor }, { header, index }) {
 
 /** The anchor-tx step's detail (it passes) when the evidence holds. */
 export function anchorTxDetail(claims, proven) {
-  return `transaction ${short(`0x${claims.anchor.txHash}`)} succeeded with input 0x + merkleRoot (proven by the `
-    + `receipt's evidence, index ${proven.index} of block ${proven.header.number})`;
+  return `transaction ${short(`0x${claims.anchor.txHash}`)} succeeded with input 0x + merkleRoot, sent to its sender `
+    + `with value 0 (proven by the receipt's evidence, index ${proven.index} of block ${proven.header.number})`;
 }
 
 /** The address the signature recovers, `0x` and lowercase hex: what the sender step
