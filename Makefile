@@ -15,6 +15,9 @@ DEJAVU := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 NOTO_CJK := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 PORT ?= 5000
+# The tests run in one process per core (pytest-xdist; `PYTEST_WORKERS=0` runs them in this one),
+# each test file on one worker, so a module's set-up is made once.
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test setup bench clean
 
@@ -22,21 +25,22 @@ run: setup
 	$(BIN)/trialnotary up --port $(PORT)
 
 test: setup $(BIN)/.installed-test $(CHROMIUM) $(DEJAVU) $(NOTO_CJK)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 setup: $(BIN)/.installed $(ANVIL) $(VENDOR)/.installed
 
-# The package and what running it needs (the browser libraries first, so that the build
-# finds them in place).
+# The package with the server's packages (its `server` extra: `pip install trialnotary`
+# alone is the verifier and the client commands), the browser libraries first, so that the
+# build finds them in place.
 $(BIN)/.installed: setup.cfg pyproject.toml setup.py build_vendor.py | $(VENDOR)/.installed
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[server]'
 	touch $@
 
 # The test tools besides.
 $(BIN)/.installed-test: $(BIN)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[server,test]'
 	touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -21,6 +21,14 @@ VENDORED = {
     "hash-wasm/LICENSE": "hash-wasm.LICENSE",
     "canonicalize/lib/canonicalize.js": "canonicalize.js",
     "canonicalize/LICENSE": "canonicalize.LICENSE",
+    # The chain evidence's checks: secp256k1 key recovery, and Keccak-256 (sha3.js with the
+    # two modules it imports, kept side by side so that its relative imports resolve).
+    "@noble/secp256k1/index.js": "noble-secp256k1.js",
+    "@noble/secp256k1/LICENSE": "noble-secp256k1.LICENSE",
+    "@noble/hashes/sha3.js": "noble-hashes/sha3.js",
+    "@noble/hashes/_u64.js": "noble-hashes/_u64.js",
+    "@noble/hashes/utils.js": "noble-hashes/utils.js",
+    "@noble/hashes/LICENSE": "noble-hashes/LICENSE",
 }
 TARGET = Path("trialnotary", "web", "static", "vendor")
 # The browser libraries are the package.json "dependencies"; anvil, a devDependency, is
@@ -33,6 +41,12 @@ class VendorError(RuntimeError):
     """The browser libraries could not be had; the message says what to do."""
 
 
+def packages() -> list[str]:
+    """The npm packages the vendored files come from (a scoped name keeps its scope)."""
+    return sorted({"/".join(source.split("/")[:2 if source.startswith("@") else 1])
+                   for source in VENDORED})
+
+
 def missing(root: Path) -> list[str]:
     """The vendored files that ``root``'s package lacks."""
     return [name for name in VENDORED.values() if not (root / TARGET / name).is_file()]
@@ -40,8 +54,8 @@ def missing(root: Path) -> list[str]:
 
 def copy(root: Path, node_modules: Path) -> None:
     target = root / TARGET
-    target.mkdir(parents=True, exist_ok=True)
     for source, name in VENDORED.items():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(node_modules / source, target / name)
 
 
@@ -61,7 +75,7 @@ def ensure(root: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise VendorError(
-            "building trialnotary needs its browser libraries (hash-wasm, canonicalize) "
+            f"building trialnotary needs its browser libraries ({', '.join(packages())}) "
             "from npm, and npm is not installed: install Node.js (see package.json "
             "\"engines\") and npm, then build again")
     with tempfile.TemporaryDirectory(prefix="trialnotary-npm-") as folder:

@@ -29,6 +29,7 @@ from bench import (  # noqa: E402
     receipt_e2e,
     receipt_latency,
     register_http,
+    reviewer_install,
     seal,
     verify_time,
 )
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "e2e": receipt_e2e.figures,
     "anchor": anchor_gas.figures,
     "check": check.figures,
+    "install": reviewer_install.figures,
 }
 
 

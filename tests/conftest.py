@@ -95,6 +95,19 @@ def anvil():
     node.stop()
 
 
+@pytest.fixture(scope="module")
+def corpus_chain():
+    """The receipt corpus's chain (tests/corpus.py) replayed on a fresh anvil: the node and
+    the anchors of its transactions, by label."""
+    from tests.corpus import replay, start_node
+
+    node = start_node()
+    try:
+        yield node, replay(node)
+    finally:
+        node.stop()
+
+
 def _postgres_reachable() -> bool:
     try:
         engine = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))

@@ -11,22 +11,13 @@ import pytest
 from eth_account import Account
 from sqlmodel import Session, select
 
-from tests.conftest import ANVIL_ACCOUNTS, Anvil, free_port, insert_registrations
+from tests.conftest import ANVIL_ACCOUNTS, free_port, insert_registrations
 from tests.utils import RECEIPT_NOTARY
 from trialnotary import db
 from trialnotary.config import ANVIL_DEV_KEY, load_settings
 from trialnotary.notary import anchoring, batches, consistency, receipts
 from trialnotary.notary.chain import ChainClient, ChainUnreachable
 from trialnotary.notary.models import Anchor, Batch, ChainStatus, Registration
-
-
-@pytest.fixture
-def node():
-    """A private anvil that mines only when a transaction arrives (or when told)."""
-    node = Anvil(block_time=None)
-    node.mine(8)  # some history to reorganise
-    yield node
-    node.stop()
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from sqlmodel import Session, select
 from tests.conftest import ANVIL_ACCOUNTS, insert_registrations
 from tests.utils import RECEIPT_NOTARY
 from trialnotary import db
-from trialnotary.notary import anchoring, batches, receipts, trees
+from trialnotary.notary import anchoring, batches, merkle, receipts, trees
 from trialnotary.notary.chain import FeeAboveCap, anchor_gas
 from trialnotary.notary.errors import SealingRaced
 from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration, TreePage
 from trialnotary.notary.states import AnchorState, BatchState
-from trialnotary.proof import merkle
-from trialnotary.proof.receipt import fold_proof, record_leaf
+from trialnotary.proof.receipt import fold_proof, level_sizes, record_leaf
 
 
 def all_registrations(engine):
@@ -91,7 +90,7 @@ def test_proofs_of_a_tree_taller_than_the_levels_kept_in_memory(engine):
     """Above ``UPPER_LEVELS_FROM`` siblings come from memory, below it from the pages: both
     halves, cold and warm, and after the pages are lost, fold to the root."""
     count = max(2 ** trees.UPPER_LEVELS_FROM * 3, 2 * merkle.PAGE_NODES) + 5  # 2+ pages
-    assert len(merkle.level_sizes(count)) > trees.UPPER_LEVELS_FROM + 2
+    assert len(level_sizes(count)) > trees.UPPER_LEVELS_FROM + 2
     insert_registrations(engine, count)
     [batch] = batches.seal_all(engine, max_batch=count)
     trees._UPPER_CACHE.clear()

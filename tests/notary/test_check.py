@@ -11,10 +11,9 @@ from sqlmodel import Session, select
 
 from tests.conftest import insert_registrations
 from trialnotary.cli import main
-from trialnotary.notary import anchoring, batches
+from trialnotary.notary import anchoring, batches, merkle
 from trialnotary.notary.models import Anchor, Batch
 from trialnotary.notary.registrations import leaf_of
-from trialnotary.proof import merkle
 
 
 @pytest.fixture

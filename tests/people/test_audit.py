@@ -29,10 +29,9 @@ from tests.utils import (
 )
 from trialnotary.cli import main
 from trialnotary.db import write_session
-from trialnotary.notary import audit_check, batches
+from trialnotary.notary import audit_check, batches, merkle
 from trialnotary.notary.models import Batch, LeafSlot
 from trialnotary.people import audit, sites
-from trialnotary.proof import merkle
 from trialnotary.proof.receipt import audit_head_leaf, record_leaf
 from trialnotary.proof.verify import verify_receipt
 

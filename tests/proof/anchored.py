@@ -7,6 +7,7 @@ import copy
 import hashlib
 import json
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,7 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import ANVIL_ACCOUNTS, Anvil
-from trialnotary.proof.merkle import build_levels, proof_from_levels
+from trialnotary.config import load_settings
+from trialnotary.notary.chain import ChainClient, Inclusion
+from trialnotary.notary.evidence import take_evidence
+from trialnotary.notary.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.proof.verify import verify_receipt
 
@@ -25,10 +29,11 @@ REVERTS = "0x60006000fd"  # PUSH1 0 PUSH1 0 REVERT
 
 # --- building real receipts ----------------------------------------------------------
 
-def send(node: Anvil, sender: str, data: str, to: str | None = None) -> str:
-    """Send a transaction from an unlocked dev account, mine it, return its hash (no 0x)."""
+def send(node: Anvil, sender: str, data: str, to: str | None = None, **fields) -> str:
+    """Send a transaction from an unlocked dev account, mine it, return its hash (no 0x).
+    ``fields``: more of ``eth_sendTransaction``'s (``value``, ``gas``)."""
     tx_hash = node.rpc("eth_sendTransaction", {"from": sender, "to": to or sender,
-                                               "data": data, "value": "0x0"})
+                                               "data": data, "value": "0x0", **fields})
     if not node.rpc("anvil_getAutomine"):  # (a receipt can lag automine on a busy node)
         node.mine(1)
     deadline = time.monotonic() + 10
@@ -62,6 +67,36 @@ def chainpoint(target: str, root: str, proof: list, **anchor) -> dict:
             "anchors": [{"type": "ETHData", **anchor}]}
 
 
+def crowd(node: Anvil, count: int) -> None:
+    """Queue ``count`` transactions of every kind from the dev accounts 2 to 9, with the
+    node not mining: plain transfers (EIP-1559), legacy and EIP-2930 ones, contract
+    creations that log, and calls that revert (so receipts of status 0 and with logs)."""
+    accounts = node.rpc("eth_accounts")
+    kinds = [{"to": accounts[3], "value": "0x1"},
+             {"to": accounts[3], "value": "0x2", "gasPrice": hex(3 * 10**9)},
+             {"data": "0x60aa60005260206000a0"},  # a creation that logs 0xaa (LOG0)
+             {"to": accounts[0], "data": REVERTS, "gas": "0x20000"},
+             {"to": accounts[3], "value": "0x3", "accessList": [], "gasPrice": hex(3 * 10**9)}]
+    nonces: dict[str, int] = {}
+    for index in range(count):
+        sender = accounts[2 + index % 8]  # one kind per account: anvil mines them all
+        if sender not in nonces:
+            nonces[sender] = int(node.rpc("eth_getTransactionCount", sender, "pending"), 16)
+        node.rpc("eth_sendTransaction", {"from": sender, "nonce": hex(nonces[sender]),
+                                         **kinds[(2 + index % 8) % len(kinds)]})
+        nonces[sender] += 1
+
+
+def evidence_of(node: Anvil, anchor: dict) -> dict:
+    """The anchor's evidence, as the notary takes it (``notary.evidence``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        chain = ChainClient(load_settings({"TRIALNOTARY_INSTANCE_PATH": folder,
+                                           "TRIALNOTARY_CHAIN_RPC_URL": node.url}))
+        inclusion = Inclusion(anchor["block_number"], anchor["block_hash"],
+                              anchor["block_time"], succeeded=True, confirmed=True)
+        return take_evidence(chain, anchor["tx_hash"], inclusion)
+
+
 @dataclass
 class Batch:
     node: Anvil
@@ -71,9 +106,14 @@ class Batch:
 
 
 def make_batch(node: Anvil, folder: Path, *, count: int = 5, sender: str = NOTARY,
-               edit=None) -> Batch:
+               edit=None, evidence: bool = False, crowded: int = 0, tx: dict | None = None
+               ) -> Batch:
     """Files, their records and tree, the root anchored by ``sender``, a receipt per file;
-    ``edit(record)`` may change each record before it is bound into its leaf."""
+    ``edit(record)`` may change each record before it is bound into its leaf. With
+    ``evidence`` the receipts carry the anchor's chain evidence; with ``crowded`` the anchor
+    is mined after that many other transactions in its block (a node that mines only
+    when told); ``tx`` changes the anchor transaction (``to``, ``value``, ``gas``, and
+    ``suffix``: bytes after the root in its data)."""
     folder.mkdir(parents=True, exist_ok=True)
     files, records = [], []
     for index in range(count):
@@ -92,8 +132,17 @@ def make_batch(node: Anvil, folder: Path, *, count: int = 5, sender: str = NOTAR
     leaves = [record_leaf(record) for record in records]
     levels = build_levels(leaves)
     root = levels[-1]
-    anchor = anchor_of(node, send(node, sender, "0x" + root.hex()), sender)
+    if crowded:
+        node.rpc("evm_setAutomine", False)
+        crowd(node, crowded)
+    odd = dict(tx or {})
+    data = "0x" + root.hex() + odd.pop("suffix", b"").hex()
+    anchor = anchor_of(node, send(node, sender, data, **odd), sender)
+    if crowded:
+        node.rpc("evm_setAutomine", True)
     node.mine(2)
+    if evidence:
+        anchor["evidence"] = evidence_of(node, anchor)
     receipts = [
         build_receipt(record=record, leaf=leaf, root=root, proof=proof_from_levels(levels, i),
                       anchor=anchor, batch={"id": 1, "leaf_index": i, "leaf_count": count,

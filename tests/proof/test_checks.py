@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from trialnotary.notary.merkle import build_levels, proof_from_levels
 from trialnotary.proof import errors, facts
-from trialnotary.proof.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.proof.verify import checks
 from trialnotary.proof.verify.claims import parse_receipt
@@ -31,7 +31,8 @@ class Answers:
     def __init__(self, root: bytes, *, chain_id: int = 11155111, head: int = 130):
         self.chain = chain_id
         self.top = head
-        self.tx = {"from": SENDER, "blockNumber": hex(123), "input": "0x" + root.hex()}
+        self.tx = {"from": SENDER, "to": SENDER, "value": "0x0", "blockNumber": hex(123),
+                   "input": "0x" + root.hex()}
         self.blocks = {123: {"hash": BLOCK_HASH, "timestamp": hex(1795460412), "number": "0x7b"}}
 
     def chain_id(self) -> int:
@@ -70,6 +71,16 @@ def test_every_chain_step_passes_over_given_answers():
     assert seen.block_time == "2026-11-23T19:00:12Z" and seen.sender == SENDER
 
 
+def test_an_anchor_sent_elsewhere_or_with_value_fails_anchor_tx():
+    claims = claims_of_a_receipt()
+    answers = Answers(claims.root)
+    answers.tx.update(to="0x" + "11" * 20, value="0x2a")
+    steps, _ = checks.node_steps(answers, claims, 1, None)
+    assert [step.name for step in steps if step.ok is False] == ["anchor-tx"]
+    assert steps[1].detail.endswith(f": it is sent to 0x{'11' * 20}, not to its sender; "
+                                    "it carries 42 wei, not 0")
+
+
 def test_a_node_on_another_chain_skips_the_rest():
     claims = claims_of_a_receipt()
     steps, seen = checks.node_steps(Answers(claims.root, chain_id=1), claims, 1, None)
@@ -92,7 +103,8 @@ def test_the_offline_checks_over_a_given_digest():
 
 
 def test_the_facts_agree_with_themselves():
-    assert facts.STEPS == facts.OFFLINE_STEPS + facts.CHAIN_STEPS + facts.ORIGIN_STEPS
+    assert facts.STEPS == (facts.OFFLINE_STEPS + facts.CHAIN_STEPS + facts.ORIGIN_STEPS
+                           + facts.OPTIONAL_STEPS)
     assert all(facts.CHAIN_IDS_BY_NAME[name] == chain_id
                for chain_id, name in facts.CHAIN_NAMES.items())
     assert sorted(facts.EXIT_ORDER) == list(range(5))

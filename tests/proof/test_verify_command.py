@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.conftest import free_port
 from tests.proof.anchored import MALFORMED, NOTARY, OTHER, identity_file, write
+from tests.rpc_filter import RpcFilter
 from trialnotary.cli import main as cli
 from trialnotary.proof.facts import (
     CHAIN_STEPS,
@@ -24,9 +25,12 @@ from trialnotary.proof.facts import (
     EXIT_UNCHECKED,
     EXIT_UNUSABLE,
     OFFLINE_STEPS,
-    STEPS,
+    ORIGIN_STEPS,
 )
 from trialnotary.proof.verify import exit_code_of, main
+
+STEPS = OFFLINE_STEPS + CHAIN_STEPS  # a receipt without evidence (evidence: test_evidence.py)
+PINNED = STEPS + ORIGIN_STEPS  # with --notary
 
 # --- output ---------------------------------------------------------------------------
 
@@ -44,7 +48,7 @@ def test_the_command_passes_a_good_receipt(batch, tmp_path):
     assert lines[0] == ('This file is the one registered as "DS2" (ds2.xpt) in trial '
                         'NCT01234567, site SITE-01, and it existed no later than '
                         f'{block_time.replace("T", " ").removesuffix("Z")} UTC.')
-    for name in STEPS:
+    for name in PINNED:
         assert any(line.startswith(f"✓ {name} ") for line in lines), (name, done.stdout)
     assert lines[-1].startswith("PASS")
     assert batch.receipts[2]["anchors"][0]["sourceId"] in lines[-1]
@@ -62,7 +66,7 @@ def test_json_output(batch, tmp_path):
     assert answer["ok"] is True and answer["exitCode"] == 0 and answer["pinned"] is True
     assert answer["verdict"]["state"] == "verified" and answer["verdict"]["note"] is None
     assert answer["verdict"]["text"].startswith('This file is the one registered as "DS1"')
-    assert [s["name"] for s in answer["steps"]] == list(STEPS)
+    assert [s["name"] for s in answer["steps"]] == list(PINNED)
     assert all(s["ok"] is True and s["detail"] for s in answer["steps"])
     assert answer["transaction"] == "0x" + anchor["sourceId"]
     assert answer["provenTime"] == anchor["blockTime"]
@@ -257,6 +261,21 @@ def test_several_receipts_each_get_their_verdict_and_the_worst_code(batch, tmp_p
     assert main([*good, bad], rpc_urls=[dead]) == EXIT_FAILED
 
 
+def test_receipts_of_one_batch_have_their_anchor_checked_once(batch, tmp_path, capsys):
+    """Each node answer is asked for once in a run, however many receipts share the anchor
+    (receipts with evidence: test_evidence.py)."""
+    counting = RpcFilter(batch.node.url, allowed=None)
+    paths = [write(tmp_path, receipt, f"r{i}.json")
+             for i, receipt in enumerate(batch.receipts * 3)]
+    try:
+        assert main(paths, rpc_urls=[counting.url], expect_sender=NOTARY) == EXIT_PASS
+    finally:
+        counting.close()
+    assert capsys.readouterr().out.splitlines()[-1] == f"{len(paths)} receipts: " \
+                                                       f"{len(paths)} passed"
+    assert counting.asked and max(counting.asked.values()) == 1, counting.asked
+
+
 def test_several_receipts_in_json_give_a_list(batch, tmp_path):
     paths = [str(write(tmp_path, receipt, f"r{i}.json"))
              for i, receipt in enumerate(batch.receipts[:2])]
@@ -268,7 +287,7 @@ def test_several_receipts_in_json_give_a_list(batch, tmp_path):
     answers = json.loads(result.stdout)
     assert [answer["receipt"] for answer in answers] == [*paths, str(unusable)]
     assert [answer["exitCode"] for answer in answers] == [3, 3, 2]
-    assert [s["name"] for s in answers[0]["steps"]] == list(OFFLINE_STEPS + CHAIN_STEPS)
+    assert [s["name"] for s in answers[0]["steps"]] == list(STEPS)
     assert answers[1]["targetHash"] == batch.receipts[1]["targetHash"]
     assert answers[2] == {"receipt": str(unusable), "ok": False, "exitCode": 2,
                           "error": "a receipt is a JSON object"}

@@ -28,23 +28,20 @@ from tests.proof.anchored import (
     write,
 )
 from tests.proof.vectors import load_vectors
-from trialnotary.proof.facts import (
-    CHAIN_STEPS,
-    EXIT_UNCHECKED,
-    OFFLINE_STEPS,
-    STEPS,
-)
+from trialnotary.proof.facts import CHAIN_STEPS, EXIT_UNCHECKED, OFFLINE_STEPS, ORIGIN_STEPS
 from trialnotary.proof.verify import main, verify_receipt
 
+STEPS = OFFLINE_STEPS + CHAIN_STEPS  # a receipt without evidence (evidence: test_evidence.py)
 #: The steps shown when no identity is pinned (``notary`` applies only with one).
-SHOWN = OFFLINE_STEPS + CHAIN_STEPS
+SHOWN = STEPS
+PINNED = STEPS + ORIGIN_STEPS
 
 # --- good receipts -------------------------------------------------------------------
 
 def test_good_receipts_pass_every_step(batch):
     for receipt, path in zip(batch.receipts, batch.files, strict=True):
         report = verify(batch.node, receipt, file_path=path, notary=pinned_identity())
-        assert [step.name for step in report.steps] == list(STEPS)
+        assert [step.name for step in report.steps] == list(PINNED)
         assert all(step.ok is True for step in report.steps), report.steps
         assert report.ok
         assert report.proven_time == receipt["anchors"][0]["blockTime"]
@@ -66,12 +63,15 @@ def offline(receipt: dict):
     return verify_receipt(receipt, rpc_urls=[])
 
 
-def vector_receipt(target: str, root: str, proof: list, record: dict | None = None) -> dict:
+def vector_receipt(target: str, root: str, proof: list, record: dict | None = None,
+                   position: tuple[int, int] = (0, 1)) -> dict:
     receipt = chainpoint(target, root, proof, sourceId="ab" * 32, chain="ethereumLocal",
                          chainId=31337, sender=NOTARY, blockNumber=1, blockHash="0x" + "cd" * 32,
                          blockTime="2026-11-23T19:00:12Z")
     if record is not None:
-        receipt["trialnotary"] = {"receiptVersion": 1, "record": record, "batch": {}}
+        index, count = position
+        receipt["trialnotary"] = {"receiptVersion": 1, "record": record,
+                                  "batch": {"leafIndex": index, "leafCount": count}}
     return receipt
 
 

@@ -1,5 +1,6 @@
 """Register → seal → anchor → receipt → independent verify, over real HTTP, a real node and
-real databases: 200 registrations, one batch, exactly one transaction."""
+real databases: 200 registrations, one batch, exactly one transaction; the receipt verifies
+from its chain evidence through a node that serves block headers and nothing else."""
 
 import hashlib
 import json
@@ -11,6 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import ANVIL_ACCOUNTS
+from tests.rpc_filter import HEADER_ONLY, RpcFilter
 from trialnotary.notary import anchoring
 from trialnotary.proof.verify import verify_receipt
 
@@ -77,14 +79,20 @@ def test_200_registrations_one_batch_one_transaction_every_receipt_verifies(
     data_file.write_bytes(b"dataset 3\n")
     receipt_file = tmp_path / "r.receipt.json"
     receipt_file.write_text(json.dumps(receipts[3][1]))
-    verified = subprocess.run(
-        [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data_file),
-         "--rpc", anvil.url, "--notary", live_server, "--json"],
-        capture_output=True, text=True, timeout=30)
+    headers_only = RpcFilter(anvil.url)
+    try:
+        verified = subprocess.run(
+            [BIN / "trialnotary", "verify", str(receipt_file), "--file", str(data_file),
+             "--rpc", headers_only.url, "--notary", live_server, "--json"],
+            capture_output=True, text=True, timeout=30)
+    finally:
+        headers_only.close()
     assert verified.returncode == 0, verified.stdout + verified.stderr
     steps = {s["name"]: s["ok"] for s in json.loads(verified.stdout)["steps"]}
     assert steps == dict.fromkeys(["file-hash", "leaf", "merkle-path", "chain", "anchor-tx",
-                                   "sender", "block", "confirmations", "notary"], True)
+                                   "sender", "block", "confirmations", "notary", "evidence"],
+                                  True)
+    assert set(headers_only.asked) <= HEADER_ONLY and headers_only.refused == []
 
     data_file.write_bytes(b"dataset 3!")
     changed = subprocess.run(

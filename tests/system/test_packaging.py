@@ -1,5 +1,6 @@
 """`pip install .` must carry the templates, static files and migrations inside the package,
-and the browser libraries its pages load, even when built from a clean clone."""
+and the browser libraries its pages load, even when built from a clean clone; `pip install
+trialnotary` alone must verify receipts, and stay small (docs/cli.md)."""
 
 import os
 import re
@@ -15,19 +16,27 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from bench.reviewer_install import (
+    MOST_DISTRIBUTIONS,
+    MOST_MEGABYTES,
+    build_wheel,
+    environment_of_its_own,
+    install_in_new_venv,
+    installed_distributions,
+    site_packages_bytes,
+)
 from tests.conftest import free_port
+from tests.proof.anchored import NOTARY, make_batch, write
 from tests.utils import PASSWORD, add_person
 from trialnotary import db
+from trialnotary.cli.server_extra import INSTALL_THE_SERVER
 from trialnotary.people import sites
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_wheel_holds_templates_migrations_and_the_console_script(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--wheel-dir", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True)
-    [wheel] = tmp_path.glob("trialnotary-*.whl")
+    wheel = build_wheel(ROOT, tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     templates = {p.relative_to(ROOT / "templates").as_posix()
                  for p in (ROOT / "templates").rglob("*.html")}
@@ -47,6 +56,13 @@ def test_the_wheel_holds_templates_migrations_and_the_console_script(tmp_path):
     [entry_points] = [n for n in names if n.endswith("entry_points.txt")]
     entry_points_text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "trialnotary = trialnotary.cli:main" in entry_points_text
+    [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+    requires = [line.removeprefix("Requires-Dist: ") for line in
+                zipfile.ZipFile(wheel).read(metadata).decode().splitlines()
+                if line.startswith("Requires-Dist: ")]
+    base = [line for line in requires if "extra ==" not in line]
+    assert "rfc8785>=0.1.4" in base and not [line for line in base if "flask" in line]
+    assert 'flask>=3.0; extra == "server"' in requires
 
 
 def clean_tree(destination: Path) -> Path:
@@ -63,10 +79,22 @@ def clean_tree(destination: Path) -> Path:
     return destination
 
 
-def install_in_fresh_venv(wheel: Path, venv: Path) -> Path:
-    """A virtualenv holding only this wheel; the dependencies are borrowed from the running
-    one's site-packages (listed in a .pth, whose own .pth files, such as the editable
-    install of the source tree, are not read). Returns its python."""
+@pytest.fixture(scope="module")
+def clean_clone_wheel(tmp_path_factory) -> Path:
+    """The wheel of this tree as a fresh clone of it would be: without node_modules/ and the
+    copied browser libraries (the build fetches them)."""
+    folder = tmp_path_factory.mktemp("clean-clone")
+    tree = clean_tree(folder / "clone")
+    assert not (tree / "node_modules").exists()
+    assert not (tree / "trialnotary/web/static/vendor").exists()
+    return build_wheel(tree, folder / "dist")
+
+
+def install_with_the_server(wheel: Path, venv: Path) -> Path:
+    """A virtualenv holding this wheel with its ``server`` extra; the dependencies are
+    borrowed from the running one's site-packages (listed in a .pth, whose own .pth files,
+    such as the editable install of the source tree, are not read), and pip checks that
+    they hold every one the extra names. Returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
@@ -74,7 +102,8 @@ def install_in_fresh_venv(wheel: Path, venv: Path) -> Path:
     borrowed = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     Path(own, "borrowed-dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                    "--no-deps", "--no-index", str(wheel)], check=True, capture_output=True)
+                    "--no-index", f"{wheel}[server]"], check=True, capture_output=True,
+                   env=environment_of_its_own())
     return python
 
 
@@ -97,19 +126,14 @@ def script_references(url: str, seen: set[str]) -> None:
 
 
 @pytest.mark.slow
-def test_a_wheel_built_from_a_clean_clone_serves_pages_whose_scripts_all_load(tmp_path, page):
-    tree = clean_tree(tmp_path / "clone")
-    assert not (tree / "node_modules").exists()
-    assert not (tree / "trialnotary/web/static/vendor").exists()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--wheel-dir", str(tmp_path / "dist"), str(tree)],
-                   check=True, capture_output=True)
-    [wheel] = (tmp_path / "dist").glob("trialnotary-*.whl")
-    python = install_in_fresh_venv(wheel, tmp_path / "venv")
+def test_a_wheel_built_from_a_clean_clone_serves_pages_whose_scripts_all_load(
+        clean_clone_wheel, tmp_path, page):
+    python = install_with_the_server(clean_clone_wheel, tmp_path / "venv")
     home = tmp_path / "home"
     home.mkdir()
     imported = subprocess.run([python, "-c", "import trialnotary; print(trialnotary.__file__)"],
-                              cwd=home, check=True, capture_output=True, text=True).stdout
+                              cwd=home, check=True, capture_output=True, text=True,
+                              env=environment_of_its_own()).stdout
     assert imported.startswith(str(tmp_path / "venv"))  # the wheel, not the source tree
 
     url = f"sqlite:///{home / 'instance' / 'trialnotary.sqlite3'}"
@@ -121,7 +145,8 @@ def test_a_wheel_built_from_a_clean_clone_serves_pages_whose_scripts_all_load(tm
         session.commit()
     add_person(engine, "coordinator@example.org", "coordinator", sites=["SITE-01"])
     engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALNOTARY_")}
+    env = {k: v for k, v in environment_of_its_own().items()
+           if not k.startswith("TRIALNOTARY_")}
     port = free_port()
     server = subprocess.Popen([python.parent / "trialnotary", "serve", "--no-scheduler",
                                "--port", str(port)], cwd=home, env=env,
@@ -154,6 +179,40 @@ def test_a_wheel_built_from_a_clean_clone_serves_pages_whose_scripts_all_load(tm
     assert vendored == {"hash-wasm-sha256.umd.min.js", "canonicalize.js"}
 
 
+@pytest.mark.slow
+def test_the_base_install_verifies_a_receipt_alone_and_stays_small(clean_clone_wheel,
+                                                                  tmp_path, anvil):
+    """`pip install trialnotary` from the package index into a new virtualenv: the verifier
+    and the client commands, none of the server's packages, within the limits."""
+    python = install_in_new_venv(str(clean_clone_wheel), tmp_path / "venv")
+    installed = installed_distributions(python)
+    assert len(installed) <= MOST_DISTRIBUTIONS, installed
+    assert {"trialnotary", "requests", "rfc8785", "click", "rfc3161-client"} <= set(installed)
+    assert not {"Flask", "SQLAlchemy", "sqlmodel", "web3", "pydantic", "gunicorn"} & set(
+        installed) and not [name for name in installed if name.startswith("eth")]
+    assert site_packages_bytes(python) <= MOST_MEGABYTES * 1e6
+
+    batch = make_batch(anvil, tmp_path / "batch", count=3)
+    command = python.with_name("trialnotary")
+
+    def run(*arguments) -> subprocess.CompletedProcess:
+        return subprocess.run([command, *map(str, arguments)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120,
+                              env={**environment_of_its_own(), "PYTHONIOENCODING": "utf-8"})
+
+    done = run("verify", write(tmp_path, batch.receipts[0]), "--file", batch.files[0],
+               "--rpc", anvil.url, "--expect-sender", NOTARY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("PASS")
+    for client in ("submit", "receipt"):
+        assert run(client, "--help").returncode == 0
+    refused = run("serve")
+    assert refused.returncode == 1 and refused.stdout == ""
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("Error: `trialnotary serve` runs the notary")
+    assert line.endswith(INSTALL_THE_SERVER)
+
+
 def wait_until_healthy(base: str, server: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and server.poll() is None:
@@ -181,9 +240,9 @@ def test_make_run_installs_what_running_needs_and_make_test_adds_the_test_tools(
         return [c.split(" -e ", 1)[1] for c in commands if "pip install" in c and " -e " in c]
 
     run = make_dry_run("run")
-    assert installs(run) == ["."]
+    assert installs(run) == ["'.[server]'"]
     assert run[-1].endswith("trialnotary up --port 5000")
-    assert installs(make_dry_run("test")) == [".", "'.[test]'"]
+    assert installs(make_dry_run("test")) == ["'.[server]'", "'.[server,test]'"]
     assert make_dry_run("run", PORT="5001")[-1].endswith("trialnotary up --port 5001")
 
 

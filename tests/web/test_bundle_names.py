@@ -29,8 +29,8 @@ from tests.utils import (
 )
 from trialnotary.cli import receipts
 from trialnotary.filenames import receipt_filename, safe_filename
+from trialnotary.notary.merkle import build_levels, proof_from_levels
 from trialnotary.people import accounts, sites, user_tokens
-from trialnotary.proof.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.validation import (
     CONTROL_OR_SURROGATE,

@@ -17,7 +17,7 @@ import pytest
 import segno
 
 from trialnotary.filenames import receipt_filename
-from trialnotary.proof.merkle import build_levels, proof_from_levels
+from trialnotary.notary.merkle import build_levels, proof_from_levels
 from trialnotary.proof.receipt import build_receipt, record_leaf
 from trialnotary.web.documents import pdf as plumbing
 from trialnotary.web.documents.bundle import write_bundle

@@ -18,13 +18,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from trialnotary.db import job_lock, utcnow
+from trialnotary.notary import merkle
 from trialnotary.notary.errors import SealingFailed, SealingRaced
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Batch, LeafSlot, Pending, Registration, TreePage
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import audit
 from trialnotary.people.models import AuditEntry
-from trialnotary.proof import merkle
 from trialnotary.proof.receipt import rfc3339_ms
 
 log = logging.getLogger(__name__)

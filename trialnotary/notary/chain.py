@@ -22,6 +22,7 @@ from trialnotary.config import Settings
 from trialnotary.notary.errors import (  # noqa: F401  (importable from here too)
     ChainError,
     ChainUnreachable,
+    EvidenceUnavailable,
     FeeAboveCap,
     InsufficientFunds,
 )
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 GWEI = 10**9
 TX_BASE_GAS = 21_000
+# Requests per JSON-RPC batch: public nodes refuse larger batches.
+RPC_BATCH = 100
 
 
 # A replacement must raise both fees by at least 10% (geth's rule; others follow it).
@@ -297,6 +300,34 @@ class ChainClient:
 
         return self._call(ask)
 
+    # --- raw JSON-RPC, for the chain evidence (notary.evidence) ---------------------------
+
+    def raw_block(self, number: int) -> dict:
+        """``eth_getBlockByNumber(number, false)`` as the node writes it (hex strings)."""
+        return self._raw("eth_getBlockByNumber", hex(number), False)
+
+    def block_receipts(self, number: int) -> list[dict]:
+        return self._raw("eth_getBlockReceipts", hex(number))
+
+    def raw_transactions(self, number: int, count: int) -> list[bytes]:
+        """The signed bytes of a block's first ``count`` transactions, in order, asked in
+        batches of ``RPC_BATCH``."""
+        method = "eth_getRawTransactionByBlockNumberAndIndex"
+        found = []
+        for start in range(0, count, RPC_BATCH):
+            calls = [(method, [hex(number), hex(index)])
+                     for index in range(start, min(count, start + RPC_BATCH))]
+            answers = self._call(lambda w3, calls=calls: w3.provider.make_batch_request(calls))
+            if not isinstance(answers, list) or len(answers) != len(calls):
+                raise EvidenceUnavailable(f"the node did not answer {method} for block "
+                                          f"{number} (a batch of {len(calls)})")
+            found += [bytes.fromhex(_result(method, answer)[2:]) for answer in answers]
+        return found
+
+    def _raw(self, method: str, *params):
+        return self._call(lambda w3: _result(method, w3.provider.make_request(method,
+                                                                              list(params))))
+
     def health(self) -> dict:
         """Chain state for ``/readyz`` and ``chain status``; never raises."""
         started = time.monotonic()
@@ -327,6 +358,16 @@ class ChainClient:
                 "feePerGasWei": fee, "anchors": anchors, "neededWei": needed,
                 "enough": balance >= needed,
                 "anchorsPayable": balance // max(1, anchor_gas(b"\xff" * 32) * fee)}
+
+
+def _result(method: str, answer: dict):
+    """A JSON-RPC answer's result; ``EvidenceUnavailable`` for an error (a method the node
+    lacks) or a missing result."""
+    if not isinstance(answer, dict) or answer.get("error") is not None \
+            or answer.get("result") is None:
+        error = answer.get("error") if isinstance(answer, dict) else answer
+        raise EvidenceUnavailable(f"the node gives no {method}: {_short(repr(error))}")
+    return answer["result"]
 
 
 def redact(url: str) -> str:

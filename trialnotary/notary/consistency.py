@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from trialnotary.notary import batches, receipts
+from trialnotary.notary import batches, merkle, receipts
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.driver import driver_stream
 from trialnotary.notary.errors import ChainError
@@ -43,7 +43,7 @@ from trialnotary.notary.models import (
 from trialnotary.notary.registrations import leaf_of
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import audit
-from trialnotary.proof import merkle, verify
+from trialnotary.proof import verify
 from trialnotary.proof.receipt import RECORD_KEYS
 
 CHUNK = 10_000
@@ -235,13 +235,14 @@ def _carries_root(chain: ChainClient, anchor: Anchor, root: bytes, found: Findin
 
 
 def _receipts(session: Session, chain: ChainClient, found: Findings) -> None:
-    checked = 0
+    checked, anchors = 0, {}  # each batch's anchor checked once
     for registration in session.exec(select(Registration).join(LeafSlot,
                                                            LeafSlot.seq == Registration.seq)):
         receipt = receipts.receipt_for(session, registration, notary_of(chain.settings))
         if receipt is None:
             continue
-        report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1])
+        report = verify.verify_receipt(receipt, rpc_urls=chain.settings.rpc_urls[:1],
+                                       anchors=anchors)
         checked += 1
         if report.verdict.state == verify.UNCHECKED:
             found.problems.append(f"the receipt of {registration.id} could not be checked: "

@@ -83,6 +83,16 @@ class InsufficientFunds(ChainError):
     """The anchoring account cannot pay for the transaction."""
 
 
+class EvidenceUnavailable(ChainError):
+    """A confirmed anchor's chain evidence cannot be taken from the node: its answers do not
+    rebuild the block's header or roots, or it lacks a method the evidence needs."""
+
+
+class BlockMoved(EvidenceUnavailable):
+    """The anchor's block is no longer the one at its height: the evidence waits for the
+    next round (where a reorg is followed first)."""
+
+
 # --- the scheduler -------------------------------------------------------------------
 
 class SchedulerAlreadyRunning(NotaryError, RuntimeError):

@@ -17,7 +17,8 @@ from sqlmodel import Session, select
 
 from trialnotary.db import as_utc, utcnow, write_session
 from trialnotary.notary.chain import ChainClient, Inclusion
-from trialnotary.notary.errors import ChainError
+from trialnotary.notary.errors import BlockMoved, ChainError, ChainUnreachable
+from trialnotary.notary.evidence import stored, take_evidence
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Anchor, Batch
 from trialnotary.notary.sending import set_states, store_anchor, this_account
@@ -62,8 +63,14 @@ def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[
         crash_point("after-receipt")
         if not inclusion.succeeded:
             _fail(engine, anchor, siblings)
-        elif inclusion.confirmed and _confirm(engine, anchor, inclusion, siblings):
-            done.confirmed.append(batch_id)
+        elif inclusion.confirmed:
+            try:
+                evidence = _evidence(chain, anchor, inclusion)
+            except BlockMoved as exc:
+                log.warning("batch %s: not confirmed yet: %s", batch_id, exc)
+                return
+            if _confirm(engine, anchor, inclusion, siblings, evidence):
+                done.confirmed.append(batch_id)
         return
     if chain.mined_nonce(newest.sender) > newest.nonce and _mined(chain, siblings) is None:
         _drop(engine, batch_id, live)
@@ -102,16 +109,34 @@ def _mined(chain: ChainClient, anchors: list[Anchor]) -> tuple[Anchor, Inclusion
     return None
 
 
+def _evidence(chain: ChainClient, anchor: Anchor, inclusion: Inclusion) -> str | None:
+    """The chain evidence of the anchor in the block where it reached its confirmations.
+
+    A node that cannot give it (no ``eth_getBlockReceipts``, no batched requests, a header
+    this notary cannot rebuild, odd answers) does not hold receipts back: the anchor is
+    confirmed without evidence, and its receipts verify as version 1 ones do (by the
+    transaction's hash). ``BlockMoved`` (a reorg under way) and an unreachable node put the
+    confirmation off to a later round."""
+    try:
+        return stored(take_evidence(chain, anchor.tx_hash, inclusion))
+    except (BlockMoved, ChainUnreachable):
+        raise
+    except (ChainError, KeyError, TypeError, ValueError) as exc:
+        log.error("batch %s: anchor 0x%s is confirmed without chain evidence: %s",
+                  anchor.batch_id, anchor.tx_hash, exc)
+        return None
+
+
 def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
-             siblings: list[Anchor]) -> bool:
-    """The mined anchor is confirmed, whatever we had thought of it; its siblings (same
-    batch, same nonce) can never be mined now."""
+             siblings: list[Anchor], evidence: str | None) -> bool:
+    """The mined anchor is confirmed, whatever we had thought of it, with the evidence of
+    its block; its siblings (same batch, same nonce) can never be mined now."""
     with write_session(engine) as session:
         updated = session.execute(
             sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state != AnchorState.CONFIRMED)
             .values(state=AnchorState.CONFIRMED, block_number=inclusion.block_number,
                     block_hash=inclusion.block_hash, block_time=inclusion.block_time,
-                    confirmed_at=utcnow())).rowcount
+                    evidence=evidence, confirmed_at=utcnow())).rowcount
         others = [a.id for a in siblings if a.id != anchor.id]
         if others:
             session.execute(sa.update(Anchor).where(Anchor.id.in_(others),
@@ -183,7 +208,7 @@ def _withdraw(engine: Engine, anchor: Anchor, why: str) -> None:
     with write_session(engine) as session:
         session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(
             state=AnchorState.SENT, block_number=None, block_hash=None, block_time=None,
-            confirmed_at=None, sent_at=utcnow(), note=why))
+            evidence=None, confirmed_at=None, sent_at=utcnow(), note=why))
         session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
                         .values(state=BatchState.SENT))
         session.commit()

@@ -109,6 +109,9 @@ class Anchor(SQLModel, table=True):
     the same nonce, higher fees, won), ``dropped`` (the nonce was taken by a transaction
     not ours: the batch is signed again with a new one) or ``failed`` (mined, reverted).
     A batch's live anchors share one nonce, so at most one of them survives on chain.
+    ``evidence``: once confirmed, the chain evidence its receipts carry (JSON, see
+    ``notary.evidence``), or ``None`` (taken before evidence existed, or the node could not
+    give it).
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -130,6 +133,7 @@ class Anchor(SQLModel, table=True):
     block_hash: str | None = Field(default=None, max_length=66)
     block_time: str | None = Field(default=None, max_length=20)
     confirmed_at: datetime | None = UtcDateTime(default=None)
+    evidence: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -5,11 +5,13 @@ receipt format (``proof.receipt``); and the anchors they are built from.
 from __future__ import annotations
 
 import collections
+import json
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from trialnotary.notary import merkle
 from trialnotary.notary.driver import driver_rows
 from trialnotary.notary.identity import anchor_names, default_anchor_name
 from trialnotary.notary.models import (
@@ -22,11 +24,12 @@ from trialnotary.notary.models import (
 )
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
-from trialnotary.proof import merkle
 from trialnotary.proof.receipt import RECORD_KEYS, build_receipt
 
-# What a receipt tells of its anchor, as ``build_receipt`` takes it: ``Anchor``'s names.
-ANCHOR_FIELDS = ("tx_hash", "chain_id", "sender", "block_number", "block_hash", "block_time")
+# What a receipt tells of its anchor, as ``build_receipt`` takes it: ``Anchor``'s names
+# (``evidence`` is kept as JSON text).
+ANCHOR_FIELDS = ("tx_hash", "chain_id", "sender", "block_number", "block_hash", "block_time",
+                 "evidence")
 
 
 def confirmed_anchor(session: Session, batch_id: int) -> Anchor | None:
@@ -158,8 +161,11 @@ def _assemble(record: dict, leaf: bytes, root: bytes, proof: list[dict], anchor,
               notary: dict, anchor_name: str) -> dict:
     """The receipt (version 2), whether its parts come as ORM objects or as one driver row:
     ``anchor`` has the attributes ``ANCHOR_FIELDS`` names."""
+    fields = {name: getattr(anchor, name) for name in ANCHOR_FIELDS}
+    if fields["evidence"] is not None:
+        fields["evidence"] = json.loads(fields["evidence"])
     return build_receipt(
         record=record, leaf=bytes(leaf), root=bytes(root), proof=proof,
-        anchor={"name": anchor_name, **{name: getattr(anchor, name) for name in ANCHOR_FIELDS}},
+        anchor={"name": anchor_name, **fields},
         batch={"id": batch_id, "leaf_index": leaf_index, "leaf_count": leaf_count,
                "sealed_at": sealed_at}, notary=notary)

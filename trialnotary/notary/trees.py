@@ -15,11 +15,12 @@ import threading
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from trialnotary.notary import merkle
 from trialnotary.notary.batches import batch_leaves, store_levels
 from trialnotary.notary.driver import driver_rows
 from trialnotary.notary.errors import TreeBroken
 from trialnotary.notary.models import Batch, TreePage
-from trialnotary.proof import merkle
+from trialnotary.proof.receipt import level_sizes, sibling_positions
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def stored_proof(connection: sa.Connection, batch_id: int, leaf_index: int,
                   leaf_count: int, root: bytes) -> list[dict] | None:
     """The path from the stored tree: the lower levels' siblings in one small read, the
     upper levels' from memory. ``None`` if any page is missing."""
-    positions = merkle.sibling_positions(leaf_index, leaf_count)
+    positions = sibling_positions(leaf_index, leaf_count)
     upper = _upper_levels(connection, batch_id, bytes(root), leaf_count)
     if upper is None:
         return None
@@ -120,7 +121,7 @@ def _upper_levels(connection: sa.Connection, batch_id: int, root: bytes,
     key = (batch_id, root)
     if (levels := _UPPER_CACHE.get(key)) is not None:
         return levels
-    sizes = merkle.level_sizes(leaf_count)
+    sizes = level_sizes(leaf_count)
     pages: dict[int, list[bytes]] = {}
     for level, nodes in driver_rows(connection, _UPPER_PAGES, {"b": batch_id,
                                                                 "from": UPPER_LEVELS_FROM}):
@@ -158,7 +159,7 @@ def stored_levels(session: Session, batch: Batch) -> list[bytes]:
     for level, nodes in rows:
         levels.setdefault(level, []).append(bytes(nodes))
     joined = [b"".join(levels.get(i, [])) for i in range(len(levels))]
-    sizes = merkle.level_sizes(batch.leaf_count)
+    sizes = level_sizes(batch.leaf_count)
     if [len(level) for level in joined] != [size * merkle.NODE for size in sizes]:
         return rebuild_levels(session, batch)
     return joined

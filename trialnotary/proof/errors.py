@@ -26,3 +26,9 @@ class NodeUnreachable(ProofError):
 
 class RpcError(ProofError):
     """A node answered with a JSON-RPC error object."""
+
+
+class EvidenceError(ProofError, ValueError):
+    """Chain evidence does not hold: bytes that are not canonical RLP, a transaction, receipt
+    or header that does not decode, a Merkle-Patricia proof that does not lead to its
+    value."""

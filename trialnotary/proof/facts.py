@@ -52,9 +52,11 @@ DEFAULT_RPC_URLS = MappingProxyType({int(chain_id): url
 
 OFFLINE_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["offline"])
 CHAIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["chain"])
-#: Steps after the chain's, shown only where they apply (``notary``: with a pinned identity).
+#: Steps after the chain's, shown only where they apply, in this order: ``notary`` (with a
+#: pinned identity), ``evidence`` (an anchor that carries its evidence).
 ORIGIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["origin"])
-STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS
+OPTIONAL_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["optional"])
+STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS + OPTIONAL_STEPS
 
 FINALIZED_CHAINS: frozenset[int] = frozenset(_FACTS["confirmations"]["finalizedChains"])
 _OTHER_CONFIRMATIONS: int = _FACTS["confirmations"]["otherwise"]
@@ -65,6 +67,10 @@ VERIFIED_NO_FILE: str = _VERDICTS["verifiedNoFile"]  # the receipt holds, no fil
 WRONG_FILE: str = _VERDICTS["wrongFile"]  # the file given is not the receipt's
 FAILED: str = _VERDICTS["failed"]  # the receipt itself fails a step
 UNCHECKED: str = _VERDICTS["unchecked"]  # nothing could be checked on chain
+
+#: Verdict sentences both verifiers write word for word, as ``str.format`` templates.
+SENTENCES = MappingProxyType({key: text for key, text in _FACTS["sentences"].items()
+                              if key != "about"})
 
 _EXITS = _FACTS["exitCodes"]
 EXIT_PASS: int = _EXITS["pass"]
@@ -77,6 +83,9 @@ EXIT_ORDER: tuple[int, ...] = tuple(_EXITS[name] for name in _FACTS["exitOrder"]
 
 _LIMITS = _FACTS["limits"]
 MAX_RECEIPT_BYTES: int = _LIMITS["receiptBytes"]
+#: How deep a receipt's JSON may nest (a receipt needs a handful of levels; Python's json
+#: recurses per level, and ten thousand levels break the C stack before its recursion limit).
+MAX_JSON_DEPTH: int = _LIMITS["jsonDepth"]
 MAX_SIZE_BYTES: int = _LIMITS["sizeBytes"]
 MAX_TRIAL_CHARS: int = _LIMITS["trialChars"]
 MAX_DATASET_CHARS: int = _LIMITS["datasetChars"]

@@ -30,8 +30,8 @@ from trialnotary.proof.facts import (
 __all__ = [
     "CHAIN_NAMES", "CHAINPOINT_CONTEXT", "CHAINPOINT_TYPE", "LOCAL_CHAIN_NAME",
     "RECEIPT_VERSION", "RECORD_KEYS", "audit_head_leaf", "block_time", "build_receipt",
-    "canonical_json", "chain_name", "fold_proof", "parse_hash", "record_leaf", "rfc3339_ms",
-    "validated_record_leaf",
+    "canonical_json", "chain_name", "fold_proof", "level_sizes", "parse_hash", "proof_sides",
+    "record_leaf", "rfc3339_ms", "sibling_positions", "validated_record_leaf",
 ]
 
 
@@ -98,6 +98,37 @@ def fold_proof(target: bytes, proof: list[dict]) -> bytes:
     return node
 
 
+def level_sizes(leaf_count: int) -> list[int]:
+    """Number of nodes on each level of a tree with ``leaf_count`` leaves."""
+    sizes = [leaf_count]
+    while sizes[-1] > 1:
+        sizes.append((sizes[-1] + 1) // 2)
+    return sizes
+
+
+def sibling_positions(leaf_index: int, leaf_count: int) -> list[tuple[int, int, str]]:
+    """``(level, index, side)`` of each sibling on the path of a leaf, leaf level first.
+
+    Follows merkletools' rule: an odd last node is carried up with no sibling, so that
+    level adds no step to the proof (the tree has RFC 6962's shape).
+    """
+    positions = []
+    index = leaf_index
+    for level, size in enumerate(level_sizes(leaf_count)[:-1]):
+        if not (index == size - 1 and size % 2 == 1):
+            if index % 2:
+                positions.append((level, index - 1, "left"))
+            else:
+                positions.append((level, index + 1, "right"))
+        index //= 2
+    return positions
+
+
+def proof_sides(leaf_index: int, leaf_count: int) -> list[str]:
+    """The sides (``"left"``/``"right"``) a proof of leaf ``leaf_index`` has, in order."""
+    return [side for _, _, side in sibling_positions(leaf_index, leaf_count)]
+
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -127,8 +158,9 @@ def build_receipt(
     version 1 (kept for the verifier's tests: version 1 receipts verify as they always did).
 
     ``anchor`` holds ``tx_hash`` (hex, no 0x), ``chain_id``, ``sender`` (checksummed),
-    ``block_number``, ``block_hash`` (0x hex) and ``block_time`` (RFC 3339, seconds, Z), and
-    for version 2 ``name`` (the anchor's configured name); ``batch`` holds ``id``,
+    ``block_number``, ``block_hash`` (0x hex) and ``block_time`` (RFC 3339, seconds, Z),
+    may hold ``evidence`` (the anchor's chain evidence, written as given when not ``None``),
+    and for version 2 holds ``name`` (the anchor's configured name); ``batch`` holds ``id``,
     ``leaf_index``, ``leaf_count`` and ``sealed_at``.
     """
     eth_data = {
@@ -146,7 +178,7 @@ def build_receipt(
         eth_data = {"type": ANCHOR_TYPE, "name": anchor["name"], **eth_data}
         extension = {"receiptVersion": RECEIPT_VERSION,
                      "notary": {"name": notary["name"], "url": notary["url"]}}
-    return {
+    receipt = {
         "@context": CHAINPOINT_CONTEXT,
         "type": CHAINPOINT_TYPE,
         "targetHash": leaf.hex(),
@@ -164,3 +196,6 @@ def build_receipt(
             },
         },
     }
+    if anchor.get("evidence") is not None:
+        receipt["anchors"][0]["evidence"] = anchor["evidence"]
+    return receipt

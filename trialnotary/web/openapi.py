@@ -315,6 +315,21 @@ def _schemas() -> dict:
     }
 
 
+def _evidence_schema() -> dict:
+    """An anchor's chain evidence (docs/receipt.md): lowercase hex bytes, and an index."""
+    hex_bytes = {"type": "string", "pattern": "^0x([0-9a-f]{2})+$"}
+    nodes = {"type": "array", "minItems": 1, "items": hex_bytes}
+    return {
+        "type": "object", "additionalProperties": False,
+        "required": ["transaction", "transactionIndex", "transactionProof", "receipt",
+                     "receiptProof", "header"],
+        "properties": {"transaction": hex_bytes,
+                       "transactionIndex": {"type": "integer", "minimum": 0},
+                       "transactionProof": nodes, "receipt": hex_bytes,
+                       "receiptProof": nodes, "header": hex_bytes},
+    }
+
+
 def _receipt_schema() -> dict:
     """Receipt version 2 (docs/receipt.md): Chainpoint v2 with named ``ETHData`` anchors, and
     the notary that issued it."""
@@ -337,6 +352,7 @@ def _receipt_schema() -> dict:
             "blockHash": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
             "blockTime": {"type": "string",
                           "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"},
+            "evidence": _evidence_schema(),
         },
     }
     return {

@@ -1,12 +1,15 @@
-"""Check a receipt step by step: file, leaf, Merkle path, and the anchor on chain nodes.
+"""Check a receipt step by step: file, leaf, Merkle path, and the anchor on chain nodes and
+from its chain evidence.
 
 A verifier people must be able to trust and read on their own: it imports only the standard
-library, ``requests`` and the rest of :mod:`trialnotary.proof`, never the server's
-configuration, database or web3. It talks plain JSON-RPC to whichever nodes it is given, so
-``trialnotary verify`` starts fast and asks nothing of the notary.
+library, ``requests`` and the rest of :mod:`trialnotary.proof` (whose :mod:`.evm` brings
+pycryptodome and coincurve), never the server's configuration, database or web3. It talks
+plain JSON-RPC to whichever nodes it is given, so ``trialnotary verify`` starts fast and asks
+nothing of the notary.
 
 - :mod:`.claims` reads a receipt and says what it claims;
 - :mod:`.checks` runs the steps over the claims, a file's digest and what a node answers;
+- :mod:`.evidence` checks an anchor's chain evidence, and answers the chain steps from it;
 - :mod:`.rpc` asks the nodes (the JSON-RPC client) and combines their answers;
 - :mod:`.notary` reads the notary's identity document and pins the origin with it;
 - :mod:`.report` holds the result, the verdict in words and its text;

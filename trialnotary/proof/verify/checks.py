@@ -12,7 +12,7 @@ from typing import Protocol
 
 from trialnotary.proof.errors import RpcError
 from trialnotary.proof.facts import CHAIN_STEPS, chain_name
-from trialnotary.proof.receipt import block_time, fold_proof, record_leaf
+from trialnotary.proof.receipt import block_time, fold_proof, proof_sides, record_leaf
 from trialnotary.proof.verify.claims import FINALIZED, Claims, is_int, quantity
 from trialnotary.proof.verify.report import (
     ANCHOR_TX,
@@ -24,6 +24,7 @@ from trialnotary.proof.verify.report import (
     MERKLE_PATH,
     SENDER,
     Step,
+    short,
 )
 
 
@@ -51,11 +52,6 @@ class FileDigest:
     sha256: str | None = None
     size: int | None = None
     error: str | None = None
-
-
-def short(hex_value: str) -> str:
-    prefix = "0x" if hex_value.startswith("0x") else ""
-    return prefix + hex_value[len(prefix):][:8] + "…"
 
 
 # --- steps without a node ------------------------------------------------------------
@@ -104,17 +100,37 @@ def check_leaf(claims: Claims) -> Step:
 
 
 def check_merkle_path(claims: Claims) -> Step:
+    """The proof folds to the root, and (where the receipt says where its leaf is) its sides
+    are those of leaf ``leafIndex`` in a tree of ``leafCount`` leaves: a path that starts at
+    an inner node, or that belongs to another leaf, has another shape."""
     folded = fold_proof(claims.target, claims.proof)
+    problems = []
     if folded != claims.root:
-        return Step(MERKLE_PATH, False, f"folding the proof gives {short(folded.hex())}, "
-                                        f"not the merkleRoot {short(claims.root.hex())}")
+        problems.append(f"folding the proof gives {short(folded.hex())}, not the merkleRoot "
+                        f"{short(claims.root.hex())}")
+    position, fits = claims.position, ""
+    if position is not None:
+        sides = [side for step in claims.proof for side in step]
+        expected = proof_sides(position.index, position.count)
+        leaf = f"leaf {position.index} of {position.count}"
+        if sides != expected:
+            problems.append(f"the proof's sides ({_sides(sides)}) are not those of {leaf} "
+                            f"({_sides(expected)})")
+        fits = f"; its sides fit {leaf}"
+    if problems:
+        return Step(MERKLE_PATH, False, "; ".join(problems))
     return Step(MERKLE_PATH, True, f"folding {len(claims.proof)} proof step(s) from "
-                                   f"targetHash gives merkleRoot {short(claims.root.hex())}")
+                                   f"targetHash gives merkleRoot {short(claims.root.hex())}"
+                                   + fits)
+
+
+def _sides(sides: list[str]) -> str:
+    return ", ".join(sides) or "none"
 
 
 # --- steps on one node ---------------------------------------------------------------
 
-def _check_chain(chain: ChainView, claims: Claims) -> tuple[bool, str]:
+def check_chain(chain: ChainView, claims: Claims) -> tuple[bool, str]:
     actual, expected = chain.chain_id(), claims.anchor.chain_id
     if expected is None:
         return True, f"the node is on chain {actual} (the receipt names no chain id)"
@@ -139,9 +155,26 @@ def _check_anchor_tx(chain: ChainView, claims: Claims) -> tuple[bool, str]:
     if data != "0x" + claims.root.hex():
         problems.append(f"its input is {_describe_data(data)}, not 0x + merkleRoot "
                         f"{short(claims.root.hex())}")
+    if claims.record is not None:
+        problems += _self_send_problems(tx)
     if problems:
         return False, f"{label}: " + "; ".join(problems)
-    return True, f"{label} succeeded with input 0x + merkleRoot"
+    to_itself = ", sent to its sender with value 0" if claims.record is not None else ""
+    return True, f"{label} succeeded with input 0x + merkleRoot{to_itself}"
+
+
+def _self_send_problems(tx: dict) -> list[str]:
+    """A trialnotary anchor goes from the notary's account to itself, with value 0
+    (docs/receipt.md); a plain Chainpoint anchor may go elsewhere (Blockcerts used a burn
+    address)."""
+    problems = []
+    to, sender = tx.get("to"), tx.get("from")
+    if not to or str(to).lower() != str(sender).lower():
+        problems.append(f"it is sent to {to or 'no address'}, not to its sender")
+    value = quantity(tx.get("value", "0x0"))
+    if value:
+        problems.append(f"it carries {value} wei, not 0")
+    return problems
 
 
 def _describe_data(data: str) -> str:
@@ -152,7 +185,11 @@ def _describe_data(data: str) -> str:
 
 
 def _check_sender(chain: ChainView, claims: Claims, pinned: str | None) -> tuple[bool, str]:
-    sender = chain.transaction(claims.anchor.tx_hash)["from"]
+    return sender_verdict(chain.transaction(claims.anchor.tx_hash)["from"], claims, pinned)
+
+
+def sender_verdict(sender: str, claims: Claims, pinned: str | None) -> tuple[bool, str]:
+    """The sender step over the address that sent the anchor transaction."""
     problems = []
     if claims.anchor.sender and claims.anchor.sender.lower() != sender.lower():
         problems.append(f"the receipt's sender is {claims.anchor.sender}")
@@ -222,6 +259,11 @@ def _seen(chain: ChainView, claims: Claims, tx: dict, block_passed: bool) -> See
 
 def _check_confirmations(chain: ChainView, claims: Claims, need: int | str) -> tuple[bool, str]:
     number = quantity(chain.transaction(claims.anchor.tx_hash)["blockNumber"])
+    return confirmations_verdict(chain, number, need)
+
+
+def confirmations_verdict(chain: ChainView, number: int, need: int | str) -> tuple[bool, str]:
+    """The confirmations step for block ``number``: the node's head, or its finalized block."""
     head = chain.head()
     if need == FINALIZED:
         finalized = quantity(chain.block(FINALIZED)["number"])
@@ -235,7 +277,7 @@ def _check_confirmations(chain: ChainView, claims: Claims, need: int | str) -> t
     return True, f"{have} confirmations, {need} required"
 
 
-def _run(name: str, check, *args) -> Step:
+def run(name: str, check, *args) -> Step:
     """One chain step on one node; node errors and odd answers fail the step.
 
     :class:`NodeUnreachable` passes through: an unreachable node fails no step by itself.
@@ -257,28 +299,29 @@ def skipped(names: tuple[str, ...], reason: str) -> list[Step]:
 def node_steps(chain: ChainView, claims: Claims, need: int | str,
                pinned: str | None) -> tuple[list[Step], Seen]:
     """The chain steps on one node, later ones skipped where an earlier one makes them moot,
-    and what the node showed of the anchor (:class:`Seen`).
+    and what the node showed of the anchor (:class:`Seen`). (An anchor with evidence has
+    its own: :func:`trialnotary.proof.verify.evidence.node_steps`.)
 
     Raises ``NodeUnreachable`` when the node stops answering.
     """
-    steps = [_run(CHAIN, _check_chain, chain, claims)]
+    steps = [run(CHAIN, check_chain, chain, claims)]
     if steps[0].ok is not True:
         return steps + skipped(CHAIN_STEPS[1:], "not checked: the node is not on the "
                                                 "anchor's chain"), Seen()
-    steps.append(_run(ANCHOR_TX, _check_anchor_tx, chain, claims))
+    steps.append(run(ANCHOR_TX, _check_anchor_tx, chain, claims))
     try:
         tx = chain.transaction(claims.anchor.tx_hash)
     except RpcError:
         tx = None
     if not isinstance(tx, dict):
         return steps + skipped(CHAIN_STEPS[2:], "not checked: no transaction to check"), Seen()
-    steps.append(_run(SENDER, _check_sender, chain, claims, pinned))
+    steps.append(run(SENDER, _check_sender, chain, claims, pinned))
     if tx.get("blockNumber") is None:
         return steps + skipped(CHAIN_STEPS[3:], "not checked: the transaction is not mined"), \
             Seen(sender=tx.get("from"))
-    steps.append(_run(BLOCK, _check_block, chain, claims))
+    steps.append(run(BLOCK, _check_block, chain, claims))
     seen = _seen(chain, claims, tx, block_passed=steps[-1].ok is True)
-    steps.append(_run(CONFIRMATIONS, _check_confirmations, chain, claims, need))
+    steps.append(run(CONFIRMATIONS, _check_confirmations, chain, claims, need))
     return steps, seen
 
 

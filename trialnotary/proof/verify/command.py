@@ -83,7 +83,8 @@ def main(receipt_paths: str | Path | Iterable[str | Path], *,
         identity = load_identity(notary) if notary is not None else None
     except ValueError as exc:
         return _usage_error(str(exc), as_json)
-    outcomes = [_verify_path(str(path), file_path, urls, need, pinned, identity)
+    anchors: dict = {}  # each anchor checked once, however many receipts share it
+    outcomes = [_verify_path(str(path), file_path, urls, need, pinned, identity, anchors)
                 for path in paths]
     for outcome in outcomes:
         if outcome.error is not None:
@@ -105,13 +106,14 @@ def _parse_rpc_options(rpc_urls: list[str]) -> list[str]:
 
 def _verify_path(path: str, file_path: str | Path | None, urls: list[str],
                  need: int | str | None, pinned: str | None,
-                 identity: Identity | None) -> _Outcome:
+                 identity: Identity | None, anchors: dict) -> _Outcome:
     try:
         claims = parse_receipt(load_receipt(path))
     except ReceiptError as exc:
         return _Outcome(path, error=str(exc))
     return _Outcome(path, check(claims, file_path=file_path, rpc_urls=urls or None,
-                                confirmations=need, expect_sender=pinned, notary=identity))
+                                confirmations=need, expect_sender=pinned, notary=identity,
+                                anchors=anchors))
 
 
 def _print_one(outcome: _Outcome, as_json: bool) -> None:

@@ -23,6 +23,8 @@ from trialnotary.proof.facts import (
     EXIT_UNCHECKED,
     FAILED,
     OFFLINE_STEPS,
+    OPTIONAL_STEPS,
+    SENTENCES,
     STEPS,
     UNCHECKED,
     VERIFIED,
@@ -38,6 +40,7 @@ NO_NODE_ANSWERED = "no node answered"
 
 FILE_HASH, LEAF, MERKLE_PATH = OFFLINE_STEPS
 CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS = CHAIN_STEPS
+EVIDENCE, = OPTIONAL_STEPS
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,12 @@ class Report:
         }
 
 
+def short(hex_value: str) -> str:
+    """``0x1234abcd…``: the first 8 hex digits, enough to tell values apart in a message."""
+    prefix = "0x" if hex_value.startswith("0x") else ""
+    return prefix + hex_value[len(prefix):][:8] + "…"
+
+
 # --- the verdict in words ------------------------------------------------------------
 
 def verdict_of(report: Report) -> Verdict:
@@ -175,19 +184,24 @@ def verdict_of(report: Report) -> Verdict:
 
 
 def _what_is_proven(report: Report, record: dict | None, when: str) -> tuple[str, str]:
-    if report.step(FILE_HASH).ok:
-        state = VERIFIED
+    with_file = bool(report.step(FILE_HASH).ok)
+    state = VERIFIED if with_file else VERIFIED_NO_FILE
+    if record is None:
+        text = _plain_text(with_file, when, report.claims.target.hex())
+    elif with_file:
         text = (f"This file is the one registered as {_registered_as(record)}, and it existed "
-                f"no later than {when}." if record is not None else
-                f"This file is the one this receipt was issued for, and it existed no later "
-                f"than {when}.")
+                f"no later than {when}.")
     else:
-        state = VERIFIED_NO_FILE
         text = ("The receipt is genuine, but no file was checked: the file registered as "
-                f"{_registered_as(record)} existed no later than {when}." if record is not None
-                else "The receipt is genuine, but no file was checked: the file it was issued "
-                f"for existed no later than {when}.")
+                f"{_registered_as(record)} existed no later than {when}.")
     return state, text
+
+
+def _plain_text(with_file: bool, when: str, target: str) -> str:
+    """What a plain Chainpoint receipt proves (its targetHash existed), and what it does not."""
+    proves = SENTENCES["plainWithFile" if with_file else "plainNoFile"]
+    return (proves.format(when=when, target=short(target)) + " "
+            + SENTENCES["plainUnbound"])
 
 
 def _unchecked_text(report: Report) -> str:

@@ -12,9 +12,11 @@ from typing import Any
 import requests
 
 from trialnotary.proof.errors import NodeUnreachable, RpcError
+from trialnotary.proof.evm import Proven
 from trialnotary.proof.facts import CHAIN_STEPS
 from trialnotary.proof.verify.checks import Seen, combine, node_steps, skipped
 from trialnotary.proof.verify.claims import Claims, quantity
+from trialnotary.proof.verify.evidence import node_steps as evidence_node_steps
 from trialnotary.proof.verify.report import NO_NODE_ANSWERED, NodeNote
 
 RPC_TIMEOUT = 5.0
@@ -93,14 +95,18 @@ def _note(node: Node, error: NodeUnreachable | None) -> NodeNote:
     return NodeNote(node.url, True, f"answered (chain {chain_id}, head {head})", chain_id, head)
 
 
-def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | None):
+def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | None,
+               proven: Proven | None):
     """Chain steps per answering node, notes on every node, and what they showed."""
     answers, notes, seen = [], [], Seen()
     with requests.Session() as session:
         for url in urls:
             node = Node(url, session)
             try:
-                steps, node_seen = node_steps(node, claims, need, pinned)
+                if claims.anchor.evidence is not None:
+                    steps, node_seen = evidence_node_steps(node, claims, need, pinned, proven)
+                else:
+                    steps, node_seen = node_steps(node, claims, need, pinned)
             except NodeUnreachable as exc:
                 notes.append(_note(node, exc))
                 continue
@@ -110,8 +116,10 @@ def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | N
     return answers, notes, seen
 
 
-def chain_steps(urls: list[str], claims: Claims, need: int | str, pinned: str | None):
+def chain_steps(urls: list[str], claims: Claims, need: int | str, pinned: str | None,
+                proven: Proven | None = None):
     """The chain steps over every node; skipped (not failed) when no node answers.
+    ``proven``: what the anchor's evidence proves, if it carries evidence that holds.
 
     Returns the steps, a note on each node asked, and what the nodes showed (:class:`Seen`).
     """
@@ -120,7 +128,7 @@ def chain_steps(urls: list[str], claims: Claims, need: int | str, pinned: str | 
         reason = ("no chain node to ask: give one with --rpc"
                   + (f" (there is no default node for chain {chain})" if chain else ""))
         return skipped(CHAIN_STEPS, reason), [], Seen()
-    answers, notes, seen = _ask_nodes(urls, claims, need, pinned)
+    answers, notes, seen = _ask_nodes(urls, claims, need, pinned, proven)
     if not answers:
         return skipped(CHAIN_STEPS, NO_NODE_ANSWERED), notes, seen
     steps = [combine(name, [(url, steps[i]) for url, steps in answers])

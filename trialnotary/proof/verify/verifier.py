@@ -20,8 +20,9 @@ from trialnotary.proof.verify.claims import (
     parse_confirmations,
     parse_receipt,
 )
+from trialnotary.proof.verify.evidence import check_evidence
 from trialnotary.proof.verify.notary import NOTARY, Identity, pin
-from trialnotary.proof.verify.report import BLOCK, SENDER, Report, Step
+from trialnotary.proof.verify.report import BLOCK, SENDER, NodeNote, Report, Step
 from trialnotary.proof.verify.rpc import chain_steps
 
 CHUNK = 1024 * 1024
@@ -45,13 +46,23 @@ def digest_file(path: str | Path) -> FileDigest:
     return FileDigest(name, digest.hexdigest(), size)
 
 
+#: What was found of one anchor: its chain steps, the notes on the nodes asked, what the
+#: nodes showed of it, and its evidence step (if it has evidence).
+AnchorSteps = tuple[list[Step], list[NodeNote], Seen, list[Step]]
+
+
 def check(claims: Claims, *, file_path: str | Path | None = None,
           rpc_urls: list[str] | None = None, confirmations: int | str | None = None,
-          expect_sender: str | None = None, notary: Identity | None = None) -> Report:
+          expect_sender: str | None = None, notary: Identity | None = None,
+          anchors: dict[tuple, AnchorSteps] | None = None) -> Report:
     """Run every step on validated claims. ``rpc_urls=None`` asks the chain's default node;
     an empty list asks none (nothing is then checked on chain). ``confirmations=None``
     requires what the receipt's chain calls for (``default_confirmations``); ``notary``
-    pins the origin with the notary's identity (the ``notary`` step)."""
+    pins the origin with the notary's identity (the ``notary`` step).
+
+    ``anchors``: a dict kept across calls (one command run) so that receipts of one batch
+    have their anchor checked once, on the nodes and from its evidence.
+    """
     need = parse_confirmations(confirmations if confirmations is not None
                                else default_confirmations(claims.anchor.chain_id))
     pinned = parse_address(expect_sender) if expect_sender else None
@@ -59,12 +70,27 @@ def check(claims: Claims, *, file_path: str | Path | None = None,
     file = digest_file(file_path) if file_path is not None else None
     file_step, wrong_file = check_file(claims, file)
     offline = [file_step, check_leaf(claims), check_merkle_path(claims)]
-    chain, notes, seen = chain_steps(urls, claims, need, pinned)
+    key = (claims.anchor, claims.root, need, pinned, tuple(urls))
+    found = anchors.get(key) if anchors is not None else None
+    if found is None:
+        found = _anchor_steps(claims, urls, need, pinned)
+        if anchors is not None:
+            anchors[key] = found
+    chain, notes, seen, evidence = found
     origin = [] if notary is None else [notary_step(notary, claims, chain, seen)]
-    return Report(claims=claims, confirmations=need, steps=offline + chain + origin,
+    return Report(claims=claims, confirmations=need, steps=offline + chain + origin + evidence,
                   nodes=notes, seen_block_time=seen.block_time, pinned=pinned,
                   wrong_file=wrong_file, identity=notary, seen_sender=seen.sender,
                   seen_confirmations=seen.confirmations)
+
+
+def _anchor_steps(claims: Claims, urls: list[str], need: int | str,
+                  pinned: str | None) -> AnchorSteps:
+    """The steps that depend only on the anchor and the root it must carry."""
+    if claims.anchor.evidence is None:
+        return (*chain_steps(urls, claims, need, pinned), [])
+    evidence, proven = check_evidence(claims)
+    return (*chain_steps(urls, claims, need, pinned, proven), [evidence])
 
 
 def notary_step(identity: Identity, claims: Claims, chain: list[Step], seen: Seen) -> Step:
@@ -81,11 +107,13 @@ def notary_step(identity: Identity, claims: Claims, chain: list[Step], seen: See
 
 def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
                    rpc_urls: list[str] | None = None, confirmations: int | str | None = None,
-                   expect_sender: str | None = None, notary: Identity | None = None) -> Report:
-    """Verify a receipt (already parsed from JSON).
+                   expect_sender: str | None = None, notary: Identity | None = None,
+                   anchors: dict[tuple, AnchorSteps] | None = None) -> Report:
+    """Verify a receipt (already parsed from JSON); ``anchors`` as for :func:`check`.
 
     Raises :class:`ReceiptError` for a malformed receipt and ``ValueError`` for a bad
     ``confirmations`` or ``expect_sender``; every other problem is a failed step.
     """
     return check(parse_receipt(receipt), file_path=file_path, rpc_urls=rpc_urls,
-                 confirmations=confirmations, expect_sender=expect_sender, notary=notary)
+                 confirmations=confirmations, expect_sender=expect_sender, notary=notary,
+                 anchors=anchors)

@@ -7,6 +7,7 @@
 // this module embeds as <script type="application/json" id="proof-facts"> (verify.html).
 import canonicalize from "../vendor/canonicalize.js";
 import { sha256Hex } from "./hashing.js";
+import { JsonError, parseJson, writtenAsInteger } from "./strict-json.js";
 
 const FACTS = JSON.parse(document.getElementById("proof-facts").textContent);
 
@@ -22,17 +23,22 @@ export const RECEIPT_VERSION = FACTS.receiptVersion;
 const RECEIPT_VERSIONS = Object.freeze([...FACTS.receiptVersions]);
 export const IDENTITY_PATH = FACTS.identityPath;
 export const CHAINPOINT_TYPE = FACTS.chainpoint.type;
+export const CHAINPOINT_CONTEXT = FACTS.chainpoint.context;
 const ANCHOR_TYPE = FACTS.chainpoint.anchorType;
 export const RECORD_KEYS = Object.freeze([...FACTS.recordKeys]);
 export const CHAIN_NAMES = Object.freeze(Object.fromEntries(Object.entries(FACTS.chains).map(([name, id]) => [id, name])));
 const LOCAL_CHAIN_NAME = FACTS.localChainName;
 const CHAIN_IDS_BY_NAME = Object.fromEntries(Object.entries(FACTS.chains));
+/** The chain names a receipt may write; any other is only read in a plain Chainpoint receipt. */
+const OUR_CHAIN_NAMES = new Set([...Object.keys(FACTS.chains), LOCAL_CHAIN_NAME]);
+const SENTENCES = FACTS.sentences;
 
 /** Nodes asked when none is given, by chain id. */
 export const DEFAULT_RPC_URLS = Object.freeze({ ...FACTS.defaultNodes });
 
 export const RPC_TIMEOUT_MS = 5000;
 export const MAX_RECEIPT_BYTES = FACTS.limits.receiptBytes;
+const MAX_JSON_DEPTH = FACTS.limits.jsonDepth;
 export const FINALIZED = "finalized";
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -85,8 +91,15 @@ function isObject(value) {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+/** An integer every JSON reader holds exactly (|n| ≤ 2^53−1); not true, not a BigInt. */
 function isInt(value) {
-  return typeof value === "number" && Number.isInteger(value);
+  return Number.isSafeInteger(value);
+}
+
+/** `obj[key]` is an integer written as one: not `32.0` or `3.2e1`, which the Python verifier
+ *  reads as floats (claims.py, is_int). */
+function intAt(obj, key) {
+  return isInt(obj[key]) && writtenAsInteger(obj, key);
 }
 
 function has(obj, key) {
@@ -104,6 +117,11 @@ function concat(a, b) {
   out.set(a, 0);
   out.set(b, a.length);
   return out;
+}
+
+/** A sentence of facts.json with its {placeholders} filled. */
+function sentence(name, values) {
+  return SENTENCES[name].replace(/\{(\w+)\}/g, (_, key) => values[key]);
 }
 
 /** `0x1234abcd…`: the first 8 hex digits, enough to tell values apart in a message. */
@@ -169,6 +187,28 @@ function proofStep(step) {
   return [side, sibling];
 }
 
+/** Number of nodes on each level of a tree of `leafCount` leaves (proof/receipt.py, level_sizes). */
+function levelSizes(leafCount) {
+  const sizes = [leafCount];
+  while (sizes.at(-1) > 1) sizes.push(Math.floor((sizes.at(-1) + 1) / 2));
+  return sizes;
+}
+
+/**
+ * The sides ("left"/"right") a proof of leaf `leafIndex` in a tree of `leafCount` leaves has,
+ * in order: merkletools' rule, an odd last node carried up with no step (RFC 6962's shape);
+ * proof/receipt.py's proof_sides.
+ */
+export function proofSides(leafIndex, leafCount) {
+  const sides = [];
+  let index = leafIndex;
+  for (const size of levelSizes(leafCount).slice(0, -1)) {
+    if (!(index === size - 1 && size % 2 === 1)) sides.push(index % 2 ? "left" : "right");
+    index = Math.floor(index / 2);
+  }
+  return sides;
+}
+
 /**
  * Apply a Chainpoint proof (a list of `{"left"|"right": hex}`) to a leaf; merkletools' rule,
  * SHA-256(left ‖ right) over raw bytes. Throws on a malformed step.
@@ -186,59 +226,21 @@ export async function foldProof(targetHex, proof) {
 
 // --- reading a receipt -------------------------------------------------------------------
 
-/** The first key repeated within one object of a JSON text (already known to be valid). */
-function duplicateKey(text) {
-  const stack = [];
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i];
-    if (c === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      const top = stack.at(-1);
-      if (top?.keys && top.expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1));
-        if (top.keys.has(key)) return key;
-        top.keys.add(key);
-        top.expectKey = false;
-      }
-      i = j;
-    } else if (c === "{") stack.push({ keys: new Set(), expectKey: true });
-    else if (c === "[") stack.push({ keys: null });
-    else if (c === "}" || c === "]") stack.pop();
-    else if (c === "," && stack.at(-1)?.keys) stack.at(-1).expectKey = true;
-  }
-  return null;
-}
-
 /**
- * JSON.parse, but an integer literal beyond ±(2^53−1) becomes a BigInt instead of silently
- * losing digits, so the leaf step can refuse it as Python's rfc8785 does.
- */
-function parseExact(text) {
-  return JSON.parse(text, (key, value, context) => {
-    if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
-    const source = context?.source;
-    if (source === undefined) return Number.isInteger(value) ? BigInt(value) : value;
-    return /^-?\d+$/.test(source) ? BigInt(source) : value;
-  });
-}
-
-/**
- * A receipt from its JSON text; ReceiptError when it is not a JSON object. Duplicate keys are
- * refused: different JSON parsers would read them differently, and a receipt must mean one
- * thing (NaN and Infinity are not JSON to JSON.parse either).
+ * A receipt from its JSON text; ReceiptError when it is not a JSON object. The text is read
+ * strictly (strict-json.js), as the Python verifier reads it: a repeated key, NaN or Infinity
+ * would let two readers see two receipts, and a receipt must mean one thing.
  */
 export function parseReceiptText(text) {
   if (text.length > MAX_RECEIPT_BYTES) throw new ReceiptError("larger than 16 MiB: not a receipt");
   const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
   let value;
   try {
-    value = parseExact(body);
+    value = parseJson(body, { maxDepth: MAX_JSON_DEPTH });
   } catch (error) {
-    throw new ReceiptError(`not valid JSON (${error.message})`);
+    if (error instanceof JsonError) throw new ReceiptError(error.message);
+    throw error;
   }
-  const duplicate = duplicateKey(body);
-  if (duplicate !== null) throw new ReceiptError(`duplicate key ${repr(duplicate)}`);
   if (!isObject(value)) throw new ReceiptError("a receipt is a JSON object");
   return value;
 }
@@ -272,7 +274,7 @@ function hashField(obj, key, where = "") {
 function parseExtension(extension) {
   if (!isObject(extension)) throw new ReceiptError("trialnotary must be an object");
   const version = required(extension, "receiptVersion", "trialnotary.");
-  if (!isInt(version) || !RECEIPT_VERSIONS.includes(version)) {
+  if (!intAt(extension, "receiptVersion") || !RECEIPT_VERSIONS.includes(version)) {
     throw new ReceiptError(`trialnotary.receiptVersion ${repr(version)} is not supported `
       + `(this verifier reads versions ${RECEIPT_VERSIONS.join(", ")})`);
   }
@@ -304,6 +306,27 @@ function parseNotary(extension) {
   return { name: notary.name, url };
 }
 
+/** `trialnotary.batch`'s leafIndex and leafCount (its other fields are claims). */
+function parsePosition(extension) {
+  const batch = required(extension, "batch", "trialnotary.");
+  if (!isObject(batch)) throw new ReceiptError("trialnotary.batch must be an object");
+  const where = "trialnotary.batch.";
+  const index = required(batch, "leafIndex", where);
+  if (!intAt(batch, "leafIndex") || index < 0) throw new ReceiptError(`${where}leafIndex must be a non-negative integer`);
+  const count = required(batch, "leafCount", where);
+  if (!intAt(batch, "leafCount") || count < 1) throw new ReceiptError(`${where}leafCount must be a positive integer`);
+  if (index >= count) throw new ReceiptError(`${where}leafIndex ${index} is not below leafCount ${count}`);
+  return { index, count };
+}
+
+/** chainId is authoritative; a chain name beside it must be that id's name. */
+function checkChainName(chain, chainId, where, full) {
+  if (chain === null || chainId === null || (!OUR_CHAIN_NAMES.has(chain) && !full)) return;
+  if (chain !== chainName(chainId)) {
+    throw new ReceiptError(`${where}chain ${repr(chain)} does not name chainId ${chainId} (that is ${repr(chainName(chainId))})`);
+  }
+}
+
 /** The one ETHData anchor. A trialnotary receipt must carry every field; a plain Chainpoint
  *  receipt may carry only `sourceId`. Other anchor types are ignored. */
 function parseAnchor(anchors, full, named = false) {
@@ -316,20 +339,21 @@ function parseAnchor(anchors, full, named = false) {
   const optional = (key, check, description) => {
     if (!has(anchor, key) && !full) return null;
     const value = required(anchor, key, where);
-    if (!check(value)) throw new ReceiptError(`${where}${key} must be ${description}`);
+    if (!check(value, key)) throw new ReceiptError(`${where}${key} must be ${description}`);
     return value;
   };
   const matches = (pattern) => (v) => typeof v === "string" && pattern.test(v);
   const name = named ? required(anchor, "name", where) : null;
   if (named && typeof name !== "string") throw new ReceiptError(`${where}name must be a string`);
   const chain = optional("chain", (v) => typeof v === "string", "a string");
-  const chainId = optional("chainId", (v) => isInt(v) && v > 0, "a positive integer");
+  const chainId = optional("chainId", (v, key) => intAt(anchor, key) && v > 0, "a positive integer");
+  checkChainName(chain, chainId, where, full);
   return {
     txHash,
     chainId: chainId ?? CHAIN_IDS_BY_NAME[chain] ?? null,
     chain,
     sender: optional("sender", matches(ADDRESS), "0x and 40 hex digits"),
-    blockNumber: optional("blockNumber", (v) => isInt(v) && v >= 0, "a non-negative integer"),
+    blockNumber: optional("blockNumber", (v, key) => intAt(anchor, key) && v >= 0, "a non-negative integer"),
     blockHash: optional("blockHash", matches(BLOCK_HASH), "0x and 64 lowercase hex digits"),
     blockTime: optional("blockTime", matches(BLOCK_TIME), "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
     name,
@@ -339,12 +363,16 @@ function parseAnchor(anchors, full, named = false) {
 /**
  * What a receipt asserts, validated for shape; ReceiptError names the first bad field.
  * @returns {{target: string, root: string, proof: object[], anchor: object, record: object|null,
- *   version: number|null, notary: object|null}}
+ *   position: {index: number, count: number}|null, version: number|null, notary: object|null}}
+ *   position: where a trialnotary receipt puts its leaf (null for a plain Chainpoint receipt)
  */
 export function parseReceipt(receipt) {
   if (!isObject(receipt)) throw new ReceiptError("a receipt is a JSON object");
   if (receipt.type !== CHAINPOINT_TYPE) {
     throw new ReceiptError(`type must be ${repr(CHAINPOINT_TYPE)}, not ${repr(receipt.type)}`);
+  }
+  if (receipt["@context"] !== CHAINPOINT_CONTEXT) {
+    throw new ReceiptError(`@context must be ${repr(CHAINPOINT_CONTEXT)}, not ${repr(receipt["@context"])}`);
   }
   const target = hashField(receipt, "targetHash");
   const root = hashField(receipt, "merkleRoot");
@@ -358,10 +386,12 @@ export function parseReceipt(receipt) {
     }
   }
   const extension = receipt.trialnotary;
-  const { version, record, notary } = extension !== undefined && extension !== null
+  const extended = extension !== undefined && extension !== null;
+  const { version, record, notary } = extended
     ? parseExtension(extension) : { version: null, record: null, notary: null };
+  const position = extended ? parsePosition(extension) : null;
   const anchor = parseAnchor(receipt.anchors, record !== null, version !== null && version >= 2);
-  return { target, root, proof, anchor, record, version, notary };
+  return { target, root, proof, anchor, record, position, version, notary };
 }
 
 /** A positive number of confirmations, or "finalized"; RangeError otherwise. */
@@ -415,7 +445,7 @@ function checkFile(claims, { fileSha256, fileName, fileError, fileSize }) {
     ? [claims.record.sha256, "record.sha256"] : [claims.target, "targetHash"];
   const actual = String(fileSha256).toLowerCase();
   const expectedSize = claims.record?.sizeBytes;
-  const sized = (typeof expectedSize === "bigint" || isInt(expectedSize)) && isInt(fileSize);
+  const sized = claims.record !== null && intAt(claims.record, "sizeBytes") && isInt(fileSize);
   const wrongSize = sized && String(fileSize) !== String(expectedSize)
     ? `${name} is ${fileSize} bytes, not record.sizeBytes ${expectedSize}` : null;
   if (actual !== expected) {
@@ -441,12 +471,30 @@ async function checkLeaf(claims) {
   return step(LEAF, true, `the canonical record hashes to targetHash ${short(claims.target)}`);
 }
 
+/** The proof folds to the root, and (where the receipt says where its leaf is) its sides are
+ *  those of leaf leafIndex of leafCount: a path from an inner node, or another leaf's, has
+ *  another shape. */
 async function checkMerklePath(claims) {
   const folded = await foldProof(claims.target, claims.proof);
-  if (folded !== claims.root) {
-    return step(MERKLE_PATH, false, `folding the proof gives ${short(folded)}, not the merkleRoot ${short(claims.root)}`);
+  const problems = [];
+  if (folded !== claims.root) problems.push(`folding the proof gives ${short(folded)}, not the merkleRoot ${short(claims.root)}`);
+  const { position } = claims;
+  let fits = "";
+  if (position !== null) {
+    const sides = claims.proof.flatMap((s) => Object.keys(s));
+    const expected = proofSides(position.index, position.count);
+    const leaf = `leaf ${position.index} of ${position.count}`;
+    if (sides.join() !== expected.join()) {
+      problems.push(`the proof's sides (${describeSides(sides)}) are not those of ${leaf} (${describeSides(expected)})`);
+    }
+    fits = `; its sides fit ${leaf}`;
   }
-  return step(MERKLE_PATH, true, `folding ${claims.proof.length} proof step(s) from targetHash gives merkleRoot ${short(claims.root)}`);
+  if (problems.length) return step(MERKLE_PATH, false, problems.join("; "));
+  return step(MERKLE_PATH, true, `folding ${claims.proof.length} proof step(s) from targetHash gives merkleRoot ${short(claims.root)}${fits}`);
+}
+
+function describeSides(sides) {
+  return sides.join(", ") || "none";
 }
 
 // --- one node ------------------------------------------------------------------------------
@@ -554,8 +602,24 @@ async function checkAnchorTx(node, claims) {
   if (data !== `0x${claims.root}`) {
     problems.push(`its input is ${describeData(data)}, not 0x + merkleRoot ${short(claims.root)}`);
   }
+  if (claims.record !== null) problems.push(...selfSendProblems(tx));
   if (problems.length) return [false, `${label}: ${problems.join("; ")}`];
-  return [true, `${label} succeeded with input 0x + merkleRoot`];
+  const toItself = claims.record !== null ? ", sent to its sender with value 0" : "";
+  return [true, `${label} succeeded with input 0x + merkleRoot${toItself}`];
+}
+
+/** A trialnotary anchor goes from the notary's account to itself, with value 0
+ *  (docs/receipt.md); a plain Chainpoint anchor may go elsewhere (Blockcerts used a burn address). */
+function selfSendProblems(tx) {
+  const problems = [];
+  if (!tx.to || String(tx.to).toLowerCase() !== String(tx.from).toLowerCase()) {
+    problems.push(`it is sent to ${tx.to || "no address"}, not to its sender`);
+  }
+  const raw = tx.value ?? "0x0";
+  quantity(raw); // a hex quantity, or the step fails as an odd answer
+  const value = BigInt(raw); // exact: wei overflow a Number's integers
+  if (value) problems.push(`it carries ${value} wei, not 0`);
+  return problems;
 }
 
 async function checkSender(node, claims, pinned) {
@@ -861,6 +925,12 @@ export function readableTime(time) {
   return `${(time ?? "an unknown time").replace("T", " ").replace(/Z$/, "")} UTC`;
 }
 
+/** What a plain Chainpoint receipt proves (its targetHash existed), and what it does not. */
+function plainText(withFile, when, target) {
+  const proves = sentence(withFile ? "plainWithFile" : "plainNoFile", { when, target: short(target) });
+  return `${proves} ${SENTENCES.plainUnbound}`;
+}
+
 const PIN_HINT = "Pin the notary's identity (--notary URL or file) or its address (--expect-sender) to check that the notary sent the anchor.";
 
 /** The first line when every check passed but nothing said whose the sender is. */
@@ -892,15 +962,9 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender
   const when = readableTime(provenTime);
   const withFile = steps.find((s) => s.name === FILE_HASH).ok === true;
   let text;
-  if (withFile) {
-    text = record !== null
-      ? `This file is the one registered as ${registeredAs(record)}, and it existed no later than ${when}.`
-      : `This file is the one this receipt was issued for, and it existed no later than ${when}.`;
-  } else {
-    text = record !== null
-      ? `The receipt is genuine, but no file was checked: the file registered as ${registeredAs(record)} existed no later than ${when}.`
-      : `The receipt is genuine, but no file was checked: the file it was issued for existed no later than ${when}.`;
-  }
+  if (record === null) text = plainText(withFile, when, claims.target);
+  else if (withFile) text = `This file is the one registered as ${registeredAs(record)}, and it existed no later than ${when}.`;
+  else text = `The receipt is genuine, but no file was checked: the file registered as ${registeredAs(record)} existed no later than ${when}.`;
   const state = withFile ? VERIFIED : VERIFIED_NO_FILE;
   if (pinned) return { state, text, note: null, exitCode: EXIT.PASS };
   return { state, text: notPinned(sender), note: `${text} ${PIN_HINT}`, exitCode: EXIT.NOT_PINNED };

@@ -10,6 +10,7 @@ from __future__ import annotations
 from blockcerts_merkletools import MerkleTools
 
 from trialnotary.proof.errors import MalformedValue
+from trialnotary.proof.receipt import sibling_positions
 
 NODE = 32
 PAGE_NODES = 256
@@ -44,32 +45,6 @@ def page_of(index: int) -> tuple[int, int]:
 
 def root_of(levels: list[bytes]) -> bytes:
     return levels[-1]
-
-
-def level_sizes(leaf_count: int) -> list[int]:
-    """Number of nodes on each level of a tree with ``leaf_count`` leaves."""
-    sizes = [leaf_count]
-    while sizes[-1] > 1:
-        sizes.append((sizes[-1] + 1) // 2)
-    return sizes
-
-
-def sibling_positions(leaf_index: int, leaf_count: int) -> list[tuple[int, int, str]]:
-    """``(level, index, side)`` of each sibling on the path of a leaf, leaf level first.
-
-    Follows merkletools' rule: an odd last node is carried up with no sibling, so that
-    level adds no step to the proof.
-    """
-    positions = []
-    index = leaf_index
-    for level, size in enumerate(level_sizes(leaf_count)[:-1]):
-        if not (index == size - 1 and size % 2 == 1):
-            if index % 2:
-                positions.append((level, index - 1, "left"))
-            else:
-                positions.append((level, index + 1, "right"))
-        index //= 2
-    return positions
 
 
 def proof_from_nodes(positions: list[tuple[int, int, str]], nodes: list[bytes]) -> list[dict]:

@@ -5,8 +5,8 @@ import hashlib
 import pytest
 from blockcerts_merkletools import MerkleTools
 
-from trialnotary.proof import merkle
-from trialnotary.proof.receipt import fold_proof
+from trialnotary.notary import merkle
+from trialnotary.proof.receipt import fold_proof, level_sizes, proof_sides
 
 
 def leaves_of(count: int) -> list[bytes]:
@@ -27,9 +27,20 @@ def test_proofs_from_levels_equal_merkletools_proofs(count):
         assert fold_proof(leaf, proof) == merkle.root_of(levels)
 
 
+def test_the_sides_of_a_proof_follow_from_the_leafs_place():
+    """proof_sides, which the verifier checks a proof against, is merkletools' shape."""
+    for count in range(1, 40):
+        levels = merkle.build_levels(leaves_of(count))
+        for index in range(count):
+            proof = merkle.proof_from_levels(levels, index)
+            assert [side for step in proof for side in step] == proof_sides(index, count)
+    assert proof_sides(4, 5) == ["left"]  # carried up twice, then the left sibling
+    assert proof_sides(0, 1) == []
+
+
 def test_level_sizes_carry_the_odd_node_up():
-    assert merkle.level_sizes(1) == [1]
-    assert merkle.level_sizes(5) == [5, 3, 2, 1]
+    assert level_sizes(1) == [1]
+    assert level_sizes(5) == [5, 3, 2, 1]
     assert [len(level) // 32 for level in merkle.build_levels(leaves_of(5))] == [5, 3, 2, 1]
 
 

@@ -1,0 +1,452 @@
+"""The verifier contract in executable form: adversarial receipts and the verdict each must
+get, from the CLI and from the browser's verifier alike (docs/verification.md, "The corpus").
+
+The receipts are files, ``tests/assets/corpus/NAME.json``; ``verdicts.json`` beside them maps
+each NAME to ``{"state", "exitCode", "failedStep", "error", "options"}``: the verdict state (or
+``"unusable"``), the exit code of ``trialnotary verify``, the first failed step, the words of an
+unusable receipt's refusal, and the verifier's options (``expectSender``; ``file``, a file of
+``files/`` to compare; a new option goes into ``cli_flags`` and ``browser_options``), and
+optionally ``"only": ["cli"]`` (see :func:`entries`). Receipts that point at transactions point
+at a chain this module replays exactly: anvil's dev accounts, a fixed genesis time, one
+transaction per block at fixed times, in a fixed order. ``chain.json`` holds the transaction
+and block hashes that replay must reproduce; a test replays the chain, checks them, and then
+verifies every receipt against it.
+
+``python -m tests.corpus`` writes the files again. It writes the entries built here and keeps
+any other file and verdict line: an entry may be a file written by hand plus its line in
+``verdicts.json``, or a builder added to ``ENTRIES`` (with a transaction added to ``SCRIPT``
+when it needs one; transactions are only ever appended, so earlier hashes stay the same).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.conftest import Anvil
+from tests.proof.anchored import NOTARY, OTHER, REVERTS
+from trialnotary.notary.merkle import NODE, build_levels, proof_from_levels, root_of
+from trialnotary.proof.receipt import build_receipt, record_leaf
+
+ASSETS = Path(__file__).parent / "assets" / "corpus"
+FILES = ASSETS / "files"
+VERDICTS = ASSETS / "verdicts.json"
+CHAIN = ASSETS / "chain.json"
+
+GENESIS = 1795000000  # 2026-11-18T11:06:40Z, the genesis block's time
+BLOCK_SECONDS = 12
+REVERTER = "0x00000000000000000000000000000000000bad00"  # holds REVERTS: every call fails
+NODE_OPTIONS = ("--timestamp", str(GENESIS), "--hardfork", "prague", "--base-fee",
+                "1000000000", "--gas-limit", "30000000")
+FEES = {"gas": hex(100_000), "maxFeePerGas": hex(3 * 10**9),
+        "maxPriorityFeePerGas": hex(10**9)}
+UNUSABLE = "unusable"
+
+
+# --- the batches: fixed records, fixed files ------------------------------------------
+
+def corpus_file(index: int) -> bytes:
+    return f"trialnotary corpus file {index}\n".encode()
+
+
+def corpus_record(index: int) -> dict:
+    content = corpus_file(index)
+    return {"id": str(uuid.UUID(int=0x5EED_0000 + index, version=4)), "trial": "NCT01234567",
+            "site": "SITE-01", "kind": "dataset", "dataset": f"DS{index}",
+            "sha256": hashlib.sha256(content).hexdigest(), "sizeBytes": len(content),
+            "filename": f"ds{index}.xpt", "supersedes": None,
+            "submittedAt": f"2026-11-18T11:0{index}:00.000Z"}
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A batch's tree, as the notary builds it."""
+
+    levels: list[bytes]
+
+    @classmethod
+    def of(cls, leaves: list[bytes]) -> Tree:
+        return cls(build_levels(leaves))
+
+    @property
+    def root(self) -> bytes:
+        return root_of(self.levels)
+
+    def node(self, level: int, index: int) -> bytes:
+        return self.levels[level][index * NODE:(index + 1) * NODE]
+
+    def proof(self, index: int) -> list[dict]:
+        return proof_from_levels(self.levels, index)
+
+
+#: The files of ``files/``: some of the batch's, and one of the plain Chainpoint receipt's.
+CORPUS_FILES = {f"ds{i}.xpt": corpus_file(i) for i in (2, 3)} | {"plain1.bin": corpus_file(101)}
+
+RECORDS = [corpus_record(i) for i in range(5)]
+BATCH = Tree.of([record_leaf(record) for record in RECORDS])
+PLAIN = Tree.of([hashlib.sha256(corpus_file(100 + i)).digest() for i in range(3)])
+
+
+# --- the chain: transactions in a fixed order -----------------------------------------
+
+@dataclass(frozen=True)
+class Send:
+    """One transaction of the script, sent by an unlocked dev account."""
+
+    sender: str
+    data: str
+    to: str | None = None  # None: to the sender itself
+    value: int = 0
+
+
+SCRIPT: dict[str, Send] = {
+    "batch": Send(NOTARY, "0x" + BATCH.root.hex()),
+    "plain": Send(NOTARY, "0x" + PLAIN.root.hex()),
+    "to-another-address": Send(NOTARY, "0x" + BATCH.root.hex(), to=OTHER),
+    "with-value": Send(NOTARY, "0x" + BATCH.root.hex(), value=1),
+    "reverted": Send(NOTARY, "0x" + BATCH.root.hex(), to=REVERTER),
+    "extra-calldata": Send(NOTARY, "0x" + BATCH.root.hex() + "deadbeef"),
+    "other-sender": Send(OTHER, "0x" + BATCH.root.hex()),
+}
+
+
+def start_node() -> Anvil:
+    """A fresh anvil that mines only when a transaction arrives, at the times we set."""
+    node = Anvil(*NODE_OPTIONS, block_time=None)
+    node.rpc("anvil_setCode", REVERTER, REVERTS)
+    return node
+
+
+def _mined(node: Anvil, tx_hash: str) -> dict:
+    deadline = time.monotonic() + 10
+    while (receipt := node.rpc("eth_getTransactionReceipt", tx_hash)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"transaction {tx_hash} was not mined")
+        time.sleep(0.02)
+    return receipt
+
+
+def replay(node: Anvil) -> dict[str, dict]:
+    """Send the script's transactions, one block each; their anchors by label."""
+    nonces: dict[str, int] = {}
+    anchors = {}
+    for number, (label, send) in enumerate(SCRIPT.items(), start=1):
+        node.rpc("evm_setNextBlockTimestamp", hex(GENESIS + number * BLOCK_SECONDS))
+        nonce = nonces.get(send.sender, 0)
+        nonces[send.sender] = nonce + 1
+        tx_hash = node.rpc("eth_sendTransaction", {
+            "from": send.sender, "to": send.to or send.sender, "value": hex(send.value),
+            "data": send.data, "nonce": hex(nonce), **FEES})
+        mined = _mined(node, tx_hash)
+        block = node.rpc("eth_getBlockByNumber", mined["blockNumber"], False)
+        anchors[label] = {
+            "tx_hash": tx_hash[2:], "chain_id": node.chain_id, "sender": send.sender,
+            "block_number": int(mined["blockNumber"], 16), "block_hash": block["hash"],
+            "block_time": datetime.fromtimestamp(int(block["timestamp"], 16), UTC)
+            .strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return anchors
+
+
+# --- the entries ----------------------------------------------------------------------
+
+def receipt_of(anchors: dict, index: int = 2, anchor: str = "batch") -> dict:
+    """A genuine version-1 receipt of leaf ``index`` of the batch, on anchor ``anchor``."""
+    return build_receipt(record=RECORDS[index], leaf=BATCH.node(0, index), root=BATCH.root,
+                         proof=BATCH.proof(index), anchor=anchors[anchor],
+                         batch={"id": 7, "leaf_index": index, "leaf_count": len(RECORDS),
+                                "sealed_at": "2026-11-18T11:06:00.000Z"})
+
+
+def text(receipt: dict) -> str:
+    return json.dumps(receipt, indent=2, ensure_ascii=False) + "\n"
+
+
+def edited(change: Callable[[dict], None], **base) -> Callable[[dict], str]:
+    """A builder: the genuine receipt, changed in place by ``change``."""
+    def build(anchors: dict) -> str:
+        receipt = copy.deepcopy(receipt_of(anchors, **base))
+        change(receipt)
+        return text(receipt)
+    return build
+
+
+def rewritten(old: str, new: str, **base) -> Callable[[dict], str]:
+    """A builder: the genuine receipt's JSON text with ``old`` written as ``new`` (once): for
+    what a JSON object cannot hold, such as a duplicate key or ``32.0``."""
+    def build(anchors: dict) -> str:
+        genuine = text(receipt_of(anchors, **base))
+        if genuine.count(old) != 1:
+            raise ValueError(f"{old!r} is not once in the receipt")
+        return genuine.replace(old, new)
+    return build
+
+
+def _anchor(receipt: dict) -> dict:
+    return receipt["anchors"][0]
+
+
+def _swap_first_side(receipt: dict) -> None:
+    (side, sibling), = receipt["proof"][0].items()
+    receipt["proof"][0] = {"left" if side == "right" else "right": sibling}
+
+
+def _inner_node_as_target(receipt: dict) -> None:
+    """A valid path to the root from the inner node over leaves 0 and 1, with leaf 0's
+    record: it folds, but neither the leaf nor the shape fits."""
+    receipt["targetHash"] = BATCH.node(1, 0).hex()
+    receipt["proof"] = [{"right": BATCH.node(1, 1).hex()}, {"right": BATCH.node(2, 1).hex()}]
+    receipt["trialnotary"]["record"] = RECORDS[0]
+    receipt["trialnotary"]["batch"]["leafIndex"] = 0
+
+
+def _plain(anchors: dict, *, only_source: bool = False, **named) -> str:
+    """A plain Chainpoint receipt of the plain batch's leaf 1; ``named`` may name the chain
+    otherwise (``chain``, ``chainId``)."""
+    anchor = anchors["plain"]
+    fields = {"sourceId": anchor["tx_hash"]}
+    if not only_source:
+        fields |= {"chain": "ethereumLocal", "chainId": anchor["chain_id"],
+                   "sender": anchor["sender"], "blockNumber": anchor["block_number"],
+                   "blockHash": anchor["block_hash"], "blockTime": anchor["block_time"],
+                   **named}
+    return text({"@context": "https://w3id.org/chainpoint/v2", "type": "ChainpointSHA256v2",
+                 "targetHash": PLAIN.node(0, 1).hex(), "merkleRoot": PLAIN.root.hex(),
+                 "proof": PLAIN.proof(1), "anchors": [{"type": "ETHData", **fields}]})
+
+
+def _on(anchor: str) -> Callable[[dict], str]:
+    return lambda anchors: text(receipt_of(anchors, anchor=anchor))
+
+
+@dataclass(frozen=True)
+class Entry:
+    build: Callable[[dict], str]
+    state: str
+    exit_code: int
+    failed_step: str | None = None
+    error: str | None = None
+    options: dict = field(default_factory=dict)
+
+    def verdict(self) -> dict:
+        return {"state": self.state, "exitCode": self.exit_code,
+                "failedStep": self.failed_step, "error": self.error, "options": self.options}
+
+
+def _failed(build, step: str, **options) -> Entry:
+    return Entry(build, "failed", 1, step, options=options)
+
+
+def _unusable(build, error: str) -> Entry:
+    return Entry(build, UNUSABLE, 2, error=error)
+
+
+ENTRIES: dict[str, Entry] = {
+    "genuine-v1": Entry(_on("batch"), "verified-no-file", 3),
+    "genuine-v1-pinned": Entry(_on("batch"), "verified-no-file", 0,
+                               options={"expectSender": NOTARY}),
+    "genuine-v1-odd-last-leaf": Entry(lambda a: text(receipt_of(a, index=4)),
+                                      "verified-no-file", 3),
+    "genuine-v1-with-its-file": Entry(_on("batch"), "verified", 3,
+                                      options={"file": "ds2.xpt"}),
+    "genuine-v1-with-another-file": Entry(_on("batch"), "wrong-file", 1, "file-hash",
+                                          options={"file": "ds3.xpt"}),
+    "plain-chainpoint": Entry(_plain, "verified-no-file", 3),
+    "plain-chainpoint-with-its-file": Entry(_plain, "verified", 3,
+                                            options={"file": "plain1.bin"}),
+    "plain-chainpoint-source-only": Entry(lambda a: _plain(a, only_source=True),
+                                          "verified-no-file", 3),
+    "plain-chainpoint-foreign-chain-name": _failed(
+        lambda a: _plain(a, chain="ethereumRopsten", chainId=3), "chain"),
+    "plain-chainpoint-chain-name-not-chain-id": _unusable(
+        lambda a: _plain(a, chain="ethereumSepolia"),
+        "anchors[0].chain 'ethereumSepolia' does not name chainId 31337 "
+        "(that is 'ethereumLocal')"),
+    "swapped-proof-side": _failed(edited(_swap_first_side), "merkle-path"),
+    "leaf-index-not-the-proofs": _failed(
+        edited(lambda r: r["trialnotary"]["batch"].update(leafIndex=3)), "merkle-path"),
+    "leaf-count-not-the-proofs": _failed(
+        edited(lambda r: r["trialnotary"]["batch"].update(leafCount=4)), "merkle-path"),
+    "inner-node-as-target": _failed(edited(_inner_node_as_target), "leaf"),
+    "to-another-address": _failed(_on("to-another-address"), "anchor-tx"),
+    "with-value": _failed(_on("with-value"), "anchor-tx"),
+    "reverted": _failed(_on("reverted"), "anchor-tx"),
+    "extra-calldata": _failed(_on("extra-calldata"), "anchor-tx"),
+    "sender-misstated": _failed(
+        edited(lambda r: _anchor(r).update(sender=NOTARY), anchor="other-sender"), "sender"),
+    "other-sender-pinned": _failed(_on("other-sender"), "sender",
+                                   expectSender=NOTARY),
+    "block-hash-changed": _failed(
+        edited(lambda r: _anchor(r).update(blockHash="0x" + "00" * 32)), "block"),
+    "leaf-index-beyond-count": _unusable(
+        edited(lambda r: r["trialnotary"]["batch"].update(leafIndex=5)),
+        "trialnotary.batch.leafIndex 5 is not below leafCount 5"),
+    "wrong-context": _unusable(
+        edited(lambda r: r.update({"@context": "https://w3id.org/chainpoint/v3"})),
+        "@context must be 'https://w3id.org/chainpoint/v2', "
+        "not 'https://w3id.org/chainpoint/v3'"),
+    "wrong-type": _unusable(
+        edited(lambda r: r.update(type="ChainpointSHA512v2")),
+        "type must be 'ChainpointSHA256v2', not 'ChainpointSHA512v2'"),
+    "chain-name-not-chain-id": _unusable(
+        edited(lambda r: _anchor(r).update(chain="ethereumSepolia")),
+        "anchors[0].chain 'ethereumSepolia' does not name chainId 31337 "
+        "(that is 'ethereumLocal')"),
+    "chain-id-written-31337.0": _unusable(
+        rewritten('"chainId": 31337', '"chainId": 31337.0'),
+        "anchors[0].chainId must be a positive integer"),
+    "chain-id-written-3.1337e4": _unusable(
+        rewritten('"chainId": 31337', '"chainId": 3.1337e4'),
+        "anchors[0].chainId must be a positive integer"),
+    "leaf-index-written-2e0": _unusable(
+        rewritten('"leafIndex": 2', '"leafIndex": 2e0'),
+        "trialnotary.batch.leafIndex must be a non-negative integer"),
+    "upper-case-target-hash": _unusable(
+        edited(lambda r: r.update(targetHash=r["targetHash"].upper())),
+        "targetHash must be 64 lowercase hex digits"),
+    "upper-case-block-hash": _unusable(
+        edited(lambda r: _anchor(r).update(blockHash="0x" + _anchor(r)["blockHash"][2:].upper())),
+        "anchors[0].blockHash must be 0x and 64 lowercase hex digits"),
+    "duplicate-key": _unusable(
+        rewritten('"chainId": 31337', '"chainId": 1,\n      "chainId": 31337'),
+        "duplicate key 'chainId'"),
+    "duplicate-key-same-value": _unusable(
+        rewritten('"type": "ChainpointSHA256v2",',
+                  '"type": "ChainpointSHA256v2",\n  "type": "ChainpointSHA256v2",'),
+        "duplicate key 'type'"),
+    "nan": _unusable(rewritten('"blockNumber": 1', '"blockNumber": NaN'),
+                     "NaN is not valid JSON"),
+    "infinity": _unusable(rewritten('"chainId": 31337', '"chainId": Infinity'),
+                          "Infinity is not valid JSON"),
+    "nested-too-deep": _unusable(
+        rewritten('"type": "ChainpointSHA256v2",',
+                  '"type": "ChainpointSHA256v2",\n  "deep": ' + "[" * 64 + "]" * 64 + ","),
+        "nested deeper than 64 levels"),
+}
+
+
+# --- reading and writing the files ----------------------------------------------------
+
+def load_verdicts() -> dict[str, dict]:
+    return json.loads(VERDICTS.read_text(encoding="utf-8"))
+
+
+def load_chain() -> dict[str, dict]:
+    return json.loads(CHAIN.read_text(encoding="utf-8"))["transactions"]
+
+
+def chain_facts(anchors: dict) -> dict:
+    """What replay must reproduce: each transaction's hash, block number, hash and time."""
+    return {label: {"sourceId": a["tx_hash"], "blockNumber": a["block_number"],
+                    "blockHash": a["block_hash"], "blockTime": a["block_time"]}
+            for label, a in anchors.items()}
+
+
+CLI, BROWSER = "cli", "browser"
+
+
+def entries(verifier: str) -> list[dict]:
+    """The receipts of the corpus for ``verifier`` (CLI or BROWSER), by name: ``{"name",
+    "path", "text", "options"}``. A verdict line with ``"only": ["cli"]`` holds for the CLI
+    alone, while the browser's verifier lacks a step (say, ``evidence``); every other line
+    holds for both."""
+    return [{"name": name, "path": ASSETS / f"{name}.json",
+             "text": (ASSETS / f"{name}.json").read_text(encoding="utf-8"),
+             "options": verdict.get("options") or {}}
+            for name, verdict in sorted(load_verdicts().items())
+            if verifier in verdict.get("only", [CLI, BROWSER])]
+
+
+def expected(verdict: dict) -> dict:
+    """A verdict line as the outcomes are compared: state, exit code, failed step, error."""
+    return {key: verdict.get(key) for key in ("state", "exitCode", "failedStep", "error")}
+
+
+def outcome_of(answer: dict) -> dict:
+    """One receipt's answer in ``trialnotary verify --json`` as an outcome (the form the
+    browser's runner, tests/web/corpus-runner.mjs, writes too)."""
+    if "verdict" not in answer:
+        return {"state": UNUSABLE, "exitCode": answer["exitCode"], "failedStep": None,
+                "error": answer["error"], "text": None, "note": None, "steps": []}
+    failed = [step["name"] for step in answer["steps"] if step["ok"] is False]
+    return {"state": answer["verdict"]["state"], "exitCode": answer["exitCode"],
+            "failedStep": failed[0] if failed else None, "error": None,
+            "text": answer["verdict"]["text"], "note": answer["verdict"]["note"],
+            "steps": [[step["name"], step["ok"], step["detail"]] for step in answer["steps"]]}
+
+
+def cli_flags(options: dict) -> list[str]:
+    flags = ["--expect-sender", options["expectSender"]] if "expectSender" in options else []
+    return flags + (["--file", str(FILES / options["file"])] if "file" in options else [])
+
+
+def browser_options(options: dict) -> dict:
+    """An entry's options as the browser's verifyReceipt takes them (the file as its
+    digest, size and name, as the page gives them after hashing it)."""
+    given = {"expectSender": options["expectSender"]} if "expectSender" in options else {}
+    if "file" in options:
+        content = (FILES / options["file"]).read_bytes()
+        given |= {"fileName": options["file"], "fileSize": len(content),
+                  "fileSha256": hashlib.sha256(content).hexdigest()}
+    return given
+
+
+def _one(answer: dict, exit_code: int) -> dict:
+    """The answer about one receipt in the form of a list's item (``command.py``'s
+    ``_Outcome.to_json``): an unusable one names its path and has no ``exitCode``."""
+    if "verdict" in answer:
+        return answer
+    return {"error": answer["error"].split(": not a usable receipt: ", 1)[1],
+            "exitCode": exit_code}
+
+
+def cli_outcomes(rpc_url: str) -> dict[str, dict]:
+    """``trialnotary verify --json`` over the whole corpus: one process per set of options,
+    and per receipt given with a file."""
+    groups: dict[str, list[dict]] = {}
+    for entry in entries(CLI):
+        key = entry["name"] if "file" in entry["options"] else ""
+        groups.setdefault(json.dumps(entry["options"], sort_keys=True) + key, []).append(entry)
+    outcomes = {}
+    for group in groups.values():
+        flags = cli_flags(group[0]["options"])
+        ran = subprocess.run([sys.executable, "-m", "trialnotary.cli", "verify", "--json",
+                              "--rpc", rpc_url, *flags, *(str(e["path"]) for e in group)],
+                             capture_output=True, text=True, timeout=120, env=os.environ)
+        answers = json.loads(ran.stdout)
+        if not isinstance(answers, list):  # one receipt: its answer alone, the code apart
+            answers = [_one(answers, ran.returncode)]
+        for entry, answer in zip(group, answers, strict=True):
+            outcomes[entry["name"]] = outcome_of(answer)
+    return outcomes
+
+
+def write_corpus() -> None:
+    node = start_node()
+    try:
+        anchors = replay(node)
+    finally:
+        node.stop()
+    FILES.mkdir(parents=True, exist_ok=True)
+    for name, content in CORPUS_FILES.items():
+        (FILES / name).write_bytes(content)
+    CHAIN.write_text(json.dumps({"genesis": GENESIS, "nodeOptions": list(NODE_OPTIONS),
+                                 "transactions": chain_facts(anchors)}, indent=2) + "\n")
+    verdicts = load_verdicts() if VERDICTS.exists() else {}
+    for name, entry in ENTRIES.items():
+        (ASSETS / f"{name}.json").write_text(entry.build(anchors), encoding="utf-8")
+        verdicts[name] = entry.verdict()
+    VERDICTS.write_text(json.dumps(dict(sorted(verdicts.items())), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    write_corpus()

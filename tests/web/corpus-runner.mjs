@@ -1,0 +1,32 @@
+// The browser's verifier over the receipt corpus (tests/corpus.py): the same code in Node
+// (verify-corpus.mjs) and in Chromium (test_verifier_parity.py), each entry's outcome in the
+// form the Python side reads the CLI's JSON into.
+
+function unusable(error) {
+  return { state: "unusable", exitCode: 2, failedStep: null, error: error.message, text: null, note: null, steps: [] };
+}
+
+/** One receipt's outcome: read from its text as a file, then verified against the node. */
+async function outcome(rv, text, options, rpcUrl) {
+  let result;
+  try {
+    const receipt = await rv.readReceiptFile(new Blob([text]));
+    result = await rv.verifyReceipt(receipt, { ...options, rpcUrls: [rpcUrl] });
+  } catch (error) {
+    if (error instanceof rv.ReceiptError) return unusable(error);
+    throw error;
+  }
+  const failed = result.steps.find((s) => s.ok === false);
+  return {
+    state: result.verdict.state, exitCode: result.exitCode, failedStep: failed?.name ?? null,
+    error: null, text: result.verdict.text, note: result.verdict.note,
+    steps: result.steps.map((s) => [s.name, s.ok, s.detail]),
+  };
+}
+
+/** `entries`: [{name, text, options}]; the outcomes by name. */
+export async function verifyCorpus(rv, entries, rpcUrl) {
+  const outcomes = {};
+  for (const { name, text, options } of entries) outcomes[name] = await outcome(rv, text, options, rpcUrl);
+  return outcomes;
+}
