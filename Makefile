@@ -49,9 +49,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 $(ANVIL): node_modules/.package-lock.json
 
-# The browser's libraries, from npm into the package's static folder (not committed); the
-# package build does the same when they are missing (build_vendor.py lists them).
-$(VENDOR)/.installed: node_modules/.package-lock.json build_vendor.py
+# The browser's libraries, from npm into the package's static folder (not committed), and the
+# verify page's bundle (again whenever a script changes); the package build does the same
+# (build_vendor.py lists them).
+$(VENDOR)/.installed: node_modules/.package-lock.json build_vendor.py $(wildcard trialnotary/web/static/js/*.js)
 	$(PYTHON) build_vendor.py
 	touch $@
 

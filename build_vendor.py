@@ -1,10 +1,15 @@
-"""The browser libraries the pages load, from npm into the package's static folder.
+"""The browser libraries the pages load, from npm into the package's static folder, and the
+verify page bundled into one module for the self-contained verifier page.
 
 They are third-party code, so they are not committed: ``trialnotary/web/static/vendor/`` is
 filled from ``node_modules/`` (as pinned by package-lock.json) by the Makefile
 (``python build_vendor.py``, after ``npm ci``) and by the package build (setup.py calls
 :func:`ensure`), so that a wheel built from a clean clone carries them too. npm is used at
 build time only, never when the notary runs.
+
+The bundle (esbuild, from npm) is the verify page's script with every module it imports, our
+own and the vendored ones, in one file: the self-contained verifier page embeds it, so that
+the page works opened from disk, with no server (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ VENDORED = {
     "@noble/hashes/LICENSE": "noble-hashes/LICENSE",
 }
 TARGET = Path("trialnotary", "web", "static", "vendor")
+# Our entry module -> its bundle in TARGET.
+BUNDLES = {Path("trialnotary", "web", "static", "js", "verify-page.js"): "verify-page.bundle.js"}
+ESBUILD = Path("esbuild", "bin", "esbuild")
 # The browser libraries are the package.json "dependencies"; anvil, a devDependency, is
 # not needed to build the package.
 NPM_CI = ("ci", "--omit=dev", "--ignore-scripts", "--prefer-offline", "--no-audit",
@@ -49,7 +57,8 @@ def packages() -> list[str]:
 
 def missing(root: Path) -> list[str]:
     """The vendored files that ``root``'s package lacks."""
-    return [name for name in VENDORED.values() if not (root / TARGET / name).is_file()]
+    return [name for name in [*VENDORED.values(), *BUNDLES.values()]
+            if not (root / TARGET / name).is_file()]
 
 
 def copy(root: Path, node_modules: Path) -> None:
@@ -59,18 +68,34 @@ def copy(root: Path, node_modules: Path) -> None:
         shutil.copyfile(node_modules / source, target / name)
 
 
+def bundle(root: Path, node_modules: Path) -> None:
+    """Bundle each entry module with all it imports into one ES module (esbuild)."""
+    for entry, name in BUNDLES.items():
+        built = subprocess.run(
+            [str(node_modules / ESBUILD), str(root / entry), "--bundle", "--format=esm",
+             "--target=es2022", "--legal-comments=inline", "--log-level=error",
+             f"--outfile={root / TARGET / name}"], capture_output=True, text=True)
+        if built.returncode != 0:
+            raise VendorError(f"esbuild could not bundle {entry}:\n{built.stderr.strip()}")
+
+
+def fill(root: Path, node_modules: Path) -> None:
+    copy(root, node_modules)
+    bundle(root, node_modules)
+
+
 def _has_sources(node_modules: Path) -> bool:
-    return all((node_modules / source).is_file() for source in VENDORED)
+    return all((node_modules / source).is_file() for source in [*VENDORED, ESBUILD])
 
 
 def ensure(root: Path) -> None:
     """Fill ``root``'s vendor folder if it lacks a file: from ``root/node_modules`` when
     that has them, else from a fresh ``npm ci`` in a folder of its own (so that a
     developer's node_modules/ is never changed)."""
-    if not missing(root):
-        return
     if _has_sources(root / "node_modules"):
-        copy(root, root / "node_modules")
+        fill(root, root / "node_modules")  # the bundle again too: our modules may have changed
+        return
+    if not missing(root):
         return
     npm = shutil.which("npm")
     if npm is None:
@@ -86,11 +111,14 @@ def ensure(root: Path) -> None:
         if installed.returncode != 0:
             raise VendorError("`npm ci` could not install the browser libraries:\n"
                               + (installed.stderr or installed.stdout).strip())
-        copy(root, Path(folder, "node_modules"))
+        fill(root, Path(folder, "node_modules"))
 
 
 if __name__ == "__main__":
     project = Path(__file__).resolve().parent
     if not _has_sources(project / "node_modules"):
         sys.exit("node_modules/ lacks the browser libraries: run `npm ci` first")
-    copy(project, project / "node_modules")
+    try:
+        fill(project, project / "node_modules")
+    except VendorError as exc:
+        sys.exit(str(exc))

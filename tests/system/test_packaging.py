@@ -46,7 +46,9 @@ def test_the_wheel_holds_templates_migrations_and_the_console_script(tmp_path):
               for p in (ROOT / "trialnotary" / "web" / "static").rglob("*")
               if p.is_file() and not p.name.startswith(".")}
     assert {f"trialnotary/{s}" for s in static} <= names
-    assert "trialnotary/web/static/vendor/hash-wasm-sha256.umd.min.js" in names
+    assert {"trialnotary/web/static/vendor/hash-wasm-sha256.umd.min.js",
+            "trialnotary/web/static/vendor/noble-hashes/sha3.js",
+            "trialnotary/web/static/vendor/verify-page.bundle.js"} <= names
     assert "trialnotary/proof/facts.json" in names  # the verifiers' facts (docs/receipt.md)
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "trialnotary").rglob("*.py")}
     assert modules - names == set()  # every subpackage is listed in setup.cfg

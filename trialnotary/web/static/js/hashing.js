@@ -37,6 +37,17 @@ export const PROGRESS_INTERVAL_MS = 200;
 export const WORKER_URL = new URL("./hash-worker.js", import.meta.url).href;
 export const HASH_WASM_URL = new URL("../vendor/hash-wasm-sha256.umd.min.js", import.meta.url).href;
 
+/**
+ * hash-worker.js beside this module; or, on the self-contained verifier page, which has no
+ * server to load it from, the worker's source that page embeds (hash-wasm first, then
+ * hash-worker.js) as `<script type="text/plain" id="hash-worker-source">`.
+ */
+function defaultWorkerUrl() {
+  const embedded = globalThis.document?.getElementById("hash-worker-source");
+  if (!embedded) return WORKER_URL;
+  return URL.createObjectURL(new Blob([embedded.textContent], { type: "text/javascript" }));
+}
+
 function abortError() {
   return new DOMException("hashing was cancelled", "AbortError");
 }
@@ -71,7 +82,7 @@ function fileError({ path, name, message }) {
 export function hashFiles(entries, options = {}) {
   const {
     onProgress, onFileDone, signal, webCrypto = true, threshold = webCryptoLimit(),
-    chunkSize = CHUNK_BYTES, vendorUrl = HASH_WASM_URL, workerUrl = WORKER_URL,
+    chunkSize = CHUNK_BYTES, vendorUrl = HASH_WASM_URL, workerUrl = defaultWorkerUrl(),
   } = options;
   let worker = null;
   let finish = null;
@@ -81,6 +92,7 @@ export function hashFiles(entries, options = {}) {
       if (finish === null) return;
       finish = null;
       worker?.terminate();
+      if (workerUrl.startsWith("blob:")) URL.revokeObjectURL(workerUrl);
       signal?.removeEventListener("abort", cancel);
       if (error) reject(error); else resolve(results);
     };
