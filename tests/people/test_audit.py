@@ -294,9 +294,14 @@ def test_a_sealed_batch_ends_with_the_audit_head_and_its_receipts_verify(
     assert head_receipt["targetHash"] == head.leaf().hex()
     assert verify_receipt(head_receipt, rpc_urls=[anvil.url]).ok
 
+    # Newer: the trial added, and the notary identity's version its first anchor made.
+    with engine.connect() as conn:
+        newer = conn.execute(sa.text("SELECT action FROM audit_entry WHERE seq > :seq "
+                                     "ORDER BY seq"), {"seq": head.seq}).scalars().all()
+    assert sorted(newer) == ["notary.identity", "trial.create"]
     result = audit_verify(settings_env, anvil.url)
     assert result.exit_code == 0, result.output
-    assert f"anchored up to entry {head.seq} in batch {batch.id}; 1 newer entry waits" \
+    assert f"anchored up to entry {head.seq} in batch {batch.id}; 2 newer entries wait" \
         in result.output
     assert f"entry {head.seq} is anchored: transaction 0x" in result.output
 
