@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlmodel import Session
 
-from tests.utils import anchor_and_confirm, serving, sqlite_app
+from tests.utils import add_enrolled_site, anchor_and_confirm, serving, sqlite_app
 from tests.web.test_accessibility import PHONE, axe_violations
 from trialnotary.people import sites
 from trialnotary.proof.facts import IDENTITY_PATH
@@ -39,9 +39,8 @@ def served(anvil, tmp_path_factory):
     folder = tmp_path_factory.mktemp("notary")
     app = sqlite_app(folder, anvil.url, NOTARY_NAME="Page Test Notary")
     engine = app.extensions["trialnotary"].engine
+    add_enrolled_site(engine, TRIAL, SITE, title="Page trial")
     with Session(engine) as session:
-        sites.add_trial(session, TRIAL, title="Page trial")
-        sites.add_site(session, TRIAL, SITE)
         token = sites.create_token(session, SITE)
         session.commit()
     data = folder / "adsl.xpt"
