@@ -201,7 +201,7 @@ def test_a_trial_from_registration_to_review(browser, notary, anvil, tmp_path):
         page.locator("#bundle-link").click()
     bundle = zipfile.ZipFile(io.BytesIO(download_info.value.path().read_bytes()))
     names = bundle.namelist()
-    assert {"index.csv", "HOW-TO-VERIFY.txt"} <= set(names)
+    assert {"index.csv", "HOW-TO-VERIFY.txt", "verify-receipts.html"} <= set(names)
     assert sum(name.startswith("receipts/") for name in names) == 4
     page.locator("#report-link").click()
     assert page.locator("main table tbody tr").count() == 4

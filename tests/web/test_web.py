@@ -37,6 +37,7 @@ from tests.utils import (
 )
 from trialnotary.filenames import receipt_filename
 from trialnotary.proof.verify import verify_receipt
+from trialnotary.web.documents.bundle import PAGE_NAME
 
 TRIAL, SITE, OTHER_SITE = "NCT01234567", "SITE-01", "SITE-02"
 TITLE, SITE_NAME = xss("trial title"), xss("site name")
@@ -351,7 +352,8 @@ def test_the_trial_bundle_holds_every_confirmed_receipt_and_each_verifies(web):
     expected = {f"receipts/{receipt_filename(r['trial'], r['dataset'], r['id'])}"
                 for r in confirmed}
     for files in (from_web, from_api):
-        assert set(files) == {"HOW-TO-VERIFY.txt", "index.csv"} | expected
+        assert set(files) == {"HOW-TO-VERIFY.txt", "index.csv", PAGE_NAME} | expected
+        assert b'id="notary-identity"' in files[PAGE_NAME]
         assert TRIAL in files["HOW-TO-VERIFY.txt"].decode()
         index = list(csv.DictReader(io.StringIO(files["index.csv"].decode())))
         listed = {row["id"] for row in index}

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from trialnotary.config import Settings
 from trialnotary.notary.chain import ChainClient
-from trialnotary.notary.identity import notary_of
+from trialnotary.notary.identity import document_text, notary_of
 
 
 @dataclass
@@ -30,6 +30,19 @@ def receipt_notary() -> dict:
     """The receipts' ``notary``: its configured name, and its public URL (else the address
     this request came to)."""
     return notary_of(services().settings, request.url_root)
+
+
+def served_identity() -> str:
+    """The notary's identity document (its newest version) as this request serves it."""
+    found = services()
+    return document_text(found.engine, found.settings, found.chain,
+                         served_url=request.url_root)
+
+
+def page_default_rpc(settings: Settings) -> str:
+    """The node the verify pages offer: the local chain's; on a public chain none, so that
+    the reviewer's browser asks the chain's public node (or theirs), not one we chose."""
+    return settings.rpc_urls[0] if settings.chain == "local" else ""
 
 
 def db_session() -> Session:

@@ -9,7 +9,7 @@ import tempfile
 from array import array
 from itertools import accumulate
 
-from flask import Response, jsonify, request, send_file
+from flask import Response, jsonify, render_template, request, send_file
 
 from trialnotary.config import ConfigError
 from trialnotary.db import utcnow
@@ -18,7 +18,14 @@ from trialnotary.filenames import safe_filename
 from trialnotary.notary import overview
 from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
-from trialnotary.web.context import db_session, receipt_notary, services
+from trialnotary.web.context import (
+    db_session,
+    page_default_rpc,
+    receipt_notary,
+    served_identity,
+    services,
+)
+from trialnotary.web.documents import verifier_page
 from trialnotary.web.documents.bundle import write_bundle
 
 
@@ -116,6 +123,14 @@ def download(body, mimetype: str, filename: str) -> Response:
                     headers={"Content-Disposition": f"attachment; filename={filename}"})
 
 
+def verifier_page_html() -> str:
+    """This notary's self-contained verifier page (``documents.verifier_page``)."""
+    settings = services().settings
+    return render_template(verifier_page.TEMPLATE, **verifier_page.template_values(
+        identity_text=served_identity(), default_rpc=page_default_rpc(settings),
+        chain_id=settings.chain_id))
+
+
 def trial_bundle_response(trial: str) -> Response:
     """Every confirmed receipt of a trial in one zip, with a CSV index and a how-to."""
     session = db_session()
@@ -129,7 +144,8 @@ def send_bundle(name: str, *, receipts, rows, trial: str | None = None,
     """A receipts zip (see ``documents.bundle.write_bundle``) as the download ``<name>.zip``."""
     buffer = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     write_bundle(buffer, trial=trial, scope=scope, generated_at=rfc3339_ms(utcnow()),
-                 receipts=receipts, rows=rows, anchoring_address=anchoring_address())
+                 receipts=receipts, rows=rows, anchoring_address=anchoring_address(),
+                 notary=receipt_notary(), verifier_page=verifier_page_html())
     buffer.seek(0)
     return send_file(buffer, mimetype="application/zip", as_attachment=True,
                      download_name=safe_filename(name) + ".zip")

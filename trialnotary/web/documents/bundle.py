@@ -1,5 +1,6 @@
 """The receipts bundle: a zip of receipts, an ``index.csv`` listing every registration of its
-scope, and a ``HOW-TO-VERIFY.txt`` naming the notary's anchoring address."""
+scope, a ``HOW-TO-VERIFY.txt`` naming the notary, its identity and its anchoring addresses,
+and the self-contained verifier page."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from trialnotary.filenames import MAX_FILENAME, safe_filename
+from trialnotary.proof.facts import IDENTITY_PATH
 from trialnotary.web.documents.tables import INDEX_COLUMNS, report_csv
+
+#: The self-contained verifier page's name in the zip.
+PAGE_NAME = "verify-receipts.html"
 
 HOW_TO_VERIFY = """\
 Receipts of {scope}, exported {generated_at} (UTC)
 
 receipts/ holds one receipt (a JSON file) per confirmed registration. index.csv lists every
-registration of {scope}: it is a listing, not a proof. Each receipt is the proof.
+registration of {scope}: it is a listing, not a proof. Each receipt is the proof.{page}
 
 WHAT A RECEIPT PROVES
 
@@ -24,7 +29,7 @@ WHAT A RECEIPT PROVES
   That block time is the proven time.
 - On the notary's word, made tamper-evident: the record in the receipt (trial, site, kind,
   dataset label, file name, submittedAt) is what the notary registered. The account that
-  sent the anchoring transaction ("sender") is the notary's published identity.
+  sent the anchoring transaction ("sender") is the notary's: its published identity lists it.
 
 WHAT IT DOES NOT PROVE
 
@@ -33,7 +38,9 @@ WHAT IT DOES NOT PROVE
   block time is proven, and only as a "no later than".
 - Anything about a file whose SHA-256 differs in any way.
 
-THE NOTARY'S ANCHORING ADDRESS
+THE NOTARY
+
+{notary}
 
 {addresses}
 
@@ -43,20 +50,24 @@ With the command-line verifier (Python 3.11 or later):
 
     pip install trialnotary          (or, from a clone of the source: pip install .)
     trialnotary verify receipts/<name>.receipt.json --file <the data file> \\
-        --rpc <URL of an Ethereum node of the receipt's chain> \\
-        --expect-sender {sender}
+        --notary {pin}
+
+--notary takes the notary's URL or a saved copy of its identity document: the anchor must
+come from an address the identity lists for the block's time. --expect-sender {sender}
+pins one address instead. --rpc <URL of an Ethereum node of the receipt's chain> asks that
+node (your own or any public one, not the notary) rather than the chain's public default.
 
 index.csv names each registration's receipt file (column receiptFile). The verifier hashes
-the file locally, recomputes the leaf and the Merkle path, and asks the node (your own or
-any public one, not the notary) for the transaction and its block. Its first line is the
-verdict in words. Exit status 0 means every step passed and the anchor was sent by that
-address; 3 that every step passed but no --expect-sender was given; 1 that a step failed;
-4 that no node answered; --json prints the steps. Compare the address with the one the
-notary publishes: a receipt (or this file) cannot vouch for itself.
+the file locally, recomputes the leaf and the Merkle path, checks the chain evidence the
+receipt carries and asks the node only whether its block is on the chain. Its first line is
+the verdict in words. Exit status 0 means every step passed and the origin is pinned; 3 that
+every step passed but nothing pinned the origin (no --notary or --expect-sender); 1 that a
+step failed; 4 that no node answered; --json prints the steps. A receipt (or this file)
+cannot vouch for itself: pin what the notary publishes.
 
-In a browser: open the notary's /verify page and give it the receipt and the data file. The
-file is hashed in the browser and never uploaded; the page asks a chain node, not the
-notary.
+In a browser: open {browser_page}.
+Give it the receipt and the data file: the file is hashed in the browser and never
+uploaded; the page asks a chain node, not the notary.
 """
 
 
@@ -84,10 +95,12 @@ def _zip_time(generated_at: str) -> tuple[int, int, int, int, int, int]:
 
 
 def how_to_verify_text(*, scope: str, generated_at: str, senders: list[str],
-                       anchoring_address: str | None = None) -> str:
+                       anchoring_address: str | None = None, notary: dict | None = None,
+                       with_page: bool = False) -> str:
     """The bundle's HOW-TO-VERIFY.txt for the receipts of ``scope`` ("trial NCT01234567"),
-    naming the addresses that sent their anchors (without any receipt yet, the notary's
-    present ``anchoring_address``)."""
+    naming the notary (``{"name", "url"}``) and its identity, the addresses that sent their
+    anchors (without any receipt yet, the notary's present ``anchoring_address``), and the
+    verifier page beside it when ``with_page``."""
     if senders:
         intro = "The anchoring transactions of these receipts were sent from:"
     elif anchoring_address:
@@ -101,16 +114,34 @@ def how_to_verify_text(*, scope: str, generated_at: str, senders: list[str],
     sender = senders[0] if len(senders) == 1 else \
         "<the receipt's address above>" if senders else \
         "<the notary's published anchoring address>"
+    url = (notary or {}).get("url")
+    if url:
+        identity_url = url.rstrip("/") + IDENTITY_PATH
+        about = (f"These receipts were issued by {notary.get('name')}, {url}.\n"
+                 f"Its identity document, {identity_url},\n"
+                 "lists every address it anchors from, per chain, with the time each was in\n"
+                 "use: pin it, and a receipt anchored by anyone else fails.")
+    else:
+        about = f"The notary publishes its identity document at <its URL>{IDENTITY_PATH}."
+    page = (f"\n{PAGE_NAME} verifies them in a browser, opened from disk: it needs no server."
+            if with_page else "")
+    browser_page = (f"{PAGE_NAME} from this zip (every script is in it, and the\n"
+                    "notary's identity as it was at the export), or the notary's /verify page"
+                    if with_page else "the notary's /verify page")
     return HOW_TO_VERIFY.format(scope=scope, generated_at=generated_at, addresses=addresses,
-                                sender=sender)
+                                sender=sender, notary=about, page=page,
+                                pin=url or "<the notary's URL or saved identity document>",
+                                browser_page=browser_page)
 
 
 def write_bundle(fileobj, *, trial: str | None, generated_at: str,
                  receipts: Iterable[tuple[str, dict]], rows: Iterable[dict],
                  how_to_verify: str | None = None, anchoring_address: str | None = None,
-                 scope: str | None = None) -> int:
+                 scope: str | None = None, notary: dict | None = None,
+                 verifier_page: str | None = None) -> int:
     """Write a zip of the trial's receipts to ``fileobj``; the number of receipts written.
-    ``scope`` says what the zip holds when it is not one whole trial ("site SITE-01").
+    ``scope`` says what the zip holds when it is not one whole trial ("site SITE-01");
+    ``verifier_page``, the self-contained verifier page's HTML, goes in beside the how-to.
 
     ``receipts`` is read once, so it may be a generator. Each name is made safe and unique
     as it is written (see ``_entry_name``); the index (with each row's ``receiptFile``) and
@@ -136,8 +167,12 @@ def write_bundle(fileobj, *, trial: str | None, generated_at: str,
             how_to_verify = how_to_verify_text(scope=scope or f"trial {trial}",
                                                generated_at=generated_at,
                                                senders=senders,
-                                               anchoring_address=anchoring_address)
+                                               anchoring_address=anchoring_address,
+                                               notary=notary,
+                                               with_page=verifier_page is not None)
         _add(bundle, "HOW-TO-VERIFY.txt", how_to_verify, stamp)
+        if verifier_page is not None:
+            _add(bundle, PAGE_NAME, verifier_page, stamp)
     return len(files)
 
 

@@ -18,7 +18,7 @@ from flask import (
 )
 
 from trialnotary.filenames import receipt_filename
-from trialnotary.notary import identity, overview, registrations
+from trialnotary.notary import overview, registrations
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access
 from trialnotary.people.access import requires
@@ -26,10 +26,18 @@ from trialnotary.proof import facts
 from trialnotary.proof.facts import chain_label
 from trialnotary.validation import ValidationError
 from trialnotary.web.auth import current_principal
-from trialnotary.web.context import db_session, receipt_notary, services
+from trialnotary.web.context import (
+    db_session,
+    page_default_rpc,
+    receipt_notary,
+    served_identity,
+    services,
+)
+from trialnotary.web.documents import verifier_page as verifier_page_document
 from trialnotary.web.documents.qr import qr_svg
 from trialnotary.web.documents.receipt_pdf import receipt_pdf
 from trialnotary.web.pages.blueprint import KIND_LABELS, bp, expected_wait
+from trialnotary.web.responses import download, verifier_page_html
 from trialnotary.web.security import anonymous_lookup_wait
 
 
@@ -46,10 +54,20 @@ def verify():
     directly; the page needs nothing from us but itself."""
     g.csp_connect = "'self' http: https:"
     settings = services().settings
-    default_rpc = settings.rpc_urls[0] if settings.chain == "local" else ""
-    return render_template("verify.html", default_rpc=default_rpc, chain_id=settings.chain_id,
+    return render_template("verify.html", standalone=False,
+                           default_rpc=page_default_rpc(settings), chain_id=settings.chain_id,
                            registration_id=request.args.get("id", ""),
-                           proof_facts=facts.document(), notary_url=receipt_notary()["url"])
+                           proof_facts=facts.document(), notary_url=receipt_notary()["url"],
+                           identity_url=url_for("web.identity_document"),
+                           identity_download_url=url_for("web.identity_document", download=1))
+
+
+@bp.get("/verify/page")
+@requires(access.PUBLIC)
+def verifier_page():
+    """The verify page as one self-contained file, to save: it verifies this notary's
+    receipts opened from disk, with no server, after the notary is gone."""
+    return download(verifier_page_html(), "text/html", verifier_page_document.FILENAME)
 
 
 #: The name a saved identity document gets.
@@ -61,10 +79,7 @@ IDENTITY_DOWNLOAD = "trialnotary-identity.json"
 def identity_document():
     """The notary's identity (docs/receipt.md, "The notary's identity"): readable from any
     origin, so that a verifier page elsewhere can pin it; ``?download=1`` saves it."""
-    found = services()
-    text = identity.document_text(found.engine, found.settings, found.chain,
-                                  served_url=request.url_root)
-    response = Response(text, mimetype="application/json")
+    response = Response(served_identity(), mimetype="application/json")
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.cache_control.no_cache = True
     if request.args.get("download") == "1":

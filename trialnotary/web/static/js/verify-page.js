@@ -192,6 +192,10 @@ async function fetchReceipt(id) {
 
 /** The file's registrations on this server: verify the only one, or let the user pick. */
 async function lookUp(sha256) {
+  if (!config.submissionsUrl) {
+    say("This page has no server to look the file up on: add the file's receipt above.", "error");
+    return null;
+  }
   say("Looking the file's SHA-256 up on this server…");
   const response = await fetch(`${config.submissionsUrl}?sha256=${sha256}`, { headers: { Accept: "application/json" } });
   if (response.status === 429) {
@@ -412,6 +416,7 @@ async function showSuperseded(receipt, result) {
   notice.hidden = true;
   const id = receipt?.trialnotary?.record?.id;
   const leaf = result?.steps.find((s) => s.name === LEAF);
+  if (!config.submissionsUrl) return;
   if (typeof id !== "string" || !/^[0-9a-f-]{36}$/.test(id) || leaf?.ok !== true) return;
   try {
     const view = await fetchJson(`${config.submissionsUrl}/${encodeURIComponent(id)}`);
@@ -436,6 +441,14 @@ async function fetchJson(url) {
   return response.json();
 }
 
+/** The identity document this page pins: the one the self-contained page embeds (as it was
+ *  when the page was saved), else this server's, fetched afresh. */
+async function notaryIdentity() {
+  const embedded = $("notary-identity");
+  if (embedded) return parseIdentity(JSON.parse(embedded.textContent), "the identity saved in this page");
+  return parseIdentity(await fetchJson(config.identityUrl), config.identityUrl);
+}
+
 /** This notary's identity, to pin the origin with (unless the user unticked it); null, with
  *  a word why, when it cannot be had: the verdict then says the origin is not pinned. */
 async function servingNotary() {
@@ -445,7 +458,7 @@ async function servingNotary() {
     return null;
   }
   try {
-    const identity = parseIdentity(await fetchJson(config.identityUrl), config.identityUrl);
+    const identity = await notaryIdentity();
     status.textContent = `Pinned to this notary, “${identity.name}”`
       + `${identity.version !== null ? ` (identity version ${identity.version})` : ""}: `
       + "the anchor must come from one of the addresses it publishes.";
