@@ -62,6 +62,8 @@ EXPECTED = {
     # -- anyone ---------------------------------------------------------------------
     "web.index GET":                   "A    A     A     A     A     A     A",
     "web.verify GET":                  "A    A     A     A     A     A     A",
+    "web.verifier_page GET":           "A    A     A     A     A     A     A",
+    "web.identity_document GET":       "A    A     A     A     A     A     A",
     "web.lookup GET":                  "A    A     A     A     A     A     A",
     "web.registration GET":            "A    A     A     A     A     A     A",
     "web.registration_print GET":      "A    A     A     A     A     A     A",
@@ -262,6 +264,8 @@ def world(request, tmp_path_factory, anvil):
 GETS: dict[str, tuple] = {
     "web.index GET": ("/", None),
     "web.verify GET": ("/verify", None),
+    "web.verifier_page GET": ("/verify/page", None),
+    "web.identity_document GET": ("/.well-known/trialnotary.json", None),
     "web.lookup GET": ("/lookup?sha256={r1_sha}", "/lookup?sha256={r2_sha}"),
     "web.registration GET": ("/r/{r1}", "/r/{r2}"),
     "web.registration_print GET": ("/r/{r1}/print", "/r/{r2}/print"),
