@@ -28,6 +28,12 @@ class RpcError(ProofError):
     """A node answered with a JSON-RPC error object."""
 
 
+class HistoryPruned(NodeUnreachable):
+    """The node has expired the history asked for (EIP-4444: JSON-RPC error 4444, "pruned
+    history unavailable"). It cannot answer, which refutes nothing: it is reported like a
+    node that did not answer, and a receipt with chain evidence does not need it."""
+
+
 class EvidenceError(ProofError, ValueError):
     """Chain evidence does not hold: bytes that are not canonical RLP, a transaction, receipt
     or header that does not decode, a Merkle-Patricia proof that does not lead to its

@@ -46,6 +46,9 @@ CHAIN_IDS_BY_NAME = MappingProxyType(dict(_FACTS["chains"]))
 LOCAL_CHAIN_NAME: str = _FACTS["localChainName"]
 _CHAIN_LABEL: str = _FACTS["chainLabel"]
 
+#: The JSON-RPC error code of a node that has expired the history asked for (EIP-4444).
+PRUNED_HISTORY_ERROR: int = _FACTS["prunedHistoryError"]
+
 #: Nodes asked when none is given, by chain id. Public endpoints need no key.
 DEFAULT_RPC_URLS = MappingProxyType({int(chain_id): url
                                      for chain_id, url in _FACTS["defaultNodes"].items()})

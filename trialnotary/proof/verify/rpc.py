@@ -11,9 +11,9 @@ from typing import Any
 
 import requests
 
-from trialnotary.proof.errors import NodeUnreachable, RpcError
+from trialnotary.proof.errors import HistoryPruned, NodeUnreachable, RpcError
 from trialnotary.proof.evm import Proven
-from trialnotary.proof.facts import CHAIN_STEPS
+from trialnotary.proof.facts import CHAIN_STEPS, PRUNED_HISTORY_ERROR
 from trialnotary.proof.verify.checks import Seen, combine, node_steps, skipped
 from trialnotary.proof.verify.claims import Claims, quantity
 from trialnotary.proof.verify.evidence import node_steps as evidence_node_steps
@@ -51,8 +51,12 @@ class Node:
             raise NodeUnreachable(f"HTTP {reply.status_code}, not a JSON-RPC answer") from None
         if not isinstance(body, dict) or ("result" not in body and "error" not in body):
             raise NodeUnreachable(f"HTTP {reply.status_code}, not a JSON-RPC answer")
-        if body.get("error") is not None:
-            raise RpcError(_describe_rpc_error(method, body["error"]))
+        error = body.get("error")
+        if error is not None:
+            if isinstance(error, dict) and error.get("code") == PRUNED_HISTORY_ERROR:
+                raise HistoryPruned(f"it has expired the history {method} asks for "
+                                    f"(error {PRUNED_HISTORY_ERROR}: {error.get('message')})")
+            raise RpcError(_describe_rpc_error(method, error))
         return body["result"]
 
     def chain_id(self) -> int:
@@ -86,6 +90,8 @@ def _describe_rpc_error(method: str, error: Any) -> str:
 
 
 def _note(node: Node, error: NodeUnreachable | None) -> NodeNote:
+    if isinstance(error, HistoryPruned):
+        return NodeNote(node.url, False, f"cannot answer: {error}")
     if error is not None:
         return NodeNote(node.url, False, f"unreachable: {error}")
     try:
