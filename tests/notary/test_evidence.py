@@ -123,3 +123,37 @@ def test_a_node_that_cannot_give_evidence_confirms_without_it(engine, notary, no
     report = verify_receipt(found[0], rpc_urls=[node.url])
     assert report.ok and "evidence" not in [step.name for step in report.steps]
 
+
+
+def test_confirmed_anchors_without_evidence_are_given_it_in_a_later_round(engine, notary, node):
+    """As after an upgrade from a notary that took no evidence: receipts issued from then
+    on carry it."""
+    chain = notary()
+    confirmed_batch(engine, chain, node)
+    [anchor] = anchors(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE anchor SET evidence = NULL")
+    assert all("evidence" not in r["anchors"][0] for r in receipts_of_all(engine))
+    assert anchoring.anchor_round(engine, chain).evidenced == [anchor.batch_id]
+    assert anchors(engine)[0].evidence == anchor.evidence
+    assert all(r["anchors"][0]["evidence"] == json.loads(anchor.evidence)
+               for r in receipts_of_all(engine))
+    assert anchoring.anchor_round(engine, chain).evidenced == []
+
+
+def test_evidence_a_node_cannot_give_is_asked_for_once_more_then_not_again(
+        engine, notary, node, caplog):
+    proxy = RpcFilter(node.url, allowed=None, refuse=frozenset({"eth_getBlockReceipts"}))
+    try:
+        chain = notary(url=proxy.url)
+        with caplog.at_level(logging.ERROR, logger="trialnotary.notary.following"):
+            confirmed_batch(engine, chain, node)
+            rounds = [anchoring.anchor_round(engine, chain) for _ in range(3)]
+    finally:
+        proxy.close()
+    assert [done.evidenced for done in rounds] == [[], [], []]
+    # Once when the anchor was confirmed, once more by the first round after: then no more.
+    assert caplog.text.count("without chain evidence") == 2
+    [anchor] = anchors(engine)
+    assert anchor.evidence is None
+    assert anchoring.anchor_round(engine, notary()).evidenced == [anchor.batch_id]

@@ -36,7 +36,12 @@ from trialnotary.notary import identity
 from trialnotary.notary.batches import pending_count, seal_all, seal_audit_head
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.errors import ChainError, ChainUnreachable, FeeAboveCap
-from trialnotary.notary.following import follow, mend_gaps, recheck_confirmed
+from trialnotary.notary.following import (
+    backfill_evidence,
+    follow,
+    mend_gaps,
+    recheck_confirmed,
+)
 from trialnotary.notary.models import Anchor, Batch, ChainStatus
 from trialnotary.notary.sending import broadcast, sign_new
 
@@ -55,6 +60,7 @@ class Round:
     resent: list[str] = field(default_factory=list)
     reverted: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
+    evidenced: list[int] = field(default_factory=list)  # batches given their evidence late
 
 
 # --- one round -----------------------------------------------------------------------
@@ -73,6 +79,7 @@ def anchor_round(engine: Engine, chain: ChainClient, *, wait: float = 0) -> Roun
                 mend_gaps(engine, chain, done)
                 recheck_confirmed(engine, chain, done)
                 follow(engine, chain, done)
+                backfill_evidence(engine, chain, done)
                 done.signed = sign_new(engine, chain)
                 done.sent = broadcast(engine, chain)
                 identity.after_round(engine, chain.settings, done.confirmed)

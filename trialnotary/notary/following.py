@@ -7,6 +7,7 @@ live anchors to confirmed, failed, dropped, sent again or replaced.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import defaultdict
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 # Confirmed anchors are rechecked until their block is this deep, where a node cannot
 # tell us which blocks are final.
 RECHECK_DEPTH = 64
+#: Confirmed anchors given their missing evidence per round, at most.
+BACKFILL_PER_ROUND = 5
+#: Per chain client, the anchors whose evidence it could not take: not asked again.
+_NO_EVIDENCE: weakref.WeakKeyDictionary[ChainClient, set[int]] = weakref.WeakKeyDictionary()
 
 
 def _seconds_since(moment: datetime | None) -> float:
@@ -237,6 +242,41 @@ def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
         _withdraw(engine, anchor, f"block {anchor.block_number} left the canonical chain")
         chain.send_raw(anchor.raw)
         done.reverted.append(anchor.batch_id)
+
+
+def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
+    """Confirmed anchors of this chain without chain evidence (confirmed before the notary
+    took it, or when the node could not give it) get it from their block, a few per round,
+    so that every receipt issued from now on carries it. An anchor whose evidence cannot be
+    had (the node lacks the methods, or its block left the chain) is not asked again by
+    this client (this process's)."""
+    given_up = _NO_EVIDENCE.setdefault(chain, set())
+    with Session(engine) as session:
+        missing = session.exec(
+            select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
+                                 Anchor.evidence.is_(None),
+                                 Anchor.chain_id == chain.settings.chain_id,
+                                 Anchor.id.not_in(given_up))
+            .order_by(Anchor.id).limit(BACKFILL_PER_ROUND)).all()
+    for anchor in missing:
+        settled = Inclusion(anchor.block_number, anchor.block_hash, anchor.block_time,
+                            succeeded=True, confirmed=True)
+        try:
+            evidence = _evidence(chain, anchor, settled)
+        except BlockMoved as exc:
+            log.error("batch %s: no chain evidence for its confirmed anchor: %s",
+                      anchor.batch_id, exc)
+            evidence = None
+        if evidence is None:
+            given_up.add(anchor.id)
+            continue
+        with write_session(engine) as session:
+            session.execute(sa.update(Anchor).where(Anchor.id == anchor.id,
+                                                    Anchor.evidence.is_(None),
+                                                    Anchor.block_hash == anchor.block_hash)
+                            .values(evidence=evidence))
+            session.commit()
+        done.evidenced.append(anchor.batch_id)
 
 
 def mend_gaps(engine: Engine, chain: ChainClient, done: Round) -> None:
