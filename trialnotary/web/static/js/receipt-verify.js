@@ -1042,7 +1042,9 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender
 // --- the entry point -----------------------------------------------------------------------
 
 /**
- * Verify a receipt (already parsed from JSON, ideally with parseReceiptText).
+ * Verify a receipt (already parsed from JSON, ideally with parseReceiptText). An anchor that
+ * carries its chain evidence adds the evidence step, and its chain steps ask a node only
+ * eth_chainId, eth_blockNumber and eth_getBlockByNumber(n, false).
  *
  * @param {object} receipt
  * @param {object} [options]
@@ -1057,8 +1059,6 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender
  * @param {string} [options.expectSender] pin the anchoring address
  * @param {object} [options.notary] pin the origin with the notary's identity (parseIdentity):
  *        adds the notary step
- * An anchor that carries its chain evidence adds the evidence step, and its chain steps ask a
- * node only eth_chainId, eth_blockNumber and eth_getBlockByNumber(n, false).
  * @param {(step: {name: string, ok: boolean|null, detail: string}) => void} [options.onStep]
  *        each step as soon as it is known, in order (a step may be reported again, corrected)
  * @param {number} [options.timeoutMs=RPC_TIMEOUT_MS] per JSON-RPC call
