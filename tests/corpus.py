@@ -5,12 +5,14 @@ The receipts are files, ``tests/assets/corpus/NAME.json``; ``verdicts.json`` bes
 each NAME to ``{"state", "exitCode", "failedStep", "error", "options"}``: the verdict state (or
 ``"unusable"``), the exit code of ``trialnotary verify``, the first failed step, the words of an
 unusable receipt's refusal, and the verifier's options (``expectSender``; ``file``, a file of
-``files/`` to compare; a new option goes into ``cli_flags`` and ``browser_options``), and
-optionally ``"only": ["cli"]`` (see :func:`entries`). Receipts that point at transactions point
+``files/`` to compare; ``notary``, an identity document of ``files/`` to pin the origin with;
+a new option goes into ``cli_flags`` and ``browser_options``), and optionally
+``"only": ["cli"]`` (see :func:`entries`). Receipts that point at transactions point
 at a chain this module replays exactly: anvil's dev accounts, a fixed genesis time, one
 transaction per block at fixed times, in a fixed order. ``chain.json`` holds the transaction
 and block hashes that replay must reproduce; a test replays the chain, checks them, and then
-verifies every receipt against it.
+verifies every receipt against it. The receipts of version 2 carry their anchor's chain
+evidence, taken from that chain when the files are written.
 
 ``python -m tests.corpus`` writes the files again. It writes the entries built here and keeps
 any other file and verdict line: an entry may be a file written by hand plus its line in
@@ -34,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import Anvil
-from tests.proof.anchored import NOTARY, OTHER, REVERTS
+from tests.proof.anchored import NOTARY, OTHER, REVERTS, evidence_of, identity_of
 from trialnotary.notary.merkle import NODE, build_levels, proof_from_levels, root_of
 from trialnotary.proof.receipt import build_receipt, record_leaf
 
@@ -51,6 +53,9 @@ NODE_OPTIONS = ("--timestamp", str(GENESIS), "--hardfork", "prague", "--base-fee
 FEES = {"gas": hex(100_000), "maxFeePerGas": hex(3 * 10**9),
         "maxPriorityFeePerGas": hex(10**9)}
 UNUSABLE = "unusable"
+#: Who the version 2 receipts say issued them, and the anchor's configured name.
+ISSUER = {"name": "Corpus notary", "url": "https://notary.example.org"}
+ANCHOR_NAME = "local"
 
 
 # --- the batches: fixed records, fixed files ------------------------------------------
@@ -89,8 +94,16 @@ class Tree:
         return proof_from_levels(self.levels, index)
 
 
-#: The files of ``files/``: some of the batch's, and one of the plain Chainpoint receipt's.
-CORPUS_FILES = {f"ds{i}.xpt": corpus_file(i) for i in (2, 3)} | {"plain1.bin": corpus_file(101)}
+def identity_text(**entry) -> bytes:
+    """The identity document of a notary that anchors from NOTARY (``entry``: its times)."""
+    return (json.dumps(identity_of(NOTARY, **entry), indent=2) + "\n").encode()
+
+
+#: The files of ``files/``: some of the batch's, one of the plain Chainpoint receipt's, and
+#: the notary's identity: as published, and after NOTARY's key was revoked from genesis on.
+CORPUS_FILES = {f"ds{i}.xpt": corpus_file(i) for i in (2, 3)} | {
+    "plain1.bin": corpus_file(101), "identity.json": identity_text(),
+    "identity-revoked.json": identity_text(compromisedFrom="2026-11-18T11:06:40Z")}
 
 RECORDS = [corpus_record(i) for i in range(5)]
 BATCH = Tree.of([record_leaf(record) for record in RECORDS])
@@ -157,14 +170,30 @@ def replay(node: Anvil) -> dict[str, dict]:
     return anchors
 
 
+def with_evidence(node: Anvil, anchors: dict[str, dict]) -> dict[str, dict]:
+    """The anchors, each with its chain evidence as the notary takes it."""
+    return {label: anchor | {"evidence": evidence_of(node, anchor)}
+            for label, anchor in anchors.items()}
+
+
 # --- the entries ----------------------------------------------------------------------
 
-def receipt_of(anchors: dict, index: int = 2, anchor: str = "batch") -> dict:
-    """A genuine version-1 receipt of leaf ``index`` of the batch, on anchor ``anchor``."""
+def receipt_of(anchors: dict, index: int = 2, anchor: str = "batch",
+               version: int = 1) -> dict:
+    """A genuine receipt of leaf ``index`` of the batch, on anchor ``anchor``: of version 1,
+    or of version 2 with the anchor's chain evidence."""
+    fields = _anchor_fields(anchors[anchor], version)
     return build_receipt(record=RECORDS[index], leaf=BATCH.node(0, index), root=BATCH.root,
-                         proof=BATCH.proof(index), anchor=anchors[anchor],
+                         proof=BATCH.proof(index), anchor=fields,
                          batch={"id": 7, "leaf_index": index, "leaf_count": len(RECORDS),
-                                "sealed_at": "2026-11-18T11:06:00.000Z"})
+                                "sealed_at": "2026-11-18T11:06:00.000Z"},
+                         notary=ISSUER if version == 2 else None)
+
+
+def _anchor_fields(anchor: dict, version: int) -> dict:
+    if version == 2:
+        return anchor | {"name": ANCHOR_NAME}
+    return {key: value for key, value in anchor.items() if key != "evidence"}
 
 
 def text(receipt: dict) -> str:
@@ -195,6 +224,34 @@ def _anchor(receipt: dict) -> dict:
     return receipt["anchors"][0]
 
 
+def _evidence(receipt: dict) -> dict:
+    return _anchor(receipt)["evidence"]
+
+
+def _flip(hex_bytes: str, at: int) -> str:
+    """``0x…`` hex bytes with the byte at ``at`` changed (its lowest bit flipped)."""
+    raw = bytearray.fromhex(hex_bytes[2:])
+    raw[at] ^= 1
+    return "0x" + raw.hex()
+
+
+#: A byte of the header's stateRoot (after its list prefix, parentHash, ommersHash and
+#: coinbase): the header still decodes, but hashes to another block hash.
+STATE_ROOT_BYTE = 3 + 33 + 33 + 21 + 10
+
+
+def _change_header(receipt: dict) -> None:
+    _evidence(receipt)["header"] = _flip(_evidence(receipt)["header"], STATE_ROOT_BYTE)
+
+
+def _change_proof_node(key: str) -> Callable[[dict], None]:
+    """Change a byte inside the last node of the proof ``key`` (the node holding the value)."""
+    def change(receipt: dict) -> None:
+        nodes = _evidence(receipt)[key]
+        nodes[-1] = _flip(nodes[-1], len(bytes.fromhex(nodes[-1][2:])) // 2)
+    return change
+
+
 def _swap_first_side(receipt: dict) -> None:
     (side, sibling), = receipt["proof"][0].items()
     receipt["proof"][0] = {"left" if side == "right" else "right": sibling}
@@ -209,11 +266,15 @@ def _inner_node_as_target(receipt: dict) -> None:
     receipt["trialnotary"]["batch"]["leafIndex"] = 0
 
 
-def _plain(anchors: dict, *, only_source: bool = False, **named) -> str:
-    """A plain Chainpoint receipt of the plain batch's leaf 1; ``named`` may name the chain
-    otherwise (``chain``, ``chainId``)."""
+def _plain(anchors: dict, *, only_source: bool = False, evidence: bool = False,
+           **named) -> str:
+    """A plain Chainpoint receipt of the plain batch's leaf 1, with its anchor's chain
+    evidence if ``evidence``; ``named`` may name the chain otherwise (``chain``,
+    ``chainId``)."""
     anchor = anchors["plain"]
     fields = {"sourceId": anchor["tx_hash"]}
+    if evidence:
+        fields["evidence"] = anchor["evidence"]
     if not only_source:
         fields |= {"chain": "ethereumLocal", "chainId": anchor["chain_id"],
                    "sender": anchor["sender"], "blockNumber": anchor["block_number"],
@@ -224,8 +285,17 @@ def _plain(anchors: dict, *, only_source: bool = False, **named) -> str:
                  "proof": PLAIN.proof(1), "anchors": [{"type": "ETHData", **fields}]})
 
 
-def _on(anchor: str) -> Callable[[dict], str]:
-    return lambda anchors: text(receipt_of(anchors, anchor=anchor))
+def _on(anchor: str, version: int = 1) -> Callable[[dict], str]:
+    return lambda anchors: text(receipt_of(anchors, anchor=anchor, version=version))
+
+
+def _with_evidence_of(label: str) -> Callable[[dict], str]:
+    """The genuine version 2 receipt carrying the evidence of another anchor, ``label``."""
+    def build(anchors: dict) -> str:
+        receipt = receipt_of(anchors, version=2)
+        _anchor(receipt)["evidence"] = anchors[label]["evidence"]
+        return text(receipt)
+    return build
 
 
 @dataclass(frozen=True)
@@ -331,6 +401,51 @@ ENTRIES: dict[str, Entry] = {
         rewritten('"type": "ChainpointSHA256v2",',
                   '"type": "ChainpointSHA256v2",\n  "deep": ' + "[" * 64 + "]" * 64 + ","),
         "nested deeper than 64 levels"),
+    # --- version 2: the anchor's chain evidence, the notary's identity ---------------------
+    "genuine-v2": Entry(_on("batch", 2), "verified-no-file", 3),
+    "genuine-v2-pinned": Entry(_on("batch", 2), "verified-no-file", 0,
+                               options={"notary": "identity.json"}),
+    "genuine-v2-with-its-file": Entry(_on("batch", 2), "verified", 0,
+                                      options={"notary": "identity.json", "file": "ds2.xpt"}),
+    "plain-chainpoint-with-evidence": Entry(lambda a: _plain(a, evidence=True),
+                                            "verified-no-file", 3),
+    "forged-origin": _failed(_on("other-sender", 2), "notary", notary="identity.json"),
+    "forged-origin-unpinned": Entry(_on("other-sender", 2), "verified-no-file", 3),
+    "key-revoked-before-the-block": _failed(_on("batch", 2), "notary",
+                                            notary="identity-revoked.json"),
+    "header-changed": _failed(edited(_change_header, version=2), "evidence"),
+    "transaction-proof-node-changed": _failed(
+        edited(_change_proof_node("transactionProof"), version=2), "evidence"),
+    "receipt-proof-node-changed": _failed(
+        edited(_change_proof_node("receiptProof"), version=2), "evidence"),
+    "transaction-index-changed": _failed(
+        edited(lambda r: _evidence(r).update(transactionIndex=1), version=2), "evidence"),
+    "evidence-of-another-transaction": _failed(_with_evidence_of("plain"), "evidence"),
+    "evidence-block-hash-changed": _failed(
+        edited(lambda r: _anchor(r).update(blockHash="0x" + "00" * 32), version=2), "evidence"),
+    "evidence-block-time-changed": _failed(
+        edited(lambda r: _anchor(r).update(blockTime="2026-11-18T11:06:53Z"), version=2),
+        "evidence"),
+    "evidence-sender-misstated": _failed(
+        edited(lambda r: _anchor(r).update(sender=NOTARY), anchor="other-sender", version=2),
+        "evidence"),
+    "evidence-to-another-address": _failed(_on("to-another-address", 2), "evidence"),
+    "evidence-with-value": _failed(_on("with-value", 2), "evidence"),
+    "evidence-reverted": _failed(_on("reverted", 2), "evidence"),
+    "evidence-extra-calldata": _failed(_on("extra-calldata", 2), "evidence"),
+    "evidence-without-header": _unusable(
+        edited(lambda r: _evidence(r).pop("header"), version=2),
+        "anchors[0].evidence must have exactly the keys transaction, transactionIndex, "
+        "transactionProof, receipt, receiptProof, header; missing: header"),
+    "evidence-upper-case-hex": _unusable(
+        edited(lambda r: _evidence(r).update(header="0x" + _evidence(r)["header"][2:].upper()),
+               version=2),
+        "anchors[0].evidence.header must be 0x and lowercase hex bytes"),
+    "evidence-index-written-0.0": _unusable(
+        rewritten('"transactionIndex": 0', '"transactionIndex": 0.0', version=2),
+        "anchors[0].evidence.transactionIndex must be a non-negative integer"),
+    "plain-chainpoint-evidence-source-only": _unusable(
+        lambda a: _plain(a, only_source=True, evidence=True), "anchors[0].chain is missing"),
 }
 
 
@@ -357,8 +472,8 @@ CLI, BROWSER = "cli", "browser"
 def entries(verifier: str) -> list[dict]:
     """The receipts of the corpus for ``verifier`` (CLI or BROWSER), by name: ``{"name",
     "path", "text", "options"}``. A verdict line with ``"only": ["cli"]`` holds for the CLI
-    alone, while the browser's verifier lacks a step (say, ``evidence``); every other line
-    holds for both."""
+    alone, for a step the browser's verifier would lack (none does now: it has every step
+    the CLI has); every other line holds for both."""
     return [{"name": name, "path": ASSETS / f"{name}.json",
              "text": (ASSETS / f"{name}.json").read_text(encoding="utf-8"),
              "options": verdict.get("options") or {}}
@@ -386,13 +501,17 @@ def outcome_of(answer: dict) -> dict:
 
 def cli_flags(options: dict) -> list[str]:
     flags = ["--expect-sender", options["expectSender"]] if "expectSender" in options else []
+    flags += ["--notary", str(FILES / options["notary"])] if "notary" in options else []
     return flags + (["--file", str(FILES / options["file"])] if "file" in options else [])
 
 
 def browser_options(options: dict) -> dict:
     """An entry's options as the browser's verifyReceipt takes them (the file as its
-    digest, size and name, as the page gives them after hashing it)."""
+    digest, size and name, as the page gives them after hashing it; the identity document
+    as ``notaryDocument``, which tests/web/corpus-runner.mjs reads with parseIdentity)."""
     given = {"expectSender": options["expectSender"]} if "expectSender" in options else {}
+    if "notary" in options:
+        given["notaryDocument"] = json.loads((FILES / options["notary"]).read_text())
     if "file" in options:
         content = (FILES / options["file"]).read_bytes()
         given |= {"fileName": options["file"], "fileSize": len(content),
@@ -434,6 +553,7 @@ def write_corpus() -> None:
     node = start_node()
     try:
         anchors = replay(node)
+        proven = with_evidence(node, anchors)
     finally:
         node.stop()
     FILES.mkdir(parents=True, exist_ok=True)
@@ -443,7 +563,7 @@ def write_corpus() -> None:
                                  "transactions": chain_facts(anchors)}, indent=2) + "\n")
     verdicts = load_verdicts() if VERDICTS.exists() else {}
     for name, entry in ENTRIES.items():
-        (ASSETS / f"{name}.json").write_text(entry.build(anchors), encoding="utf-8")
+        (ASSETS / f"{name}.json").write_text(entry.build(proven), encoding="utf-8")
         verdicts[name] = entry.verdict()
     VERDICTS.write_text(json.dumps(dict(sorted(verdicts.items())), indent=2) + "\n")
 

@@ -1,6 +1,7 @@
 """A JSON-RPC filter in front of a real node: it passes on only the methods it allows and
 answers every other one as a node that has expired its history does (EIP-4444's error
-4444), and it counts what it was asked."""
+4444), and it counts what it was asked. It answers CORS as public nodes do (any origin may
+POST JSON), so that a page's verifier can ask it too."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.conftest import free_port
 HEADER_ONLY = frozenset({"eth_chainId", "eth_blockNumber", "eth_getBlockByNumber"})
 PRUNED = {"code": 4444, "message": "pruned history unavailable"}
 NO_BATCHES = {"code": -32600, "message": "batch requests are not supported"}
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type"}
 
 
 class RpcFilter:
@@ -58,10 +61,21 @@ class RpcFilter:
                     reply = owner.answer(body)
                 data = json.dumps(reply).encode()
                 self.send_response(200)
+                self._cors()
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_OPTIONS(self):  # noqa: N802 (a browser's preflight before its POST)
+                self.send_response(204)
+                self._cors()
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _cors(self):
+                for name, value in CORS.items():
+                    self.send_header(name, value)
 
             def log_message(self, *args):
                 pass

@@ -6,12 +6,14 @@ function unusable(error) {
   return { state: "unusable", exitCode: 2, failedStep: null, error: error.message, text: null, note: null, steps: [] };
 }
 
-/** One receipt's outcome: read from its text as a file, then verified against the node. */
-async function outcome(rv, text, options, rpcUrl) {
+/** One receipt's outcome: read from its text as a file, then verified against the node
+ *  (pinned to the notary's identity when the options hold its document). */
+async function outcome(rv, text, { notaryDocument, ...options }, rpcUrl) {
+  const notary = notaryDocument ? rv.parseIdentity(notaryDocument, "the identity document") : null;
   let result;
   try {
     const receipt = await rv.readReceiptFile(new Blob([text]));
-    result = await rv.verifyReceipt(receipt, { ...options, rpcUrls: [rpcUrl] });
+    result = await rv.verifyReceipt(receipt, { ...options, notary, rpcUrls: [rpcUrl] });
   } catch (error) {
     if (error instanceof rv.ReceiptError) return unusable(error);
     throw error;

@@ -25,6 +25,7 @@ from tests.conftest import CHROMIUM, CHROMIUM_ARGS, Anvil, free_port, screenshot
 from tests.proof.anchored import MALFORMED, make_batch, plain_receipts
 from tests.proof.anchored import OTHER as FORGER
 from tests.proof.vectors import load_pin_vectors, load_vectors
+from tests.rpc_filter import HEADER_ONLY, RpcFilter
 from tests.utils import confirm_by_mining, migrated_sqlite, serving
 from trialnotary.proof.facts import IDENTITY_PATH
 from trialnotary.proof.verify import ReceiptError, parse_identity, parse_receipt, verify_receipt
@@ -70,15 +71,11 @@ class Notary:
         return answer.json()["id"]
 
     def receipt(self, registration_id: str) -> dict:
-        """The receipt as served, less its anchor's chain evidence: the browser's verifier
-        does not read evidence yet (issue 10), so both verifiers are compared on what they
-        both read; Python's evidence step is tests/proof/test_evidence.py's."""
+        """The receipt as served, its anchor's chain evidence included."""
         answer = requests.get(f"{self.url}/api/v1/submissions/{registration_id}/receipt",
                               timeout=10)
         assert answer.status_code == 200, answer.text
-        receipt = answer.json()
-        receipt["anchors"][0].pop("evidence", None)
-        return receipt
+        return answer.json()
 
 
 def seal_anchor_confirm(notary: Notary, anvil: Anvil) -> None:
@@ -518,7 +515,8 @@ def test_the_module_gives_pythons_report(verify_page, notary, anvil):
     assert got["seen"] == [s["name"] for s in python["steps"]]
     assert [(s["name"], s["ok"]) for s in result["steps"]] == \
         [(s["name"], s["ok"]) for s in python["steps"]]
-    assert [s["name"] for s in python["steps"]][-1] == "notary"
+    assert [s["name"] for s in python["steps"]][-2:] == ["notary", "evidence"]
+    assert python["steps"][-1]["ok"] is True  # the served receipt carries its evidence
     for key in ("ok", "verdict", "exitCode", "pinned", "provenTime", "blockTime", "transaction",
                 "chain", "chainId", "blockNumber", "targetHash", "merkleRoot", "notary"):
         assert result[key] == python[key], key
@@ -542,8 +540,9 @@ def test_the_verdicts_read_word_for_word_like_pythons(verify_page, notary, anvil
     adsl, lb = notary.receipts["adsl.xpt"], notary.receipts["lb.csv"]
     edited = copy.deepcopy(lb)
     edited["trialnotary"]["record"]["kind"] = "protocol"
-    elsewhere = copy.deepcopy(adsl)
+    elsewhere = copy.deepcopy(adsl)  # without evidence: its transaction names chain 31337
     elsewhere["anchors"][0]["chainId"] = 424242
+    del elsewhere["anchors"][0]["evidence"]
     dead = f"http://127.0.0.1:{free_port()}"
     node = [anvil.url]
     cases = [  # receipt, file, rpc urls, expected sender, the state both must reach
@@ -886,6 +885,39 @@ def test_a_forged_receipt_fails_notary_on_the_page(verify_page, notary, anvil, t
         f"This receipt does NOT verify: notary failed — sent by {FORGER}, which is not an "
         "address of the notary")
     screenshot(verify_page, "verify-forged")
+
+
+# --- a node that has expired its history --------------------------------------------------
+
+def test_a_receipt_with_evidence_verifies_through_a_node_that_serves_only_headers(
+        verify_page, notary, anvil, tmp_path):
+    """Every transaction and receipt look-up refused (EIP-4444's error 4444): the receipt's
+    evidence answers them, and the page asks the node only its chain id, its head and the
+    block's header. The same receipt less its evidence cannot be checked there."""
+    receipt, file = notary.receipts["adsl.xpt"], notary.files["adsl.xpt"]
+    headers_only = RpcFilter(anvil.url)
+    try:
+        assert run_page(verify_page, receipt=write_receipt(tmp_path, receipt), file=file,
+                        rpc=[headers_only.url])
+        verdicts = page_verdicts(verify_page)
+        assert set(headers_only.asked) <= HEADER_ONLY and headers_only.refused == []
+        assert headers_only.asked["eth_getBlockByNumber"] >= 1
+        assert verdicts == python_verdicts(receipt, pin=notary, file_path=file,
+                                           rpc_urls=[headers_only.url])
+        assert [name for name, _ in verdicts][-2:] == ["notary", "evidence"]
+        assert all(ok is True for _, ok in verdicts)
+        assert "recovered from the signature" in detail(verify_page, "sender")
+        assert "its header is in the receipt's evidence" in detail(verify_page, "block")
+
+        without = copy.deepcopy(receipt)
+        del without["anchors"][0]["evidence"]
+        assert not run_page(verify_page, receipt=write_receipt(tmp_path, without, "v.json"),
+                            file=file, rpc=[headers_only.url])
+        assert "eth_getTransactionByHash" in headers_only.refused
+        assert "pruned history unavailable (code 4444)" in detail(verify_page, "anchor-tx")
+        assert verify_page.locator('[data-step="evidence"]').is_hidden()
+    finally:
+        headers_only.close()
 
 
 def test_the_browser_pins_like_the_vectors(verify_page):

@@ -6,6 +6,10 @@
 // states, exit codes, limits) are trialnotary/proof/facts.json, which the page that loads
 // this module embeds as <script type="application/json" id="proof-facts"> (verify.html).
 import canonicalize from "../vendor/canonicalize.js";
+import {
+  EvidenceShapeError, NOT_HOLDING, RECOVERED, anchorTxDetail, checkCanonical, checkEvidence,
+  parseEvidence, provenBlockTime, provenSender,
+} from "./evidence.js";
 import { sha256Hex } from "./hashing.js";
 import { JsonError, parseJson, writtenAsInteger } from "./strict-json.js";
 
@@ -14,10 +18,13 @@ const FACTS = JSON.parse(document.getElementById("proof-facts").textContent);
 export const OFFLINE_STEPS = Object.freeze([...FACTS.steps.offline]);
 export const CHAIN_STEPS = Object.freeze([...FACTS.steps.chain]);
 export const ORIGIN_STEPS = Object.freeze([...FACTS.steps.origin]);
-export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS, ...ORIGIN_STEPS]);
+/** Steps shown only where they apply (the evidence step: when the anchor carries evidence). */
+export const OPTIONAL_STEPS = Object.freeze([...FACTS.steps.optional]);
+export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS, ...ORIGIN_STEPS, ...OPTIONAL_STEPS]);
 export const [FILE_HASH, LEAF, MERKLE_PATH] = OFFLINE_STEPS;
 const [CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS] = CHAIN_STEPS;
 export const [NOTARY] = ORIGIN_STEPS;
+export const [EVIDENCE] = OPTIONAL_STEPS;
 
 export const RECEIPT_VERSION = FACTS.receiptVersion;
 const RECEIPT_VERSIONS = Object.freeze([...FACTS.receiptVersions]);
@@ -345,6 +352,8 @@ function parseAnchor(anchors, full, named = false) {
   const matches = (pattern) => (v) => typeof v === "string" && pattern.test(v);
   const name = named ? required(anchor, "name", where) : null;
   if (named && typeof name !== "string") throw new ReceiptError(`${where}name must be a string`);
+  const evidence = has(anchor, "evidence") ? evidenceField(anchor.evidence, `${where}evidence`) : null;
+  full ||= evidence !== null; // evidence is checked against every field of the anchor
   const chain = optional("chain", (v) => typeof v === "string", "a string");
   const chainId = optional("chainId", (v, key) => intAt(anchor, key) && v > 0, "a positive integer");
   checkChainName(chain, chainId, where, full);
@@ -357,7 +366,17 @@ function parseAnchor(anchors, full, named = false) {
     blockHash: optional("blockHash", matches(BLOCK_HASH), "0x and 64 lowercase hex digits"),
     blockTime: optional("blockTime", matches(BLOCK_TIME), "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
     name,
+    evidence,
   };
+}
+
+/** An anchor's `evidence` as bytes (evidence.js parseEvidence); ReceiptError on a bad shape. */
+function evidenceField(value, where) {
+  try {
+    return parseEvidence(value, where, { integerAt: intAt });
+  } catch (error) {
+    throw error instanceof EvidenceShapeError ? new ReceiptError(error.message) : error;
+  }
 }
 
 /**
@@ -625,6 +644,11 @@ function selfSendProblems(tx) {
 async function checkSender(node, claims, pinned) {
   const sender = (await node.transaction(claims.anchor.txHash)).from;
   node.seenSender = sender;
+  return senderVerdict(sender, claims, pinned);
+}
+
+/** The sender step over the address that sent the anchor transaction: `[ok, detail]`. */
+function senderVerdict(sender, claims, pinned) {
   const problems = [];
   if (claims.anchor.sender && claims.anchor.sender.toLowerCase() !== sender.toLowerCase()) {
     problems.push(`the receipt's sender is ${claims.anchor.sender}`);
@@ -657,8 +681,13 @@ async function checkBlock(node, claims) {
 
 async function checkConfirmations(node, claims, need) {
   const number = quantity((await node.transaction(claims.anchor.txHash)).blockNumber);
+  node.seenConfirmations = (await node.head()) - number + 1;
+  return confirmationsVerdict(node, number, need);
+}
+
+/** The confirmations step for block `number`: the node's head, or its finalized block. */
+async function confirmationsVerdict(node, number, need) {
   const head = await node.head();
-  node.seenConfirmations = head - number + 1;
   if (need === FINALIZED) {
     const finalized = quantity((await node.block(FINALIZED)).number);
     if (number > finalized) {
@@ -713,6 +742,41 @@ async function nodeSteps(node, claims, need, pinned, emit) {
   return undefined;
 }
 
+/**
+ * The chain steps of an anchor with evidence, on one node (proof/verify/evidence.py's
+ * node_steps): the node is asked only its chain id, its head and the header at the block's
+ * height; the rest is what the evidence proves (`proven`; null when the evidence does not
+ * hold, and the steps past chain are then skipped).
+ */
+async function evidenceNodeSteps(node, claims, need, pinned, proven, emit) {
+  const rest = (reason) => skipped(CHAIN_STEPS.slice(1), reason).forEach(emit);
+  const chain = await run(CHAIN, checkChain, node, claims);
+  emit(chain);
+  if (chain.ok !== true) return rest("not checked: the node is not on the anchor's chain");
+  if (proven === null) return rest(NOT_HOLDING);
+  emit(step(ANCHOR_TX, true, anchorTxDetail(claims, proven)));
+  node.seenSender = provenSender(proven);
+  const [sent, sentDetail] = senderVerdict(node.seenSender, claims, pinned);
+  emit(step(SENDER, sent, sentDetail + RECOVERED));
+  const block = await run(BLOCK, async () => checkCanonical(await node.block(claims.anchor.blockNumber), claims));
+  emit(block);
+  if (block.ok === true) node.seenBlockTime = provenBlockTime(proven);
+  const number = Number(proven.header.number);
+  node.seenConfirmations = await confirmationsOf(node, number);
+  emit(await run(CONFIRMATIONS, confirmationsVerdict, node, number, need));
+  return undefined;
+}
+
+/** The confirmations block `number` has on the node; null when the node did not say. */
+async function confirmationsOf(node, number) {
+  try {
+    return (await node.head()) - number + 1;
+  } catch (error) {
+    if (error instanceof NodeUnreachable) throw error;
+    return null;
+  }
+}
+
 async function note(node, error) {
   if (error) return { url: node.url, answered: false, detail: `unreachable: ${error.message}`, chainId: null, head: null };
   try {
@@ -755,11 +819,14 @@ function deferred() {
 }
 
 /** Ask one node, in the background; its per-step answers arrive through `slots`. */
-function askNode(url, claims, need, pinned, timeoutMs) {
+function askNode(url, claims, { need, pinned, proven }, timeoutMs) {
   const node = new Node(url, timeoutMs);
   const slots = CHAIN_STEPS.map(() => deferred());
   let next = 0;
-  const done = nodeSteps(node, claims, need, pinned, (s) => { slots[next].resolve(s); next += 1; })
+  const emit = (s) => { slots[next].resolve(s); next += 1; };
+  const steps = claims.anchor.evidence === null ? nodeSteps(node, claims, need, pinned, emit)
+    : evidenceNodeSteps(node, claims, need, pinned, proven, emit);
+  const done = steps
     .then(() => null, (error) => (error instanceof NodeUnreachable ? error
       : new NodeUnreachable(`${error.name}: ${error.message}`)))
     .then((error) => {
@@ -778,9 +845,11 @@ function combineStep(index, runs, answers) {
  * The chain steps over every node at once; skipped, not failed, when no node answers. Each
  * combined step is reported as soon as every node has answered it (or proved unreachable); a
  * node that stops answering half-way is left out of every step at the end, as the Python verifier does,
- * and steps whose verdict changes are reported again.
+ * and steps whose verdict changes are reported again. `asked`: `{need, pinned, proven}`, the
+ * confirmations required, the expected sender, and what the anchor's evidence proves (if it
+ * carries evidence that holds).
  */
-async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
+async function chainSteps(urls, claims, asked, timeoutMs, emit) {
   if (!urls.length) {
     const chain = claims.anchor.chainId;
     const reason = "no chain node to ask: give a node URL"
@@ -789,7 +858,7 @@ async function chainSteps(urls, claims, need, pinned, timeoutMs, emit) {
     steps.forEach(emit);
     return { steps, nodes: [], seen: {} };
   }
-  const runs = urls.map((url) => askNode(url, claims, need, pinned, timeoutMs));
+  const runs = urls.map((url) => askNode(url, claims, asked, timeoutMs));
   const live = [];
   for (let i = 0; i < CHAIN_STEPS.length; i += 1) {
     const answers = await Promise.all(runs.map((r) => r.slots[i].promise));
@@ -973,7 +1042,9 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender
 // --- the entry point -----------------------------------------------------------------------
 
 /**
- * Verify a receipt (already parsed from JSON, ideally with parseReceiptText).
+ * Verify a receipt (already parsed from JSON, ideally with parseReceiptText). An anchor that
+ * carries its chain evidence adds the evidence step, and its chain steps ask a node only
+ * eth_chainId, eth_blockNumber and eth_getBlockByNumber(n, false).
  *
  * @param {object} receipt
  * @param {object} [options]
@@ -1012,10 +1083,14 @@ export async function verifyReceipt(receipt, options = {}) {
   emit(offline[1]);
   offline.push(await checkMerklePath(claims));
   emit(offline[2]);
-  const { steps, nodes, seen } = await chainSteps(urls, claims, need, pinned, timeoutMs, emit);
+  const evidence = claims.anchor.evidence === null ? null : checkEvidence(claims);
+  const asked = { need, pinned, proven: evidence?.proven ?? null };
+  const { steps, nodes, seen } = await chainSteps(urls, claims, asked, timeoutMs, emit);
   const origin = notary ? [notaryStep(notary, claims, steps, seen)] : [];
   origin.forEach(emit);
-  const all = [...offline, ...steps, ...origin];
+  const proofs = evidence ? [step(EVIDENCE, evidence.ok, evidence.detail)] : [];
+  proofs.forEach(emit);
+  const all = [...offline, ...steps, ...origin, ...proofs];
   const ok = nodes.some((n) => n.answered) && all.every((s) => s.ok !== false);
   const { anchor } = claims;
   const time = anchor.blockTime ?? seen.blockTime ?? null;

@@ -4,7 +4,7 @@
 // from an address it publishes); the anchor is checked against the chain node(s) given.
 import { hashFiles } from "./hashing.js";
 import {
-  DEFAULT_RPC_URLS, LEAF, ORIGIN_STEPS, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress,
+  DEFAULT_RPC_URLS, LEAF, OPTIONAL_STEPS, ORIGIN_STEPS, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress,
   parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl, readReceiptFile,
   readableTime, splitRpcUrls, verifyReceipt,
 } from "./receipt-verify.js";
@@ -244,7 +244,7 @@ function rows() {
 }
 
 function resetSteps() {
-  for (const name of ORIGIN_STEPS) rows()[name].hidden = true; // shown only where they apply
+  for (const name of [...ORIGIN_STEPS, ...OPTIONAL_STEPS]) rows()[name].hidden = true; // shown only where they apply
   for (const row of Object.values(rows())) {
     delete row.dataset.ok;
     row.classList.remove("s-pass", "s-fail", "s-skipped");
