@@ -46,6 +46,7 @@ export const DEFAULT_RPC_URLS = Object.freeze({ ...FACTS.defaultNodes });
 export const RPC_TIMEOUT_MS = 5000;
 export const MAX_RECEIPT_BYTES = FACTS.limits.receiptBytes;
 const MAX_JSON_DEPTH = FACTS.limits.jsonDepth;
+const PRUNED_HISTORY_ERROR = FACTS.prunedHistoryError;
 export const FINALIZED = "finalized";
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -81,6 +82,12 @@ export class NodeUnreachable extends Error {
 /** A node answered with a JSON-RPC error object. */
 export class RpcError extends Error {
   name = "RpcError";
+}
+
+/** The node has expired the history asked for (EIP-4444's error): it cannot answer, which
+ *  refutes nothing, so it counts as a node that did not answer. */
+export class HistoryPruned extends NodeUnreachable {
+  name = "HistoryPruned";
 }
 
 // --- small helpers --------------------------------------------------------------------
@@ -575,7 +582,12 @@ class Node {
     if (!isObject(body) || (!has(body, "result") && !has(body, "error"))) {
       throw new NodeUnreachable(`HTTP ${reply.status}, not a JSON-RPC answer`);
     }
-    if (body.error !== undefined && body.error !== null) throw new RpcError(describeRpcError(method, body.error));
+    const error = body.error;
+    if (isObject(error) && error.code === PRUNED_HISTORY_ERROR) {
+      throw new HistoryPruned(`it has expired the history ${method} asks for `
+        + `(error ${PRUNED_HISTORY_ERROR}: ${error.message ?? "None"})`);
+    }
+    if (error !== undefined && error !== null) throw new RpcError(describeRpcError(method, error));
     return body.result;
   }
 
@@ -778,7 +790,10 @@ async function confirmationsOf(node, number) {
 }
 
 async function note(node, error) {
-  if (error) return { url: node.url, answered: false, detail: `unreachable: ${error.message}`, chainId: null, head: null };
+  if (error) {
+    const why = error instanceof HistoryPruned ? "cannot answer" : "unreachable";
+    return { url: node.url, answered: false, detail: `${why}: ${error.message}`, chainId: null, head: null };
+  }
   try {
     const [chainId, head] = [await node.chainId(), await node.head()];
     return { url: node.url, answered: true, detail: `answered (chain ${chainId}, head ${head})`, chainId, head };
