@@ -50,3 +50,13 @@ def test_chain_names_follow_the_chain_id():
     assert receipt.chain_name(560048) == "ethereumHoodi"
     assert receipt.chain_name(1) == "ethereumMainnet"
     assert receipt.chain_name(31337) == "ethereumLocal"
+
+
+@pytest.mark.parametrize("timestamp", [-1, receipt.LAST_BLOCK_TIME + 1, 2**63])
+def test_a_block_time_a_receipt_cannot_write_is_an_odd_answer_not_a_crash(timestamp):
+    """A node's block time before 1970 or past the year 9999: the chain step that reads it
+    fails ("unexpected answer from the node"), as the browser's does (test_browser_evidence)."""
+    with pytest.raises(ValueError, match=f"block time {timestamp} is not between 1970 and "
+                                         "the year 9999"):
+        receipt.block_time(timestamp)
+    assert receipt.block_time(receipt.LAST_BLOCK_TIME) == "9999-12-31T23:59:59Z"

@@ -176,3 +176,19 @@ def test_chromium_gives_pythons_answer_on_every_case(page, cases):
       return harness.answers(cases);
     }""", list(cases.given.values()))
     compare(cases, found)
+
+
+@pytest.mark.parametrize("timestamp", [-1, 253402300800, 2**63])
+def test_a_block_time_a_receipt_cannot_write_reads_as_in_python(timestamp):
+    """evidence.js blockTime, which both browser verifiers use, refuses like receipt.block_time."""
+    from trialnotary.proof.receipt import block_time
+
+    module = (ROOT / "trialnotary/web/static/js/evidence.js").as_uri()
+    script = (f"import {{ blockTime }} from {json.dumps(module)};\n"
+              f"try {{ blockTime({timestamp}n); }}\n"
+              "catch (e) { console.log(`${e.name}: ${e.message}`); }")
+    done = subprocess.run(["node", "--no-warnings", "--input-type=module", "-e", script],
+                          capture_output=True, text=True, timeout=60, check=True)
+    with pytest.raises(ValueError) as raised:
+        block_time(timestamp)
+    assert done.stdout.strip() == f"ValueError: {raised.value}"

@@ -139,8 +139,16 @@ def parse_hash(value: Any, *, what: str = "hash") -> bytes:
     return bytes.fromhex(value)
 
 
+#: 9999-12-31T23:59:59Z: the last block time a receipt can write (RFC 3339 has four-digit
+#: years).
+LAST_BLOCK_TIME = 253402300799
+
+
 def block_time(timestamp: int) -> str:
-    """A block's timestamp as the receipt writes it: RFC 3339, whole seconds, ``Z``."""
+    """A block's timestamp as the receipt writes it: RFC 3339, whole seconds, ``Z``.
+    ValueError for a time before 1970 or past the year 9999 (a node's odd answer)."""
+    if not 0 <= timestamp <= LAST_BLOCK_TIME:
+        raise ValueError(f"block time {timestamp} is not between 1970 and the year 9999")
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

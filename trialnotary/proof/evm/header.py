@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from trialnotary.proof.errors import EvidenceError
 from trialnotary.proof.evm import rlp
 from trialnotary.proof.evm.keccak import keccak256
+from trialnotary.proof.receipt import LAST_BLOCK_TIME
 
 #: Header fields in fork order, as JSON-RPC names them (``eth_getBlockByNumber``).
 FIELDS = ("parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot",
@@ -25,9 +26,6 @@ FIELDS = ("parentHash", "sha3Uncles", "miner", "stateRoot", "transactionsRoot",
 NUMBERS = frozenset({"difficulty", "number", "gasLimit", "gasUsed", "timestamp",
                      "baseFeePerGas", "blobGasUsed", "excessBlobGas"})
 _FIRST_FORK_FIELDS = 15
-#: 9999-12-31T23:59:59Z: the last block time a receipt can write (RFC 3339 has four-digit
-#: years). A later header time is refused here, not left to crash the time's formatting.
-LAST_TIME = 253402300799
 _INDEX = {name: index for index, name in enumerate(FIELDS)}
 
 
@@ -56,7 +54,7 @@ def decode_header(raw: bytes) -> Header:
         transactions_root=read("transactionsRoot", rlp.as_bytes, 32),
         receipts_root=read("receiptsRoot", rlp.as_bytes, 32),
     )
-    if header.timestamp > LAST_TIME:
+    if header.timestamp > LAST_BLOCK_TIME:  # refused here, with the header named
         raise EvidenceError(f"the header's timestamp {header.timestamp} is past the year 9999")
     return header
 

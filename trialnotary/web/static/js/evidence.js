@@ -26,13 +26,20 @@ export function short(hex) {
   return `${prefix}${hex.slice(prefix.length, prefix.length + 8)}…`;
 }
 
+/** 9999-12-31T23:59:59Z: the last block time a receipt can write (four-digit years). */
+const LAST_BLOCK_TIME = 253402300799;
+
 /** A block's timestamp (number or BigInt) as the receipt writes it: RFC 3339, whole
- *  seconds, Z. RangeError past the year 9999, which neither verifier writes (evm.js
- *  decodeHeader refuses such a header first). */
+ *  seconds, Z. A "ValueError" (Python's words) before 1970 or past the year 9999: a node's
+ *  odd answer (evm.js decodeHeader refuses such a header first). */
 export function blockTime(timestamp) {
-  const date = new Date(Number(timestamp) * 1000);
-  if (!(date.getUTCFullYear() <= 9999)) throw new RangeError(`timestamp ${timestamp} is out of range`);
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const seconds = Number(timestamp);
+  if (!(seconds >= 0 && seconds <= LAST_BLOCK_TIME)) {
+    const error = new Error(`block time ${timestamp} is not between 1970 and the year 9999`);
+    error.name = "ValueError";
+    throw error;
+  }
+  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /** Whether `obj[key]` is a JSON integer (Python's is_int): a whole number or a BigInt. A

@@ -7,8 +7,8 @@
 // this module embeds as <script type="application/json" id="proof-facts"> (verify.html).
 import canonicalize from "../vendor/canonicalize.js";
 import {
-  EvidenceShapeError, NOT_HOLDING, RECOVERED, anchorTxDetail, checkCanonical, checkEvidence,
-  parseEvidence, provenBlockTime, provenSender,
+  EvidenceShapeError, NOT_HOLDING, RECOVERED, anchorTxDetail, blockTime, checkCanonical,
+  checkEvidence, parseEvidence, provenBlockTime, provenSender,
 } from "./evidence.js";
 import { sha256Hex } from "./hashing.js";
 import { JsonError, parseJson, writtenAsInteger } from "./strict-json.js";
@@ -151,11 +151,6 @@ export function chainName(chainId) {
 /** How people are shown a chain: `ethereumSepolia (chain 11155111)`. */
 export function chainLabel(chainId, name) {
   return FACTS.chainLabel.replace(/\{(name|id)\}/g, (_, key) => (key === "id" ? String(chainId) : name ?? chainName(chainId)));
-}
-
-/** A block's timestamp as the receipt writes it: RFC 3339, whole seconds, Z. */
-export function blockTime(timestamp) {
-  return new Date(timestamp * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 // --- canonical records, leaves, paths ----------------------------------------------------
