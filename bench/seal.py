@@ -36,7 +36,8 @@ from trialnotary.proof.receipt import rfc3339_ms
 # mark across exec on Linux.
 SEAL_IN_A_CHILD = """
 import json, re, sys, time
-from trialnotary import batches, db
+from trialnotary import db
+from trialnotary.notary import batches
 engine = db.make_engine(sys.argv[1])
 started = time.perf_counter()
 [batch] = batches.seal_all(engine, int(sys.argv[2]))
