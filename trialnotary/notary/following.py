@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -34,8 +35,19 @@ log = logging.getLogger(__name__)
 RECHECK_DEPTH = 64
 #: Confirmed anchors given their missing evidence per round, at most.
 BACKFILL_PER_ROUND = 5
-#: Per chain client, the anchors whose evidence it could not take: not asked again.
-_NO_EVIDENCE: weakref.WeakKeyDictionary[ChainClient, set[int]] = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _Backfill:
+    """Per chain client: whether confirmed anchors may lack evidence (true at start, and
+    again after a confirmation without it), and those whose evidence it could not take,
+    not asked for again."""
+
+    may_lack: bool = True
+    given_up: set[int] = field(default_factory=set)
+
+
+_BACKFILL: weakref.WeakKeyDictionary[ChainClient, _Backfill] = weakref.WeakKeyDictionary()
 
 
 def _seconds_since(moment: datetime | None) -> float:
@@ -71,6 +83,8 @@ def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[
         elif inclusion.confirmed:
             try:
                 evidence = _evidence(chain, anchor, inclusion)
+                if evidence is None:
+                    _BACKFILL.setdefault(chain, _Backfill()).may_lack = True
             except BlockMoved as exc:
                 log.warning("batch %s: not confirmed yet: %s", batch_id, exc)
                 return
@@ -250,7 +264,10 @@ def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
     so that every receipt issued from now on carries it. An anchor whose evidence cannot be
     had (the node lacks the methods, or its block left the chain) is not asked again by
     this client (this process's)."""
-    given_up = _NO_EVIDENCE.setdefault(chain, set())
+    backfill = _BACKFILL.setdefault(chain, _Backfill())
+    if not backfill.may_lack:
+        return  # no query on every round once all is given
+    given_up = backfill.given_up
     with Session(engine) as session:
         missing = session.exec(
             select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
@@ -258,6 +275,7 @@ def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
                                  Anchor.chain_id == chain.settings.chain_id,
                                  Anchor.id.not_in(given_up))
             .order_by(Anchor.id).limit(BACKFILL_PER_ROUND)).all()
+    backfill.may_lack = len(missing) == BACKFILL_PER_ROUND
     for anchor in missing:
         settled = Inclusion(anchor.block_number, anchor.block_hash, anchor.block_time,
                             succeeded=True, confirmed=True)
