@@ -115,6 +115,23 @@ def serving(app, *, threads: int = 8) -> Iterator[str]:
         thread.join(5)
 
 
+@contextlib.contextmanager
+def serving_http(handler) -> Iterator[str]:
+    """A plain ``http.server`` with ``handler`` on a free loopback port (a loopback host:
+    http is allowed, and Chromium lets such a page ask a loopback node); yields its URL."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def engine_of(app):
     return app.extensions["trialnotary"].engine
 

@@ -8,7 +8,6 @@ import contextlib
 import functools
 import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tests.proof.anchored import (
     write,
 )
 from tests.proof.vectors import load_pin_vectors
+from tests.utils import serving_http
 from trialnotary.cli import main as cli
 from trialnotary.proof.facts import EXIT_FAILED, EXIT_PASS, EXIT_UNUSABLE, IDENTITY_PATH
 from trialnotary.proof.verify import IdentityError, main, parse_identity
@@ -139,18 +139,10 @@ def test_plain_http_is_refused_except_to_this_machine(given):
         identity_url(given)
 
 
-@contextlib.contextmanager
 def serving(folder: Path):
     """``folder`` over plain HTTP on 127.0.0.1 (a loopback host: http is allowed)."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving_http(functools.partial(http.server.SimpleHTTPRequestHandler,
+                                          directory=str(folder)))
 
 
 def test_every_form_of_notary_pins_a_good_receipt_and_refuses_a_forged_one(batch, anvil,

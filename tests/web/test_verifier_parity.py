@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from tests.corpus import (
     expected,
     load_verdicts,
 )
+from tests.utils import serving_http
 from trialnotary.proof.facts import FACTS_FILE
 
 NODE_SCRIPT = Path(__file__).with_name("verify-corpus.mjs")
@@ -100,12 +100,8 @@ class _TreeFiles(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def tree_server():
     """A loopback server (Chromium lets a loopback page, and only one, ask a loopback node)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _TreeFiles)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving_http(_TreeFiles) as base:
+        yield base
 
 
 def test_chromium_gives_the_clis_verdicts(page, tree_server, corpus_chain, cli):
