@@ -398,3 +398,21 @@ def require_redis() -> str:
             pytest.fail(f"Redis is not reachable at {REDIS_URL}")
         pytest.skip(f"Redis is not reachable at {REDIS_URL} (fails when CI=true)")
     return REDIS_URL
+
+
+def batch_of(engine, anchor) -> int:
+    """The batch an anchor of each batch attests (its roll-up holds that batch alone)."""
+    from trialnotary.notary.rollups import rollup_batch_ids
+
+    with Session(engine) as session:
+        [batch_id] = rollup_batch_ids(session, anchor.rollup_id)
+    return batch_id
+
+
+def anchors_of_batch(session, batch_id: int) -> list:
+    """Every transaction attesting a batch (through its roll-ups), oldest first."""
+    from trialnotary.notary.models import Anchor, RollupBatch
+
+    return list(session.exec(select(Anchor)
+                             .join(RollupBatch, RollupBatch.rollup_id == Anchor.rollup_id)
+                             .where(RollupBatch.batch_id == batch_id).order_by(Anchor.id)))

@@ -14,6 +14,7 @@ Every variable, its default and the local default are described in docs/configur
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
+from trialnotary.anchor_config import EVM, AnchorConfigError, AnchorSpec, parse_anchor_tables
 from trialnotary.errors import TrialnotaryError
 
 PREFIX = "TRIALNOTARY_"
@@ -55,6 +57,8 @@ CHAINS = {
     "hoodi": ChainPreset(560048, (), "finalized", 50.0, 60, 180),
     "mainnet": ChainPreset(1, (), "finalized", 30.0, 60, 300),
 }
+# How an anchor on a chain of no known name is run (its chain id comes from the table).
+OTHER_CHAIN = ChainPreset(0, (), 2, 50.0, 60, 180)
 
 
 class ConfigError(TrialnotaryError, ValueError):
@@ -105,6 +109,24 @@ class Settings:
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     site_token_days: float | None = 90.0  # a new site token's life unless asked; None: no end
     instance_origin: str = "given"  # how the instance folder was found, for messages
+    anchors: tuple[AnchorSpec, ...] = ()  # every anchor, in the configured order
+    anchor_tables: bool = False  # the anchors come from [[anchors]], not TRIALNOTARY_CHAIN*
+
+    def for_anchor(self, spec: AnchorSpec) -> Settings:
+        """These settings with an EVM anchor's chain, nodes, key and confirmations as the
+        chain ones (what a ``ChainClient`` of that anchor reads). Without ``[[anchors]]``
+        the one anchor is the chain settings themselves."""
+        if not self.anchor_tables:
+            return self
+        preset = CHAINS.get(spec.chain or "") or OTHER_CHAIN
+        return dataclasses.replace(
+            self, chain=spec.chain or f"chain-{spec.chain_id}", chain_id=spec.chain_id,
+            rpc_urls=list(spec.rpc_urls), anchor_key_file=spec.key_file,
+            confirmations=spec.confirmations or preset.confirmations,
+            max_fee_gwei=preset.max_fee_gwei if spec.max_fee_gwei is None
+            else spec.max_fee_gwei,
+            resend_after_seconds=preset.resend_after_seconds,
+            replace_after_seconds=preset.replace_after_seconds)
 
     def location(self) -> str:
         """Which instance and database this process uses (the database URL without its
@@ -167,9 +189,10 @@ def _instance(env: dict[str, str], dotenv: dict[str, str], cwd: Path,
 
 
 _ORIGIN = "instance origin"  # not a variable name: how _raw_values found the instance
+_ANCHORS = "anchors"  # config.toml's [[anchors]] tables, kept as read
 
 
-def _raw_values(environ: dict[str, str] | None) -> dict[str, str]:
+def _raw_values(environ: dict[str, str] | None) -> dict:
     env = dict(os.environ if environ is None else environ)
     cwd = Path.cwd()
     project = project_folder(cwd)
@@ -180,7 +203,11 @@ def _raw_values(environ: dict[str, str] | None) -> dict[str, str]:
     config_file = instance / "config.toml"
     if config_file.exists():
         with config_file.open("rb") as fh:
-            values.update({k: str(v) for k, v in tomllib.load(fh).items()})
+            table = tomllib.load(fh)
+        anchors = table.pop(_ANCHORS, None)
+        values.update({k: str(v) for k, v in table.items()})
+        if anchors is not None:
+            values[_ANCHORS] = anchors
     values.update(dotenv)
     values.update({k: v for k, v in env.items() if k.startswith(PREFIX)})
     values[PREFIX + "INSTANCE_PATH"] = str(instance)
@@ -350,7 +377,7 @@ def load_settings(environ: dict[str, str] | None = None, *, create: bool = True)
         raise ConfigError(f"{PREFIX}CHAIN_RPC_URL is required on chain {chain!r}")
     key_file = get("ANCHOR_KEY_FILE")
     public_url = _public_url(get("PUBLIC_URL"))
-    return Settings(
+    settings = Settings(
         instance_path=instance,
         database_url=get("DATABASE_URL") or f"sqlite:///{instance / 'trialnotary.sqlite3'}",
         chain=chain,
@@ -380,3 +407,25 @@ def load_settings(environ: dict[str, str] | None = None, *, create: bool = True)
                                            0.1),
         instance_origin=values[_ORIGIN],
     )
+    return _with_anchors(settings, values.get(_ANCHORS))
+
+
+def _with_anchors(settings: Settings, tables) -> Settings:
+    """``settings`` with its anchors: the ``[[anchors]]`` tables (the first EVM one then
+    stands for the chain settings, which are ignored), else the one configured chain."""
+    if tables is None:
+        single = AnchorSpec(name=settings.chain, kind=EVM, chain=settings.chain,
+                            chain_id=settings.chain_id, rpc_urls=tuple(settings.rpc_urls),
+                            key_file=settings.anchor_key_file,
+                            confirmations=settings.confirmations,
+                            max_fee_gwei=settings.max_fee_gwei)
+        return dataclasses.replace(settings, anchors=(single,))
+    try:
+        specs = parse_anchor_tables(tables, CHAINS)
+    except AnchorConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    first = next((spec for spec in specs if spec.kind == EVM), None)
+    if first is None:
+        raise ConfigError("config.toml [[anchors]]: at least one anchor must be of kind evm")
+    main = settings.for_anchor(first)
+    return dataclasses.replace(main, anchors=specs, anchor_tables=True)

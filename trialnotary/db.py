@@ -8,6 +8,7 @@ import math
 import os
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -298,26 +299,29 @@ def job_lock(engine: Engine):
 
 
 @contextlib.contextmanager
-def chain_lock(engine: Engine) -> Iterator[bool]:
-    """Try to become the one process that signs, sends and confirms anchors right now;
-    yields whether it did. Never waits: a process that does not get it skips this round.
+def chain_lock(engine: Engine, anchor: str = "") -> Iterator[bool]:
+    """Try to become the one process that signs, sends and confirms ``anchor``'s anchors
+    right now; yields whether it did. Never waits: a process that does not get it skips
+    this round. Each anchor has its own lock, so anchors never wait for one another.
 
     Chain calls are slow, so no database transaction is held meanwhile. PostgreSQL: a
     session advisory lock on a connection of its own; SQLite (one machine by nature): an
     exclusive ``flock`` on a file beside the database.
     """
+    key = CHAIN_LOCK_KEY + zlib.crc32(anchor.encode()) if anchor else CHAIN_LOCK_KEY
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            held = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+            held = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
             conn.commit()
             try:
                 yield bool(held)
             finally:
                 if held:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": CHAIN_LOCK_KEY})
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     conn.commit()
         return
-    path = Path(engine.url.database or "trialnotary").with_suffix(".chain.lock")
+    suffix = f".chain-{anchor}.lock" if anchor else ".chain.lock"
+    path = Path(engine.url.database or "trialnotary").with_suffix(suffix)
     with open(path, "w", opener=private_opener) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

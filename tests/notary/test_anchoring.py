@@ -12,7 +12,7 @@ from eth_account import Account
 from sqlmodel import Session, select
 
 from tests.conftest import ANVIL_ACCOUNTS, free_port, insert_registrations
-from tests.utils import RECEIPT_NOTARY
+from tests.utils import RECEIPT_NOTARY, batch_of
 from trialnotary import db
 from trialnotary.config import ANVIL_DEV_KEY, load_settings
 from trialnotary.notary import anchoring, batches, consistency, receipts
@@ -51,7 +51,7 @@ def settle(engine, chain, node, rounds: int = 10) -> None:
             if not session.exec(select(Batch).where(Batch.state != "confirmed")).first():
                 return
     raise AssertionError("batches left unconfirmed: " + repr(
-        [(a.batch_id, a.state) for a in anchors(engine)]))
+        [(a.rollup_id, a.state) for a in anchors(engine)]))
 
 
 def assert_consistent(engine, chain, *, foreign_transactions: int = 0) -> None:
@@ -252,7 +252,7 @@ def test_an_empty_account_alerts_and_resumes_once_funded(engine, notary, node):
     assert len(batches.seal_all(engine, 100)) == 1
     node.rpc("anvil_setBalance", chain.address, balance)
     done = anchoring.chain_round(engine, chain)
-    assert {a.batch_id for a in done.sent} == {batch.id, batch.id + 1}
+    assert {batch_of(engine, a) for a in done.sent} == {batch.id, batch.id + 1}
     settle(engine, chain, node)
     assert_consistent(engine, chain)
 
@@ -282,10 +282,10 @@ def test_a_dead_node_is_noted_since_when_and_retried_with_backoff(engine, notary
 
 def test_one_process_at_a_time_talks_to_the_chain(engine, notary):
     one_batch(engine)
-    with db.chain_lock(engine) as held:
+    with db.chain_lock(engine, "local") as held:
         assert held
         assert anchoring.anchor_round(engine, notary()) is None  # another holds it
-        with db.chain_lock(engine) as again:
+        with db.chain_lock(engine, "local") as again:
             assert not again
     assert anchoring.anchor_round(engine, notary()) is not None
 

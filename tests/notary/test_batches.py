@@ -7,7 +7,8 @@ from sqlmodel import Session, select
 from tests.conftest import ANVIL_ACCOUNTS, insert_registrations
 from tests.utils import RECEIPT_NOTARY
 from trialnotary import db
-from trialnotary.notary import anchoring, batches, merkle, receipts, trees
+from trialnotary.anchor_config import AnchorSpec
+from trialnotary.notary import anchoring, batches, merkle, receipts, rollups, trees
 from trialnotary.notary.chain import FeeAboveCap, anchor_gas
 from trialnotary.notary.errors import SealingRaced
 from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration, TreePage
@@ -49,15 +50,17 @@ def test_states_are_stored_as_their_plain_words(engine):
     """The state enums reach the database as the same words, and rows read back equal them."""
     insert_registrations(engine, 1)
     [batch] = batches.seal_all(engine, max_batch=10)
+    [rollup] = rollups.roll_up(engine, AnchorSpec(name="local", kind="evm"))
     with db.write_session(engine) as session:
-        session.add(Anchor(batch_id=batch.id, chain_id=1, sender="0x" + "0" * 40, nonce=0,
-                           tx_hash="ab" * 32, raw=b"", gas=0, max_fee_per_gas=0,
-                           max_priority_fee_per_gas=0))
+        session.add(Anchor(name="local", rollup_id=rollup.id, chain_id=1,
+                           sender="0x" + "0" * 40, nonce=0, tx_hash="ab" * 32, raw=b"",
+                           gas=0, max_fee_per_gas=0, max_priority_fee_per_gas=0))
         session.commit()
     with Session(engine) as session:
         stored = tuple(session.execute(sa.text(
             "SELECT batch.state, anchor.state FROM batch "
-            "JOIN anchor ON anchor.batch_id = batch.id")).one())
+            "JOIN rollup_batch ON rollup_batch.batch_id = batch.id "
+            "JOIN anchor ON anchor.rollup_id = rollup_batch.rollup_id")).one())
         assert stored == ("sealed", "signed")
         assert all(type(word) is str for word in stored)
         assert session.get(Batch, batch.id).state == BatchState.SEALED

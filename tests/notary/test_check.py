@@ -7,12 +7,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from tests.conftest import insert_registrations
+from tests.utils import anchors_of_batch
 from trialnotary.cli import main
 from trialnotary.notary import anchoring, batches, merkle
-from trialnotary.notary.models import Anchor, Batch
+from trialnotary.notary.models import Batch
 from trialnotary.notary.registrations import leaf_of
 
 
@@ -138,8 +139,7 @@ def swap_anchor_transactions(n):
     anchor is still a mined transaction of the account, in the block recorded."""
     engine = n["engine"]
     with Session(engine) as session:
-        one, two = (session.exec(select(Anchor).where(Anchor.batch_id == b,
-                                                      Anchor.state == "confirmed")).one()
+        one, two = ([a for a in anchors_of_batch(session, b) if a.state == "confirmed"][0]
                     for b in (n["first"], n["second"]))
     swap = "UPDATE anchor SET tx_hash = :t, block_number = :n, block_hash = :h WHERE id = :i"
     execute(engine, swap, t="00" * 32, n=0, h="0x", i=one.id)

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from tests.conftest import insert_registrations
 from tests.notary.test_anchoring import anchors, assert_consistent, settle
 from tests.rpc_filter import RpcFilter
-from tests.utils import RECEIPT_NOTARY
+from tests.utils import RECEIPT_NOTARY, batch_of
 from trialnotary.config import load_settings
 from trialnotary.notary import anchoring, batches, receipts
 from trialnotary.notary.chain import ChainClient
@@ -83,7 +83,7 @@ def test_a_reorg_after_confirmation_takes_the_evidence_again(engine, notary, nod
     confirmed_batch(engine, chain, node)
     [before] = anchors(engine)
     node.rpc("anvil_reorg", 3, [])
-    assert anchoring.anchor_round(engine, chain).reverted == [before.batch_id]
+    assert anchoring.anchor_round(engine, chain).reverted == [batch_of(engine, before)]
     [withdrawn] = anchors(engine)
     assert withdrawn.evidence is None
     settle(engine, chain, node)
@@ -136,7 +136,7 @@ def test_confirmed_anchors_without_evidence_are_given_it_in_a_later_round(engine
     assert all("evidence" not in r["anchors"][0] for r in receipts_of_all(engine))
     assert anchoring.anchor_round(engine, chain).evidenced == []  # it looks once per start
     upgraded = notary()  # the notary started again, on the new version
-    assert anchoring.anchor_round(engine, upgraded).evidenced == [anchor.batch_id]
+    assert anchoring.anchor_round(engine, upgraded).evidenced == [batch_of(engine, anchor)]
     assert anchors(engine)[0].evidence == anchor.evidence
     assert all(r["anchors"][0]["evidence"] == json.loads(anchor.evidence)
                for r in receipts_of_all(engine))
@@ -158,4 +158,4 @@ def test_evidence_a_node_cannot_give_is_asked_for_once_more_then_not_again(
     assert caplog.text.count("without chain evidence") == 2
     [anchor] = anchors(engine)
     assert anchor.evidence is None
-    assert anchoring.anchor_round(engine, notary()).evidenced == [anchor.batch_id]
+    assert anchoring.anchor_round(engine, notary()).evidenced == [batch_of(engine, anchor)]

@@ -11,7 +11,7 @@ from eth_account import Account
 from sqlmodel import Session, select
 
 from tests.conftest import Anvil, insert_registrations
-from tests.utils import RECEIPT_NOTARY
+from tests.utils import RECEIPT_NOTARY, batch_of
 from trialnotary.config import load_settings
 from trialnotary.notary import anchoring, batches, receipts
 from trialnotary.notary.chain import ChainClient, ChainError
@@ -54,7 +54,7 @@ def test_sepolia_settings_anchor_and_issue_receipts_after_finality(
     sepolia_node.mine(2)
     assert anchoring.confirm_sent(engine, chain) == []  # mined, but not finalized yet
     sepolia_node.mine(64)  # anvil finalizes at head − 64
-    assert anchoring.confirm_sent(engine, chain) == [anchor.batch_id]
+    assert anchoring.confirm_sent(engine, chain) == [batch_of(engine, anchor)]
 
     with Session(engine) as session:
         row = session.exec(select(Registration)).first()

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from tests.conftest import insert_registrations
 from tests.utils import (
@@ -16,13 +16,14 @@ from tests.utils import (
     add_enrolled_site,
     add_person,
     anchor_and_confirm,
+    anchors_of_batch,
     page_of,
     post_form,
     sign_in,
     signed_in,
 )
 from trialnotary.db import write_session
-from trialnotary.notary.models import Anchor, Batch
+from trialnotary.notary.models import Batch
 from trialnotary.people import audit
 from trialnotary.web import admin
 
@@ -171,7 +172,7 @@ def test_a_batch_opens_from_the_batches_page(app, admin_client, engine, anvil):
     html = response.get_data(as_text=True)
     with Session(engine) as session:
         batch = session.get(Batch, batch_id)
-        anchors = session.exec(select(Anchor).where(Anchor.batch_id == batch_id)).all()
+        anchors = anchors_of_batch(session, batch_id)
     assert bytes(batch.root).hex() in html
     assert all(f'title="0x{anchor.tx_hash}"' in html for anchor in anchors)
     assert all(f"/r/{record['id']}" in html for record in records)

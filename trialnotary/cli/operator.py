@@ -122,42 +122,52 @@ def audit_verify(rpc_urls: tuple[str, ...]) -> None:
 def seal_now(wait: bool) -> None:
     """Seal everything pending (registrations, and audit entries no batch holds yet: with no
     registration pending, in a batch of the audit head alone) and send the anchors."""
-    from trialnotary.notary import anchoring, identity, operations
-    from trialnotary.notary.chain import ChainClient, ChainError
+    from trialnotary.notary import anchoring, operations
+    from trialnotary.notary.chain import ChainError
 
     settings = instance.settings()
     engine = instance.engine(settings)
-    chain = ChainClient(settings)
+    workers = anchoring.anchorers(settings)
     with instance.busy_is_an_error():
-        identity.seed_if_new(engine, chain)
+        for worker in workers:
+            worker.prepare(engine)
         sealed = operations.seal_everything(engine, settings.max_batch)
-    try:
-        sent = anchoring.anchor_sealed(engine, chain)
-    except ChainError as exc:
-        raise click.ClickException(f"sealed {len(sealed.batches)} batch(es), but anchoring "
-                                   f"failed: {exc}. The scheduler will retry.") from None
-    if not sealed.batches and not sent:
+    sent, stamped = [], set()
+    for worker in workers:
+        if isinstance(worker, anchoring.EvmAnchorer):
+            try:
+                sent += anchoring.anchor_sealed(engine, worker.chain)
+            except ChainError as exc:
+                raise click.ClickException(
+                    f"sealed {len(sealed.batches)} batch(es), but anchoring on {worker.name} "
+                    f"failed: {exc}. The scheduler will retry.") from None
+        elif (done := worker.run(engine, wait=30)) is not None:
+            stamped.update(done.confirmed)
+    if not sealed.batches and not sent and not stamped:
         click.echo("nothing pending")
     for batch in sealed.batches:
         held = f"{batch.leaf_count} leaves" if batch is not sealed.audit_head else \
             f"the audit head alone (entry {batch.audit_seq})"
         click.echo(f"sealed batch {batch.id}: {held}, root {batch.root.hex()}")
     for anchor in sent:
-        click.echo(f"batch {anchor.batch_id}: transaction 0x{anchor.tx_hash}")
+        held = operations.batches_of(engine, [anchor])
+        click.echo(f"batch {', '.join(map(str, sorted(held)))}: transaction "
+                   f"0x{anchor.tx_hash} on {anchor.name}")
+    for batch_id in sorted(stamped):
+        click.echo(f"batch {batch_id}: time-stamped")
     if wait:
-        _wait_until_confirmed(engine, chain,
-                              {b.id for b in sealed.batches} | {a.batch_id for a in sent})
+        waiting = {b.id for b in sealed.batches} | operations.batches_of(engine, sent)
+        _wait_until_confirmed(engine, workers, waiting - stamped)
 
 
-def _wait_until_confirmed(engine, chain, waiting: set[int]) -> None:
-    """Run chain rounds until these batches are confirmed, whoever confirms them (a
-    running scheduler may well be first)."""
+def _wait_until_confirmed(engine, workers: list, waiting: set[int]) -> None:
+    """Run every anchor's rounds until these batches are confirmed, whoever confirms them
+    (a running scheduler may well be first)."""
     from trialnotary.notary import anchoring, operations
 
-    backoff = anchoring.Backoff()
     while waiting:
         time.sleep(1)
-        anchoring.chain_round(engine, chain, backoff)
+        anchoring.run_rounds(engine, workers)
         done = operations.confirmed_among(engine, waiting)
         for batch_id in sorted(done):
             click.echo(f"batch {batch_id}: confirmed")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from trialnotary.notary.models import Anchor, Batch
+from trialnotary.notary.models import Anchor, Batch, RollupBatch
 
 
 def batch_state_counts(session: Session) -> dict[str, int]:
@@ -20,7 +20,9 @@ def newest_batches(session: Session, *, limit: int) -> tuple[list[Batch], dict[i
     the order they were made."""
     rows = list(session.exec(select(Batch).order_by(Batch.id.desc()).limit(limit)).all())
     anchors: dict[int, list[Anchor]] = {}
-    for anchor in session.exec(select(Anchor).where(Anchor.batch_id.in_([b.id for b in rows]))
-                               .order_by(Anchor.id)):
-        anchors.setdefault(anchor.batch_id, []).append(anchor)
+    for batch_id, anchor in session.exec(
+            select(RollupBatch.batch_id, Anchor)
+            .join(Anchor, Anchor.rollup_id == RollupBatch.rollup_id)
+            .where(RollupBatch.batch_id.in_([b.id for b in rows])).order_by(Anchor.id)):
+        anchors.setdefault(batch_id, []).append(anchor)
     return rows, anchors

@@ -1,7 +1,11 @@
-"""Anchoring: from a sealed batch to a confirmed transaction, whatever the chain does.
+"""Anchoring: from sealed batches to confirmed anchors, whatever each chain does.
 
-A round runs in one process at a time (``db.chain_lock``) and works only from what the
-database and the chain say now, so any process can take over after any crash:
+Each configured anchor runs on its own (``anchorers``): an EVM chain's rounds here, an RFC
+3161 authority's in ``stamping``. Each first rolls the batches up into what it attests
+(``rollups``: a batch alone, or the batches of a period).
+
+An EVM round runs in one process at a time per anchor (``db.chain_lock``) and works only
+from what the database and the chain say now, so any process can take over after any crash:
 
 1. **mend gaps**: when the node's account nonce is below what we recorded as mined (a
    node restarted from older state), every anchor it lost is sent again, in nonce order;
@@ -13,10 +17,10 @@ database and the chain say now, so any process can take over after any crash:
    the node → sent again from the kept bytes; pending too long → replaced by a transaction
    with the same nonce and higher fees (within the cap); nonce taken by a transaction not
    ours → ``dropped``, signed again with a new nonce;
-4. **sign** each sealed batch without a live anchor, its bytes committed before sending;
+4. **sign** each sealed roll-up without a live anchor, its bytes committed before sending;
 5. **send** signed anchors from their kept bytes.
 
-A batch's live anchors share one nonce, so at most one transaction per batch survives.
+A roll-up's live anchors share one nonce, so at most one transaction per roll-up survives.
 Steps 1–3 are ``following``'s, 4 and 5 ``sending``'s; this module runs the round, and the
 jobs that run rounds.
 """
@@ -29,13 +33,20 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from trialnotary.anchor_config import EVM, AnchorSpec
+from trialnotary.config import Settings
 from trialnotary.db import as_utc, chain_lock, utcnow, write_session
 from trialnotary.notary import identity
 from trialnotary.notary.batches import pending_count, seal_all, seal_audit_head
 from trialnotary.notary.chain import ChainClient
-from trialnotary.notary.errors import ChainError, ChainUnreachable, FeeAboveCap
+from trialnotary.notary.errors import (
+    ChainError,
+    ChainUnreachable,
+    FeeAboveCap,
+    NotaryError,
+)
 from trialnotary.notary.following import (
     backfill_evidence,
     follow,
@@ -43,7 +54,9 @@ from trialnotary.notary.following import (
     recheck_confirmed,
 )
 from trialnotary.notary.models import Anchor, Batch, ChainStatus
+from trialnotary.notary.rollups import register_anchors, roll_up
 from trialnotary.notary.sending import broadcast, sign_new
+from trialnotary.notary.stamping import stamp_round, tsa_client
 
 log = logging.getLogger(__name__)
 STATUS_EVERY = timedelta(seconds=30)
@@ -71,7 +84,7 @@ def anchor_round(engine: Engine, chain: ChainClient, *, wait: float = 0) -> Roun
     whatever was done before stays done."""
     deadline = time.monotonic() + wait
     while True:
-        with chain_lock(engine) as held:
+        with chain_lock(engine, chain.name) as held:
             if held:
                 chain.ensure_chain()
                 identity.prepare_signer(engine, chain)
@@ -80,6 +93,8 @@ def anchor_round(engine: Engine, chain: ChainClient, *, wait: float = 0) -> Roun
                 recheck_confirmed(engine, chain, done)
                 follow(engine, chain, done)
                 backfill_evidence(engine, chain, done)
+                register_anchors(engine, chain.settings.anchors)
+                roll_up(engine, chain.spec)
                 done.signed = sign_new(engine, chain)
                 done.sent = broadcast(engine, chain)
                 identity.after_round(engine, chain.settings, done.confirmed)
@@ -103,14 +118,15 @@ def confirm_sent(engine: Engine, chain: ChainClient) -> list[int]:
 
 # --- status, backoff and the jobs ----------------------------------------------------
 
-def record_status(engine: Engine, *, reachable: bool, alert: str | None) -> None:
-    """Note what the chain looks like: on every change, else at most every 30 s."""
+def record_status(engine: Engine, name: str, *, reachable: bool, alert: str | None) -> None:
+    """Note what anchor ``name``'s chain (or authority) looks like: on every change, else at
+    most every 30 s."""
     with write_session(engine) as session:
-        row = session.get(ChainStatus, 1)
+        row = _status_row(session, name)
         now = utcnow()
         if row is None:
-            session.add(ChainStatus(id=1, reachable=reachable, since=now, checked_at=now,
-                                    alert=alert))
+            session.add(ChainStatus(anchor=name, reachable=reachable, since=now,
+                                    checked_at=now, alert=alert))
         elif row.reachable != reachable or row.alert != alert:
             row.reachable, row.alert, row.since, row.checked_at = reachable, alert, now, now
             session.add(row)
@@ -122,8 +138,21 @@ def record_status(engine: Engine, *, reachable: bool, alert: str | None) -> None
         session.commit()
 
 
-def chain_status(session: Session) -> ChainStatus | None:
-    return session.get(ChainStatus, 1)
+def _status_row(session: Session, name: str) -> ChainStatus | None:
+    return session.exec(select(ChainStatus).where(ChainStatus.anchor == name)).first()
+
+
+def chain_status(session: Session, name: str | None = None) -> ChainStatus | None:
+    """Anchor ``name``'s status; without a name, the worst one (an alert first, then an
+    unreachable one), so that one anchor's trouble is never hidden."""
+    if name is not None:
+        return _status_row(session, name)
+    rows = list(session.exec(select(ChainStatus).order_by(ChainStatus.id)))
+    return min(rows, key=lambda row: (row.alert is None, row.reachable), default=None)
+
+
+def anchor_statuses(session: Session) -> dict[str, ChainStatus]:
+    return {row.anchor: row for row in session.exec(select(ChainStatus))}
 
 
 class Backoff:
@@ -152,11 +181,12 @@ def chain_round(engine: Engine, chain: ChainClient, backoff: Backoff | None = No
     backoff = backoff or Backoff()
     if not backoff.due():
         return None
+    register_anchors(engine, chain.settings.anchors)
     try:
         done = anchor_round(engine, chain, wait=wait)
     except ChainError as exc:
         delay = backoff.failed()
-        record_status(engine, reachable=not isinstance(exc, ChainUnreachable),
+        record_status(engine, chain.name, reachable=not isinstance(exc, ChainUnreachable),
                       alert=str(exc)[:500])
         level = logging.WARNING if isinstance(exc, (ChainUnreachable, FeeAboveCap)) \
             else logging.ERROR
@@ -164,8 +194,82 @@ def chain_round(engine: Engine, chain: ChainClient, backoff: Backoff | None = No
         return None
     backoff.succeeded()
     if done is not None:
-        record_status(engine, reachable=True, alert=None)
+        record_status(engine, chain.name, reachable=True, alert=None)
     return done
+
+
+class EvmAnchorer:
+    """An EVM anchor's rounds, with their own backoff."""
+
+    def __init__(self, chain: ChainClient, backoff: Backoff | None = None):
+        self.chain, self.name, self.backoff = chain, chain.name, backoff or Backoff()
+
+    def prepare(self, engine: Engine) -> None:
+        identity.seed_if_new(engine, self.chain)
+
+    def run(self, engine: Engine, *, wait: float = 0) -> Round | None:
+        return chain_round(engine, self.chain, self.backoff, wait=wait)
+
+
+class StampAnchorer:
+    """An RFC 3161 anchor's rounds (``stamping``), with their own backoff."""
+
+    def __init__(self, spec: AnchorSpec, client, backoff: Backoff | None = None):
+        self.spec, self.client, self.name = spec, client, spec.name
+        self.backoff = backoff or Backoff()
+
+    def prepare(self, engine: Engine) -> None:
+        pass
+
+    def run(self, engine: Engine, *, wait: float = 0) -> Round | None:
+        if not self.backoff.due():
+            return None
+        try:
+            done = stamp_round(engine, self.spec, self.client, Round(), wait=wait)
+        except NotaryError as exc:
+            delay = self.backoff.failed()
+            record_status(engine, self.name, reachable=not isinstance(exc, ChainUnreachable),
+                          alert=str(exc)[:500])
+            log.warning("%s: time-stamping postponed %.0f s: %s", self.name, delay, exc)
+            return None
+        self.backoff.succeeded()
+        if done is not None:
+            record_status(engine, self.name, reachable=True, alert=None)
+        return done
+
+
+def anchorers(settings: Settings, chain: ChainClient | None = None,
+              timeout: float = 10.0) -> list:
+    """One anchorer per configured anchor, in order (``chain``: a client to use for its
+    anchor instead of a new one)."""
+    found = []
+    for spec in settings.anchors:
+        if spec.kind == EVM:
+            client = chain if chain is not None and chain.name == spec.name \
+                else ChainClient(settings, timeout, anchor=spec)
+            found.append(EvmAnchorer(client))
+        else:
+            found.append(StampAnchorer(spec, tsa_client(spec, timeout)))
+    return found
+
+
+def _as_anchorers(chain, backoff: Backoff | None) -> list:
+    """``chain``: one chain's client (its anchor alone), or the anchorers to run."""
+    return [EvmAnchorer(chain, backoff)] if isinstance(chain, ChainClient) else list(chain)
+
+
+def run_rounds(engine: Engine, workers: list, *, wait: float = 0) -> Round | None:
+    """A round of each anchor, one after the other (``seal-now``, the tests); the scheduler
+    runs each anchor in a job of its own instead. ``None`` when none ran."""
+    rounds = [done for worker in workers
+              if (done := worker.run(engine, wait=wait)) is not None]
+    if not rounds:
+        return None
+    merged = Round()
+    for done in rounds:
+        for name in merged.__dataclass_fields__:
+            getattr(merged, name).extend(getattr(done, name))
+    return merged
 
 
 @dataclass
@@ -182,27 +286,33 @@ class TickResult:
         return [] if self.round is None else self.round.confirmed
 
 
-def run_seal_job(engine: Engine, chain: ChainClient, max_batch: int,
-                 backoff: Backoff | None = None, *, audit_wait: float | None = None
-                 ) -> TickResult:
+def run_seal_job(engine: Engine, chain, max_batch: int,
+                 backoff: Backoff | None = None, *, audit_wait: float | None = None,
+                 anchor: bool = True) -> TickResult:
     """The seal interval's job: seal what is pending (or, with ``audit_wait``, the audit
-    head alone once its entries have waited that long), then a chain round."""
-    identity.seed_if_new(engine, chain)
+    head alone once its entries have waited that long), then (with ``anchor``) a round of
+    each anchor. ``chain``: one chain's client, or the anchorers (``anchorers``)."""
+    workers = _as_anchorers(chain, backoff)
+    for worker in workers:
+        worker.prepare(engine)
     sealed = seal_all(engine, max_batch) or _waiting_head(engine, audit_wait)
-    return TickResult(sealed, chain_round(engine, chain, backoff))
+    return TickResult(sealed, run_rounds(engine, workers) if anchor else None)
 
 
-def run_tick(engine: Engine, chain: ChainClient, max_batch: int,
-             backoff: Backoff | None = None, *, audit_wait: float | None = None
-             ) -> TickResult:
+def run_tick(engine: Engine, chain, max_batch: int,
+             backoff: Backoff | None = None, *, audit_wait: float | None = None,
+             anchor: bool = True) -> TickResult:
     """The once-a-second job: seal early when a full batch waits, or (with ``audit_wait``)
-    the audit head alone as soon as its entries have waited that long; then a chain round."""
-    identity.seed_if_new(engine, chain)
+    the audit head alone as soon as its entries have waited that long; then (with
+    ``anchor``) a round of each anchor."""
+    workers = _as_anchorers(chain, backoff)
+    for worker in workers:
+        worker.prepare(engine)
     with Session(engine) as session:
         full = pending_count(session) >= max_batch
     sealed = seal_all(engine, max_batch, full_only=True) if full else \
         _waiting_head(engine, audit_wait)
-    return TickResult(sealed, chain_round(engine, chain, backoff))
+    return TickResult(sealed, run_rounds(engine, workers) if anchor else None)
 
 
 def _waiting_head(engine: Engine, audit_wait: float | None) -> list[Batch]:

@@ -18,6 +18,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 
+from trialnotary.anchor_config import EVM, AnchorSpec
 from trialnotary.config import Settings
 from trialnotary.notary.errors import (  # noqa: F401  (importable from here too)
     ChainError,
@@ -86,8 +87,15 @@ class Inclusion:
 
 
 class ChainClient:
-    def __init__(self, settings: Settings, timeout: float = 10.0):
-        self.settings = settings
+    """One EVM anchor's chain (``anchor``; by default the first EVM anchor configured):
+    ``settings`` are the instance's with that anchor's chain, nodes and key."""
+
+    def __init__(self, settings: Settings, timeout: float = 10.0,
+                 anchor: AnchorSpec | None = None):
+        anchor = anchor or next(spec for spec in settings.anchors if spec.kind == EVM)
+        self.name = anchor.name
+        self.spec = anchor
+        self.settings = settings = settings.for_anchor(anchor)
         self._providers = [
             Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
             for url in settings.rpc_urls

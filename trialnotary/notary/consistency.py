@@ -21,6 +21,7 @@ take seconds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -39,12 +40,15 @@ from trialnotary.notary.models import (
     LeafSlot,
     Pending,
     Registration,
+    Rollup,
+    RollupBatch,
 )
 from trialnotary.notary.registrations import leaf_of
+from trialnotary.notary.rollups import rollup_batch_ids
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import audit
 from trialnotary.proof import verify
-from trialnotary.proof.receipt import RECORD_KEYS
+from trialnotary.proof.receipt import RECORD_KEYS, fold_proof
 
 CHUNK = 10_000
 # Changed registrations named one by one, at most; the rest are counted.
@@ -189,25 +193,32 @@ def _check_root(batch: sa.Row, leaves: list[bytes], held: Integrity) -> None:
 # --- the chain -----------------------------------------------------------------------
 
 def _anchors(session: Session, chain: ChainClient, found: Findings, settled: bool) -> None:
+    """The chain's anchor (``chain.name``): each roll-up's root is its batches' tree, at
+    most one transaction per roll-up is confirmed, and each confirmed one is on the
+    canonical chain carrying that root."""
     all_batches = session.exec(select(Batch).order_by(Batch.id)).all()
     roots = {batch.id: bytes(batch.root) for batch in all_batches}
-    confirmed = session.exec(select(Anchor).where(Anchor.state == AnchorState.CONFIRMED)).all()
-    per_batch: dict[int, list[Anchor]] = {}
+    confirmed = session.exec(select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
+                                                  Anchor.name == chain.name)).all()
+    per_rollup: dict[int, list[Anchor]] = {}
     for anchor in confirmed:
-        per_batch.setdefault(anchor.batch_id, []).append(anchor)
+        per_rollup.setdefault(anchor.rollup_id, []).append(anchor)
     found.counts.update(batches=len(all_batches), confirmed_anchors=len(confirmed))
-    for batch in all_batches:
-        mine = per_batch.get(batch.id, [])
+    expected = _rollup_roots(session, roots, found)
+    for rollup_id, mine in per_rollup.items():
         if len(mine) > 1:
-            found.problems.append(f"batch {batch.id}: {len(mine)} confirmed anchors")
-        if settled and (batch.state != BatchState.CONFIRMED or not mine):
+            found.problems.append(f"roll-up {rollup_id} ({_batches_of(session, rollup_id)}): "
+                                  f"{len(mine)} confirmed anchors")
+    for batch in all_batches:
+        if settled and batch.state != BatchState.CONFIRMED:
             found.problems.append(f"batch {batch.id} is {batch.state}, not confirmed")
     for anchor in confirmed:
+        what = _batches_of(session, anchor.rollup_id)
         inclusion = chain.inclusion(anchor.tx_hash)
         if inclusion is None or inclusion.block_hash != anchor.block_hash:
-            found.problems.append(f"batch {anchor.batch_id}: anchor 0x{anchor.tx_hash} is not "
+            found.problems.append(f"{what}: anchor 0x{anchor.tx_hash} is not "
                                   f"in block {anchor.block_number} of the canonical chain")
-        _carries_root(chain, anchor, roots[anchor.batch_id], found)
+        _carries_root(chain, anchor, expected[anchor.rollup_id], what, found)
     mined_here = session.scalar(select(sa.func.count()).select_from(Anchor).where(
         Anchor.state.in_((AnchorState.CONFIRMED, AnchorState.FAILED)),
         Anchor.sender == chain.address, Anchor.chain_id == chain.settings.chain_id))
@@ -218,18 +229,52 @@ def _anchors(session: Session, chain: ChainClient, found: Findings, settled: boo
                               f"{mined_here} anchors were mined")
 
 
-def _carries_root(chain: ChainClient, anchor: Anchor, root: bytes, found: Findings) -> None:
-    """The anchor transaction's data is exactly the batch's root, sent by the anchor's
-    account to itself (what a receipt's ``anchor-tx`` and ``sender`` steps rely on)."""
+def _batches_of(session: Session, rollup_id: int) -> str:
+    ids = rollup_batch_ids(session, rollup_id)
+    return ("batch " if len(ids) == 1 else "batches ") + ", ".join(map(str, ids))
+
+
+def _rollup_roots(session: Session, roots: dict[int, bytes], found: Findings
+                  ) -> dict[int, bytes]:
+    """Each roll-up's root as its batches' roots give it now (what its anchor must carry).
+    A roll-up of several batches must have kept that root, and each batch's stored path
+    must fold to it; one of a batch alone is its batch's root, checked on chain."""
+    rollups = {rollup.id: rollup for rollup in session.exec(select(Rollup))}
+    members: dict[int, list[RollupBatch]] = {}
+    for member in session.exec(select(RollupBatch).order_by(RollupBatch.rollup_id,
+                                                            RollupBatch.leaf_index)):
+        members.setdefault(member.rollup_id, []).append(member)
+    expected = {}
+    for rollup_id, rows in members.items():
+        rollup = rollups[rollup_id]
+        expected[rollup_id] = root = merkle.root_of(
+            merkle.build_levels([roots[row.batch_id] for row in rows]))
+        if len(rows) == 1:
+            continue
+        if root != bytes(rollup.root):
+            found.problems.append(f"roll-up {rollup_id} of {rollup.anchor}: its root is not the "
+                                  "tree of its batches' roots")
+        for row in rows:
+            if fold_proof(roots[row.batch_id], json.loads(row.proof)) != root:
+                found.problems.append(f"batch {row.batch_id}: its path to roll-up {rollup_id}"
+                                      f" of {rollup.anchor} does not fold to its root")
+    return expected
+
+
+def _carries_root(chain: ChainClient, anchor: Anchor, root: bytes, what: str,
+                  found: Findings) -> None:
+    """The anchor transaction's data is exactly the roll-up's root (a batch's own root, for
+    an anchor of each batch), sent by the anchor's account to itself (what a receipt's
+    ``anchor-tx`` and ``sender`` steps rely on)."""
     sent = chain.transaction(anchor.tx_hash)
     if sent is None:
         return  # reported above: not in its block
     if sent.data != root:
-        found.problems.append(f"batch {anchor.batch_id}: anchor 0x{anchor.tx_hash} carries "
+        found.problems.append(f"{what}: anchor 0x{anchor.tx_hash} carries "
                               f"{sent.data.hex() or 'no data'}, not the batch's root "
                               f"{root.hex()}")
     if sent.sender != anchor.sender or sent.to != anchor.sender:
-        found.problems.append(f"batch {anchor.batch_id}: anchor 0x{anchor.tx_hash} was sent "
+        found.problems.append(f"{what}: anchor 0x{anchor.tx_hash} was sent "
                               f"by {sent.sender} to {sent.to}, not by {anchor.sender} to "
                               "itself")
 

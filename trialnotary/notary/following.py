@@ -1,7 +1,8 @@
 """Steps 1 to 3 of an anchoring round (``anchoring``): what the chain did with the
 anchors already sent, and what each needs now: mend the nonce gaps of a node that lost
 state, withdraw confirmations whose block left the canonical chain, and follow each batch's
-live anchors to confirmed, failed, dropped, sent again or replaced.
+live anchors to confirmed, failed, dropped, sent again or replaced. Everything here is one
+EVM anchor's (``chain.name``): its roll-ups and the transactions signed for them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from trialnotary.notary.chain import ChainClient, Inclusion
 from trialnotary.notary.errors import BlockMoved, ChainError, ChainUnreachable
 from trialnotary.notary.evidence import stored, take_evidence
 from trialnotary.notary.faults import crash_point
-from trialnotary.notary.models import Anchor, Batch
+from trialnotary.notary.models import Anchor, Rollup
+from trialnotary.notary.rollups import rollup_batch_ids, set_rollup_state
 from trialnotary.notary.sending import set_states, store_anchor, this_account
 from trialnotary.notary.states import AnchorState, BatchState
 
@@ -57,23 +59,24 @@ def _seconds_since(moment: datetime | None) -> float:
 # --- 3: follow -----------------------------------------------------------------------
 
 def follow(engine: Engine, chain: ChainClient, done: Round) -> None:
-    """Decide, batch by batch, what its sent anchors need."""
+    """Decide, roll-up by roll-up, what its sent anchors need."""
     with Session(engine) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == AnchorState.SENT)
-                               .order_by(Anchor.batch_id, Anchor.id)).all()
-    by_batch: dict[int, list[Anchor]] = defaultdict(list)
+        anchors = session.exec(select(Anchor).where(Anchor.state == AnchorState.SENT,
+                                                    Anchor.name == chain.name)
+                               .order_by(Anchor.rollup_id, Anchor.id)).all()
+    by_rollup: dict[int, list[Anchor]] = defaultdict(list)
     for anchor in anchors:
-        by_batch[anchor.batch_id].append(anchor)
-    for batch_id, live in by_batch.items():
-        _follow_batch(engine, chain, batch_id, live, done)
+        by_rollup[anchor.rollup_id].append(anchor)
+    for rollup_id, live in by_rollup.items():
+        _follow_rollup(engine, chain, rollup_id, live, done)
 
 
-def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[Anchor],
-                  done: Round) -> None:
+def _follow_rollup(engine: Engine, chain: ChainClient, rollup_id: int, live: list[Anchor],
+                   done: Round) -> None:
     newest = live[-1]
     # Any transaction of this nonce may be the mined one: after a reorg, one we had marked
     # replaced (or dropped) can win on the new canonical chain.
-    siblings = _siblings(engine, batch_id, newest.nonce)
+    siblings = _siblings(engine, rollup_id, newest.nonce)
     mined = _mined(chain, siblings)
     if mined is not None:
         anchor, inclusion = mined
@@ -86,36 +89,34 @@ def _follow_batch(engine: Engine, chain: ChainClient, batch_id: int, live: list[
                 if evidence is None:
                     _BACKFILL.setdefault(chain, _Backfill()).may_lack = True
             except BlockMoved as exc:
-                log.warning("batch %s: not confirmed yet: %s", batch_id, exc)
+                log.warning("roll-up %s: not confirmed yet: %s", rollup_id, exc)
                 return
-            if _confirm(engine, anchor, inclusion, siblings, evidence):
-                done.confirmed.append(batch_id)
+            done.confirmed.extend(_confirm(engine, anchor, inclusion, siblings, evidence))
         return
     if chain.mined_nonce(newest.sender) > newest.nonce and _mined(chain, siblings) is None:
-        _drop(engine, batch_id, live)
-        done.dropped.append(batch_id)
+        done.dropped.extend(_drop(engine, rollup_id, live))
         return
     waited = _seconds_since(newest.sent_at)
     if not chain.is_known(newest.tx_hash):
         if waited >= chain.settings.resend_after_seconds:
-            log.warning("batch %s: anchor 0x%s is unknown to the node: sent again",
-                        batch_id, newest.tx_hash)
+            log.warning("roll-up %s: anchor 0x%s is unknown to the node: sent again",
+                        rollup_id, newest.tx_hash)
             chain.send_raw(newest.raw)
             set_states(engine, [newest.id], AnchorState.SENT, sent_at=utcnow())
             done.resent.append(newest.tx_hash)
     elif waited >= chain.settings.replace_after_seconds and chain.can_sign_as(newest.sender):
-        done.replaced.append(_replace(engine, chain, batch_id, newest, waited))
+        done.replaced.append(_replace(engine, chain, rollup_id, newest, waited))
 
 
 # The anchors of a nonce that may still turn out mined (after a reorg, even a replaced one).
 _SIBLING_STATES = (AnchorState.SENT, AnchorState.REPLACED, AnchorState.DROPPED)
 
 
-def _siblings(engine: Engine, batch_id: int, nonce: int) -> list[Anchor]:
-    """Every transaction signed for this batch with this nonce, oldest first."""
+def _siblings(engine: Engine, rollup_id: int, nonce: int) -> list[Anchor]:
+    """Every transaction signed for this roll-up with this nonce, oldest first."""
     with Session(engine) as session:
         return list(session.exec(select(Anchor).where(
-            Anchor.batch_id == batch_id, Anchor.nonce == nonce,
+            Anchor.rollup_id == rollup_id, Anchor.nonce == nonce,
             Anchor.state.in_(_SIBLING_STATES)).order_by(Anchor.id)))
 
 
@@ -141,15 +142,16 @@ def _evidence(chain: ChainClient, anchor: Anchor, inclusion: Inclusion) -> str |
     except (BlockMoved, ChainUnreachable):
         raise
     except (ChainError, KeyError, TypeError, ValueError) as exc:
-        log.error("batch %s: anchor 0x%s is confirmed without chain evidence: %s",
-                  anchor.batch_id, anchor.tx_hash, exc)
+        log.error("roll-up %s: anchor 0x%s is confirmed without chain evidence: %s",
+                  anchor.rollup_id, anchor.tx_hash, exc)
         return None
 
 
 def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
-             siblings: list[Anchor], evidence: str | None) -> bool:
+             siblings: list[Anchor], evidence: str | None) -> list[int]:
     """The mined anchor is confirmed, whatever we had thought of it, with the evidence of
-    its block; its siblings (same batch, same nonce) can never be mined now."""
+    its block; its siblings (same roll-up, same nonce) can never be mined now. The ids of
+    the roll-up's batches, if it was not confirmed before."""
     with write_session(engine) as session:
         updated = session.execute(
             sa.update(Anchor).where(Anchor.id == anchor.id, Anchor.state != AnchorState.CONFIRMED)
@@ -162,17 +164,18 @@ def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
                                                     Anchor.state.in_((AnchorState.SENT,
                                                                      AnchorState.DROPPED)))
                             .values(state=AnchorState.REPLACED))
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state=BatchState.CONFIRMED))
+        batch_ids = set_rollup_state(session, anchor.rollup_id, BatchState.CONFIRMED)
         crash_point("while-confirming")
         session.commit()
-    if updated:
-        log.info("batch %s confirmed in block %s", anchor.batch_id, inclusion.block_number)
-    return bool(updated)
+    if not updated:
+        return []
+    log.info("%s: batch %s confirmed in block %s", anchor.name,
+             ", ".join(map(str, batch_ids)), inclusion.block_number)
+    return batch_ids
 
 
 def _fail(engine: Engine, anchor: Anchor, siblings: list[Anchor]) -> None:
-    """A reverted anchor proves nothing: the batch is signed again with a new nonce."""
+    """A reverted anchor proves nothing: the roll-up is signed again with a new nonce."""
     with write_session(engine) as session:
         session.execute(sa.update(Anchor).where(Anchor.id == anchor.id)
                         .values(state=AnchorState.FAILED))
@@ -180,26 +183,26 @@ def _fail(engine: Engine, anchor: Anchor, siblings: list[Anchor]) -> None:
                                                 Anchor.state == AnchorState.SENT)
                         .values(state=AnchorState.DROPPED,
                                 note="another anchor of its nonce failed"))
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state=BatchState.SEALED))
+        set_rollup_state(session, anchor.rollup_id, BatchState.SEALED)
         session.commit()
-    log.error("batch %s: anchor 0x%s failed on chain; the batch is anchored again",
-              anchor.batch_id, anchor.tx_hash)
+    log.error("roll-up %s: anchor 0x%s failed on chain; it is anchored again",
+              anchor.rollup_id, anchor.tx_hash)
 
 
-def _drop(engine: Engine, batch_id: int, live: list[Anchor]) -> None:
-    """The nonce went to a transaction not ours: sign the batch again with a new one."""
+def _drop(engine: Engine, rollup_id: int, live: list[Anchor]) -> list[int]:
+    """The nonce went to a transaction not ours: sign the roll-up again with a new one.
+    The ids of its batches."""
     set_states(engine, [a.id for a in live], AnchorState.DROPPED,
                note="its nonce was taken by another transaction")
     with write_session(engine) as session:
-        session.execute(sa.update(Batch).where(Batch.id == batch_id)
-                        .values(state=BatchState.SEALED))
+        batch_ids = set_rollup_state(session, rollup_id, BatchState.SEALED)
         session.commit()
-    log.warning("batch %s: nonce %s was taken by a transaction not ours; signing again",
-                batch_id, live[-1].nonce)
+    log.warning("roll-up %s: nonce %s was taken by a transaction not ours; signing again",
+                rollup_id, live[-1].nonce)
+    return batch_ids
 
 
-def _replace(engine: Engine, chain: ChainClient, batch_id: int, stuck: Anchor,
+def _replace(engine: Engine, chain: ChainClient, rollup_id: int, stuck: Anchor,
              waited: float) -> Anchor:
     """A transaction with the stuck one's nonce and fees raised past the node's
     replacement rule (``FeeAboveCap`` when that would pass the cap)."""
@@ -207,32 +210,33 @@ def _replace(engine: Engine, chain: ChainClient, batch_id: int, stuck: Anchor,
         highest = session.execute(
             select(sa.func.max(Anchor.max_fee_per_gas),
                    sa.func.max(Anchor.max_priority_fee_per_gas))
-            .where(Anchor.batch_id == batch_id, Anchor.nonce == stuck.nonce)).one()
-        batch = session.get(Batch, batch_id)
+            .where(Anchor.rollup_id == rollup_id, Anchor.nonce == stuck.nonce)).one()
+        rollup = session.get(Rollup, rollup_id)
     fees = chain.replacement_fees(int(highest[0]), int(highest[1]))
-    tx = chain.sign_anchor(batch.root, stuck.nonce, fees, sender=stuck.sender)
+    tx = chain.sign_anchor(rollup.root, stuck.nonce, fees, sender=stuck.sender)
     note = (f"replaces 0x{stuck.tx_hash[:12]}…, unmined after {waited:.0f} s; fees "
             f"{int(stuck.max_fee_per_gas) / 1e9:.3f} → {tx.max_fee_per_gas / 1e9:.3f} gwei")
     with write_session(engine) as session:
-        anchor = store_anchor(session, batch, tx, chain, replaces=stuck, note=note)
+        anchor = store_anchor(session, rollup, tx, chain, replaces=stuck, note=note)
         session.commit()
-    log.warning("batch %s: %s", batch_id, note)
+    log.warning("roll-up %s: %s", rollup_id, note)
     return anchor
 
 
 # --- 1 and 2: mend gaps, recheck -----------------------------------------------------
 
-def _withdraw(engine: Engine, anchor: Anchor, why: str) -> None:
-    """A confirmed anchor's block is gone: its batch waits for it again."""
+def _withdraw(engine: Engine, anchor: Anchor, why: str) -> list[int]:
+    """A confirmed anchor's block is gone: its roll-up waits for it again. The ids of the
+    roll-up's batches."""
     with write_session(engine) as session:
         session.execute(sa.update(Anchor).where(Anchor.id == anchor.id).values(
             state=AnchorState.SENT, block_number=None, block_hash=None, block_time=None,
             evidence=None, confirmed_at=None, sent_at=utcnow(), note=why))
-        session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id)
-                        .values(state=BatchState.SENT))
+        batch_ids = set_rollup_state(session, anchor.rollup_id, BatchState.SENT)
         session.commit()
-    log.warning("batch %s: %s; its anchor 0x%s is sent again", anchor.batch_id, why,
+    log.warning("roll-up %s: %s; its anchor 0x%s is sent again", anchor.rollup_id, why,
                 anchor.tx_hash)
+    return batch_ids
 
 
 def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
@@ -247,15 +251,16 @@ def recheck_confirmed(engine: Engine, chain: ChainClient, done: Round) -> None:
     with Session(engine) as session:
         recent = session.exec(select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
                                                    Anchor.block_number > final,
+                                                   Anchor.name == chain.name,
                                                    Anchor.chain_id == chain.settings.chain_id)
                               .order_by(Anchor.nonce)).all()
     for anchor in recent:
         inclusion = chain.inclusion(anchor.tx_hash)
         if inclusion is not None and inclusion.block_hash == anchor.block_hash:
             continue
-        _withdraw(engine, anchor, f"block {anchor.block_number} left the canonical chain")
+        done.reverted.extend(_withdraw(engine, anchor, f"block {anchor.block_number} left "
+                                                       "the canonical chain"))
         chain.send_raw(anchor.raw)
-        done.reverted.append(anchor.batch_id)
 
 
 def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
@@ -272,6 +277,7 @@ def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
         missing = session.exec(
             select(Anchor).where(Anchor.state == AnchorState.CONFIRMED,
                                  Anchor.evidence.is_(None),
+                                 Anchor.name == chain.name,
                                  Anchor.chain_id == chain.settings.chain_id,
                                  Anchor.id.not_in(given_up))
             .order_by(Anchor.id).limit(BACKFILL_PER_ROUND)).all()
@@ -282,8 +288,8 @@ def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
         try:
             evidence = _evidence(chain, anchor, settled)
         except BlockMoved as exc:
-            log.error("batch %s: no chain evidence for its confirmed anchor: %s",
-                      anchor.batch_id, exc)
+            log.error("roll-up %s: no chain evidence for its confirmed anchor: %s",
+                      anchor.rollup_id, exc)
             evidence = None
         if evidence is None:
             given_up.add(anchor.id)
@@ -294,7 +300,8 @@ def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
                                                     Anchor.block_hash == anchor.block_hash)
                             .values(evidence=evidence))
             session.commit()
-        done.evidenced.append(anchor.batch_id)
+        with Session(engine) as session:
+            done.evidenced.extend(rollup_batch_ids(session, anchor.rollup_id))
 
 
 def mend_gaps(engine: Engine, chain: ChainClient, done: Round) -> None:
@@ -317,8 +324,8 @@ def mend_gaps(engine: Engine, chain: ChainClient, done: Round) -> None:
                                                  *this_account(chain), Anchor.nonce >= mined)
                             .order_by(Anchor.nonce)).all()
     for anchor in lost:
-        _withdraw(engine, anchor, f"the node has mined only {mined} transactions of the "
-                                  f"account, not nonce {anchor.nonce}")
+        done.reverted.extend(_withdraw(engine, anchor, f"the node has mined only {mined} "
+                                                       f"transactions of the account, not "
+                                                       f"nonce {anchor.nonce}"))
         chain.send_raw(anchor.raw)
-        done.reverted.append(anchor.batch_id)
 

@@ -27,23 +27,23 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from trialnotary.anchor_config import EVM, RFC3161
 from trialnotary.config import CHAINS, ConfigError, Settings
 from trialnotary.db import as_utc, utcnow, write_session
 from trialnotary.notary.errors import ChainError, IdentityRefused
-from trialnotary.notary.models import Anchor, IdentityVersion, NotaryAddress
+from trialnotary.notary.models import Anchor, IdentityVersion, NotaryAddress, RollupBatch
 from trialnotary.notary.states import LIVE_ANCHOR_STATES, AnchorState
 from trialnotary.people import audit
 from trialnotary.proof.receipt import canonical_json, rfc3339_ms
 
 log = logging.getLogger(__name__)
-EVM = "evm"
 ACTOR = "trialnotary"
 AUDIT_ACTION = "notary.identity"
 
 
 @dataclass(frozen=True)
 class ConfiguredAnchor:
-    """One anchor of this instance, as its identity lists it."""
+    """One EVM anchor of this instance, as its identity lists it."""
 
     name: str
     kind: str
@@ -52,9 +52,11 @@ class ConfiguredAnchor:
 
 
 def configured_anchors(settings: Settings) -> list[ConfiguredAnchor]:
-    """The instance's anchors, in one place: today the single configured chain, named
-    after it (``local``, ``sepolia``, …)."""
-    return [ConfiguredAnchor(name=settings.chain, kind=EVM, chain_id=settings.chain_id)]
+    """The instance's EVM anchors (``settings.anchors``; without ``[[anchors]]``, the one
+    configured chain, named after it: ``local``, ``sepolia``, …)."""
+    return [ConfiguredAnchor(name=spec.name, kind=EVM, chain_id=spec.chain_id,
+                             retire_on=spec.retire_on.isoformat() if spec.retire_on else None)
+            for spec in settings.anchors if spec.kind == EVM]
 
 
 def anchor_for_chain(settings: Settings, chain_id: int) -> ConfiguredAnchor:
@@ -266,7 +268,9 @@ def _first_blocks(session: Session, chain_id: int, batch_ids: list[int]) -> dict
         return {}
     return dict(session.execute(
         select(Anchor.sender, sa.func.min(Anchor.block_time)).where(
-            Anchor.batch_id.in_(batch_ids), Anchor.state == AnchorState.CONFIRMED,
+            Anchor.rollup_id.in_(select(RollupBatch.rollup_id)
+                                 .where(RollupBatch.batch_id.in_(batch_ids))),
+            Anchor.state == AnchorState.CONFIRMED,
             Anchor.chain_id == chain_id, Anchor.block_time.is_not(None))
         .group_by(Anchor.sender)).all())
 
@@ -352,12 +356,35 @@ def _content(session: Session, settings: Settings, served_url: str | None) -> di
     groups: dict[tuple[str, int], list[NotaryAddress]] = {}
     for row in _rows(session):
         groups.setdefault((row.anchor, row.chain_id), []).append(row)
+    retire_on = {anchor.name: anchor.retire_on for anchor in configured_anchors(settings)}
     anchors = [{
-        "name": name, "kind": EVM, "chainId": chain_id, "retireOn": None,
+        "name": name, "kind": EVM, "chainId": chain_id, "retireOn": retire_on.get(name),
         "addresses": [{"address": row.address, "from": row.valid_from, "until": row.until,
                        "compromisedFrom": row.compromised_from} for row in rows],
     } for (name, chain_id), rows in groups.items()]
-    return {"name": settings.notary_name, "url": url, "anchors": anchors}
+    return {"name": settings.notary_name, "url": url,
+            "anchors": anchors + _authorities(settings)}
+
+
+def _authorities(settings: Settings) -> list[dict]:
+    """The RFC 3161 anchors, with the CA certificates their tokens are checked against
+    (what a reviewer pins a time-stamp with)."""
+    return [{"name": spec.name, "kind": RFC3161, "url": spec.url,
+             "retireOn": spec.retire_on.isoformat() if spec.retire_on else None,
+             "certificates": _pem_certificates(spec.ca_file)}
+            for spec in settings.anchors if spec.kind == RFC3161]
+
+
+def _pem_certificates(path: Path) -> list[str]:
+    """Each PEM certificate of a file, as text (none when it cannot be read)."""
+    try:
+        text = path.read_text("ascii")
+    except (OSError, UnicodeDecodeError):
+        log.error("the CA file %s cannot be read: the identity lists no certificate", path)
+        return []
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    return [part[part.index(begin):].strip() + "\n" + end + "\n"
+            for part in text.split(end) if begin in part]
 
 
 def _latest(session: Session) -> IdentityVersion | None:

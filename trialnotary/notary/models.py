@@ -102,20 +102,52 @@ class LeafSlot(SQLModel, table=True):
     leaf_index: int
 
 
-class Anchor(SQLModel, table=True):
-    """One signed anchoring transaction of a batch; its signed bytes are kept to re-send.
+class Rollup(SQLModel, table=True):
+    """What one anchor attests: the root of a tree over batch roots, in batch order. An
+    anchor of each batch has one roll-up per batch (its root is the batch's, no path); an
+    anchor with a period has one per period, over the batches sealed in it.
 
-    ``state``: signed → sent → confirmed; or ``replaced`` (another anchor of the batch with
-    the same nonce, higher fees, won), ``dropped`` (the nonce was taken by a transaction
-    not ours: the batch is signed again with a new one) or ``failed`` (mined, reverted).
-    A batch's live anchors share one nonce, so at most one of them survives on chain.
-    ``evidence``: once confirmed, the chain evidence its receipts carry (JSON, see
+    ``state``: sealed → sent → confirmed, as a batch's; a batch is confirmed as soon as one
+    roll-up holding it is.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    anchor: str = Field(max_length=64, index=True)
+    root: bytes = Field(sa_type=sa.LargeBinary(32))
+    leaf_count: int
+    created_at: str = Field(max_length=24)
+    state: str = Field(default=BatchState.SEALED, max_length=16, index=True)
+
+
+class RollupBatch(SQLModel, table=True):
+    """A batch in one anchor's roll-up: its leaf index and the path from its root to the
+    roll-up's (a receipt's ``rollup.proof``, as JSON; ``[]`` for a roll-up of one batch).
+    One per anchor and batch."""
+
+    __tablename__ = "rollup_batch"
+    anchor: str = Field(max_length=64, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id", primary_key=True)
+    rollup_id: int = Field(foreign_key="rollup.id", index=True)
+    leaf_index: int
+    proof: str = Field(sa_type=sa.Text)
+
+
+class Anchor(SQLModel, table=True):
+    """One signed anchoring transaction of a roll-up (``name``: the configured EVM anchor);
+    its signed bytes are kept to re-send.
+
+    ``state``: signed → sent → confirmed; or ``replaced`` (another anchor of the roll-up
+    with the same nonce, higher fees, won), ``dropped`` (the nonce was taken by a
+    transaction not ours: the roll-up is signed again with a new one) or ``failed`` (mined,
+    reverted). A roll-up's live anchors share one nonce, so at most one of them survives on
+    chain. ``evidence``: once confirmed, the chain evidence its receipts carry (JSON, see
     ``notary.evidence``), or ``None`` (taken before evidence existed, or the node could not
     give it).
     """
 
     id: int | None = Field(default=None, primary_key=True)
-    batch_id: int = Field(foreign_key="batch.id", index=True)
+    name: str = Field(max_length=64, index=True)
+    rollup_id: int = Field(foreign_key="rollup.id", index=True)
     chain_id: int
     sender: str = Field(max_length=42)
     nonce: int = Field(sa_type=sa.BigInteger)
@@ -136,6 +168,19 @@ class Anchor(SQLModel, table=True):
     evidence: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class Stamp(SQLModel, table=True):
+    """An RFC 3161 time-stamp token over a roll-up's root, from the anchor ``name``'s
+    time-stamp authority; kept only once it verified against the configured CA."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, index=True)
+    rollup_id: int = Field(foreign_key="rollup.id", unique=True)
+    token: bytes = Field(sa_type=sa.LargeBinary)
+    gen_time: str = Field(max_length=20)
+    tsa: str = Field(max_length=300)
+    created_at: datetime = UtcDateTime(default_factory=utcnow)
+
+
 class IdempotencyKey(SQLModel, table=True):
     """The first answer to a request with an ``Idempotency-Key``, per token, for 24 h."""
 
@@ -151,12 +196,16 @@ class IdempotencyKey(SQLModel, table=True):
 
 
 class ChainStatus(SQLModel, table=True):
-    """What the anchorer last saw of the chain (one row), for readiness and the admin page:
-    reachable or not and since when, and the alert that stops anchoring, if any."""
+    """One configured anchor as the notary knows it: from which batch on it anchors (an
+    anchor added later does not go back over older batches), and what it last saw of its
+    chain or time-stamp authority, for readiness and the admin page: reachable or not and
+    since when, and the alert that stops it, if any."""
 
     __tablename__ = "chain_status"
-    id: int = Field(default=1, primary_key=True)
-    reachable: bool
+    id: int | None = Field(default=None, primary_key=True)
+    anchor: str = Field(max_length=64, unique=True)
+    first_batch_id: int = 1
+    reachable: bool = True
     since: datetime = UtcDateTime(default_factory=utcnow)
     checked_at: datetime = UtcDateTime(default_factory=utcnow)
     alert: str | None = Field(default=None, max_length=500)

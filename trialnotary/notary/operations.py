@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from trialnotary.notary import batches
-from trialnotary.notary.models import Anchor, Batch
+from trialnotary.notary.models import Anchor, Batch, RollupBatch
 from trialnotary.notary.states import LIVE_ANCHOR_STATES, BatchState
 
 
@@ -48,3 +48,13 @@ def anchors_in_flight(engine: Engine) -> int:
     with Session(engine) as session:
         return session.scalar(select(func.count()).select_from(Anchor)
                               .where(Anchor.state.in_(LIVE_ANCHOR_STATES)))
+
+
+def batches_of(engine: Engine, anchors: Iterable[Anchor]) -> set[int]:
+    """The batches these anchor transactions attest (through their roll-ups)."""
+    rollup_ids = {anchor.rollup_id for anchor in anchors}
+    if not rollup_ids:
+        return set()
+    with Session(engine) as session:
+        return set(session.scalars(select(RollupBatch.batch_id)
+                                   .where(RollupBatch.rollup_id.in_(rollup_ids))))

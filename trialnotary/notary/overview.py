@@ -20,7 +20,7 @@ from trialnotary.db import as_utc, utcnow
 from trialnotary.filenames import receipt_filename
 from trialnotary.notary.anchoring import chain_status
 from trialnotary.notary.batches import registration_status
-from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration
+from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration, RollupBatch
 from trialnotary.notary.receipts import latest_anchors, receipts_of
 from trialnotary.notary.registrations import first_corrections
 from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
@@ -54,8 +54,12 @@ def _scoped(query, principal: Principal):
     return query.where(sa.false())
 
 
-def _confirmed_anchor():
-    return (sa.and_(Anchor.batch_id == Batch.id, Anchor.state == AnchorState.CONFIRMED))
+def _first_confirmed_anchor():
+    """Per batch, its first confirmed EVM transaction (of any anchor)."""
+    return (select(RollupBatch.batch_id, sa.func.min(Anchor.id).label("anchor_id"))
+            .join(Anchor, Anchor.rollup_id == RollupBatch.rollup_id)
+            .where(Anchor.state == AnchorState.CONFIRMED)
+            .group_by(RollupBatch.batch_id).subquery("first_anchor"))
 
 
 _CORRECTION = aliased(Registration, name="correction")
@@ -65,12 +69,14 @@ def _rows_query():
     """Registrations with their slot, batch, confirmed anchor and the correction that
     supersedes them (``None`` where there is none)."""
     first = first_corrections()
+    confirmed = _first_confirmed_anchor()
     return (select(Registration, LeafSlot.batch_id, LeafSlot.leaf_index, Batch.state,
                    Anchor.tx_hash, Anchor.chain_id, Anchor.block_number, Anchor.block_time,
                    _CORRECTION.id, _CORRECTION.reason)
             .outerjoin(LeafSlot, LeafSlot.seq == Registration.seq)
             .outerjoin(Batch, Batch.id == LeafSlot.batch_id)
-            .outerjoin(Anchor, _confirmed_anchor())
+            .outerjoin(confirmed, confirmed.c.batch_id == Batch.id)
+            .outerjoin(Anchor, Anchor.id == confirmed.c.anchor_id)
             .outerjoin(first, first.c.target == Registration.id)
             .outerjoin(_CORRECTION, _CORRECTION.seq == first.c.seq))
 
@@ -270,8 +276,9 @@ def batch_detail(session: Session, batch_id: int, *, page: int = 1,
     batch = session.get(Batch, batch_id)
     if batch is None:
         return None
-    anchors = list(session.exec(select(Anchor).where(Anchor.batch_id == batch_id)
-                                .order_by(Anchor.id)))
+    anchors = list(session.exec(select(Anchor)
+                                .join(RollupBatch, RollupBatch.rollup_id == Anchor.rollup_id)
+                                .where(RollupBatch.batch_id == batch_id).order_by(Anchor.id)))
     in_batch = LeafSlot.batch_id == batch_id
     count = session.scalar(select(sa.func.count()).select_from(LeafSlot).where(in_batch))
     rows = session.execute(

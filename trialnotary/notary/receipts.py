@@ -13,38 +13,81 @@ from sqlmodel import Session, select
 
 from trialnotary.notary import merkle
 from trialnotary.notary.driver import driver_rows
-from trialnotary.notary.identity import anchor_names, default_anchor_name
 from trialnotary.notary.models import (
     RECORD_COLUMNS,
     Anchor,
     Batch,
+    ChainStatus,
     LeafSlot,
-    NotaryAddress,
     Registration,
+    Rollup,
+    RollupBatch,
+    Stamp,
 )
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
+from trialnotary.proof.facts import TIMESTAMP_TYPE
 from trialnotary.proof.receipt import RECORD_KEYS, build_receipt
 
-# What a receipt tells of its anchor, as ``build_receipt`` takes it: ``Anchor``'s names
+# What a receipt tells of an EVM anchor, as ``anchor_entry`` takes it: ``Anchor``'s names
 # (``evidence`` is kept as JSON text).
 ANCHOR_FIELDS = ("tx_hash", "chain_id", "sender", "block_number", "block_hash", "block_time",
                  "evidence")
+_CONFIRMED_ROLLUP = sa.literal_column(f"'{BatchState.CONFIRMED}'")
+_ANCHOR_CONFIRMED = sa.literal_column(f"'{AnchorState.CONFIRMED}'")
+_RB, _R, _A, _T, _CS = (RollupBatch.__table__.c, Rollup.__table__.c, Anchor.__table__.c,
+                        Stamp.__table__.c, ChainStatus.__table__.c)
+# Every confirmed anchor of one batch: its roll-up path and its transaction or token, in
+# the order the notary first ran its anchors (docs/receipt.md, "Several anchors").
+_BATCH_ANCHORS = (
+    sa.select(_RB.anchor, _RB.proof, _R.root, *(_A[name] for name in ANCHOR_FIELDS),
+              _T.token, _T.gen_time)
+    .join_from(RollupBatch.__table__, Rollup.__table__, _R.id == _RB.rollup_id)
+    .outerjoin(Anchor.__table__, sa.and_(_A.rollup_id == _R.id, _A.state == _ANCHOR_CONFIRMED))
+    .outerjoin(Stamp.__table__, _T.rollup_id == _R.id)
+    .outerjoin(ChainStatus.__table__, _CS.anchor == _RB.anchor)
+    .where(_RB.batch_id == sa.bindparam("batch"), _R.state == _CONFIRMED_ROLLUP,
+           sa.or_(_A.id.is_not(None), _T.id.is_not(None)))
+    .order_by(_CS.id, _RB.anchor))
+_AnchorRow = collections.namedtuple("_AnchorRow",
+                                    [c.name for c in _BATCH_ANCHORS.selected_columns])
+
+
+def batch_anchors(connection: sa.Connection, batch_id: int) -> list[dict]:
+    """The confirmed anchors of a batch, as ``proof.receipt.anchor_entry`` takes them."""
+    rows = driver_rows(connection, _BATCH_ANCHORS, {"batch": batch_id})
+    return [_anchor(_AnchorRow(*row)) for row in rows]
+
+
+def _anchor(row) -> dict:
+    rollup = {"root": bytes(row.root).hex(), "proof": json.loads(row.proof)}
+    if row.token is not None:
+        return {"type": TIMESTAMP_TYPE, "name": row.anchor, "token": bytes(row.token),
+                "gen_time": row.gen_time, "rollup": rollup}
+    fields = {name: getattr(row, name) for name in ANCHOR_FIELDS}
+    if fields["evidence"] is not None:
+        fields["evidence"] = json.loads(fields["evidence"])
+    return {"name": row.anchor, **fields, "rollup": rollup}
 
 
 def confirmed_anchor(session: Session, batch_id: int) -> Anchor | None:
-    return session.exec(select(Anchor).where(Anchor.batch_id == batch_id,
-                                             Anchor.state == AnchorState.CONFIRMED)).first()
+    """A confirmed EVM transaction attesting this batch (its own, or its roll-up's)."""
+    return session.exec(select(Anchor).join(RollupBatch, RollupBatch.rollup_id == Anchor.rollup_id)
+                        .where(RollupBatch.batch_id == batch_id,
+                               Anchor.state == AnchorState.CONFIRMED)
+                        .order_by(Anchor.id)).first()
 
 
 def latest_anchors(session: Session, batch_ids: set[int]) -> dict[int, Anchor]:
-    """The newest anchor of each batch (re-sent or replaced ones come later)."""
+    """The newest EVM transaction of each batch (re-sent or replaced ones come later)."""
     if not batch_ids:
         return {}
     latest = {}
-    for anchor in session.exec(select(Anchor).where(Anchor.batch_id.in_(batch_ids))
-                               .order_by(Anchor.id)):
-        latest[anchor.batch_id] = anchor
+    for batch_id, anchor in session.exec(
+            select(RollupBatch.batch_id, Anchor)
+            .join(Anchor, Anchor.rollup_id == RollupBatch.rollup_id)
+            .where(RollupBatch.batch_id.in_(batch_ids)).order_by(Anchor.id)):
+        latest[batch_id] = anchor
     return latest
 
 
@@ -65,7 +108,7 @@ def slot_of(session: Session, registration: Registration) -> LeafSlot | None:
 
 
 def receipt_for(session: Session, registration: Registration, notary: dict) -> dict | None:
-    """The receipt of a registration, or ``None`` until its anchor is confirmed.
+    """The receipt of a registration, or ``None`` until one of its anchors is confirmed.
     ``notary`` is the receipt's ``{"name", "url"}`` (``identity.notary_of``)."""
     slot = slot_of(session, registration)
     if slot is None:
@@ -73,30 +116,22 @@ def receipt_for(session: Session, registration: Registration, notary: dict) -> d
     batch = session.get(Batch, slot.batch_id)
     if batch is None or batch.state != BatchState.CONFIRMED:
         return None
-    anchor = confirmed_anchor(session, batch.id)
-    if anchor is None:
+    anchors = batch_anchors(session.connection(), batch.id)
+    if not anchors:
         return None
-    return _receipt(registration, slot, batch, anchor,
-                    proof_for(session, batch, slot.leaf_index), notary,
-                    _anchor_name(anchor_names(session), anchor))
+    return _receipt(registration, slot, batch, anchors,
+                    proof_for(session, batch, slot.leaf_index), notary)
 
 
 # Inlined, not bound: the download path runs this statement straight on the driver.
 _BATCH_CONFIRMED = sa.literal_column(f"'{BatchState.CONFIRMED}'")
-_ANCHOR_CONFIRMED = sa.literal_column(f"'{AnchorState.CONFIRMED}'")
-_S, _L, _B, _A, _N = (Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c,
-                      Anchor.__table__.c, NotaryAddress.__table__.c)
+_S, _L, _B = (Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c)
 _CONFIRMED = (
     sa.select(*(_S[column] for column in RECORD_COLUMNS), _S.leaf, _L.leaf_index,
-              _L.batch_id, _B.leaf_count, _B.sealed_at, _B.root,
-              *(_A[name] for name in ANCHOR_FIELDS), _N.anchor.label("anchor_name"))
+              _L.batch_id, _B.leaf_count, _B.sealed_at, _B.root)
     .join_from(Registration.__table__, LeafSlot.__table__, _L.seq == _S.seq)
     .join(Batch.__table__, _B.id == _L.batch_id)
-    .join(Anchor.__table__, _A.batch_id == _B.id)
-    .outerjoin(NotaryAddress.__table__, sa.and_(_N.chain_id == _A.chain_id,
-                                                _N.address == _A.sender))
-    .where(_S.id == sa.bindparam("id"), _B.state == _BATCH_CONFIRMED,
-           _A.state == _ANCHOR_CONFIRMED))
+    .where(_S.id == sa.bindparam("id"), _B.state == _BATCH_CONFIRMED))
 
 
 _ConfirmedRow = collections.namedtuple("_ConfirmedRow",
@@ -105,67 +140,54 @@ _ConfirmedRow = collections.namedtuple("_ConfirmedRow",
 
 def confirmed_receipt(connection: sa.Connection, registration_id: str,
                       notary: dict) -> dict | None:
-    """The receipt of a confirmed registration in two indexed reads and no ORM objects
+    """The receipt of a confirmed registration in three indexed reads and no ORM objects
     (the download path: several times cheaper than :func:`receipt_for`); ``None`` when it
     is not confirmed, or its stored tree needs rebuilding (:func:`receipt_for` does that)."""
     rows = driver_rows(connection, _CONFIRMED, {"id": registration_id})
     if not rows:
         return None
     row = _ConfirmedRow(*rows[0])
+    anchors = batch_anchors(connection, row.batch_id)
     proof = stored_proof(connection, row.batch_id, row.leaf_index, row.leaf_count, row.root)
-    if proof is None:
+    if proof is None or not anchors:
         return None
     record = dict(zip(RECORD_KEYS, row[:len(RECORD_KEYS)], strict=True))
-    return _assemble(record, row.leaf, row.root, proof, row,
+    return _assemble(record, row.leaf, row.root, proof, anchors,
                      batch_id=row.batch_id, leaf_index=row.leaf_index,
-                     leaf_count=row.leaf_count, sealed_at=row.sealed_at, notary=notary,
-                     anchor_name=row.anchor_name or default_anchor_name(row.chain_id))
+                     leaf_count=row.leaf_count, sealed_at=row.sealed_at, notary=notary)
 
 
 def receipts_of(session: Session, sealed: list[tuple[Registration, LeafSlot]],
                 notary: dict) -> Iterator[tuple[Registration, dict]]:
-    """Receipts of many sealed registrations (a trial's bundle): each batch's anchor and
+    """Receipts of many sealed registrations (a trial's bundle): each batch's anchors and
     stored tree are read once, not once per receipt. Unconfirmed ones are left out."""
     by_batch: dict[int, list[tuple[Registration, LeafSlot]]] = {}
-    names = anchor_names(session)
     for registration, slot in sealed:
         by_batch.setdefault(slot.batch_id, []).append((registration, slot))
     for batch_id, members in by_batch.items():
         batch = session.get(Batch, batch_id)
-        anchor = confirmed_anchor(session, batch_id) if batch.state == BatchState.CONFIRMED \
-            else None
-        if anchor is None:
+        anchors = batch_anchors(session.connection(), batch_id) \
+            if batch.state == BatchState.CONFIRMED else []
+        if not anchors:
             continue
         levels = stored_levels(session, batch)
         for registration, slot in members:
             proof = merkle.proof_from_levels(levels, slot.leaf_index)
-            yield registration, _receipt(registration, slot, batch, anchor, proof, notary,
-                                         _anchor_name(names, anchor))
+            yield registration, _receipt(registration, slot, batch, anchors, proof, notary)
 
 
-
-def _anchor_name(names: dict[tuple[int, str], str], anchor: Anchor) -> str:
-    return names.get((anchor.chain_id, anchor.sender)) or default_anchor_name(anchor.chain_id)
-
-
-def _receipt(registration: Registration, slot: LeafSlot, batch: Batch, anchor: Anchor,
-             proof: list[dict], notary: dict, anchor_name: str) -> dict:
-    return _assemble(registration.record(), registration.leaf, batch.root, proof, anchor,
+def _receipt(registration: Registration, slot: LeafSlot, batch: Batch, anchors: list[dict],
+             proof: list[dict], notary: dict) -> dict:
+    return _assemble(registration.record(), registration.leaf, batch.root, proof, anchors,
                      batch_id=batch.id, leaf_index=slot.leaf_index,
-                     leaf_count=batch.leaf_count, sealed_at=batch.sealed_at, notary=notary,
-                     anchor_name=anchor_name)
+                     leaf_count=batch.leaf_count, sealed_at=batch.sealed_at, notary=notary)
 
 
-def _assemble(record: dict, leaf: bytes, root: bytes, proof: list[dict], anchor, *,
-              batch_id: int, leaf_index: int, leaf_count: int, sealed_at: str,
-              notary: dict, anchor_name: str) -> dict:
-    """The receipt (version 2), whether its parts come as ORM objects or as one driver row:
-    ``anchor`` has the attributes ``ANCHOR_FIELDS`` names."""
-    fields = {name: getattr(anchor, name) for name in ANCHOR_FIELDS}
-    if fields["evidence"] is not None:
-        fields["evidence"] = json.loads(fields["evidence"])
+def _assemble(record: dict, leaf: bytes, root: bytes, proof: list[dict], anchors: list[dict],
+              *, batch_id: int, leaf_index: int, leaf_count: int, sealed_at: str,
+              notary: dict) -> dict:
+    """The receipt (version 2), whether its parts come as ORM objects or as driver rows."""
     return build_receipt(
-        record=record, leaf=bytes(leaf), root=bytes(root), proof=proof,
-        anchor={"name": anchor_name, **fields},
+        record=record, leaf=bytes(leaf), root=bytes(root), proof=proof, anchors=anchors,
         batch={"id": batch_id, "leaf_index": leaf_index, "leaf_count": leaf_count,
                "sealed_at": sealed_at}, notary=notary)

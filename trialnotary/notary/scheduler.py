@@ -20,7 +20,6 @@ from sqlmodel import Session
 from trialnotary.config import Settings, private_opener
 from trialnotary.db import WriterBusy, engine_for
 from trialnotary.notary import anchoring, registrations
-from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.errors import SchedulerAlreadyRunning
 
 log = logging.getLogger(__name__)
@@ -75,22 +74,28 @@ def start(settings: Settings, *, background: bool):
     """Build and start the scheduler. In the foreground this blocks until interrupted."""
     engine = engine_for(settings)
     claim = _claim_sqlite(settings.database_url) if engine.dialect.name == "sqlite" else None
-    chain = ChainClient(settings)
+    workers = anchoring.anchorers(settings)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     kind = BackgroundScheduler if background else BlockingScheduler
     scheduler = kind(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
-    backoff = anchoring.Backoff()  # shared: an outage slows both jobs' chain rounds
     # Audit entries wait at most one seal interval for a batch (of the head alone if no
     # registration comes): the tick seals it as soon as they have waited that long.
     interval = settings.seal_interval_seconds
     scheduler.add_job(
-        _guarded(lambda: anchoring.run_seal_job(engine, chain, settings.max_batch, backoff,
-                                                audit_wait=interval), "seal"),
+        _guarded(lambda: anchoring.run_seal_job(engine, workers, settings.max_batch,
+                                                audit_wait=interval, anchor=False), "seal"),
         "interval", seconds=interval, id="seal")
     scheduler.add_job(
-        _guarded(lambda: anchoring.run_tick(engine, chain, settings.max_batch, backoff,
-                                            audit_wait=interval), "tick"),
+        _guarded(lambda: anchoring.run_tick(engine, workers, settings.max_batch,
+                                            audit_wait=interval, anchor=False), "tick"),
         "interval", seconds=TICK_SECONDS, id="tick", next_run_time=datetime.now(UTC))
+    # Each anchor in a job of its own (its own thread, lock and backoff): a dead node or an
+    # empty account on one never delays the others.
+    for worker in workers:
+        scheduler.add_job(_guarded(lambda worker=worker: worker.run(engine),
+                                   f"anchor {worker.name}"),
+                          "interval", seconds=TICK_SECONDS, id=f"anchor-{worker.name}",
+                          next_run_time=datetime.now(UTC))
     scheduler.add_job(_guarded(lambda: purge_idempotency_keys(engine), "purge"),
                       "interval", hours=1, id="purge-idempotency-keys")
     if claim is not None:

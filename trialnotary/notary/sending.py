@@ -1,6 +1,6 @@
 """Steps 4 and 5 of an anchoring round (``anchoring``): sign a transaction for each sealed
-batch that has no live anchor, keeping its bytes, then send the signed ones from those
-bytes. Also the small writes the other steps share.
+roll-up of the chain's anchor that has no live transaction, keeping its bytes, then send
+the signed ones from those bytes. Also the small writes the other steps share.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from trialnotary.db import utcnow, write_session
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.errors import ChainError
 from trialnotary.notary.faults import crash_point
-from trialnotary.notary.models import Anchor, Batch
+from trialnotary.notary.models import Anchor, Rollup
+from trialnotary.notary.rollups import set_rollup_state
 from trialnotary.notary.states import LIVE_ANCHOR_STATES, AnchorState, BatchState
 
 log = logging.getLogger(__name__)
 
 
 def sign_new(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    """Sign one transaction for each sealed batch with no live anchor; keep its bytes.
+    """Sign one transaction for each sealed roll-up of this anchor with no live one; keep
+    its bytes.
 
     The chain is asked (nonce, fees) and everything signed before the write transaction
     opens, so SQLite's write lock is never held across a network call. The chain lock
@@ -30,27 +32,27 @@ def sign_new(engine: Engine, chain: ChainClient) -> list[Anchor]:
     """
     with Session(engine) as session:
         waiting = session.exec(
-            select(Batch).where(Batch.state == BatchState.SEALED,
-                                ~sa.exists().where(Anchor.batch_id == Batch.id,
-                                                   Anchor.state.in_(LIVE_ANCHOR_STATES)))
-            .order_by(Batch.id)).all()
+            select(Rollup).where(Rollup.anchor == chain.name, Rollup.state == BatchState.SEALED,
+                                 ~sa.exists().where(Anchor.rollup_id == Rollup.id,
+                                                    Anchor.state.in_(LIVE_ANCHOR_STATES)))
+            .order_by(Rollup.id)).all()
         if not waiting:
             return []
         first = _next_nonce(session, chain)
     fees = chain.fees()
-    signed = [(batch, chain.sign_anchor(batch.root, first + i, fees))
-              for i, batch in enumerate(waiting)]
+    signed = [(rollup, chain.sign_anchor(rollup.root, first + i, fees))
+              for i, rollup in enumerate(waiting)]
     with write_session(engine) as session:
-        stored = [store_anchor(session, batch, tx, chain) for batch, tx in signed]
+        stored = [store_anchor(session, rollup, tx, chain) for rollup, tx in signed]
         session.commit()
     crash_point("after-sign")
     return stored
 
 
-def store_anchor(session: Session, batch: Batch, tx, chain: ChainClient, *,
+def store_anchor(session: Session, rollup: Rollup, tx, chain: ChainClient, *,
                  replaces: Anchor | None = None, note: str | None = None) -> Anchor:
     """Keep a signed transaction (``replaces``: the stuck anchor it takes over from)."""
-    anchor = Anchor(batch_id=batch.id, chain_id=chain.settings.chain_id,
+    anchor = Anchor(name=chain.name, rollup_id=rollup.id, chain_id=chain.settings.chain_id,
                     sender=tx.sender or chain.address,
                     nonce=tx.nonce, tx_hash=tx.tx_hash, raw=tx.raw, gas=tx.gas,
                     max_fee_per_gas=tx.max_fee_per_gas,
@@ -74,9 +76,10 @@ def _next_nonce(session: Session, chain: ChainClient) -> int:
 
 
 def broadcast(engine: Engine, chain: ChainClient) -> list[Anchor]:
-    """Send every signed anchor from its kept bytes, in nonce order."""
+    """Send every signed anchor of this chain's from its kept bytes, in nonce order."""
     with Session(engine) as session:
-        anchors = session.exec(select(Anchor).where(Anchor.state == AnchorState.SIGNED)
+        anchors = session.exec(select(Anchor).where(Anchor.state == AnchorState.SIGNED,
+                                                    Anchor.name == chain.name)
                                .order_by(Anchor.nonce, Anchor.id)).all()
     sent = []
     for anchor in anchors:
@@ -92,12 +95,11 @@ def broadcast(engine: Engine, chain: ChainClient) -> list[Anchor]:
         with write_session(engine) as session:
             session.execute(sa.update(Anchor).where(Anchor.id == anchor.id)
                             .values(state=AnchorState.SENT, sent_at=utcnow()))
-            session.execute(sa.update(Batch).where(Batch.id == anchor.batch_id,
-                                                   Batch.state == BatchState.SEALED)
-                            .values(state=BatchState.SENT))
+            if session.get(Rollup, anchor.rollup_id).state == BatchState.SEALED:
+                set_rollup_state(session, anchor.rollup_id, BatchState.SENT)
             session.commit()
-        log.info("batch %s: anchor 0x%s sent (nonce %s)", anchor.batch_id, anchor.tx_hash,
-                 anchor.nonce)
+        log.info("%s: anchor 0x%s of roll-up %s sent (nonce %s)", chain.name, anchor.tx_hash,
+                 anchor.rollup_id, anchor.nonce)
         sent.append(anchor)
     return sent
 

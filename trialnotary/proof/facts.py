@@ -35,6 +35,8 @@ IDENTITY_PATH: str = _FACTS["identityPath"]
 CHAINPOINT_CONTEXT: str = _FACTS["chainpoint"]["context"]
 CHAINPOINT_TYPE: str = _FACTS["chainpoint"]["type"]
 ANCHOR_TYPE: str = _FACTS["chainpoint"]["anchorType"]
+#: The type of an RFC 3161 time-stamp anchor (docs/receipt.md, "Several anchors").
+TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timestampType"]
 
 #: The receipt record's keys, in the order the record is written.
 RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])

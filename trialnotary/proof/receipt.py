@@ -7,6 +7,7 @@ is docs/receipt.md.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -24,14 +25,15 @@ from trialnotary.proof.facts import (
     LOCAL_CHAIN_NAME,
     RECEIPT_VERSION,
     RECORD_KEYS,
+    TIMESTAMP_TYPE,
     chain_name,
 )
 
 __all__ = [
     "CHAIN_NAMES", "CHAINPOINT_CONTEXT", "CHAINPOINT_TYPE", "LOCAL_CHAIN_NAME",
-    "RECEIPT_VERSION", "RECORD_KEYS", "audit_head_leaf", "block_time", "build_receipt",
-    "canonical_json", "chain_name", "fold_proof", "level_sizes", "parse_hash", "proof_sides",
-    "record_leaf", "rfc3339_ms", "sibling_positions", "validated_record_leaf",
+    "RECEIPT_VERSION", "RECORD_KEYS", "anchor_entry", "audit_head_leaf", "block_time",
+    "build_receipt", "canonical_json", "chain_name", "fold_proof", "level_sizes", "parse_hash",
+    "proof_sides", "record_leaf", "rfc3339_ms", "sibling_positions", "validated_record_leaf",
 ]
 
 
@@ -158,41 +160,29 @@ def build_receipt(
     leaf: bytes,
     root: bytes,
     proof: list[dict],
-    anchor: dict,
     batch: dict,
+    anchor: dict | None = None,
+    anchors: list[dict] | None = None,
     notary: dict | None = None,
 ) -> dict:
     """Assemble a receipt: version 2 when ``notary`` (``{"name", "url"}``) is given, else
     version 1 (kept for the verifier's tests: version 1 receipts verify as they always did).
 
-    ``anchor`` holds ``tx_hash`` (hex, no 0x), ``chain_id``, ``sender`` (checksummed),
-    ``block_number``, ``block_hash`` (0x hex) and ``block_time`` (RFC 3339, seconds, Z),
-    may hold ``evidence`` (the anchor's chain evidence, written as given when not ``None``),
-    and for version 2 holds ``name`` (the anchor's configured name); ``batch`` holds ``id``,
-    ``leaf_index``, ``leaf_count`` and ``sealed_at``.
+    ``anchors`` (or one ``anchor``) are given as :func:`anchor_entry` takes them; ``batch``
+    holds ``id``, ``leaf_index``, ``leaf_count`` and ``sealed_at``.
     """
-    eth_data = {
-        "type": ANCHOR_TYPE,
-        "sourceId": anchor["tx_hash"],
-        "chain": chain_name(anchor["chain_id"]),
-        "chainId": anchor["chain_id"],
-        "sender": anchor["sender"],
-        "blockNumber": anchor["block_number"],
-        "blockHash": anchor["block_hash"],
-        "blockTime": anchor["block_time"],
-    }
+    given = anchors if anchors is not None else [anchor]
     extension = {"receiptVersion": 1}
     if notary is not None:
-        eth_data = {"type": ANCHOR_TYPE, "name": anchor["name"], **eth_data}
         extension = {"receiptVersion": RECEIPT_VERSION,
                      "notary": {"name": notary["name"], "url": notary["url"]}}
-    receipt = {
+    return {
         "@context": CHAINPOINT_CONTEXT,
         "type": CHAINPOINT_TYPE,
         "targetHash": leaf.hex(),
         "merkleRoot": root.hex(),
         "proof": proof,
-        "anchors": [eth_data],
+        "anchors": [anchor_entry(item, named=notary is not None) for item in given],
         "trialnotary": {
             **extension,
             "record": {key: record[key] for key in RECORD_KEYS},
@@ -204,6 +194,38 @@ def build_receipt(
             },
         },
     }
-    if anchor.get("evidence") is not None:
-        receipt["anchors"][0]["evidence"] = anchor["evidence"]
-    return receipt
+
+
+def anchor_entry(anchor: dict, *, named: bool = True) -> dict:
+    """One entry of a receipt's ``anchors`` (docs/receipt.md).
+
+    An ``ETHData`` anchor (the default ``type``) holds ``tx_hash`` (hex, no 0x),
+    ``chain_id``, ``sender`` (checksummed), ``block_number``, ``block_hash`` (0x hex) and
+    ``block_time`` (RFC 3339, seconds, Z), and may hold ``evidence`` (written as given when
+    not ``None``). An ``RFC3161`` one holds ``token`` (DER bytes) and ``gen_time``. Either
+    holds ``name`` (written when ``named``: version 2) and may hold ``rollup``
+    (``{"root", "proof"}``, written when its proof is not empty).
+    """
+    kind = anchor.get("type", ANCHOR_TYPE)
+    name = {"name": anchor["name"]} if named else {}
+    if kind == TIMESTAMP_TYPE:
+        entry = {"type": TIMESTAMP_TYPE, **name,
+                 "token": base64.b64encode(anchor["token"]).decode("ascii"),
+                 "genTime": anchor["gen_time"]}
+    else:
+        entry = {
+            "type": ANCHOR_TYPE, **name,
+            "sourceId": anchor["tx_hash"],
+            "chain": chain_name(anchor["chain_id"]),
+            "chainId": anchor["chain_id"],
+            "sender": anchor["sender"],
+            "blockNumber": anchor["block_number"],
+            "blockHash": anchor["block_hash"],
+            "blockTime": anchor["block_time"],
+        }
+        if anchor.get("evidence") is not None:
+            entry["evidence"] = anchor["evidence"]
+    rollup = anchor.get("rollup")
+    if rollup and rollup["proof"]:
+        entry["rollup"] = {"root": rollup["root"], "proof": rollup["proof"]}
+    return entry

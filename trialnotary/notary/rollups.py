@@ -1,0 +1,125 @@
+"""Roll-ups: what each anchor attests, over the sealed batches.
+
+An anchor of each batch gets a roll-up of every batch alone (its root is the batch's root,
+its path empty); an anchor with a period gets, once the oldest batch it has not covered has
+waited that period, one roll-up over every batch it has not covered, a tree over their roots
+in batch order (docs/receipt.md, "Several anchors"). A batch's state follows its roll-ups: it
+is confirmed as soon as one anchor's roll-up holding it is.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from trialnotary.anchor_config import AnchorSpec
+from trialnotary.db import utcnow, write_session
+from trialnotary.notary import merkle
+from trialnotary.notary.models import Batch, ChainStatus, Rollup, RollupBatch
+from trialnotary.notary.states import BatchState
+from trialnotary.proof.receipt import rfc3339_ms
+
+NODE = merkle.NODE
+
+
+def register_anchors(engine: Engine, specs: tuple[AnchorSpec, ...]) -> None:
+    """Give each configured anchor its row, with the first batch it anchors: every batch for
+    the anchors of a new notary (or those that anchored before), only batches sealed from
+    now on for an anchor added to a notary already at work."""
+    with Session(engine) as session:
+        known = set(session.exec(select(ChainStatus.anchor)))
+    new = [spec for spec in specs if spec.name not in known]
+    if not new:
+        return
+    with write_session(engine) as session:
+        working = session.scalar(select(sa.func.count()).select_from(Rollup)) > 0
+        newest = session.scalar(select(sa.func.max(Batch.id))) or 0
+        for spec in new:
+            own = session.scalar(select(sa.func.count()).select_from(Rollup)
+                                 .where(Rollup.anchor == spec.name)) > 0
+            first = 1 if own or not working else newest + 1
+            session.add(ChainStatus(anchor=spec.name, first_batch_id=first))
+        session.commit()
+
+
+def roll_up(engine: Engine, spec: AnchorSpec, now: datetime | None = None) -> list[Rollup]:
+    """The roll-ups due for ``spec`` now: one per batch not yet covered (each batch), or one
+    over all of them once the oldest has waited the period."""
+    now = now or utcnow()
+    with Session(engine) as session:
+        waiting = _uncovered(session, spec.name)
+    if not waiting:
+        return []
+    if spec.every_seconds is None:
+        groups = [[batch] for batch in waiting]
+    elif _sealed(waiting[0]) <= now - timedelta(seconds=spec.every_seconds):
+        groups = [waiting]
+    else:
+        return []
+    with write_session(engine) as session:
+        made = [_store(session, spec.name, group, now) for group in groups]
+        session.commit()
+    return made
+
+
+def _uncovered(session: Session, name: str) -> list[Batch]:
+    """The batches ``name`` has not covered yet. Batches are covered in the order they
+    were sealed, so they are those after the last one covered."""
+    first = session.scalar(select(ChainStatus.first_batch_id).where(ChainStatus.anchor == name))
+    last = session.scalar(select(sa.func.max(RollupBatch.batch_id))
+                          .where(RollupBatch.anchor == name))
+    start = max(first or 1, (last or 0) + 1)
+    return list(session.exec(select(Batch).where(Batch.id >= start).order_by(Batch.id)))
+
+
+def _sealed(batch: Batch) -> datetime:
+    return datetime.fromisoformat(batch.sealed_at.replace("Z", "+00:00"))
+
+
+def _store(session: Session, name: str, batches: list[Batch], now: datetime) -> Rollup:
+    roots = [bytes(batch.root) for batch in batches]
+    levels = merkle.build_levels(roots)
+    rollup = Rollup(anchor=name, root=merkle.root_of(levels), leaf_count=len(roots),
+                    created_at=rfc3339_ms(now))
+    session.add(rollup)
+    session.flush()
+    for index, batch in enumerate(batches):
+        proof = merkle.proof_from_levels(levels, index) if len(batches) > 1 else []
+        session.add(RollupBatch(anchor=name, batch_id=batch.id, rollup_id=rollup.id,
+                                leaf_index=index, proof=json.dumps(proof)))
+    session.flush()
+    session.expunge(rollup)
+    return rollup
+
+
+def rollup_batch_ids(session: Session, rollup_id: int) -> list[int]:
+    return list(session.exec(select(RollupBatch.batch_id)
+                             .where(RollupBatch.rollup_id == rollup_id)
+                             .order_by(RollupBatch.leaf_index)))
+
+
+def set_rollup_state(session: Session, rollup_id: int, state: BatchState) -> list[int]:
+    """Move a roll-up to ``state`` and its batches to what all their roll-ups now say;
+    the ids of its batches."""
+    session.execute(sa.update(Rollup).where(Rollup.id == rollup_id).values(state=state))
+    batch_ids = rollup_batch_ids(session, rollup_id)
+    settle_batches(session, batch_ids)
+    return batch_ids
+
+
+def settle_batches(session: Session, batch_ids: list[int]) -> None:
+    """Each batch's state from its roll-ups: confirmed when one is, sent when one is on its
+    way, else sealed."""
+    if not batch_ids:
+        return
+    def holding(state: BatchState):
+        return sa.exists().where(RollupBatch.batch_id == Batch.id,
+                                 Rollup.id == RollupBatch.rollup_id, Rollup.state == state)
+    session.execute(sa.update(Batch).where(Batch.id.in_(batch_ids)).values(
+        state=sa.case((holding(BatchState.CONFIRMED), BatchState.CONFIRMED.value),
+                      (holding(BatchState.SENT), BatchState.SENT.value),
+                      else_=BatchState.SEALED.value)))
