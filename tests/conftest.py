@@ -326,3 +326,23 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def tsa(tmp_path_factory):
+    """A real RFC 3161 TSA (tests/tsa.py): its own CA, openssl ts -reply over loopback HTTP."""
+    from tests.tsa import LocalTsa
+
+    authority = LocalTsa(tmp_path_factory.mktemp("tsa"))
+    yield authority
+    authority.stop()
+
+
+@pytest.fixture(scope="session")
+def other_tsa(tmp_path_factory):
+    """Another TSA, under an unrelated CA: its tokens do not chain to ``tsa``'s."""
+    from tests.tsa import LocalTsa
+
+    authority = LocalTsa(tmp_path_factory.mktemp("other-tsa"), name="Other TSA")
+    yield authority
+    authority.stop()

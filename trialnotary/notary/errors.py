@@ -9,6 +9,7 @@ Those that were ``RuntimeError``s stay ``RuntimeError``s, for callers that catch
 
 from __future__ import annotations
 
+from trialnotary.config import ConfigError
 from trialnotary.errors import TrialnotaryError
 
 
@@ -102,3 +103,20 @@ class SchedulerAlreadyRunning(NotaryError, RuntimeError):
 class IdentityRefused(NotaryError, ValueError):
     """A change to the notary's identity that cannot be made: an unknown anchor or address,
     a key file that holds no key, a key used before, a time that is no time."""
+
+
+# --- RFC 3161 time-stamp authorities --------------------------------------------------
+
+class TsaUnreachable(ChainUnreachable):
+    """The time-stamp authority does not answer (refused, timed out, HTTP 429 or 5xx): an
+    anchor that cannot be used right now, tried again later, as a silent chain node is."""
+
+
+class TsaRefused(ChainError):
+    """The TSA answered but did not grant the time-stamp (its PKIStatus and text say why)."""
+
+
+class TsaMisconfigured(NotaryError, ConfigError):
+    """The configured TSA cannot be used as it is: its replies are not time-stamp replies
+    the library reads, or its tokens do not verify against the configured certificate
+    authority. The message names the URL and says what is wrong."""

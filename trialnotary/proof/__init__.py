@@ -4,6 +4,7 @@ Chainpoint receipts, and the stand-alone verifier.
 - ``facts.json`` / :mod:`.facts`: every fact of the format, stated once (record keys, kinds,
   chains, default nodes, step names, verdicts, exit codes, limits);
 - :mod:`.receipt`: canonical JSON, the only leaf function, proofs, building a receipt;
+- :mod:`.tsa`: RFC 3161 time-stamp tokens, checked offline;
 - :mod:`.verify`: the verifier (claims, checks, the JSON-RPC client, report, command);
 - :mod:`.errors`: the one error hierarchy, under :class:`~.errors.ProofError`.
 
