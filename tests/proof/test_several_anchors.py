@@ -5,6 +5,7 @@ routed by their chain id, and the verdict over them all."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -34,6 +35,7 @@ from trialnotary.proof.facts import (
     EXIT_UNUSABLE,
     chain_name,
 )
+from trialnotary.proof.tsa import load_certificates
 from trialnotary.proof.verify import main, parse_receipt, verify_receipt
 from trialnotary.proof.verify.anchors import evidence_digest
 
@@ -399,3 +401,114 @@ def test_a_receipt_of_one_anchor_lists_it_in_json(anvil, batch, tmp_path, capsys
     assert anchor["state"] == "verified" and anchor["provenTime"] == answer["provenTime"]
     assert [s["name"] for s in anchor["steps"]] == [s["name"] for s in answer["steps"][3:]]
     assert "provenBy" not in answer and "anchor" not in answer["steps"][0]
+
+
+# --- RFC 3161 time-stamps ---------------------------------------------------------------
+
+def tsa_entry(authority, root: bytes, name: str = "tsa", **extra) -> dict:
+    """An RFC3161 entry: a real token over ``root`` from ``authority`` (tests/tsa.py)."""
+    from trialnotary.proof.tsa import check_token
+
+    token = authority.token(root)
+    gen_time = check_token(token, root, load_certificates(authority.ca_pem)).gen_time
+    return {"type": "RFC3161", "name": name, "token": base64.b64encode(token).decode(),
+            "genTime": gen_time, **extra}
+
+
+def test_a_time_stamp_and_a_chain_verify_the_time_stamp_first(chain_b, batch, two_chains,
+                                                              tsa, tmp_path, capsys):
+    _, b = two_chains
+    stamp = tsa_entry(tsa, batch.root)
+    receipt = receipt_of(batch, b, stamp)
+    report = verify_receipt(receipt, rpc_urls=[chain_b.url], expect_sender=NOTARY,
+                            tsa_ca=tuple(load_certificates(tsa.ca_pem)))
+    assert states(report) == {"b": "verified", "tsa": "verified"}, report.steps
+    assert report.proving_anchor.name == "tsa" and report.proven_time == stamp["genTime"]
+    assert report.verdict.exit_code == EXIT_PASS
+    tsa_step = report.anchors[1].steps[0]
+    assert (tsa_step.name, tsa_step.ok) == ("tsa", True) and "Test TSA" in tsa_step.detail
+    code, answer = run_json(capsys, receipt, tmp_path, chain_b.url, expect_sender=NOTARY,
+                            tsa_ca=[tsa.ca_file])
+    assert code == EXIT_PASS and answer["provenBy"] == "tsa"
+    assert answer["anchors"][1]["summary"] == f"time-stamped by Test TSA at {stamp['genTime']}"
+
+
+def test_without_an_authority_the_time_stamp_is_not_checked(chain_b, batch, two_chains, tsa):
+    _, b = two_chains
+    report = verify_receipt(receipt_of(batch, b, tsa_entry(tsa, batch.root)),
+                            rpc_urls=[chain_b.url], expect_sender=NOTARY)
+    assert states(report) == {"b": "verified", "tsa": "unchecked"}
+    assert report.verdict.exit_code == EXIT_PASS and report.proving_anchor.name == "b"
+    report = verify_receipt(receipt_of(batch, b, tsa_entry(tsa, batch.root)),
+                            rpc_urls=[chain_b.url], expect_sender=NOTARY, require=("tsa",))
+    assert report.verdict.exit_code == EXIT_UNCHECKED
+    assert "tsa (no TSA certificate authority was given" in report.verdict.text
+
+
+def test_a_time_stamp_of_an_untrusted_authority_fails(batch, tsa, other_tsa):
+    receipt = receipt_of(batch, tsa_entry(other_tsa, batch.root))
+    report = verify_receipt(receipt, rpc_urls=[],
+                            tsa_ca=tuple(load_certificates(tsa.ca_pem)))
+    assert failed_steps(report, "tsa") == ["tsa"]
+    assert "does not chain to a trusted authority" in report.step("tsa").detail
+    assert report.verdict.exit_code == EXIT_FAILED
+
+
+def test_a_time_stamp_whose_gen_time_is_not_the_tokens_fails(batch, tsa):
+    stamp = tsa_entry(tsa, batch.root)
+    stamp["genTime"] = "2020-01-01T00:00:00Z"
+    report = verify_receipt(receipt_of(batch, stamp), rpc_urls=[],
+                            tsa_ca=tuple(load_certificates(tsa.ca_pem)))
+    assert failed_steps(report, "tsa") == ["tsa"]
+    assert "not the receipt's genTime 2020-01-01T00:00:00Z" in report.step("tsa").detail
+
+
+def test_a_rolled_up_time_stamp_verifies_and_a_wrong_path_fails(batch, tsa):
+    rollup = roll_up([batch.root, b"\x03" * 32, b"\x04" * 32], 0)
+    stamp = tsa_entry(tsa, bytes.fromhex(rollup["root"]), rollup=rollup)
+    trusted = tuple(load_certificates(tsa.ca_pem))
+    report = verify_receipt(receipt_of(batch, stamp), rpc_urls=[], tsa_ca=trusted)
+    assert [(s.name, s.ok) for s in report.anchors[0].steps] == [("rollup", True),
+                                                                 ("tsa", True)]
+    assert report.verdict.exit_code == EXIT_PASS
+    stamp["rollup"] = {**rollup, "proof": roll_up([batch.root, b"\x03" * 32, b"\x05" * 32],
+                                                  0)["proof"]}
+    report = verify_receipt(receipt_of(batch, stamp), rpc_urls=[], tsa_ca=trusted)
+    assert failed_steps(report, "tsa") == ["rollup"]  # the token is still over rollup.root
+    stamp["rollup"] = roll_up([batch.root, b"\x03" * 32, b"\x05" * 32], 0)
+    report = verify_receipt(receipt_of(batch, stamp), rpc_urls=[], tsa_ca=trusted)
+    assert failed_steps(report, "tsa") == ["tsa"]  # a path to another root, not stamped
+
+
+def test_the_notarys_identity_may_pin_its_time_stamp_authority(batch, tsa, tmp_path):
+    document = identity_of()
+    document["anchors"].append({"name": "tsa", "kind": "rfc3161", "url": tsa.url,
+                                "certificates": [tsa.ca_pem.decode()]})
+    path = write(tmp_path, receipt_of(batch, tsa_entry(tsa, batch.root)))
+    assert main(path, rpc_urls=[], notary=str(identity_file(tmp_path, document))) \
+        == EXIT_PASS
+    assert main(path, rpc_urls=[], notary=str(identity_file(tmp_path))) == EXIT_UNCHECKED
+
+
+def test_a_renewal_may_be_a_time_stamp(anvil, retired, batch, tsa):
+    entry = eth_entry(retired, "old", batch.root, evidence=True)
+    digest = evidence_digest(parse_receipt(receipt_of(batch, entry)).anchor, batch.root)
+    levels = build_levels([digest, b"\x09" * 32])
+    stamp = tsa_entry(tsa, levels[-1])
+    entry["renewal"] = {"evidenceDigest": digest.hex(), "proof": proof_from_levels(levels, 0),
+                        "root": levels[-1].hex(), "anchors": [stamp]}
+    retired.stop()
+    report = verify_receipt(receipt_of(batch, entry), rpc_urls=[anvil.url],
+                            expect_sender=NOTARY, tsa_ca=tuple(load_certificates(tsa.ca_pem)))
+    assert states(report) == {"old": "verified"}, report.steps
+    assert report.proven_time == stamp["genTime"]
+    assert report.anchors[0].summary.endswith(f"no later than {stamp['genTime']} "
+                                              "(tsa time-stamp)")
+
+
+def test_a_tsa_ca_file_without_certificates_is_unusable(batch, tmp_path, capsys):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("no certificate here")
+    assert main(write(tmp_path, batch.receipts[0]), rpc_urls=[], tsa_ca=[bad]) \
+        == EXIT_UNUSABLE
+    assert "--tsa-ca" in capsys.readouterr().err
