@@ -63,10 +63,17 @@ def receipt(registration_id: str, output: str | None, server: str) -> None:
                    "/.well-known/trialnotary.json, or a saved copy (https, or http to this "
                    "machine).")
 @click.option("--expect-sender", metavar="ADDR", help="Pin the notary's anchoring address.")
+@click.option("--tsa-ca", "tsa_ca", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="PEM certificate(s) an RFC 3161 time-stamp authority must chain to; "
+                   "repeat for several.")
+@click.option("--require", "require", multiple=True, metavar="NAME|all",
+              help="An anchor that must be checked ('all': every anchor of the receipt); "
+                   "repeat for several.")
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON object; a list of them with several receipts.")
 def verify(receipt_paths, file_path, rpc_urls, confirmations, notary, expect_sender,
-           as_json) -> None:
+           tsa_ca, require, as_json) -> None:
     """Check receipts (and a file) step by step, the verdict first.
 
     Exit 0 if every check passed and the origin is pinned (--notary or --expect-sender), 1
@@ -78,7 +85,8 @@ def verify(receipt_paths, file_path, rpc_urls, confirmations, notary, expect_sen
 
     sys.exit(verifier.main(receipt_paths, file_path=file_path, rpc_urls=list(rpc_urls),
                            confirmations=confirmations, expect_sender=expect_sender,
-                           notary=notary, as_json=as_json))
+                           notary=notary, as_json=as_json, tsa_ca=tsa_ca,
+                           require=require))
 
 
 COMMANDS = (submit, receipt, verify)

@@ -35,8 +35,8 @@ IDENTITY_PATH: str = _FACTS["identityPath"]
 CHAINPOINT_CONTEXT: str = _FACTS["chainpoint"]["context"]
 CHAINPOINT_TYPE: str = _FACTS["chainpoint"]["type"]
 ANCHOR_TYPE: str = _FACTS["chainpoint"]["anchorType"]
-#: The type of an RFC 3161 time-stamp anchor (docs/receipt.md, "Several anchors").
-TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timestampType"]
+#: The anchor type of an RFC 3161 time-stamp (docs/receipt.md, "Several anchors").
+TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timeStampType"]
 
 #: The receipt record's keys, in the order the record is written.
 RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
@@ -61,7 +61,10 @@ CHAIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["chain"])
 #: pinned identity), ``evidence`` (an anchor that carries its evidence).
 ORIGIN_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["origin"])
 OPTIONAL_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["optional"])
-STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS + OPTIONAL_STEPS
+#: Steps of an anchor's own, after those, where they apply: ``rollup`` (an anchor of a
+#: roll-up), ``tsa`` (an RFC 3161 time-stamp), ``renewal`` (an anchor of a retired chain).
+ANCHOR_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["anchor"])
+STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS + OPTIONAL_STEPS + ANCHOR_STEPS
 
 FINALIZED_CHAINS: frozenset[int] = frozenset(_FACTS["confirmations"]["finalizedChains"])
 _OTHER_CONFIRMATIONS: int = _FACTS["confirmations"]["otherwise"]

@@ -153,14 +153,14 @@ def _check_anchor_tx(chain: ChainView, claims: Claims) -> tuple[bool, str]:
         problems.append(f"it failed (receipt status {receipt.get('status')})")
     data = str(tx.get("input", "")).lower()
     if data != "0x" + claims.root.hex():
-        problems.append(f"its input is {_describe_data(data)}, not 0x + merkleRoot "
+        problems.append(f"its input is {_describe_data(data)}, not 0x + {claims.root_name} "
                         f"{short(claims.root.hex())}")
     if claims.record is not None:
         problems += _self_send_problems(tx)
     if problems:
         return False, f"{label}: " + "; ".join(problems)
     to_itself = ", sent to its sender with value 0" if claims.record is not None else ""
-    return True, f"{label} succeeded with input 0x + merkleRoot{to_itself}"
+    return True, f"{label} succeeded with input 0x + {claims.root_name}{to_itself}"
 
 
 def _self_send_problems(tx: dict) -> list[str]:

@@ -7,6 +7,8 @@ checks can trust what they are given.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from trialnotary.proof.facts import (
     MAX_RECEIPT_BYTES,
     RECEIPT_VERSIONS,
     RECORD_KEYS,
+    TIMESTAMP_TYPE,
     chain_name,
 )
 from trialnotary.proof.receipt import fold_proof, parse_hash
@@ -41,8 +44,40 @@ _RPC_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
+class Rollup:
+    """An anchor of a roll-up: ``proof`` folds the root below it (``merkleRoot``, or the
+    renewal's root) to ``root``, which the anchor attests instead (docs/receipt.md)."""
+
+    root: bytes
+    proof: tuple  # of (side, hex) pairs: proof_steps() gives them as a receipt writes them
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A retired chain's anchor renewed: ``evidence_digest`` (the digest of the entry's
+    chainId, blockNumber, blockHash, sourceId and root) folds through ``proof`` to ``root``,
+    which each of ``anchors`` attests."""
+
+    evidence_digest: bytes
+    proof: tuple
+    root: bytes
+    anchors: tuple
+
+
+@dataclass(frozen=True)
+class TimeStamp:
+    """An ``RFC3161`` anchor: a time-stamp token (DER) over the attested root."""
+
+    name: str
+    token: bytes
+    gen_time: str
+    rollup: Rollup | None = None
+    type = TIMESTAMP_TYPE
+
+
+@dataclass(frozen=True)
 class Anchor:
-    """The receipt's ``ETHData`` anchor; ``None`` where a plain Chainpoint receipt is silent."""
+    """An ``ETHData`` anchor; ``None`` where a plain Chainpoint receipt is silent."""
 
     tx_hash: str
     chain_id: int | None
@@ -53,6 +88,9 @@ class Anchor:
     block_time: str | None
     evidence: Evidence | None = None
     name: str | None = None  # the anchor's configured name (version 2)
+    rollup: Rollup | None = None
+    renewal: Renewal | None = None
+    type = ANCHOR_TYPE
 
 
 @dataclass(frozen=True)
@@ -67,16 +105,34 @@ class Position:
 class Claims:
     """What a receipt asserts, validated for shape. ``position`` is ``None`` for a plain
     Chainpoint receipt, which does not say where its leaf is. ``notary`` is the version 2
-    receipt's ``{"name", "url"}``: what the notary calls itself, never a pin."""
+    receipt's ``{"name", "url"}``: what the notary calls itself, never a pin.
+
+    ``anchors`` holds every entry (:class:`Anchor`, :class:`TimeStamp`), and ``anchor`` the
+    first ``ETHData`` one (``None`` when there is none). ``root`` is the root the anchor
+    checked must carry, ``root_name`` how messages call it: a roll-up's anchor carries
+    ``rollup.root``, a renewal's anchor ``renewal.root``."""
 
     target: bytes
     root: bytes
     proof: list
-    anchor: Anchor
+    anchor: Anchor | None
     record: dict | None
     position: Position | None = None
     version: int | None = None
     notary: dict | None = None
+    anchors: tuple = ()
+    root_name: str = "merkleRoot"
+
+    @property
+    def several(self) -> bool:
+        """Whether the receipt needs the verification of several anchors: more than one
+        entry, or one that is not a lone ``ETHData`` anchor of the batch (a roll-up, a
+        time-stamp, a renewal). Other receipts are verified as they always were."""
+        if len(self.anchors) != 1:
+            return True
+        entry = self.anchors[0]
+        return not isinstance(entry, Anchor) or entry.rollup is not None \
+            or entry.renewal is not None
 
 
 def load_receipt(path: str | Path) -> dict:
@@ -161,10 +217,14 @@ def parse_receipt(receipt: Any) -> Claims:
     version, record, notary = (_parse_extension(extension) if extension is not None
                                else (None, None, None))
     position = _parse_position(extension) if extension is not None else None
-    anchor = _parse_anchor(receipt.get("anchors"), full=record is not None,
-                           named=version is not None and version >= 2)
+    if version is not None and version >= 2:
+        anchors = _parse_entries(receipt.get("anchors"), "anchors")
+        anchor = next((entry for entry in anchors if isinstance(entry, Anchor)), None)
+    else:
+        anchor = _parse_anchor(receipt.get("anchors"), full=record is not None)
+        anchors = (anchor,)
     return Claims(target=target, root=root, proof=proof, anchor=anchor, record=record,
-                  position=position, version=version, notary=notary)
+                  position=position, version=version, notary=notary, anchors=anchors)
 
 
 def _required(obj: dict, key: str, where: str) -> Any:
@@ -247,15 +307,49 @@ def _check_chain_name(chain: str | None, chain_id: int | None, where: str,
                            f"(that is {chain_name(chain_id)!r})")
 
 
-def _parse_anchor(anchors: Any, *, full: bool, named: bool = False) -> Anchor:
-    """The one ``ETHData`` anchor. A trialnotary receipt must carry every field; a plain
-    Chainpoint receipt may carry only ``sourceId``. Other anchor types are ignored."""
+def _parse_anchor(anchors: Any, *, full: bool) -> Anchor:
+    """The one ``ETHData`` anchor of a version 1 or plain Chainpoint receipt. A trialnotary
+    receipt must carry every field; a plain Chainpoint receipt may carry only ``sourceId``.
+    Other anchor types are ignored."""
     if not isinstance(anchors, list):
         raise ReceiptError("anchors must be a list")
     eth = [a for a in anchors if isinstance(a, dict) and a.get("type") == ANCHOR_TYPE]
     if len(eth) != 1:
         raise ReceiptError(f"anchors must hold exactly one ETHData anchor, not {len(eth)}")
-    anchor, where = eth[0], f"anchors[{anchors.index(eth[0])}]."
+    return _parse_eth_data(eth[0], f"anchors[{anchors.index(eth[0])}].", full=full,
+                           named=False)
+
+
+def _parse_entries(anchors: Any, where: str) -> tuple:
+    """Every entry of a version 2 receipt's ``anchors`` (or of a renewal's): ``ETHData``
+    and ``RFC3161`` ones, each named, the names unique."""
+    if not isinstance(anchors, list):
+        raise ReceiptError(f"{where} must be a list")
+    if not anchors:
+        raise ReceiptError(f"{where} must hold at least one anchor")
+    entries, names = [], set()
+    for index, entry in enumerate(anchors):
+        at = f"{where}[{index}]."
+        if not isinstance(entry, dict):
+            raise ReceiptError(f"{where}[{index}] must be an object")
+        kind = entry.get("type")
+        if kind == ANCHOR_TYPE:
+            parsed = _parse_eth_data(entry, at, full=True, named=True)
+        elif kind == TIMESTAMP_TYPE:
+            parsed = _parse_time_stamp(entry, at)
+        else:
+            raise ReceiptError(f"{at}type must be {ANCHOR_TYPE!r} or {TIMESTAMP_TYPE!r}, "
+                               f"not {kind!r}")
+        if parsed.name in names:
+            raise ReceiptError(f"{at}name {parsed.name!r} is not unique in {where}")
+        names.add(parsed.name)
+        entries.append(parsed)
+    return tuple(entries)
+
+
+def _parse_eth_data(anchor: dict, where: str, *, full: bool, named: bool) -> Anchor:
+    """An ``ETHData`` entry; with ``named`` (version 2) its ``name``, ``rollup`` and
+    ``renewal`` too."""
     tx_hash = _hash_field(anchor, "sourceId", where).hex()
 
     def optional(key, check, description):
@@ -266,9 +360,7 @@ def _parse_anchor(anchors: Any, *, full: bool, named: bool = False) -> Anchor:
             raise ReceiptError(f"{where}{key} must be {description}")
         return value
 
-    name = (_required(anchor, "name", where) if named else None)
-    if named and not isinstance(name, str):
-        raise ReceiptError(f"{where}name must be a string")
+    name = _name(anchor, where) if named else None
     evidence = None
     if "evidence" in anchor:
         evidence = _parse_evidence(anchor["evidence"], where + "evidence")
@@ -289,7 +381,88 @@ def _parse_anchor(anchors: Any, *, full: bool, named: bool = False) -> Anchor:
                             "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
         evidence=evidence,
         name=name,
+        rollup=_parse_rollup(anchor, where) if named else None,
+        renewal=_parse_renewal(anchor, where) if named else None,
     )
+
+
+def _name(entry: dict, where: str) -> str:
+    name = _required(entry, "name", where)
+    if not isinstance(name, str):
+        raise ReceiptError(f"{where}name must be a string")
+    return name
+
+
+def _parse_time_stamp(entry: dict, where: str) -> TimeStamp:
+    """An ``RFC3161`` entry: ``name``, ``token`` (base64 DER), ``genTime``, ``rollup``.
+    Whether the token holds is the ``tsa`` step's."""
+    name = _name(entry, where)
+    token = _required(entry, "token", where)
+    try:
+        raw = base64.b64decode(token, validate=True) if isinstance(token, str) else b""
+    except binascii.Error:
+        raw = b""
+    if not raw:
+        raise ReceiptError(f"{where}token must be a time-stamp token in base64 (DER)")
+    gen_time = _required(entry, "genTime", where)
+    if not _is_match(_BLOCK_TIME)(gen_time):
+        raise ReceiptError(f"{where}genTime must be an RFC 3339 UTC time like "
+                           "2026-11-23T19:00:13Z")
+    return TimeStamp(name=name, token=raw, gen_time=gen_time,
+                     rollup=_parse_rollup(entry, where))
+
+
+def _parse_rollup(entry: dict, where: str) -> Rollup | None:
+    if "rollup" not in entry:
+        return None
+    rollup, where = entry["rollup"], where + "rollup"
+    if not isinstance(rollup, dict):
+        raise ReceiptError(f"{where} must be an object")
+    _exact_keys(rollup, ("root", "proof"), where)
+    return Rollup(root=_hash_field(rollup, "root", where + "."),
+                  proof=_parse_proof(rollup["proof"], where + ".proof"))
+
+
+def _parse_renewal(entry: dict, where: str) -> Renewal | None:
+    if "renewal" not in entry:
+        return None
+    renewal, where = entry["renewal"], where + "renewal"
+    if not isinstance(renewal, dict):
+        raise ReceiptError(f"{where} must be an object")
+    _exact_keys(renewal, ("evidenceDigest", "proof", "root", "anchors"), where)
+    return Renewal(evidence_digest=_hash_field(renewal, "evidenceDigest", where + "."),
+                   proof=_parse_proof(renewal["proof"], where + ".proof"),
+                   root=_hash_field(renewal, "root", where + "."),
+                   anchors=_parse_entries(renewal["anchors"], where + ".anchors"))
+
+
+def _exact_keys(value: dict, keys: tuple[str, ...], where: str) -> None:
+    missing = [key for key in keys if key not in value]
+    extra = sorted(set(value) - set(keys))
+    if missing or extra:
+        raise ReceiptError(f"{where} must have exactly the keys {', '.join(keys)}"
+                           + (f"; missing: {', '.join(missing)}" if missing else "")
+                           + (f"; unknown: {', '.join(extra)}" if extra else ""))
+
+
+def _parse_proof(proof: Any, where: str) -> tuple:
+    """A roll-up's or a renewal's proof: ``{"left"|"right": 64 hex}`` steps, kept as
+    ``(side, hex)`` pairs (hashable, so that an anchor is checked once per run)."""
+    if not isinstance(proof, list):
+        raise ReceiptError(f"{where} must be a list")
+    steps = []
+    for index, step in enumerate(proof):
+        side = next(iter(step), None) if isinstance(step, dict) and len(step) == 1 else None
+        if side not in ("left", "right"):
+            raise ReceiptError(f"{where}[{index}] must have exactly one of 'left' or 'right'")
+        _hash_field(step, side, f"{where}[{index}].")
+        steps.append((side, step[side]))
+    return tuple(steps)
+
+
+def proof_steps(pairs: tuple) -> list[dict]:
+    """``(side, hex)`` pairs as the proof steps :func:`fold_proof` folds."""
+    return [{side: sibling} for side, sibling in pairs]
 
 
 #: The evidence's keys, and the field of :class:`Evidence` each one fills.

@@ -25,7 +25,7 @@ from trialnotary.proof.verify.claims import (
     parse_receipt,
     parse_rpc_url,
 )
-from trialnotary.proof.verify.notary import Identity, load_identity
+from trialnotary.proof.verify.notary import load_identity
 from trialnotary.proof.verify.report import Report, exit_code_of, render_text
 from trialnotary.proof.verify.verifier import check
 
@@ -62,13 +62,16 @@ class _Outcome:
 def main(receipt_paths: str | Path | Iterable[str | Path], *,
          file_path: str | Path | None = None, rpc_urls: list[str],
          confirmations: str | None = None, expect_sender: str | None = None,
-         notary: str | None = None, as_json: bool = False) -> int:
+         notary: str | None = None, as_json: bool = False,
+         tsa_ca: Iterable[str | Path] = (), require: Iterable[str] = ()) -> int:
     """``trialnotary verify RECEIPT...``; the exit code is the contract of the README:
     0 every check passed and the origin is pinned (``--notary`` or ``--expect-sender``),
     1 a check failed, 2 unusable input (a notary identity that cannot be read included),
     3 every check passed but the origin is not pinned, 4 no node answered. With several
     receipts the worst wins; ``--json`` then prints a list. Without ``confirmations``,
-    each receipt's chain decides (``facts.default_confirmations``)."""
+    each receipt's chain decides (``facts.default_confirmations``). ``tsa_ca``: PEM files
+    of the certificates a time-stamp authority must chain to; ``require``: anchor names
+    that must be checked (``all``: every anchor of each receipt)."""
     paths = ([receipt_paths] if isinstance(receipt_paths, str | Path)
              else list(receipt_paths))
     try:
@@ -81,11 +84,15 @@ def main(receipt_paths: str | Path | Iterable[str | Path], *,
             raise ValueError(f"--file goes with one receipt, not {len(paths)}: verify "
                              "each file with its own receipt")
         identity = load_identity(notary) if notary is not None else None
+        trusted = _load_tsa_ca(tsa_ca)
+        required = _parse_require(require)
     except ValueError as exc:
         return _usage_error(str(exc), as_json)
     anchors: dict = {}  # each anchor checked once, however many receipts share it
-    outcomes = [_verify_path(str(path), file_path, urls, need, pinned, identity, anchors)
-                for path in paths]
+    options = {"file_path": file_path, "rpc_urls": urls or None, "confirmations": need,
+               "expect_sender": pinned, "notary": identity, "anchors": anchors,
+               "tsa_ca": trusted, "require": required}
+    outcomes = [_verify_path(str(path), options) for path in paths]
     for outcome in outcomes:
         if outcome.error is not None:
             print(f"error: {outcome.path}: not a usable receipt: {outcome.error}",
@@ -104,16 +111,42 @@ def _parse_rpc_options(rpc_urls: list[str]) -> list[str]:
         raise ValueError(f"--rpc: {exc}") from None
 
 
-def _verify_path(path: str, file_path: str | Path | None, urls: list[str],
-                 need: int | str | None, pinned: str | None,
-                 identity: Identity | None, anchors: dict) -> _Outcome:
+def _load_tsa_ca(paths: Iterable[str | Path]) -> tuple:
+    """The certificates of every ``--tsa-ca`` file (PEM, one or several in a file)."""
+    paths = list(paths)
+    if not paths:
+        return ()
+    from trialnotary.proof import tsa
+
+    certificates = []
+    for path in paths:
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"--tsa-ca {path}: cannot read it: {exc.strerror or exc}") from None
+        try:
+            found = tsa.load_certificates(pem)
+        except ValueError as exc:
+            raise ValueError(f"--tsa-ca {path}: {exc}") from None
+        if not found:
+            raise ValueError(f"--tsa-ca {path}: holds no PEM certificate")
+        certificates += found
+    return tuple(certificates)
+
+
+def _parse_require(names: Iterable[str]) -> tuple[str, ...]:
+    required = tuple(name.strip() for name in names)
+    if any(not name for name in required):
+        raise ValueError("--require names an anchor (or 'all'), not an empty name")
+    return required
+
+
+def _verify_path(path: str, options: dict) -> _Outcome:
     try:
         claims = parse_receipt(load_receipt(path))
     except ReceiptError as exc:
         return _Outcome(path, error=str(exc))
-    return _Outcome(path, check(claims, file_path=file_path, rpc_urls=urls or None,
-                                confirmations=need, expect_sender=pinned, notary=identity,
-                                anchors=anchors))
+    return _Outcome(path, check(claims, **options))
 
 
 def _print_one(outcome: _Outcome, as_json: bool) -> None:

@@ -89,7 +89,7 @@ def _transaction_problems(claims: Claims, proven: Proven) -> list[str]:
     if tx.value != 0:
         problems.append(f"the transaction sends value {tx.value} wei, not 0")
     if tx.data != claims.root:
-        problems.append(f"its data is {_describe(tx.data)}, not exactly merkleRoot "
+        problems.append(f"its data is {_describe(tx.data)}, not exactly {claims.root_name} "
                         f"{short(claims.root.hex())}")
     return problems
 
@@ -110,7 +110,7 @@ def _proven_detail(claims: Claims, proven: Proven) -> str:
             f"{header.number}, {block_time(header.timestamp)}); transaction "
             f"{short('0x' + claims.anchor.tx_hash)} at index {proven.index} is proven under "
             f"its transactionsRoot and its receipt (status 1) under its receiptsRoot; "
-            f"signed by the sender, to itself, value 0, data exactly merkleRoot")
+            f"signed by the sender, to itself, value 0, data exactly {claims.root_name}")
 
 
 # --- the chain steps from the evidence -------------------------------------------------
@@ -130,8 +130,8 @@ def node_steps(chain: ChainView, claims: Claims, need: int | str, pinned: str | 
                                                 "not hold (see evidence)"), Seen()
     number = proven.header.number
     steps.append(Step(ANCHOR_TX, True, f"transaction {short('0x' + claims.anchor.tx_hash)} "
-                                       f"succeeded with input 0x + merkleRoot, sent to its "
-                                       f"sender with value 0 (proven by the receipt's "
+                                       f"succeeded with input 0x + {claims.root_name}, sent "
+                                       f"to its sender with value 0 (proven by the receipt's "
                                        f"evidence, index {proven.index} of block {number})"))
     steps.append(Step(SENDER, *_sender_from_signature(proven, claims, pinned)))
     steps.append(run(BLOCK, _check_canonical, chain, claims))

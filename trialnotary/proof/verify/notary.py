@@ -26,6 +26,7 @@ from trialnotary.proof.facts import IDENTITY_PATH, ORIGIN_STEPS, chain_label
 
 NOTARY, = ORIGIN_STEPS
 EVM = "evm"
+RFC3161 = "rfc3161"
 #: The identity document is small; anything much larger is not one.
 MAX_IDENTITY_BYTES = 1024 * 1024
 FETCH_TIMEOUT = 10.0
@@ -56,6 +57,14 @@ class EvmAnchor:
 
 
 @dataclass(frozen=True)
+class TsaAnchor:
+    """A time-stamp authority the notary uses: the certificates (PEM) its tokens chain to."""
+
+    name: str
+    certificates: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Identity:
     """What the verifier takes from a notary's identity document."""
 
@@ -63,6 +72,11 @@ class Identity:
     version: int | None
     source: str  # where it was read from, for messages
     anchors: tuple[EvmAnchor, ...]
+    time_stamps: tuple[TsaAnchor, ...] = ()
+
+    def tsa_certificates(self, name: str) -> tuple[str, ...]:
+        """The PEM certificates listed for the ``rfc3161`` anchor ``name`` (none if none)."""
+        return next((tsa.certificates for tsa in self.time_stamps if tsa.name == name), ())
 
 
 # --- reading the document ------------------------------------------------------------
@@ -146,8 +160,11 @@ def parse_identity(data: bytes | str | dict, *, source: str = "the identity docu
     evm = tuple(_evm_anchor(anchor, f"{where}anchors[{index}].")
                 for index, anchor in enumerate(anchors)
                 if isinstance(anchor, dict) and anchor.get("kind") == EVM)
+    time_stamps = tuple(_tsa_anchor(anchor, f"{where}anchors[{index}].")
+                        for index, anchor in enumerate(anchors)
+                        if isinstance(anchor, dict) and anchor.get("kind") == RFC3161)
     return Identity(name=name, version=version if isinstance(version, int) else None,
-                    source=source, anchors=evm)
+                    source=source, anchors=evm, time_stamps=time_stamps)
 
 
 def _json(data: bytes | str, source: str) -> Any:
@@ -175,6 +192,16 @@ def _evm_anchor(anchor: dict, where: str) -> EvmAnchor:
     return EvmAnchor(name=str(anchor.get("name", "")), chain_id=chain_id,
                      addresses=tuple(_address(entry, f"{where}addresses[{index}].")
                                      for index, entry in enumerate(addresses)))
+
+
+def _tsa_anchor(anchor: dict, where: str) -> TsaAnchor:
+    name, certificates = anchor.get("name"), anchor.get("certificates", [])
+    if not isinstance(name, str) or not name:
+        raise IdentityError(where + "name must be a non-empty string")
+    if not isinstance(certificates, list) or not all(isinstance(pem, str)
+                                                     for pem in certificates):
+        raise IdentityError(where + "certificates must be a list of PEM certificates")
+    return TsaAnchor(name=name, certificates=tuple(certificates))
 
 
 def _address(entry: Any, where: str) -> Address:

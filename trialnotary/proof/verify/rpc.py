@@ -101,40 +101,82 @@ def _note(node: Node, error: NodeUnreachable | None) -> NodeNote:
     return NodeNote(node.url, True, f"answered (chain {chain_id}, head {head})", chain_id, head)
 
 
+class NodePool:
+    """The nodes of one verification run, each made once, so that each answer (its chain id
+    first of all) is asked for once however many anchors and receipts need it."""
+
+    def __init__(self):
+        self.session = requests.Session()
+        self._nodes: dict[str, Node] = {}
+
+    def node(self, url: str) -> Node:
+        if url not in self._nodes:
+            self._nodes[url] = Node(url, self.session)
+        return self._nodes[url]
+
+    def chain_of(self, url: str) -> tuple[int | None, NodeNote | None]:
+        """The node's chain id, or ``None`` and the note on why it did not say."""
+        node = self.node(url)
+        try:
+            return node.chain_id(), None
+        except NodeUnreachable as exc:
+            return None, _note(node, exc)
+        except (RpcError, ValueError) as exc:
+            return None, NodeNote(url, False, f"cannot answer eth_chainId: {exc}")
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def answered_note(pool: NodePool, url: str, why: str) -> NodeNote:
+    """The note on a node that answered but was asked nothing more, and why."""
+    note = _note(pool.node(url), None)
+    return NodeNote(url, True, f"{note.detail}; {why}", note.chain_id, note.head)
+
+
 def _ask_nodes(urls: list[str], claims: Claims, need: int | str, pinned: str | None,
-               proven: Proven | None):
+               proven: Proven | None, pool: NodePool):
     """Chain steps per answering node, notes on every node, and what they showed."""
     answers, notes, seen = [], [], Seen()
-    with requests.Session() as session:
-        for url in urls:
-            node = Node(url, session)
-            try:
-                if claims.anchor.evidence is not None:
-                    steps, node_seen = evidence_node_steps(node, claims, need, pinned, proven)
-                else:
-                    steps, node_seen = node_steps(node, claims, need, pinned)
-            except NodeUnreachable as exc:
-                notes.append(_note(node, exc))
-                continue
-            answers.append((url, steps))
-            notes.append(_note(node, None))
-            seen = seen.merged(node_seen)
+    for url in urls:
+        node = pool.node(url)
+        try:
+            if claims.anchor.evidence is not None:
+                steps, node_seen = evidence_node_steps(node, claims, need, pinned, proven)
+            else:
+                steps, node_seen = node_steps(node, claims, need, pinned)
+        except NodeUnreachable as exc:
+            notes.append(_note(node, exc))
+            continue
+        answers.append((url, steps))
+        notes.append(_note(node, None))
+        seen = seen.merged(node_seen)
     return answers, notes, seen
 
 
 def chain_steps(urls: list[str], claims: Claims, need: int | str, pinned: str | None,
-                proven: Proven | None = None):
+                proven: Proven | None = None, pool: NodePool | None = None,
+                no_node: str | None = None):
     """The chain steps over every node; skipped (not failed) when no node answers.
     ``proven``: what the anchor's evidence proves, if it carries evidence that holds.
+    ``pool``: the run's nodes (a pool of its own otherwise); ``no_node``: why there is no
+    node to ask, when ``urls`` is empty.
 
     Returns the steps, a note on each node asked, and what the nodes showed (:class:`Seen`).
     """
     if not urls:
         chain = claims.anchor.chain_id
-        reason = ("no chain node to ask: give one with --rpc"
-                  + (f" (there is no default node for chain {chain})" if chain else ""))
+        reason = no_node or ("no chain node to ask: give one with --rpc"
+                             + (f" (there is no default node for chain {chain})"
+                                if chain else ""))
         return skipped(CHAIN_STEPS, reason), [], Seen()
-    answers, notes, seen = _ask_nodes(urls, claims, need, pinned, proven)
+    own = pool is None
+    pool = NodePool() if own else pool
+    try:
+        answers, notes, seen = _ask_nodes(urls, claims, need, pinned, proven, pool)
+    finally:
+        if own:
+            pool.close()
     if not answers:
         return skipped(CHAIN_STEPS, NO_NODE_ANSWERED), notes, seen
     steps = [combine(name, [(url, steps[i]) for url, steps in answers])

@@ -7,9 +7,15 @@ import hashlib
 from pathlib import Path
 
 from trialnotary.proof.facts import DEFAULT_RPC_URLS, default_confirmations
+from trialnotary.proof.verify.anchors import (
+    Routing,
+    Run,
+    check_anchors,
+    eth_steps,
+    notary_step,
+)
 from trialnotary.proof.verify.checks import (
     FileDigest,
-    Seen,
     check_file,
     check_leaf,
     check_merkle_path,
@@ -20,10 +26,9 @@ from trialnotary.proof.verify.claims import (
     parse_confirmations,
     parse_receipt,
 )
-from trialnotary.proof.verify.evidence import check_evidence
-from trialnotary.proof.verify.notary import NOTARY, Identity, pin
-from trialnotary.proof.verify.report import BLOCK, SENDER, NodeNote, Report, Step
-from trialnotary.proof.verify.rpc import chain_steps
+from trialnotary.proof.verify.notary import Identity
+from trialnotary.proof.verify.report import Report, Step
+from trialnotary.proof.verify.rpc import NodePool
 
 CHUNK = 1024 * 1024
 
@@ -46,34 +51,35 @@ def digest_file(path: str | Path) -> FileDigest:
     return FileDigest(name, digest.hexdigest(), size)
 
 
-#: What was found of one anchor: its chain steps, the notes on the nodes asked, what the
-#: nodes showed of it, and its evidence step (if it has evidence).
-AnchorSteps = tuple[list[Step], list[NodeNote], Seen, list[Step]]
-
-
 def check(claims: Claims, *, file_path: str | Path | None = None,
           rpc_urls: list[str] | None = None, confirmations: int | str | None = None,
           expect_sender: str | None = None, notary: Identity | None = None,
-          anchors: dict[tuple, AnchorSteps] | None = None) -> Report:
+          anchors: dict | None = None, tsa_ca: tuple = (),
+          require: tuple[str, ...] = ()) -> Report:
     """Run every step on validated claims. ``rpc_urls=None`` asks the chain's default node;
     an empty list asks none (nothing is then checked on chain). ``confirmations=None``
     requires what the receipt's chain calls for (``default_confirmations``); ``notary``
-    pins the origin with the notary's identity (the ``notary`` step).
+    pins the origin with the notary's identity (the ``notary`` step); ``tsa_ca``: the
+    certificates a time-stamp authority must chain to (``--tsa-ca``); ``require``: the
+    anchors that must be checked (``--require``; ``all``: every one).
 
     ``anchors``: a dict kept across calls (one command run) so that receipts of one batch
     have their anchor checked once, on the nodes and from its evidence.
     """
-    need = parse_confirmations(confirmations if confirmations is not None
-                               else default_confirmations(claims.anchor.chain_id))
     pinned = parse_address(expect_sender) if expect_sender else None
-    urls = default_rpc_urls(claims.anchor.chain_id) if rpc_urls is None else list(rpc_urls)
     file = digest_file(file_path) if file_path is not None else None
     file_step, wrong_file = check_file(claims, file)
     offline = [file_step, check_leaf(claims), check_merkle_path(claims)]
+    if claims.several:
+        return _check_several(claims, offline, wrong_file, rpc_urls, confirmations, pinned,
+                              notary, {} if anchors is None else anchors, tsa_ca, require)
+    need = parse_confirmations(confirmations if confirmations is not None
+                               else default_confirmations(claims.anchor.chain_id))
+    urls = default_rpc_urls(claims.anchor.chain_id) if rpc_urls is None else list(rpc_urls)
     key = (claims.anchor, claims.root, need, pinned, tuple(urls))
     found = anchors.get(key) if anchors is not None else None
     if found is None:
-        found = _anchor_steps(claims, urls, need, pinned)
+        found = eth_steps(claims, urls, need, pinned)
         if anchors is not None:
             anchors[key] = found
     chain, notes, seen, evidence = found
@@ -81,34 +87,34 @@ def check(claims: Claims, *, file_path: str | Path | None = None,
     return Report(claims=claims, confirmations=need, steps=offline + chain + origin + evidence,
                   nodes=notes, seen_block_time=seen.block_time, pinned=pinned,
                   wrong_file=wrong_file, identity=notary, seen_sender=seen.sender,
-                  seen_confirmations=seen.confirmations)
+                  seen_confirmations=seen.confirmations, required=tuple(require))
 
 
-def _anchor_steps(claims: Claims, urls: list[str], need: int | str,
-                  pinned: str | None) -> AnchorSteps:
-    """The steps that depend only on the anchor and the root it must carry."""
-    if claims.anchor.evidence is None:
-        return (*chain_steps(urls, claims, need, pinned), [])
-    evidence, proven = check_evidence(claims)
-    return (*chain_steps(urls, claims, need, pinned, proven), [evidence])
-
-
-def notary_step(identity: Identity, claims: Claims, chain: list[Step], seen: Seen) -> Step:
-    """The ``notary`` step, over the sender and block time the chain steps checked."""
-    passed = {step.name for step in chain if step.ok is True}
-    if not {SENDER, BLOCK} <= passed:
-        return Step(NOTARY, None, "not checked: the sender and the block must be checked on "
-                                  "chain first")
-    sender = claims.anchor.sender or seen.sender
-    block_time = claims.anchor.block_time or seen.block_time
-    verdict = pin(identity, claims.anchor.chain_id, sender, block_time)
-    return Step(NOTARY, verdict.ok, verdict.detail)
+def _check_several(claims: Claims, offline: list[Step], wrong_file: bool,
+                   rpc_urls: list[str] | None, confirmations: int | str | None,
+                   pinned: str | None, notary: Identity | None, anchors: dict,
+                   tsa_ca: tuple, require: tuple[str, ...]) -> Report:
+    """A receipt of several anchors (``claims.several``): each anchor with its own steps."""
+    urls = None if rpc_urls is None else tuple(rpc_urls)
+    if ("routing", urls) not in anchors:
+        anchors[("routing", urls)] = Routing(None if urls is None else list(urls), NodePool())
+    run = Run(anchors[("routing", urls)], confirmations, pinned, notary, tuple(tsa_ca),
+              anchors)
+    results, notes = check_anchors(claims, run)
+    first = claims.anchor
+    need = (parse_confirmations(confirmations) if confirmations is not None
+            else default_confirmations(first.chain_id if first is not None else None))
+    return Report(claims=claims, confirmations=need,
+                  steps=offline + [step for result in results for step in result.steps],
+                  nodes=notes, pinned=pinned, wrong_file=wrong_file, identity=notary,
+                  anchors=results, required=tuple(require))
 
 
 def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
                    rpc_urls: list[str] | None = None, confirmations: int | str | None = None,
                    expect_sender: str | None = None, notary: Identity | None = None,
-                   anchors: dict[tuple, AnchorSteps] | None = None) -> Report:
+                   anchors: dict | None = None, tsa_ca: tuple = (),
+                   require: tuple[str, ...] = ()) -> Report:
     """Verify a receipt (already parsed from JSON); ``anchors`` as for :func:`check`.
 
     Raises :class:`ReceiptError` for a malformed receipt and ``ValueError`` for a bad
@@ -116,4 +122,4 @@ def verify_receipt(receipt: dict, *, file_path: str | Path | None = None,
     """
     return check(parse_receipt(receipt), file_path=file_path, rpc_urls=rpc_urls,
                  confirmations=confirmations, expect_sender=expect_sender, notary=notary,
-                 anchors=anchors)
+                 anchors=anchors, tsa_ca=tsa_ca, require=require)
