@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from trialnotary.errors import TrialnotaryError
+
 EVM, RFC3161 = "evm", "rfc3161"
 KINDS = (EVM, RFC3161)
 EACH_BATCH = "batch"
@@ -25,7 +27,7 @@ _KEYS = {"name", "kind", "chain", "rpc", "key_file", "confirmations", "url", "ca
 _WHERE = "config.toml [[anchors]]"
 
 
-class AnchorConfigError(ValueError):
+class AnchorConfigError(TrialnotaryError, ValueError):
     """An ``[[anchors]]`` table that cannot be used; the message names it."""
 
 

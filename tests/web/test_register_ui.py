@@ -267,7 +267,7 @@ def test_the_wait_and_an_outage_are_shown_and_an_uploads_receipts_download(
     base, app, _ = notary
     engine = engine_of(notary)
     made = files(tmp_path, one_csv=unique("one"), two_csv=unique("two"))
-    anchoring.record_status(engine, reachable=False, alert=None)
+    anchoring.record_status(engine, "local", reachable=False, alert=None)
     try:
         open_register(coordinator, base)
         add_files(coordinator, made["one_csv"], made["two_csv"])
@@ -284,7 +284,7 @@ def test_the_wait_and_an_outage_are_shown_and_an_uploads_receipts_download(
         assert "The chain is unreachable since" in page.locator("#chain-outage").inner_text()
         page.close()
     finally:
-        anchoring.record_status(engine, reachable=True, alert=None)
+        anchoring.record_status(engine, "local", reachable=True, alert=None)
 
     upload = coordinator.locator("#upload-list li").last
     assert upload.get_by_role("button", name="Download these receipts").is_disabled()

@@ -485,9 +485,9 @@ def test_the_expected_wait_follows_the_seal_interval_and_the_chain(engine):
     assert wait().next_seal_at == now + timedelta(seconds=30)  # whole intervals after it
     sepolia = wait(confirmations="finalized", chain_id=11155111)
     assert sepolia.expected_by - sepolia.next_seal_at == timedelta(seconds=65 * 12)
-    anchoring.record_status(engine, reachable=False, alert=None)
+    anchoring.record_status(engine, "local", reachable=False, alert=None)
     assert wait().chain_unreachable_since is not None
-    anchoring.record_status(engine, reachable=True, alert="the account cannot pay")
+    anchoring.record_status(engine, "local", reachable=True, alert="the account cannot pay")
     held = wait()
     assert held.chain_unreachable_since is None and held.anchoring_held_since is not None
 
@@ -498,7 +498,7 @@ def test_waiting_pages_show_the_wait_and_the_outage(web):
     coordinator = web["clients"]["coordinator"]
     notice = coordinator.get("/registrations/wait").get_data(as_text=True)
     assert "Expected wait" in notice and "chain-outage" not in notice
-    anchoring.record_status(web["engine"], reachable=False, alert=None)
+    anchoring.record_status(web["engine"], "local", reachable=False, alert=None)
     try:
         for path in ("/registrations/wait", f"/r/{web['pending']['id']}", "/registrations"):
             html = coordinator.get(path).get_data(as_text=True)
@@ -509,7 +509,7 @@ def test_waiting_pages_show_the_wait_and_the_outage(web):
         confirmed = coordinator.get(f"/r/{web['records'][1]['id']}").get_data(as_text=True)
         assert "chain-outage" not in confirmed  # nothing to wait for
     finally:
-        anchoring.record_status(web["engine"], reachable=True, alert=None)
+        anchoring.record_status(web["engine"], "local", reachable=True, alert=None)
 
 
 def test_newer_rows_are_those_registered_after_the_lists_newest(web):
