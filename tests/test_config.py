@@ -98,3 +98,84 @@ def test_instance_config_file_is_read_and_the_environment_wins(tmp_path):
 def test_bad_values_name_their_variable(tmp_path, name, value, message):
     with pytest.raises(ConfigError, match=message):
         load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path), name: value})
+
+
+ANCHOR_TABLES = """
+[[anchors]]
+name = "sepolia"
+kind = "evm"
+chain = "sepolia"
+rpc = ["https://rpc.sepolia.example/KEY"]
+key_file = "/etc/trialnotary/sepolia.key"
+retire_on = 2027-09-30
+
+[[anchors]]
+name = "daily"
+kind = "evm"
+chain = 1
+rpc = "https://rpc.mainnet.example"
+key_file = "/etc/trialnotary/mainnet.key"
+every = "24h"
+
+[[anchors]]
+name = "tsa"
+kind = "rfc3161"
+url = "https://tsa.example/tsr"
+ca_file = "/etc/trialnotary/tsa-ca.pem"
+"""
+
+
+def write_config(tmp_path, text: str) -> dict:
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o700, exist_ok=True)
+    (instance / "config.toml").write_text(text)
+    return {"TRIALNOTARY_INSTANCE_PATH": str(instance)}
+
+
+def test_anchor_tables_replace_the_chain_settings(tmp_path):
+    env = write_config(tmp_path, ANCHOR_TABLES)
+    settings = load_settings({**env, "TRIALNOTARY_CHAIN": "local",
+                              "TRIALNOTARY_CHAIN_ID": "999"})
+    sepolia, daily, tsa = settings.anchors
+    assert (sepolia.name, sepolia.chain_id, sepolia.every, str(sepolia.retire_on)) == \
+        ("sepolia", 11155111, "batch", "2027-09-30")
+    assert (daily.chain, daily.chain_id, daily.every_seconds, daily.every) == \
+        ("mainnet", 1, 86400, "24h")
+    assert (tsa.kind, tsa.url, tsa.every_seconds) == ("rfc3161", "https://tsa.example/tsr",
+                                                       None)
+    # The chain settings are the first EVM anchor's, whatever TRIALNOTARY_CHAIN* say.
+    assert (settings.chain, settings.chain_id, settings.confirmations) == \
+        ("sepolia", 11155111, "finalized")
+    assert settings.for_anchor(daily).chain_id == 1
+    assert settings.for_anchor(daily).anchor_key_file.name == "mainnet.key"
+
+
+def test_without_anchor_tables_the_chain_is_the_one_anchor(tmp_path):
+    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(tmp_path / "instance")})
+    [only] = settings.anchors
+    assert (only.name, only.kind, only.chain_id) == ("local", "evm", 31337)
+    assert settings.for_anchor(only) is settings
+
+
+@pytest.mark.parametrize("table, message", [
+    ('name = "a"\nkind = "evm"\nchain = "local"\n[[anchors]]\nname = "a"\nkind = "evm"\n'
+     'chain = 5\nrpc = ["http://x"]\nkey_file = "k"', "used twice"),
+    ('name = "a"\nkind = "ots"', "kind must be evm or rfc3161"),
+    ('name = "A b"\nkind = "evm"', "name must be"),
+    ('name = "a"\nkind = "evm"\nchain = "sepolia"\nrpc = ["https://x"]', "key_file is required"),
+    ('name = "a"\nkind = "evm"\nchain = "sepolia"\nkey_file = "k"', "rpc is required"),
+    ('name = "a"\nkind = "evm"\nchain = "goerli"', "chain must be one of"),
+    ('name = "a"\nkind = "evm"\nchain = "local"\nevery = "daily"', "every must be"),
+    ('name = "a"\nkind = "evm"\nchain = "local"\nretire_on = "soon"', "retire_on must be a date"),
+    ('name = "a"\nkind = "evm"\nchain = "local"\ncolour = "red"', "unknown key(s) colour"),
+    ('name = "t"\nkind = "rfc3161"\nurl = "https://tsa"', "ca_file"),
+    ('name = "t"\nkind = "rfc3161"\nurl = "https://tsa"\nca_file = "c"\nchain = "local"',
+     "chain is for evm anchors"),
+    ('name = "t"\nkind = "rfc3161"\nurl = "https://tsa"\nca_file = "c"',
+     "at least one anchor must be of kind evm"),
+])
+def test_bad_anchor_tables_name_the_anchor_and_the_key(tmp_path, table, message):
+    env = write_config(tmp_path, "[[anchors]]\n" + table + "\n")
+    with pytest.raises(ConfigError, match="config.toml") as caught:
+        load_settings(env)
+    assert message in str(caught.value)

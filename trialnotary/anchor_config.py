@@ -48,23 +48,8 @@ class AnchorSpec:
     url: str | None = None
     ca_file: Path | None = None
     every_seconds: float | None = None
+    every: str = EACH_BATCH  # as configured: ``batch`` or the period (``24h``)
     retire_on: date | None = None
-
-    @property
-    def is_rollup(self) -> bool:
-        return self.every_seconds is not None
-
-    @property
-    def every(self) -> str:
-        """As configured: ``batch`` or the period (``24h``)."""
-        return EACH_BATCH if self.every_seconds is None else period_text(self.every_seconds)
-
-
-def period_text(seconds: float) -> str:
-    for unit in ("d", "h", "m"):
-        if seconds % _UNIT_SECONDS[unit] == 0:
-            return f"{int(seconds // _UNIT_SECONDS[unit])}{unit}"
-    return f"{seconds:g}s"
 
 
 def parse_anchor_tables(tables, chains: dict) -> tuple[AnchorSpec, ...]:
@@ -99,7 +84,9 @@ def _spec(index: int, table, chains: dict) -> AnchorSpec:
     kind = table.get("kind")
     if kind not in KINDS:
         raise AnchorConfigError(f"{where}: kind must be evm or rfc3161, not {kind!r}")
-    common = {"name": name, "kind": kind, "every_seconds": _every(where, table.get("every")),
+    every = _every(where, table.get("every"))
+    common = {"name": name, "kind": kind, "every_seconds": every,
+              "every": EACH_BATCH if every is None else str(table["every"]).strip(),
               "retire_on": _date(where, table.get("retire_on"))}
     if kind == EVM:
         return AnchorSpec(**common, **_evm(where, table, chains))

@@ -407,12 +407,14 @@ def load_settings(environ: dict[str, str] | None = None, *, create: bool = True)
                                            0.1),
         instance_origin=values[_ORIGIN],
     )
-    return _with_anchors(settings, values.get(_ANCHORS))
+    return _with_anchors(settings, values)
 
 
-def _with_anchors(settings: Settings, tables) -> Settings:
+def _with_anchors(settings: Settings, values: dict) -> Settings:
     """``settings`` with its anchors: the ``[[anchors]]`` tables (the first EVM one then
-    stands for the chain settings, which are ignored), else the one configured chain."""
+    stands for the chain settings, which are ignored, in every default they decide), else
+    the one configured chain."""
+    tables = values.get(_ANCHORS)
     if tables is None:
         single = AnchorSpec(name=settings.chain, kind=EVM, chain=settings.chain,
                             chain_id=settings.chain_id, rpc_urls=tuple(settings.rpc_urls),
@@ -427,5 +429,8 @@ def _with_anchors(settings: Settings, tables) -> Settings:
     first = next((spec for spec in specs if spec.kind == EVM), None)
     if first is None:
         raise ConfigError("config.toml [[anchors]]: at least one anchor must be of kind evm")
-    main = settings.for_anchor(first)
-    return dataclasses.replace(main, anchors=specs, anchor_tables=True)
+    main = dataclasses.replace(settings, anchors=specs, anchor_tables=True).for_anchor(first)
+    return dataclasses.replace(
+        main, secure_cookies=_flag(values, "SECURE_COOKIES", default=main.chain != "local"),
+        allowed_hosts=_allowed_hosts(values.get(PREFIX + "ALLOWED_HOSTS"), main.chain,
+                                     main.public_url))

@@ -17,6 +17,7 @@ from tests.utils import (
     add_person,
     anchor_and_confirm,
     anchors_of_batch,
+    new_app,
     page_of,
     post_form,
     sign_in,
@@ -237,3 +238,55 @@ def test_the_overview_links_the_notarys_identity(admin_client):
     hrefs = {tag["href"]: tag for tag in links}
     assert "/.well-known/trialnotary.json" in hrefs
     assert "download" in hrefs["/.well-known/trialnotary.json?download=1"]
+
+
+def test_the_overview_shows_each_anchor_its_cost_and_a_coming_retirement(
+        settings_env, engine, anvil, tsa, tmp_path):
+    """With ``[[anchors]]``: a row per anchor (where, how often, its status, the account's
+    balance and the cost a day at current fees), and a warning ahead of ``retire_on``."""
+    from datetime import timedelta
+
+    from trialnotary.db import utcnow
+
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o700, exist_ok=True)
+    soon = (utcnow() + timedelta(days=20)).date().isoformat()
+    (instance / "config.toml").write_text(f"""
+[[anchors]]
+name = "alpha"
+kind = "evm"
+chain = "local"
+rpc = ["{anvil.url}"]
+retire_on = {soon}
+
+[[anchors]]
+name = "stamps"
+kind = "rfc3161"
+url = "{tsa.url}"
+ca_file = "{tsa.ca_file}"
+every = "24h"
+""")
+    app = new_app(settings_env)
+    client = app.test_client()
+    add_person(engine, ADMIN, "admin")
+    signed_in(client, ADMIN)
+    html = client.get("/admin/").get_data(as_text=True)
+    alpha, stamps = _text_of(html, "tr", "anchor-alpha"), _text_of(html, "tr", "anchor-stamps")
+    assert "ethereumLocal" in alpha and "batch" in alpha and "ETH" in alpha
+    assert "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266" in alpha and soon in alpha
+    assert tsa.url in stamps and "24h" in stamps and "authority" in stamps
+    warning = " ".join(_text_of(html, "p", "retire-warning-alpha").split())
+    assert "trialnotary anchor retire alpha" in warning and "20 day(s) left" in warning
+    assert 'id="retire-warning-stamps"' not in html
+    ready = client.get("/api/v1/readyz").get_json()
+    assert [a["name"] for a in ready["anchors"]] == ["alpha", "stamps"]
+    app.extensions["trialnotary"].engine.dispose()
+
+
+def _text_of(html: str, tag: str, element_id: str) -> str:
+    """The text of the element ``<tag id=element_id>`` (its tags dropped)."""
+    import re
+
+    found = re.search(rf'<{tag}[^>]*id="{element_id}"[^>]*>(.*?)</{tag}>', html, re.S)
+    assert found, f"no {tag}#{element_id}"
+    return re.sub(r"<[^>]+>", " ", found[1])

@@ -253,6 +253,20 @@ def anchorers(settings: Settings, chain: ChainClient | None = None,
     return found
 
 
+def probe_authorities(workers: list) -> None:
+    """Ask each time-stamp authority for a time-stamp before the first round: one whose
+    replies cannot be read, or do not verify against its configured CA, is a configuration
+    error now (``TsaMisconfigured``), not a round failing again and again. One that does not
+    answer yet is only warned about: its rounds wait for it."""
+    for worker in workers:
+        if not isinstance(worker, StampAnchorer):
+            continue
+        try:
+            worker.client.probe()
+        except ChainError as exc:
+            log.warning("%s: the time-stamp authority cannot be used yet: %s", worker.name, exc)
+
+
 def _as_anchorers(chain, backoff: Backoff | None) -> list:
     """``chain``: one chain's client (its anchor alone), or the anchorers to run."""
     return [EvmAnchorer(chain, backoff)] if isinstance(chain, ChainClient) else list(chain)

@@ -20,7 +20,15 @@ from trialnotary.db import as_utc, utcnow
 from trialnotary.filenames import receipt_filename
 from trialnotary.notary.anchoring import chain_status
 from trialnotary.notary.batches import registration_status
-from trialnotary.notary.models import Anchor, Batch, LeafSlot, Registration, RollupBatch
+from trialnotary.notary.models import (
+    Anchor,
+    Batch,
+    LeafSlot,
+    Registration,
+    Rollup,
+    RollupBatch,
+    Stamp,
+)
 from trialnotary.notary.receipts import latest_anchors, receipts_of
 from trialnotary.notary.registrations import first_corrections
 from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
@@ -286,11 +294,29 @@ def batch_detail(session: Session, batch_id: int, *, page: int = 1,
         .where(in_batch).order_by(LeafSlot.leaf_index)
         .offset((max(page, 1) - 1) * page_size).limit(page_size)).all()
     return {"batch": batch, "root": bytes(batch.root).hex(), "anchors": anchors,
+            "perAnchor": anchor_states(session, batch_id),
             "explorers": {anchor.id: explorer_url(anchor.chain_id, anchor.tx_hash)
                           for anchor in anchors},
             "registrations": [{**registration.record(), "leafIndex": leaf_index}
                               for registration, leaf_index in rows],
             "registrationCount": count}
+
+
+def anchor_states(session: Session, batch_id: int) -> list[dict]:
+    """Each anchor's roll-up holding this batch: its state, how many batches it holds, and
+    the time its confirmed transaction or time-stamp proves."""
+    rows = session.exec(
+        select(RollupBatch.anchor, Rollup.id, Rollup.state, Rollup.leaf_count, Stamp.gen_time,
+               Stamp.tsa)
+        .join(Rollup, Rollup.id == RollupBatch.rollup_id)
+        .outerjoin(Stamp, Stamp.rollup_id == Rollup.id)
+        .where(RollupBatch.batch_id == batch_id).order_by(RollupBatch.anchor)).all()
+    proven = dict(session.exec(select(Anchor.rollup_id, Anchor.block_time).where(
+        Anchor.rollup_id.in_([row[1] for row in rows]),
+        Anchor.state == AnchorState.CONFIRMED)).all())
+    return [{"name": name, "state": state, "batches": count, "tsa": tsa,
+             "provenTime": gen_time or proven.get(rollup_id)}
+            for name, rollup_id, state, count, gen_time, tsa in rows]
 
 
 def trial_receipts(session: Session, trial: str, notary: dict) -> Iterator[tuple[str, dict]]:

@@ -72,9 +72,10 @@ def purge_idempotency_keys(engine) -> int:
 
 def start(settings: Settings, *, background: bool):
     """Build and start the scheduler. In the foreground this blocks until interrupted."""
+    workers = anchoring.anchorers(settings)
+    anchoring.probe_authorities(workers)
     engine = engine_for(settings)
     claim = _claim_sqlite(settings.database_url) if engine.dialect.name == "sqlite" else None
-    workers = anchoring.anchorers(settings)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     kind = BackgroundScheduler if background else BlockingScheduler
     scheduler = kind(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})

@@ -22,7 +22,7 @@ from flask import (
 )
 
 from trialnotary.db import utcnow, write_session
-from trialnotary.notary import admin_view, anchoring, audit_check, batches
+from trialnotary.notary import admin_view, anchor_overview, anchoring, audit_check, batches
 from trialnotary.notary.overview import batch_detail
 from trialnotary.people import access, accounts, audit, directory, passwords, signin, sites
 from trialnotary.people.access import requires
@@ -72,11 +72,15 @@ def overview():
     states = admin_view.batch_state_counts(session)
     chain = services().chain
     health = chain.health()  # a dead node is not asked again for the balance
+    settings = services().settings
+    rows = anchor_overview.anchor_rows(session, settings.anchors,
+                                       settings.seal_interval_seconds, services().chains,
+                                       utcnow().date())
     return render_template("admin/overview.html", counts=counts, states=states,
                            health=health,
                            funding=chain.funding() if health["reachable"] else {},
                            anchorer=anchoring.chain_status(session),
-                           settings=services().settings)
+                           anchors=rows, settings=settings)
 
 
 # --- trials and sites ----------------------------------------------------------------

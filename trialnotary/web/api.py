@@ -187,16 +187,29 @@ def readyz():
     """Ready when the database answers; the chain's state is reported, never required."""
     database = "ok" if overview.database_answers(services().engine) else "unavailable"
     chain = services().chain.health()
-    if database == "ok":
-        chain["anchorer"] = anchorer_status(db_session())
     body = {"status": "ok" if database == "ok" else "unavailable", "database": database,
             "chain": chain}
+    if database == "ok":
+        chain["anchorer"] = anchorer_status(db_session())
+        body["anchors"] = anchors_status(db_session())
     return jsonify(body), 200 if database == "ok" else 503
 
 
 def anchorer_status(session) -> dict | None:
     """What the anchoring process last saw: reachable or not since when, and its alert."""
-    status = anchoring.chain_status(session)
+    return _status_view(anchoring.chain_status(session))
+
+
+def anchors_status(session) -> list[dict]:
+    """Each configured anchor, and what its rounds last saw (``None`` before its first)."""
+    statuses = anchoring.anchor_statuses(session)
+    return [{"name": spec.name, "kind": spec.kind, "every": spec.every,
+             "retireOn": spec.retire_on.isoformat() if spec.retire_on else None,
+             "status": _status_view(statuses.get(spec.name))}
+            for spec in services().settings.anchors]
+
+
+def _status_view(status) -> dict | None:
     if status is None:
         return None
     return {"reachable": status.reachable, "since": _iso(status.since),

@@ -9,6 +9,7 @@ from flask import Flask, make_response, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.routing import IntegerConverter
 
+from trialnotary.anchor_config import EVM
 from trialnotary.config import Settings, load_settings
 from trialnotary.db import WriterBusy, engine_for
 from trialnotary.notary.chain import ChainClient
@@ -45,10 +46,13 @@ def create_app(settings: Settings | None = None, test_config: dict | None = None
     if test_config:
         app.config.update(test_config)
     app.json.sort_keys = False
+    chains = {spec.name: ChainClient(settings, timeout=WEB_CHAIN_TIMEOUT, anchor=spec)
+              for spec in settings.anchors if spec.kind == EVM}
     app.extensions["trialnotary"] = Services(
         settings=settings,
         engine=engine_for(settings),
-        chain=ChainClient(settings, timeout=WEB_CHAIN_TIMEOUT),
+        chain=next(iter(chains.values())),
+        chains=chains,
     )
     app.teardown_appcontext(close_db_session)
     app.before_request(_utf8_query)

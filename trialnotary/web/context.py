@@ -19,7 +19,8 @@ class Services:
 
     settings: Settings
     engine: Engine
-    chain: ChainClient = field(repr=False)
+    chain: ChainClient = field(repr=False)  # the first EVM anchor's
+    chains: dict[str, ChainClient] = field(default_factory=dict, repr=False)  # every one's
 
 
 def services() -> Services:

@@ -30,6 +30,7 @@ from trialnotary.proof.facts import (
     MAX_TRIAL_CHARS,
     RECEIPT_VERSION,
     RECORD_KEYS,
+    TIMESTAMP_TYPE,
 )
 from trialnotary.validation import (
     CONTROL_RANGES,
@@ -310,6 +311,16 @@ def _schemas() -> dict:
                 "database": {"type": "string", "enum": ["ok", "unavailable"]},
                 "chain": {"type": "object", "required": ["reachable"],
                           "properties": {"reachable": {"type": "boolean"}}},
+                "anchors": {"type": "array", "description": "Each configured anchor and "
+                            "what its rounds last saw (status null before its first).",
+                            "items": {"type": "object", "required": ["name", "kind", "status"],
+                                      "properties": {
+                                          "name": {"type": "string"},
+                                          "kind": {"type": "string",
+                                                   "enum": ["evm", "rfc3161"]},
+                                          "every": {"type": "string"},
+                                          "retireOn": {"type": ["string", "null"]},
+                                          "status": {"type": ["object", "null"]}}}},
             },
         },
     }
@@ -331,12 +342,30 @@ def _evidence_schema() -> dict:
 
 
 def _receipt_schema() -> dict:
-    """Receipt version 2 (docs/receipt.md): Chainpoint v2 with named ``ETHData`` anchors, and
-    the notary that issued it."""
+    """Receipt version 2 (docs/receipt.md): Chainpoint v2 with named ``ETHData`` and
+    ``RFC3161`` anchors (roll-ups and renewals among them), and the notary that issued it."""
     step = {"type": "object", "minProperties": 1, "maxProperties": 1,
             "additionalProperties": False,
             "properties": {"left": {"type": "string", "pattern": HEX64},
                            "right": {"type": "string", "pattern": HEX64}}}
+    rollup = {"type": "object", "additionalProperties": False, "required": ["root", "proof"],
+              "description": "Folding merkleRoot through proof gives root, which the anchor "
+                             "attests.",
+              "properties": {"root": {"type": "string", "pattern": HEX64},
+                             "proof": {"type": "array", "items": step}}}
+    timestamp = {
+        "type": "object", "additionalProperties": False,
+        "required": ["type", "name", "token", "genTime"],
+        "properties": {
+            "type": {"const": TIMESTAMP_TYPE},
+            "name": {"type": "string", "description": "The anchor's configured name."},
+            "token": {"type": "string", "contentEncoding": "base64",
+                      "description": "The DER RFC 3161 TimeStampToken."},
+            "genTime": {"type": "string",
+                        "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"},
+            "rollup": rollup,
+        },
+    }
     anchor = {
         "type": "object", "additionalProperties": False,
         "required": ["type", "name", "sourceId", "chain", "chainId", "sender", "blockNumber",
@@ -353,6 +382,9 @@ def _receipt_schema() -> dict:
             "blockTime": {"type": "string",
                           "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"},
             "evidence": _evidence_schema(),
+            "rollup": rollup,
+            "renewal": {"type": "object", "description": "The retired chain's evidence, "
+                        "renewed on the remaining anchors (docs/receipt.md)."},
         },
     }
     return {
@@ -365,7 +397,8 @@ def _receipt_schema() -> dict:
             "targetHash": {"type": "string", "pattern": HEX64},
             "merkleRoot": {"type": "string", "pattern": HEX64},
             "proof": {"type": "array", "items": step},
-            "anchors": {"type": "array", "minItems": 1, "items": anchor},
+            "anchors": {"type": "array", "minItems": 1,
+                        "items": {"oneOf": [anchor, timestamp]}},
             "trialnotary": {
                 "type": "object", "additionalProperties": False,
                 "required": ["receiptVersion", "notary", "record", "batch"],

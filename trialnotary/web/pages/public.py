@@ -132,8 +132,10 @@ def registration(registration_id: str):
     show_reasons = access.can(principal, access.READ_SITE, site=record["site"]) or \
         access.can(principal, access.READ_TRIAL, trial=record["trial"])
     reason = registrations.reason_of(session, view["id"]) if record["supersedes"] else None
+    each_anchor = overview.anchor_states(session, view["batch"]["id"]) if view["batch"] else []
     return render_template("registration.html", view=view, corrected_by=corrected_by,
-                           reason=reason, can_correct=can_correct, status=view["status"],
+                           each_anchor=each_anchor, reason=reason, can_correct=can_correct,
+                           status=view["status"],
                            wait=expected_wait()
                            if view["status"] != RegistrationStatus.CONFIRMED else None,
                            show_reasons=show_reasons,

@@ -58,5 +58,6 @@ def init_templating(app: Flask) -> None:
     app.add_template_filter(utc_text, "utc_text")
     app.add_template_filter(iso_utc, "iso_utc")
     app.add_template_global(sites.token_state, "token_state")
+    app.add_template_global(chain_label, "chain_label_of")
     app.jinja_env.finalize = shown_as_stored
     app.context_processor(_everywhere)

@@ -1,0 +1,197 @@
+"""Several anchors end to end (docs/configuration.md, "Anchors"; docs/receipt.md, "Several
+anchors"): a notary configured with ``[[anchors]]`` on two real anvil chains and a real
+time-stamp authority (``openssl ts -reply``) seals, anchors and time-stamps each batch on
+its own; receipts carry every anchor and verify with the stand-alone CLI; a roll-up covers
+several batches in one transaction; a stopped chain delays nothing else."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from tests.conftest import ANVIL_ACCOUNTS, Anvil, insert_registrations
+from trialnotary import db
+from trialnotary.config import ANVIL_DEV_KEY, load_settings
+from trialnotary.notary import anchoring, batches, identity, receipts
+from trialnotary.notary.models import Registration
+from trialnotary.proof.facts import EXIT_PASS
+from trialnotary.proof.verify import main as verify_main
+
+CHAIN_B = 31338
+ROUNDS_SECONDS = 40
+
+
+@pytest.fixture
+def chain_b():
+    """A second chain, of another chain id, mining a block a second."""
+    node = Anvil(chain_id=CHAIN_B)
+    yield node
+    if node.process.poll() is None:
+        node.stop()
+
+
+def configure(instance: Path, anvil: Anvil, chain_b: Anvil, tsa, *,
+              b_every: str = "batch") -> None:
+    """An instance with three anchors: the local chain, chain B and the TSA."""
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_file = instance / "chain-b.key"
+    key_file.write_text(ANVIL_DEV_KEY)  # anvil's public development key: test chains only
+    key_file.chmod(0o600)
+    (instance / "config.toml").write_text(f"""
+[[anchors]]
+name = "alpha"
+kind = "evm"
+chain = "local"
+rpc = ["{anvil.url}"]
+
+[[anchors]]
+name = "beta"
+kind = "evm"
+chain = {CHAIN_B}
+rpc = ["{chain_b.url}"]
+key_file = "{key_file}"
+confirmations = 1
+every = "{b_every}"
+
+[[anchors]]
+name = "tsa"
+kind = "rfc3161"
+url = "{tsa.url}"
+ca_file = "{tsa.ca_file}"
+""")
+
+
+@pytest.fixture
+def notary(tmp_path, database_url, anvil, chain_b, tsa):
+    """Settings and engine of such a notary; ``notary(b_every=…)`` configures chain B's
+    period."""
+    made = []
+
+    def make(**options):
+        instance = tmp_path / "instance"
+        configure(instance, anvil, chain_b, tsa, **options)
+        settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(instance),
+                                  "TRIALNOTARY_DATABASE_URL": database_url})
+        engine = db.make_engine(database_url)
+        made.append(engine)
+        return settings, engine
+
+    yield make
+    for engine in made:
+        engine.dispose()
+
+
+def receipts_of(engine, settings, records: list[dict]) -> list[dict]:
+    notary = identity.notary_of(settings, "http://127.0.0.1")
+    found = []
+    with Session(engine) as session:
+        for record in records:
+            registration = session.exec(select(Registration)
+                                        .where(Registration.id == record["id"])).one()
+            found.append(receipts.receipt_for(session, registration, notary))
+    return found
+
+
+def anchor_until(engine, workers, done, seconds: float = ROUNDS_SECONDS):
+    """Run every anchor's rounds until ``done()`` holds; what it last returned."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        anchoring.run_rounds(engine, workers)
+        if result := done():
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"not done after {seconds} s")
+
+
+def names(receipt: dict | None) -> list[str]:
+    return [] if receipt is None else [entry["name"] for entry in receipt["anchors"]]
+
+
+def when_anchored(engine, settings, records: list[dict], wanted):
+    """A check for ``anchor_until``: the receipts, once ``wanted(names)`` holds for each."""
+    def done():
+        found = receipts_of(engine, settings, records)
+        return found if all(wanted(names(receipt)) for receipt in found) else None
+    return done
+
+
+def verify_files(tmp_path: Path, engine, settings, receipts_: list[dict], rpc: list[str],
+                 tsa, capsys) -> tuple[int, str]:
+    """``trialnotary verify`` over the saved receipts, pinned with the notary's identity
+    and the TSA's CA."""
+    identity_path = tmp_path / "identity.json"
+    identity_path.write_text(identity.document_text(engine, settings))
+    paths = []
+    for index, receipt in enumerate(receipts_):
+        path = tmp_path / f"r{index}.receipt.json"
+        path.write_text(json.dumps(receipt))
+        paths.append(path)
+    capsys.readouterr()
+    code = verify_main(paths, rpc_urls=rpc, notary=str(identity_path),
+                       tsa_ca=[tsa.ca_file])
+    return code, capsys.readouterr().out
+
+
+def test_each_batch_is_anchored_on_both_chains_and_time_stamped(notary, anvil, chain_b, tsa,
+                                                                tmp_path, capsys):
+    settings, engine = notary()
+    assert [spec.name for spec in settings.anchors] == ["alpha", "beta", "tsa"]
+    workers = anchoring.anchorers(settings)
+    records = insert_registrations(engine, 3)
+    [batch] = batches.seal_all(engine, 100)
+    found = anchor_until(engine, workers, when_anchored(
+        engine, settings, records, lambda got: got == ["alpha", "beta", "tsa"]))
+    first = found[0]
+    alpha, beta, stamp = first["anchors"]
+    assert alpha["chainId"] == 31337 and beta["chainId"] == CHAIN_B
+    assert stamp["type"] == "RFC3161" and stamp["token"] and stamp["genTime"].endswith("Z")
+    assert "rollup" not in beta and alpha["evidence"] and beta["evidence"]
+    code, out = verify_files(tmp_path, engine, settings, found, [anvil.url, chain_b.url],
+                             tsa, capsys)
+    assert code == EXIT_PASS, out
+    assert out.count("anchor tsa") >= 3 and "anchor beta" in out
+
+
+def test_a_roll_up_covers_the_batches_of_its_period_in_one_transaction(
+        notary, anvil, chain_b, tsa, tmp_path, capsys):
+    settings, engine = notary(b_every="3s")
+    workers = anchoring.anchorers(settings)
+    sent_before = chain_b.rpc("eth_getTransactionCount", ANVIL_ACCOUNTS[0], "latest")
+    records = []
+    for _ in range(3):
+        records += insert_registrations(engine, 2)
+        batches.seal_all(engine, 100)
+        anchoring.run_rounds(engine, workers)
+    found = anchor_until(engine, workers, when_anchored(
+        engine, settings, records, lambda got: "beta" in got))
+    rolled = [next(e for e in r["anchors"] if e["name"] == "beta") for r in found]
+    assert len({e["sourceId"] for e in rolled}) == 1  # one transaction for the three batches
+    assert {e["rollup"]["root"] for e in rolled} == {rolled[0]["rollup"]["root"]}
+    assert len({r["merkleRoot"] for r in found}) == 3
+    sent_after = chain_b.rpc("eth_getTransactionCount", ANVIL_ACCOUNTS[0], "latest")
+    assert int(sent_after, 16) - int(sent_before, 16) == 1
+    code, out = verify_files(tmp_path, engine, settings, found, [anvil.url, chain_b.url],
+                             tsa, capsys)
+    assert code == EXIT_PASS, out
+
+
+def test_a_stopped_chain_delays_nothing_else(notary, anvil, chain_b, tsa, tmp_path, capsys):
+    settings, engine = notary()
+    workers = anchoring.anchorers(settings)
+    chain_b.stop()
+    records = insert_registrations(engine, 2)
+    batches.seal_all(engine, 100)
+    started = time.monotonic()
+    found = anchor_until(engine, workers, when_anchored(
+        engine, settings, records, lambda got: got == ["alpha", "tsa"]), seconds=20)
+    assert time.monotonic() - started < 15
+    with Session(engine) as session:
+        beta = anchoring.chain_status(session, "beta")
+        assert beta is not None and not beta.reachable and "no chain node" in beta.alert
+        assert anchoring.chain_status(session, "alpha").reachable
+    code, out = verify_files(tmp_path, engine, settings, found, [anvil.url], tsa, capsys)
+    assert code == EXIT_PASS, out
