@@ -488,20 +488,30 @@ def expected(verdict: dict) -> dict:
 
 def outcome_of(answer: dict) -> dict:
     """One receipt's answer in ``trialnotary verify --json`` as an outcome (the form the
-    browser's runner, tests/web/corpus-runner.mjs, writes too)."""
+    browser's runner, tests/web/corpus-runner.mjs, writes too): the verdict, every step
+    (and the anchor it belongs to, with several anchors), each anchor's state, time, pin,
+    summary and steps, the anchor whose time is proven, and the nodes' notes."""
     if "verdict" not in answer:
         return {"state": UNUSABLE, "exitCode": answer["exitCode"], "failedStep": None,
-                "error": answer["error"], "text": None, "note": None, "steps": []}
+                "error": answer["error"], "text": None, "note": None, "steps": [],
+                "anchors": [], "provenBy": None, "provenTime": None, "pinned": None,
+                "nodes": []}
     failed = [step["name"] for step in answer["steps"] if step["ok"] is False]
     return {"state": answer["verdict"]["state"], "exitCode": answer["exitCode"],
             "failedStep": failed[0] if failed else None, "error": None,
             "text": answer["verdict"]["text"], "note": answer["verdict"]["note"],
-            "steps": [[step["name"], step["ok"], step["detail"]] for step in answer["steps"]]}
+            "steps": [[step["name"], step["ok"], step["detail"], step.get("anchor")]
+                      for step in answer["steps"]],
+            "anchors": answer["anchors"], "provenBy": answer.get("provenBy"),
+            "provenTime": answer["provenTime"], "pinned": answer["pinned"],
+            "nodes": [[node["url"], node["answered"], node["detail"]]
+                      for node in answer["nodes"]]}
 
 
 def cli_flags(options: dict) -> list[str]:
     flags = ["--expect-sender", options["expectSender"]] if "expectSender" in options else []
     flags += ["--notary", str(FILES / options["notary"])] if "notary" in options else []
+    flags += [flag for name in options.get("require", ()) for flag in ("--require", name)]
     return flags + (["--file", str(FILES / options["file"])] if "file" in options else [])
 
 
@@ -510,6 +520,7 @@ def browser_options(options: dict) -> dict:
     digest, size and name, as the page gives them after hashing it; the identity document
     as ``notaryDocument``, which tests/web/corpus-runner.mjs reads with parseIdentity)."""
     given = {"expectSender": options["expectSender"]} if "expectSender" in options else {}
+    given |= {"require": options["require"]} if "require" in options else {}
     if "notary" in options:
         given["notaryDocument"] = json.loads((FILES / options["notary"]).read_text())
     if "file" in options:
