@@ -99,7 +99,8 @@ export function repr(value) {
   if (typeof value === "string") return `'${value}'`;
   if (typeof value === "boolean") return value ? "True" : "False";
   if (typeof value === "bigint" || typeof value === "number") return String(value);
-  return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(repr).join(", ")}]`;
+  return `{${Object.entries(value).map(([key, item]) => `${repr(key)}: ${repr(item)}`).join(", ")}}`;
 }
 
 function isObject(value) {
