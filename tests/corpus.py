@@ -6,6 +6,7 @@ each NAME to ``{"state", "exitCode", "failedStep", "error", "options"}``: the ve
 ``"unusable"``), the exit code of ``trialnotary verify``, the first failed step, the words of an
 unusable receipt's refusal, and the verifier's options (``expectSender``; ``file``, a file of
 ``files/`` to compare; ``notary``, an identity document of ``files/`` to pin the origin with;
+``require``, the anchor names of ``--require``;
 a new option goes into ``cli_flags`` and ``browser_options``), and optionally
 ``"only": ["cli"]`` (see :func:`entries`). Receipts that point at transactions point
 at a chain this module replays exactly: anvil's dev accounts, a fixed genesis time, one
