@@ -6,6 +6,7 @@ each NAME to ``{"state", "exitCode", "failedStep", "error", "options"}``: the ve
 ``"unusable"``), the exit code of ``trialnotary verify``, the first failed step, the words of an
 unusable receipt's refusal, and the verifier's options (``expectSender``; ``file``, a file of
 ``files/`` to compare; ``notary``, an identity document of ``files/`` to pin the origin with;
+``require``, the anchor names of ``--require``;
 a new option goes into ``cli_flags`` and ``browser_options``), and optionally
 ``"only": ["cli"]`` (see :func:`entries`). Receipts that point at transactions point
 at a chain this module replays exactly: anvil's dev accounts, a fixed genesis time, one
@@ -38,7 +39,9 @@ from pathlib import Path
 from tests.conftest import Anvil
 from tests.proof.anchored import NOTARY, OTHER, REVERTS, evidence_of, identity_of
 from trialnotary.notary.merkle import NODE, build_levels, proof_from_levels, root_of
-from trialnotary.proof.receipt import build_receipt, record_leaf
+from trialnotary.proof.receipt import anchor_entry, build_receipt, record_leaf
+from trialnotary.proof.verify.anchors import evidence_digest
+from trialnotary.proof.verify.claims import Anchor
 
 ASSETS = Path(__file__).parent / "assets" / "corpus"
 FILES = ASSETS / "files"
@@ -114,12 +117,35 @@ PLAIN = Tree.of([hashlib.sha256(corpus_file(100 + i)).digest() for i in range(3)
 
 @dataclass(frozen=True)
 class Send:
-    """One transaction of the script, sent by an unlocked dev account."""
+    """One transaction of the script, sent by an unlocked dev account. ``data`` may be a
+    function of the anchors mined before it (a renewal's root is over their evidence)."""
 
     sender: str
-    data: str
+    data: str | Callable[[dict], str]
     to: str | None = None  # None: to the sender itself
     value: int = 0
+
+    def data_of(self, anchors: dict) -> str:
+        return self.data(anchors) if callable(self.data) else self.data
+
+
+#: A roll-up of three batch roots, the corpus batch's second (docs/receipt.md, "Roll-up").
+ROLLUP = Tree.of([b"\x01" * 32, BATCH.root, b"\x02" * 32])
+ROLLED_INDEX = 1
+#: The anchors a renewal renews (the "retired" ones), and the root each attests.
+RENEWED = {"batch": BATCH.root, "plain": PLAIN.root}
+
+
+def renewal_tree(anchors: dict) -> Tree:
+    """The renewal tree over the evidence digests of the renewed anchors, in script order."""
+    return Tree.of([evidence_digest(_as_anchor(anchors[label]), root)
+                    for label, root in RENEWED.items()])
+
+
+def _as_anchor(anchor: dict) -> Anchor:
+    return Anchor(tx_hash=anchor["tx_hash"], chain_id=anchor["chain_id"], chain=None,
+                  sender=anchor["sender"], block_number=anchor["block_number"],
+                  block_hash=anchor["block_hash"], block_time=anchor["block_time"])
 
 
 SCRIPT: dict[str, Send] = {
@@ -130,6 +156,10 @@ SCRIPT: dict[str, Send] = {
     "reverted": Send(NOTARY, "0x" + BATCH.root.hex(), to=REVERTER),
     "extra-calldata": Send(NOTARY, "0x" + BATCH.root.hex() + "deadbeef"),
     "other-sender": Send(OTHER, "0x" + BATCH.root.hex()),
+    # --- several anchors: the batch again, a roll-up, a renewal of batch and plain ------------
+    "batch-again": Send(NOTARY, "0x" + BATCH.root.hex()),
+    "rollup": Send(NOTARY, "0x" + ROLLUP.root.hex()),
+    "renewal": Send(NOTARY, lambda anchors: "0x" + renewal_tree(anchors).root.hex()),
 }
 
 
@@ -159,7 +189,7 @@ def replay(node: Anvil) -> dict[str, dict]:
         nonces[send.sender] = nonce + 1
         tx_hash = node.rpc("eth_sendTransaction", {
             "from": send.sender, "to": send.to or send.sender, "value": hex(send.value),
-            "data": send.data, "nonce": hex(nonce), **FEES})
+            "data": send.data_of(anchors), "nonce": hex(nonce), **FEES})
         mined = _mined(node, tx_hash)
         block = node.rpc("eth_getBlockByNumber", mined["blockNumber"], False)
         anchors[label] = {
@@ -296,6 +326,64 @@ def _with_evidence_of(label: str) -> Callable[[dict], str]:
         _anchor(receipt)["evidence"] = anchors[label]["evidence"]
         return text(receipt)
     return build
+
+
+# --- several anchors ---------------------------------------------------------------------
+
+#: An anchor on a chain the corpus gives no node for: never checked, never failed.
+ELSEWHERE = {"tx_hash": "ab" * 32, "chain_id": 11155111,
+             "sender": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "block_number": 123,
+             "block_hash": "0x" + "cd" * 32, "block_time": "2026-11-18T12:00:00Z"}
+
+
+def entry_of(anchors: dict, label: str, name: str, **extra) -> dict:
+    """A version 2 entry named ``name`` of the anchor ``label`` (with its evidence)."""
+    anchor = anchors[label] if label in anchors else ELSEWHERE
+    return anchor_entry(anchor | {"name": name}) | extra
+
+
+def several(*entries: Callable[[dict], dict]) -> Callable[[dict], str]:
+    """A builder: the genuine version 2 receipt with the entries ``entries`` build."""
+    def build(anchors: dict) -> str:
+        receipt = receipt_of(anchors, version=2)
+        receipt["anchors"] = [entry(anchors) for entry in entries]
+        return text(receipt)
+    return build
+
+
+def _on_chain(label: str, name: str, **extra) -> Callable[[dict], dict]:
+    return lambda anchors: entry_of(anchors, label, name, **extra)
+
+
+def _rolled_up(anchors: dict, *, label: str = "rollup", proof: list | None = None) -> dict:
+    rollup = {"root": ROLLUP.root.hex(), "proof": proof or ROLLUP.proof(ROLLED_INDEX)}
+    return entry_of(anchors, label, "daily", rollup=rollup)
+
+
+def _rollup_path_changed(anchors: dict) -> dict:
+    proof = copy.deepcopy(ROLLUP.proof(ROLLED_INDEX))
+    (side, _), = proof[0].items()
+    proof[0] = {side: "00" * 32}
+    return _rolled_up(anchors, proof=proof)
+
+
+def _renewed(anchors: dict, *, change: Callable[[dict], None] | None = None) -> dict:
+    """The batch's anchor, named ``old``, renewed by the renewal anchor (``renewal``)."""
+    tree = renewal_tree(anchors)
+    renewal = {"evidenceDigest": tree.node(0, 0).hex(), "proof": tree.proof(0),
+               "root": tree.root.hex(), "anchors": [entry_of(anchors, "renewal", "renewal")]}
+    if change is not None:
+        change(renewal)
+    return entry_of(anchors, "batch", "old", renewal=renewal)
+
+
+def _renewal_path_changed(renewal: dict) -> None:
+    renewal["proof"][0] = {next(iter(renewal["proof"][0])): "00" * 32}
+
+
+def _renewal_anchor_block_changed(renewal: dict) -> None:
+    renewal["anchors"][0]["blockHash"] = "0x" + "00" * 32
+    del renewal["anchors"][0]["evidence"]
 
 
 @dataclass(frozen=True)
@@ -446,6 +534,69 @@ ENTRIES: dict[str, Entry] = {
         "anchors[0].evidence.transactionIndex must be a non-negative integer"),
     "plain-chainpoint-evidence-source-only": _unusable(
         lambda a: _plain(a, only_source=True, evidence=True), "anchors[0].chain is missing"),
+    # --- several anchors: each anchor with its own steps, the verdict over them all ---------
+    "several-two-anchors": Entry(
+        several(_on_chain("batch-again", "later"), _on_chain("batch", "local")),
+        "verified-no-file", 3),
+    "several-two-anchors-pinned": Entry(
+        several(_on_chain("batch", "local"), _on_chain("batch-again", "later")),
+        "verified", 0, options={"notary": "identity.json", "file": "ds2.xpt"}),
+    "several-one-forged": _failed(
+        several(_on_chain("batch", "local"), _on_chain("other-sender", "forged")), "notary",
+        notary="identity.json"),
+    "several-one-anchor-wrong": _failed(
+        several(_on_chain("batch", "local"), _on_chain("extra-calldata", "wrong")), "evidence"),
+    "several-a-chain-without-a-node": Entry(
+        several(_on_chain("batch", "local"), _on_chain("elsewhere", "sepolia")),
+        "verified-no-file", 3),
+    "several-no-anchor-checked": Entry(
+        several(_on_chain("elsewhere", "sepolia"), _on_chain("elsewhere", "sepolia-again")),
+        "unchecked", 4),
+    "several-require-all-one-not-checked": Entry(
+        several(_on_chain("batch", "local"), _on_chain("elsewhere", "sepolia")),
+        "unchecked", 4, options={"expectSender": NOTARY, "require": ["all"]}),
+    "several-require-the-checked-one": Entry(
+        several(_on_chain("batch", "local"), _on_chain("elsewhere", "sepolia")),
+        "verified-no-file", 0, options={"expectSender": NOTARY, "require": ["local"]}),
+    "several-require-a-missing-anchor": Entry(
+        several(_on_chain("batch", "local"), _on_chain("batch-again", "later")),
+        "failed", 1, options={"require": ["local", "hoodi"]}),
+    "one-anchor-require-a-missing-anchor": Entry(
+        _on("batch", 2), "failed", 1, options={"require": ["hoodi"]}),
+    "rollup": Entry(several(_rolled_up), "verified-no-file", 3),
+    "rollup-pinned-beside-the-batch-anchor": Entry(
+        several(_rolled_up, _on_chain("batch-again", "local")), "verified-no-file", 0,
+        options={"notary": "identity.json"}),
+    "rollup-path-changed": _failed(several(_rollup_path_changed), "rollup"),
+    "rollup-anchor-carrying-the-batch-root": _failed(
+        several(lambda a: _rolled_up(a, label="batch")), "evidence"),
+    "rollup-anchor-carrying-the-batch-root-without-evidence": _failed(
+        several(lambda a: {key: value for key, value in _rolled_up(a, label="batch").items()
+                           if key != "evidence"}), "anchor-tx"),
+    "renewal": Entry(several(_renewed), "verified-no-file", 3),
+    "renewal-pinned": Entry(several(_renewed), "verified-no-file", 0,
+                            options={"notary": "identity.json"}),
+    "renewal-path-changed": _failed(
+        several(lambda a: _renewed(a, change=_renewal_path_changed)), "renewal"),
+    "renewal-of-another-anchor": _failed(
+        several(lambda a: _renewed(a, change=lambda r: r.update(evidenceDigest="11" * 32))),
+        "renewal"),
+    "renewal-anchor-fails": _failed(
+        several(lambda a: _renewed(a, change=_renewal_anchor_block_changed)), "renewal"),
+    "several-malformed-rollup": _unusable(
+        several(lambda a: _rolled_up(a) | {"rollup": {"root": ROLLUP.root.hex()}}),
+        "anchors[0].rollup must have exactly the keys root, proof; missing: proof"),
+    "several-duplicate-name": _unusable(
+        several(_on_chain("batch", "local"), _on_chain("batch-again", "local")),
+        "anchors[1].name 'local' is not unique in anchors"),
+    "several-unknown-type": _unusable(
+        several(_on_chain("batch", "local"), lambda a: {"type": "BTCOpReturn", "name": "btc"}),
+        "anchors[1].type must be 'ETHData' or 'RFC3161', not 'BTCOpReturn'"),
+    "several-time-stamp-token-not-base64": _unusable(
+        several(_on_chain("batch", "local"),
+                lambda a: {"type": "RFC3161", "name": "tsa", "token": "MAA",
+                           "genTime": "2026-11-18T11:07:00Z"}),
+        "anchors[1].token must be a time-stamp token in base64 (DER)"),
 }
 
 
@@ -488,20 +639,30 @@ def expected(verdict: dict) -> dict:
 
 def outcome_of(answer: dict) -> dict:
     """One receipt's answer in ``trialnotary verify --json`` as an outcome (the form the
-    browser's runner, tests/web/corpus-runner.mjs, writes too)."""
+    browser's runner, tests/web/corpus-runner.mjs, writes too): the verdict, every step
+    (and the anchor it belongs to, with several anchors), each anchor's state, time, pin,
+    summary and steps, the anchor whose time is proven, and the nodes' notes."""
     if "verdict" not in answer:
         return {"state": UNUSABLE, "exitCode": answer["exitCode"], "failedStep": None,
-                "error": answer["error"], "text": None, "note": None, "steps": []}
+                "error": answer["error"], "text": None, "note": None, "steps": [],
+                "anchors": [], "provenBy": None, "provenTime": None, "pinned": None,
+                "nodes": []}
     failed = [step["name"] for step in answer["steps"] if step["ok"] is False]
     return {"state": answer["verdict"]["state"], "exitCode": answer["exitCode"],
             "failedStep": failed[0] if failed else None, "error": None,
             "text": answer["verdict"]["text"], "note": answer["verdict"]["note"],
-            "steps": [[step["name"], step["ok"], step["detail"]] for step in answer["steps"]]}
+            "steps": [[step["name"], step["ok"], step["detail"], step.get("anchor")]
+                      for step in answer["steps"]],
+            "anchors": answer["anchors"], "provenBy": answer.get("provenBy"),
+            "provenTime": answer["provenTime"], "pinned": answer["pinned"],
+            "nodes": [[node["url"], node["answered"], node["detail"]]
+                      for node in answer["nodes"]]}
 
 
 def cli_flags(options: dict) -> list[str]:
     flags = ["--expect-sender", options["expectSender"]] if "expectSender" in options else []
     flags += ["--notary", str(FILES / options["notary"])] if "notary" in options else []
+    flags += [flag for name in options.get("require", ()) for flag in ("--require", name)]
     return flags + (["--file", str(FILES / options["file"])] if "file" in options else [])
 
 
@@ -510,6 +671,7 @@ def browser_options(options: dict) -> dict:
     digest, size and name, as the page gives them after hashing it; the identity document
     as ``notaryDocument``, which tests/web/corpus-runner.mjs reads with parseIdentity)."""
     given = {"expectSender": options["expectSender"]} if "expectSender" in options else {}
+    given |= {"require": options["require"]} if "require" in options else {}
     if "notary" in options:
         given["notaryDocument"] = json.loads((FILES / options["notary"]).read_text())
     if "file" in options:

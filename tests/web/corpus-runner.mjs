@@ -3,7 +3,19 @@
 // form the Python side reads the CLI's JSON into.
 
 function unusable(error) {
-  return { state: "unusable", exitCode: 2, failedStep: null, error: error.message, text: null, note: null, steps: [] };
+  return {
+    state: "unusable", exitCode: 2, failedStep: null, error: error.message, text: null, note: null, steps: [],
+    anchors: [], provenBy: null, provenTime: null, pinned: null, nodes: [],
+  };
+}
+
+/** An anchor of the answer as `trialnotary verify --json` writes it (report.py, AnchorResult.to_json). */
+function anchorJson({ name, type, state, provenTime, pinned, summary, steps, renewal }) {
+  return {
+    name, type, state, provenTime, pinned, summary,
+    steps: steps.map((s) => ({ name: s.name, ok: s.ok, detail: s.detail })),
+    ...(renewal?.length ? { renewal: renewal.map(anchorJson) } : {}),
+  };
 }
 
 /** One receipt's outcome: read from its text as a file, then verified against the node
@@ -22,7 +34,10 @@ async function outcome(rv, text, { notaryDocument, ...options }, rpcUrl) {
   return {
     state: result.verdict.state, exitCode: result.exitCode, failedStep: failed?.name ?? null,
     error: null, text: result.verdict.text, note: result.verdict.note,
-    steps: result.steps.map((s) => [s.name, s.ok, s.detail]),
+    steps: result.steps.map((s) => [s.name, s.ok, s.detail, s.anchor ?? null]),
+    anchors: result.anchors.map(anchorJson), provenBy: result.provenBy ?? null,
+    provenTime: result.provenTime, pinned: result.pinned,
+    nodes: result.nodes.map((n) => [n.url, n.answered, n.detail]),
   };
 }
 

@@ -14,7 +14,7 @@ function claimsOf(receipt) {
     blockNumber: given.blockNumber, blockHash: given.blockHash, blockTime: given.blockTime,
   };
   if (Object.hasOwn(given, "evidence")) anchor.evidence = parseEvidence(given.evidence, "anchors[0].evidence");
-  return { root: receipt.merkleRoot, anchor };
+  return { root: receipt.merkleRoot, rootName: "merkleRoot", anchor };
 }
 
 const hex = (bytes) => `0x${toHex(bytes)}`;

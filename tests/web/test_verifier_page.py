@@ -157,6 +157,31 @@ def test_axe_finds_nothing_on_the_saved_page_and_it_fits_a_phone(served, browser
         context.close()
 
 
+def test_the_saved_page_shows_each_anchor_of_a_receipt_of_several(served, page, anvil,
+                                                                  tmp_path):
+    """Two anchors (one transaction under two names) and a time-stamp, which the browser
+    does not check (docs/verification.md): each shown under its heading, with its steps."""
+    path, _ = saved_page(served, tmp_path)
+    several = json.loads(json.dumps(served.receipt))
+    first = several["anchors"][0]
+    several["anchors"] = [first, {**first, "name": "again"},
+                          {"type": "RFC3161", "name": "tsa", "token": "MAA=",
+                           "genTime": "2026-11-23T19:00:13Z"}]
+    receipt = tmp_path / "several.receipt.json"
+    receipt.write_text(json.dumps(several))
+    page.goto(path.as_uri())
+    page.wait_for_selector("#verify-form[data-ready]")
+    assert verify(page, receipt, served.file, anvil.url) == "verified"
+    anchors = page.eval_on_selector_all(
+        "#anchors > li", "items => items.map(i => [i.dataset.anchor, i.dataset.state])")
+    assert anchors == [[first["name"], "verified"], ["again", "verified"], ["tsa", "unchecked"]]
+    tsa = page.inner_text('#anchors > li[data-anchor="tsa"]')
+    assert "trialnotary verify --tsa-ca FILE" in tsa
+    assert page.is_hidden('#steps > li[data-step="chain"]')
+    assert f"(anchor {first['name']})" in page.inner_text("#verdict-text")
+    assert axe_violations(page) == []
+
+
 def test_without_a_receipt_the_page_says_it_has_no_server_to_ask(served, page, tmp_path):
     path, _ = saved_page(served, tmp_path)
     page.goto(path.as_uri())

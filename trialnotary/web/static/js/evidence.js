@@ -93,10 +93,11 @@ const address = (bytes) => `0x${toHex(bytes)}`;
  * `blockHash` and has its number and time, both proofs hold under the header's roots, the
  * receipt's status is 1, and the signed transaction is the anchor's: its hash `sourceId`,
  * signed by `sender` on the anchor's chain, to itself, value 0, data exactly the root.
- * @param {{root: string, anchor: {txHash: string, chainId: number, sender: string,
- *   blockNumber: number, blockHash: string, blockTime: string, evidence: object}}} claims
- *   receipt-verify.js's claims (hex without 0x for `root` and `txHash`), the anchor's
- *   `evidence` as parseEvidence gives it
+ * @param {{root: string, rootName: string, anchor: {txHash: string, chainId: number,
+ *   sender: string, blockNumber: number, blockHash: string, blockTime: string,
+ *   evidence: object}}} claims receipt-verify.js's claims (hex without 0x for `root` and
+ *   `txHash`; `rootName` how messages call the root: merkleRoot, rollup.root,
+ *   renewal.root), the anchor's `evidence` as parseEvidence gives it
  * @returns {{ok: boolean, detail: string, proven: object|null}} `proven` (evm.js prove's)
  *   when the evidence holds, for the chain steps below
  */
@@ -126,7 +127,7 @@ function headerProblems({ anchor }, { header }) {
   return problems;
 }
 
-function transactionProblems({ anchor, root }, { transaction: tx }) {
+function transactionProblems({ anchor, root, rootName }, { transaction: tx }) {
   const signer = address(tx.sender);
   const problems = [];
   if (toHex(tx.hash) !== anchor.txHash) {
@@ -142,7 +143,7 @@ function transactionProblems({ anchor, root }, { transaction: tx }) {
     problems.push(`the transaction is sent to ${to}, not to its sender itself`);
   }
   if (tx.value !== 0n) problems.push(`the transaction sends value ${tx.value} wei, not 0`);
-  if (toHex(tx.data) !== root) problems.push(`its data is ${describe(tx.data)}, not exactly merkleRoot ${short(root)}`);
+  if (toHex(tx.data) !== root) problems.push(`its data is ${describe(tx.data)}, not exactly ${rootName} ${short(root)}`);
   return problems;
 }
 
@@ -150,10 +151,10 @@ function describe(data) {
   return data.length ? `${data.length} bytes ${short(toHex(data))}` : "empty";
 }
 
-function provenDetail({ anchor }, { header, index }) {
+function provenDetail({ anchor, rootName }, { header, index }) {
   return `the header hashes to blockHash ${short(anchor.blockHash)} (block ${header.number}, ${blockTime(header.timestamp)}); `
     + `transaction ${short(`0x${anchor.txHash}`)} at index ${index} is proven under its transactionsRoot and its receipt `
-    + "(status 1) under its receiptsRoot; signed by the sender, to itself, value 0, data exactly merkleRoot";
+    + `(status 1) under its receiptsRoot; signed by the sender, to itself, value 0, data exactly ${rootName}`;
 }
 
 // --- the chain steps from the evidence (evidence.py's node_steps) ---------------------------
@@ -162,7 +163,7 @@ function provenDetail({ anchor }, { header, index }) {
 
 /** The anchor-tx step's detail (it passes) when the evidence holds. */
 export function anchorTxDetail(claims, proven) {
-  return `transaction ${short(`0x${claims.anchor.txHash}`)} succeeded with input 0x + merkleRoot, sent to its sender `
+  return `transaction ${short(`0x${claims.anchor.txHash}`)} succeeded with input 0x + ${claims.rootName}, sent to its sender `
     + `with value 0 (proven by the receipt's evidence, index ${proven.index} of block ${proven.header.number})`;
 }
 

@@ -3,17 +3,17 @@
 // nodes the caller names; nothing here talks to the notary's server.
 //
 // The facts of the receipt format (step names, record keys, chains, default nodes, verdict
-// states, exit codes, limits) are trialnotary/proof/facts.json, which the page that loads
-// this module embeds as <script type="application/json" id="proof-facts"> (verify.html).
+// states, exit codes, limits) are trialnotary/proof/facts.json (facts.js). A receipt of
+// several anchors is checked anchor by anchor in anchors.js.
 import canonicalize from "../vendor/canonicalize.js";
 import {
   EvidenceShapeError, NOT_HOLDING, RECOVERED, anchorTxDetail, blockTime, checkCanonical,
   checkEvidence, parseEvidence, provenBlockTime, provenSender,
 } from "./evidence.js";
+import { FACTS } from "./facts.js";
+import { verifySeveral } from "./anchors.js";
 import { sha256Hex } from "./hashing.js";
 import { JsonError, parseJson, writtenAsInteger } from "./strict-json.js";
-
-const FACTS = JSON.parse(document.getElementById("proof-facts").textContent);
 
 export const OFFLINE_STEPS = Object.freeze([...FACTS.steps.offline]);
 export const CHAIN_STEPS = Object.freeze([...FACTS.steps.chain]);
@@ -31,7 +31,8 @@ const RECEIPT_VERSIONS = Object.freeze([...FACTS.receiptVersions]);
 export const IDENTITY_PATH = FACTS.identityPath;
 export const CHAINPOINT_TYPE = FACTS.chainpoint.type;
 export const CHAINPOINT_CONTEXT = FACTS.chainpoint.context;
-const ANCHOR_TYPE = FACTS.chainpoint.anchorType;
+export const ANCHOR_TYPE = FACTS.chainpoint.anchorType;
+export const TIMESTAMP_TYPE = FACTS.chainpoint.timeStampType;
 export const RECORD_KEYS = Object.freeze([...FACTS.recordKeys]);
 export const CHAIN_NAMES = Object.freeze(Object.fromEntries(Object.entries(FACTS.chains).map(([name, id]) => [id, name])));
 const LOCAL_CHAIN_NAME = FACTS.localChainName;
@@ -93,12 +94,13 @@ export class HistoryPruned extends NodeUnreachable {
 // --- small helpers --------------------------------------------------------------------
 
 /** Python's repr() for the values messages quote, so both verifiers read alike. */
-function repr(value) {
+export function repr(value) {
   if (value === undefined || value === null) return "None";
   if (typeof value === "string") return `'${value}'`;
   if (typeof value === "boolean") return value ? "True" : "False";
   if (typeof value === "bigint" || typeof value === "number") return String(value);
-  return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(repr).join(", ")}]`;
+  return `{${Object.entries(value).map(([key, item]) => `${repr(key)}: ${repr(item)}`).join(", ")}}`;
 }
 
 function isObject(value) {
@@ -139,7 +141,7 @@ function sentence(name, values) {
 }
 
 /** `0x1234abcd…`: the first 8 hex digits, enough to tell values apart in a message. */
-function short(hex) {
+export function short(hex) {
   const prefix = hex.startsWith("0x") ? "0x" : "";
   return `${prefix}${hex.slice(prefix.length, prefix.length + 8)}…`;
 }
@@ -336,14 +338,18 @@ function checkChainName(chain, chainId, where, full) {
   }
 }
 
-/** The one ETHData anchor. A trialnotary receipt must carry every field; a plain Chainpoint
- *  receipt may carry only `sourceId`. Other anchor types are ignored. */
-function parseAnchor(anchors, full, named = false) {
+/** The one ETHData anchor of a version 1 or plain Chainpoint receipt. A trialnotary receipt
+ *  must carry every field; a plain Chainpoint receipt may carry only `sourceId`. Other anchor
+ *  types are ignored. */
+function parseAnchor(anchors, full) {
   if (!Array.isArray(anchors)) throw new ReceiptError("anchors must be a list");
   const eth = anchors.filter((a) => isObject(a) && a.type === ANCHOR_TYPE);
   if (eth.length !== 1) throw new ReceiptError(`anchors must hold exactly one ETHData anchor, not ${eth.length}`);
-  const anchor = eth[0];
-  const where = `anchors[${anchors.indexOf(anchor)}].`;
+  return parseEthData(eth[0], `anchors[${anchors.indexOf(eth[0])}].`, full, false);
+}
+
+/** An ETHData entry; with `named` (version 2) its `name`, `rollup` and `renewal` too. */
+function parseEthData(anchor, where, full, named) {
   const txHash = hashField(anchor, "sourceId", where);
   const optional = (key, check, description) => {
     if (!has(anchor, key) && !full) return null;
@@ -352,14 +358,14 @@ function parseAnchor(anchors, full, named = false) {
     return value;
   };
   const matches = (pattern) => (v) => typeof v === "string" && pattern.test(v);
-  const name = named ? required(anchor, "name", where) : null;
-  if (named && typeof name !== "string") throw new ReceiptError(`${where}name must be a string`);
+  const name = named ? entryName(anchor, where) : null;
   const evidence = has(anchor, "evidence") ? evidenceField(anchor.evidence, `${where}evidence`) : null;
   full ||= evidence !== null; // evidence is checked against every field of the anchor
   const chain = optional("chain", (v) => typeof v === "string", "a string");
   const chainId = optional("chainId", (v, key) => intAt(anchor, key) && v > 0, "a positive integer");
   checkChainName(chain, chainId, where, full);
   return {
+    type: ANCHOR_TYPE,
     txHash,
     chainId: chainId ?? CHAIN_IDS_BY_NAME[chain] ?? null,
     chain,
@@ -369,7 +375,100 @@ function parseAnchor(anchors, full, named = false) {
     blockTime: optional("blockTime", matches(BLOCK_TIME), "an RFC 3339 UTC time like 2026-11-23T19:00:12Z"),
     name,
     evidence,
+    rollup: named ? parseRollup(anchor, where) : null,
+    renewal: named ? parseRenewal(anchor, where) : null,
   };
+}
+
+/**
+ * Every entry of a version 2 receipt's `anchors` (or of a renewal's): ETHData and RFC3161
+ * ones, each named, the names unique (proof/verify/claims.py, _parse_entries).
+ */
+function parseEntries(anchors, where) {
+  if (!Array.isArray(anchors)) throw new ReceiptError(`${where} must be a list`);
+  if (!anchors.length) throw new ReceiptError(`${where} must hold at least one anchor`);
+  const names = new Set();
+  return anchors.map((entry, index) => {
+    const at = `${where}[${index}].`;
+    if (!isObject(entry)) throw new ReceiptError(`${where}[${index}] must be an object`);
+    let parsed;
+    if (entry.type === ANCHOR_TYPE) parsed = parseEthData(entry, at, true, true);
+    else if (entry.type === TIMESTAMP_TYPE) parsed = parseTimeStamp(entry, at);
+    else throw new ReceiptError(`${at}type must be ${repr(ANCHOR_TYPE)} or ${repr(TIMESTAMP_TYPE)}, not ${repr(entry.type)}`);
+    if (names.has(parsed.name)) throw new ReceiptError(`${at}name ${repr(parsed.name)} is not unique in ${where}`);
+    names.add(parsed.name);
+    return parsed;
+  });
+}
+
+function entryName(entry, where) {
+  const name = required(entry, "name", where);
+  if (typeof name !== "string") throw new ReceiptError(`${where}name must be a string`);
+  return name;
+}
+
+/** Base64 as Python's b64decode(validate=True) reads it: the alphabet, whole quads, padding at the end only. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** An RFC3161 entry: `name`, `token` (base64 DER), `genTime`, `rollup`. Whether the token
+ *  holds is the tsa step's (which this verifier does not check: anchors.js). */
+function parseTimeStamp(entry, where) {
+  const name = entryName(entry, where);
+  const token = required(entry, "token", where);
+  if (typeof token !== "string" || !token || !BASE64.test(token)) {
+    throw new ReceiptError(`${where}token must be a time-stamp token in base64 (DER)`);
+  }
+  const genTime = required(entry, "genTime", where);
+  if (typeof genTime !== "string" || !BLOCK_TIME.test(genTime)) {
+    throw new ReceiptError(`${where}genTime must be an RFC 3339 UTC time like 2026-11-23T19:00:13Z`);
+  }
+  return { type: TIMESTAMP_TYPE, name, token, genTime, rollup: parseRollup(entry, where) };
+}
+
+function parseRollup(entry, at) {
+  if (!has(entry, "rollup")) return null;
+  const rollup = entry.rollup;
+  const where = `${at}rollup`;
+  if (!isObject(rollup)) throw new ReceiptError(`${where} must be an object`);
+  exactKeys(rollup, ["root", "proof"], where);
+  return { root: hashField(rollup, "root", `${where}.`), proof: parseEntryProof(rollup.proof, `${where}.proof`) };
+}
+
+function parseRenewal(entry, at) {
+  if (!has(entry, "renewal")) return null;
+  const renewal = entry.renewal;
+  const where = `${at}renewal`;
+  if (!isObject(renewal)) throw new ReceiptError(`${where} must be an object`);
+  exactKeys(renewal, ["evidenceDigest", "proof", "root", "anchors"], where);
+  return {
+    evidenceDigest: hashField(renewal, "evidenceDigest", `${where}.`),
+    proof: parseEntryProof(renewal.proof, `${where}.proof`),
+    root: hashField(renewal, "root", `${where}.`),
+    anchors: parseEntries(renewal.anchors, `${where}.anchors`),
+  };
+}
+
+function exactKeys(value, keys, where) {
+  const missing = keys.filter((key) => !has(value, key));
+  const extra = Object.keys(value).filter((key) => !keys.includes(key)).sort();
+  if (missing.length || extra.length) {
+    throw new ReceiptError(`${where} must have exactly the keys ${keys.join(", ")}`
+      + (missing.length ? `; missing: ${missing.join(", ")}` : "")
+      + (extra.length ? `; unknown: ${extra.join(", ")}` : ""));
+  }
+}
+
+/** A roll-up's or a renewal's proof: `{"left"|"right": 64 hex}` steps. */
+function parseEntryProof(proof, where) {
+  if (!Array.isArray(proof)) throw new ReceiptError(`${where} must be a list`);
+  proof.forEach((item, index) => {
+    const side = isObject(item) && Object.keys(item).length === 1 ? Object.keys(item)[0] : null;
+    if (side !== "left" && side !== "right") {
+      throw new ReceiptError(`${where}[${index}] must have exactly one of 'left' or 'right'`);
+    }
+    hashField(item, side, `${where}[${index}].`);
+  });
+  return proof;
 }
 
 /** An anchor's `evidence` as bytes (evidence.js parseEvidence); ReceiptError on a bad shape. */
@@ -383,8 +482,12 @@ function evidenceField(value, where) {
 
 /**
  * What a receipt asserts, validated for shape; ReceiptError names the first bad field.
- * @returns {{target: string, root: string, proof: object[], anchor: object, record: object|null,
- *   position: {index: number, count: number}|null, version: number|null, notary: object|null}}
+ * @returns {{target: string, root: string, rootName: string, proof: object[], anchor: object|null,
+ *   anchors: object[], record: object|null, position: {index: number, count: number}|null,
+ *   version: number|null, notary: object|null}}
+ *   anchors: every entry (ETHData and RFC3161), anchor: the first ETHData one (null when
+ *   there is none); root: the root the anchor checked must carry, rootName how messages call
+ *   it (a roll-up's anchor carries rollup.root, a renewal's renewal.root: anchors.js);
  *   position: where a trialnotary receipt puts its leaf (null for a plain Chainpoint receipt)
  */
 export function parseReceipt(receipt) {
@@ -411,8 +514,27 @@ export function parseReceipt(receipt) {
   const { version, record, notary } = extended
     ? parseExtension(extension) : { version: null, record: null, notary: null };
   const position = extended ? parsePosition(extension) : null;
-  const anchor = parseAnchor(receipt.anchors, record !== null, version !== null && version >= 2);
-  return { target, root, proof, anchor, record, position, version, notary };
+  let anchor;
+  let anchors;
+  if (version !== null && version >= 2) {
+    anchors = parseEntries(receipt.anchors, "anchors");
+    anchor = anchors.find((entry) => entry.type === ANCHOR_TYPE) ?? null;
+  } else {
+    anchor = parseAnchor(receipt.anchors, record !== null);
+    anchors = [anchor];
+  }
+  return { target, root, rootName: "merkleRoot", proof, anchor, anchors, record, position, version, notary };
+}
+
+/**
+ * Whether a receipt needs the verification of several anchors (proof/verify/claims.py,
+ * Claims.several): more than one entry, or one that is not a lone ETHData anchor of the
+ * batch (a roll-up, a time-stamp, a renewal). Other receipts are verified as they always were.
+ */
+export function isSeveral(claims) {
+  if (claims.anchors.length !== 1) return true;
+  const [entry] = claims.anchors;
+  return entry.type !== ANCHOR_TYPE || entry.rollup !== null || entry.renewal !== null;
 }
 
 /** A positive number of confirmations, or "finalized"; RangeError otherwise. */
@@ -452,7 +574,7 @@ export function splitRpcUrls(text) {
 
 // --- steps without a node ------------------------------------------------------------------
 
-const step = (name, ok, detail) => ({ name, ok, detail });
+export const step = (name, ok, detail) => ({ name, ok, detail });
 
 /**
  * The file-hash step, and whether the file is another one than the receipt's: `[step, wrongFile]`.
@@ -531,7 +653,7 @@ function describeRpcError(method, error) {
 }
 
 /** One JSON-RPC endpoint; each answer is asked for once. */
-class Node {
+export class Node {
   constructor(url, timeoutMs) {
     this.url = url;
     this.timeoutMs = timeoutMs;
@@ -626,12 +748,12 @@ async function checkAnchorTx(node, claims) {
   }
   const data = String(tx.input ?? "").toLowerCase();
   if (data !== `0x${claims.root}`) {
-    problems.push(`its input is ${describeData(data)}, not 0x + merkleRoot ${short(claims.root)}`);
+    problems.push(`its input is ${describeData(data)}, not 0x + ${claims.rootName} ${short(claims.root)}`);
   }
   if (claims.record !== null) problems.push(...selfSendProblems(tx));
   if (problems.length) return [false, `${label}: ${problems.join("; ")}`];
   const toItself = claims.record !== null ? ", sent to its sender with value 0" : "";
-  return [true, `${label} succeeded with input 0x + merkleRoot${toItself}`];
+  return [true, `${label} succeeded with input 0x + ${claims.rootName}${toItself}`];
 }
 
 /** A trialnotary anchor goes from the notary's account to itself, with value 0
@@ -720,7 +842,7 @@ async function run(name, check, ...args) {
   }
 }
 
-function skipped(names, reason) {
+export function skipped(names, reason) {
   return names.map((name) => step(name, null, reason));
 }
 
@@ -784,7 +906,7 @@ async function confirmationsOf(node, number) {
   }
 }
 
-async function note(node, error) {
+export async function note(node, error) {
   if (error) {
     const why = error instanceof HistoryPruned ? "cannot answer" : "unreachable";
     return { url: node.url, answered: false, detail: `${why}: ${error.message}`, chainId: null, head: null };
@@ -857,13 +979,13 @@ function combineStep(index, runs, answers) {
  * node that stops answering half-way is left out of every step at the end, as the Python verifier does,
  * and steps whose verdict changes are reported again. `asked`: `{need, pinned, proven}`, the
  * confirmations required, the expected sender, and what the anchor's evidence proves (if it
- * carries evidence that holds).
+ * carries evidence that holds). `noNode`: why there is no node to ask, when `urls` is empty.
  */
-async function chainSteps(urls, claims, asked, timeoutMs, emit) {
+export async function chainSteps(urls, claims, asked, timeoutMs, emit, noNode = null) {
   if (!urls.length) {
     const chain = claims.anchor.chainId;
-    const reason = "no chain node to ask: give a node URL"
-      + (chain ? ` (there is no default node for chain ${chain})` : "");
+    const reason = noNode ?? ("no chain node to ask: give a node URL"
+      + (chain ? ` (there is no default node for chain ${chain})` : ""));
     const steps = skipped(CHAIN_STEPS, reason);
     steps.forEach(emit);
     return { steps, nodes: [], seen: {} };
@@ -967,10 +1089,11 @@ export function pinNotary(identity, chainId, sender, time) {
   return [false, reasons.join("; ")];
 }
 
-/** The notary step over the sender and block time the chain steps checked. */
-function notaryStep(identity, claims, chainSteps, seen) {
-  const passed = new Set(chainSteps.filter((s) => s.ok === true).map((s) => s.name));
-  if (!passed.has(SENDER) || !passed.has(BLOCK)) {
+/** The notary step over the sender and block time the chain steps checked (or, for an anchor
+ *  renewed on other chains, that its evidence proves: pass its evidence step then). */
+export function notaryStep(identity, claims, chainSteps, seen, evidence = []) {
+  const passed = new Set([...chainSteps, ...evidence].filter((s) => s.ok === true).map((s) => s.name));
+  if (!((passed.has(SENDER) && passed.has(BLOCK)) || passed.has(EVIDENCE))) {
     return step(NOTARY, null, "not checked: the sender and the block must be checked on chain first");
   }
   const [ok, detail] = pinNotary(identity, claims.anchor.chainId, claims.anchor.sender ?? seen.sender,
@@ -1010,7 +1133,8 @@ function plainText(withFile, when, target) {
   return `${proves} ${SENTENCES.plainUnbound}`;
 }
 
-const PIN_HINT = "Pin the notary's identity (--notary URL or file) or its address (--expect-sender) to check that the notary sent the anchor.";
+export const PIN_HINT = "Pin the notary's identity (--notary URL or file) or its address (--expect-sender) to check that the notary sent the anchor.";
+export const UNCHECKED_NOTE = "Nothing was checked on chain: the receipt is neither confirmed nor refuted. Try another node.";
 
 /** The first line when every check passed but nothing said whose the sender is. */
 function notPinned(sender) {
@@ -1018,15 +1142,50 @@ function notPinned(sender) {
   return `The anchor is genuine, but its origin is not pinned: ${by}and nothing checked that this address is the notary's.`;
 }
 
-/**
- * What a verification answers, in a journal reviewer's words: `{state, text, note, exitCode}`.
- * `text` is the first line; `note` an optional second one.
- */
-function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender }) {
-  const failed = steps.filter((s) => s.ok === false);
+/** `'hoodi', 'tsa'`: names as the Python verifier quotes them. */
+export function quotedNames(names) {
+  return names.map(repr).join(", ");
+}
+
+/** The verdict when the file is not the receipt's, or an anchor --require names is missing
+ *  (null otherwise): what proof/verify/report.py's verdict_of answers first. */
+export function firstVerdict(wrongFile, missing) {
   if (wrongFile) {
     return { state: WRONG_FILE, text: "This is NOT the file this receipt was issued for: its SHA-256 is not the one in the receipt.", note: null, exitCode: EXIT.FAILED };
   }
+  if (missing.length) {
+    return { state: FAILED, text: `This receipt does NOT verify: it holds no anchor named ${quotedNames(missing)}, which --require asks for.`, note: null, exitCode: EXIT.FAILED };
+  }
+  return null;
+}
+
+/** `[state, text]`: what a receipt that verified proves, its proven time `when` in words. */
+export function whatIsProven(claims, steps, when) {
+  const { record } = claims;
+  const withFile = steps.find((s) => s.name === FILE_HASH).ok === true;
+  let text;
+  if (record === null) text = plainText(withFile, when, claims.target);
+  else if (withFile) text = `This file is the one registered as ${registeredAs(record)}, and it existed no later than ${when}.`;
+  else text = `The receipt is genuine, but no file was checked: the file registered as ${registeredAs(record)} existed no later than ${when}.`;
+  return [withFile ? VERIFIED : VERIFIED_NO_FILE, text];
+}
+
+/** The names --require gives that no anchor of the receipt has (`all`: every anchor). */
+export function missingRequired(required, names) {
+  return required.filter((name) => name !== REQUIRE_ALL && !names.includes(name));
+}
+
+/** `--require all`: every anchor of the receipt. */
+export const REQUIRE_ALL = "all";
+
+/**
+ * What a verification of one anchor answers, in a journal reviewer's words:
+ * `{state, text, note, exitCode}`. `text` is the first line; `note` an optional second one.
+ */
+function verdictOf({ steps, claims, wrongFile, missing, nodes, pinned, provenTime, sender }) {
+  const first = firstVerdict(wrongFile, missing);
+  if (first) return first;
+  const failed = steps.filter((s) => s.ok === false);
   if (failed.length) {
     const also = failed.length > 1 ? ` (also failed: ${failed.slice(1).map((s) => s.name).join(", ")})` : "";
     return { state: FAILED, text: `This receipt does NOT verify: ${failed[0].name} failed — ${failed[0].detail}${also}`, note: null, exitCode: EXIT.FAILED };
@@ -1035,18 +1194,25 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender
     const chain = claims.anchor.chainId;
     const text = nodes.length ? `Could not check the anchor: ${NO_NODE_ANSWERED}.`
       : `Could not check the anchor: no chain node was given${chain && !DEFAULT_RPC_URLS[chain] ? ` and there is no default node for chain ${chain}.` : "."}`;
-    return { state: UNCHECKED, text, note: "Nothing was checked on chain: the receipt is neither confirmed nor refuted. Try another node.", exitCode: EXIT.UNCHECKED };
+    return { state: UNCHECKED, text, note: UNCHECKED_NOTE, exitCode: EXIT.UNCHECKED };
   }
-  const { record } = claims;
-  const when = readableTime(provenTime);
-  const withFile = steps.find((s) => s.name === FILE_HASH).ok === true;
-  let text;
-  if (record === null) text = plainText(withFile, when, claims.target);
-  else if (withFile) text = `This file is the one registered as ${registeredAs(record)}, and it existed no later than ${when}.`;
-  else text = `The receipt is genuine, but no file was checked: the file registered as ${registeredAs(record)} existed no later than ${when}.`;
-  const state = withFile ? VERIFIED : VERIFIED_NO_FILE;
+  const [state, text] = whatIsProven(claims, steps, readableTime(provenTime));
   if (pinned) return { state, text, note: null, exitCode: EXIT.PASS };
   return { state, text: notPinned(sender), note: `${text} ${PIN_HINT}`, exitCode: EXIT.NOT_PINNED };
+}
+
+/** The one anchor of a receipt of one anchor as an entry of the answer's `anchors`
+ *  (proof/verify/report.py, Report.anchor_results). */
+function oneAnchorResult(claims, anchorSteps, { chainChecked, blockTime, pinned }) {
+  const { anchor } = claims;
+  const state = anchorSteps.some((s) => s.ok === false) ? FAILED : chainChecked ? VERIFIED : UNCHECKED;
+  const verified = state === VERIFIED;
+  const chain = anchor.chainId === null ? anchor.chain ?? "an unnamed chain" : chainLabel(anchor.chainId, anchor.chain || null);
+  return {
+    name: anchor.name, type: ANCHOR_TYPE, state, provenTime: verified ? blockTime : null, pinned: verified && pinned,
+    summary: verified ? `anchored on ${chain} block ${anchor.blockNumber ?? "?"} at ${blockTime}` : null,
+    steps: anchorSteps,
+  };
 }
 
 // --- the entry point -----------------------------------------------------------------------
@@ -1054,7 +1220,8 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender
 /**
  * Verify a receipt (already parsed from JSON, ideally with parseReceiptText). An anchor that
  * carries its chain evidence adds the evidence step, and its chain steps ask a node only
- * eth_chainId, eth_blockNumber and eth_getBlockByNumber(n, false).
+ * eth_chainId, eth_blockNumber and eth_getBlockByNumber(n, false). A receipt of several
+ * anchors (isSeveral) is checked anchor by anchor (anchors.js), as the Python verifier does.
  *
  * @param {object} receipt
  * @param {object} [options]
@@ -1063,28 +1230,32 @@ function verdictOf({ steps, claims, wrongFile, nodes, pinned, provenTime, sender
  * @param {string} [options.fileName] named in the file-hash detail
  * @param {string} [options.fileError] the file could not be read: file-hash fails with it
  * @param {string[]|null} [options.rpcUrls] nodes to ask; null/undefined: the chain's default
- *        node (DEFAULT_RPC_URLS); [] asks none (nothing is then checked on chain)
+ *        node (DEFAULT_RPC_URLS); [] asks none (nothing is then checked on chain). With
+ *        several anchors each node is asked its chain id and used for the anchors of its chain
  * @param {number|string} [options.confirmations] a positive number or "finalized"; by default
  *        what the receipt's chain calls for (defaultConfirmations)
  * @param {string} [options.expectSender] pin the anchoring address
  * @param {object} [options.notary] pin the origin with the notary's identity (parseIdentity):
  *        adds the notary step
+ * @param {string[]} [options.require] anchors that must be checked (`--require`; "all": every one)
  * @param {(step: {name: string, ok: boolean|null, detail: string}) => void} [options.onStep]
- *        each step as soon as it is known, in order (a step may be reported again, corrected)
+ *        each step as soon as it is known, in order (a step may be reported again, corrected);
+ *        with several anchors, each anchor's steps once it is checked, naming their `anchor`
  * @param {number} [options.timeoutMs=RPC_TIMEOUT_MS] per JSON-RPC call
  * @returns {Promise<object>} `{ok, verdict: {state, text, note}, exitCode, pinned, steps, nodes,
  *          provenTime, blockTime, transaction, chain, chainId, blockNumber, targetHash,
- *          merkleRoot, confirmations: {required, actual}, notary}` like proof/verify/report.py's
- *          Report.to_json(), and `record`.
+ *          merkleRoot, confirmations: {required, actual}, notary, anchors}` like
+ *          proof/verify/report.py's Report.to_json() (and `provenBy` with several anchors),
+ *          and `record`. An entry of `anchors` is `{name, type, state, provenTime, pinned,
+ *          summary, steps}` (and `renewal`, `heading`, `where` with several anchors).
  *          Rejects with ReceiptError for a malformed receipt and RangeError for bad options;
  *          every other problem is a failed step.
  */
 export async function verifyReceipt(receipt, options = {}) {
-  const { rpcUrls = null, expectSender = null, notary = null, onStep, timeoutMs = RPC_TIMEOUT_MS } = options;
+  const { expectSender = null, onStep } = options;
   const claims = parseReceipt(receipt);
-  const need = parseConfirmations(options.confirmations ?? defaultConfirmations(claims.anchor.chainId));
   const pinned = expectSender ? parseAddress(expectSender) : null;
-  const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
+  const required = parseRequire(options.require ?? []);
   const emit = (s) => onStep?.({ ...s });
   const [fileStep, wrongFile] = checkFile(claims, options);
   const offline = [fileStep];
@@ -1093,6 +1264,22 @@ export async function verifyReceipt(receipt, options = {}) {
   emit(offline[1]);
   offline.push(await checkMerklePath(claims));
   emit(offline[2]);
+  const given = { ...options, pinned, required, emit, timeoutMs: options.timeoutMs ?? RPC_TIMEOUT_MS };
+  if (isSeveral(claims)) return verifySeveral(claims, offline, wrongFile, given);
+  return verifyOne(claims, offline, wrongFile, given);
+}
+
+/** `--require`'s names; RangeError for an empty one. */
+function parseRequire(names) {
+  const required = [...names].map((name) => String(name).trim());
+  if (required.some((name) => !name)) throw new RangeError("--require names an anchor (or 'all'), not an empty name");
+  return required;
+}
+
+/** A receipt of one ETHData anchor of its batch, verified and told as it always was. */
+async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = null, pinned, required, emit, timeoutMs, ...options }) {
+  const need = parseConfirmations(options.confirmations ?? defaultConfirmations(claims.anchor.chainId));
+  const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
   const evidence = claims.anchor.evidence === null ? null : checkEvidence(claims);
   const asked = { need, pinned, proven: evidence?.proven ?? null };
   const { steps, nodes, seen } = await chainSteps(urls, claims, asked, timeoutMs, emit);
@@ -1101,19 +1288,21 @@ export async function verifyReceipt(receipt, options = {}) {
   const proofs = evidence ? [step(EVIDENCE, evidence.ok, evidence.detail)] : [];
   proofs.forEach(emit);
   const all = [...offline, ...steps, ...origin, ...proofs];
-  const ok = nodes.some((n) => n.answered) && all.every((s) => s.ok !== false);
+  const missing = missingRequired(required, [claims.anchor.name]);
+  const chainChecked = nodes.some((n) => n.answered);
+  const ok = chainChecked && all.every((s) => s.ok !== false) && !missing.length;
   const { anchor } = claims;
   const time = anchor.blockTime ?? seen.blockTime ?? null;
   const provenTime = ok ? time : null;
   const isPinned = pinned !== null || notary !== null;
   const sender = anchor.sender ?? seen.sender ?? null;
-  const { exitCode, ...verdict } = verdictOf({ steps: all, claims, wrongFile, nodes, pinned: isPinned, provenTime, sender });
+  const { exitCode, ...verdict } = verdictOf({ steps: all, claims, wrongFile, missing, nodes, pinned: isPinned, provenTime, sender });
   return {
     ok,
     verdict,
     exitCode,
     pinned: isPinned,
-    notary: notary ? { name: notary.name, version: notary.version, source: notary.source } : null,
+    notary: notaryJson(notary),
     steps: all,
     nodes,
     provenTime,
@@ -1125,6 +1314,11 @@ export async function verifyReceipt(receipt, options = {}) {
     targetHash: claims.target,
     merkleRoot: claims.root,
     confirmations: { required: need, actual: seen.confirmations ?? null },
+    anchors: [oneAnchorResult(claims, all.slice(OFFLINE_STEPS.length), { chainChecked, blockTime: time, pinned: isPinned })],
     record: claims.record,
   };
+}
+
+export function notaryJson(notary) {
+  return notary ? { name: notary.name, version: notary.version, source: notary.source } : null;
 }

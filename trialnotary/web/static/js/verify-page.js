@@ -4,9 +4,9 @@
 // from an address it publishes); the anchor is checked against the chain node(s) given.
 import { hashFiles } from "./hashing.js";
 import {
-  DEFAULT_RPC_URLS, LEAF, OPTIONAL_STEPS, ORIGIN_STEPS, ReceiptError, STEPS, UNCHECKED, chainLabel, parseAddress,
-  parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl, readReceiptFile,
-  readableTime, splitRpcUrls, verifyReceipt,
+  CHAIN_STEPS, DEFAULT_RPC_URLS, LEAF, OPTIONAL_STEPS, ORIGIN_STEPS, ReceiptError, STEPS, UNCHECKED, chainLabel,
+  isSeveral, parseAddress, parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl,
+  readReceiptFile, readableTime, splitRpcUrls, verifyReceipt,
 } from "./receipt-verify.js";
 
 const $ = (id) => document.getElementById(id);
@@ -243,8 +243,11 @@ function rows() {
   return Object.fromEntries(STEPS.map((name) => [name, document.querySelector(`[data-step="${name}"]`)]));
 }
 
-function resetSteps() {
+function resetSteps(several = false) {
+  for (const name of CHAIN_STEPS) rows()[name].hidden = several; // each anchor has its own (showAnchors)
   for (const name of [...ORIGIN_STEPS, ...OPTIONAL_STEPS]) rows()[name].hidden = true; // shown only where they apply
+  $("anchors").replaceChildren();
+  $("anchors-wrap").hidden = true;
   for (const row of Object.values(rows())) {
     delete row.dataset.ok;
     row.classList.remove("s-pass", "s-fail", "s-skipped");
@@ -256,9 +259,14 @@ function resetSteps() {
   $("record-wrap").hidden = true;
 }
 
-function showStep({ name, ok, detail }) {
+function showStep({ name, ok, detail, anchor }) {
+  if (anchor !== undefined) return; // an anchor's step of a receipt of several: showAnchors
   const row = rows()[name];
   row.hidden = false;
+  markRow(row, { ok, detail });
+}
+
+function markRow(row, { ok, detail }) {
   const key = String(ok);
   row.dataset.ok = key;
   row.classList.remove("s-pass", "s-fail", "s-skipped");
@@ -266,6 +274,30 @@ function showStep({ name, ok, detail }) {
   row.querySelector(".mark").textContent = MARKS[key];
   row.querySelector(".mark").setAttribute("aria-label", MARK_LABELS[key]);
   row.querySelector(".outcome").textContent = detail;
+}
+
+function anchorStepRow({ name, ok, detail }) {
+  const row = el("li", { "data-step": name },
+    el("span", { class: "mark", role: "img" }), " ", el("span", { class: "name" }, el("code", {}, name)), " ",
+    el("span", { class: "detail" }, el("span", { class: "outcome" })));
+  markRow(row, { ok, detail });
+  return row;
+}
+
+/** Each anchor of a receipt of several: its heading, state and what it proves, its steps,
+ *  and a renewal's anchors below it (the CLI's text, docs/verification.md). */
+function anchorItem(anchor) {
+  const state = anchor.state + (anchor.summary ? ` — ${anchor.summary}` : "");
+  return el("li", { "data-anchor": anchor.name, "data-state": anchor.state },
+    el("p", {}, el("span", { class: `badge s-${anchor.state === "verified" ? "pass" : anchor.state === "failed" ? "fail" : "pending"}` }, anchor.state),
+      " ", el("strong", {}, anchor.heading), `: ${state}`),
+    el("ol", { class: "steps" }, ...anchor.steps.map(anchorStepRow)),
+    anchor.renewal.length ? el("ol", { class: "anchors" }, ...anchor.renewal.map(anchorItem)) : null);
+}
+
+function showAnchors(anchors) {
+  $("anchors").replaceChildren(...anchors.map(anchorItem));
+  $("anchors-wrap").hidden = false;
 }
 
 function setVerdict(ok, ...content) {
@@ -291,15 +323,17 @@ function verdictText({ verdict, provenTime }) {
 
 /** First the answer in words (receipt-verify.js's verdictOf), then a summary line. */
 function showVerdict(result) {
-  const where = [" Transaction ", el("code", { class: "hash", id: "transaction" }, result.transaction),
-    ` on ${chainOf(result)}.`];
+  const several = result.provenBy !== undefined;
+  const where = several ? [result.provenBy ? ` Proven by anchor ${result.provenBy}.` : ""]
+    : [" Transaction ", el("code", { class: "hash", id: "transaction" }, result.transaction), ` on ${chainOf(result)}.`];
   const claimed = [result.blockTime ? "The receipt's block time " : "No block time",
     result.blockTime ? el("span", { class: "hash" }, result.blockTime) : null, " is not proven."];
   const failed = result.steps.filter((s) => s.ok === false).map((s) => s.name);
   let summary;
   if (result.ok) {
-    summary = [el("span", { class: "badge s-pass" }, "PASS"),
-      " Every check passed. The proven time is the time of the block holding the root."];
+    summary = [el("span", { class: "badge s-pass" }, "PASS"), several
+      ? " No anchor failed. The proven time is that of the earliest anchor that verified."
+      : " Every check passed. The proven time is the time of the block holding the root."];
   } else if (result.verdict.state === UNCHECKED) {
     summary = [el("span", { class: "badge s-pending" }, "NOT CHECKED"), " ", ...claimed];
   } else {
@@ -480,17 +514,19 @@ async function verify(receipt, options, file) {
       ` Not a usable receipt: ${error.message}`));
     return null;
   }
-  resetSteps();
+  const several = isSeveral(claims);
+  resetSteps(several);
   setVerdict(undefined, el("p", { class: "hint" }, "Checking…"));
   const notary = await servingNotary();
   const result = await verifyReceipt(receipt, {
     ...options,
     notary,
-    rpcUrls: nodesFor(claims.anchor.chainId),
+    rpcUrls: nodesFor(claims.anchor?.chainId ?? null),
     fileSha256: file?.sha256, fileError: file?.error, fileName: state.file?.name, fileSize: state.file?.size,
     onStep: showStep,
   });
   result.steps.forEach(showStep);
+  if (several) showAnchors(result.anchors);
   showNodes(result.nodes);
   showRecord(receipt, result);
   showVerdict(result);
