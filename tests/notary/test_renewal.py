@@ -40,7 +40,9 @@ def chain_b():
         node.stop()
 
 
-def write_config(instance, anvil_url: str, b_url: str, key_file, chain_b: int) -> None:
+def write_config(instance, anvil_url: str, b_url: str, key_file, chain_b: int,
+                 retire_on: str | None) -> None:
+    retire = f"retire_on = {retire_on}\n" if retire_on else ""
     instance.mkdir(mode=0o700, exist_ok=True)
     (instance / "config.toml").write_text(f"""
 TRIALNOTARY_SEAL_INTERVAL_SECONDS = 3600
@@ -59,16 +61,17 @@ chain = {chain_b}
 rpc = ["{b_url}"]
 key_file = "{key_file}"
 confirmations = 1
-""")
+{retire}""")
 
 
-def notary_env(folder, anvil_url: str, b_url: str, chain_b: int = CHAIN_B) -> dict:
+def notary_env(folder, anvil_url: str, b_url: str, chain_b: int = CHAIN_B,
+               retire_on: str | None = None) -> dict:
     """A notary of two EVM anchors, ``a`` and ``b``, in ``folder``."""
     key_file = folder / "b.key"
     if not key_file.exists():
         key_file.write_text(ANVIL_DEV_KEY)
     instance = folder / "instance"
-    write_config(instance, anvil_url, b_url, key_file, chain_b)
+    write_config(instance, anvil_url, b_url, key_file, chain_b, retire_on)
     database = folder / "trialnotary.sqlite3"
     url = f"sqlite:///{database}" if database.exists() else migrated_sqlite(folder)
     return {"TRIALNOTARY_INSTANCE_PATH": str(instance), "TRIALNOTARY_DATABASE_URL": url}
@@ -271,12 +274,13 @@ def test_the_backup_never_overwrites_an_older_one(tmp_path):
 
 # --- evidence that cannot be had ------------------------------------------------------
 
-def test_an_anchor_without_evidence_fails_retire_unless_forced(anvil, tmp_path):
-    """``b``'s node is gone and one of its transactions never got its evidence: retire
-    refuses, naming it, and keeps ``b`` retired; ``--force`` renews the others."""
+def test_an_anchor_without_evidence_fails_retire_unless_forced(anvil, tmp_path, caplog):
+    """``b``'s node is gone and one of its transactions never got its evidence: on its
+    ``retire_on`` date the scheduler's job retires it but cannot renew it (logged), nor can
+    the command, which names it and keeps ``b`` retired; ``--force`` renews the others."""
     chain = Anvil(chain_id=CHAIN_B + 1, block_time=None)
     try:
-        env = notary_env(tmp_path, anvil.url, chain.url, CHAIN_B + 1)
+        env = notary_env(tmp_path, anvil.url, chain.url, CHAIN_B + 1, retire_on="2030-01-01")
         env_settings = load_settings(env)
         engine = make_engine(env_settings.database_url)
         seal_and_settle(engine, env_settings, 1)
@@ -288,6 +292,17 @@ def test_an_anchor_without_evidence_fails_retire_unless_forced(anvil, tmp_path):
                                .order_by(Anchor.id)).first()
     with engine.begin() as conn:
         conn.execute(sa.update(Anchor).where(Anchor.id == lacking.id).values(evidence=None))
+    with Session(engine) as session:
+        [_, b] = renewal.retire_dates(session, env_settings, today=date(2029, 12, 1))
+    assert (b.retire_on, b.days_left, b.retired_at) == (date(2030, 1, 1), 31, None)
+    assert renewal.retire_due(engine, env_settings, today=date(2029, 12, 31)) == []
+    assert not renewal.is_retired(engine, "b")
+    assert renewal.retire_due(engine, env_settings, today=date(2030, 1, 1)) == []
+    assert renewal.is_retired(engine, "b")
+    assert "its retire_on 2030-01-01 has come, but" in caplog.text
+    caplog.clear()
+    assert renewal.retire_due(engine, env_settings, today=date(2030, 1, 2)) == []
+    assert "its retire_on 2030-01-01 has come, but" in caplog.text  # tried again
     refused = cli(env, "anchor", "retire", "b")
     assert refused.exit_code == 1
     assert f"0x{lacking.tx_hash} (block {lacking.block_number})" in refused.output

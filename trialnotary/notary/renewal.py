@@ -342,14 +342,17 @@ def send_renewal(engine: Engine, settings: Settings, renewal_id: int,
 
 
 def retire_due(engine: Engine, settings: Settings, today: date | None = None) -> list[str]:
-    """The scheduler's job: retire each anchor whose ``retire_on`` has come (its renewal is
-    then sent by the remaining anchors' own rounds). The names retired now."""
+    """The scheduler's job: retire each anchor whose ``retire_on`` has come, and build its
+    renewal (sent by the remaining anchors' own rounds); a renewal that could not be built
+    is tried again at the next run. The names whose retirement is done now."""
     today = today or utcnow().date()
     with Session(engine) as session:
-        retired = retired_names(session)
+        settled = set(session.exec(select(Renewal.anchor))) | {
+            name for name in retired_names(session)
+            if next((s.kind for s in settings.anchors if s.name == name), EVM) != EVM}
     done = []
     for spec in settings.anchors:
-        if spec.retire_on is None or spec.retire_on > today or spec.name in retired:
+        if spec.retire_on is None or spec.retire_on > today or spec.name in settled:
             continue
         try:
             retire(engine, settings, spec.name)
