@@ -29,6 +29,7 @@ from bench import (  # noqa: E402
     receipt_e2e,
     receipt_latency,
     register_http,
+    renewal,
     reviewer_install,
     seal,
     verify_time,
@@ -45,6 +46,7 @@ BENCHMARKS = {
     "e2e": receipt_e2e.figures,
     "anchor": anchor_gas.figures,
     "check": check.figures,
+    "renewal": renewal.figures,
     "install": reviewer_install.figures,
 }
 

@@ -280,4 +280,57 @@ def chain_revoke_key(address: str, since: str) -> None:
                    "`trialnotary chain rotate-key` (anchoring stops until then)")
 
 
-COMMANDS = (serve, worker, up, db_group, audit_group, seal_now, check_command, chain_group)
+@click.group("anchor")
+def anchor_group() -> None:
+    """The configured anchors ([[anchors]] in config.toml)."""
+
+
+@anchor_group.command("retire")
+@click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Renew the anchor's transactions whose chain evidence can be had, and "
+                   "leave the others out (their receipts get no renewal).")
+def anchor_retire(name: str, force: bool) -> None:
+    """Stop anchor NAME and renew what it attested: a tree over the chain evidence of its
+    confirmed transactions, anchored on every remaining anchor. Returns once those
+    anchors are sent; receipts carry the renewal once one of them is confirmed."""
+    from trialnotary.notary import renewal
+    from trialnotary.notary.errors import NotaryError, RetireRefused
+
+    settings = instance.settings()
+    engine = instance.engine(settings)
+    try:
+        with instance.busy_is_an_error():
+            done = renewal.retire(engine, settings, name, force=force)
+    except RetireRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    when = done.retired_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    click.echo(f"anchor {name}: retired {'before, ' if done.already else ''}at {when}; it "
+               "anchors nothing new")
+    if done.backfilled:
+        click.echo(f"chain evidence taken for {done.backfilled} transaction(s)")
+    for item in done.left_out:
+        click.echo(f"left out (no chain evidence): 0x{item.tx_hash} (block {item.block_number})")
+    if done.in_flight:
+        click.echo(f"{done.in_flight} transaction(s) still in flight on {name} are no longer "
+                   "followed: their batches rely on the other anchors")
+    if done.renewal is None:
+        click.echo("nothing to renew")
+        return
+    click.echo(f"renewal {done.renewal.id}: {done.renewal.leaf_count} transaction(s) of "
+               f"{name}, root {bytes(done.renewal.root).hex()}")
+    try:
+        sent = renewal.send_renewal(engine, settings, done.renewal.id)
+    except NotaryError as exc:
+        raise click.ClickException(f"the renewal is built, but sending it failed: {exc}. The "
+                                   "scheduler sends it, or run this command again.") from None
+    for item in sent:
+        carried = f"transaction 0x{item.tx_hash}" if item.tx_hash else \
+            f"time-stamp of {item.gen_time}" if item.gen_time else "nothing yet"
+        click.echo(f"  on {item.name}: {carried} ({item.state})")
+    if any(item.tx_hash is None and item.gen_time is None for item in sent):
+        sys.exit(1)
+
+
+COMMANDS = (serve, worker, up, db_group, audit_group, seal_now, check_command, chain_group,
+            anchor_group)

@@ -89,4 +89,18 @@ def verify(receipt_paths, file_path, rpc_urls, confirmations, notary, expect_sen
                            require=require))
 
 
-COMMANDS = (submit, receipt, verify)
+@click.command("upgrade-receipts")
+@click.argument("paths", metavar="FILE...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False))
+@click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
+              show_default=True)
+def upgrade_receipts(paths: tuple[str, ...], server: str) -> None:
+    """Replace saved receipts by the notary's fullest ones (anchors confirmed since, chain
+    evidence, renewals), keeping each old file as FILE.bak. A receipt of another record or
+    root, or one that drops an anchor, is refused (exit 1)."""
+    from trialnotary.cli import upgrade
+
+    sys.exit(upgrade.upgrade_receipts(server, list(paths)))
+
+
+COMMANDS = (submit, receipt, verify, upgrade_receipts)

@@ -54,6 +54,7 @@ from trialnotary.notary.following import (
     recheck_confirmed,
 )
 from trialnotary.notary.models import Anchor, Batch, ChainStatus
+from trialnotary.notary.renewal import is_retired
 from trialnotary.notary.rollups import register_anchors, roll_up
 from trialnotary.notary.sending import broadcast, sign_new
 from trialnotary.notary.stamping import stamp_round, tsa_client
@@ -85,6 +86,8 @@ def anchor_round(engine: Engine, chain: ChainClient, *, wait: float = 0) -> Roun
     deadline = time.monotonic() + wait
     while True:
         with chain_lock(engine, chain.name) as held:
+            if held and is_retired(engine, chain.name):
+                return Round()
             if held:
                 chain.ensure_chain()
                 identity.prepare_signer(engine, chain)
@@ -208,6 +211,8 @@ class EvmAnchorer:
         identity.seed_if_new(engine, self.chain)
 
     def run(self, engine: Engine, *, wait: float = 0) -> Round | None:
+        if is_retired(engine, self.name):
+            return None
         return chain_round(engine, self.chain, self.backoff, wait=wait)
 
 
@@ -222,7 +227,7 @@ class StampAnchorer:
         pass
 
     def run(self, engine: Engine, *, wait: float = 0) -> Round | None:
-        if not self.backoff.due():
+        if not self.backoff.due() or is_retired(engine, self.name):
             return None
         try:
             done = stamp_round(engine, self.spec, self.client, Round(), wait=wait)

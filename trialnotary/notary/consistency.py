@@ -44,7 +44,8 @@ from trialnotary.notary.models import (
     RollupBatch,
 )
 from trialnotary.notary.registrations import leaf_of
-from trialnotary.notary.rollups import rollup_batch_ids
+from trialnotary.notary.renewal import renewal_roots
+from trialnotary.notary.rollups import rollup_batch_ids, rollup_label
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import audit
 from trialnotary.proof import verify
@@ -230,8 +231,7 @@ def _anchors(session: Session, chain: ChainClient, found: Findings, settled: boo
 
 
 def _batches_of(session: Session, rollup_id: int) -> str:
-    ids = rollup_batch_ids(session, rollup_id)
-    return ("batch " if len(ids) == 1 else "batches ") + ", ".join(map(str, ids))
+    return rollup_label(rollup_id, rollup_batch_ids(session, rollup_id))
 
 
 def _rollup_roots(session: Session, roots: dict[int, bytes], found: Findings
@@ -258,7 +258,9 @@ def _rollup_roots(session: Session, roots: dict[int, bytes], found: Findings
             if fold_proof(roots[row.batch_id], json.loads(row.proof)) != root:
                 found.problems.append(f"batch {row.batch_id}: its path to roll-up {rollup_id}"
                                       f" of {rollup.anchor} does not fold to its root")
-    return expected
+    renewed, problems = renewal_roots(session)
+    found.problems.extend(problems)
+    return expected | renewed
 
 
 def _carries_root(chain: ChainClient, anchor: Anchor, root: bytes, what: str,

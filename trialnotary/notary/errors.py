@@ -105,6 +105,11 @@ class IdentityRefused(NotaryError, ValueError):
     a key file that holds no key, a key used before, a time that is no time."""
 
 
+class RetireRefused(NotaryError, ValueError):
+    """``anchor retire`` cannot go on: an unknown anchor, none left to renew it, or
+    anchors of it whose chain evidence cannot be had (without ``--force``)."""
+
+
 # --- RFC 3161 time-stamp authorities --------------------------------------------------
 
 class TsaUnreachable(ChainUnreachable):

@@ -24,7 +24,7 @@ from trialnotary.notary.errors import BlockMoved, ChainError, ChainUnreachable
 from trialnotary.notary.evidence import stored, take_evidence
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Anchor, Rollup
-from trialnotary.notary.rollups import rollup_batch_ids, set_rollup_state
+from trialnotary.notary.rollups import rollup_batch_ids, rollup_label, set_rollup_state
 from trialnotary.notary.sending import set_states, store_anchor, this_account
 from trialnotary.notary.states import AnchorState, BatchState
 
@@ -169,8 +169,8 @@ def _confirm(engine: Engine, anchor: Anchor, inclusion: Inclusion,
         session.commit()
     if not updated:
         return []
-    log.info("%s: batch %s confirmed in block %s", anchor.name,
-             ", ".join(map(str, batch_ids)), inclusion.block_number)
+    log.info("%s: %s confirmed in block %s", anchor.name,
+             rollup_label(anchor.rollup_id, batch_ids), inclusion.block_number)
     return batch_ids
 
 
@@ -283,25 +283,33 @@ def backfill_evidence(engine: Engine, chain: ChainClient, done: Round) -> None:
             .order_by(Anchor.id).limit(BACKFILL_PER_ROUND)).all()
     backfill.may_lack = len(missing) == BACKFILL_PER_ROUND
     for anchor in missing:
-        settled = Inclusion(anchor.block_number, anchor.block_hash, anchor.block_time,
-                            succeeded=True, confirmed=True)
-        try:
-            evidence = _evidence(chain, anchor, settled)
-        except BlockMoved as exc:
-            log.error("roll-up %s: no chain evidence for its confirmed anchor: %s",
-                      anchor.rollup_id, exc)
-            evidence = None
-        if evidence is None:
+        if not give_evidence(engine, chain, anchor):
             given_up.add(anchor.id)
             continue
-        with write_session(engine) as session:
-            session.execute(sa.update(Anchor).where(Anchor.id == anchor.id,
-                                                    Anchor.evidence.is_(None),
-                                                    Anchor.block_hash == anchor.block_hash)
-                            .values(evidence=evidence))
-            session.commit()
         with Session(engine) as session:
             done.evidenced.extend(rollup_batch_ids(session, anchor.rollup_id))
+
+
+def give_evidence(engine: Engine, chain: ChainClient, anchor: Anchor) -> bool:
+    """Take a confirmed anchor's missing chain evidence from its block and keep it; whether
+    it could be had. Raises ``ChainUnreachable`` when the node does not answer."""
+    settled = Inclusion(anchor.block_number, anchor.block_hash, anchor.block_time,
+                        succeeded=True, confirmed=True)
+    try:
+        evidence = _evidence(chain, anchor, settled)
+    except BlockMoved as exc:
+        log.error("roll-up %s: no chain evidence for its confirmed anchor: %s",
+                  anchor.rollup_id, exc)
+        evidence = None
+    if evidence is None:
+        return False
+    with write_session(engine) as session:
+        session.execute(sa.update(Anchor).where(Anchor.id == anchor.id,
+                                                Anchor.evidence.is_(None),
+                                                Anchor.block_hash == anchor.block_hash)
+                        .values(evidence=evidence))
+        session.commit()
+    return True
 
 
 def mend_gaps(engine: Engine, chain: ChainClient, done: Round) -> None:

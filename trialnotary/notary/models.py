@@ -181,6 +181,41 @@ class Stamp(SQLModel, table=True):
     created_at: datetime = UtcDateTime(default_factory=utcnow)
 
 
+class Renewal(SQLModel, table=True):
+    """The renewal of a retired EVM anchor (docs/receipt.md, "Renewal"): a tree over the
+    evidence digests of its confirmed transactions, in the order they were confirmed, whose
+    root the remaining anchors attest (a roll-up of each, ``renewal_rollup``). One per
+    retired anchor."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    anchor: str = Field(max_length=64, unique=True)
+    root: bytes = Field(sa_type=sa.LargeBinary(32))
+    leaf_count: int
+    created_at: str = Field(max_length=24)
+
+
+class RenewalLeaf(SQLModel, table=True):
+    """A retired anchor's transaction in its renewal: its leaf index and the path from its
+    evidence digest to the renewal's root (a receipt's ``renewal.proof``, as JSON)."""
+
+    __tablename__ = "renewal_leaf"
+    anchor_id: int = Field(foreign_key="anchor.id", primary_key=True,
+                           sa_column_kwargs={"autoincrement": False})
+    renewal_id: int = Field(foreign_key="renewal.id", index=True)
+    leaf_index: int
+    proof: str = Field(sa_type=sa.Text)
+
+
+class RenewalRollup(SQLModel, table=True):
+    """The roll-up by which one remaining anchor attests a renewal's root: a roll-up of no
+    batch, signed or stamped by the anchor's rounds like any other."""
+
+    __tablename__ = "renewal_rollup"
+    rollup_id: int = Field(foreign_key="rollup.id", primary_key=True,
+                           sa_column_kwargs={"autoincrement": False})
+    renewal_id: int = Field(foreign_key="renewal.id", index=True)
+
+
 class IdempotencyKey(SQLModel, table=True):
     """The first answer to a request with an ``Idempotency-Key``, per token, for 24 h."""
 
@@ -199,7 +234,8 @@ class ChainStatus(SQLModel, table=True):
     """One configured anchor as the notary knows it: from which batch on it anchors (an
     anchor added later does not go back over older batches), and what it last saw of its
     chain or time-stamp authority, for readiness and the admin page: reachable or not and
-    since when, and the alert that stops it, if any."""
+    since when, and the alert that stops it, if any. ``retired_at``: when ``anchor retire``
+    stopped it (it anchors nothing new from then on; see ``notary.renewal``)."""
 
     __tablename__ = "chain_status"
     id: int | None = Field(default=None, primary_key=True)
@@ -209,6 +245,7 @@ class ChainStatus(SQLModel, table=True):
     since: datetime = UtcDateTime(default_factory=utcnow)
     checked_at: datetime = UtcDateTime(default_factory=utcnow)
     alert: str | None = Field(default=None, max_length=500)
+    retired_at: datetime | None = UtcDateTime(default=None)
 
 
 class NotaryAddress(SQLModel, table=True):

@@ -20,6 +20,9 @@ from trialnotary.notary.models import (
     ChainStatus,
     LeafSlot,
     Registration,
+    Renewal,
+    RenewalLeaf,
+    RenewalRollup,
     Rollup,
     RollupBatch,
     Stamp,
@@ -27,7 +30,7 @@ from trialnotary.notary.models import (
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
 from trialnotary.proof.facts import TIMESTAMP_TYPE
-from trialnotary.proof.receipt import RECORD_KEYS, build_receipt
+from trialnotary.proof.receipt import RECORD_KEYS, build_receipt, evidence_digest
 
 # What a receipt tells of an EVM anchor, as ``anchor_entry`` takes it: ``Anchor``'s names
 # (``evidence`` is kept as JSON text).
@@ -37,37 +40,80 @@ _CONFIRMED_ROLLUP = sa.literal_column(f"'{BatchState.CONFIRMED}'")
 _ANCHOR_CONFIRMED = sa.literal_column(f"'{AnchorState.CONFIRMED}'")
 _RB, _R, _A, _T, _CS = (RollupBatch.__table__.c, Rollup.__table__.c, Anchor.__table__.c,
                         Stamp.__table__.c, ChainStatus.__table__.c)
-# Every confirmed anchor of one batch: its roll-up path and its transaction or token, in
-# the order the notary first ran its anchors (docs/receipt.md, "Several anchors").
+_RL, _RR, _RN = RenewalLeaf.__table__.c, RenewalRollup.__table__.c, Renewal.__table__.c
+# A roll-up's confirmed transaction or token, in the order the notary first ran its anchors
+# (docs/receipt.md, "Several anchors").
+_ATTESTATIONS = (_A.id.is_not(None) | _T.id.is_not(None),)
+_ATTESTING_COLUMNS = (*(_A[name] for name in ANCHOR_FIELDS), _T.token, _T.gen_time)
+
+
+def _attesting(statement):
+    return (statement
+            .outerjoin(Anchor.__table__, sa.and_(_A.rollup_id == _R.id,
+                                                 _A.state == _ANCHOR_CONFIRMED))
+            .outerjoin(Stamp.__table__, _T.rollup_id == _R.id)
+            .outerjoin(ChainStatus.__table__, _CS.anchor == _R.anchor))
+
+
+# Every confirmed anchor of one batch: its roll-up path, its transaction or token, and the
+# renewal of its transaction (when its chain is retired).
 _BATCH_ANCHORS = (
-    sa.select(_RB.anchor, _RB.proof, _R.root, *(_A[name] for name in ANCHOR_FIELDS),
-              _T.token, _T.gen_time)
-    .join_from(RollupBatch.__table__, Rollup.__table__, _R.id == _RB.rollup_id)
-    .outerjoin(Anchor.__table__, sa.and_(_A.rollup_id == _R.id, _A.state == _ANCHOR_CONFIRMED))
-    .outerjoin(Stamp.__table__, _T.rollup_id == _R.id)
-    .outerjoin(ChainStatus.__table__, _CS.anchor == _RB.anchor)
+    _attesting(sa.select(_RB.anchor, _RB.proof, _R.root, *_ATTESTING_COLUMNS,
+                         _RL.renewal_id, _RL.proof.label("renewal_proof"))
+               .join_from(RollupBatch.__table__, Rollup.__table__, _R.id == _RB.rollup_id))
+    .outerjoin(RenewalLeaf.__table__, _RL.anchor_id == _A.id)
     .where(_RB.batch_id == sa.bindparam("batch"), _R.state == _CONFIRMED_ROLLUP,
-           sa.or_(_A.id.is_not(None), _T.id.is_not(None)))
+           *_ATTESTATIONS)
     .order_by(_CS.id, _RB.anchor))
 _AnchorRow = collections.namedtuple("_AnchorRow",
                                     [c.name for c in _BATCH_ANCHORS.selected_columns])
+# Every confirmed anchor of one renewal's root (roll-ups of no batch: no path).
+_RENEWAL_ANCHORS = (
+    _attesting(sa.select(_R.anchor, _RN.root, *_ATTESTING_COLUMNS)
+               .join_from(RenewalRollup.__table__, Rollup.__table__, _R.id == _RR.rollup_id)
+               .join(Renewal.__table__, _RN.id == _RR.renewal_id))
+    .where(_RR.renewal_id == sa.bindparam("renewal"), _R.state == _CONFIRMED_ROLLUP,
+           *_ATTESTATIONS)
+    .order_by(_CS.id, _R.anchor))
+_RenewalRow = collections.namedtuple("_RenewalRow",
+                                     [c.name for c in _RENEWAL_ANCHORS.selected_columns])
 
 
 def batch_anchors(connection: sa.Connection, batch_id: int) -> list[dict]:
-    """The confirmed anchors of a batch, as ``proof.receipt.anchor_entry`` takes them."""
-    rows = driver_rows(connection, _BATCH_ANCHORS, {"batch": batch_id})
-    return [_anchor(_AnchorRow(*row)) for row in rows]
+    """The confirmed anchors of a batch, as ``proof.receipt.anchor_entry`` takes them; a
+    transaction of a retired chain with its renewal once one of the renewal's anchors is
+    confirmed. (A batch on no retired chain costs one read.)"""
+    rows = [_AnchorRow(*row) for row in driver_rows(connection, _BATCH_ANCHORS,
+                                                    {"batch": batch_id})]
+    renewals = {renewal_id: _renewal_anchors(connection, renewal_id)
+                for renewal_id in {row.renewal_id for row in rows} - {None}}
+    return [_anchor(row, renewals.get(row.renewal_id)) for row in rows]
 
 
-def _anchor(row) -> dict:
-    rollup = {"root": bytes(row.root).hex(), "proof": json.loads(row.proof)}
+def _renewal_anchors(connection: sa.Connection, renewal_id: int) -> tuple[bytes, list[dict]]:
+    rows = [_RenewalRow(*row) for row in driver_rows(connection, _RENEWAL_ANCHORS,
+                                                     {"renewal": renewal_id})]
+    return (bytes(rows[0].root) if rows else b""), [_anchor(row) for row in rows]
+
+
+def _anchor(row, renewal: tuple[bytes, list[dict]] | None = None) -> dict:
+    rollup = {"root": bytes(row.root).hex(), "proof": json.loads(getattr(row, "proof", "[]"))}
     if row.token is not None:
         return {"type": TIMESTAMP_TYPE, "name": row.anchor, "token": bytes(row.token),
                 "gen_time": row.gen_time, "rollup": rollup}
     fields = {name: getattr(row, name) for name in ANCHOR_FIELDS}
     if fields["evidence"] is not None:
         fields["evidence"] = json.loads(fields["evidence"])
-    return {"name": row.anchor, **fields, "rollup": rollup}
+    entry = {"name": row.anchor, **fields, "rollup": rollup}
+    if renewal is not None and renewal[1]:
+        root, anchors = renewal
+        entry["renewal"] = {
+            "evidence_digest": evidence_digest(
+                chain_id=row.chain_id, block_number=row.block_number,
+                block_hash=row.block_hash, source_id=row.tx_hash,
+                root=bytes(row.root)).hex(),
+            "proof": json.loads(row.renewal_proof), "root": root.hex(), "anchors": anchors}
+    return entry
 
 
 def confirmed_anchor(session: Session, batch_id: int) -> Anchor | None:

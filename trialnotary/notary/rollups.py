@@ -102,6 +102,13 @@ def rollup_batch_ids(session: Session, rollup_id: int) -> list[int]:
                              .order_by(RollupBatch.leaf_index)))
 
 
+def rollup_label(rollup_id: int, batch_ids: list[int]) -> str:
+    """What a roll-up holds, for the log: its batches, or (a renewal's) none."""
+    if not batch_ids:
+        return f"roll-up {rollup_id} (a renewal)"
+    return ("batch " if len(batch_ids) == 1 else "batches ") + ", ".join(map(str, batch_ids))
+
+
 def set_rollup_state(session: Session, rollup_id: int, state: BatchState) -> list[int]:
     """Move a roll-up to ``state`` and its batches to what all their roll-ups now say;
     the ids of its batches."""

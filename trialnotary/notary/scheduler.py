@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from trialnotary.config import Settings, private_opener
 from trialnotary.db import WriterBusy, engine_for
-from trialnotary.notary import anchoring, registrations
+from trialnotary.notary import anchoring, registrations, renewal
 from trialnotary.notary.errors import SchedulerAlreadyRunning
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,9 @@ def start(settings: Settings, *, background: bool):
                                    f"anchor {worker.name}"),
                           "interval", seconds=TICK_SECONDS, id=f"anchor-{worker.name}",
                           next_run_time=datetime.now(UTC))
+    scheduler.add_job(_guarded(lambda: renewal.retire_due(engine, settings), "retire"),
+                      "interval", minutes=10, id="retire-due",
+                      next_run_time=datetime.now(UTC))
     scheduler.add_job(_guarded(lambda: purge_idempotency_keys(engine), "purge"),
                       "interval", hours=1, id="purge-idempotency-keys")
     if claim is not None:

@@ -18,7 +18,13 @@ from trialnotary.anchor_config import AnchorSpec
 from trialnotary.config import ConfigError
 from trialnotary.db import chain_lock, write_session
 from trialnotary.notary.models import Rollup, Stamp
-from trialnotary.notary.rollups import register_anchors, roll_up, set_rollup_state
+from trialnotary.notary.renewal import is_retired
+from trialnotary.notary.rollups import (
+    register_anchors,
+    roll_up,
+    rollup_label,
+    set_rollup_state,
+)
 from trialnotary.notary.states import BatchState
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,8 @@ def stamp_round(engine: Engine, spec: AnchorSpec, client, done, *, wait: float =
     deadline = time.monotonic() + wait
     while True:
         with chain_lock(engine, spec.name) as held:
+            if held and is_retired(engine, spec.name):
+                return done
             if held:
                 register_anchors(engine, (spec,))
                 roll_up(engine, spec)
@@ -74,6 +82,6 @@ def _stamp(engine: Engine, client, rollup: Rollup) -> list[int]:
                           gen_time=stamp.gen_time, tsa=stamp.tsa[:300]))
         batch_ids = set_rollup_state(session, rollup.id, BatchState.CONFIRMED)
         session.commit()
-    log.info("%s: batch %s time-stamped at %s by %s", rollup.anchor,
-             ", ".join(map(str, batch_ids)), stamp.gen_time, stamp.tsa)
+    log.info("%s: %s time-stamped at %s by %s", rollup.anchor,
+             rollup_label(rollup.id, batch_ids), stamp.gen_time, stamp.tsa)
     return batch_ids

@@ -32,7 +32,8 @@ from trialnotary.proof.facts import (
 __all__ = [
     "CHAIN_NAMES", "CHAINPOINT_CONTEXT", "CHAINPOINT_TYPE", "LOCAL_CHAIN_NAME",
     "RECEIPT_VERSION", "RECORD_KEYS", "anchor_entry", "audit_head_leaf", "block_time",
-    "build_receipt", "canonical_json", "chain_name", "fold_proof", "level_sizes", "parse_hash",
+    "build_receipt", "canonical_json", "chain_name", "evidence_digest", "fold_proof",
+    "level_sizes", "parse_hash",
     "proof_sides", "record_leaf", "rfc3339_ms", "sibling_positions", "validated_record_leaf",
 ]
 
@@ -72,6 +73,17 @@ def validated_record_leaf(record: dict) -> bytes:
 
 def _leaf(canonical: bytes) -> bytes:
     return hashlib.sha256(canonical).digest()
+
+
+def evidence_digest(*, chain_id: int, block_number: int, block_hash: str, source_id: str,
+                    root: bytes) -> bytes:
+    """What a renewal attests of a retired ``ETHData`` anchor (docs/receipt.md, "Renewal"):
+    SHA-256 of the RFC 8785 JSON of its ``chainId``, ``blockNumber``, ``blockHash`` (as the
+    receipt writes it), ``sourceId`` (64 hex, no 0x) and the root it attests (64 hex). The
+    notary's renewal trees and the verifier's ``renewal`` step both use this one."""
+    return hashlib.sha256(canonical_json({
+        "chainId": chain_id, "blockNumber": block_number, "blockHash": block_hash,
+        "sourceId": source_id, "root": root.hex()})).digest()
 
 
 def audit_head_leaf(seq: int, head_hex: str) -> bytes:
@@ -204,7 +216,9 @@ def anchor_entry(anchor: dict, *, named: bool = True) -> dict:
     ``block_time`` (RFC 3339, seconds, Z), and may hold ``evidence`` (written as given when
     not ``None``). An ``RFC3161`` one holds ``token`` (DER bytes) and ``gen_time``. Either
     holds ``name`` (written when ``named``: version 2) and may hold ``rollup``
-    (``{"root", "proof"}``, written when its proof is not empty).
+    (``{"root", "proof"}``, written when its proof is not empty). An ``ETHData`` anchor of
+    a retired chain may hold ``renewal``: ``{"evidence_digest", "proof", "root", "anchors"}``
+    (hex, a proof, hex, and the renewal root's anchors as this function takes them).
     """
     kind = anchor.get("type", ANCHOR_TYPE)
     name = {"name": anchor["name"]} if named else {}
@@ -228,4 +242,9 @@ def anchor_entry(anchor: dict, *, named: bool = True) -> dict:
     rollup = anchor.get("rollup")
     if rollup and rollup["proof"]:
         entry["rollup"] = {"root": rollup["root"], "proof": rollup["proof"]}
+    renewal = anchor.get("renewal")
+    if renewal is not None:
+        entry["renewal"] = {"evidenceDigest": renewal["evidence_digest"],
+                            "proof": renewal["proof"], "root": renewal["root"],
+                            "anchors": [anchor_entry(item) for item in renewal["anchors"]]}
     return entry

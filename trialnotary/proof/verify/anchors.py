@@ -8,7 +8,6 @@ renewals") and docs/verification.md.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, replace
 
@@ -22,7 +21,8 @@ from trialnotary.proof.facts import (
     chain_name,
     default_confirmations,
 )
-from trialnotary.proof.receipt import canonical_json, fold_proof
+from trialnotary.proof.receipt import evidence_digest as receipt_evidence_digest
+from trialnotary.proof.receipt import fold_proof
 from trialnotary.proof.verify.checks import Seen
 from trialnotary.proof.verify.claims import (
     Anchor,
@@ -211,11 +211,11 @@ def _heading(entry: Anchor) -> str:
 
 
 def evidence_digest(entry: Anchor, root: bytes) -> bytes:
-    """What a renewal attests of a retired anchor: SHA-256 of the RFC 8785 JSON of its
-    chainId, blockNumber, blockHash, sourceId and the root it attests (docs/receipt.md)."""
-    return hashlib.sha256(canonical_json({
-        "chainId": entry.chain_id, "blockNumber": entry.block_number,
-        "blockHash": entry.block_hash, "sourceId": entry.tx_hash, "root": root.hex()})).digest()
+    """What a renewal attests of the retired anchor ``entry``, attesting ``root``
+    (``proof.receipt.evidence_digest``)."""
+    return receipt_evidence_digest(chain_id=entry.chain_id, block_number=entry.block_number,
+                                   block_hash=entry.block_hash, source_id=entry.tx_hash,
+                                   root=root)
 
 
 def _renewal(entry: Anchor, claims: Claims, evidence: list[Step], run: Run, notes: dict
