@@ -28,8 +28,13 @@ class AnchorRow:
     funding: dict | None = None     # EVM: ChainClient.funding(), plus costPerDayWei
 
     @property
+    def retired(self) -> bool:
+        return self.status is not None and self.status.retired_at is not None
+
+    @property
     def retiring_soon(self) -> bool:
-        return self.days_left is not None and self.days_left <= RETIRE_WARNING_DAYS
+        return not self.retired and self.days_left is not None \
+            and self.days_left <= RETIRE_WARNING_DAYS
 
 
 def anchors_per_day(spec: AnchorSpec, seal_interval_seconds: float) -> float:
