@@ -32,6 +32,7 @@ from bench import (  # noqa: E402
     renewal,
     reviewer_install,
     seal,
+    several_anchors,
     verify_time,
 )
 from bench.common import Figure, print_figures  # noqa: E402
@@ -47,6 +48,7 @@ BENCHMARKS = {
     "anchor": anchor_gas.figures,
     "check": check.figures,
     "renewal": renewal.figures,
+    "anchors": several_anchors.figures,
     "install": reviewer_install.figures,
 }
 

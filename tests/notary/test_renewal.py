@@ -7,6 +7,7 @@ the renewal with a node of ``a`` alone."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import date
 
@@ -316,3 +317,35 @@ def test_an_anchor_without_evidence_fails_retire_unless_forced(anvil, tmp_path, 
         assert lacking.id not in set(session.exec(select(RenewalLeaf.anchor_id)))
     assert made.leaf_count >= 1
     engine.dispose()
+
+
+def test_the_browsers_verifier_gives_the_clis_answer_through_the_renewal(gone, anvil, tmp_path,
+                                                                        page):
+    """With chain b gone, the browser's verifier (in Node and in Chromium) verifies every
+    receipt through its renewal, word for word as the CLI does."""
+    from tests.corpus import outcome_of
+    from tests.utils import serving_http
+    from tests.web.test_verifier_parity import FACTS, _TreeFiles, in_chromium, in_node
+
+    options = {"expectSender": ANVIL_ACCOUNTS[0]}
+    entries = [{"name": f"r{i}", "text": json.dumps(found), "options": options}
+               for i, found in enumerate(gone)]
+    cli_answers = {}
+    for item in entries:
+        path = tmp_path / f"{item['name']}.receipt.json"
+        path.write_text(item["text"])
+        ran = CliRunner().invoke(main, ["verify", "--json", str(path), "--rpc", anvil.url,
+                                        "--expect-sender", ANVIL_ACCOUNTS[0]])
+        cli_answers[item["name"]] = outcome_of(json.loads(ran.output))
+    assert {o["exitCode"] for o in cli_answers.values()} == {EXIT_PASS}
+    given = {"facts": FACTS, "rpcUrl": anvil.url, "entries": entries}
+    assert settled(in_node(given)) == settled(cli_answers)
+    with serving_http(_TreeFiles) as base:
+        assert settled(in_chromium(page, base, given)) == settled(cli_answers)
+
+
+def settled(outcomes: dict) -> dict:
+    """Outcomes without what the node's growing chain changes between two runs (its head,
+    and so the confirmations counted)."""
+    text = re.sub(r"head \d+", "head N", json.dumps(outcomes, sort_keys=True))
+    return json.loads(re.sub(r"\d+ confirmations", "N confirmations", text))

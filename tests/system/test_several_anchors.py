@@ -7,6 +7,7 @@ several batches in one transaction; a stopped chain delays nothing else."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from tests.conftest import ANVIL_ACCOUNTS, Anvil, insert_registrations
 from trialnotary import db
 from trialnotary.config import ANVIL_DEV_KEY, load_settings
 from trialnotary.notary import anchoring, batches, identity, receipts
+from trialnotary.notary.chain import anchor_gas
 from trialnotary.notary.models import Registration
 from trialnotary.proof.facts import EXIT_PASS
 from trialnotary.proof.verify import main as verify_main
+from trialnotary.web.app import create_app
 
 CHAIN_B = 31338
 ROUNDS_SECONDS = 40
@@ -154,6 +157,11 @@ def test_each_batch_is_anchored_on_both_chains_and_time_stamped(notary, anvil, c
                              tsa, capsys)
     assert code == EXIT_PASS, out
     assert out.count("anchor tsa") >= 3 and "anchor beta" in out
+    app = create_app(settings, {"TESTING": True})
+    page = app.test_client().get(f"/r/{records[0]['id']}").get_data(as_text=True)
+    shown = re.findall(r'<li data-anchor="([a-z]+)">\s*[a-z]+: confirmed', page)
+    assert shown == ["alpha", "beta", "tsa"]
+    app.extensions["trialnotary"].engine.dispose()
 
 
 def test_a_roll_up_covers_the_batches_of_its_period_in_one_transaction(
@@ -174,6 +182,8 @@ def test_a_roll_up_covers_the_batches_of_its_period_in_one_transaction(
     assert len({r["merkleRoot"] for r in found}) == 3
     sent_after = chain_b.rpc("eth_getTransactionCount", ANVIL_ACCOUNTS[0], "latest")
     assert int(sent_after, 16) - int(sent_before, 16) == 1
+    gas = chain_b.rpc("eth_getTransactionReceipt", "0x" + rolled[0]["sourceId"])["gasUsed"]
+    assert int(gas, 16) == anchor_gas(bytes.fromhex(rolled[0]["rollup"]["root"]))
     code, out = verify_files(tmp_path, engine, settings, found, [anvil.url, chain_b.url],
                              tsa, capsys)
     assert code == EXIT_PASS, out
@@ -195,3 +205,26 @@ def test_a_stopped_chain_delays_nothing_else(notary, anvil, chain_b, tsa, tmp_pa
         assert anchoring.chain_status(session, "alpha").reachable
     code, out = verify_files(tmp_path, engine, settings, found, [anvil.url], tsa, capsys)
     assert code == EXIT_PASS, out
+
+
+def test_check_looks_at_every_chain(notary, anvil, chain_b, tsa):
+    """``trialnotary check`` follows each EVM anchor's transactions on its own chain."""
+    from trialnotary.notary import consistency
+    from trialnotary.notary.chain import ChainClient
+
+    settings, engine = notary()
+    workers = anchoring.anchorers(settings)
+    records = insert_registrations(engine, 2)
+    batches.seal_all(engine, 100)
+    anchor_until(engine, workers, when_anchored(
+        engine, settings, records, lambda got: got == ["alpha", "beta", "tsa"]))
+    chains = [ChainClient(settings, anchor=spec) for spec in settings.anchors[:2]]
+    with Session(engine) as session:
+        found = consistency.check(session, chains)
+    assert found.ok, found.problems
+    assert found.counts["confirmed_anchors"] >= 1 and found.counts["confirmed_anchors (beta)"] >= 1
+    chain_b.stop()
+    with Session(engine) as session:
+        found = consistency.check(session, chains)
+    assert any(problem.startswith("the chain of beta could not be checked")
+               for problem in found.problems)

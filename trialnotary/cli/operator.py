@@ -182,14 +182,17 @@ def check_command(settled: bool, receipts: bool) -> None:
     """Check that no registration is lost and no batch anchored twice; exit 0 if so."""
     from sqlmodel import Session
 
-    from trialnotary.notary import consistency
+    from trialnotary.anchor_config import EVM
+    from trialnotary.notary import consistency, renewal
     from trialnotary.notary.chain import ChainClient, ChainError
 
     settings = instance.settings()
     with Session(instance.engine(settings)) as session:
+        retired = set(renewal.retired_names(session))
+        chains = [ChainClient(settings, anchor=spec) for spec in settings.anchors
+                  if spec.kind == EVM and spec.name not in retired]
         try:
-            found = consistency.check(session, ChainClient(settings), settled=settled,
-                                      receipts=receipts)
+            found = consistency.check(session, chains, settled=settled, receipts=receipts)
         except ChainError as exc:
             raise click.ClickException(f"could not check the anchors: {exc}") from None
     click.echo("  ".join(f"{name.replace('_', ' ')}: {count}"

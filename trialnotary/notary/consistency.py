@@ -66,19 +66,30 @@ class Findings:
         return not self.problems
 
 
-def check(session: Session, chain: ChainClient, *, settled: bool = False,
+def check(session: Session, chain: ChainClient | list[ChainClient], *, settled: bool = False,
           receipts: bool = False) -> Findings:
+    """Everything stored holds together; each EVM anchor's transactions (``chain``: one
+    client, or one per anchor) are on its chain carrying their roots; with ``receipts``,
+    every receipt verifies on the first chain's node."""
+    chains = [chain] if isinstance(chain, ChainClient) else list(chain)
     found = Findings()
     _registrations(session, found, settled)
     held = integrity(session)
     found.counts.update(leaves_recomputed=held.leaves, roots_recomputed=held.roots)
     found.problems.extend(held.problems)
-    try:
-        _anchors(session, chain, found, settled)
-        if receipts:
-            _receipts(session, chain, found)
-    except ChainError as exc:
-        found.problems.append(f"the chain could not be checked: {exc}")
+    for index, client in enumerate(chains):
+        mine = found if index == 0 else Findings()
+        try:
+            _anchors(session, client, mine, settled)
+            if receipts and index == 0:
+                _receipts(session, client, found)
+        except ChainError as exc:
+            which = "the chain" if len(chains) == 1 else f"the chain of {client.name}"
+            found.problems.append(f"{which} could not be checked: {exc}")
+        if mine is not found:
+            found.problems.extend(mine.problems)
+            found.counts.update({f"{key} ({client.name})": value
+                                 for key, value in mine.counts.items() if key != "batches"})
     return found
 
 
