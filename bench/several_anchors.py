@@ -1,6 +1,6 @@
 """Three anchors instead of one: registrations per second, seal time, receipt downloads.
 
-    python bench/several_anchors.py [--registrations 1000] [--leaves 20000] [--downloads 3000]
+    python bench/several_anchors.py [--registrations 1000] [--leaves 100000] [--downloads 2000]
 
 The same notary twice, each on its own SQLite database: with one anchor (a local anvil
 chain), and with three (two anvil chains of other ids and a real RFC 3161 authority,
@@ -10,6 +10,9 @@ chain), and with three (two anvil chains of other ids and a real RFC 3161 author
   while every anchor's rounds run in a thread beside it, as the scheduler runs them;
 - seal time: sealing `--leaves` pending registrations, plus each anchor's roll-up of the
   new batch (the work sealing gives every anchor);
+
+Each figure is measured for the two notaries in turn, three times over, and the medians
+compared (the machines are shared and noisy).
 - receipt downloads per second: GET /api/v1/submissions/<id>/receipt of random confirmed
   registrations, once every anchor has confirmed them (three anchors: a longer receipt,
   with a time-stamp token).
@@ -146,7 +149,6 @@ def seal_seconds(notary: Notary, leaves: int) -> float:
 
 
 def downloads_per_second(notary: Notary, count: int) -> tuple[float, int]:
-    notary.confirmed_everywhere()
     with notary.engine.connect() as conn:
         ids = [row[0] for row in conn.execute(
             Registration.__table__.select().with_only_columns(Registration.id))]
@@ -160,32 +162,48 @@ def downloads_per_second(notary: Notary, count: int) -> tuple[float, int]:
     return count / (time.perf_counter() - started), size
 
 
-def figures(registrations: int = 1000, leaves: int = 20_000,
-            downloads: int = 3000) -> list[Figure]:
+def alternating(measure, notaries: dict, rounds: int) -> dict:
+    """``measure(notary)`` for each notary in turn, ``rounds`` times over; the median of
+    each (a shared, noisy machine slows both alike)."""
+    found = {label: [] for label in notaries}
+    for _ in range(rounds):
+        for label, notary in notaries.items():
+            found[label].append(measure(notary))
+    return {label: sorted(values)[len(values) // 2] for label, values in found.items()}
+
+
+def figures(registrations: int = 1000, leaves: int = 100_000, downloads: int = 2000,
+            rounds: int = 3) -> list[Figure]:
     nodes = [start_anvil("--block-time", "1"),
              start_anvil("--block-time", "1", "--chain-id", "31338")]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tsa = LocalTsa(Path(tmp) / "tsa")
             urls = [url for _, url in nodes]
-            measured = {}
-            for label, tables in (("one", one_anchor), ("three", three_anchors)):
-                notary = Notary(Path(tmp) / label, tables, urls, tsa)
-                measured[label] = (registrations_per_second(notary, registrations),
-                                   seal_seconds(notary, leaves),
-                                   *downloads_per_second(notary, downloads))
+            notaries = {label: Notary(Path(tmp) / label, tables, urls, tsa)
+                        for label, tables in (("one", one_anchor), ("three", three_anchors))}
+            registered = alternating(lambda n: registrations_per_second(n, registrations),
+                                     notaries, rounds)
+            sealed = alternating(lambda n: seal_seconds(n, leaves), notaries, rounds)
+            for notary in notaries.values():
+                notary.confirmed_everywhere()
+            fetched = alternating(lambda n: downloads_per_second(n, downloads), notaries,
+                                  rounds)
+            for notary in notaries.values():
                 notary.engine.dispose()
             tsa.stop()
     finally:
         for process, _ in nodes:
             process.terminate()
-    (reg1, seal1, get1, size1), (reg3, seal3, get3, size3) = measured["one"], measured["three"]
+    reg1, reg3 = registered["one"], registered["three"]
+    seal1, seal3 = sealed["one"], sealed["three"]
+    (get1, size1), (get3, size3) = fetched["one"], fetched["three"]
     floor = f"≥ {FLOOR} × one anchor"
     return [
         Figure("registrations per second, three anchors' rounds beside", reg3, "/s",
                f"one anchor {reg1:,.0f}/s", floor, reg3 >= FLOOR * reg1, ratio=reg3 / reg1),
         Figure(f"seal {leaves:,} pending + each anchor's roll-up, three anchors", seal3, "s",
-               f"one anchor {seal1:.2f} s", "≤ 1/0.9 × one anchor", seal1 >= FLOOR * seal3,
+               f"one anchor {seal1:.2f} s", "speed ≥ 0.9 × one anchor", seal1 >= FLOOR * seal3,
                ratio=seal1 / seal3),
         Figure(f"receipt downloads per second, three anchors ({size3:,} bytes)", get3, "/s",
                f"one anchor {get1:,.0f}/s ({size1:,} bytes)", floor, get3 >= FLOOR * get1,
@@ -196,8 +214,8 @@ def figures(registrations: int = 1000, leaves: int = 20_000,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registrations", type=int, default=1000)
-    parser.add_argument("--leaves", type=int, default=20_000)
-    parser.add_argument("--downloads", type=int, default=3000)
+    parser.add_argument("--leaves", type=int, default=100_000)
+    parser.add_argument("--downloads", type=int, default=2000)
     args = parser.parse_args()
     return report(figures(args.registrations, args.leaves, args.downloads))
 

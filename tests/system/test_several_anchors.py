@@ -228,3 +228,24 @@ def test_check_looks_at_every_chain(notary, anvil, chain_b, tsa):
         found = consistency.check(session, chains)
     assert any(problem.startswith("the chain of beta could not be checked")
                for problem in found.problems)
+
+
+def test_a_downloaded_receipt_grows_as_the_other_anchors_confirm(notary, anvil, chain_b, tsa):
+    """The API's download (which keeps each batch's anchors between downloads) answers the
+    fullest receipt: first the anchors of each batch, then the roll-up's too."""
+    from trialnotary.notary.registrations import download
+
+    settings, engine = notary(b_every="4s")
+    workers = anchoring.anchorers(settings)
+    records = insert_registrations(engine, 1)
+    batches.seal_all(engine, 100)
+    notary_of = identity.notary_of(settings, "http://127.0.0.1")
+
+    def downloaded():
+        found = download(engine, records[0]["id"], notary_of).receipt
+        return None if found is None else names(found)
+
+    first = anchor_until(engine, workers, lambda: downloaded() == ["alpha", "tsa"] or None)
+    assert first
+    assert anchor_until(engine, workers, lambda: downloaded() == ["alpha", "beta", "tsa"]
+                        or None)

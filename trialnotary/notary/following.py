@@ -24,7 +24,12 @@ from trialnotary.notary.errors import BlockMoved, ChainError, ChainUnreachable
 from trialnotary.notary.evidence import stored, take_evidence
 from trialnotary.notary.faults import crash_point
 from trialnotary.notary.models import Anchor, Rollup
-from trialnotary.notary.rollups import rollup_batch_ids, rollup_label, set_rollup_state
+from trialnotary.notary.rollups import (
+    rollup_batch_ids,
+    rollup_label,
+    set_rollup_state,
+    touch_batches,
+)
 from trialnotary.notary.sending import set_states, store_anchor, this_account
 from trialnotary.notary.states import AnchorState, BatchState
 
@@ -308,6 +313,7 @@ def give_evidence(engine: Engine, chain: ChainClient, anchor: Anchor) -> bool:
                                                 Anchor.evidence.is_(None),
                                                 Anchor.block_hash == anchor.block_hash)
                         .values(evidence=evidence))
+        touch_batches(session, anchor.rollup_id)
         session.commit()
     return True
 

@@ -33,6 +33,9 @@ class Batch(SQLModel, table=True):
     state: str = Field(default=BatchState.SEALED, max_length=16, index=True)
     audit_seq: int | None = None
     audit_head: str | None = Field(default=None, max_length=64)
+    # Raised whenever what its receipts say of their anchors may have changed (a roll-up's
+    # state, evidence taken, a renewal confirmed): the receipt cache's key (``receipts``).
+    anchors_version: int = 0
 
 
 class TreePage(SQLModel, table=True):

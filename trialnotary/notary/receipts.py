@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import threading
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -116,6 +117,34 @@ def _anchor(row, renewal: tuple[bytes, list[dict]] | None = None) -> dict:
     return entry
 
 
+class _SeenAnchors:
+    """The anchors of the batches whose receipts this process served lately, each kept
+    with the batch's ``anchors_version`` (raised whenever they may have changed), so that a
+    batch's receipts read them once, not once per download. The kept entries are shared by
+    the receipts built from them, which are only ever read."""
+
+    def __init__(self, size: int = 256):
+        self.size, self.kept, self.lock = size, collections.OrderedDict(), threading.Lock()
+
+    def get(self, connection: sa.Connection, batch_id: int, version: int) -> list[dict]:
+        key = (str(connection.engine.url), batch_id)
+        with self.lock:
+            found = self.kept.get(key)
+            if found is not None and found[0] == version:
+                self.kept.move_to_end(key)
+                return found[1]
+        anchors = batch_anchors(connection, batch_id)
+        with self.lock:
+            self.kept[key] = (version, anchors)
+            self.kept.move_to_end(key)
+            while len(self.kept) > self.size:
+                self.kept.popitem(last=False)
+        return anchors
+
+
+_BATCH_ANCHORS_SEEN = _SeenAnchors()
+
+
 def confirmed_anchor(session: Session, batch_id: int) -> Anchor | None:
     """A confirmed EVM transaction attesting this batch (its own, or its roll-up's)."""
     return session.exec(select(Anchor).join(RollupBatch, RollupBatch.rollup_id == Anchor.rollup_id)
@@ -174,7 +203,7 @@ _BATCH_CONFIRMED = sa.literal_column(f"'{BatchState.CONFIRMED}'")
 _S, _L, _B = (Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c)
 _CONFIRMED = (
     sa.select(*(_S[column] for column in RECORD_COLUMNS), _S.leaf, _L.leaf_index,
-              _L.batch_id, _B.leaf_count, _B.sealed_at, _B.root)
+              _L.batch_id, _B.leaf_count, _B.sealed_at, _B.root, _B.anchors_version)
     .join_from(Registration.__table__, LeafSlot.__table__, _L.seq == _S.seq)
     .join(Batch.__table__, _B.id == _L.batch_id)
     .where(_S.id == sa.bindparam("id"), _B.state == _BATCH_CONFIRMED))
@@ -193,7 +222,7 @@ def confirmed_receipt(connection: sa.Connection, registration_id: str,
     if not rows:
         return None
     row = _ConfirmedRow(*rows[0])
-    anchors = batch_anchors(connection, row.batch_id)
+    anchors = _BATCH_ANCHORS_SEEN.get(connection, row.batch_id, row.anchors_version)
     proof = stored_proof(connection, row.batch_id, row.leaf_index, row.leaf_count, row.root)
     if proof is None or not anchors:
         return None

@@ -19,7 +19,14 @@ from sqlmodel import Session, select
 from trialnotary.anchor_config import AnchorSpec
 from trialnotary.db import utcnow, write_session
 from trialnotary.notary import merkle
-from trialnotary.notary.models import Batch, ChainStatus, Rollup, RollupBatch
+from trialnotary.notary.models import (
+    Batch,
+    ChainStatus,
+    Renewal,
+    RenewalRollup,
+    Rollup,
+    RollupBatch,
+)
 from trialnotary.notary.states import BatchState
 from trialnotary.proof.receipt import rfc3339_ms
 
@@ -111,11 +118,27 @@ def rollup_label(rollup_id: int, batch_ids: list[int]) -> str:
 
 def set_rollup_state(session: Session, rollup_id: int, state: BatchState) -> list[int]:
     """Move a roll-up to ``state`` and its batches to what all their roll-ups now say;
-    the ids of its batches."""
+    the ids of its batches. A renewal's roll-up (no batch of its own) changes the receipts
+    of every batch the renewed anchor attested."""
     session.execute(sa.update(Rollup).where(Rollup.id == rollup_id).values(state=state))
     batch_ids = rollup_batch_ids(session, rollup_id)
     settle_batches(session, batch_ids)
+    if not batch_ids:
+        touch_batches(session, rollup_id)
     return batch_ids
+
+
+def touch_batches(session: Session, rollup_id: int) -> None:
+    """What the receipts showing this roll-up say of it changed (its state, evidence taken
+    late): those of its batches, or, for a renewal's roll-up, of every batch the renewed
+    anchor attested. They are built afresh (``receipts``' cache)."""
+    renewed = (select(RollupBatch.batch_id)
+               .join(Renewal, Renewal.anchor == RollupBatch.anchor)
+               .join(RenewalRollup, RenewalRollup.renewal_id == Renewal.id)
+               .where(RenewalRollup.rollup_id == rollup_id))
+    own = select(RollupBatch.batch_id).where(RollupBatch.rollup_id == rollup_id)
+    session.execute(sa.update(Batch).where(sa.or_(Batch.id.in_(own), Batch.id.in_(renewed)))
+                    .values(anchors_version=Batch.anchors_version + 1))
 
 
 def settle_batches(session: Session, batch_ids: list[int]) -> None:
@@ -129,4 +152,5 @@ def settle_batches(session: Session, batch_ids: list[int]) -> None:
     session.execute(sa.update(Batch).where(Batch.id.in_(batch_ids)).values(
         state=sa.case((holding(BatchState.CONFIRMED), BatchState.CONFIRMED.value),
                       (holding(BatchState.SENT), BatchState.SENT.value),
-                      else_=BatchState.SEALED.value)))
+                      else_=BatchState.SEALED.value),
+        anchors_version=Batch.anchors_version + 1))
