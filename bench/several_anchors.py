@@ -80,7 +80,9 @@ class Notary:
     def __init__(self, folder: Path, tables, urls: list[str], tsa: LocalTsa):
         instance = folder / "instance"
         instance.mkdir(mode=0o700, parents=True)
-        (instance / "config.toml").write_text(tables(instance, urls, tsa))
+        config = instance / "config.toml"
+        config.write_text(tables(instance, urls, tsa))
+        config.chmod(0o600)
         self.settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(instance),
                                        "TRIALNOTARY_SEAL_INTERVAL_SECONDS": "3600"})
         db.upgrade(self.settings.database_url)

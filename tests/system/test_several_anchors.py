@@ -249,3 +249,55 @@ def test_a_downloaded_receipt_grows_as_the_other_anchors_confirm(notary, anvil, 
     assert first
     assert anchor_until(engine, workers, lambda: downloaded() == ["alpha", "beta", "tsa"]
                         or None)
+
+
+def test_chain_status_shows_each_anchor(notary, anvil, chain_b, tsa, monkeypatch):
+    from click.testing import CliRunner
+
+    from trialnotary.cli import main
+
+    settings, _ = notary()
+    monkeypatch.setenv("TRIALNOTARY_INSTANCE_PATH", str(settings.instance_path))
+    monkeypatch.setenv("TRIALNOTARY_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["chain", "status"])
+    assert result.exit_code == 0, result.output
+    headings = [line for line in result.output.splitlines() if line.startswith("anchor:")]
+    assert headings == ["anchor:       alpha (evm, every batch)",
+                        "anchor:       beta (evm, every batch)",
+                        "anchor:       tsa (rfc3161, every batch)"]
+    assert f"expected chain id {CHAIN_B}" in result.output and tsa.url in result.output
+    assert result.output.count("balance:") == 2
+
+
+def test_rotate_key_moves_one_anchor_and_leaves_the_others(notary, anvil, chain_b, tsa,
+                                                           tmp_path, monkeypatch):
+    """``chain rotate-key --anchor beta`` moves beta's anchoring to the new key; alpha keeps
+    its key, and the identity lists both of beta's addresses on chain B."""
+    from click.testing import CliRunner
+
+    from tests.cli.test_chain_keys import NEW, NEW_KEY, OLD
+    from trialnotary.cli import main
+
+    settings, engine = notary()
+    workers = anchoring.anchorers(settings)
+    insert_registrations(engine, 1)
+    batches.seal_all(engine, 100)
+    anchoring.run_rounds(engine, workers)  # both chains' histories seeded, first anchors sent
+    key_file = tmp_path / "new.key"
+    key_file.write_text(NEW_KEY)
+    monkeypatch.setenv("TRIALNOTARY_INSTANCE_PATH", str(settings.instance_path))
+    monkeypatch.setenv("TRIALNOTARY_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(main, ["chain", "rotate-key", "--anchor", "beta",
+                                       "--key-file", str(key_file)])
+    assert result.exit_code == 0, result.output
+    chain_b.rpc("anvil_setBalance", NEW, hex(10**18))
+    records = insert_registrations(engine, 1)
+    batches.seal_all(engine, 100)
+    found = anchor_until(engine, anchoring.anchorers(settings), when_anchored(
+        engine, settings, records, lambda got: got == ["alpha", "beta", "tsa"]))
+    alpha, beta, _ = found[0]["anchors"]
+    assert (alpha["sender"], beta["sender"]) == (OLD, NEW)
+    document = json.loads(identity.document_text(engine, settings))
+    by_name = {entry["name"]: entry for entry in document["anchors"]}
+    assert [a["address"] for a in by_name["beta"]["addresses"]] == [OLD, NEW]
+    assert [a["address"] for a in by_name["alpha"]["addresses"]] == [OLD]

@@ -210,13 +210,29 @@ def chain_group() -> None:
 
 @chain_group.command("status")
 def chain_status() -> None:
-    """Chain id, account, balance, nonce, node head, anchors in flight."""
-    from trialnotary.notary import identity, operations
-    from trialnotary.notary.chain import ChainClient, ChainError
+    """Each anchor: chain id, account, balance, nonce, node head (or the authority's URL);
+    then the anchors in flight."""
+    from trialnotary.anchor_config import EVM
+    from trialnotary.notary import operations
+    from trialnotary.notary.chain import ChainClient
 
     settings = instance.settings()
     engine = instance.engine(settings)
-    chain = ChainClient(settings)
+    for spec in settings.anchors:
+        retires = f", retires {spec.retire_on.isoformat()}" if spec.retire_on else ""
+        click.echo(f"anchor:       {spec.name} ({spec.kind}, every {spec.every}{retires})")
+        if spec.kind == EVM:
+            _evm_status(engine, ChainClient(settings, anchor=spec))
+        else:
+            click.echo(f"authority:    {spec.url}")
+    click.echo(f"in flight:    {operations.anchors_in_flight(engine)} anchor transaction(s)")
+
+
+def _evm_status(engine, chain) -> None:
+    from trialnotary.notary import identity
+    from trialnotary.notary.chain import ChainError
+
+    settings = chain.settings
     click.echo(f"chain:        {settings.chain} (expected chain id {settings.chain_id})")
     click.echo(f"rpc:          {', '.join(settings.rpc_urls)}")
     try:
@@ -231,7 +247,6 @@ def chain_status() -> None:
         click.echo(f"nonce:        {chain.pending_nonce()} (pending)")
     except ChainError as exc:
         click.echo(f"node:         unreachable ({exc})")
-    click.echo(f"in flight:    {operations.anchors_in_flight(engine)} anchor transaction(s)")
 
 
 @chain_group.command("rotate-key")

@@ -303,10 +303,12 @@ def rotate(engine: Engine, settings: Settings, anchor_name: str, key_file: Path)
         raise IdentityRefused(str(exc)) from None
     except ValueError:
         raise IdentityRefused(f"{key_file} does not hold a private key") from None
+    spec = next(spec for spec in settings.anchors if spec.name == anchor_name)
+    chain_settings = settings.for_anchor(spec)  # the anchor's chain and configured key
     with _writing(engine) as session:
         rows = _rows(session, anchor.chain_id)
         if not rows:
-            _seed(session, settings, _configured_address(settings))
+            _seed(session, chain_settings, _configured_address(chain_settings))
             session.flush()
             rows = _rows(session, anchor.chain_id)
         old = _current(rows)
