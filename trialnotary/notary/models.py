@@ -65,7 +65,7 @@ class Registration(SQLModel, table=True):
     id: str = Field(max_length=36, unique=True)
     trial: str = Field(max_length=64, index=True)
     site: str = Field(max_length=64)
-    kind: str = Field(max_length=16)
+    kind: str = Field(max_length=32)
     dataset: str = Field(max_length=200)
     sha256: str = Field(max_length=64, index=True)
     size_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)

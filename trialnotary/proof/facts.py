@@ -41,6 +41,9 @@ TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timeStampType"]
 #: The receipt record's keys, in the order the record is written.
 RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
 KINDS: tuple[str, ...] = tuple(_FACTS["kinds"])
+#: The kinds a trial's order is judged by (a database lock, an unblinding, …): registered
+#: like files (the hash of the locked export, of the unblinding log), kept apart on timelines.
+MILESTONE_KINDS: tuple[str, ...] = tuple(_FACTS["milestoneKinds"])
 
 #: The receipt's ``chain`` name of each public chain id; any other chain is the local one.
 CHAIN_NAMES = MappingProxyType({chain_id: name for name, chain_id in _FACTS["chains"].items()})

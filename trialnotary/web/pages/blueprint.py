@@ -11,13 +11,22 @@ from flask import Blueprint
 
 from trialnotary.notary import overview
 from trialnotary.notary.states import RegistrationStatus
+from trialnotary.proof.facts import MILESTONE_KINDS
 from trialnotary.web import query
 from trialnotary.web.context import db_session, services
 
 bp = Blueprint("web", __name__)
 
 KIND_LABELS = {"dataset": "Dataset", "protocol": "Protocol", "sap": "Statistical analysis plan",
-               "consent-form": "Consent form", "report": "Report", "other": "Other"}
+               "consent-form": "Consent form", "report": "Report", "other": "Other",
+               "database-lock": "Database lock", "unblinding": "Unblinding",
+               "randomisation-list": "Randomisation list",
+               "analysis-results": "Analysis results", "csr": "Clinical study report"}
+#: The register form's choice of kinds: documents and data, then milestones.
+KIND_GROUPS = (
+    ("Documents and data", {k: v for k, v in KIND_LABELS.items() if k not in MILESTONE_KINDS}),
+    ("Milestones", {k: KIND_LABELS[k] for k in MILESTONE_KINDS}),
+)
 #: The statuses a list can be filtered by, in lifecycle order.
 STATUSES = tuple(RegistrationStatus)
 

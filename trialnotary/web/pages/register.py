@@ -18,7 +18,7 @@ from trialnotary.validation import (
 )
 from trialnotary.web.auth import current_principal
 from trialnotary.web.context import db_session, services
-from trialnotary.web.pages.blueprint import KIND_LABELS, bp
+from trialnotary.web.pages.blueprint import KIND_GROUPS, bp
 from trialnotary.web.responses import (
     ApiError,
     error_response,
@@ -43,7 +43,7 @@ def register():
     if supersedes and supersedes["record"]["site"] not in principal.sites:
         supersedes = None  # another site's: as if unknown, so the id reveals nothing
     superseded_by = supersedes and supersedes["supersededBy"]
-    return render_template("register.html", pairs=pairs, kinds=KIND_LABELS, limits=LIMITS,
+    return render_template("register.html", pairs=pairs, kind_groups=KIND_GROUPS, limits=LIMITS,
                            supersedes=None if superseded_by else supersedes,
                            no_such_target=bool(wanted) and not supersedes,
                            superseded_by=superseded_by)
