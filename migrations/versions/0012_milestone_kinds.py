@@ -14,7 +14,6 @@ Revises: 0011
 Create Date: 2026-11-30
 """
 
-import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
