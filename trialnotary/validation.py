@@ -165,7 +165,35 @@ def validate_uuid(value: Any, field: str) -> str:
 
 
 REGISTRATION_FIELDS = {"trial", "site", "kind", "dataset", "sha256", "sizeBytes", "filename",
-                     "supersedes", "reason"}
+                     "supersedes", "reason", "notBefore"}
+NOT_BEFORE_KEYS = ("chainId", "blockNumber", "blockHash")
+BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
+
+
+def validate_not_before(value: Any, field: str = "notBefore") -> dict:
+    """A block the record is made after (``GET /api/v1/beacon``): exactly ``chainId`` (a
+    positive integer), ``blockNumber`` (an integer from 0) and ``blockHash`` (0x and 64
+    lowercase hex digits), in that order."""
+    if not isinstance(value, dict):
+        raise ValidationError(field, "must be an object {chainId, blockNumber, blockHash}")
+    unknown = sorted(set(value) - set(NOT_BEFORE_KEYS))
+    if unknown:
+        raise ValidationError(f"{field}.{unknown[0]}", "is not a known field")
+    for key in NOT_BEFORE_KEYS:
+        if key not in value:
+            raise ValidationError(f"{field}.{key}", "is required")
+    _whole_number(value["chainId"], f"{field}.chainId", least=1)
+    _whole_number(value["blockNumber"], f"{field}.blockNumber", least=0)
+    block_hash = value["blockHash"]
+    if not isinstance(block_hash, str) or not BLOCK_HASH.fullmatch(block_hash):
+        raise ValidationError(f"{field}.blockHash", "must be 0x and 64 lowercase hex digits")
+    return {key: value[key] for key in NOT_BEFORE_KEYS}
+
+
+def _whole_number(value: Any, field: str, *, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not least <= value <= MAX_SIZE_BYTES:
+        raise ValidationError(field, f"must be an integer from {least} to {MAX_SIZE_BYTES}")
 
 
 def validate_registration(data: Any, prefix: str = "") -> dict:
@@ -199,6 +227,8 @@ def validate_registration(data: Any, prefix: str = "") -> dict:
         "supersedes": None if supersedes is None
         else validate_uuid(supersedes, prefix + "supersedes"),
     }
+    if "notBefore" in data:
+        item["notBefore"] = validate_not_before(data["notBefore"], prefix + "notBefore")
     if data.get("reason") is not None:
         if item["supersedes"] is None:
             raise ValidationError(prefix + "reason", "is only for a correction: give "

@@ -104,7 +104,7 @@ def test_the_offline_checks_over_a_given_digest():
 
 def test_the_facts_agree_with_themselves():
     assert facts.STEPS == (facts.OFFLINE_STEPS + facts.CHAIN_STEPS + facts.ORIGIN_STEPS
-                           + facts.OPTIONAL_STEPS + facts.ANCHOR_STEPS)
+                           + facts.OPTIONAL_STEPS + facts.ANCHOR_STEPS + facts.RECORD_STEPS)
     assert all(facts.CHAIN_IDS_BY_NAME[name] == chain_id
                for chain_id, name in facts.CHAIN_NAMES.items())
     assert sorted(facts.EXIT_ORDER) == list(range(5))

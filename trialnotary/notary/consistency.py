@@ -42,6 +42,7 @@ from trialnotary.notary.models import (
     Registration,
     Rollup,
     RollupBatch,
+    record_of,
 )
 from trialnotary.notary.registrations import leaf_of
 from trialnotary.notary.renewal import renewal_roots
@@ -49,7 +50,7 @@ from trialnotary.notary.rollups import rollup_batch_ids, rollup_label
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import audit
 from trialnotary.proof import verify
-from trialnotary.proof.receipt import RECORD_KEYS, fold_proof
+from trialnotary.proof.receipt import fold_proof
 
 CHUNK = 10_000
 # Changed registrations named one by one, at most; the rest are counted.
@@ -182,10 +183,10 @@ def integrity(session: Session) -> Integrity:
 
 
 def _leaf(values: tuple) -> bytes | None:
-    """The leaf of a stored record's values (in ``RECORD_KEYS`` order); ``None`` for values
-    no registration can hold (a lone surrogate, say), which only an edit can bring."""
+    """The leaf of a stored record's values (in ``RECORD_COLUMNS`` order); ``None`` for
+    values no registration can hold (a lone surrogate, say), which only an edit can bring."""
     try:
-        return leaf_of(dict(zip(RECORD_KEYS, values, strict=True)))
+        return leaf_of(record_of(values))
     except ValueError:
         return None
 

@@ -4,6 +4,7 @@ by the Alembic migrations."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,11 +13,27 @@ from sqlmodel import Field, SQLModel
 from trialnotary.db import UtcDateTime, utcnow
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import models as _people  # noqa: F401  (the tables referred to)
-from trialnotary.proof.receipt import RECORD_KEYS
+from trialnotary.proof.receipt import RECORD_KEYS, canonical_json
 
-# The columns of ``submission`` that hold the record, in the order of ``RECORD_KEYS``.
+# The columns of ``submission`` that hold the record, in the order of ``RECORD_KEYS``, then
+# ``not_before``: the record's optional ``notBefore`` as RFC 8785 JSON, or NULL.
 RECORD_COLUMNS = ("id", "trial", "site", "kind", "dataset", "sha256", "size_bytes", "filename",
-                  "supersedes", "submitted_at")
+                  "supersedes", "submitted_at", "not_before")
+
+
+def record_of(values) -> dict:
+    """The record of the values of ``RECORD_COLUMNS``, ``notBefore`` only where stored."""
+    record = dict(zip(RECORD_KEYS, values[:-1], strict=True))
+    if values[-1] is not None:
+        record["notBefore"] = json.loads(values[-1])
+    return record
+
+
+def stored_values(record: dict) -> tuple:
+    """The values of ``RECORD_COLUMNS`` that hold a record."""
+    not_before = record.get("notBefore")
+    return (*(record[key] for key in RECORD_KEYS),
+            None if not_before is None else canonical_json(not_before).decode("ascii"))
 
 
 class Batch(SQLModel, table=True):
@@ -72,6 +89,7 @@ class Registration(SQLModel, table=True):
     filename: str | None = Field(default=None, max_length=255)
     supersedes: str | None = Field(default=None, max_length=36)
     submitted_at: str = Field(max_length=24)
+    not_before: str | None = Field(default=None, max_length=200)
     leaf: bytes = Field(sa_type=sa.LargeBinary(32))
     token_id: int | None = Field(default=None, foreign_key="site_token.id")
     user_id: int | None = Field(default=None, foreign_key="app_user.id")
@@ -79,8 +97,7 @@ class Registration(SQLModel, table=True):
 
     def record(self) -> dict:
         """The record bound into the leaf, with the receipt's key names."""
-        return {key: getattr(self, column)
-                for key, column in zip(RECORD_KEYS, RECORD_COLUMNS, strict=True)}
+        return record_of([getattr(self, column) for column in RECORD_COLUMNS])
 
 
 class Pending(SQLModel, table=True):

@@ -27,11 +27,12 @@ from trialnotary.notary.models import (
     Rollup,
     RollupBatch,
     Stamp,
+    record_of,
 )
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.notary.trees import proof_for, stored_levels, stored_proof
 from trialnotary.proof.facts import TIMESTAMP_TYPE
-from trialnotary.proof.receipt import RECORD_KEYS, build_receipt, evidence_digest
+from trialnotary.proof.receipt import build_receipt, evidence_digest
 
 # What a receipt tells of an EVM anchor, as ``anchor_entry`` takes it: ``Anchor``'s names
 # (``evidence`` is kept as JSON text).
@@ -226,7 +227,7 @@ def confirmed_receipt(connection: sa.Connection, registration_id: str,
     proof = stored_proof(connection, row.batch_id, row.leaf_index, row.leaf_count, row.root)
     if proof is None or not anchors:
         return None
-    record = dict(zip(RECORD_KEYS, row[:len(RECORD_KEYS)], strict=True))
+    record = record_of(row[:len(RECORD_COLUMNS)])
     return _assemble(record, row.leaf, row.root, proof, anchors,
                      batch_id=row.batch_id, leaf_index=row.leaf_index,
                      leaf_count=row.leaf_count, sealed_at=row.sealed_at, notary=notary)

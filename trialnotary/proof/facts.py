@@ -40,6 +40,9 @@ TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timeStampType"]
 
 #: The receipt record's keys, in the order the record is written.
 RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
+#: Keys a record holds only when given, after those (never as ``null``, so that records
+#: without them keep their leaves): ``notBefore``, a block the record was made after.
+OPTIONAL_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["optionalRecordKeys"])
 KINDS: tuple[str, ...] = tuple(_FACTS["kinds"])
 #: The kinds a trial's order is judged by (a database lock, an unblinding, …): registered
 #: like files (the hash of the locked export, of the unblinding log), kept apart on timelines.
@@ -67,7 +70,10 @@ OPTIONAL_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["optional"])
 #: Steps of an anchor's own, after those, where they apply: ``rollup`` (an anchor of a
 #: roll-up), ``tsa`` (an RFC 3161 time-stamp), ``renewal`` (an anchor of a retired chain).
 ANCHOR_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["anchor"])
-STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS + OPTIONAL_STEPS + ANCHOR_STEPS
+#: Steps on the record's own claims, after every anchor's, where they apply: ``not-before``
+#: (a record that names a block it was made after).
+RECORD_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["record"])
+STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS + OPTIONAL_STEPS + ANCHOR_STEPS + RECORD_STEPS
 
 FINALIZED_CHAINS: frozenset[int] = frozenset(_FACTS["confirmations"]["finalizedChains"])
 _OTHER_CONFIRMATIONS: int = _FACTS["confirmations"]["otherwise"]

@@ -23,6 +23,7 @@ from trialnotary.proof.facts import (
     CHAINPOINT_CONTEXT,
     CHAINPOINT_TYPE,
     LOCAL_CHAIN_NAME,
+    OPTIONAL_RECORD_KEYS,
     RECEIPT_VERSION,
     RECORD_KEYS,
     TIMESTAMP_TYPE,
@@ -31,10 +32,12 @@ from trialnotary.proof.facts import (
 
 __all__ = [
     "CHAIN_NAMES", "CHAINPOINT_CONTEXT", "CHAINPOINT_TYPE", "LOCAL_CHAIN_NAME",
-    "RECEIPT_VERSION", "RECORD_KEYS", "anchor_entry", "audit_head_leaf", "block_time",
+    "OPTIONAL_RECORD_KEYS", "RECEIPT_VERSION", "RECORD_KEYS", "anchor_entry", "audit_head_leaf",
+    "block_time",
     "build_receipt", "canonical_json", "chain_name", "evidence_digest", "fold_proof",
     "level_sizes", "parse_hash",
     "proof_sides", "record_leaf", "rfc3339_ms", "sibling_positions", "validated_record_leaf",
+    "written_record",
 ]
 
 
@@ -47,6 +50,15 @@ def rfc3339_ms(moment: datetime) -> str:
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of a JSON value."""
     return rfc8785.dumps(value)
+
+
+def written_record(record: dict) -> dict:
+    """The record as its leaf and its receipt hold it: every key of ``RECORD_KEYS``, then
+    each optional key (``notBefore``) only where it has a value, never as ``null``."""
+    written = {key: record[key] for key in RECORD_KEYS}
+    written.update((key, record[key]) for key in OPTIONAL_RECORD_KEYS
+                   if record.get(key) is not None)
+    return written
 
 
 def record_leaf(record: dict) -> bytes:
@@ -197,7 +209,7 @@ def build_receipt(
         "anchors": [anchor_entry(item, named=notary is not None) for item in given],
         "trialnotary": {
             **extension,
-            "record": {key: record[key] for key in RECORD_KEYS},
+            "record": written_record(record),
             "batch": {
                 "id": batch["id"],
                 "leafIndex": batch["leaf_index"],

@@ -11,8 +11,8 @@ from flask import Blueprint, Flask, Response, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from trialnotary.db import as_utc
-from trialnotary.notary import anchoring, overview, registrations
-from trialnotary.notary.errors import RegistrationRefused
+from trialnotary.notary import anchoring, beacon, overview, registrations
+from trialnotary.notary.errors import ChainError, RegistrationRefused
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access, sites
 from trialnotary.people.access import requires
@@ -179,6 +179,19 @@ def openapi_document():
 @requires(access.PUBLIC)
 def healthz():
     return jsonify({"status": "ok"})
+
+
+@bp.get("/beacon")
+@requires(access.PUBLIC)
+def beacon_block():
+    """The newest confirmed block, for a record's ``notBefore`` (docs/api.md)."""
+    try:
+        found = beacon.beacon(services().chain)
+    except ChainError as exc:
+        raise ApiError(503, "unavailable", f"the chain does not answer: {exc}") from None
+    response = jsonify(found)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/readyz")

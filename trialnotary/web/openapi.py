@@ -157,6 +157,7 @@ def _schemas() -> dict:
                 "supersedes": {"type": ["string", "null"], "pattern": UUID4_ANY_CASE,
                                "description": "id of an earlier registration of the same "
                                               "trial that this one corrects"},
+                "notBefore": _ref("NotBefore"),
                 "reason": {"type": ["string", "null"], "minLength": 1,
                            "maxLength": MAX_REASON_CHARS,
                            "pattern": _text_pattern(non_blank=True),
@@ -190,6 +191,28 @@ def _schemas() -> dict:
                 "filename": {"type": ["string", "null"]},
                 "supersedes": {"type": ["string", "null"], "pattern": UUID4},
                 "submittedAt": {"type": "string", "pattern": RFC3339_MS},
+                "notBefore": _ref("NotBefore"),
+            },
+        },
+        "NotBefore": {
+            "type": "object", "additionalProperties": False,
+            "required": ["chainId", "blockNumber", "blockHash"],
+            "description": "a block the record was made after (GET /beacon); bound into the "
+                           "leaf, present only when given",
+            "properties": {
+                "chainId": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE_BYTES},
+                "blockNumber": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE_BYTES},
+                "blockHash": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+            },
+        },
+        "Beacon": {
+            "type": "object", "additionalProperties": False,
+            "required": ["chainId", "blockNumber", "blockHash", "blockTime"],
+            "properties": {
+                "chainId": {"type": "integer", "minimum": 1},
+                "blockNumber": {"type": "integer", "minimum": 0},
+                "blockHash": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+                "blockTime": {"type": "string", "format": "date-time"},
             },
         },
         "Created": {
@@ -285,6 +308,7 @@ def _schemas() -> dict:
                 "supersedes": _nullable({"type": "string", "pattern": UUID4}),
                 "reason": _nullable({"type": "string"}),
                 "submittedAt": {"type": "string", "pattern": RFC3339_MS},
+                "notBefore": _ref("NotBefore"),
                 "registeredBy": _nullable({"type": "string"}),
                 "status": {"type": "string", "enum": STATUSES},
                 "batchId": _nullable({"type": "integer"}),
@@ -566,6 +590,12 @@ def _paths() -> dict:
         "/healthz": {"get": {
             "summary": "The process is alive", "security": [],
             "responses": {"200": _json(_ref("Health"), "Alive.")},
+        }},
+        "/beacon": {"get": {
+            "summary": "The newest confirmed block of the notary's first chain anchor, for a "
+                       "record's notBefore", "security": [],
+            "responses": {"200": _json(_ref("Beacon"), "The block."),
+                          "503": _json(_ref("Error"), "The chain's node does not answer.")},
         }},
         "/readyz": {"get": {
             "summary": "The database answers (the chain's state is reported, not required)",

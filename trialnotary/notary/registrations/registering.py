@@ -8,7 +8,6 @@ the single insert, and the insert and its idempotency record commit together.
 
 from __future__ import annotations
 
-import operator
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from sqlmodel import Session, select
 
 from trialnotary.db import utcnow, write_session
 from trialnotary.notary.errors import Forbidden, Unauthorized
-from trialnotary.notary.models import RECORD_COLUMNS, Registration
+from trialnotary.notary.models import RECORD_COLUMNS, Registration, stored_values
 from trialnotary.notary.registrations.corrections import already_corrected, corrections_by_target
 from trialnotary.notary.registrations.idempotency import (
     Answer,
@@ -34,7 +33,7 @@ from trialnotary.notary.registrations.idempotency import (
 )
 from trialnotary.people import audit, sites
 from trialnotary.people.models import Trial
-from trialnotary.proof.receipt import RECORD_KEYS, rfc3339_ms, validated_record_leaf
+from trialnotary.proof.receipt import rfc3339_ms, validated_record_leaf, written_record
 from trialnotary.validation import (
     MAX_REASON_CHARS,
     ValidationError,
@@ -146,16 +145,10 @@ def _not_enrolled(session: Session, item: dict, *, bulk: bool, index: int) -> Va
 
 def new_records(items: list[dict], *, now: datetime | None = None) -> list[dict]:
     """Records with their server-assigned ``id`` and ``submittedAt``, in the record's key
-    order. One bulk request shares one ``submittedAt``."""
+    order (``notBefore`` last, where given). One bulk request shares one ``submittedAt``."""
     submitted_at = rfc3339_ms(now or utcnow())
-    return [{"id": str(uuid.uuid4()), **_without_reason(item), "submittedAt": submitted_at}
+    return [written_record({"id": str(uuid.uuid4()), **item, "submittedAt": submitted_at})
             for item in items]
-
-
-def _without_reason(item: dict) -> dict:
-    if "reason" not in item:
-        return item
-    return {key: value for key, value in item.items() if key != "reason"}
 
 
 def leaf_of(record: dict) -> bytes:
@@ -164,7 +157,6 @@ def leaf_of(record: dict) -> bytes:
 
 
 _STORED = (*RECORD_COLUMNS, "leaf", "token_id", "user_id", "reason")
-_RECORD_VALUES = operator.itemgetter(*RECORD_KEYS)
 _COPY = f"COPY submission ({', '.join(_STORED)}) FROM STDIN"
 COPY_FROM_ROWS = 50
 
@@ -174,7 +166,7 @@ def store(session: Session, identity: Registrant, records: list[dict],
     """Insert the records in their order, each with its correction's reason, with no ORM
     objects: on PostgreSQL a bulk goes through ``COPY`` (the driver's bulk path, several
     times faster than a multi-row ``INSERT``), anything else through one Core executemany."""
-    rows = [(*_RECORD_VALUES(r), leaf_of(r), identity.token_id, identity.user_id, reason)
+    rows = [(*stored_values(r), leaf_of(r), identity.token_id, identity.user_id, reason)
             for r, reason in zip(records, reasons, strict=True)]
     connection = session.connection()
     if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:

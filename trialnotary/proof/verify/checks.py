@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from trialnotary.proof.errors import RpcError
-from trialnotary.proof.facts import CHAIN_STEPS, chain_name
+from trialnotary.proof.errors import NodeUnreachable, RpcError
+from trialnotary.proof.facts import CHAIN_STEPS, chain_label, chain_name
 from trialnotary.proof.receipt import block_time, fold_proof, proof_sides, record_leaf
 from trialnotary.proof.verify.claims import FINALIZED, Claims, is_int, quantity
 from trialnotary.proof.verify.report import (
@@ -22,6 +22,7 @@ from trialnotary.proof.verify.report import (
     FILE_HASH,
     LEAF,
     MERKLE_PATH,
+    NOT_BEFORE,
     SENDER,
     Step,
     short,
@@ -351,3 +352,45 @@ def combine(name: str, results: list[tuple[str, Step]]) -> Step:
         detail += f"; not checked on {', '.join(skipped_on)}"
     return Step(name, True, detail)
 
+
+
+# --- the record's own claims -----------------------------------------------------------
+
+def check_not_before(not_before: dict, nodes: list[ChainView], proven_time: str | None,
+                     no_node: str) -> Step:
+    """The ``not-before`` step (docs/verification.md): block ``blockNumber`` of chain
+    ``chainId`` is ``blockHash`` on the first node that answers (a node answers the
+    canonical block at a height), and its time is no later than the receipt's proven time.
+    ``no_node`` says why it is not checked when no node answers."""
+    for node in nodes:
+        try:
+            block = node.block(not_before["blockNumber"])
+        except (NodeUnreachable, RpcError):
+            continue
+        try:
+            return _not_before_on(not_before, block, proven_time)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return Step(NOT_BEFORE, False, f"unexpected answer from the node "
+                                           f"({type(exc).__name__}: {exc})")
+    return Step(NOT_BEFORE, None, f"not checked: {no_node}")
+
+
+def _not_before_on(not_before: dict, block: dict | None, proven_time: str | None) -> Step:
+    number, expected = not_before["blockNumber"], not_before["blockHash"]
+    where = chain_label(not_before["chainId"])
+    if block is None:
+        return Step(NOT_BEFORE, False, f"{where} has no block {number}: the record names a "
+                                       "block not on the chain")
+    actual = block["hash"].lower()
+    if actual != expected:
+        return Step(NOT_BEFORE, False, f"block {number} of {where} is {short(actual)}, not "
+                                       f"notBefore.blockHash {short(expected)}: the record "
+                                       "names a block not on the chain")
+    made_after = f"made after block {number} at {block_time(quantity(block['timestamp']))}"
+    if proven_time is None:
+        return Step(NOT_BEFORE, None, f"not checked: {made_after}, but the receipt's time "
+                                      "is not proven")
+    if block_time(quantity(block["timestamp"])) > proven_time:
+        return Step(NOT_BEFORE, False, f"{made_after}, later than the proven time "
+                                       f"{proven_time}")
+    return Step(NOT_BEFORE, True, f"{made_after}; existed no later than {proven_time}")

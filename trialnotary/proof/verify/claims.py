@@ -25,6 +25,7 @@ from trialnotary.proof.facts import (
     LOCAL_CHAIN_NAME,
     MAX_JSON_DEPTH,
     MAX_RECEIPT_BYTES,
+    OPTIONAL_RECORD_KEYS,
     RECEIPT_VERSIONS,
     RECORD_KEYS,
     TIMESTAMP_TYPE,
@@ -254,13 +255,35 @@ def _parse_extension(extension: Any) -> tuple[int, dict, dict | None]:
     if not isinstance(record, dict):
         raise ReceiptError("trialnotary.record must be an object")
     missing = [key for key in RECORD_KEYS if key not in record]
-    extra = sorted(set(record) - set(RECORD_KEYS))
+    extra = sorted(set(record) - set(RECORD_KEYS) - set(OPTIONAL_RECORD_KEYS))
     if missing or extra:
         raise ReceiptError("trialnotary.record must have exactly the version-1 keys"
                            + (f"; missing: {', '.join(missing)}" if missing else "")
                            + (f"; unknown: {', '.join(extra)}" if extra else ""))
     _hash_field(record, "sha256", "trialnotary.record.")
+    if "notBefore" in record:
+        _check_not_before(record["notBefore"])
     return version, record, notary
+
+
+NOT_BEFORE_KEYS = ("blockHash", "blockNumber", "chainId")
+_BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
+
+
+def _check_not_before(not_before: Any) -> None:
+    """``notBefore``: exactly a positive ``chainId``, a ``blockNumber`` from 0 and a
+    ``blockHash`` of 0x and 64 lowercase hex digits (docs/receipt.md)."""
+    where = "trialnotary.record.notBefore"
+    if not isinstance(not_before, dict) or sorted(not_before) != list(NOT_BEFORE_KEYS):
+        raise ReceiptError(f"{where} must be an object of exactly blockHash, blockNumber "
+                           "and chainId")
+    if not is_int(not_before["chainId"]) or not_before["chainId"] < 1:
+        raise ReceiptError(f"{where}.chainId must be a positive integer")
+    if not is_int(not_before["blockNumber"]) or not_before["blockNumber"] < 0:
+        raise ReceiptError(f"{where}.blockNumber must be a non-negative integer")
+    block_hash = not_before["blockHash"]
+    if not isinstance(block_hash, str) or not _BLOCK_HASH.fullmatch(block_hash):
+        raise ReceiptError(f"{where}.blockHash must be 0x and 64 lowercase hex digits")
 
 
 def _parse_notary(extension: dict) -> dict:

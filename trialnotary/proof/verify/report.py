@@ -26,6 +26,7 @@ from trialnotary.proof.facts import (
     FAILED,
     OFFLINE_STEPS,
     OPTIONAL_STEPS,
+    RECORD_STEPS,
     SENTENCES,
     STEPS,
     UNCHECKED,
@@ -46,6 +47,7 @@ FILE_HASH, LEAF, MERKLE_PATH = OFFLINE_STEPS
 CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS = CHAIN_STEPS
 EVIDENCE, = OPTIONAL_STEPS
 ROLLUP, TSA, RENEWAL = ANCHOR_STEPS
+NOT_BEFORE, = RECORD_STEPS
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,11 @@ class Report:
             return anchor.chain or "an unnamed chain"
         return chain_label(anchor.chain_id, anchor.chain or None)
 
+    @property
+    def record_steps(self) -> list[Step]:
+        """The steps on the record's own claims (``not-before``), after every anchor's."""
+        return [step for step in self.steps if step.name in RECORD_STEPS]
+
     def step(self, name: str) -> Step:
         return next(step for step in self.steps if step.name == name)
 
@@ -248,7 +255,8 @@ class Report:
             return [_step_json(step) for step in self.steps]
         return [_step_json(step) for step in self.steps[:len(OFFLINE_STEPS)]] + [
             {**_step_json(step), "anchor": result.name}
-            for result in self.anchors for step in result.steps]
+            for result in self.anchors for step in result.steps] + [
+            _step_json(step) for step in self.record_steps]
 
 
 def short(hex_value: str) -> str:
@@ -302,6 +310,10 @@ def _several_verdict(report: Report) -> Verdict:
             return Verdict(FAILED, f"This receipt does NOT verify: anchor {result.name}: "
                                    f"{failed[0].name} failed — {failed[0].detail}{also}",
                            None, EXIT_FAILED)
+    record_failed = [step for step in report.record_steps if step.ok is False]
+    if record_failed:
+        return Verdict(FAILED, f"This receipt does NOT verify: {record_failed[0].name} "
+                               f"failed — {record_failed[0].detail}", None, EXIT_FAILED)
     proving = report.proving_anchor
     if proving is None:
         return Verdict(UNCHECKED, "Could not check any anchor of the receipt: "
@@ -454,6 +466,7 @@ def _render_several(report: Report) -> str:
               for s in report.steps[:len(OFFLINE_STEPS)]]
     for result in report.anchors:
         lines += _anchor_lines(result, marks, width, "")
+    lines += [f"{marks[s.ok]} {s.name:<{width}}  {s.detail}" for s in report.record_steps]
     lines += [f"  node {n.url}: {n.detail}" for n in report.nodes]
     proving = report.proving_anchor
     if verdict.exit_code in (EXIT_PASS, EXIT_NOT_PINNED):
@@ -467,8 +480,9 @@ def _render_several(report: Report) -> str:
         failed = [f"{r.name}: {', '.join(s.name for s in r.steps if s.ok is False)}"
                   for r in report.anchors if r.state == FAILED]
         offline = [s.name for s in report.steps[:len(OFFLINE_STEPS)] if s.ok is False]
+        own = [s.name for s in report.record_steps if s.ok is False]
         lines.append("FAIL  failed: " + "; ".join(
-            offline + [f"anchor {item}" for item in failed]
+            offline + [f"anchor {item}" for item in failed] + own
             + [f"missing anchor {name}" for name in report.missing_required]))
     return _printable("\n".join(lines), marks)
 

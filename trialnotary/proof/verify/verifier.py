@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from trialnotary.proof.facts import DEFAULT_RPC_URLS, default_confirmations
+from trialnotary.proof.facts import DEFAULT_RPC_URLS, chain_label, default_confirmations
 from trialnotary.proof.verify.anchors import (
     Routing,
     Run,
@@ -19,6 +19,7 @@ from trialnotary.proof.verify.checks import (
     check_file,
     check_leaf,
     check_merkle_path,
+    check_not_before,
 )
 from trialnotary.proof.verify.claims import (
     Claims,
@@ -66,6 +67,34 @@ def check(claims: Claims, *, file_path: str | Path | None = None,
     ``anchors``: a dict kept across calls (one command run) so that receipts of one batch
     have their anchor checked once, on the nodes and from its evidence.
     """
+    report = _check_anchors(claims, file_path, rpc_urls, confirmations, expect_sender, notary,
+                            anchors, tsa_ca, require)
+    not_before = (claims.record or {}).get("notBefore")
+    if not_before is not None:
+        report.steps.append(_not_before_step(not_before, rpc_urls, report.proven_time))
+    return report
+
+
+def _not_before_step(not_before: dict, rpc_urls: list[str] | None,
+                     proven_time: str | None) -> Step:
+    """The ``not-before`` step, on the nodes given that are on the block's chain (else its
+    default node), once every other step has decided the proven time."""
+    pool = NodePool()
+    try:
+        routing = Routing(None if rpc_urls is None else list(rpc_urls), pool)
+        urls, why = routing.urls_for(not_before["chainId"])
+        nodes = [pool.node(url) for url in urls]
+        no_node = (why if not urls and why else "no node answered" if urls
+                   else f"no node is known for {chain_label(not_before['chainId'])}")
+        return check_not_before(not_before, nodes, proven_time, no_node)
+    finally:
+        pool.close()
+
+
+def _check_anchors(claims: Claims, file_path: str | Path | None, rpc_urls: list[str] | None,
+                   confirmations: int | str | None, expect_sender: str | None,
+                   notary: Identity | None, anchors: dict | None, tsa_ca: tuple,
+                   require: tuple[str, ...]) -> Report:
     pinned = parse_address(expect_sender) if expect_sender else None
     file = digest_file(file_path) if file_path is not None else None
     file_step, wrong_file = check_file(claims, file)
