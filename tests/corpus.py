@@ -39,7 +39,7 @@ from pathlib import Path
 from tests.conftest import Anvil
 from tests.proof.anchored import NOTARY, OTHER, REVERTS, evidence_of, identity_of
 from trialnotary.notary.merkle import NODE, build_levels, proof_from_levels, root_of
-from trialnotary.proof.receipt import anchor_entry, build_receipt, record_leaf
+from trialnotary.proof.receipt import anchor_entry, build_receipt, record_leaf, written_record
 from trialnotary.proof.verify.anchors import evidence_digest
 from trialnotary.proof.verify.claims import Anchor
 
@@ -142,6 +142,26 @@ def renewal_tree(anchors: dict) -> Tree:
                     for label, root in RENEWED.items()])
 
 
+def not_before_records(anchors: dict) -> list[dict]:
+    """A batch of two records made after the corpus batch's block (``notBefore``): one
+    naming it as it is, one naming a block not on the chain (its hash changed)."""
+    block = anchors["batch"]
+    named = {"chainId": block["chain_id"], "blockNumber": block["block_number"],
+             "blockHash": block["block_hash"]}
+    off_chain = {**named, "blockHash": _flip_last_digit(block["block_hash"])}
+    return [written_record({**corpus_record(index), "kind": "randomisation-list",
+                            "notBefore": not_before})
+            for index, not_before in ((10, named), (11, off_chain))]
+
+
+def not_before_tree(anchors: dict) -> Tree:
+    return Tree.of([record_leaf(record) for record in not_before_records(anchors)])
+
+
+def _flip_last_digit(hex_value: str) -> str:
+    return hex_value[:-1] + ("1" if hex_value[-1] == "0" else "0")
+
+
 def _as_anchor(anchor: dict) -> Anchor:
     return Anchor(tx_hash=anchor["tx_hash"], chain_id=anchor["chain_id"], chain=None,
                   sender=anchor["sender"], block_number=anchor["block_number"],
@@ -160,6 +180,8 @@ SCRIPT: dict[str, Send] = {
     "batch-again": Send(NOTARY, "0x" + BATCH.root.hex()),
     "rollup": Send(NOTARY, "0x" + ROLLUP.root.hex()),
     "renewal": Send(NOTARY, lambda anchors: "0x" + renewal_tree(anchors).root.hex()),
+    # --- records made after a block (notBefore) -----------------------------------------------
+    "not-before": Send(NOTARY, lambda anchors: "0x" + not_before_tree(anchors).root.hex()),
 }
 
 
@@ -218,6 +240,20 @@ def receipt_of(anchors: dict, index: int = 2, anchor: str = "batch",
                          batch={"id": 7, "leaf_index": index, "leaf_count": len(RECORDS),
                                 "sealed_at": "2026-11-18T11:06:00.000Z"},
                          notary=ISSUER if version == 2 else None)
+
+
+def _made_after(index: int) -> Callable[[dict], str]:
+    """A builder: the version 2 receipt of leaf ``index`` of the batch of
+    :func:`not_before_records`, on its own anchor."""
+    def build(anchors: dict) -> str:
+        records = not_before_records(anchors)
+        tree = Tree.of([record_leaf(record) for record in records])
+        return text(build_receipt(
+            record=records[index], leaf=tree.node(0, index), root=tree.root,
+            proof=tree.proof(index), anchor=_anchor_fields(anchors["not-before"], 2),
+            batch={"id": 8, "leaf_index": index, "leaf_count": len(records),
+                   "sealed_at": "2026-11-18T11:30:00.000Z"}, notary=ISSUER))
+    return build
 
 
 def _anchor_fields(anchor: dict, version: int) -> dict:
@@ -592,6 +628,10 @@ ENTRIES: dict[str, Entry] = {
     "several-unknown-type": _unusable(
         several(_on_chain("batch", "local"), lambda a: {"type": "BTCOpReturn", "name": "btc"}),
         "anchors[1].type must be 'ETHData' or 'RFC3161', not 'BTCOpReturn'"),
+    "not-before": Entry(_made_after(0), "verified-no-file", 3),
+    "not-before-pinned": Entry(_made_after(0), "verified-no-file", 0,
+                               options={"notary": "identity.json"}),
+    "not-before-block-not-on-the-chain": _failed(_made_after(1), "not-before"),
     "several-time-stamp-token-not-base64": _unusable(
         several(_on_chain("batch", "local"),
                 lambda a: {"type": "RFC3161", "name": "tsa", "token": "MAA",

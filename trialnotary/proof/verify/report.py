@@ -203,10 +203,12 @@ class Report:
 
     def anchor_results(self) -> list[AnchorResult]:
         """Every anchor's result; a receipt of one anchor has one, its steps those after
-        the offline ones."""
+        the offline ones but the record's own (``not-before``)."""
         if self.anchors is not None:
             return self.anchors
-        anchor, steps = self.claims.anchor, self.steps[len(OFFLINE_STEPS):]
+        anchor = self.claims.anchor
+        steps = [step for step in self.steps[len(OFFLINE_STEPS):]
+                 if step.name not in RECORD_STEPS]
         state = (FAILED if any(step.ok is False for step in steps)
                  else VERIFIED if self.chain_checked else UNCHECKED)
         verified = state == VERIFIED

@@ -33,7 +33,7 @@ const TSA_HINT = "Give the time-stamp authority's certificate (--tsa-ca FILE) to
  * Without node URLs (`urls` null) each chain's default node; with them, only those, each
  * asked its chain id once and used for the anchors of that chain alone (anchors.py, Routing).
  */
-class Routing {
+export class Routing {
   constructor(urls, timeoutMs) {
     this.given = urls !== null && urls !== undefined;
     this.timeoutMs = timeoutMs;

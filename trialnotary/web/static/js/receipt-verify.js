@@ -12,6 +12,7 @@ import {
 } from "./evidence.js";
 import { FACTS } from "./facts.js";
 import { verifySeveral } from "./anchors.js";
+import { recordSteps } from "./not-before.js";
 import { sha256Hex } from "./hashing.js";
 import { JsonError, parseJson, writtenAsInteger } from "./strict-json.js";
 
@@ -34,6 +35,7 @@ export const CHAINPOINT_CONTEXT = FACTS.chainpoint.context;
 export const ANCHOR_TYPE = FACTS.chainpoint.anchorType;
 export const TIMESTAMP_TYPE = FACTS.chainpoint.timeStampType;
 export const RECORD_KEYS = Object.freeze([...FACTS.recordKeys]);
+const OPTIONAL_RECORD_KEYS = Object.freeze([...FACTS.optionalRecordKeys]);
 export const CHAIN_NAMES = Object.freeze(Object.fromEntries(Object.entries(FACTS.chains).map(([name, id]) => [id, name])));
 const LOCAL_CHAIN_NAME = FACTS.localChainName;
 const CHAIN_IDS_BY_NAME = Object.fromEntries(Object.entries(FACTS.chains));
@@ -293,14 +295,33 @@ function parseExtension(extension) {
   const record = required(extension, "record", "trialnotary.");
   if (!isObject(record)) throw new ReceiptError("trialnotary.record must be an object");
   const missing = RECORD_KEYS.filter((key) => !has(record, key));
-  const extra = Object.keys(record).filter((key) => !RECORD_KEYS.includes(key)).sort();
+  const extra = Object.keys(record).filter((key) => !RECORD_KEYS.includes(key) && !OPTIONAL_RECORD_KEYS.includes(key)).sort();
   if (missing.length || extra.length) {
     throw new ReceiptError("trialnotary.record must have exactly the version-1 keys"
       + (missing.length ? `; missing: ${missing.join(", ")}` : "")
       + (extra.length ? `; unknown: ${extra.join(", ")}` : ""));
   }
   hashField(record, "sha256", "trialnotary.record.");
+  if (has(record, "notBefore")) checkNotBefore(record.notBefore);
   return { version, record, notary };
+}
+
+const NOT_BEFORE_KEYS = Object.freeze(["blockHash", "blockNumber", "chainId"]);
+
+/** `notBefore`: exactly a positive chainId, a blockNumber from 0 and a blockHash of 0x and
+ *  64 lowercase hex digits (proof/verify/claims.py, _check_not_before). */
+function checkNotBefore(notBefore) {
+  const where = "trialnotary.record.notBefore";
+  if (!isObject(notBefore) || Object.keys(notBefore).sort().join() !== NOT_BEFORE_KEYS.join()) {
+    throw new ReceiptError(`${where} must be an object of exactly blockHash, blockNumber and chainId`);
+  }
+  if (!intAt(notBefore, "chainId") || notBefore.chainId < 1) throw new ReceiptError(`${where}.chainId must be a positive integer`);
+  if (!intAt(notBefore, "blockNumber") || notBefore.blockNumber < 0) {
+    throw new ReceiptError(`${where}.blockNumber must be a non-negative integer`);
+  }
+  if (typeof notBefore.blockHash !== "string" || !BLOCK_HASH.test(notBefore.blockHash)) {
+    throw new ReceiptError(`${where}.blockHash must be 0x and 64 lowercase hex digits`);
+  }
 }
 
 /** A version 2 receipt's `{name, url}`: what the notary calls itself, never a pin. */
@@ -1265,8 +1286,23 @@ export async function verifyReceipt(receipt, options = {}) {
   offline.push(await checkMerklePath(claims));
   emit(offline[2]);
   const given = { ...options, pinned, required, emit, timeoutMs: options.timeoutMs ?? RPC_TIMEOUT_MS };
-  if (isSeveral(claims)) return verifySeveral(claims, offline, wrongFile, given);
+  if (isSeveral(claims)) return withRecordSteps(await verifySeveral(claims, offline, wrongFile, given), claims, given);
   return verifyOne(claims, offline, wrongFile, given);
+}
+
+/** A receipt of several anchors with the record's own steps after every anchor's: a failed
+ *  one fails the receipt, after the offline and the anchors' (report.py, _several_verdict). */
+async function withRecordSteps(result, claims, { rpcUrls, timeoutMs, emit }) {
+  const own = await recordSteps(claims, result.provenTime, rpcUrls, timeoutMs);
+  own.forEach(emit);
+  const failed = own.find((s) => s.ok === false);
+  const decided = [FAILED, WRONG_FILE].includes(result.verdict.state);
+  const verdict = failed && !decided
+    ? { state: FAILED, text: `This receipt does NOT verify: ${failed.name} failed — ${failed.detail}`, note: null }
+    : result.verdict;
+  const exitCode = failed && !decided ? EXIT.FAILED : result.exitCode;
+  const ok = result.ok && !failed;
+  return { ...result, ok, verdict, exitCode, provenTime: ok ? result.provenTime : null, steps: [...result.steps, ...own] };
 }
 
 /** `--require`'s names; RangeError for an empty one. */
@@ -1287,12 +1323,16 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
   origin.forEach(emit);
   const proofs = evidence ? [step(EVIDENCE, evidence.ok, evidence.detail)] : [];
   proofs.forEach(emit);
-  const all = [...offline, ...steps, ...origin, ...proofs];
+  const anchorSteps = [...steps, ...origin, ...proofs];
   const missing = missingRequired(required, [claims.anchor.name]);
   const chainChecked = nodes.some((n) => n.answered);
-  const ok = chainChecked && all.every((s) => s.ok !== false) && !missing.length;
+  const passes = (checked) => chainChecked && checked.every((s) => s.ok !== false) && !missing.length;
   const { anchor } = claims;
   const time = anchor.blockTime ?? seen.blockTime ?? null;
+  const own = await recordSteps(claims, passes([...offline, ...anchorSteps]) ? time : null, rpcUrls, timeoutMs);
+  own.forEach(emit);
+  const all = [...offline, ...anchorSteps, ...own];
+  const ok = passes(all);
   const provenTime = ok ? time : null;
   const isPinned = pinned !== null || notary !== null;
   const sender = anchor.sender ?? seen.sender ?? null;
@@ -1314,7 +1354,7 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
     targetHash: claims.target,
     merkleRoot: claims.root,
     confirmations: { required: need, actual: seen.confirmations ?? null },
-    anchors: [oneAnchorResult(claims, all.slice(OFFLINE_STEPS.length), { chainChecked, blockTime: time, pinned: isPinned })],
+    anchors: [oneAnchorResult(claims, anchorSteps, { chainChecked, blockTime: time, pinned: isPinned })],
     record: claims.record,
   };
 }

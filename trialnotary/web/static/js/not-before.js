@@ -1,0 +1,66 @@
+/**
+ * The `not-before` step (docs/verification.md): a record's `notBefore` names a block it was
+ * made after; that block must be on its chain, no later than the receipt's proven time.
+ * Word for word proof/verify/checks.py's check_not_before.
+ */
+
+import { Routing } from "./anchors.js";
+import { blockTime } from "./evidence.js";
+import { FACTS } from "./facts.js";
+import { NodeUnreachable, RpcError, chainLabel, repr, short, step } from "./receipt-verify.js";
+
+export const [NOT_BEFORE] = FACTS.steps.record;
+
+/** The record's own steps (`[]` without `notBefore`), once the other steps have decided
+ *  the proven time: on the nodes given that are on the block's chain, else its default node. */
+export async function recordSteps(claims, provenTime, rpcUrls, timeoutMs) {
+  const notBefore = claims.record?.notBefore;
+  if (notBefore === undefined || notBefore === null) return [];
+  const routing = await new Routing(rpcUrls ?? null, timeoutMs).route();
+  const [urls, why] = routing.urlsFor(notBefore.chainId);
+  const noNode = !urls.length && why ? why
+    : urls.length ? "no node answered" : `no node is known for ${chainLabel(notBefore.chainId)}`;
+  return [await checkNotBefore(notBefore, urls.map((url) => routing.node(url)), provenTime, noNode)];
+}
+
+async function checkNotBefore(notBefore, nodes, provenTime, noNode) {
+  for (const node of nodes) {
+    let block;
+    try {
+      block = await node.block(notBefore.blockNumber);
+    } catch (error) {
+      if (error instanceof NodeUnreachable || error instanceof RpcError) continue;
+      throw error;
+    }
+    try {
+      return notBeforeOn(notBefore, block, provenTime);
+    } catch (error) {
+      return step(NOT_BEFORE, false, `unexpected answer from the node (${error.name}: ${error.message})`);
+    }
+  }
+  return step(NOT_BEFORE, null, `not checked: ${noNode}`);
+}
+
+function notBeforeOn({ chainId, blockNumber, blockHash }, block, provenTime) {
+  const where = chainLabel(chainId);
+  if (block === null || block === undefined) {
+    return step(NOT_BEFORE, false, `${where} has no block ${blockNumber}: the record names a block not on the chain`);
+  }
+  const actual = block.hash.toLowerCase();
+  if (actual !== blockHash) {
+    return step(NOT_BEFORE, false, `block ${blockNumber} of ${where} is ${short(actual)}, not `
+      + `notBefore.blockHash ${short(blockHash)}: the record names a block not on the chain`);
+  }
+  if (typeof block.timestamp !== "string" || !/^0x[0-9a-fA-F]+$/.test(block.timestamp)) {
+    const error = new TypeError(`${repr(block.timestamp)} is not a hex quantity`);
+    error.name = "ValueError";
+    throw error;
+  }
+  const time = blockTime(BigInt(block.timestamp));
+  const madeAfter = `made after block ${blockNumber} at ${time}`;
+  if (provenTime === null || provenTime === undefined) {
+    return step(NOT_BEFORE, null, `not checked: ${madeAfter}, but the receipt's time is not proven`);
+  }
+  if (time > provenTime) return step(NOT_BEFORE, false, `${madeAfter}, later than the proven time ${provenTime}`);
+  return step(NOT_BEFORE, true, `${madeAfter}; existed no later than ${provenTime}`);
+}
