@@ -4,14 +4,33 @@ anchoring."""
 
 from __future__ import annotations
 
-import pytest
+import hashlib
+import json
+import subprocess
+import sys
 
+import pytest
+import rfc8785
+
+from tests.conftest import Anvil
+from tests.corpus import outcome_of
 from tests.utils import anchor_and_confirm, bearer, engine_of, scalar
+from tests.web.test_verifier_parity import FACTS, in_chromium, in_node
+from tests.web.test_verifier_parity import tree_server as tree_server  # (a fixture)
 from trialnotary.proof.receipt import block_time, record_leaf
 from trialnotary.proof.verify import verify_receipt
 
 SHA = "ab" * 32
 ITEM = {"trial": "NCT01234567", "site": "SITE-01", "dataset": "ADSL", "sha256": SHA}
+
+
+@pytest.fixture(scope="module")
+def anvil():
+    """An anvil that mines only when asked (and on each transaction): the verifiers compared
+    below see the same head."""
+    node = Anvil(block_time=None)
+    yield node
+    node.stop()
 
 
 def _register(client, token, item) -> dict:
@@ -144,3 +163,77 @@ def test_bulk_registration_stores_not_before(app, client, site_token):
     assert first["notBefore"] == not_before and "notBefore" not in second
     shown = client.get(f"/api/v1/submissions/{first['id']}").get_json()["record"]
     assert shown == first
+
+
+# --- the command, and the three verifiers on the notary's own receipts ------------------------
+
+def test_the_beacon_command_prints_the_beacon_and_derives_a_seed(live_server):
+    from click.testing import CliRunner
+
+    from trialnotary.cli import main
+    from trialnotary.cli.beacon import derive_seed
+
+    printed = CliRunner().invoke(main, ["beacon", "--server", live_server])
+    assert printed.exit_code == 0, printed.output
+    beacon = json.loads(printed.output)
+    assert set(beacon) == {"chainId", "blockNumber", "blockHash", "blockTime"}
+    derived = CliRunner().invoke(main, ["beacon", "--server", live_server,
+                                        "--derive", "randomisation NCT01234567"])
+    answer = json.loads(derived.output)
+    block = answer["notBefore"]
+    assert answer["seed"] == hashlib.sha256(rfc8785.dumps(
+        {"beacon": block, "label": "randomisation NCT01234567"})).hexdigest()
+    assert answer["seed"] == derive_seed(answer["beacon"], "randomisation NCT01234567")
+    assert answer["seed"] != derive_seed(answer["beacon"], "unblinding NCT01234567")
+
+
+def test_the_beacon_command_without_a_server_fails_in_one_line():
+    from click.testing import CliRunner
+
+    from tests.conftest import free_port
+    from trialnotary.cli import api, main
+
+    api.ATTEMPTS, attempts = 1, api.ATTEMPTS
+    try:
+        result = CliRunner().invoke(main, ["beacon", "--server",
+                                           f"http://127.0.0.1:{free_port()}"])
+    finally:
+        api.ATTEMPTS = attempts
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot reach")
+
+
+def test_the_cli_node_and_chromium_agree_on_not_before(app, client, site_token, anvil, page,
+                                                       tree_server, tmp_path):
+    """A record made after the beacon, and one naming a block not on the chain, registered,
+    sealed and anchored by the notary: each verifier gives each the same answer, word for
+    word; the first passes not-before, the second fails it."""
+    beacon = client.get("/api/v1/beacon").get_json()
+    named = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
+    off_chain = {**named, "blockHash": named["blockHash"][:-1]
+                 + ("1" if named["blockHash"][-1] == "0" else "0")}
+    made = [_register(client, site_token, {**ITEM, "dataset": name, "notBefore": not_before})
+            for name, not_before in (("made-after", named), ("off-chain", off_chain))]
+    anvil.mine(2)
+    anchor_and_confirm(app, anvil)
+    texts = {record["dataset"]: json.dumps(_receipt(client, record["id"]))
+             for record in made}
+    given = {"facts": FACTS, "rpcUrl": anvil.url,
+             "entries": [{"name": name, "text": text, "options": {}}
+                         for name, text in texts.items()]}
+    cli = {}
+    for name, text in texts.items():
+        (tmp_path / f"{name}.json").write_text(text)
+        ran = subprocess.run([sys.executable, "-m", "trialnotary.cli", "verify", "--json",
+                              "--rpc", anvil.url, str(tmp_path / f"{name}.json")],
+                             capture_output=True, text=True, timeout=60)
+        cli[name] = outcome_of(json.loads(ran.stdout))
+    assert in_node(given) == cli
+    assert in_chromium(page, tree_server, given) == cli
+    passed = [step for step in cli["made-after"]["steps"] if step[0] == "not-before"]
+    assert passed == [["not-before", True,
+                       f"made after block {beacon['blockNumber']} at {beacon['blockTime']}; "
+                       f"existed no later than {cli['made-after']['provenTime']}", None]]
+    assert cli["made-after"]["exitCode"] == 3
+    assert cli["off-chain"]["failedStep"] == "not-before"
+    assert cli["off-chain"]["exitCode"] == 1

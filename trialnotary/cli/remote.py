@@ -103,4 +103,18 @@ def upgrade_receipts(paths: tuple[str, ...], server: str) -> None:
     sys.exit(upgrade.upgrade_receipts(server, list(paths)))
 
 
-COMMANDS = (submit, receipt, verify, upgrade_receipts)
+@click.command()
+@click.option("--server", envvar="TRIALNOTARY_SERVER_URL", default="http://127.0.0.1:5000",
+              show_default=True)
+@click.option("--derive", "label", metavar="SEED-LABEL",
+              help="Also derive a seed for this label (a randomisation seed, an unblinding "
+                   "key): SHA-256 of the RFC 8785 JSON of {beacon, label}.")
+def beacon(server: str, label: str | None) -> None:
+    """Print the notary's beacon (its newest confirmed block) as JSON: give it as a record's
+    notBefore. With --derive, a seed no one could have known before that block."""
+    from trialnotary.cli import beacon as beacons
+
+    sys.exit(beacons.run(server, label))
+
+
+COMMANDS = (submit, receipt, verify, upgrade_receipts, beacon)
