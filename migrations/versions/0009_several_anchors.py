@@ -94,14 +94,17 @@ def _one_rollup_per_anchored_batch() -> None:
     names = {(chain_id, address.lower()): name for name, chain_id, address in conn.execute(
         sa.text("SELECT anchor, chain_id, address FROM notary_address"))}
     groups: dict[tuple[int, str], list[int]] = {}
-    for anchor_id, batch_id, chain_id, sender in conn.execute(sa.text(
-            "SELECT id, batch_id, chain_id, sender FROM anchor ORDER BY id")):
+    states: dict[tuple[int, str], set[str]] = {}
+    for anchor_id, batch_id, chain_id, sender, state in conn.execute(sa.text(
+            "SELECT id, batch_id, chain_id, sender, state FROM anchor ORDER BY id")):
         name = names.get((chain_id, sender.lower())) or _CHAIN_NAMES.get(chain_id,
                                                                           f"chain-{chain_id}")
         groups.setdefault((batch_id, name), []).append(anchor_id)
+        states.setdefault((batch_id, name), set()).add(state)
     for (batch_id, name), anchor_ids in groups.items():
-        root, sealed_at, state = conn.execute(sa.text(
-            "SELECT root, sealed_at, state FROM batch WHERE id = :id"), {"id": batch_id}).one()
+        root, sealed_at = conn.execute(sa.text(
+            "SELECT root, sealed_at FROM batch WHERE id = :id"), {"id": batch_id}).one()
+        state = _rollup_state(states[(batch_id, name)])
         conn.execute(sa.text("INSERT INTO rollup (anchor, root, leaf_count, created_at, state) "
                              "VALUES (:anchor, :root, 1, :at, :state)"),
                      {"anchor": name, "root": root, "at": sealed_at, "state": state})
@@ -112,6 +115,14 @@ def _one_rollup_per_anchored_batch() -> None:
         conn.execute(sa.text("UPDATE anchor SET name = :name, rollup_id = :rollup "
                              "WHERE id IN (" + ",".join(str(i) for i in anchor_ids) + ")"),
                      {"name": name, "rollup": rollup_id})
+
+
+def _rollup_state(anchor_states: set[str]) -> str:
+    """A roll-up's state from its own transactions (a batch anchored under two names, after
+    a move of chain, has one roll-up per name, each as far as its own transactions went)."""
+    if "confirmed" in anchor_states:
+        return "confirmed"
+    return "sent" if "sent" in anchor_states else "sealed"
 
 
 def downgrade() -> None:

@@ -10,11 +10,13 @@ from sqlmodel import Session, select
 from tests.conftest import insert_registrations
 from tests.tsa import answering_with
 from tests.utils import serving_http
+from trialnotary import db
 from trialnotary.anchor_config import AnchorSpec
 from trialnotary.notary import anchoring, batches, rollups, scheduler
 from trialnotary.notary.errors import TsaMisconfigured
 from trialnotary.notary.models import ChainStatus, RollupBatch
 from trialnotary.notary.stamping import tsa_client
+from trialnotary.notary.states import BatchState
 
 
 def tsa_spec(tsa, url: str | None = None) -> AnchorSpec:
@@ -32,7 +34,10 @@ def test_an_anchor_added_later_starts_with_the_batches_sealed_after_it(engine, s
     insert_registrations(engine, 2)
     old = batches.seal_all(engine, 100)
     rollups.register_anchors(engine, settings.anchors)
-    assert [r.leaf_count for r in rollups.roll_up(engine, first)] == [1]
+    [rollup] = rollups.roll_up(engine, first)
+    with db.write_session(engine) as session:  # the first anchor confirmed it
+        rollups.set_rollup_state(session, rollup.id, BatchState.CONFIRMED)
+        session.commit()
     late = AnchorSpec(name="late", kind="evm", chain_id=5)
     rollups.register_anchors(engine, (late,))
     assert rollups.roll_up(engine, late) == []
@@ -45,6 +50,21 @@ def test_an_anchor_added_later_starts_with_the_batches_sealed_after_it(engine, s
     with Session(engine) as session:
         assert session.exec(select(ChainStatus.first_batch_id)
                             .where(ChainStatus.anchor == "late")).one() == new[0].id
+
+
+def test_a_batch_no_anchor_has_confirmed_is_taken_by_the_others(engine, settings):
+    """Sealed before an anchor was added, and never confirmed by the one that took it (its
+    chain died, it was retired): the anchors at work take it, so it still gets a receipt."""
+    first = settings.anchors[0]
+    insert_registrations(engine, 1)
+    [stuck] = batches.seal_all(engine, 100)
+    rollups.register_anchors(engine, settings.anchors)
+    rollups.roll_up(engine, first)
+    late = AnchorSpec(name="late", kind="evm", chain_id=5)
+    rollups.register_anchors(engine, (late,))
+    [rollup] = rollups.roll_up(engine, late)
+    assert covered(engine, "late") == [stuck.id] and rollup.leaf_count == 1
+    assert rollups.roll_up(engine, late) == []  # taken once
 
 
 def test_each_batch_of_a_period_waits_for_the_roll_up(engine):
@@ -107,3 +127,22 @@ def test_the_scheduler_refuses_to_start_with_an_unusable_authority(settings, tsa
                                                         tsa_spec(tsa, url + "/tsr")))
         with pytest.raises(TsaMisconfigured):
             scheduler.start(broken, background=True)
+
+
+def test_the_start_refuses_to_drop_an_anchor_with_batches_on_their_way(engine, settings):
+    """Renamed or removed from the configuration while its roll-ups are unconfirmed, an
+    anchor's transactions would never be followed again: the scheduler refuses to start."""
+    import dataclasses
+
+    from trialnotary.config import ConfigError
+
+    insert_registrations(engine, 1)
+    batches.seal_all(engine, 100)
+    rollups.register_anchors(engine, settings.anchors)
+    rollups.roll_up(engine, settings.anchors[0])
+    renamed = dataclasses.replace(settings.anchors[0], name="renamed")
+    moved = dataclasses.replace(settings, anchors=(renamed,))
+    assert rollups.dropped_at_work(engine, moved.anchors) == ["local"]
+    with pytest.raises(ConfigError, match="local still have batches on their way"):
+        scheduler.start(moved, background=True)
+    assert rollups.dropped_at_work(engine, settings.anchors) == []

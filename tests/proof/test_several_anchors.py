@@ -470,7 +470,7 @@ def test_a_rolled_up_time_stamp_verifies_and_a_wrong_path_fails(batch, tsa):
     report = verify_receipt(receipt_of(batch, stamp), rpc_urls=[], tsa_ca=trusted)
     assert [(s.name, s.ok) for s in report.anchors[0].steps] == [("rollup", True),
                                                                  ("tsa", True)]
-    assert report.verdict.exit_code == EXIT_PASS
+    assert report.verdict.exit_code == EXIT_NOT_PINNED  # a time, not an origin
     stamp["rollup"] = {**rollup, "proof": roll_up([batch.root, b"\x03" * 32, b"\x05" * 32],
                                                   0)["proof"]}
     report = verify_receipt(receipt_of(batch, stamp), rpc_urls=[], tsa_ca=trusted)
@@ -480,13 +480,19 @@ def test_a_rolled_up_time_stamp_verifies_and_a_wrong_path_fails(batch, tsa):
     assert failed_steps(report, "tsa") == ["tsa"]  # a path to another root, not stamped
 
 
-def test_the_notarys_identity_may_pin_its_time_stamp_authority(batch, tsa, tmp_path):
+def test_the_notarys_identity_lists_its_authority_whose_tokens_never_pin_alone(
+        batch, tsa, tmp_path, capsys):
+    """Anyone may ask the notary's authority to time-stamp a tree of their own and write it
+    into a receipt naming the notary's trial: its token verifies (the time is proven), but
+    the origin is not pinned (exit 3), whatever the identity lists."""
     document = identity_of()
     document["anchors"].append({"name": "tsa", "kind": "rfc3161", "url": tsa.url,
                                 "certificates": [tsa.ca_pem.decode()]})
     path = write(tmp_path, receipt_of(batch, tsa_entry(tsa, batch.root)))
-    assert main(path, rpc_urls=[], notary=str(identity_file(tmp_path, document))) \
-        == EXIT_PASS
+    capsys.readouterr()
+    assert main(path, rpc_urls=[], notary=str(identity_file(tmp_path, document)),
+                require=["all"]) == EXIT_NOT_PINNED
+    assert "a time-stamp proves when, not who" in capsys.readouterr().out
     assert main(path, rpc_urls=[], notary=str(identity_file(tmp_path))) == EXIT_UNCHECKED
 
 
@@ -504,6 +510,13 @@ def test_a_renewal_may_be_a_time_stamp(anvil, retired, batch, tsa):
     assert report.proven_time == stamp["genTime"]
     assert report.anchors[0].summary.endswith(f"no later than {stamp['genTime']} "
                                               "(tsa time-stamp)")
+    # The signature its evidence proves pins it, not the renewal: another sender expected,
+    # the anchor still proves its time, but not the origin.
+    other = verify_receipt(receipt_of(batch, entry), rpc_urls=[anvil.url],
+                           expect_sender="0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+                           tsa_ca=tuple(load_certificates(tsa.ca_pem)))
+    assert states(other) == {"old": "verified"}
+    assert other.verdict.exit_code == EXIT_NOT_PINNED
 
 
 def test_a_tsa_ca_file_without_certificates_is_unusable(batch, tmp_path, capsys):

@@ -213,8 +213,10 @@ def assert_the_documented_difference(outcomes: dict, stamped: dict) -> None:
     tsa_steps = [step for outcome in outcomes.values() for step in outcome["steps"]
                  if step[0] == "tsa"]
     assert tsa_steps and all(step[1:3] == [None, TSA_IN_BROWSER] for step in tsa_steps)
-    # what the CLI checks with the authority given, the browser leaves not checked
-    assert stamped["time-stamp-alone"]["trusted"]["exitCode"] == 0
+    # what the CLI checks with the authority given, the browser leaves not checked; a
+    # time-stamp proves the time, never the origin: alone, the CLI says so (exit 3)
+    assert stamped["time-stamp-alone"]["trusted"]["exitCode"] == 3
+    assert "a time-stamp proves when, not who" in stamped["time-stamp-alone"]["trusted"]["text"]
     assert outcomes["time-stamp-alone"]["state"] == "unchecked"
     assert outcomes["time-stamp-alone"]["exitCode"] == 4
     assert [a["state"] for a in stamped["chain-and-time-stamp"]["trusted"]["anchors"]] == \

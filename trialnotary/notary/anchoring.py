@@ -85,7 +85,7 @@ def anchor_round(engine: Engine, chain: ChainClient, *, wait: float = 0) -> Roun
     whatever was done before stays done."""
     deadline = time.monotonic() + wait
     while True:
-        with chain_lock(engine, chain.name) as held:
+        with chain_lock(engine, chain.lock_name) as held:
             if held and is_retired(engine, chain.name):
                 return Round()
             if held:
@@ -145,13 +145,20 @@ def _status_row(session: Session, name: str) -> ChainStatus | None:
     return session.exec(select(ChainStatus).where(ChainStatus.anchor == name)).first()
 
 
-def chain_status(session: Session, name: str | None = None) -> ChainStatus | None:
-    """Anchor ``name``'s status; without a name, the worst one (an alert first, then an
-    unreachable one), so that one anchor's trouble is never hidden."""
+def chain_status(session: Session, name: str | None = None, *, among=None,
+                 best: bool = False) -> ChainStatus | None:
+    """Anchor ``name``'s status. Without a name, over the anchors at work (not retired;
+    ``among``: only those names, the configured ones): the worst (an alert first, then an
+    unreachable one), so that one anchor's trouble is never hidden from an admin; or, with
+    ``best``, the best, since one anchor that works is enough for a receipt."""
     if name is not None:
         return _status_row(session, name)
-    rows = list(session.exec(select(ChainStatus).order_by(ChainStatus.id)))
-    return min(rows, key=lambda row: (row.alert is None, row.reachable), default=None)
+    query = select(ChainStatus).where(ChainStatus.retired_at.is_(None)).order_by(ChainStatus.id)
+    if among is not None:
+        query = query.where(ChainStatus.anchor.in_(list(among)))
+    rows = list(session.exec(query))
+    trouble = lambda row: (row.alert is None, row.reachable)  # noqa: E731
+    return (max if best else min)(rows, key=trouble, default=None)
 
 
 def anchor_statuses(session: Session) -> dict[str, ChainStatus]:

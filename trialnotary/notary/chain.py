@@ -95,6 +95,9 @@ class ChainClient:
         anchor = anchor or next(spec for spec in settings.anchors if spec.kind == EVM)
         self.name = anchor.name
         self.spec = anchor
+        # The lock of its rounds: a notary of one chain keeps the lock it always had, so an
+        # older process still running during an upgrade takes turns with this one.
+        self.lock_name = anchor.name if settings.anchor_tables else ""
         self.settings = settings = settings.for_anchor(anchor)
         self._providers = [
             Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))

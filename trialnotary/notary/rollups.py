@@ -53,6 +53,20 @@ def register_anchors(engine: Engine, specs: tuple[AnchorSpec, ...]) -> None:
         session.commit()
 
 
+def dropped_at_work(engine: Engine, specs: tuple[AnchorSpec, ...]) -> list[str]:
+    """Anchors the notary worked with, not retired, that the configuration no longer names
+    while they still have roll-ups unconfirmed: their transactions would never be followed
+    again (and, renamed on the same account, would leave a nonce gap). The start refuses
+    them: put the table back, or retire the anchor first."""
+    configured = {spec.name for spec in specs}
+    with Session(engine) as session:
+        unfinished = set(session.exec(select(Rollup.anchor).distinct()
+                                      .where(Rollup.state != BatchState.CONFIRMED)))
+        retired = set(session.exec(select(ChainStatus.anchor)
+                                   .where(ChainStatus.retired_at.is_not(None))))
+    return sorted(unfinished - retired - configured)
+
+
 def roll_up(engine: Engine, spec: AnchorSpec, now: datetime | None = None) -> list[Rollup]:
     """The roll-ups due for ``spec`` now: one per batch not yet covered (each batch), or one
     over all of them once the oldest has waited the period."""
@@ -74,13 +88,18 @@ def roll_up(engine: Engine, spec: AnchorSpec, now: datetime | None = None) -> li
 
 
 def _uncovered(session: Session, name: str) -> list[Batch]:
-    """The batches ``name`` has not covered yet. Batches are covered in the order they
-    were sealed, so they are those after the last one covered."""
+    """The batches ``name`` has not covered yet: those after the last one it covered
+    (batches are covered in the order they were sealed), and any older one that no anchor
+    has confirmed (sealed before this anchor was added, or left by an anchor retired before
+    confirming it): no batch is ever left without an anchor at work."""
     first = session.scalar(select(ChainStatus.first_batch_id).where(ChainStatus.anchor == name))
     last = session.scalar(select(sa.func.max(RollupBatch.batch_id))
                           .where(RollupBatch.anchor == name))
     start = max(first or 1, (last or 0) + 1)
-    return list(session.exec(select(Batch).where(Batch.id >= start).order_by(Batch.id)))
+    covered = sa.exists().where(RollupBatch.anchor == name, RollupBatch.batch_id == Batch.id)
+    stranded = sa.and_(Batch.id < start, Batch.state != BatchState.CONFIRMED, ~covered)
+    return list(session.exec(select(Batch).where(sa.or_(Batch.id >= start, stranded))
+                             .order_by(Batch.id)))
 
 
 def _sealed(batch: Batch) -> datetime:

@@ -17,9 +17,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlmodel import Session
 
-from trialnotary.config import Settings, private_opener
+from trialnotary.config import ConfigError, Settings, private_opener
 from trialnotary.db import WriterBusy, engine_for
-from trialnotary.notary import anchoring, registrations, renewal
+from trialnotary.notary import anchoring, registrations, renewal, rollups
 from trialnotary.notary.errors import SchedulerAlreadyRunning
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,12 @@ def start(settings: Settings, *, background: bool):
     workers = anchoring.anchorers(settings)
     anchoring.probe_authorities(workers)
     engine = engine_for(settings)
+    dropped = rollups.dropped_at_work(engine, settings.anchors)
+    if dropped:
+        engine.dispose()
+        raise ConfigError(f"the anchor(s) {', '.join(dropped)} still have batches on their way "
+                          "but are no longer configured: put their [[anchors]] table back, "
+                          "or run `trialnotary anchor retire NAME` before removing it")
     claim = _claim_sqlite(settings.database_url) if engine.dialect.name == "sqlite" else None
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     kind = BackgroundScheduler if background else BlockingScheduler

@@ -79,7 +79,8 @@ def overview():
     return render_template("admin/overview.html", counts=counts, states=states,
                            health=health,
                            funding=chain.funding() if health["reachable"] else {},
-                           anchorer=anchoring.chain_status(session),
+                           anchorer=anchoring.chain_status(
+                               session, among=[spec.name for spec in settings.anchors]),
                            anchors=rows, settings=settings)
 
 

@@ -210,7 +210,8 @@ def readyz():
 
 def anchorer_status(session) -> dict | None:
     """What the anchoring process last saw: reachable or not since when, and its alert."""
-    return _status_view(anchoring.chain_status(session))
+    return _status_view(anchoring.chain_status(
+        session, among=[spec.name for spec in services().settings.anchors]))
 
 
 def anchors_status(session) -> list[dict]:

@@ -198,10 +198,17 @@ def _eth_data(entry: Anchor, claims: Claims, rollup: list[Step], run: Run,
                         f"{renewed.proven_time} ({renewed.where})")
             proven = renewed.proven_time
     pinned = state == VERIFIED and (run.pinned is not None or run.identity is not None) \
-        and (on_chain or all(result.pinned for result in renewals
-                             if result.state == VERIFIED))
+        and (on_chain or _proven_sender_is(entry, run.pinned))
     return AnchorResult(entry.name, entry.type, _heading(entry), steps, state, proven,
                         pinned, summary, where, renewals)
+
+
+def _proven_sender_is(entry: Anchor, expected: str | None) -> bool:
+    """Off its chain, the sender the evidence proved (``entry.sender``: the evidence step
+    recovers it from the signature) is the expected one, when one is expected. The
+    signature, not the renewal, is what pins a renewed anchor's origin (the ``notary`` step
+    checks it against an identity): a renewal proves a time, whoever anchored it."""
+    return expected is None or (entry.sender or "").lower() == expected.lower()
 
 
 def _heading(entry: Anchor) -> str:
@@ -265,26 +272,26 @@ _WHOLE_SECONDS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(?:Z|\+0
 
 
 def _time_stamp(entry: TimeStamp, root: bytes, rollup: list[Step], run: Run) -> AnchorResult:
-    step, pinned, tsa = _tsa_step(entry, root, run)
+    step, tsa = _tsa_step(entry, root, run)
     steps = rollup + [step]
     state = (FAILED if any(s.ok is False for s in steps)
              else VERIFIED if step.ok else UNCHECKED)
     verified = state == VERIFIED
     return AnchorResult(
         entry.name, TIMESTAMP_TYPE, f"anchor {entry.name} ({TIMESTAMP_TYPE} time-stamp)",
-        steps, state, entry.gen_time if verified else None, verified and pinned,
+        steps, state, entry.gen_time if verified else None, False,
         f"time-stamped by {tsa or 'its authority'} at {entry.gen_time}" if verified else None,
         f"{entry.name} time-stamp")
 
 
-def _tsa_step(entry: TimeStamp, root: bytes, run: Run) -> tuple[Step, bool, str | None]:
-    """The ``tsa`` step (the token over the attested root, its genTime the receipt's), and
-    whether the authority is pinned (its certificate chains to one trusted)."""
+def _tsa_step(entry: TimeStamp, root: bytes, run: Run) -> tuple[Step, str | None]:
+    """The ``tsa`` step (the token over the attested root, its genTime the receipt's, its
+    certificate chaining to one trusted), and the authority's name."""
     try:
         from trialnotary.proof import tsa
     except ImportError:
         return Step(TSA, None, "not checked: this verifier cannot check RFC 3161 "
-                               "time-stamps"), False, None
+                               "time-stamps"), None
     trusted = list(run.trusted)
     if run.identity is not None:
         for pem in run.identity.tsa_certificates(entry.name):
@@ -293,8 +300,8 @@ def _tsa_step(entry: TimeStamp, root: bytes, run: Run) -> tuple[Step, bool, str 
     if found.ok is True and found.gen_time is not None \
             and _whole_seconds(found.gen_time) != entry.gen_time:
         return Step(TSA, False, f"the token's genTime is {found.gen_time}, not the "
-                                f"receipt's genTime {entry.gen_time}"), False, found.tsa
-    return Step(TSA, found.ok, found.detail), found.ok is True and bool(trusted), found.tsa
+                                f"receipt's genTime {entry.gen_time}"), found.tsa
+    return Step(TSA, found.ok, found.detail), found.tsa
 
 
 def _whole_seconds(time: str) -> str:

@@ -140,7 +140,7 @@ class Report:
         """Whether the sender was checked against the notary: an identity or an address;
         with several anchors, whether every anchor that verified is pinned."""
         if self.anchors is not None:
-            return all(result.pinned for result in self.anchors if result.state == VERIFIED)
+            return origin_pinned(self.anchors)
         return self.pinned is not None or self.identity is not None
 
     @property
@@ -331,17 +331,31 @@ def _several_verdict(report: Report) -> Verdict:
                                   f"{_unchecked_why(required)}.", text, EXIT_UNCHECKED)
     if report.origin_pinned:
         return Verdict(state, text, None, EXIT_PASS)
-    unpinned = [result.name for result in report.anchors
-                if result.state == VERIFIED and not result.pinned]
-    return Verdict(state, f"The anchors are genuine, but the origin of {_names(unpinned)} is "
-                          "not pinned: nothing checked that the notary (or a trusted "
-                          "time-stamp authority) made it.",
+    unpinned = [result.name for result in _sent(report.anchors) if not result.pinned]
+    why = (f"the origin of {_names(unpinned)} is not pinned: nothing checked that the notary "
+           "made it." if unpinned else "its origin is not pinned: a time-stamp proves when, "
+           "not who, and no anchor sent by the notary verified.")
+    return Verdict(state, f"The anchors are genuine, but {why}",
                    f"{text} {PIN_HINT} {TSA_HINT}", EXIT_NOT_PINNED)
 
 
-#: How to pin a time-stamp authority.
-TSA_HINT = ("Give the time-stamp authority's certificate (--tsa-ca FILE) to pin an RFC 3161 "
-            "time-stamp.")
+#: What a time-stamp proves, and how it is checked.
+TSA_HINT = ("A time-stamp proves the time, never the origin; it is checked against its "
+            "authority's certificate (--tsa-ca FILE).")
+
+
+def _sent(results: list[AnchorResult]) -> list[AnchorResult]:
+    """The ``ETHData`` anchors among ``results`` that verified: what can pin an origin."""
+    return [result for result in results
+            if result.state == VERIFIED and result.type == ANCHOR_TYPE]
+
+
+def origin_pinned(results: list[AnchorResult]) -> bool:
+    """Whether anchors of several pin the origin: at least one ``ETHData`` anchor verified,
+    and every one that did was the pinned notary's. Time-stamps never pin (an authority signs
+    any hash for anyone)."""
+    sent = _sent(results)
+    return bool(sent) and all(result.pinned for result in sent)
 
 
 def _unchecked_why(results: list[AnchorResult]) -> str:

@@ -25,7 +25,22 @@ const [ROLLUP, TSA, RENEWAL] = FACTS.steps.anchor;
 const [EVIDENCE] = FACTS.steps.optional;
 /** The browser's tsa step: not checked, and how to check it. */
 export const TSA_IN_BROWSER = FACTS.sentences.tsaInBrowser;
-const TSA_HINT = "Give the time-stamp authority's certificate (--tsa-ca FILE) to pin an RFC 3161 time-stamp.";
+const TSA_HINT = "A time-stamp proves the time, never the origin; it is checked against its authority's certificate (--tsa-ca FILE).";
+
+/** The ETHData anchors among `results` that verified: what can pin an origin. */
+const sent = (results) => results.filter((result) => result.state === VERIFIED && result.type === ANCHOR_TYPE);
+
+/** Whether anchors of several pin the origin (report.py, origin_pinned): at least one ETHData
+ *  anchor verified, and every one that did was the pinned notary's. Time-stamps never pin. */
+function originPinned(results) {
+  const verified = sent(results);
+  return verified.length > 0 && verified.every((result) => result.pinned);
+}
+
+/** Off its chain, the sender the evidence proved is the expected one, when one is expected:
+ *  the signature, not the renewal, pins a renewed anchor's origin. */
+const provenSenderIs = (entry, expected) => expected === null || expected === undefined
+  || (entry.sender ?? "").toLowerCase() === expected.toLowerCase();
 
 // --- which nodes check which anchors ---------------------------------------------------------
 
@@ -144,7 +159,7 @@ async function checkEthData(entry, claims, rollup, run, notes) {
     }
   }
   const pinned = state === VERIFIED && (run.pinned !== null || run.notary !== null)
-    && (onChain || renewed.results.every((result) => result.state !== VERIFIED || result.pinned));
+    && (onChain || provenSenderIs(entry, run.pinned));
   return { name: entry.name, type: ANCHOR_TYPE, heading: heading(entry), steps, state, provenTime, pinned, summary, where, renewal: renewed.results };
 }
 
@@ -243,10 +258,13 @@ function severalVerdict({ claims, offline, results, proving, required, originPin
     return { state: UNCHECKED, text: `Could not check the required anchor(s) ${uncheckedWhy(requiredUnchecked)}.`, note: text, exitCode: EXIT.UNCHECKED };
   }
   if (originPinned) return { state, text, note: null, exitCode: EXIT.PASS };
-  const unpinned = results.filter((result) => result.state === VERIFIED && !result.pinned).map((result) => result.name);
+  const unpinned = sent(results).filter((result) => !result.pinned).map((result) => result.name);
+  const why = unpinned.length
+    ? `the origin of ${quotedNames(unpinned)} is not pinned: nothing checked that the notary made it.`
+    : "its origin is not pinned: a time-stamp proves when, not who, and no anchor sent by the notary verified.";
   return {
     state,
-    text: `The anchors are genuine, but the origin of ${quotedNames(unpinned)} is not pinned: nothing checked that the notary (or a trusted time-stamp authority) made it.`,
+    text: `The anchors are genuine, but ${why}`,
     note: `${text} ${PIN_HINT} ${TSA_HINT}`,
     exitCode: EXIT.NOT_PINNED,
   };
@@ -277,10 +295,10 @@ export async function verifySeveral(claims, offline, wrongFile, options) {
   const nodes = [...notes.values(), ...unused.filter((n) => !notes.has(n.url))];
   const verified = results.filter((result) => result.state === VERIFIED);
   const proving = earliest(verified);
-  const originPinned = verified.every((result) => result.pinned);
+  const pinnedOrigin = originPinned(results);
   const missing = missingRequired(required, results.map((result) => result.name));
   const { exitCode, ...verdict } = firstVerdict(wrongFile, missing)
-    ?? severalVerdict({ claims, offline, results, proving, required, originPinned });
+    ?? severalVerdict({ claims, offline, results, proving, required, originPinned: pinnedOrigin });
   const ok = exitCode === EXIT.PASS || exitCode === EXIT.NOT_PINNED;
   const first = claims.anchor;
   const need = options.confirmations !== undefined && options.confirmations !== null
@@ -290,7 +308,7 @@ export async function verifySeveral(claims, offline, wrongFile, options) {
     ok,
     verdict,
     exitCode,
-    pinned: originPinned,
+    pinned: pinnedOrigin,
     notary: notaryJson(notary),
     steps: [...offline, ...results.flatMap((result) => result.steps.map((s) => ({ ...s, anchor: result.name })))],
     nodes,
