@@ -262,6 +262,12 @@ _FIELD_VALUES = {
     "filename": st.none() | st.text(_awkward, max_size=257),
     "supersedes": st.none() | st.uuids().map(str) | st.uuids(version=4).map(str).map(str.upper),
     "sha265": st.just("x"),
+    "notBefore": st.none() | st.fixed_dictionaries(
+        {"chainId": st.integers(-1, 2) | st.booleans() | st.just(1.5),
+         "blockNumber": st.integers(-1, 2) | st.just("1"),
+         "blockHash": st.sampled_from(["0x" + "ab" * 32, "0x" + "AB" * 32, "ab" * 33,
+                                       "0x" + "a" * 63])},
+        optional={"other": st.just(1)}),
     "reason": st.sampled_from([None, "x" * 1000, "x" * 1001, " ", 7]) |
     st.text(_awkward, max_size=12),
 }

@@ -16,6 +16,7 @@ from trialnotary.proof.facts import (
     MAX_REASON_CHARS,
     MAX_SIZE_BYTES,
     MAX_TRIAL_CHARS,
+    NOT_BEFORE_KEYS,
 )
 
 TRIAL_PATTERNS = {
@@ -166,7 +167,6 @@ def validate_uuid(value: Any, field: str) -> str:
 
 REGISTRATION_FIELDS = {"trial", "site", "kind", "dataset", "sha256", "sizeBytes", "filename",
                      "supersedes", "reason", "notBefore"}
-NOT_BEFORE_KEYS = ("chainId", "blockNumber", "blockHash")
 BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
 
 

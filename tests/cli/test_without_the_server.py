@@ -96,7 +96,7 @@ def test_verify_runs_without_the_server(without_the_server, anvil, tmp_path):
     assert "does NOT verify" in done.stdout
 
     listed = run(without_the_server, "--help").stdout
-    assert all(f"  {name} " in listed for name in ("verify", "submit", "receipt"))
+    assert all(f"  {name} " in listed for name in ("verify", "submit", "receipt", "beacon"))
     assert "pip install 'trialnotary[server]'" in listed
 
 

@@ -15,8 +15,9 @@ import sys
 
 from trialnotary.cli.api import Api
 from trialnotary.cli.errors import EXIT_ERROR, EXIT_OK, CliError, ServerRefused
+from trialnotary.proof.facts import NOT_BEFORE_KEYS
 from trialnotary.proof.receipt import canonical_json
-from trialnotary.validation import NOT_BEFORE_KEYS, ValidationError, validate_not_before
+from trialnotary.validation import ValidationError, validate_not_before
 
 
 def derive_seed(block: dict, label: str) -> str:

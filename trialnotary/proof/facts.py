@@ -43,6 +43,8 @@ RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
 #: Keys a record holds only when given, after those (never as ``null``, so that records
 #: without them keep their leaves): ``notBefore``, a block the record was made after.
 OPTIONAL_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["optionalRecordKeys"])
+#: The keys of ``notBefore``, each required, no other allowed.
+NOT_BEFORE_KEYS: tuple[str, ...] = tuple(_FACTS["notBeforeKeys"])
 KINDS: tuple[str, ...] = tuple(_FACTS["kinds"])
 #: The kinds a trial's order is judged by (a database lock, an unblinding, …): registered
 #: like files (the hash of the locked export, of the unblinding log), kept apart on timelines.

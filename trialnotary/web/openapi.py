@@ -28,6 +28,7 @@ from trialnotary.proof.facts import (
     MAX_REASON_CHARS,
     MAX_SIZE_BYTES,
     MAX_TRIAL_CHARS,
+    NOT_BEFORE_KEYS,
     RECEIPT_VERSION,
     RECORD_KEYS,
     TIMESTAMP_TYPE,
@@ -157,7 +158,7 @@ def _schemas() -> dict:
                 "supersedes": {"type": ["string", "null"], "pattern": UUID4_ANY_CASE,
                                "description": "id of an earlier registration of the same "
                                               "trial that this one corrects"},
-                "notBefore": _ref("NotBefore"),
+                "notBefore": NOT_BEFORE,
                 "reason": {"type": ["string", "null"], "minLength": 1,
                            "maxLength": MAX_REASON_CHARS,
                            "pattern": _text_pattern(non_blank=True),
@@ -191,18 +192,7 @@ def _schemas() -> dict:
                 "filename": {"type": ["string", "null"]},
                 "supersedes": {"type": ["string", "null"], "pattern": UUID4},
                 "submittedAt": {"type": "string", "pattern": RFC3339_MS},
-                "notBefore": _ref("NotBefore"),
-            },
-        },
-        "NotBefore": {
-            "type": "object", "additionalProperties": False,
-            "required": ["chainId", "blockNumber", "blockHash"],
-            "description": "a block the record was made after (GET /beacon); bound into the "
-                           "leaf, present only when given",
-            "properties": {
-                "chainId": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE_BYTES},
-                "blockNumber": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE_BYTES},
-                "blockHash": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+                "notBefore": NOT_BEFORE,
             },
         },
         "Beacon": {
@@ -308,7 +298,7 @@ def _schemas() -> dict:
                 "supersedes": _nullable({"type": "string", "pattern": UUID4}),
                 "reason": _nullable({"type": "string"}),
                 "submittedAt": {"type": "string", "pattern": RFC3339_MS},
-                "notBefore": _ref("NotBefore"),
+                "notBefore": NOT_BEFORE,
                 "registeredBy": _nullable({"type": "string"}),
                 "status": {"type": "string", "enum": STATUSES},
                 "batchId": _nullable({"type": "integer"}),
@@ -604,6 +594,20 @@ def _paths() -> dict:
                           "503": _json(_ref("Readiness"), "The database does not answer.")},
         }},
     }
+
+
+#: A record's ``notBefore`` (docs/receipt.md), written out where it is used: the request
+#: schema is also used on its own, without the document's components.
+NOT_BEFORE = {
+    "type": "object", "additionalProperties": False, "required": list(NOT_BEFORE_KEYS),
+    "description": "a block the record was made after (GET /beacon); bound into the leaf, "
+                   "present only when given",
+    "properties": {
+        "chainId": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE_BYTES},
+        "blockNumber": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE_BYTES},
+        "blockHash": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+    },
+}
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from trialnotary.proof.facts import (
     LOCAL_CHAIN_NAME,
     MAX_JSON_DEPTH,
     MAX_RECEIPT_BYTES,
+    NOT_BEFORE_KEYS,
     OPTIONAL_RECORD_KEYS,
     RECEIPT_VERSIONS,
     RECORD_KEYS,
@@ -266,7 +267,6 @@ def _parse_extension(extension: Any) -> tuple[int, dict, dict | None]:
     return version, record, notary
 
 
-NOT_BEFORE_KEYS = ("blockHash", "blockNumber", "chainId")
 _BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")
 
 
@@ -274,7 +274,7 @@ def _check_not_before(not_before: Any) -> None:
     """``notBefore``: exactly a positive ``chainId``, a ``blockNumber`` from 0 and a
     ``blockHash`` of 0x and 64 lowercase hex digits (docs/receipt.md)."""
     where = "trialnotary.record.notBefore"
-    if not isinstance(not_before, dict) or sorted(not_before) != list(NOT_BEFORE_KEYS):
+    if not isinstance(not_before, dict) or sorted(not_before) != sorted(NOT_BEFORE_KEYS):
         raise ReceiptError(f"{where} must be an object of exactly blockHash, blockNumber "
                            "and chainId")
     if not is_int(not_before["chainId"]) or not_before["chainId"] < 1:

@@ -65,13 +65,22 @@ def check(claims: Claims, *, file_path: str | Path | None = None,
     anchors that must be checked (``--require``; ``all``: every one).
 
     ``anchors``: a dict kept across calls (one command run) so that receipts of one batch
-    have their anchor checked once, on the nodes and from its evidence.
+    have their anchor checked once, on the nodes and from its evidence (and each
+    ``notBefore`` block once).
     """
     report = _check_anchors(claims, file_path, rpc_urls, confirmations, expect_sender, notary,
                             anchors, tsa_ca, require)
     not_before = (claims.record or {}).get("notBefore")
-    if not_before is not None:
-        report.steps.append(_not_before_step(not_before, rpc_urls, report.proven_time))
+    if not_before is None:
+        return report
+    key = ("not-before", tuple(sorted(not_before.items())),
+           None if rpc_urls is None else tuple(rpc_urls), report.proven_time)
+    found = anchors.get(key) if anchors is not None else None
+    if found is None:
+        found = _not_before_step(not_before, rpc_urls, report.proven_time)
+        if anchors is not None:
+            anchors[key] = found
+    report.steps.append(found)
     return report
 
 

@@ -306,7 +306,7 @@ function parseExtension(extension) {
   return { version, record, notary };
 }
 
-const NOT_BEFORE_KEYS = Object.freeze(["blockHash", "blockNumber", "chainId"]);
+const NOT_BEFORE_KEYS = Object.freeze([...FACTS.notBeforeKeys].sort());
 
 /** `notBefore`: exactly a positive chainId, a blockNumber from 0 and a blockHash of 0x and
  *  64 lowercase hex digits (proof/verify/claims.py, _check_not_before). */
