@@ -242,17 +242,22 @@ def receipt_of(anchors: dict, index: int = 2, anchor: str = "batch",
                          notary=ISSUER if version == 2 else None)
 
 
-def _made_after(index: int) -> Callable[[dict], str]:
+def _made_after(index: int, change: Callable[[dict], None] | None = None
+                ) -> Callable[[dict], str]:
     """A builder: the version 2 receipt of leaf ``index`` of the batch of
-    :func:`not_before_records`, on its own anchor."""
+    :func:`not_before_records`, on its own anchor (its ``notBefore`` then changed in place
+    by ``change``, if given)."""
     def build(anchors: dict) -> str:
         records = not_before_records(anchors)
         tree = Tree.of([record_leaf(record) for record in records])
-        return text(build_receipt(
+        receipt = build_receipt(
             record=records[index], leaf=tree.node(0, index), root=tree.root,
             proof=tree.proof(index), anchor=_anchor_fields(anchors["not-before"], 2),
             batch={"id": 8, "leaf_index": index, "leaf_count": len(records),
-                   "sealed_at": "2026-11-18T11:30:00.000Z"}, notary=ISSUER))
+                   "sealed_at": "2026-11-18T11:30:00.000Z"}, notary=ISSUER)
+        if change is not None:
+            change(receipt["trialnotary"]["record"]["notBefore"])
+        return text(receipt)
     return build
 
 
@@ -632,6 +637,13 @@ ENTRIES: dict[str, Entry] = {
     "not-before-pinned": Entry(_made_after(0), "verified-no-file", 0,
                                options={"notary": "identity.json"}),
     "not-before-block-not-on-the-chain": _failed(_made_after(1), "not-before"),
+    "not-before-upper-case-hash": _unusable(
+        _made_after(0, lambda nb: nb.update(blockHash=nb["blockHash"].upper())),
+        "trialnotary.record.notBefore.blockHash must be 0x and 64 lowercase hex digits"),
+    "not-before-another-key": _unusable(
+        _made_after(0, lambda nb: nb.update(blockTime="2026-11-18T11:06:52Z")),
+        "trialnotary.record.notBefore must be an object of exactly blockHash, blockNumber "
+        "and chainId"),
     "several-time-stamp-token-not-base64": _unusable(
         several(_on_chain("batch", "local"),
                 lambda a: {"type": "RFC3161", "name": "tsa", "token": "MAA",
