@@ -182,6 +182,8 @@ SCRIPT: dict[str, Send] = {
     "renewal": Send(NOTARY, lambda anchors: "0x" + renewal_tree(anchors).root.hex()),
     # --- records made after a block (notBefore) -----------------------------------------------
     "not-before": Send(NOTARY, lambda anchors: "0x" + not_before_tree(anchors).root.hex()),
+    "not-before-again": Send(NOTARY,
+                             lambda anchors: "0x" + not_before_tree(anchors).root.hex()),
 }
 
 
@@ -242,11 +244,11 @@ def receipt_of(anchors: dict, index: int = 2, anchor: str = "batch",
                          notary=ISSUER if version == 2 else None)
 
 
-def _made_after(index: int, change: Callable[[dict], None] | None = None
-                ) -> Callable[[dict], str]:
+def _made_after(index: int, change: Callable[[dict], None] | None = None,
+                on: tuple[tuple[str, str], ...] = ()) -> Callable[[dict], str]:
     """A builder: the version 2 receipt of leaf ``index`` of the batch of
-    :func:`not_before_records`, on its own anchor (its ``notBefore`` then changed in place
-    by ``change``, if given)."""
+    :func:`not_before_records`, on its own anchor, or on the anchors ``on`` (``(label,
+    name)`` each); its ``notBefore`` then changed in place by ``change``, if given."""
     def build(anchors: dict) -> str:
         records = not_before_records(anchors)
         tree = Tree.of([record_leaf(record) for record in records])
@@ -257,6 +259,8 @@ def _made_after(index: int, change: Callable[[dict], None] | None = None
                    "sealed_at": "2026-11-18T11:30:00.000Z"}, notary=ISSUER)
         if change is not None:
             change(receipt["trialnotary"]["record"]["notBefore"])
+        if on:
+            receipt["anchors"] = [entry_of(anchors, label, name) for label, name in on]
         return text(receipt)
     return build
 
@@ -449,6 +453,9 @@ def _unusable(build, error: str) -> Entry:
     return Entry(build, UNUSABLE, 2, error=error)
 
 
+#: The batch of records made after a block, anchored twice on one chain under two names.
+TWICE_MADE_AFTER = (("not-before", "local"), ("not-before-again", "later"))
+
 ENTRIES: dict[str, Entry] = {
     "genuine-v1": Entry(_on("batch"), "verified-no-file", 3),
     "genuine-v1-pinned": Entry(_on("batch"), "verified-no-file", 0,
@@ -637,6 +644,10 @@ ENTRIES: dict[str, Entry] = {
     "not-before-pinned": Entry(_made_after(0), "verified-no-file", 0,
                                options={"notary": "identity.json"}),
     "not-before-block-not-on-the-chain": _failed(_made_after(1), "not-before"),
+    "not-before-several-anchors": Entry(_made_after(0, on=TWICE_MADE_AFTER),
+                                        "verified-no-file", 3),
+    "not-before-several-anchors-block-not-on-the-chain": _failed(
+        _made_after(1, on=TWICE_MADE_AFTER), "not-before"),
     "not-before-upper-case-hash": _unusable(
         _made_after(0, lambda nb: nb.update(blockHash=nb["blockHash"].upper())),
         "trialnotary.record.notBefore.blockHash must be 0x and 64 lowercase hex digits"),
