@@ -383,9 +383,9 @@ def _not_before_on(not_before: dict, block: dict | None, proven_time: str | None
                                        "block not on the chain")
     actual = block["hash"].lower()
     if actual != expected:
-        return Step(NOT_BEFORE, False, f"block {number} of {where} is {short(actual)}, not "
-                                       f"notBefore.blockHash {short(expected)}: the record "
-                                       "names a block not on the chain")
+        return Step(NOT_BEFORE, False, f"block {number} of {where} is {actual}, not "
+                                       f"notBefore.blockHash {expected}: the record names a "
+                                       "block not on the chain")
     made_after = f"made after block {number} at {block_time(quantity(block['timestamp']))}"
     if proven_time is None:
         return Step(NOT_BEFORE, None, f"not checked: {made_after}, but the receipt's time "

@@ -7,7 +7,7 @@
 import { Routing } from "./anchors.js";
 import { blockTime } from "./evidence.js";
 import { FACTS } from "./facts.js";
-import { NodeUnreachable, RpcError, chainLabel, repr, short, step } from "./receipt-verify.js";
+import { NodeUnreachable, RpcError, chainLabel, repr, step } from "./receipt-verify.js";
 
 export const [NOT_BEFORE] = FACTS.steps.record;
 
@@ -48,8 +48,8 @@ function notBeforeOn({ chainId, blockNumber, blockHash }, block, provenTime) {
   }
   const actual = block.hash.toLowerCase();
   if (actual !== blockHash) {
-    return step(NOT_BEFORE, false, `block ${blockNumber} of ${where} is ${short(actual)}, not `
-      + `notBefore.blockHash ${short(blockHash)}: the record names a block not on the chain`);
+    return step(NOT_BEFORE, false, `block ${blockNumber} of ${where} is ${actual}, not `
+      + `notBefore.blockHash ${blockHash}: the record names a block not on the chain`);
   }
   if (typeof block.timestamp !== "string" || !/^0x[0-9a-fA-F]+$/.test(block.timestamp)) {
     const error = new TypeError(`${repr(block.timestamp)} is not a hex quantity`);
