@@ -237,3 +237,26 @@ def test_the_cli_node_and_chromium_agree_on_not_before(app, client, site_token, 
     assert cli["made-after"]["exitCode"] == 3
     assert cli["off-chain"]["failedStep"] == "not-before"
     assert cli["off-chain"]["exitCode"] == 1
+
+
+def test_the_verify_page_shows_not_before(app, client, site_token, anvil, page, live_server,
+                                          tmp_path):
+    from tests.web.test_verifier_page import shown_steps, verify
+
+    data = tmp_path / "randomisation.csv"
+    data.write_bytes(b"subject,arm\n1,A\n2,B\n")
+    beacon = client.get("/api/v1/beacon").get_json()
+    record = _register(client, site_token, {
+        **ITEM, "kind": "randomisation-list", "sha256": hashlib.sha256(data.read_bytes())
+        .hexdigest(), "notBefore": {key: beacon[key] for key in ("chainId", "blockNumber",
+                                                                 "blockHash")}})
+    anvil.mine(2)
+    anchor_and_confirm(app, anvil)
+    receipt = tmp_path / "randomisation.receipt.json"
+    receipt.write_text(json.dumps(_receipt(client, record["id"])))
+    page.goto(f"{live_server}/verify")
+    page.wait_for_selector("#verify-form[data-ready]")
+    assert verify(page, receipt, data, anvil.url) == "verified"
+    assert shown_steps(page)["not-before"] is True
+    assert f"made after block {beacon['blockNumber']} at {beacon['blockTime']}" in \
+        page.inner_text('[data-step="not-before"]')

@@ -9,6 +9,8 @@ import { blockTime } from "./evidence.js";
 import { FACTS } from "./facts.js";
 import { NodeUnreachable, RpcError, chainLabel, repr, step } from "./receipt-verify.js";
 
+// (Read from facts.js, not receipt-verify.js: the two modules import each other, and this
+// one is evaluated first.)
 export const [NOT_BEFORE] = FACTS.steps.record;
 
 /** The record's own steps (`[]` without `notBefore`), once the other steps have decided

@@ -22,6 +22,8 @@ export const ORIGIN_STEPS = Object.freeze([...FACTS.steps.origin]);
 /** Steps shown only where they apply (the evidence step: when the anchor carries evidence). */
 export const OPTIONAL_STEPS = Object.freeze([...FACTS.steps.optional]);
 export const STEPS = Object.freeze([...OFFLINE_STEPS, ...CHAIN_STEPS, ...ORIGIN_STEPS, ...OPTIONAL_STEPS]);
+/** The record's own steps (`not-before`), after every anchor's, where they apply. */
+export const RECORD_STEPS = Object.freeze([...FACTS.steps.record]);
 export const [FILE_HASH, LEAF, MERKLE_PATH] = OFFLINE_STEPS;
 const [CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS] = CHAIN_STEPS;
 export const [NOTARY] = ORIGIN_STEPS;

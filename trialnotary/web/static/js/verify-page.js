@@ -4,7 +4,7 @@
 // from an address it publishes); the anchor is checked against the chain node(s) given.
 import { hashFiles } from "./hashing.js";
 import {
-  CHAIN_STEPS, DEFAULT_RPC_URLS, LEAF, OPTIONAL_STEPS, ORIGIN_STEPS, ReceiptError, STEPS, UNCHECKED, chainLabel,
+  CHAIN_STEPS, DEFAULT_RPC_URLS, LEAF, OPTIONAL_STEPS, ORIGIN_STEPS, RECORD_STEPS, ReceiptError, STEPS, UNCHECKED, chainLabel,
   isSeveral, parseAddress, parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl,
   readReceiptFile, readableTime, splitRpcUrls, verifyReceipt,
 } from "./receipt-verify.js";
@@ -240,12 +240,12 @@ function showChoices(submissions) {
 // --- verifying -----------------------------------------------------------------------------
 
 function rows() {
-  return Object.fromEntries(STEPS.map((name) => [name, document.querySelector(`[data-step="${name}"]`)]));
+  return Object.fromEntries([...STEPS, ...RECORD_STEPS].map((name) => [name, document.querySelector(`[data-step="${name}"]`)]));
 }
 
 function resetSteps(several = false) {
   for (const name of CHAIN_STEPS) rows()[name].hidden = several; // each anchor has its own (showAnchors)
-  for (const name of [...ORIGIN_STEPS, ...OPTIONAL_STEPS]) rows()[name].hidden = true; // shown only where they apply
+  for (const name of [...ORIGIN_STEPS, ...OPTIONAL_STEPS, ...RECORD_STEPS]) rows()[name].hidden = true; // shown only where they apply
   $("anchors").replaceChildren();
   $("anchors-wrap").hidden = true;
   for (const row of Object.values(rows())) {
