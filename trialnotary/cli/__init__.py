@@ -18,7 +18,7 @@ from trialnotary.cli.server_extra import INSTALL_THE_SERVER, requiring_the_serve
 @click.group(help=f"""trialnotary: register SHA-256 hashes of trial data, anchor them, verify
 receipts.
 
-verify, timeline, submit and receipt need only `pip install trialnotary`; the other commands run the
+verify, timeline, submit, receipt need only `pip install trialnotary`; the other commands run the
 notary and need `{INSTALL_THE_SERVER}`.""")
 @click.version_option(package_name="trialnotary")
 def main() -> None:
