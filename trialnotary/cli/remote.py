@@ -1,6 +1,6 @@
 """The commands that never open the notary's database, run by trial sites and reviewers
-anywhere: ``submit`` and ``receipt`` talk to a server over HTTP, ``verify`` to chain nodes
-(docs/cli.md).
+anywhere: ``submit`` and ``receipt`` talk to a server over HTTP, ``verify`` and
+``timeline`` to chain nodes (docs/cli.md).
 
 Imports stay inside the commands: `verify` must start fast, without the server's modules.
 """
@@ -89,6 +89,34 @@ def verify(receipt_paths, file_path, rpc_urls, confirmations, notary, expect_sen
                            require=require))
 
 
+@click.command()
+@click.argument("paths", metavar="RECEIPT...|BUNDLE.zip", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
+@click.option("--rpc", "rpc_urls", multiple=True, metavar="URL",
+              help="A chain node (http or https); repeat for several.")
+@click.option("--confirmations", metavar="N|finalized",
+              help="As for verify: by default what each receipt's chain calls for.")
+@click.option("--notary", metavar="URL|FILE",
+              help="Pin the origin with the notary's identity, as for verify.")
+@click.option("--expect-sender", metavar="ADDR", help="Pin the notary's anchoring address.")
+@click.option("--tsa-ca", "tsa_ca", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="PEM certificate(s) an RFC 3161 time-stamp authority must chain to.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object: {"ok", "entries", "checks"}.')
+def timeline(paths, rpc_urls, confirmations, notary, expect_sender, tsa_ca, as_json) -> None:
+    """Verify every receipt (or a receipts zip) and print the trial's proven timeline and
+    its pre-specification checks (was the SAP fixed before the lock?).
+
+    Exit codes as for verify; 1 also when a rule fails.
+    """
+    from trialnotary.proof.verify import timeline_command
+
+    sys.exit(timeline_command.main(paths, rpc_urls=list(rpc_urls),
+                                   confirmations=confirmations, expect_sender=expect_sender,
+                                   notary=notary, tsa_ca=tsa_ca, as_json=as_json))
+
+
 @click.command("upgrade-receipts")
 @click.argument("paths", metavar="FILE...", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
@@ -117,4 +145,4 @@ def beacon(server: str, label: str | None) -> None:
     sys.exit(beacons.run(server, label))
 
 
-COMMANDS = (submit, receipt, verify, upgrade_receipts, beacon)
+COMMANDS = (submit, receipt, verify, timeline, upgrade_receipts, beacon)

@@ -59,6 +59,8 @@ def dropped_at_work(engine: Engine, specs: tuple[AnchorSpec, ...]) -> list[str]:
     again (and, renamed on the same account, would leave a nonce gap). The start refuses
     them: put the table back, or retire the anchor first."""
     configured = {spec.name for spec in specs}
+    if not sa.inspect(engine).has_table(Rollup.__tablename__):
+        return []  # a database not migrated yet holds no anchor
     with Session(engine) as session:
         unfinished = set(session.exec(select(Rollup.anchor).distinct()
                                       .where(Rollup.state != BatchState.CONFIRMED)))

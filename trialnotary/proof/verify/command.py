@@ -75,23 +75,17 @@ def main(receipt_paths: str | Path | Iterable[str | Path], *,
     paths = ([receipt_paths] if isinstance(receipt_paths, str | Path)
              else list(receipt_paths))
     try:
-        need = parse_confirmations(confirmations) if confirmations is not None else None
-        pinned = parse_address(expect_sender) if expect_sender else None
-        urls = _parse_rpc_options(rpc_urls)
         if not paths:
             raise ValueError("give at least one receipt")
         if file_path is not None and len(paths) > 1:
             raise ValueError(f"--file goes with one receipt, not {len(paths)}: verify "
                              "each file with its own receipt")
-        identity = load_identity(notary) if notary is not None else None
-        trusted = _load_tsa_ca(tsa_ca)
-        required = _parse_require(require)
+        options = check_options(rpc_urls=rpc_urls, confirmations=confirmations,
+                                expect_sender=expect_sender, notary=notary, tsa_ca=tsa_ca,
+                                require=require)
     except ValueError as exc:
-        return _usage_error(str(exc), as_json)
-    anchors: dict = {}  # each anchor checked once, however many receipts share it
-    options = {"file_path": file_path, "rpc_urls": urls or None, "confirmations": need,
-               "expect_sender": pinned, "notary": identity, "anchors": anchors,
-               "tsa_ca": trusted, "require": required}
+        return usage_error(str(exc), as_json)
+    options["file_path"] = file_path
     outcomes = [_verify_path(str(path), options) for path in paths]
     for outcome in outcomes:
         if outcome.error is not None:
@@ -102,6 +96,22 @@ def main(receipt_paths: str | Path | Iterable[str | Path], *,
     else:
         _print_several(outcomes, as_json)
     return exit_code_of(outcome.exit_code for outcome in outcomes)
+
+
+def check_options(*, rpc_urls: list[str], confirmations: str | None = None,
+                  expect_sender: str | None = None, notary: str | None = None,
+                  tsa_ca: Iterable[str | Path] = (), require: Iterable[str] = ()) -> dict:
+    """The keyword arguments of :func:`~trialnotary.proof.verify.verifier.check` for the
+    options of one run, the notary's identity read; ``ValueError`` names a bad option. Its
+    ``anchors`` dict is shared by every receipt of the run, so each anchor is checked once
+    however many receipts share it."""
+    need = parse_confirmations(confirmations) if confirmations is not None else None
+    pinned = parse_address(expect_sender) if expect_sender else None
+    urls = _parse_rpc_options(rpc_urls)
+    identity = load_identity(notary) if notary is not None else None
+    return {"rpc_urls": urls or None, "confirmations": need, "expect_sender": pinned,
+            "notary": identity, "anchors": {}, "tsa_ca": _load_tsa_ca(tsa_ca),
+            "require": _parse_require(require)}
 
 
 def _parse_rpc_options(rpc_urls: list[str]) -> list[str]:
@@ -172,7 +182,7 @@ def _print_several(outcomes: list[_Outcome], as_json: bool) -> None:
         f"{count} {_OUTCOMES[code]}" for code, count in counts.items() if count))
 
 
-def _usage_error(message: str, as_json: bool) -> int:
+def usage_error(message: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"ok": False, "error": message}))
     print(f"error: {message}", file=sys.stderr)

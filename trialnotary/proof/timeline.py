@@ -1,0 +1,281 @@
+"""A trial's proven timeline and its pre-specification checks, from verified receipts.
+
+Pure logic: given each receipt's record and the time its verification proved (or why it
+did not verify), order the registrations by proven time, link their versions (the chain of
+``supersedes``) and judge the rules below. No I/O, no Flask, no database: the command
+(:mod:`trialnotary.proof.verify.timeline_command`) verifies, the server's pages may reuse it.
+
+The rules are stated once, in :data:`RULES`, with what each proves and what it cannot
+(docs/verification.md, "Was it pre-specified?"). Their words:
+
+- **final**: the newest version of its ``supersedes`` chain (the version no receipt given
+  supersedes);
+- **before**: a strictly earlier proven time (whole seconds);
+- **n/a**: a rule whose kinds are absent from the receipts judges nothing (``ok`` is
+  ``None``) and fails nothing;
+- an entry whose receipt did not verify has no proven time: a rule that needs it fails,
+  and says which receipt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+SAP, PROTOCOL, DATASET = "sap", "protocol", "dataset"
+DATABASE_LOCK, UNBLINDING = "database-lock", "unblinding"
+RANDOMISATION_LIST, ANALYSIS_RESULTS = "randomisation-list", "analysis-results"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A pre-specification rule: the entries of kind ``earlier`` (only the final versions
+    when ``final_only``) must be proven before the first of kind ``later`` (of each site,
+    when ``per_site``)."""
+
+    name: str
+    earlier: str
+    later: str
+    final_only: bool
+    per_site: bool
+    statement: str
+    proves: str
+    cannot_prove: str
+
+
+RULES = (
+    Rule("sap-before-database-lock", SAP, DATABASE_LOCK, True, False,
+         "the final SAP was proven before the first database-lock",
+         "the analysis plan in its final version existed, unchanged, no later than a time "
+         "strictly before the database lock's proven time",
+         "that the lock happened after the SAP: a proven time is only a 'no later than', so "
+         "the lock may have been made earlier and registered later; nor that the SAP given is "
+         "the trial's final one (a later version whose receipt is not given is unseen)"),
+    Rule("sap-before-unblinding", SAP, UNBLINDING, True, False,
+         "the final SAP was proven before any unblinding",
+         "the final analysis plan existed before the earliest proven unblinding",
+         "that no one was unblinded earlier than the unblinding's registration: only a "
+         "registered unblinding is seen"),
+    Rule("protocol-before-analysis-results", PROTOCOL, ANALYSIS_RESULTS, False, False,
+         "every protocol version was proven before the first analysis-results",
+         "no protocol version (the original and every amendment given) was made after the "
+         "first results were proven",
+         "that the results were computed after the amendments: results may exist before "
+         "they are registered; nor that every amendment was registered"),
+    Rule("randomisation-before-site-data", RANDOMISATION_LIST, DATASET, True, True,
+         "the final randomisation list was proven before the first dataset of each site",
+         "the allocation was fixed before the site's first data was proven (one check per "
+         "site)",
+         "that the list was not known or changed before: a list proven earlier may still "
+         "have been made after enrolment began, and data exported before registration are "
+         "unseen"),
+)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One receipt as the verifier left it: its record (``None`` for a plain Chainpoint
+    receipt or an unusable file), the proven time when it verified, its verdict state and,
+    when it did not verify, why."""
+
+    source: str
+    record: dict | None
+    proven_time: str | None
+    state: str
+    why: str | None = None
+
+
+@dataclass
+class Entry:
+    """One receipt in the timeline, with its place in its version chain: ``chain`` is the
+    id of the first version given, ``version`` its position (1 = that first), ``versions``
+    how many the chain holds, ``superseded_by`` the next version's id."""
+
+    verified: Verified
+    chain: str | None = None
+    version: int = 1
+    versions: int = 1
+    superseded_by: str | None = None
+    predecessor_missing: bool = False
+
+    def field(self, key: str):
+        return (self.verified.record or {}).get(key)
+
+    @property
+    def id(self) -> str | None:
+        return self.field("id")
+
+    @property
+    def kind(self) -> str | None:
+        return self.field("kind")
+
+    @property
+    def proven_time(self) -> str | None:
+        return self.verified.proven_time
+
+    @property
+    def final(self) -> bool:
+        return self.superseded_by is None
+
+    def label(self) -> str:
+        version = f" v{self.version}" if self.versions > 1 else ""
+        return f"{self.kind or 'receipt'} {self.field('dataset') or self.verified.source!s}" \
+               f"{version}"
+
+    def to_json(self) -> dict:
+        record = self.verified.record or {}
+        return {
+            "receipt": self.verified.source, "id": self.id, "kind": self.kind,
+            "trial": record.get("trial"), "site": record.get("site"),
+            "dataset": record.get("dataset"), "filename": record.get("filename"),
+            "sha256": record.get("sha256"), "supersedes": record.get("supersedes"),
+            "submittedAt": record.get("submittedAt"), "provenTime": self.proven_time,
+            "state": self.verified.state, "why": self.verified.why,
+            "versionChain": {"first": self.chain, "version": self.version,
+                             "versions": self.versions, "supersededBy": self.superseded_by,
+                             "final": self.final,
+                             "predecessorMissing": self.predecessor_missing},
+        }
+
+
+@dataclass
+class Check:
+    """A rule judged: ``ok`` ``None`` when n/a; ``earlier`` and ``later`` the entries whose
+    proven times decide it (the latest of those that must come first, the first of those
+    that must come after); ``margin_seconds`` how far apart (negative: the wrong order)."""
+
+    rule: Rule
+    ok: bool | None
+    detail: str
+    earlier: Entry | None = None
+    later: Entry | None = None
+    site: str | None = None
+    margin_seconds: int | None = None
+
+    def to_json(self) -> dict:
+        answer = {"rule": self.rule.name, "ok": self.ok, "statement": self.rule.statement,
+                  "detail": self.detail,
+                  "earlier": _side_json(self.earlier), "later": _side_json(self.later),
+                  "marginSeconds": self.margin_seconds,
+                  "margin": None if self.margin_seconds is None
+                  else duration(self.margin_seconds)}
+        if self.site is not None:
+            answer["site"] = self.site
+        return answer
+
+
+def _side_json(entry: Entry | None) -> dict | None:
+    if entry is None:
+        return None
+    return {"id": entry.id, "kind": entry.kind, "dataset": entry.field("dataset"),
+            "site": entry.field("site"), "version": entry.version,
+            "provenTime": entry.proven_time, "receipt": entry.verified.source}
+
+
+@dataclass
+class Timeline:
+    entries: list[Entry]
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def rules_hold(self) -> bool:
+        return all(check.ok is not False for check in self.checks)
+
+
+def build(receipts: Iterable[Verified]) -> Timeline:
+    """The entries in proven order (unproven last, then by claimed submission time) with
+    their version chains, and every rule judged over them."""
+    entries = [Entry(verified) for verified in receipts]
+    _link_versions(entries)
+    entries.sort(key=_proven_order)
+    return Timeline(entries, judge(entries))
+
+
+def _proven_order(entry: Entry) -> tuple:
+    return (entry.proven_time is None, entry.proven_time or "",
+            entry.field("submittedAt") or "", entry.id or "", entry.verified.source)
+
+
+def _link_versions(entries: list[Entry]) -> None:
+    by_id = {entry.id: entry for entry in entries if entry.id is not None}
+    for entry in entries:
+        earlier = by_id.get(entry.field("supersedes"))
+        if earlier is not None and earlier.superseded_by is None:
+            earlier.superseded_by = entry.id
+        elif entry.field("supersedes") is not None and earlier is None:
+            entry.predecessor_missing = True
+    for entry in entries:
+        if entry.id is None or by_id.get(entry.field("supersedes")) is not None:
+            continue
+        chain, seen = [entry], {entry.id}
+        while (following := by_id.get(chain[-1].superseded_by)) and following.id not in seen:
+            chain.append(following)
+            seen.add(following.id)
+        for number, version in enumerate(chain, 1):
+            version.chain, version.version, version.versions = entry.id, number, len(chain)
+
+
+def judge(entries: list[Entry]) -> list[Check]:
+    """Every rule of :data:`RULES` over the entries, in that order (a rule ``per_site``
+    once per site that has entries of its later kind)."""
+    return [check for rule in RULES for check in _judge_rule(rule, entries)]
+
+
+def _judge_rule(rule: Rule, entries: list[Entry]) -> list[Check]:
+    earlier = [entry for entry in entries
+               if entry.kind == rule.earlier and (entry.final or not rule.final_only)]
+    later = [entry for entry in entries if entry.kind == rule.later]
+    if not rule.per_site:
+        return [_before(rule, earlier, later)]
+    sites = sorted({entry.field("site") or "" for entry in later})
+    checks = []
+    for site in sites:
+        check = _before(rule, earlier,
+                        [entry for entry in later if (entry.field("site") or "") == site])
+        check.site = site
+        checks.append(check)
+    return checks or [_before(rule, earlier, later)]
+
+
+def _before(rule: Rule, earlier: list[Entry], later: list[Entry]) -> Check:
+    """Whether every entry of ``earlier`` was proven strictly before every one of
+    ``later``: the latest of the first against the first of the second."""
+    missing = [kind for kind, found in ((rule.earlier, earlier), (rule.later, later))
+               if not found]
+    if missing:
+        return Check(rule, None, "n/a: " + " and ".join(f"no {kind}" for kind in missing)
+                     + " among the receipts given")
+    unproven = [entry for entry in [*earlier, *later] if entry.proven_time is None]
+    if unproven:
+        return Check(rule, False, "cannot be judged: " + "; ".join(
+            f"the receipt of {entry.label()} ({entry.verified.source}) did not verify"
+            f"{': ' + entry.verified.why if entry.verified.why else ''}"
+            for entry in unproven))
+    last = max(earlier, key=lambda entry: entry.proven_time)
+    first = min(later, key=lambda entry: entry.proven_time)
+    margin = int((_moment(first.proven_time) - _moment(last.proven_time)).total_seconds())
+    held = margin > 0
+    words = (f"{last.label()} proven at {last.proven_time}, {duration(margin)} before "
+             f"{first.label()} proven at {first.proven_time}" if held else
+             f"{last.label()} proven at {last.proven_time} is NOT before {first.label()} "
+             f"proven at {first.proven_time}"
+             + (" (the same second)" if margin == 0 else f" ({duration(-margin)} after)"))
+    return Check(rule, held, words, last, first, margin_seconds=margin)
+
+
+def _moment(proven_time: str) -> datetime:
+    return datetime.fromisoformat(proven_time.replace("Z", "+00:00")).replace(microsecond=0)
+
+
+def duration(seconds: int) -> str:
+    """``3d 04h 05m 06s``, from the largest unit present."""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, rest = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (rest, "s")]
+    while len(parts) > 1 and parts[0][0] == 0:
+        parts.pop(0)
+    return " ".join(f"{value:02d}{unit}" if index else f"{value}{unit}"
+                    for index, (value, unit) in enumerate(parts))

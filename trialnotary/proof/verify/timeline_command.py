@@ -1,0 +1,183 @@
+"""``trialnotary timeline RECEIPT…|BUNDLE.zip``: every receipt verified (each anchor once),
+the trial's proven timeline and its pre-specification checks printed, one exit code
+(docs/cli.md; the rules: :mod:`trialnotary.proof.timeline`).
+
+A bundle is the receipts zip the notary serves: its ``*.receipt.json`` entries are read in
+memory, never extracted, each at most a receipt's size, and at most :data:`MAX_ENTRIES`."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from trialnotary.proof.errors import ReceiptError
+from trialnotary.proof.facts import (
+    EXIT_FAILED,
+    EXIT_NOT_PINNED,
+    EXIT_PASS,
+    EXIT_UNUSABLE,
+    MAX_RECEIPT_BYTES,
+)
+from trialnotary.proof.timeline import Check, Entry, Timeline, Verified, build
+from trialnotary.proof.verify.claims import (
+    _nested_too_deep,
+    _refuse_constant,
+    _refuse_duplicates,
+    load_receipt,
+    parse_receipt,
+)
+from trialnotary.proof.verify.command import check_options, usage_error
+from trialnotary.proof.verify.report import _marks, exit_code_of
+from trialnotary.proof.verify.verifier import check
+
+#: The most receipts one bundle may hold (a trial's zip of 100,000 registrations fits).
+MAX_ENTRIES = 200_000
+RECEIPT_SUFFIX = ".receipt.json"
+UNUSABLE = "unusable"
+
+
+def main(paths: Iterable[str | Path], *, rpc_urls: list[str],
+         confirmations: str | None = None, expect_sender: str | None = None,
+         notary: str | None = None, tsa_ca: Iterable[str | Path] = (),
+         as_json: bool = False) -> int:
+    """Verify every receipt of ``paths`` (files, or bundles ending in ``.zip``) with the
+    options of ``verify``, print the timeline and the checks, and answer ``verify``'s exit
+    codes: the worst receipt's, and 1 when a rule fails."""
+    try:
+        options = check_options(rpc_urls=rpc_urls, confirmations=confirmations,
+                                expect_sender=expect_sender, notary=notary, tsa_ca=tsa_ca)
+        receipts = list(_receipts_of([str(path) for path in paths]))
+        if not receipts:
+            raise ValueError("give at least one receipt")
+    except ValueError as exc:
+        return usage_error(str(exc), as_json)
+    results = [_verified(source, loaded, options) for source, loaded in receipts]
+    timeline = build(verified for verified, _ in results)
+    code = exit_code_of([*(code for _, code in results),
+                         EXIT_PASS if timeline.rules_hold else EXIT_FAILED])
+    if as_json:
+        print(json.dumps(to_json(timeline, code), indent=2, ensure_ascii=False))
+    else:
+        print(render_text(timeline, code))
+    return code
+
+
+def _receipts_of(paths: list[str]) -> Iterator[tuple[str, dict | ReceiptError]]:
+    """Each receipt given, as its source name and its JSON (or why it cannot be read)."""
+    for path in paths:
+        if path.lower().endswith(".zip"):
+            yield from _bundle_receipts(path)
+            continue
+        try:
+            yield path, load_receipt(path)
+        except ReceiptError as exc:
+            yield path, exc
+
+
+def _bundle_receipts(path: str) -> Iterator[tuple[str, dict | ReceiptError]]:
+    """The ``*.receipt.json`` entries of a zip, read in memory; ``ValueError`` when it is
+    not a zip, holds too many entries or holds no receipt."""
+    try:
+        bundle = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a readable zip ({exc})") from None
+    with bundle:
+        names = [info for info in bundle.infolist()
+                 if not info.is_dir() and info.filename.endswith(RECEIPT_SUFFIX)]
+        if len(bundle.infolist()) > MAX_ENTRIES:
+            raise ValueError(f"{path}: more than {MAX_ENTRIES} entries")
+        if not names:
+            raise ValueError(f"{path}: holds no {RECEIPT_SUFFIX} entry")
+        for info in sorted(names, key=lambda info: info.filename):
+            yield f"{path}:{info.filename}", _read_entry(bundle, info)
+
+
+def _read_entry(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict | ReceiptError:
+    """One entry as a receipt, read at most one byte past a receipt's size limit whatever
+    its header says (a zip may lie about sizes)."""
+    try:
+        with bundle.open(info) as handle:
+            data = handle.read(MAX_RECEIPT_BYTES + 1)
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
+        return ReceiptError(f"cannot read it from the zip: {exc}")
+    try:
+        return receipt_from_bytes(data)
+    except ReceiptError as exc:
+        return exc
+
+
+def receipt_from_bytes(data: bytes) -> dict:
+    """A receipt's bytes as JSON, read as strictly as :func:`load_receipt` reads a file."""
+    if len(data) > MAX_RECEIPT_BYTES:
+        raise ReceiptError("larger than 16 MiB: not a receipt")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReceiptError("not UTF-8 text") from None
+    if _nested_too_deep(text):
+        raise ReceiptError("nested too deep")
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant,
+                           object_pairs_hook=_refuse_duplicates)
+    except ValueError as exc:
+        raise ReceiptError(f"not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ReceiptError("a receipt is a JSON object")
+    return value
+
+
+def _verified(source: str, loaded: dict | ReceiptError, options: dict) -> tuple[Verified, int]:
+    """The receipt verified, as the timeline needs it, and its exit code."""
+    try:
+        if isinstance(loaded, ReceiptError):
+            raise loaded
+        claims = parse_receipt(loaded)
+    except ReceiptError as exc:
+        return Verified(source, None, None, UNUSABLE, f"not a usable receipt: {exc}"), \
+            EXIT_UNUSABLE
+    report = check(claims, **options)
+    verdict = report.verdict
+    proven = report.proven_time if verdict.exit_code in (EXIT_PASS, EXIT_NOT_PINNED) else None
+    why = None if proven is not None else verdict.text
+    return Verified(source, claims.record, proven, verdict.state, why), verdict.exit_code
+
+
+def to_json(timeline: Timeline, code: int) -> dict:
+    return {"ok": code == EXIT_PASS, "exitCode": code,
+            "entries": [entry.to_json() for entry in timeline.entries],
+            "checks": [check.to_json() for check in timeline.checks]}
+
+
+def render_text(timeline: Timeline, code: int) -> str:
+    lines = ["Proven timeline (proven time: no later than; claimed: submittedAt)"]
+    lines += [_entry_line(entry) for entry in timeline.entries]
+    lines += ["", "Pre-specification checks"]
+    lines += [_check_line(check) for check in timeline.checks]
+    failed = sum(check.ok is False for check in timeline.checks)
+    unproven = sum(entry.proven_time is None for entry in timeline.entries)
+    summary = "PASS" if code == EXIT_PASS else "FAIL" if code in (EXIT_FAILED, EXIT_UNUSABLE) \
+        else "NOT PROVEN"
+    lines += ["", f"{summary}  {len(timeline.entries)} receipts, {unproven} not verified; "
+                  f"{len(timeline.checks)} checks, {failed} failed (exit {code})"]
+    return "\n".join(lines)
+
+
+def _entry_line(entry: Entry) -> str:
+    proven = entry.proven_time or f"NOT PROVEN ({entry.verified.state})"
+    version = ""
+    if entry.versions > 1 or entry.predecessor_missing:
+        version = f"  v{entry.version}/{entry.versions}" + (
+            f" supersedes {entry.field('supersedes')}" if entry.field("supersedes") else "") + (
+            " (final)" if entry.final else "")
+    why = f"\n    {entry.verified.why}" if entry.verified.why else ""
+    return (f"{proven:<21} {entry.kind or '-':<18} {entry.field('site') or '-':<10} "
+            f"{entry.field('dataset') or entry.verified.source}  id {entry.id or '-'}  "
+            f"claimed {entry.field('submittedAt') or '-'}{version}{why}")
+
+
+def _check_line(check: Check) -> str:
+    mark = _marks()[check.ok]
+    site = f" (site {check.site})" if check.site is not None else ""
+    return f"{mark} {check.rule.statement}{site}: {check.detail}"
