@@ -18,8 +18,9 @@ from trialnotary.cli.server_extra import INSTALL_THE_SERVER, requiring_the_serve
 @click.group(help=f"""trialnotary: register SHA-256 hashes of trial data, anchor them, verify
 receipts.
 
-verify, timeline, submit, receipt and beacon need only `pip install trialnotary`; the other
-commands run the notary and need `{INSTALL_THE_SERVER}`.""")
+\b
+verify, timeline, submit, receipt and beacon need only `pip install trialnotary`;
+the other commands run the notary and need `{INSTALL_THE_SERVER}`.""")
 @click.version_option(package_name="trialnotary")
 def main() -> None:
     pass
