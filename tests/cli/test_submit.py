@@ -175,6 +175,27 @@ def test_a_correction_from_the_cli_carries_its_reason(server_url, site_token, st
         earlier.id, "typo in visit 2", sha256_of(first))
 
 
+def test_files_made_after_the_beacon_carry_its_not_before(server_url, site_token, study,
+                                                          engine, capsys):
+    beacon = CliRunner().invoke(main, ["beacon", "--derive", "randomisation",
+                                       "--server", server_url])
+    not_before = json.loads(beacon.output)["notBefore"]
+    result = CliRunner().invoke(main, [
+        "submit", str(study / "b.txt"), "--trial", TRIAL, "--site", SITE,
+        "--kind", "randomisation-list", "--not-before", json.dumps(not_before),
+        "--server", server_url, "--token", site_token])
+    assert result.exit_code == 0, result.output
+    (row,) = registrations(engine)
+    assert row.record()["notBefore"] == not_before
+    assert client.run(paths=[str(study / "b.txt")], not_before='{"chainId": 0}',
+                      **options(server_url, site_token)) == 1
+    assert "notBefore.blockNumber: is required" in capsys.readouterr().err
+    assert client.run(paths=[str(study / "b.txt")], not_before="{",
+                      **options(server_url, site_token)) == 1
+    assert "--not-before must be JSON" in capsys.readouterr().err
+    assert len(registrations(engine)) == 1
+
+
 def test_a_registration_corrected_already_is_refused_before_hashing(
         server_url, site_token, study, engine, capsys, monkeypatch):
     first = study / "b.txt"

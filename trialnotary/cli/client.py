@@ -76,14 +76,16 @@ def progress_bar(total: int, *, enabled: bool, stream=None) -> tqdm:
 # --- what the server would refuse ----------------------------------------------------
 
 def check_locally(entries: list[Entry], *, trial: str, site: str, kind: str,
-                  supersedes: str | None, reason: str | None = None) -> None:
+                  supersedes: str | None, reason: str | None = None,
+                  not_before: dict | None = None) -> None:
     """Refuse what the server would refuse, before hashing anything, so a bad label or a
     too-long path never leaves the earlier bulk chunks registered and the later ones not.
     The server remains the judge (unknown trials, enrolment, tokens)."""
     for entry in entries:
         try:
             validate_registration(_item(entry, trial=trial, site=site, kind=kind,
-                                      supersedes=supersedes, reason=reason, sha256="0" * 64))
+                                        supersedes=supersedes, reason=reason,
+                                        not_before=not_before, sha256="0" * 64))
         except ValidationError as exc:
             where = f"{exc.field}: " if exc.field else ""
             raise CliError(f"{entry.shown}: {where}{exc.message}") from None
@@ -108,11 +110,25 @@ def check_correctable(api: Api, supersedes: str, files: int) -> None:
 
 
 def _item(entry: Entry, *, trial: str, site: str, kind: str, supersedes: str | None,
-          reason: str | None = None, sha256: str | None = None) -> dict:
+          reason: str | None = None, not_before: dict | None = None,
+          sha256: str | None = None) -> dict:
     item = {"trial": trial, "site": site, "kind": kind, "dataset": entry.dataset,
             "sha256": sha256 or entry.sha256, "sizeBytes": entry.size,
             "filename": entry.filename, "supersedes": supersedes}
+    if not_before is not None:
+        item["notBefore"] = not_before
     return item if reason is None else {**item, "reason": reason}
+
+
+def parse_not_before(text: str | None) -> dict | None:
+    """``--not-before``: the JSON of a block (``trialnotary beacon``'s ``notBefore``)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise CliError("--not-before must be JSON: {\"chainId\": …, \"blockNumber\": …, "
+                       "\"blockHash\": \"0x…\"} (trialnotary beacon prints it)") from None
 
 
 # --- registering ---------------------------------------------------------------------
@@ -169,14 +185,15 @@ def _report_pending(entries: list[Entry]) -> None:
 
 def run(*, paths: Iterable[str], trial: str, site: str, kind: str = "dataset",
         dataset: str | None = None, supersedes: str | None = None, reason: str | None = None,
-        wait: bool = False, out: str | None = None, as_json: bool = False, server: str,
-        token: str) -> int:
+        not_before: str | None = None, wait: bool = False, out: str | None = None,
+        as_json: bool = False, server: str, token: str) -> int:
     """``trialnotary submit``: hash, register, and with ``--wait``/``--out`` fetch receipts.
     Returns the exit code: 0 done, 1 error, 130 interrupted while waiting."""
     api = Api(server, token)
     try:
         return _run(api, list(paths), trial=trial, site=site, kind=kind, dataset=dataset,
-                    supersedes=supersedes, reason=reason, wait=wait or out is not None,
+                    supersedes=supersedes, reason=reason,
+                    not_before=parse_not_before(not_before), wait=wait or out is not None,
                     out=Path(out) if out else None, as_json=as_json)
     except (CliError, OSError) as exc:
         _say(f"error: {exc}")
@@ -186,13 +203,13 @@ def run(*, paths: Iterable[str], trial: str, site: str, kind: str = "dataset",
 
 
 def _run(api: Api, paths: list[str], *, trial: str, site: str, kind: str,
-         dataset: str | None, supersedes: str | None, reason: str | None, wait: bool,
-         out: Path | None, as_json: bool) -> int:
+         dataset: str | None, supersedes: str | None, reason: str | None,
+         not_before: dict | None, wait: bool, out: Path | None, as_json: bool) -> int:
     if reason is not None and supersedes is None:
         raise CliError("--reason is for a correction: give --supersedes ID too")
     entries, skipped = collect(paths, dataset)
     check_locally(entries, trial=trial, site=site, kind=kind, supersedes=supersedes,
-                  reason=reason)
+                  reason=reason, not_before=not_before)
     if supersedes is not None:
         check_correctable(api, supersedes, len(entries))
     if out is not None:
@@ -203,7 +220,7 @@ def _run(api: Api, paths: list[str], *, trial: str, site: str, kind: str,
     with progress_bar(total, enabled=sys.stderr.isatty() and not as_json) as bar:
         hash_entries(entries, bar)
     items = [_item(entry, trial=trial, site=site, kind=kind, supersedes=supersedes,
-                   reason=reason) for entry in entries]
+                   reason=reason, not_before=not_before) for entry in entries]
     try:
         register(api, entries, items)
     except CliError:

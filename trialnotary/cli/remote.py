@@ -21,6 +21,9 @@ import click
 @click.option("--supersedes", metavar="ID", help="The registration this one corrects.")
 @click.option("--reason", help="Why it is corrected (with --supersedes); kept in the audit "
                                "trail.")
+@click.option("--not-before", metavar="JSON",
+              help="A block the files were made after: the notBefore that `trialnotary "
+                   "beacon` prints, bound into each record.")
 @click.option("--wait", is_flag=True, help="Wait for the receipts.")
 @click.option("--out", type=click.Path(file_okay=False), help="Save receipts here.")
 @click.option("--json", "as_json", is_flag=True)
