@@ -709,7 +709,7 @@ def outcome_of(answer: dict) -> dict:
         return {"state": UNUSABLE, "exitCode": answer["exitCode"], "failedStep": None,
                 "error": answer["error"], "text": None, "note": None, "steps": [],
                 "anchors": [], "provenBy": None, "provenTime": None, "pinned": None,
-                "nodes": []}
+                "nodes": [], "madeAfter": None}
     failed = [step["name"] for step in answer["steps"] if step["ok"] is False]
     return {"state": answer["verdict"]["state"], "exitCode": answer["exitCode"],
             "failedStep": failed[0] if failed else None, "error": None,
@@ -719,7 +719,8 @@ def outcome_of(answer: dict) -> dict:
             "anchors": answer["anchors"], "provenBy": answer.get("provenBy"),
             "provenTime": answer["provenTime"], "pinned": answer["pinned"],
             "nodes": [[node["url"], node["answered"], node["detail"]]
-                      for node in answer["nodes"]]}
+                      for node in answer["nodes"]],
+            "madeAfter": answer.get("madeAfter")}
 
 
 def cli_flags(options: dict) -> list[str]:

@@ -5,7 +5,7 @@
 function unusable(error) {
   return {
     state: "unusable", exitCode: 2, failedStep: null, error: error.message, text: null, note: null, steps: [],
-    anchors: [], provenBy: null, provenTime: null, pinned: null, nodes: [],
+    anchors: [], provenBy: null, provenTime: null, pinned: null, nodes: [], madeAfter: null,
   };
 }
 
@@ -38,6 +38,7 @@ async function outcome(rv, text, { notaryDocument, ...options }, rpcUrl) {
     anchors: result.anchors.map(anchorJson), provenBy: result.provenBy ?? null,
     provenTime: result.provenTime, pinned: result.pinned,
     nodes: result.nodes.map((n) => [n.url, n.answered, n.detail]),
+    madeAfter: result.madeAfter ?? null,
   };
 }
 

@@ -107,6 +107,7 @@ def test_a_record_made_after_the_beacon_verifies_not_before(app, client, site_to
     assert f"made after block {beacon['blockNumber']} at {beacon['blockTime']}" \
         in steps["not-before"].detail
     assert report.steps[-1].name == "not-before"
+    assert report.to_json()["madeAfter"] == {**not_before, "blockTime": beacon["blockTime"]}
     with Session(engine_of(app)) as session:  # `trialnotary check` recomputes the same leaf
         held = integrity(session)
     assert held.changed == 0 and held.problems == []
@@ -124,6 +125,7 @@ def test_a_record_without_not_before_keeps_its_leaf(app, client, site_token, anv
     assert "notBefore" not in receipt["trialnotary"]["record"]
     report = verify_receipt(receipt, rpc_urls=[anvil.url])
     assert "not-before" not in [step.name for step in report.steps]
+    assert "madeAfter" not in report.to_json()
 
 
 def test_a_not_before_off_the_chain_fails(app, client, site_token, anvil):
@@ -240,6 +242,8 @@ def test_the_cli_node_and_chromium_agree_on_not_before(app, client, site_token, 
                        f"made after block {beacon['blockNumber']} at {beacon['blockTime']}; "
                        f"existed no later than {cli['made-after']['provenTime']}", None]]
     assert cli["made-after"]["exitCode"] == 3
+    assert cli["made-after"]["madeAfter"] == {**named, "blockTime": beacon["blockTime"]}
+    assert cli["off-chain"]["madeAfter"] is None
     assert cli["off-chain"]["failedStep"] == "not-before"
     assert cli["off-chain"]["exitCode"] == 1
 

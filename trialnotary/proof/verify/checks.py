@@ -357,11 +357,12 @@ def combine(name: str, results: list[tuple[str, Step]]) -> Step:
 # --- the record's own claims -----------------------------------------------------------
 
 def check_not_before(not_before: dict, nodes: list[ChainView], proven_time: str | None,
-                     no_node: str) -> Step:
+                     no_node: str) -> tuple[Step, str | None]:
     """The ``not-before`` step (docs/verification.md): block ``blockNumber`` of chain
     ``chainId`` is ``blockHash`` on the first node that answers (a node answers the
     canonical block at a height), and its time is no later than the receipt's proven time.
-    ``no_node`` says why it is not checked when no node answers."""
+    ``no_node`` says why it is not checked when no node answers. With the step, the block's
+    time when the block is the one named (else ``None``)."""
     for node in nodes:
         try:
             block = node.block(not_before["blockNumber"])
@@ -371,26 +372,28 @@ def check_not_before(not_before: dict, nodes: list[ChainView], proven_time: str 
             return _not_before_on(not_before, block, proven_time)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             return Step(NOT_BEFORE, False, f"unexpected answer from the node "
-                                           f"({type(exc).__name__}: {exc})")
-    return Step(NOT_BEFORE, None, f"not checked: {no_node}")
+                                           f"({type(exc).__name__}: {exc})"), None
+    return Step(NOT_BEFORE, None, f"not checked: {no_node}"), None
 
 
-def _not_before_on(not_before: dict, block: dict | None, proven_time: str | None) -> Step:
+def _not_before_on(not_before: dict, block: dict | None,
+                   proven_time: str | None) -> tuple[Step, str | None]:
     number, expected = not_before["blockNumber"], not_before["blockHash"]
     where = chain_label(not_before["chainId"])
     if block is None:
         return Step(NOT_BEFORE, False, f"{where} has no block {number}: the record names a "
-                                       "block not on the chain")
+                                       "block not on the chain"), None
     actual = block["hash"].lower()
     if actual != expected:
         return Step(NOT_BEFORE, False, f"block {number} of {where} is {actual}, not "
                                        f"notBefore.blockHash {expected}: the record names a "
-                                       "block not on the chain")
-    made_after = f"made after block {number} at {block_time(quantity(block['timestamp']))}"
+                                       "block not on the chain"), None
+    time = block_time(quantity(block["timestamp"]))
+    made_after = f"made after block {number} at {time}"
     if proven_time is None:
         return Step(NOT_BEFORE, None, f"not checked: {made_after}, but the receipt's time "
-                                      "is not proven")
-    if block_time(quantity(block["timestamp"])) > proven_time:
+                                      "is not proven"), time
+    if time > proven_time:
         return Step(NOT_BEFORE, False, f"{made_after}, later than the proven time "
-                                       f"{proven_time}")
-    return Step(NOT_BEFORE, True, f"{made_after}; existed no later than {proven_time}")
+                                       f"{proven_time}"), time
+    return Step(NOT_BEFORE, True, f"{made_after}; existed no later than {proven_time}"), time

@@ -127,6 +127,9 @@ class Report:
     anchors: list[AnchorResult] | None = None
     #: The anchors ``--require`` names (``all``: every anchor of the receipt).
     required: tuple[str, ...] = ()
+    #: The block a record's ``notBefore`` names, with its ``blockTime``, once ``not-before``
+    #: passed: the start of the interval the file was made in.
+    made_after: dict | None = None
 
     @property
     def missing_required(self) -> list[str]:
@@ -248,6 +251,8 @@ class Report:
                               "actual": self.seen_confirmations},
             **({"provenBy": getattr(self.proving_anchor, "name", None)} if several else {}),
             "anchors": [result.to_json() for result in self.anchor_results()],
+            **({"madeAfter": self.made_after}
+               if "notBefore" in (self.claims.record or {}) else {}),
         }
 
     def _steps_json(self) -> list[dict]:

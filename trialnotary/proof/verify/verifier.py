@@ -80,12 +80,14 @@ def check(claims: Claims, *, file_path: str | Path | None = None,
         found = _not_before_step(not_before, rpc_urls, report.proven_time)
         if anchors is not None:
             anchors[key] = found
-    report.steps.append(found)
+    step, time = found
+    report.steps.append(step)
+    report.made_after = {**not_before, "blockTime": time} if step.ok else None
     return report
 
 
 def _not_before_step(not_before: dict, rpc_urls: list[str] | None,
-                     proven_time: str | None) -> Step:
+                     proven_time: str | None) -> tuple[Step, str | None]:
     """The ``not-before`` step, on the nodes given that are on the block's chain (else its
     default node), once every other step has decided the proven time."""
     pool = NodePool()

@@ -14,15 +14,17 @@ import { NodeUnreachable, RpcError, chainLabel, repr, step } from "./receipt-ver
 export const [NOT_BEFORE] = FACTS.steps.record;
 
 /** The record's own steps (`[]` without `notBefore`), once the other steps have decided
- *  the proven time: on the nodes given that are on the block's chain, else its default node. */
+ *  the proven time: on the nodes given that are on the block's chain, else its default node;
+ *  and `answer`, what the answer adds (`madeAfter`, report.py's made_after, with notBefore). */
 export async function recordSteps(claims, provenTime, rpcUrls, timeoutMs) {
   const notBefore = claims.record?.notBefore;
-  if (notBefore === undefined || notBefore === null) return [];
+  if (notBefore === undefined || notBefore === null) return { steps: [], answer: {} };
   const routing = await new Routing(rpcUrls ?? null, timeoutMs).route();
   const [urls, why] = routing.urlsFor(notBefore.chainId);
   const noNode = !urls.length && why ? why
     : urls.length ? "no node answered" : `no node is known for ${chainLabel(notBefore.chainId)}`;
-  return [await checkNotBefore(notBefore, urls.map((url) => routing.node(url)), provenTime, noNode)];
+  const [checked, time] = await checkNotBefore(notBefore, urls.map((url) => routing.node(url)), provenTime, noNode);
+  return { steps: [checked], answer: { madeAfter: checked.ok ? { ...notBefore, blockTime: time } : null } };
 }
 
 async function checkNotBefore(notBefore, nodes, provenTime, noNode) {
@@ -37,21 +39,21 @@ async function checkNotBefore(notBefore, nodes, provenTime, noNode) {
     try {
       return notBeforeOn(notBefore, block, provenTime);
     } catch (error) {
-      return step(NOT_BEFORE, false, `unexpected answer from the node (${error.name}: ${error.message})`);
+      return [step(NOT_BEFORE, false, `unexpected answer from the node (${error.name}: ${error.message})`), null];
     }
   }
-  return step(NOT_BEFORE, null, `not checked: ${noNode}`);
+  return [step(NOT_BEFORE, null, `not checked: ${noNode}`), null];
 }
 
 function notBeforeOn({ chainId, blockNumber, blockHash }, block, provenTime) {
   const where = chainLabel(chainId);
   if (block === null || block === undefined) {
-    return step(NOT_BEFORE, false, `${where} has no block ${blockNumber}: the record names a block not on the chain`);
+    return [step(NOT_BEFORE, false, `${where} has no block ${blockNumber}: the record names a block not on the chain`), null];
   }
   const actual = block.hash.toLowerCase();
   if (actual !== blockHash) {
-    return step(NOT_BEFORE, false, `block ${blockNumber} of ${where} is ${actual}, not `
-      + `notBefore.blockHash ${blockHash}: the record names a block not on the chain`);
+    return [step(NOT_BEFORE, false, `block ${blockNumber} of ${where} is ${actual}, not `
+      + `notBefore.blockHash ${blockHash}: the record names a block not on the chain`), null];
   }
   if (typeof block.timestamp !== "string" || !/^0x[0-9a-fA-F]+$/.test(block.timestamp)) {
     const error = new TypeError(`${repr(block.timestamp)} is not a hex quantity`);
@@ -61,8 +63,8 @@ function notBeforeOn({ chainId, blockNumber, blockHash }, block, provenTime) {
   const time = blockTime(BigInt(block.timestamp));
   const madeAfter = `made after block ${blockNumber} at ${time}`;
   if (provenTime === null || provenTime === undefined) {
-    return step(NOT_BEFORE, null, `not checked: ${madeAfter}, but the receipt's time is not proven`);
+    return [step(NOT_BEFORE, null, `not checked: ${madeAfter}, but the receipt's time is not proven`), time];
   }
-  if (time > provenTime) return step(NOT_BEFORE, false, `${madeAfter}, later than the proven time ${provenTime}`);
-  return step(NOT_BEFORE, true, `${madeAfter}; existed no later than ${provenTime}`);
+  if (time > provenTime) return [step(NOT_BEFORE, false, `${madeAfter}, later than the proven time ${provenTime}`), time];
+  return [step(NOT_BEFORE, true, `${madeAfter}; existed no later than ${provenTime}`), time];
 }

@@ -1295,7 +1295,7 @@ export async function verifyReceipt(receipt, options = {}) {
 /** A receipt of several anchors with the record's own steps after every anchor's: a failed
  *  one fails the receipt, after the offline and the anchors' (report.py, _several_verdict). */
 async function withRecordSteps(result, claims, { rpcUrls, timeoutMs, emit }) {
-  const own = await recordSteps(claims, result.provenTime, rpcUrls, timeoutMs);
+  const { steps: own, answer } = await recordSteps(claims, result.provenTime, rpcUrls, timeoutMs);
   own.forEach(emit);
   const failed = own.find((s) => s.ok === false);
   const decided = [FAILED, WRONG_FILE].includes(result.verdict.state);
@@ -1304,7 +1304,7 @@ async function withRecordSteps(result, claims, { rpcUrls, timeoutMs, emit }) {
     : result.verdict;
   const exitCode = failed && !decided ? EXIT.FAILED : result.exitCode;
   const ok = result.ok && !failed;
-  return { ...result, ok, verdict, exitCode, provenTime: ok ? result.provenTime : null, steps: [...result.steps, ...own] };
+  return { ...result, ok, verdict, exitCode, provenTime: ok ? result.provenTime : null, steps: [...result.steps, ...own], ...answer };
 }
 
 /** `--require`'s names; RangeError for an empty one. */
@@ -1331,7 +1331,7 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
   const passes = (checked) => chainChecked && checked.every((s) => s.ok !== false) && !missing.length;
   const { anchor } = claims;
   const time = anchor.blockTime ?? seen.blockTime ?? null;
-  const own = await recordSteps(claims, passes([...offline, ...anchorSteps]) ? time : null, rpcUrls, timeoutMs);
+  const { steps: own, answer } = await recordSteps(claims, passes([...offline, ...anchorSteps]) ? time : null, rpcUrls, timeoutMs);
   own.forEach(emit);
   const all = [...offline, ...anchorSteps, ...own];
   const ok = passes(all);
@@ -1358,6 +1358,7 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
     confirmations: { required: need, actual: seen.confirmations ?? null },
     anchors: [oneAnchorResult(claims, anchorSteps, { chainChecked, blockTime: time, pinned: isPinned })],
     record: claims.record,
+    ...answer,
   };
 }
 
