@@ -148,6 +148,12 @@ def load_receipt(path: str | Path) -> dict:
             data = handle.read(MAX_RECEIPT_BYTES + 1)
     except OSError as exc:
         raise ReceiptError(f"cannot read the file: {exc.strerror or exc}") from None
+    return read_receipt(data)
+
+
+def read_receipt(data: bytes) -> dict:
+    """A receipt's bytes (a file's, a zip entry's) as JSON, read as strictly as
+    :func:`load_receipt` says; :class:`ReceiptError` if they are not a receipt's."""
     if len(data) > MAX_RECEIPT_BYTES:
         raise ReceiptError("larger than 16 MiB: not a receipt")
     try:

@@ -443,7 +443,7 @@ def exit_code_of(codes: Iterable[int]) -> int:
 
 # --- the report as text --------------------------------------------------------------
 
-def _marks() -> dict:
+def status_marks() -> dict:
     """✓ ✗ – where the terminal can print them, ASCII otherwise."""
     try:
         "✓✗–…—".encode(sys.stdout.encoding or "ascii")
@@ -456,7 +456,7 @@ def render_text(report: Report) -> str:
     """The verdict first, then each step, the nodes asked and a one-line summary."""
     if report.anchors is not None:
         return _render_several(report)
-    marks = _marks()
+    marks = status_marks()
     verdict = report.verdict
     width = max(len(name) for name in STEPS)
     lines = [verdict.text] + ([verdict.note] if verdict.note else [])
@@ -479,7 +479,7 @@ def render_text(report: Report) -> str:
 def _render_several(report: Report) -> str:
     """The verdict, the offline steps, then each anchor under its heading with its own
     steps (a renewal's anchors below it), the nodes asked and a one-line summary."""
-    marks = _marks()
+    marks = status_marks()
     verdict = report.verdict
     width = max(len(name) for name in STEPS)
     lines = [verdict.text] + ([verdict.note] if verdict.note else [])

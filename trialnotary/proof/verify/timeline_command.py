@@ -21,15 +21,9 @@ from trialnotary.proof.facts import (
     MAX_RECEIPT_BYTES,
 )
 from trialnotary.proof.timeline import Check, Entry, Timeline, Verified, build
-from trialnotary.proof.verify.claims import (
-    _nested_too_deep,
-    _refuse_constant,
-    _refuse_duplicates,
-    load_receipt,
-    parse_receipt,
-)
+from trialnotary.proof.verify.claims import load_receipt, parse_receipt, read_receipt
 from trialnotary.proof.verify.command import check_options, usage_error
-from trialnotary.proof.verify.report import _marks, exit_code_of
+from trialnotary.proof.verify.report import exit_code_of, status_marks
 from trialnotary.proof.verify.verifier import check
 
 #: The most receipts one bundle may hold (a trial's zip of 100,000 registrations fits).
@@ -103,29 +97,9 @@ def _read_entry(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict | Receip
     except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
         return ReceiptError(f"cannot read it from the zip: {exc}")
     try:
-        return receipt_from_bytes(data)
+        return read_receipt(data)
     except ReceiptError as exc:
         return exc
-
-
-def receipt_from_bytes(data: bytes) -> dict:
-    """A receipt's bytes as JSON, read as strictly as :func:`load_receipt` reads a file."""
-    if len(data) > MAX_RECEIPT_BYTES:
-        raise ReceiptError("larger than 16 MiB: not a receipt")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ReceiptError("not UTF-8 text") from None
-    if _nested_too_deep(text):
-        raise ReceiptError("nested too deep")
-    try:
-        value = json.loads(text, parse_constant=_refuse_constant,
-                           object_pairs_hook=_refuse_duplicates)
-    except ValueError as exc:
-        raise ReceiptError(f"not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise ReceiptError("a receipt is a JSON object")
-    return value
 
 
 def _verified(source: str, loaded: dict | ReceiptError, options: dict) -> tuple[Verified, int]:
@@ -178,6 +152,6 @@ def _entry_line(entry: Entry) -> str:
 
 
 def _check_line(check: Check) -> str:
-    mark = _marks()[check.ok]
+    mark = status_marks()[check.ok]
     site = f" (site {check.site})" if check.site is not None else ""
     return f"{mark} {check.rule.statement}{site}: {check.detail}"
