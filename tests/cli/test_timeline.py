@@ -37,11 +37,14 @@ class Trial:
         self.folder = folder
         self.ids: dict[str, str] = {}
 
-    def register(self, name: str, kind: str, *, supersedes: str | None = None) -> str:
-        body = {"trial": TRIAL, "site": "SITE-01", "kind": kind, "dataset": name,
+    def register(self, name: str, kind: str, *, supersedes: str | None = None,
+                 site: str = "SITE-01", not_before: dict | None = None) -> str:
+        body = {"trial": TRIAL, "site": site, "kind": kind, "dataset": name,
                 "sha256": hashlib.sha256(name.encode()).hexdigest()}
         if supersedes:
             body |= {"supersedes": self.ids[supersedes], "reason": f"amends {supersedes}"}
+        if not_before:
+            body["notBefore"] = not_before
         answer = self.client.post("/api/v1/submissions", headers=self.auth, json=body)
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.ids[name] = answer.get_json()["id"]
@@ -210,6 +213,37 @@ def test_a_tampered_receipt_fails_and_fails_the_rules_that_need_it(
     lock = answer["checks"][0]
     assert lock["ok"] is False and lock["detail"].startswith("cannot be judged: the receipt "
                                                              "of sap SAP v0")
+
+
+def test_a_record_made_after_the_beacon_shows_its_interval_and_a_forged_one_fails(
+        trial, client, without_the_server, anvil, pin):  # noqa: F811
+    """docs/verification.md, "Was it pre-specified?": the interval of a record with a
+    notBefore; a notBefore naming a block not on the chain fails that receipt (exit 1)."""
+    beacon = client.get("/api/v1/beacon").get_json()
+    not_before = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
+    trial.register("randomisation list", "randomisation-list", not_before=not_before)
+    trial.register("SAP", "sap")
+    trial.seal()
+    answer = timeline(without_the_server, anvil, pin, *trial.save(["randomisation list", "SAP"]))
+
+    listing, sap = (next(entry for entry in answer["entries"] if entry["dataset"] == name)
+                    for name in ("randomisation list", "SAP"))
+    assert answer["exitCode"] == 0
+    assert listing["madeAfter"] == {**not_before, "blockTime": beacon["blockTime"]}
+    assert "madeAfter" not in sap
+    text = run(without_the_server, "timeline", *trial.save(["randomisation list"]), "--rpc",
+               anvil.url, "--notary", pin()).stdout
+    assert (f"\n    made after block {beacon['blockNumber']} at {beacon['blockTime']}; "
+            f"existed no later than {listing['provenTime']}\n") in text
+
+    trial.register("list v0", "randomisation-list",
+                   not_before={**not_before, "blockHash": "0x" + "00" * 32})
+    trial.seal()
+    forged = timeline(without_the_server, anvil, pin, *trial.save(["list v0", "SAP"]),
+                      check_exit=1)
+    [entry] = [entry for entry in forged["entries"] if entry["dataset"] == "list v0"]
+    assert entry["provenTime"] is None and entry["madeAfter"] is None
+    assert entry["state"] == "failed" and "names a block not on the chain" in entry["why"]
 
 
 def test_unusable_input_exits_2(without_the_server, tmp_path):  # noqa: F811

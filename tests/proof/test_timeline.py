@@ -4,9 +4,10 @@ The same rules on real receipts: tests/cli/test_timeline.py."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
-from trialnotary.proof.facts import KINDS
+from trialnotary.proof.facts import FACTS_FILE, KINDS
 from trialnotary.proof.timeline import RULES, Verified, build, duration
 
 
@@ -27,6 +28,17 @@ def by_rule(timeline) -> dict:
 
 def test_the_rules_name_kinds_of_the_receipt_format():
     assert {kind for rule in RULES for kind in (rule.earlier, rule.later)} <= set(KINDS)
+
+
+def test_the_rules_are_facts_json_s_which_the_browser_reads_too():
+    from tests.conftest import ROOT
+
+    stated = json.loads((ROOT / "trialnotary" / "proof" / FACTS_FILE).read_text())
+    assert [(rule.name, rule.earlier, rule.later, rule.final_only, rule.per_site,
+             rule.statement, rule.proves, rule.cannot_prove) for rule in RULES] == [
+        (rule["name"], rule["earlier"], rule["later"], rule["finalOnly"], rule["perSite"],
+         rule["statement"], rule["proves"], rule["cannotProve"])
+        for rule in stated["timelineRules"]["rules"]]
 
 
 def test_only_the_final_sap_counts_and_before_is_strict():
@@ -92,3 +104,19 @@ def test_a_version_whose_predecessor_is_not_given_starts_its_chain():
 def test_durations_read_from_their_largest_unit():
     assert [duration(s) for s in (0, 59, 3600, 90061, -61)] == [
         "0s", "59s", "1h 00m 00s", "1d 01h 01m 01s", "1m 01s"]
+
+
+def test_an_entry_whose_not_before_passed_carries_its_interval():
+    not_before = {"chainId": 31337, "blockNumber": 7, "blockHash": "0x" + "ab" * 32}
+    made_after = {**not_before, "blockTime": "2026-01-01T09:59:00Z"}
+    plain = verified("sap", "SAP", "10:00:00")
+    record = {**plain.record, "notBefore": not_before}
+    checked = Verified("list.receipt.json", record, "2026-01-01T10:00:00Z", "verified-no-file",
+                       None, made_after)
+    failed = Verified("forged.receipt.json", {**record, "id": str(uuid.uuid4())}, None,
+                      "failed", "This receipt does NOT verify: not-before failed — …")
+    answers = {entry.verified.source: entry.to_json() for entry in
+               build([plain, checked, failed]).entries}
+    assert answers["list.receipt.json"]["madeAfter"] == made_after
+    assert answers["forged.receipt.json"]["madeAfter"] is None
+    assert "madeAfter" not in answers["SAP.receipt.json"]

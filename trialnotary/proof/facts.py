@@ -50,6 +50,12 @@ KINDS: tuple[str, ...] = tuple(_FACTS["kinds"])
 #: like files (the hash of the locked export, of the unblinding log), kept apart on timelines.
 MILESTONE_KINDS: tuple[str, ...] = tuple(_FACTS["milestoneKinds"])
 
+#: The pre-specification rules a timeline judges, in order (docs/verification.md, "Was it
+#: pre-specified?"): each ``name``, ``earlier`` and ``later`` kinds, ``finalOnly``,
+#: ``perSite``, and its words (``statement``, ``proves``, ``cannotProve``).
+TIMELINE_RULES: tuple[MappingProxyType, ...] = tuple(
+    MappingProxyType(rule) for rule in _FACTS["timelineRules"]["rules"])
+
 #: The receipt's ``chain`` name of each public chain id; any other chain is the local one.
 CHAIN_NAMES = MappingProxyType({chain_id: name for name, chain_id in _FACTS["chains"].items()})
 CHAIN_IDS_BY_NAME = MappingProxyType(dict(_FACTS["chains"]))

@@ -5,8 +5,9 @@ did not verify), order the registrations by proven time, link their versions (th
 ``supersedes``) and judge the rules below. No I/O, no Flask, no database: the command
 (:mod:`trialnotary.proof.verify.timeline_command`) verifies, the server's pages may reuse it.
 
-The rules are stated once, in :data:`RULES`, with what each proves and what it cannot
-(docs/verification.md, "Was it pre-specified?"). Their words:
+The rules are stated once, in facts.json (:data:`RULES` here, static/js/timeline.js in the
+browser), with what each proves and what it cannot (docs/verification.md, "Was it
+pre-specified?"). Their words:
 
 - **final**: the newest version of its ``supersedes`` chain (the version no receipt given
   supersedes);
@@ -23,9 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-SAP, PROTOCOL, DATASET = "sap", "protocol", "dataset"
-DATABASE_LOCK, UNBLINDING = "database-lock", "unblinding"
-RANDOMISATION_LIST, ANALYSIS_RESULTS = "randomisation-list", "analysis-results"
+from trialnotary.proof.facts import TIMELINE_RULES
 
 
 @dataclass(frozen=True)
@@ -44,46 +43,26 @@ class Rule:
     cannot_prove: str
 
 
-RULES = (
-    Rule("sap-before-database-lock", SAP, DATABASE_LOCK, True, False,
-         "the final SAP was proven before the first database-lock",
-         "the analysis plan in its final version existed, unchanged, no later than a time "
-         "strictly before the database lock's proven time",
-         "that the lock happened after the SAP: a proven time is only a 'no later than', so "
-         "the lock may have been made earlier and registered later; nor that the SAP given is "
-         "the trial's final one (a later version whose receipt is not given is unseen)"),
-    Rule("sap-before-unblinding", SAP, UNBLINDING, True, False,
-         "the final SAP was proven before any unblinding",
-         "the final analysis plan existed before the earliest proven unblinding",
-         "that no one was unblinded earlier than the unblinding's registration: only a "
-         "registered unblinding is seen"),
-    Rule("protocol-before-analysis-results", PROTOCOL, ANALYSIS_RESULTS, False, False,
-         "every protocol version was proven before the first analysis-results",
-         "no protocol version (the original and every amendment given) was made after the "
-         "first results were proven",
-         "that the results were computed after the amendments: results may exist before "
-         "they are registered; nor that every amendment was registered"),
-    Rule("randomisation-before-site-data", RANDOMISATION_LIST, DATASET, True, True,
-         "the final randomisation list was proven before the first dataset of each site",
-         "the allocation was fixed before the site's first data was proven (one check per "
-         "site)",
-         "that the list was not known or changed before: a list proven earlier may still "
-         "have been made after enrolment began, and data exported before registration are "
-         "unseen"),
-)
+#: The rules, as facts.json states them (the browser's timeline reads the same).
+RULES = tuple(Rule(rule["name"], rule["earlier"], rule["later"], rule["finalOnly"],
+                   rule["perSite"], rule["statement"], rule["proves"], rule["cannotProve"])
+              for rule in TIMELINE_RULES)
 
 
 @dataclass(frozen=True)
 class Verified:
     """One receipt as the verifier left it: its record (``None`` for a plain Chainpoint
     receipt or an unusable file), the proven time when it verified, its verdict state and,
-    when it did not verify, why."""
+    when it did not verify, why; ``made_after``: the block its record's ``notBefore`` names,
+    with its ``blockTime``, once the ``not-before`` step passed (the verifier's report's
+    ``made_after``, ``madeAfter`` of ``verify --json``): the start of the interval."""
 
     source: str
     record: dict | None
     proven_time: str | None
     state: str
     why: str | None = None
+    made_after: dict | None = None
 
 
 @dataclass
@@ -136,6 +115,7 @@ class Entry:
                              "versions": self.versions, "supersededBy": self.superseded_by,
                              "final": self.final,
                              "predecessorMissing": self.predecessor_missing},
+            **({"madeAfter": self.verified.made_after} if "notBefore" in record else {}),
         }
 
 

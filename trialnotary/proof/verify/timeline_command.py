@@ -115,7 +115,9 @@ def _verified(source: str, loaded: dict | ReceiptError, options: dict) -> tuple[
     verdict = report.verdict
     proven = report.proven_time if verdict.exit_code in (EXIT_PASS, EXIT_NOT_PINNED) else None
     why = None if proven is not None else verdict.text
-    return Verified(source, claims.record, proven, verdict.state, why), verdict.exit_code
+    made_after = report.made_after if proven is not None else None
+    return Verified(source, claims.record, proven, verdict.state, why, made_after), \
+        verdict.exit_code
 
 
 def to_json(timeline: Timeline, code: int) -> dict:
@@ -148,7 +150,16 @@ def _entry_line(entry: Entry) -> str:
     why = f"\n    {entry.verified.why}" if entry.verified.why else ""
     return (f"{proven:<21} {entry.kind or '-':<18} {entry.field('site') or '-':<10} "
             f"{entry.field('dataset') or entry.verified.source}  id {entry.id or '-'}  "
-            f"claimed {entry.field('submittedAt') or '-'}{version}{why}")
+            f"claimed {entry.field('submittedAt') or '-'}{version}{_interval(entry)}{why}")
+
+
+def _interval(entry: Entry) -> str:
+    """The interval a record with a checked ``notBefore`` was made in, on a line of its own."""
+    made_after = entry.verified.made_after
+    if made_after is None:
+        return ""
+    return (f"\n    made after block {made_after['blockNumber']} at {made_after['blockTime']}; "
+            f"existed no later than {entry.proven_time}")
 
 
 def _check_line(check: Check) -> str:
