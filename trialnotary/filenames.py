@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import re
 
+from trialnotary.proof.facts import BUNDLE_RECEIPT_SUFFIX
+
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _DOT_RUNS = re.compile(r"\.{2,}")
 # The longest file name most file systems take (bytes; a safe name is ASCII).
 MAX_FILENAME = 255
-RECEIPT_SUFFIX = ".receipt.json"
+#: How a receipt's file name ends (the bundle readers take only such entries).
+RECEIPT_SUFFIX = BUNDLE_RECEIPT_SUFFIX
 
 
 def safe_filename(name: str) -> str:

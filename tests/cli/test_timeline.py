@@ -33,9 +33,20 @@ class Trial:
 
     def __init__(self, client, token, engine, chain, anvil, folder):
         self.client, self.engine, self.chain, self.anvil = client, engine, chain, anvil
-        self.auth = {"Authorization": f"Bearer {token}"}
+        self.auth = {"SITE-01": {"Authorization": f"Bearer {token}"}}
         self.folder = folder
         self.ids: dict[str, str] = {}
+
+    def add_site(self, site: str) -> None:
+        """Another site enrolled in the trial, with its own token."""
+        from trialnotary.db import write_session
+        from trialnotary.people import sites
+
+        with write_session(self.engine) as session:
+            sites.add_site(session, TRIAL, site)
+            token = sites.create_token(session, site)
+            session.commit()
+        self.auth[site] = {"Authorization": f"Bearer {token}"}
 
     def register(self, name: str, kind: str, *, supersedes: str | None = None,
                  site: str = "SITE-01", not_before: dict | None = None) -> str:
@@ -45,7 +56,7 @@ class Trial:
             body |= {"supersedes": self.ids[supersedes], "reason": f"amends {supersedes}"}
         if not_before:
             body["notBefore"] = not_before
-        answer = self.client.post("/api/v1/submissions", headers=self.auth, json=body)
+        answer = self.client.post("/api/v1/submissions", headers=self.auth[site], json=body)
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.ids[name] = answer.get_json()["id"]
         return self.ids[name]

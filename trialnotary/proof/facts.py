@@ -55,6 +55,8 @@ MILESTONE_KINDS: tuple[str, ...] = tuple(_FACTS["milestoneKinds"])
 #: ``perSite``, and its words (``statement``, ``proves``, ``cannotProve``).
 TIMELINE_RULES: tuple[MappingProxyType, ...] = tuple(
     MappingProxyType(rule) for rule in _FACTS["timelineRules"]["rules"])
+#: A timeline entry's state when its receipt cannot be used (no verdict was reached).
+TIMELINE_UNUSABLE: str = _FACTS["timelineRules"]["unusableState"]
 
 #: The receipt's ``chain`` name of each public chain id; any other chain is the local one.
 CHAIN_NAMES = MappingProxyType({chain_id: name for name, chain_id in _FACTS["chains"].items()})
@@ -108,6 +110,11 @@ EXIT_ORDER: tuple[int, ...] = tuple(_EXITS[name] for name in _FACTS["exitOrder"]
 
 _LIMITS = _FACTS["limits"]
 MAX_RECEIPT_BYTES: int = _LIMITS["receiptBytes"]
+#: The most entries a receipts bundle (zip) may hold, and the ending of the names of those
+#: read as receipts: ``trialnotary timeline BUNDLE.zip`` and the verifier page (a trial's zip
+#: of 100,000 registrations fits).
+MAX_BUNDLE_ENTRIES: int = _LIMITS["bundleEntries"]
+BUNDLE_RECEIPT_SUFFIX: str = _FACTS["bundleReceiptSuffix"]
 #: How deep a receipt's JSON may nest (a receipt needs a handful of levels; Python's json
 #: recurses per level, and ten thousand levels break the C stack before its recursion limit).
 MAX_JSON_DEPTH: int = _LIMITS["jsonDepth"]

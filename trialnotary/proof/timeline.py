@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from trialnotary.proof.facts import TIMELINE_RULES
+from trialnotary.proof.facts import TIMELINE_RULES, TIMELINE_UNUSABLE
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Rule:
 RULES = tuple(Rule(rule["name"], rule["earlier"], rule["later"], rule["finalOnly"],
                    rule["perSite"], rule["statement"], rule["proves"], rule["cannotProve"])
               for rule in TIMELINE_RULES)
+#: The state of an entry whose receipt could not be read or parsed (no verdict was reached).
+UNUSABLE: str = TIMELINE_UNUSABLE
 
 
 @dataclass(frozen=True)

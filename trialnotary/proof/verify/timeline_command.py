@@ -3,7 +3,8 @@ the trial's proven timeline and its pre-specification checks printed, one exit c
 (docs/cli.md; the rules: :mod:`trialnotary.proof.timeline`).
 
 A bundle is the receipts zip the notary serves: its ``*.receipt.json`` entries are read in
-memory, never extracted, each at most a receipt's size, and at most :data:`MAX_ENTRIES`."""
+memory, never extracted, each at most a receipt's size, and at most
+:data:`~trialnotary.proof.facts.MAX_BUNDLE_ENTRIES`."""
 
 from __future__ import annotations
 
@@ -14,22 +15,19 @@ from pathlib import Path
 
 from trialnotary.proof.errors import ReceiptError
 from trialnotary.proof.facts import (
+    BUNDLE_RECEIPT_SUFFIX,
     EXIT_FAILED,
     EXIT_NOT_PINNED,
     EXIT_PASS,
     EXIT_UNUSABLE,
+    MAX_BUNDLE_ENTRIES,
     MAX_RECEIPT_BYTES,
 )
-from trialnotary.proof.timeline import Check, Entry, Timeline, Verified, build
+from trialnotary.proof.timeline import UNUSABLE, Check, Entry, Timeline, Verified, build
 from trialnotary.proof.verify.claims import load_receipt, parse_receipt, read_receipt
 from trialnotary.proof.verify.command import check_options, usage_error
 from trialnotary.proof.verify.report import exit_code_of, status_marks
 from trialnotary.proof.verify.verifier import check
-
-#: The most receipts one bundle may hold (a trial's zip of 100,000 registrations fits).
-MAX_ENTRIES = 200_000
-RECEIPT_SUFFIX = ".receipt.json"
-UNUSABLE = "unusable"
 
 
 def main(paths: Iterable[str | Path], *, rpc_urls: list[str],
@@ -79,11 +77,11 @@ def _bundle_receipts(path: str) -> Iterator[tuple[str, dict | ReceiptError]]:
         raise ValueError(f"{path}: not a readable zip ({exc})") from None
     with bundle:
         names = [info for info in bundle.infolist()
-                 if not info.is_dir() and info.filename.endswith(RECEIPT_SUFFIX)]
-        if len(bundle.infolist()) > MAX_ENTRIES:
-            raise ValueError(f"{path}: more than {MAX_ENTRIES} entries")
+                 if not info.is_dir() and info.filename.endswith(BUNDLE_RECEIPT_SUFFIX)]
+        if len(bundle.infolist()) > MAX_BUNDLE_ENTRIES:
+            raise ValueError(f"{path}: more than {MAX_BUNDLE_ENTRIES} entries")
         if not names:
-            raise ValueError(f"{path}: holds no {RECEIPT_SUFFIX} entry")
+            raise ValueError(f"{path}: holds no {BUNDLE_RECEIPT_SUFFIX} entry")
         for info in sorted(names, key=lambda info: info.filename):
             yield f"{path}:{info.filename}", _read_entry(bundle, info)
 

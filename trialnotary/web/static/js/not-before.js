@@ -7,7 +7,7 @@
 import { Routing } from "./anchors.js";
 import { blockTime } from "./evidence.js";
 import { FACTS } from "./facts.js";
-import { NodeUnreachable, RpcError, chainLabel, repr, step } from "./receipt-verify.js";
+import { NodeUnreachable, RpcError, chainLabel, once, repr, step } from "./receipt-verify.js";
 
 // (Read from facts.js, not receipt-verify.js: the two modules import each other, and this
 // one is evaluated first.)
@@ -16,14 +16,16 @@ export const [NOT_BEFORE] = FACTS.steps.record;
 /** The record's own steps (`[]` without `notBefore`), once the other steps have decided
  *  the proven time: on the nodes given that are on the block's chain, else its default node;
  *  and `answer`, what the answer adds (`madeAfter`, report.py's made_after, with notBefore). */
-export async function recordSteps(claims, provenTime, rpcUrls, timeoutMs) {
+export async function recordSteps(claims, provenTime, rpcUrls, timeoutMs, cache = null) {
   const notBefore = claims.record?.notBefore;
   if (notBefore === undefined || notBefore === null) return { steps: [], answer: {} };
-  const routing = await new Routing(rpcUrls ?? null, timeoutMs).route();
-  const [urls, why] = routing.urlsFor(notBefore.chainId);
-  const noNode = !urls.length && why ? why
-    : urls.length ? "no node answered" : `no node is known for ${chainLabel(notBefore.chainId)}`;
-  const [checked, time] = await checkNotBefore(notBefore, urls.map((url) => routing.node(url)), provenTime, noNode);
+  const [checked, time] = await once(cache, ["not-before", notBefore, rpcUrls ?? null, provenTime], async () => {
+    const routing = await new Routing(rpcUrls ?? null, timeoutMs).route();
+    const [urls, why] = routing.urlsFor(notBefore.chainId);
+    const noNode = !urls.length && why ? why
+      : urls.length ? "no node answered" : `no node is known for ${chainLabel(notBefore.chainId)}`;
+    return checkNotBefore(notBefore, urls.map((url) => routing.node(url)), provenTime, noNode);
+  });
   return { steps: [checked], answer: { madeAfter: checked.ok ? { ...notBefore, blockTime: time } : null } };
 }
 

@@ -263,12 +263,24 @@ export function parseReceiptText(text) {
 /** A receipt from a File (or Blob): size, UTF-8 and JSON checked. */
 export async function readReceiptFile(file) {
   if (file.size > MAX_RECEIPT_BYTES) throw new ReceiptError("larger than 16 MiB: not a receipt");
+  let bytes;
+  try {
+    bytes = await file.arrayBuffer();
+  } catch (error) {
+    throw new ReceiptError(`cannot read the file: ${error.message}`);
+  }
+  return readReceiptBytes(bytes);
+}
+
+/** A receipt from its bytes (a file's, a zip entry's: receipts-zip.js), as
+ *  proof/verify/claims.py's read_receipt reads them: size, UTF-8 and JSON checked. */
+export function readReceiptBytes(bytes) {
+  if (bytes.byteLength > MAX_RECEIPT_BYTES) throw new ReceiptError("larger than 16 MiB: not a receipt");
   let text;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(await file.arrayBuffer());
-  } catch (error) {
-    if (error instanceof TypeError) throw new ReceiptError("not UTF-8 text");
-    throw new ReceiptError(`cannot read the file: ${error.message}`);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new ReceiptError("not UTF-8 text");
   }
   return parseReceiptText(text);
 }
@@ -1265,6 +1277,9 @@ function oneAnchorResult(claims, anchorSteps, { chainChecked, blockTime, pinned 
  *        each step as soon as it is known, in order (a step may be reported again, corrected);
  *        with several anchors, each anchor's steps once it is checked, naming their `anchor`
  * @param {number} [options.timeoutMs=RPC_TIMEOUT_MS] per JSON-RPC call
+ * @param {Map} [options.anchors] kept across calls (one run over many receipts, as the CLI's
+ *        `anchors`): receipts of one batch have their anchor checked once (its chain steps
+ *        then reported once, not step by step), and each `notBefore` block once
  * @returns {Promise<object>} `{ok, verdict: {state, text, note}, exitCode, pinned, steps, nodes,
  *          provenTime, blockTime, transaction, chain, chainId, blockNumber, targetHash,
  *          merkleRoot, confirmations: {required, actual}, notary, anchors}` like
@@ -1294,8 +1309,8 @@ export async function verifyReceipt(receipt, options = {}) {
 
 /** A receipt of several anchors with the record's own steps after every anchor's: a failed
  *  one fails the receipt, after the offline and the anchors' (report.py, _several_verdict). */
-async function withRecordSteps(result, claims, { rpcUrls, timeoutMs, emit }) {
-  const { steps: own, answer } = await recordSteps(claims, result.provenTime, rpcUrls, timeoutMs);
+async function withRecordSteps(result, claims, { rpcUrls, timeoutMs, emit, anchors }) {
+  const { steps: own, answer } = await recordSteps(claims, result.provenTime, rpcUrls, timeoutMs, anchors);
   own.forEach(emit);
   const failed = own.find((s) => s.ok === false);
   const decided = [FAILED, WRONG_FILE].includes(result.verdict.state);
@@ -1315,12 +1330,14 @@ function parseRequire(names) {
 }
 
 /** A receipt of one ETHData anchor of its batch, verified and told as it always was. */
-async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = null, pinned, required, emit, timeoutMs, ...options }) {
+async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = null, pinned, required, emit, timeoutMs, anchors, ...options }) {
   const need = parseConfirmations(options.confirmations ?? defaultConfirmations(claims.anchor.chainId));
   const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
-  const evidence = claims.anchor.evidence === null ? null : checkEvidence(claims);
-  const asked = { need, pinned, proven: evidence?.proven ?? null };
-  const { steps, nodes, seen } = await chainSteps(urls, claims, asked, timeoutMs, emit);
+  const { evidence, chain: { steps, nodes, seen } } = await once(anchors, ["anchor", claims.anchor, claims.root, need, pinned, urls], async () => {
+    const proofs = claims.anchor.evidence === null ? null : checkEvidence(claims);
+    const asked = { need, pinned, proven: proofs?.proven ?? null };
+    return { evidence: proofs, chain: await chainSteps(urls, claims, asked, timeoutMs, emit) };
+  });
   const origin = notary ? [notaryStep(notary, claims, steps, seen)] : [];
   origin.forEach(emit);
   const proofs = evidence ? [step(EVIDENCE, evidence.ok, evidence.detail)] : [];
@@ -1331,7 +1348,7 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
   const passes = (checked) => chainChecked && checked.every((s) => s.ok !== false) && !missing.length;
   const { anchor } = claims;
   const time = anchor.blockTime ?? seen.blockTime ?? null;
-  const { steps: own, answer } = await recordSteps(claims, passes([...offline, ...anchorSteps]) ? time : null, rpcUrls, timeoutMs);
+  const { steps: own, answer } = await recordSteps(claims, passes([...offline, ...anchorSteps]) ? time : null, rpcUrls, timeoutMs, anchors);
   own.forEach(emit);
   const all = [...offline, ...anchorSteps, ...own];
   const ok = passes(all);
@@ -1360,6 +1377,15 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
     record: claims.record,
     ...answer,
   };
+}
+
+/** What `make()` answers, asked once per `key` in `cache` (a Map kept across receipts; none:
+ *  every time). The promise is kept, so receipts verified side by side share one check. */
+export function once(cache, key, make) {
+  if (!cache) return make();
+  const name = JSON.stringify(key);
+  if (!cache.has(name)) cache.set(name, make());
+  return cache.get(name);
 }
 
 export function notaryJson(notary) {

@@ -8,6 +8,8 @@ import {
   isSeveral, parseAddress, parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl,
   readReceiptFile, readableTime, splitRpcUrls, verifyReceipt,
 } from "./receipt-verify.js";
+import { BundleError, isBundleName, readBundle } from "./receipts-zip.js";
+import { MARKS as CHECK_MARKS, checkWords, intervalWords, summaryOf, toJson, verifyAll, versionWords } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("verify-form");
@@ -23,6 +25,7 @@ const state = {
   receipt: null,
   receiptSource: "", // "file" | "server"
   receiptLoading: null, // the receipt file being read
+  bundle: null, // a receipts zip: verified whole, shown as a timeline
   busy: false,
 };
 
@@ -130,6 +133,7 @@ async function fileHash() {
 
 function forgetReceipt() {
   state.receipt = null;
+  state.bundle = null;
   state.receiptSource = "";
   $("receipt-status").textContent = "";
 }
@@ -156,6 +160,12 @@ function takeReceiptFile(file) {
 async function readReceipt(file) {
   forgetReceipt();
   if (!file) return;
+  if (isBundleName(file.name)) {
+    state.bundle = file;
+    $("receipt-status").textContent = `${file.name}: a receipts zip (${formatBytes(file.size)}): `
+      + "Verify checks every receipt in it and shows the trial's proven timeline.";
+    return;
+  }
   try {
     const receipt = await readReceiptFile(file);
     setReceipt(receipt, "file", `${file.name}: ${describeReceipt(receipt)}.`);
@@ -545,6 +555,8 @@ async function run(getReceipt) {
     const receipt = await getReceipt();
     if (!receipt) return;
     $("choose").hidden = true;
+    $("timeline").hidden = true;
+    $("result").hidden = false;
     const file = await fileHash();
     await verify(receipt, options, file);
     $("result").scrollIntoView?.({ block: "start" });
@@ -563,6 +575,7 @@ async function onSubmit(event) {
   event.preventDefault();
   say("");
   await state.receiptLoading;
+  if (state.bundle) return runTimeline(state.bundle);
   if (state.receipt) return run(async () => state.receipt);
   if (!state.file) {
     say("Choose a file, its receipt, or both.", "error");
@@ -578,6 +591,78 @@ async function onSubmit(event) {
   });
 }
 
+// --- a receipts zip: the trial's timeline (timeline.js) ------------------------------------------
+
+/** Verify every receipt of the zip and show the timeline and its checks. */
+async function runTimeline(bundle) {
+  if (state.busy) return;
+  const options = readOptions();
+  if (!options) return;
+  state.busy = true;
+  $("verify-button").disabled = true;
+  const status = $("timeline-status");
+  $("result").hidden = true;
+  $("timeline").hidden = false;
+  for (const id of ["timeline-verdict", "timeline-checks"]) $(id).replaceChildren();
+  $("timeline-entries").tBodies[0].replaceChildren();
+  $("timeline-json").hidden = true;
+  try {
+    status.textContent = `Reading ${bundle.name}…`;
+    const read = await readBundle(bundle, bundle.name);
+    const first = read.find((item) => item.receipt)?.receipt;
+    let chainId = null;
+    try {
+      chainId = first ? parseReceipt(first).anchor?.chainId ?? null : null;
+    } catch { /* that receipt is told unusable in the timeline */ }
+    const notary = await servingNotary();
+    const given = read.map(({ name, receipt, error }) => ({ source: `${bundle.name}:${name}`, receipt, error }));
+    const answer = await verifyAll(given, { ...options, notary, rpcUrls: nodesFor(chainId) },
+      (done, total) => { status.textContent = `Verified ${done} of ${total} receipts…`; });
+    status.textContent = `${given.length} receipts of ${bundle.name} verified.`;
+    showTimeline(answer);
+    $("timeline").focus({ preventScroll: true });
+  } catch (error) {
+    $("timeline").hidden = true;
+    status.textContent = "";
+    if (error instanceof BundleError) say(`Not a usable receipts zip: ${error.message}`, "error");
+    else say(`Something went wrong: ${error.message}`, "error");
+  } finally {
+    state.busy = false;
+    $("verify-button").disabled = false;
+  }
+}
+
+function showTimeline(answer) {
+  const { timeline, exitCode } = answer;
+  const [word, counts] = summaryOf(answer);
+  const badge = { PASS: "s-pass", FAIL: "s-fail" }[word] ?? "s-pending";
+  $("timeline-verdict").replaceChildren(el("p", { id: "timeline-summary", "data-exit-code": String(exitCode) },
+    el("span", { class: `badge ${badge}` }, word), ` ${counts}`));
+  $("timeline-checks").replaceChildren(...timeline.checks.map((check) => el("li", {
+    "data-rule": check.rule.name, "data-ok": String(check.ok), class: STATE_CLASSES[String(check.ok)],
+    ...(check.site !== null ? { "data-site": check.site } : {}),
+    ...(check.marginSeconds !== null ? { "data-margin-seconds": String(check.marginSeconds) } : {}),
+  }, el("span", { class: "mark", role: "img", "aria-label": MARK_LABELS[String(check.ok)] }, CHECK_MARKS[check.ok]), " ",
+  checkWords(check), el("br"), el("span", { class: "hint" }, `Proves: ${check.rule.proves}. Cannot prove: ${check.rule.cannotProve}.`))));
+  const cell = (value) => el("td", {}, value === null || value === undefined || value === "" ? el("span", { class: "muted" }, "—")
+    : window.trialnotary.showInvisible(value));
+  $("timeline-entries").tBodies[0].replaceChildren(...timeline.entries.map((entry) => {
+    const { record, provenTime, state: verdict, why } = entry.verified;
+    const interval = intervalWords(entry);
+    return el("tr", { "data-id": record?.id ?? "", "data-state": verdict, "data-proven-time": provenTime ?? "" },
+      el("td", {}, provenTime ? timeTag(provenTime, "proven") : el("span", { class: "badge s-fail" }, `NOT PROVEN (${verdict})`),
+        interval ? el("p", { class: "hint interval" }, interval) : null, why ? el("p", { class: "hint" }, why) : null),
+      cell(record?.kind), cell(record?.site), cell(record?.dataset || entry.verified.source), cell(versionWords(entry)),
+      el("td", {}, typeof record?.submittedAt === "string" ? timeTag(record.submittedAt, "claimed") : "—"),
+      el("td", {}, el("code", {}, record?.id ?? "—")));
+  }));
+  const link = $("timeline-json");
+  if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([JSON.stringify(toJson(answer), null, 2)], { type: "application/json" }));
+  link.hidden = false;
+  localize($("timeline"));
+}
+
 // --- dropping and picking ----------------------------------------------------------------------
 
 /** Put a dropped file into the visible input too, so what is shown is what is used. */
@@ -587,8 +672,10 @@ function showInInput(input, file) {
   input.files = transfer.files;
 }
 
-/** A dropped file is the receipt when it reads as a Chainpoint receipt, else the data file. */
+/** A dropped file is the receipt when it reads as a Chainpoint receipt (or is a receipts
+ *  zip), else the data file. */
 async function isReceipt(file) {
+  if (isBundleName(file.name)) return true;
   if (!/\.json$/i.test(file.name) && file.type !== "application/json") return false;
   try {
     return (await readReceiptFile(file)).type === "ChainpointSHA256v2";
@@ -626,6 +713,8 @@ function startAgain() {
   $("file-input").value = "";
   $("receipt-input").value = "";
   $("choose").hidden = true;
+  $("timeline").hidden = true;
+  $("result").hidden = false;
   resetSteps();
   setVerdict(undefined, el("p", { class: "hint" }, "Each check below turns green or red as it completes."));
   say("");

@@ -1,0 +1,239 @@
+"""One timeline, two implementations (docs/verification.md, "Was it pre-specified?"): the
+trial's receipts zip, as the notary serves it, given to ``trialnotary timeline --json``, to
+the browser's timeline in Node (tests/web/timeline-runner.mjs) and to the self-contained
+verifier page in Chromium: the same entries in the same order, the same proven times, the
+same check answers and margins, the same words. The trial is registered batch by batch and
+anchored on a real anvil; a zip the page cannot use is refused with a clear message."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_timeline import KINDS as CLI_KINDS
+from tests.cli.test_timeline import SUPERSEDES as CLI_SUPERSEDES
+from tests.cli.test_timeline import TRIAL, Trial
+from tests.utils import add_person, migrated_sqlite, signed_in
+from tests.web.test_accessibility import axe_violations
+from tests.web.test_verifier_parity import FACTS
+from trialnotary.notary import identity
+from trialnotary.web.documents.bundle import PAGE_NAME
+
+pytestmark = pytest.mark.usefixtures("quick_argon2")
+
+RUNNER = Path(__file__).with_name("timeline-runner.mjs")
+SITES = {"ADSL site 1": "SITE-01", "ADSL site 2": "SITE-02"}
+KINDS = {**CLI_KINDS, "SAP v2": "sap", "ADSL site 1": "dataset", "ADSL site 2": "dataset"}
+SUPERSEDES = {**CLI_SUPERSEDES, "SAP v2": "SAP"}
+IN_ORDER = [["protocol", "randomisation list"], ["amendment 1", "SAP"], ["SAP v2"],
+            ["ADSL site 1"], ["ADSL site 2"], ["lock"], ["unblinding"], ["results"]]
+SAP_AFTER_THE_LOCK = [["protocol", "randomisation list"], ["ADSL site 1", "ADSL site 2"],
+                      ["lock"], ["SAP"], ["unblinding"], ["results"]]
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    return migrated_sqlite(tmp_path)
+
+
+class Bundle:
+    """A trial registered batch by batch, its receipts zip as the sponsor downloads it, and
+    the notary's identity (to pin the origin, as the page does)."""
+
+    def __init__(self, folder: Path, zip_path: Path, identity_path: Path, rpc: str):
+        self.folder, self.zip, self.identity, self.rpc = folder, zip_path, identity_path, rpc
+
+
+@pytest.fixture
+def bundle_of(client, site_token, engine, chain, anvil, settings, tmp_path):
+    def made(batches) -> Bundle:
+        trial = Trial(client, site_token, engine, chain, anvil, tmp_path)
+        trial.add_site("SITE-02")
+        for batch in batches:
+            for name in batch:
+                trial.register(name, KINDS[name], supersedes=SUPERSEDES.get(name),
+                               site=SITES.get(name, "SITE-01"))
+            trial.seal()
+        add_person(engine, "sponsor@example.org", "sponsor", trials=[TRIAL])
+        signed_in(client, "sponsor@example.org")
+        zipped = client.get(f"/trials/{TRIAL}/receipts.zip")
+        assert zipped.status_code == 200
+        (tmp_path / "receipts.zip").write_bytes(zipped.data)
+        (tmp_path / "identity.json").write_text(identity.document_text(engine, settings))
+        return Bundle(tmp_path, tmp_path / "receipts.zip", tmp_path / "identity.json",
+                      anvil.url)
+    return made
+
+
+def in_cli(bundle: Bundle, *flags: str, check_exit: int) -> str:
+    """The CLI run where the zip is, so that it names its receipts as the page does."""
+    ran = subprocess.run([sys.executable, "-m", "trialnotary.cli", "timeline", "receipts.zip",
+                          "--rpc", bundle.rpc, "--notary", str(bundle.identity), *flags],
+                         capture_output=True, text=True, timeout=120, cwd=bundle.folder,
+                         env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert ran.returncode == check_exit, ran.stderr
+    return ran.stdout
+
+
+def in_node(zip_path: Path, rpc: str, identity_path: Path | None = None,
+            facts: str = FACTS) -> dict:
+    node_bin = shutil.which("node")
+    assert node_bin, "node (>= 20) runs the browser's timeline outside a browser"
+    given = {"facts": facts, "zipPath": str(zip_path), "label": zip_path.name, "rpcUrl": rpc,
+             "identity": identity_path.read_text() if identity_path else None,
+             "identityPath": str(identity_path)}
+    ran = subprocess.run([node_bin, "--disable-warning=MODULE_TYPELESS_PACKAGE_JSON",
+                          str(RUNNER)], input=json.dumps(given), capture_output=True,
+                         text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
+
+
+def saved_page(client, folder: Path) -> Path:
+    answer = client.get("/verify/page")
+    assert answer.status_code == 200
+    path = folder / PAGE_NAME
+    path.write_bytes(answer.data)
+    return path
+
+
+def in_chromium(page, page_path: Path, zip_path: Path, rpc: str) -> dict:
+    """The saved page given the zip: its downloadable JSON, and what it shows."""
+    page.goto(page_path.as_uri())
+    page.wait_for_selector("#verify-form[data-ready]")
+    page.set_input_files("#receipt-input", str(zip_path))
+    page.wait_for_selector("#receipt-status:not(:empty)")
+    page.fill("#rpc-urls", rpc)
+    page.click("#verify-button")
+    page.wait_for_selector("#timeline-summary", timeout=60_000)
+    answer = page.evaluate(
+        "async () => (await fetch(document.querySelector('#timeline-json').href)).json()")
+    shown = {
+        "entries": page.eval_on_selector_all(
+            "#timeline-entries tbody tr", "rows => rows.map(r => [r.dataset.id, "
+            "r.dataset.provenTime || null])"),
+        "checks": page.eval_on_selector_all(
+            "#timeline-checks > li", "items => items.map(i => [i.dataset.rule, i.dataset.ok, "
+            "i.dataset.marginSeconds ?? null, i.textContent])"),
+        "summary": page.inner_text("#timeline-summary"),
+    }
+    return {"json": answer, "shown": shown}
+
+
+def decisions(answer: dict) -> list[tuple]:
+    return [(check["rule"], check.get("site"), check["ok"], check["marginSeconds"])
+            for check in answer["checks"]]
+
+
+def assert_the_page_shows(chromium: dict, cli: dict, cli_text: str) -> None:
+    assert chromium["json"] == cli
+    shown = chromium["shown"]
+    assert shown["entries"] == [[entry["id"], entry["provenTime"]] for entry in cli["entries"]]
+    assert [check[:3] for check in shown["checks"]] == [
+        [check["rule"], json.dumps(check["ok"]),
+         None if check["marginSeconds"] is None else str(check["marginSeconds"])]
+        for check in cli["checks"]]
+    for check, line in zip(shown["checks"], [line for line in cli_text.splitlines()
+                                             if line[:2] in ("✓ ", "✗ ", "– ")], strict=True):
+        assert check[3].startswith(line)
+    assert shown["summary"] == " ".join(cli_text.splitlines()[-1].split())  # as HTML shows it
+
+
+def test_the_cli_node_and_the_page_give_one_timeline(bundle_of, client, page, tmp_path):
+    bundle = bundle_of(IN_ORDER)
+    cli = json.loads(in_cli(bundle, "--json", check_exit=0))
+    cli_text = in_cli(bundle, check_exit=0)
+    assert cli["ok"] is True and [check["ok"] for check in cli["checks"]] == [True] * 5
+    assert [check.get("site") for check in cli["checks"]][-2:] == ["SITE-01", "SITE-02"]
+    sap = [entry for entry in cli["entries"] if entry["kind"] == "sap"]
+    assert [entry["versionChain"]["version"] for entry in sap] == [1, 2]
+
+    node = in_node(bundle.zip, bundle.rpc, bundle.identity)
+    assert node["json"] == cli
+    assert node["text"] == cli_text.rstrip("\n")
+
+    assert_the_page_shows(in_chromium(page, saved_page(client, tmp_path), bundle.zip,
+                                      bundle.rpc), cli, cli_text)
+    assert axe_violations(page) == []
+
+
+def test_a_sap_proven_after_the_lock_fails_in_both(bundle_of, client, page, tmp_path):
+    bundle = bundle_of(SAP_AFTER_THE_LOCK)
+    cli = json.loads(in_cli(bundle, "--json", check_exit=1))
+    cli_text = in_cli(bundle, check_exit=1)
+    lock = next(check for check in cli["checks"] if check["rule"] == "sap-before-database-lock")
+    assert lock["ok"] is False and lock["marginSeconds"] < 0
+    assert cli["exitCode"] == 1
+
+    node = in_node(bundle.zip, bundle.rpc, bundle.identity)
+    assert node["json"] == cli and decisions(node["json"]) == decisions(cli)
+    assert node["text"] == cli_text.rstrip("\n")
+    chromium = in_chromium(page, saved_page(client, tmp_path), bundle.zip, bundle.rpc)
+    assert_the_page_shows(chromium, cli, cli_text)
+    assert chromium["shown"]["summary"].startswith("FAIL")
+
+
+# --- zips the page refuses, or whose entries it cannot use ------------------------------------
+
+def zipped(entries: dict[str, bytes], method=zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_zip_over_the_limits_is_refused_and_a_huge_entry_is_not_read(tmp_path):
+    """The entry limit lowered to 3 in the facts the Node run reads (a zip of 200,001 entries
+    is refused the same way); an entry past a receipt's byte limit is unusable, as in the
+    CLI, and read no further than that limit."""
+    four = tmp_path / "four.zip"
+    four.write_bytes(zipped({f"r{n}.receipt.json": b"{}" for n in range(4)}))
+    facts = json.loads(FACTS)
+    facts["limits"]["bundleEntries"] = 3
+    assert in_node(four, "http://127.0.0.1:9", facts=json.dumps(facts)) == {
+        "error": "four.zip: more than 3 entries"}
+
+    limit = facts["limits"]["receiptBytes"]
+    huge = tmp_path / "huge.zip"
+    huge.write_bytes(zipped({"huge.receipt.json": b" " * (limit + 10), "x.txt": b"not read"}))
+    answer = in_node(huge, "http://127.0.0.1:9")["json"]
+    [entry] = answer["entries"]
+    assert entry["state"] == "unusable" and answer["exitCode"] == 2
+    assert entry["why"] == "not a usable receipt: larger than 16 MiB: not a receipt"
+    ran = subprocess.run([sys.executable, "-m", "trialnotary.cli", "timeline", "huge.zip",
+                          "--rpc", "http://127.0.0.1:9", "--json"], capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert json.loads(ran.stdout)["entries"] == answer["entries"]
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("receipts.zip", b"this is not a zip",
+     "Not a usable receipts zip: receipts.zip: not a readable zip (File is not a zip file)"),
+    ("cut.zip", None, "Not a usable receipts zip: cut.zip: not a readable zip"),
+    ("empty.zip", zipped({"readme.txt": b"no receipt"}),
+     "Not a usable receipts zip: empty.zip: holds no .receipt.json entry"),
+])
+def test_a_zip_the_page_cannot_use_gets_a_clear_message(client, page, tmp_path, name, data,
+                                                        message):
+    if data is None:  # the central directory cut short
+        whole = zipped({f"r{n}.receipt.json": b"{}" for n in range(3)})
+        data = whole[:-40] + whole[-22:]
+    bad = tmp_path / name
+    bad.write_bytes(data)
+    page.goto(saved_page(client, tmp_path).as_uri())
+    page.wait_for_selector("#verify-form[data-ready]")
+    page.set_input_files("#receipt-input", str(bad))
+    page.wait_for_selector("#receipt-status:not(:empty)")
+    page.click("#verify-button")
+    page.wait_for_selector("#message.error")
+    assert page.inner_text("#message").startswith(message)
+    assert page.is_hidden("#timeline")
