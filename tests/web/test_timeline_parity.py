@@ -54,13 +54,18 @@ class Bundle:
 
 @pytest.fixture
 def bundle_of(client, site_token, engine, chain, anvil, settings, tmp_path):
-    def made(batches) -> Bundle:
+    """``made(batches, after_the_beacon)``: the names of ``after_the_beacon`` carry the
+    beacon's block as their ``notBefore``."""
+    def made(batches, after_the_beacon=()) -> Bundle:
         trial = Trial(client, site_token, engine, chain, anvil, tmp_path)
         trial.add_site("SITE-02")
+        beacon = client.get("/api/v1/beacon").get_json()
+        not_before = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
         for batch in batches:
             for name in batch:
                 trial.register(name, KINDS[name], supersedes=SUPERSEDES.get(name),
-                               site=SITES.get(name, "SITE-01"))
+                               site=SITES.get(name, "SITE-01"),
+                               not_before=not_before if name in after_the_beacon else None)
             trial.seal()
         add_person(engine, "sponsor@example.org", "sponsor", trials=[TRIAL])
         signed_in(client, "sponsor@example.org")
@@ -105,17 +110,19 @@ def saved_page(client, folder: Path) -> Path:
     return path
 
 
-def in_chromium(page, page_path: Path, zip_path: Path, rpc: str) -> dict:
-    """The saved page given the zip: its downloadable JSON, and what it shows."""
-    page.goto(page_path.as_uri())
+def in_chromium(page, url: str, zip_path: Path, rpc: str) -> dict:
+    """The page at ``url`` given the zip: its downloadable JSON, and what it shows."""
+    page.goto(url)
     page.wait_for_selector("#verify-form[data-ready]")
     page.set_input_files("#receipt-input", str(zip_path))
     page.wait_for_selector("#receipt-status:not(:empty)")
     page.fill("#rpc-urls", rpc)
     page.click("#verify-button")
     page.wait_for_selector("#timeline-summary", timeout=60_000)
-    answer = page.evaluate(
-        "async () => (await fetch(document.querySelector('#timeline-json').href)).json()")
+    with page.expect_download() as downloading:
+        page.click("#timeline-json")
+    answer = json.loads(Path(downloading.value.path()).read_text(encoding="utf-8"))
+    assert downloading.value.suggested_filename == "timeline.json"
     shown = {
         "entries": page.eval_on_selector_all(
             "#timeline-entries tbody tr", "rows => rows.map(r => [r.dataset.id, "
@@ -124,6 +131,9 @@ def in_chromium(page, page_path: Path, zip_path: Path, rpc: str) -> dict:
             "#timeline-checks > li", "items => items.map(i => [i.dataset.rule, i.dataset.ok, "
             "i.dataset.marginSeconds ?? null, i.textContent])"),
         "summary": page.inner_text("#timeline-summary"),
+        "intervals": page.eval_on_selector_all(
+            "#timeline-entries tbody tr", "rows => rows.map(r => r.querySelector('.interval')"
+            "?.textContent ?? null)"),
     }
     return {"json": answer, "shown": shown}
 
@@ -145,13 +155,18 @@ def assert_the_page_shows(chromium: dict, cli: dict, cli_text: str) -> None:
                                              if line[:2] in ("✓ ", "✗ ", "– ")], strict=True):
         assert check[3].startswith(line)
     assert shown["summary"] == " ".join(cli_text.splitlines()[-1].split())  # as HTML shows it
+    intervals = [line.strip() for line in cli_text.splitlines()
+                 if line.startswith("    made after block ")]
+    assert [interval for interval in shown["intervals"] if interval] == intervals
 
 
 def test_the_cli_node_and_the_page_give_one_timeline(bundle_of, client, page, tmp_path):
-    bundle = bundle_of(IN_ORDER)
+    bundle = bundle_of(IN_ORDER, after_the_beacon=("randomisation list",))
     cli = json.loads(in_cli(bundle, "--json", check_exit=0))
     cli_text = in_cli(bundle, check_exit=0)
     assert cli["ok"] is True and [check["ok"] for check in cli["checks"]] == [True] * 5
+    [listing] = [entry for entry in cli["entries"] if entry.get("madeAfter") is not None]
+    assert listing["dataset"] == "randomisation list" and "made after block" in cli_text
     assert [check.get("site") for check in cli["checks"]][-2:] == ["SITE-01", "SITE-02"]
     sap = [entry for entry in cli["entries"] if entry["kind"] == "sap"]
     assert [entry["versionChain"]["version"] for entry in sap] == [1, 2]
@@ -160,7 +175,7 @@ def test_the_cli_node_and_the_page_give_one_timeline(bundle_of, client, page, tm
     assert node["json"] == cli
     assert node["text"] == cli_text.rstrip("\n")
 
-    assert_the_page_shows(in_chromium(page, saved_page(client, tmp_path), bundle.zip,
+    assert_the_page_shows(in_chromium(page, saved_page(client, tmp_path).as_uri(), bundle.zip,
                                       bundle.rpc), cli, cli_text)
     assert axe_violations(page) == []
 
@@ -176,9 +191,19 @@ def test_a_sap_proven_after_the_lock_fails_in_both(bundle_of, client, page, tmp_
     node = in_node(bundle.zip, bundle.rpc, bundle.identity)
     assert node["json"] == cli and decisions(node["json"]) == decisions(cli)
     assert node["text"] == cli_text.rstrip("\n")
-    chromium = in_chromium(page, saved_page(client, tmp_path), bundle.zip, bundle.rpc)
+    chromium = in_chromium(page, saved_page(client, tmp_path).as_uri(), bundle.zip, bundle.rpc)
     assert_the_page_shows(chromium, cli, cli_text)
     assert chromium["shown"]["summary"].startswith("FAIL")
+
+
+def test_the_servers_verify_page_takes_the_zip_too(bundle_of, live_server, page):
+    """/verify (the page's modules served, the notary's identity fetched to pin)."""
+    bundle = bundle_of([["protocol", "SAP"], ["lock"], ["results"]])
+    cli = json.loads(in_cli(bundle, "--json", check_exit=0))
+    cli_text = in_cli(bundle, check_exit=0)
+    assert_the_page_shows(in_chromium(page, f"{live_server}/verify", bundle.zip, bundle.rpc),
+                          cli, cli_text)
+    assert "Pinned to this notary" in page.inner_text("#notary-status")
 
 
 # --- zips the page refuses, or whose entries it cannot use ------------------------------------
