@@ -20,12 +20,12 @@ function anchorJson({ name, type, state, provenTime, pinned, summary, steps, ren
 
 /** One receipt's outcome: read from its text as a file, then verified against the node
  *  (pinned to the notary's identity when the options hold its document). */
-async function outcome(rv, text, { notaryDocument, ...options }, rpcUrl) {
+async function outcome(rv, text, { notaryDocument, ...options }, rpcUrl, anchors) {
   const notary = notaryDocument ? rv.parseIdentity(notaryDocument, "the identity document") : null;
   let result;
   try {
     const receipt = await rv.readReceiptFile(new Blob([text]));
-    result = await rv.verifyReceipt(receipt, { ...options, notary, rpcUrls: [rpcUrl] });
+    result = await rv.verifyReceipt(receipt, { ...options, notary, rpcUrls: [rpcUrl], anchors });
   } catch (error) {
     if (error instanceof rv.ReceiptError) return unusable(error);
     throw error;
@@ -42,9 +42,11 @@ async function outcome(rv, text, { notaryDocument, ...options }, rpcUrl) {
   };
 }
 
-/** `entries`: [{name, text, options}]; the outcomes by name. */
-export async function verifyCorpus(rv, entries, rpcUrl) {
+/** `entries`: [{name, text, options}]; the outcomes by name. `shared`: one anchor cache for
+ *  every entry, as one `trialnotary verify` (or timeline) run keeps one. */
+export async function verifyCorpus(rv, entries, rpcUrl, shared = false) {
   const outcomes = {};
-  for (const { name, text, options } of entries) outcomes[name] = await outcome(rv, text, options, rpcUrl);
+  const anchors = shared ? new Map() : undefined;
+  for (const { name, text, options } of entries) outcomes[name] = await outcome(rv, text, options, rpcUrl, anchors);
   return outcomes;
 }

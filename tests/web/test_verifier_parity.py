@@ -94,6 +94,13 @@ def test_node_gives_the_clis_verdicts(corpus_chain, cli):
     assert_same(in_node(corpus_input(node.url)), cli)
 
 
+def test_one_anchor_cache_over_the_whole_corpus_changes_no_verdict(corpus_chain, cli):
+    """As the timeline verifies a zip (static/js/timeline.js): each anchor, routing and
+    notBefore block checked once for every receipt that shares it, the same answers."""
+    node, _ = corpus_chain
+    assert_same(in_node({**corpus_input(node.url), "shared": True}), cli)
+
+
 class _TreeFiles(SimpleHTTPRequestHandler):
     """The page, and the project's static files and the runner, as a server serves them."""
 

@@ -5,4 +5,4 @@ import { loadVerifier, readInput } from "./node-verifier.mjs";
 
 const input = await readInput();
 const rv = await loadVerifier(input.facts);
-process.stdout.write(JSON.stringify(await verifyCorpus(rv, input.entries, input.rpcUrl)));
+process.stdout.write(JSON.stringify(await verifyCorpus(rv, input.entries, input.rpcUrl, input.shared ?? false)));

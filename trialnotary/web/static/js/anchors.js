@@ -17,7 +17,7 @@ import {
   ANCHOR_TYPE, DEFAULT_RPC_URLS, EXIT, FAILED, Node, NodeUnreachable,
   PIN_HINT, REQUIRE_ALL, TIMESTAMP_TYPE, UNCHECKED, UNCHECKED_NOTE, VERIFIED, canonicalRecordBytes,
   chainLabel, chainName, chainSteps, defaultConfirmations, firstVerdict, foldProof, missingRequired,
-  note, notaryJson, notaryStep, parseConfirmations, quotedNames, readableTime, short, step,
+  note, notaryJson, notaryStep, once, parseConfirmations, quotedNames, readableTime, short, step,
   whatIsProven,
 } from "./receipt-verify.js";
 
@@ -131,9 +131,11 @@ async function checkEthData(entry, claims, rollup, run, notes) {
   const need = parseConfirmations(run.confirmations ?? defaultConfirmations(entry.chainId));
   const [urls, noNode] = run.routing.urlsFor(entry.chainId);
   if (urls.length) run.chainsUsed.add(entry.chainId);
-  const proof = entry.evidence === null ? null : checkEvidence(claims);
-  const asked = { need, pinned: run.pinned, proven: proof?.proven ?? null };
-  const found = await chainSteps(urls, claims, asked, run.timeoutMs, () => {}, noNode);
+  const { proof, found } = await once(run.anchors, ["anchor", entry, claims.root, need, run.pinned, urls, noNode], async () => {
+    const proven = entry.evidence === null ? null : checkEvidence(claims);
+    const asked = { need, pinned: run.pinned, proven: proven?.proven ?? null };
+    return { proof: proven, found: await chainSteps(urls, claims, asked, run.timeoutMs, () => {}, noNode) };
+  });
   for (const nodeNote of found.nodes) if (!notes.has(nodeNote.url)) notes.set(nodeNote.url, nodeNote);
   const chain = found.steps;
   const seen = { blockTime: found.seen.blockTime ?? null, sender: found.seen.sender ?? null };
@@ -279,10 +281,10 @@ function severalVerdict({ claims, offline, results, proving, required, originPin
  * naming its `anchor`, `anchors` with each anchor's state, time, pin and steps).
  */
 export async function verifySeveral(claims, offline, wrongFile, options) {
-  const { rpcUrls = null, notary = null, pinned, required, emit, timeoutMs } = options;
+  const { rpcUrls = null, notary = null, pinned, required, emit, timeoutMs, anchors = null } = options;
   const run = {
-    routing: await new Routing(rpcUrls, timeoutMs).route(), confirmations: options.confirmations ?? null,
-    pinned, notary, timeoutMs, chainsUsed: new Set(),
+    routing: await once(anchors, ["routing", rpcUrls], () => new Routing(rpcUrls, timeoutMs).route()),
+    confirmations: options.confirmations ?? null, pinned, notary, timeoutMs, chainsUsed: new Set(), anchors,
   };
   const notes = new Map();
   const results = [];
