@@ -544,14 +544,25 @@ async function verify(receipt, options, file) {
   return result;
 }
 
-/** Run one verification from a receipt source (the given receipt, or a lookup). */
-async function run(getReceipt) {
+/** `work(options)` with the form's options, Verify disabled meanwhile; nothing while another
+ *  run goes on or when an option is wrong. */
+async function whileBusy(work) {
   if (state.busy) return;
   const options = readOptions();
   if (!options) return;
   state.busy = true;
   $("verify-button").disabled = true;
   try {
+    await work(options);
+  } finally {
+    state.busy = false;
+    $("verify-button").disabled = false;
+  }
+}
+
+/** Run one verification from a receipt source (the given receipt, or a lookup). */
+async function run(getReceipt) {
+  return whileBusy(async (options) => {
     const receipt = await getReceipt();
     if (!receipt) return;
     $("choose").hidden = true;
@@ -561,14 +572,11 @@ async function run(getReceipt) {
     await verify(receipt, options, file);
     $("result").scrollIntoView?.({ block: "start" });
     $("result").focus({ preventScroll: true });
-  } catch (error) {
+  }).catch((error) => {
     if (error.name === "AbortError") say("Hashing cancelled.");
     else if (error instanceof ReceiptError) say(`Not a usable receipt: ${error.message}`, "error");
     else say(`Something went wrong: ${error.message}`, "error");
-  } finally {
-    state.busy = false;
-    $("verify-button").disabled = false;
-  }
+  });
 }
 
 async function onSubmit(event) {
@@ -595,18 +603,13 @@ async function onSubmit(event) {
 
 /** Verify every receipt of the zip and show the timeline and its checks. */
 async function runTimeline(bundle) {
-  if (state.busy) return;
-  const options = readOptions();
-  if (!options) return;
-  state.busy = true;
-  $("verify-button").disabled = true;
   const status = $("timeline-status");
-  $("result").hidden = true;
-  $("timeline").hidden = false;
-  for (const id of ["timeline-verdict", "timeline-checks"]) $(id).replaceChildren();
-  $("timeline-entries").tBodies[0].replaceChildren();
-  $("timeline-json").hidden = true;
-  try {
+  return whileBusy(async (options) => {
+    $("result").hidden = true;
+    $("timeline").hidden = false;
+    for (const id of ["timeline-verdict", "timeline-checks"]) $(id).replaceChildren();
+    $("timeline-entries").tBodies[0].replaceChildren();
+    $("timeline-json").hidden = true;
     status.textContent = `Reading ${bundle.name}…`;
     const read = await readBundle(bundle, bundle.name);
     const first = read.find((item) => item.receipt)?.receipt;
@@ -621,15 +624,12 @@ async function runTimeline(bundle) {
     status.textContent = `${given.length} receipts of ${bundle.name} verified.`;
     showTimeline(answer);
     $("timeline").focus({ preventScroll: true });
-  } catch (error) {
+  }).catch((error) => {
     $("timeline").hidden = true;
     status.textContent = "";
     if (error instanceof BundleError) say(`Not a usable receipts zip: ${error.message}`, "error");
     else say(`Something went wrong: ${error.message}`, "error");
-  } finally {
-    state.busy = false;
-    $("verify-button").disabled = false;
-  }
+  });
 }
 
 function showTimeline(answer) {
