@@ -263,3 +263,44 @@ def test_the_registration_page_escapes_the_manifestation(app, client, site_token
     html = client.get(f"/r/{signed['id']}").get_data(as_text=True)
     assert_shown_escaped(html, name, where="the registration page")
     assert page_of(client.get(f"/r/{signed['id']}")).find("table", id="sign-offs")
+
+
+def test_the_manifestation_is_on_the_printouts_and_in_the_reports(app, client, signer,
+                                                                  site_token, anvil,
+                                                                  monkeypatch):
+    """§11.50(b): on the printable page and the PDF of the signed registration and of the
+    sign-off itself, and in the trial's report (HTML, CSV, JSON)."""
+    import csv
+    import io
+
+    from tests.web.test_reports import page_count, pdf_strings
+    from trialnotary.web.documents import pdf as plumbing
+
+    monkeypatch.setattr(plumbing, "COMPRESS", False)
+
+    signed = _register(client, site_token)
+    assert _sign(signer, signed["id"], "reviewed").status_code == 302
+    anchor_and_confirm(app, anvil)
+    sign_off = _the_sign_off(app, client, signed["id"])
+    for registration_id in (signed["id"], sign_off["id"]):
+        printed = client.get(f"/r/{registration_id}/print").get_data(as_text=True)
+        assert NAME in printed and sign_off["signOff"]["signedAt"] in printed
+        pdf = client.get(f"/r/{registration_id}/receipt.pdf")
+        assert pdf.status_code == 200
+        text = " ".join(pdf_strings(pdf.data))
+        assert NAME in text and "reviewed" in text
+        assert page_count(pdf.data) == 1
+    add_person(engine_of(app), "sponsor@example.org", "sponsor", trials=[TRIAL])
+    sponsor = app.test_client()
+    signed_in(sponsor, "sponsor@example.org")
+    html = sponsor.get(f"/trials/{TRIAL}/report").get_data(as_text=True)
+    assert f"reviewed by {NAME} (coordinator)" in html
+    rows = list(csv.DictReader(io.StringIO(
+        sponsor.get(f"/trials/{TRIAL}/report.csv").get_data(as_text=True))))
+    signed_row = next(row for row in rows if row["id"] == sign_off["id"])
+    assert json.loads(signed_row["signOff"]) == sign_off["signOff"]
+    assert next(row for row in rows if row["id"] == signed["id"])["signOff"] == ""
+    report = sponsor.get(f"/trials/{TRIAL}/report.json").get_json()
+    by_id = {row["id"]: row for row in report["registrations"]}
+    assert by_id[sign_off["id"]]["signOff"] == sign_off["signOff"]
+    assert by_id[signed["id"]]["signOff"] is None

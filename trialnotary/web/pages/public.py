@@ -149,12 +149,16 @@ def registration_page(view: dict, *, sign_error: str | None = None, status: int 
                            qr=qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), kinds=KIND_LABELS,
                            explorer=_explorer(view),
-                           sign_offs=registrations.sign_offs_of(session, [view["id"]])
-                           .get(view["id"], []),
+                           sign_offs=_sign_offs(view["id"]),
                            signed=signed, meanings=SIGN_OFF_MEANINGS,
                            can_sign=record["kind"] != SIGN_OFF_KIND
                            and signoffs.may_sign(principal, record),
                            sign_error=sign_error), status
+
+
+def _sign_offs(registration_id: str) -> list[dict]:
+    """The registration's sign-offs (status views), oldest first."""
+    return registrations.sign_offs_of(db_session(), [registration_id]).get(registration_id, [])
 
 
 def _explorer(view: dict) -> str | None:
@@ -173,6 +177,7 @@ def _receipt_or_404(registration_id: str) -> tuple[dict, dict]:
 def registration_print(registration_id: str):
     view, receipt = _receipt_or_404(registration_id)
     return render_template("receipt_print.html", view=view, receipt=receipt,
+                           sign_offs=_sign_offs(view["id"]),
                            qr=qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), explorer=_explorer(view),
                            chain_label=_chain_label(receipt))
@@ -186,7 +191,8 @@ def registration_pdf(registration_id: str):
         flash("The receipt exists once the anchor is confirmed; this one is "
               f"{view['status']}.", "info")
         return redirect(url_for("web.registration", registration_id=view["id"]))
-    pdf = receipt_pdf(receipt, public_url=public_url(view["id"]), explorer_url=_explorer(view))
+    pdf = receipt_pdf(receipt, public_url=public_url(view["id"]), explorer_url=_explorer(view),
+                      sign_offs=[sign_off["record"] for sign_off in _sign_offs(view["id"])])
     name = receipt_filename(view["record"]["trial"], view["record"]["dataset"],
                             view["id"]).removesuffix(".json") + ".pdf"
     return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=name)
