@@ -66,7 +66,8 @@ def test_the_randomisation_rule_is_judged_per_site():
 
 def test_absent_kinds_are_not_applicable_and_fail_nothing():
     timeline = build([verified("sap", "SAP", "10:00:00")])
-    assert [check.ok for check in timeline.checks] == [None] * 4 and timeline.rules_hold
+    # the four rules, and the sign-offs' check (no sign-off given)
+    assert [check.ok for check in timeline.checks] == [None] * 5 and timeline.rules_hold
     assert timeline.checks[1].detail == "n/a: no unblinding among the receipts given"
 
 
@@ -92,3 +93,26 @@ def test_a_version_whose_predecessor_is_not_given_starts_its_chain():
 def test_durations_read_from_their_largest_unit():
     assert [duration(s) for s in (0, 59, 3600, 90061, -61)] == [
         "0s", "59s", "1h 00m 00s", "1d 01h 01m 01s", "1m 01s"]
+
+
+def _sign_off(signed: Verified, proven: str, *, leaf: str | None = None) -> Verified:
+    from trialnotary.proof.receipt import record_leaf
+
+    sign_off = verified("sign-off", f"sign-off of {signed.record['dataset']}", proven)
+    sign_off.record["signOff"] = {"signs": signed.record["id"],
+                                  "signsLeaf": leaf or record_leaf(signed.record).hex()}
+    return sign_off
+
+
+def test_a_sign_off_is_attached_to_the_registration_it_signs():
+    sap = verified("sap", "SAP", "10:00:00")
+    sign_off, moved = _sign_off(sap, "10:05:00"), _sign_off(sap, "10:06:00", leaf="00" * 32)
+    elsewhere = _sign_off(verified("protocol", "P", "09:00:00"), "10:07:00")
+    timeline = build([sap, sign_off, moved, elsewhere])
+    entries = {entry.id: entry.to_json() for entry in timeline.entries}
+    assert entries[sap.record["id"]]["signOffs"] == [sign_off.record["id"], moved.record["id"]]
+    assert entries[sign_off.record["id"]]["signs"] == sap.record["id"]
+    checks = [check for check in timeline.checks if check.rule.name.startswith("sign-offs")]
+    assert [check.ok for check in checks] == [True, False, None]
+    assert "not its leaf" in checks[1].detail and not timeline.rules_hold
+    assert "not among the receipts given" in checks[2].detail

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from trialnotary.proof.receipt import record_leaf
+
 SAP, PROTOCOL, DATASET = "sap", "protocol", "dataset"
 DATABASE_LOCK, UNBLINDING = "database-lock", "unblinding"
 RANDOMISATION_LIST, ANALYSIS_RESULTS = "randomisation-list", "analysis-results"
@@ -73,6 +75,14 @@ RULES = (
 )
 
 
+#: Sign-offs (docs/receipt.md, "Sign-offs") are judged apart: each names a registration given.
+SIGN_OFF = "sign-off"
+SIGNS = Rule("sign-offs-sign-registrations-given", SIGN_OFF, "", False, False,
+             "every sign-off given signs a registration given, with its leaf",
+             "the signature names exactly that record (its id and its leaf)",
+             "that the record has no other sign-off whose receipt is not given")
+
+
 @dataclass(frozen=True)
 class Verified:
     """One receipt as the verifier left it: its record (``None`` for a plain Chainpoint
@@ -98,6 +108,13 @@ class Entry:
     versions: int = 1
     superseded_by: str | None = None
     predecessor_missing: bool = False
+    sign_offs: list[str] = field(default_factory=list)
+
+    @property
+    def signs(self) -> str | None:
+        """The id a sign-off's ``signOff`` names."""
+        sign_off = self.field("signOff")
+        return sign_off.get("signs") if isinstance(sign_off, dict) else None
 
     def field(self, key: str):
         return (self.verified.record or {}).get(key)
@@ -136,6 +153,8 @@ class Entry:
                              "versions": self.versions, "supersededBy": self.superseded_by,
                              "final": self.final,
                              "predecessorMissing": self.predecessor_missing},
+            **({"signs": self.signs} if self.kind == SIGN_OFF else {}),
+            **({"signOffs": self.sign_offs} if self.sign_offs else {}),
         }
 
 
@@ -189,7 +208,34 @@ def build(receipts: Iterable[Verified]) -> Timeline:
     entries = [Entry(verified) for verified in receipts]
     _link_versions(entries)
     entries.sort(key=_proven_order)
-    return Timeline(entries, judge(entries))
+    by_id = {entry.id: entry for entry in entries if entry.id is not None}
+    for entry in entries:
+        if entry.signs in by_id:
+            by_id[entry.signs].sign_offs.append(entry.id)
+    return Timeline(entries, judge(entries) + _judge_sign_offs(entries, by_id))
+
+
+def _judge_sign_offs(entries: list[Entry], by_id: dict[str, Entry]) -> list[Check]:
+    """One check per sign-off: the registration it signs is given, with its leaf."""
+    checks = []
+    for entry in (entry for entry in entries if entry.kind == SIGN_OFF):
+        signed, leaf = by_id.get(entry.signs), (entry.field("signOff") or {}).get("signsLeaf")
+        if signed is None:
+            checks.append(Check(SIGNS, None, f"{entry.label()} signs {entry.signs}, which is "
+                                             "not among the receipts given", later=entry))
+            continue
+        held = _leaf_hex(signed.verified.record) == leaf
+        checks.append(Check(SIGNS, held, f"{entry.label()} signs {signed.label()}"
+                            + ("" if held else f", but names leaf {leaf}, not its leaf"),
+                            signed, entry))
+    return checks or [Check(SIGNS, None, "n/a: no sign-off among the receipts given")]
+
+
+def _leaf_hex(record: dict | None) -> str | None:
+    try:
+        return record_leaf(record).hex() if record is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _proven_order(entry: Entry) -> tuple:
