@@ -40,6 +40,7 @@ from tests.conftest import Anvil
 from tests.proof.anchored import NOTARY, OTHER, REVERTS, evidence_of, identity_of
 from trialnotary.notary.merkle import NODE, build_levels, proof_from_levels, root_of
 from trialnotary.proof.receipt import anchor_entry, build_receipt, record_leaf, written_record
+from trialnotary.proof.signoff import sign_off_digest
 from trialnotary.proof.verify.anchors import evidence_digest
 from trialnotary.proof.verify.claims import Anchor
 
@@ -158,6 +159,31 @@ def not_before_tree(anchors: dict) -> Tree:
     return Tree.of([record_leaf(record) for record in not_before_records(anchors)])
 
 
+def sign_off_records(anchors: dict) -> list[dict]:
+    """A batch of sign-offs of the corpus batch's leaf 2 (docs/receipt.md, "Sign-offs"), each
+    made after the batch's block: a genuine one, one whose sha256 is not its signOff's
+    digest, and one signed after the time its anchor proves."""
+    block = anchors["batch"]
+    not_before = {"chainId": block["chain_id"], "blockNumber": block["block_number"],
+                  "blockHash": block["block_hash"]}
+
+    def sign_off(index: int, signed_at: str, digest=sign_off_digest) -> dict:
+        manifestation = {"signs": RECORDS[2]["id"], "signsLeaf": BATCH.node(0, 2).hex(),
+                         "name": "Dr. Ada Lovelace", "role": "sponsor", "meaning": "approved",
+                         "signedAt": signed_at}
+        return written_record({
+            **corpus_record(index), "kind": "sign-off", "dataset": "sign-off: approved: DS2",
+            "sha256": digest(manifestation), "sizeBytes": None, "filename": None,
+            "submittedAt": signed_at, "notBefore": not_before, "signOff": manifestation})
+    return [sign_off(20, "2026-11-18T11:08:00.000Z"),
+            sign_off(21, "2026-11-18T11:08:00.000Z", lambda m: "0" * 64),
+            sign_off(22, "2026-11-18T11:30:00.000Z")]
+
+
+def sign_off_tree(anchors: dict) -> Tree:
+    return Tree.of([record_leaf(record) for record in sign_off_records(anchors)])
+
+
 def _flip_last_digit(hex_value: str) -> str:
     return hex_value[:-1] + ("1" if hex_value[-1] == "0" else "0")
 
@@ -184,6 +210,8 @@ SCRIPT: dict[str, Send] = {
     "not-before": Send(NOTARY, lambda anchors: "0x" + not_before_tree(anchors).root.hex()),
     "not-before-again": Send(NOTARY,
                              lambda anchors: "0x" + not_before_tree(anchors).root.hex()),
+    # --- sign-offs -----------------------------------------------------------------------------
+    "sign-off": Send(NOTARY, lambda anchors: "0x" + sign_off_tree(anchors).root.hex()),
 }
 
 
@@ -263,6 +291,33 @@ def _made_after(index: int, change: Callable[[dict], None] | None = None,
             receipt["anchors"] = [entry_of(anchors, label, name) for label, name in on]
         return text(receipt)
     return build
+
+
+def _signed(index: int, change: Callable[[dict], None] | None = None) -> Callable[[dict], str]:
+    """A builder: the version 2 receipt of leaf ``index`` of :func:`sign_off_records`'s
+    batch; its record then changed in place by ``change``, if given."""
+    def build(anchors: dict) -> str:
+        records = sign_off_records(anchors)
+        tree = Tree.of([record_leaf(record) for record in records])
+        receipt = build_receipt(
+            record=records[index], leaf=tree.node(0, index), root=tree.root,
+            proof=tree.proof(index), anchor=_anchor_fields(anchors["sign-off"], 2),
+            batch={"id": 9, "leaf_index": index, "leaf_count": len(records),
+                   "sealed_at": "2026-11-18T11:09:00.000Z"}, notary=ISSUER)
+        if change is not None:
+            change(receipt["trialnotary"]["record"])
+        return text(receipt)
+    return build
+
+
+def _signs_another(record: dict) -> None:
+    """The sign-off copied onto another registration: ``signs`` names leaf 3's record."""
+    record["signOff"]["signs"] = RECORDS[3]["id"]
+
+
+def _signs_another_rehashed(record: dict) -> None:
+    _signs_another(record)
+    record["sha256"] = sign_off_digest(record["signOff"])
 
 
 def _anchor_fields(anchor: dict, version: int) -> dict:
@@ -655,6 +710,15 @@ ENTRIES: dict[str, Entry] = {
         _made_after(0, lambda nb: nb.update(blockTime="2026-11-18T11:06:52Z")),
         "trialnotary.record.notBefore must be an object of exactly blockHash, blockNumber "
         "and chainId"),
+    "sign-off": Entry(_signed(0), "verified-no-file", 3),
+    "sign-off-pinned": Entry(_signed(0), "verified-no-file", 0,
+                             options={"notary": "identity.json"}),
+    "sign-off-copied-onto-another-registration": _failed(_signed(0, _signs_another), "leaf"),
+    "sign-off-copied-and-rehashed": _failed(_signed(0, _signs_another_rehashed), "leaf"),
+    "sign-off-digest-not-its-manifestation": _failed(_signed(1), "sign-off"),
+    "sign-off-signed-after-the-proven-time": _failed(_signed(2), "sign-off"),
+    "sign-off-without-its-manifestation": _failed(
+        _signed(0, lambda record: record.pop("signOff")), "leaf"),
     "several-time-stamp-token-not-base64": _unusable(
         several(_on_chain("batch", "local"),
                 lambda a: {"type": "RFC3161", "name": "tsa", "token": "MAA",

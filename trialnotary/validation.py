@@ -10,13 +10,15 @@ from typing import Any
 
 from trialnotary.errors import TrialnotaryError
 from trialnotary.proof.facts import (
-    KINDS,
+    KINDS,  # noqa: F401  (every kind a record may hold: the lists filter by it)
     MAX_DATASET_CHARS,
     MAX_FILENAME_CHARS,
     MAX_REASON_CHARS,
     MAX_SIZE_BYTES,
     MAX_TRIAL_CHARS,
     NOT_BEFORE_KEYS,
+    REGISTRABLE_KINDS,
+    SIGN_OFF_KIND,
 )
 
 TRIAL_PATTERNS = {
@@ -196,6 +198,12 @@ def _whole_number(value: Any, field: str, *, least: int) -> None:
         raise ValidationError(field, f"must be an integer from {least} to {MAX_SIZE_BYTES}")
 
 
+#: Why a registration of kind ``sign-off`` is refused: the manifestation is the notary's to
+#: write, after the signer re-entered their password (docs/receipt.md, "Sign-offs").
+SIGN_OFF_REFUSED = (f"cannot be {SIGN_OFF_KIND}: a sign-off is made only by signing a "
+                    "registration on its page, with your password")
+
+
 def validate_registration(data: Any, prefix: str = "") -> dict:
     """A normalised registration request (record keys, less ``id`` and ``submittedAt``),
     plus ``reason`` when a correction says why (it goes to the audit trail, not the record).
@@ -204,6 +212,9 @@ def validate_registration(data: Any, prefix: str = "") -> dict:
     """
     if not isinstance(data, dict):
         raise ValidationError(prefix.rstrip(".") or None, "must be a JSON object")
+    if "signOff" in data:
+        raise ValidationError(prefix + "signOff", "is the notary's to write: "
+                              + SIGN_OFF_REFUSED.removeprefix("cannot be sign-off: "))
     unknown = sorted(set(data) - REGISTRATION_FIELDS)
     if unknown:
         raise ValidationError(prefix + unknown[0], "is not a known field")
@@ -211,8 +222,10 @@ def validate_registration(data: Any, prefix: str = "") -> dict:
         if required not in data:
             raise ValidationError(prefix + required, "is required")
     kind = data.get("kind", "dataset")
-    if kind not in KINDS:
-        raise ValidationError(prefix + "kind", f"must be one of {', '.join(KINDS)}")
+    if kind == SIGN_OFF_KIND:
+        raise ValidationError(prefix + "kind", SIGN_OFF_REFUSED)
+    if kind not in REGISTRABLE_KINDS:
+        raise ValidationError(prefix + "kind", f"must be one of {', '.join(REGISTRABLE_KINDS)}")
     supersedes = data.get("supersedes")
     item = {
         "trial": normalize_trial_id(data["trial"], protocol_id=True, field=prefix + "trial"),

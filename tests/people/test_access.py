@@ -85,6 +85,8 @@ EXPECTED = {
     "web.newer_registrations GET":     "L    A     D     A     L     L     L",
     "web.site_receipts GET":           "L    A     D     A     L     L     L",
     "web.upload_receipts POST":        "L    A     D     A     L     L     L",
+    # -- whoever may read the registration signs it (its site's, its trial's, admins) --
+    "web.sign_registration POST":      "L    A     A/D   A/D   L     L     L",
     "web.create_site_token POST":      "L    A     D     A/D   L     L     L",
     "web.revoke_site_token POST":      "L    A     D     A/H   L     L     L",
     # -- sponsors (and admins) -------------------------------------------------------
@@ -224,10 +226,11 @@ def world(request, tmp_path_factory, anvil):
             site_tokens = {site: sites.create_token(session, site) for site in (S1, S2)}
             session.commit()
         user_ids = {
-            "admin": add_person(engine, PEOPLE["admin"], "admin"),
-            "sponsor": add_person(engine, PEOPLE["sponsor"], "sponsor", trials=[T1]),
+            "admin": add_person(engine, PEOPLE["admin"], "admin", name="Admin"),
+            "sponsor": add_person(engine, PEOPLE["sponsor"], "sponsor", trials=[T1],
+                                  name="Sponsor"),
             "coordinator": add_person(engine, PEOPLE["coordinator"], "coordinator",
-                                      sites=[S1]),
+                                      sites=[S1], name="Coordinator"),
             "victim": add_person(engine, "victim@example.org", "coordinator"),
         }
         with write_session(engine) as session:
@@ -377,6 +380,19 @@ def _registered_already(w: World, who: str, scope: str) -> Req:
 @post("web.upload_receipts POST")
 def _upload_receipts(w: World, who: str, scope: str) -> Req:
     return Req("POST", "/registrations/receipts.zip", json={"ids": [w.registrations[S1]["id"]]})
+
+
+#: Each principal signs with a meaning of its own: nobody signs a registration with one
+#: meaning twice, and the matrix asks each once per scope.
+MEANING = {"admin": "approved", "sponsor": "reviewed", "coordinator": "authored"}
+
+
+@post("web.sign_registration POST", scoped=True)
+def _sign_registration(w: World, who: str, scope: str) -> Req:
+    signed = w.registrations[_other_site(scope)]["id"]
+    return Req("POST", f"/r/{signed}/sign", ok=302,
+               form={"meaning": MEANING.get(who, "locked"), "password": PASSWORD},
+               probe=w.probe("SELECT count(*) FROM submission WHERE signs = :s", s=signed))
 
 
 @post("web.create_site_token POST", scoped=True)

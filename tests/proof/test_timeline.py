@@ -78,7 +78,8 @@ def test_the_randomisation_rule_is_judged_per_site():
 
 def test_absent_kinds_are_not_applicable_and_fail_nothing():
     timeline = build([verified("sap", "SAP", "10:00:00")])
-    assert [check.ok for check in timeline.checks] == [None] * 4 and timeline.rules_hold
+    # the four rules, and the sign-offs' check (no sign-off given)
+    assert [check.ok for check in timeline.checks] == [None] * 5 and timeline.rules_hold
     assert timeline.checks[1].detail == "n/a: no unblinding among the receipts given"
 
 
@@ -120,3 +121,26 @@ def test_an_entry_whose_not_before_passed_carries_its_interval():
     assert answers["list.receipt.json"]["madeAfter"] == made_after
     assert answers["forged.receipt.json"]["madeAfter"] is None
     assert "madeAfter" not in answers["SAP.receipt.json"]
+
+
+def _sign_off(signed: Verified, proven: str, *, leaf: str | None = None) -> Verified:
+    from trialnotary.proof.receipt import record_leaf
+
+    sign_off = verified("sign-off", f"sign-off of {signed.record['dataset']}", proven)
+    sign_off.record["signOff"] = {"signs": signed.record["id"],
+                                  "signsLeaf": leaf or record_leaf(signed.record).hex()}
+    return sign_off
+
+
+def test_a_sign_off_is_attached_to_the_registration_it_signs():
+    sap = verified("sap", "SAP", "10:00:00")
+    sign_off, moved = _sign_off(sap, "10:05:00"), _sign_off(sap, "10:06:00", leaf="00" * 32)
+    elsewhere = _sign_off(verified("protocol", "P", "09:00:00"), "10:07:00")
+    timeline = build([sap, sign_off, moved, elsewhere])
+    entries = {entry.id: entry.to_json() for entry in timeline.entries}
+    assert entries[sap.record["id"]]["signOffs"] == [sign_off.record["id"], moved.record["id"]]
+    assert entries[sign_off.record["id"]]["signs"] == sap.record["id"]
+    checks = [check for check in timeline.checks if check.rule.name.startswith("sign-offs")]
+    assert [check.ok for check in checks] == [True, False, None]
+    assert "not its leaf" in checks[1].detail and not timeline.rules_hold
+    assert "not among the receipts given" in checks[2].detail

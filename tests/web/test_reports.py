@@ -87,6 +87,7 @@ def make_row(index: int, **fields) -> dict:
         "txHash": "0x" + hashlib.sha256(f"tx {index // 100}".encode()).hexdigest(),
         "chainId": 11155111, "blockNumber": 7_654_321 + index // 100,
         "blockTime": "2026-11-23T19:00:12Z", "supersededBy": None, "supersededReason": None,
+        "signOff": None,
     }
     return row | fields
 

@@ -231,7 +231,7 @@ def test_a_superseded_registration_says_so_everywhere(web):
         assert "superseded by" in html and _links_to(html, fix["id"]), path
     rows = {row["id"]: row for row in csv.DictReader(io.StringIO(
         sponsor.get(f"/trials/{TRIAL}/report.csv").get_data(as_text=True)))}
-    assert list(rows[first["id"]])[-2:] == ["supersededBy", "supersededReason"]
+    assert list(rows[first["id"]])[-3:] == ["supersededBy", "supersededReason", "signOff"]
     assert rows[first["id"]]["supersededBy"] == fix["id"]
     assert rows[first["id"]]["supersededReason"] == REASON
     assert rows[fix["id"]]["supersededBy"] == "" and rows[fix["id"]]["reason"] == REASON

@@ -125,3 +125,37 @@ class TsaMisconfigured(NotaryError, ConfigError):
     """The configured TSA cannot be used as it is: its replies are not time-stamp replies
     the library reads, or its tokens do not verify against the configured certificate
     authority. The message names the URL and says what is wrong."""
+
+
+# --- refusals of a sign-off ------------------------------------------------------------
+
+class UnknownRegistration(RegistrationRefused):
+    """No registration has the id to sign."""
+
+    field = "id"
+    message = "no registration has this id"
+
+
+class WrongPassword(RegistrationRefused):
+    """The password re-entered at signing is not the signer's (21 CFR Part 11 §11.200):
+    nothing is signed, and the failure counts as a failed sign-in."""
+
+    field = "password"
+    message = "the password is not yours: nothing was signed"
+
+
+class SigningThrottled(RegistrationRefused):
+    """Too many failed passwords from this client: it must wait until ``retry_at``."""
+
+    field = "password"
+    message = "too many wrong passwords: nothing was signed; try again later"
+
+    def __init__(self, retry_at):
+        super().__init__()
+        self.retry_at = retry_at
+
+
+class AlreadySigned(RegistrationRefused):
+    """The signer signed this registration with this meaning before."""
+
+    field = "meaning"

@@ -13,27 +13,29 @@ from sqlmodel import Field, SQLModel
 from trialnotary.db import UtcDateTime, utcnow
 from trialnotary.notary.states import AnchorState, BatchState
 from trialnotary.people import models as _people  # noqa: F401  (the tables referred to)
-from trialnotary.proof.receipt import RECORD_KEYS, canonical_json
+from trialnotary.proof.receipt import OPTIONAL_RECORD_KEYS, RECORD_KEYS, canonical_json
 
 # The columns of ``submission`` that hold the record, in the order of ``RECORD_KEYS``, then
-# ``not_before``: the record's optional ``notBefore`` as RFC 8785 JSON, or NULL.
+# one column for each of ``OPTIONAL_RECORD_KEYS``: its RFC 8785 JSON, or NULL.
+OPTIONAL_COLUMNS = ("not_before", "sign_off")
 RECORD_COLUMNS = ("id", "trial", "site", "kind", "dataset", "sha256", "size_bytes", "filename",
-                  "supersedes", "submitted_at", "not_before")
+                  "supersedes", "submitted_at", *OPTIONAL_COLUMNS)
 
 
 def record_of(values) -> dict:
-    """The record of the values of ``RECORD_COLUMNS``, ``notBefore`` only where stored."""
-    record = dict(zip(RECORD_KEYS, values[:-1], strict=True))
-    if values[-1] is not None:
-        record["notBefore"] = json.loads(values[-1])
+    """The record of the values of ``RECORD_COLUMNS``, each optional key only where stored."""
+    record = dict(zip(RECORD_KEYS, values[:len(RECORD_KEYS)], strict=True))
+    for key, stored in zip(OPTIONAL_RECORD_KEYS, values[len(RECORD_KEYS):], strict=True):
+        if stored is not None:
+            record[key] = json.loads(stored)
     return record
 
 
 def stored_values(record: dict) -> tuple:
     """The values of ``RECORD_COLUMNS`` that hold a record."""
-    not_before = record.get("notBefore")
     return (*(record[key] for key in RECORD_KEYS),
-            None if not_before is None else canonical_json(not_before).decode("ascii"))
+            *(None if record.get(key) is None else canonical_json(record[key]).decode("utf-8")
+              for key in OPTIONAL_RECORD_KEYS))
 
 
 class Batch(SQLModel, table=True):
@@ -73,7 +75,8 @@ class Registration(SQLModel, table=True):
     """A registration, never changed once stored. ``seq`` fixes the sealing order; ``id``
     is the public UUID4. Whether it is sealed, and where, is kept apart in the narrow
     ``pending`` and ``leaf_slot`` tables. A registration is superseded at most once: the
-    unique index on ``supersedes``. The table keeps its first name, ``submission``."""
+    unique index on ``supersedes``. A sign-off (proof/signoff.py) names the registration it
+    signs in ``signs``. The table keeps its first name, ``submission``."""
 
     __tablename__ = "submission"
 
@@ -90,6 +93,9 @@ class Registration(SQLModel, table=True):
     supersedes: str | None = Field(default=None, max_length=36)
     submitted_at: str = Field(max_length=24)
     not_before: str | None = Field(default=None, max_length=200)
+    # A sign-off's ``signOff`` (RFC 8785 JSON), and the id of the registration it signs.
+    sign_off: str | None = Field(default=None, sa_type=sa.Text)
+    signs: str | None = Field(default=None, max_length=36, index=True)
     leaf: bytes = Field(sa_type=sa.LargeBinary(32))
     token_id: int | None = Field(default=None, foreign_key="site_token.id")
     user_id: int | None = Field(default=None, foreign_key="app_user.id")

@@ -91,13 +91,15 @@ def _rows_query():
 
 def _row_view(registration: Registration, batch_id, leaf_index, state, tx_hash, chain_id,
               block_number, block_time, superseded_by, superseded_reason) -> dict:
+    record = registration.record()
     return {
-        **registration.record(), "status": registration_status(state),
+        **record, "status": registration_status(state),
         "reason": registration.reason,
         "batchId": batch_id, "leafIndex": leaf_index,
         "txHash": None if tx_hash is None else "0x" + tx_hash, "chainId": chain_id,
         "blockNumber": block_number, "blockTime": block_time,
         "supersededBy": superseded_by, "supersededReason": superseded_reason,
+        "signOff": record.get("signOff"),
     }
 
 

@@ -41,7 +41,8 @@ TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timeStampType"]
 #: The receipt record's keys, in the order the record is written.
 RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
 #: Keys a record holds only when given, after those (never as ``null``, so that records
-#: without them keep their leaves): ``notBefore``, a block the record was made after.
+#: without them keep their leaves): ``notBefore``, a block the record was made after;
+#: ``signOff``, the manifestation of a sign-off (see ``SIGN_OFF_KIND``).
 OPTIONAL_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["optionalRecordKeys"])
 #: The keys of ``notBefore``, each required, no other allowed.
 NOT_BEFORE_KEYS: tuple[str, ...] = tuple(_FACTS["notBeforeKeys"])
@@ -55,8 +56,24 @@ MILESTONE_KINDS: tuple[str, ...] = tuple(_FACTS["milestoneKinds"])
 #: ``perSite``, and its words (``statement``, ``proves``, ``cannotProve``).
 TIMELINE_RULES: tuple[MappingProxyType, ...] = tuple(
     MappingProxyType(rule) for rule in _FACTS["timelineRules"]["rules"])
+#: The words of the check each sign-off given gets (``name``, ``statement``, ``proves``,
+#: ``cannotProve``).
+TIMELINE_SIGN_OFF_RULE = MappingProxyType(_FACTS["timelineRules"]["signOffRule"])
 #: A timeline entry's state when its receipt cannot be used (no verdict was reached).
 TIMELINE_UNUSABLE: str = _FACTS["timelineRules"]["unusableState"]
+
+_SIGN_OFF = _FACTS["signOff"]
+#: The kind of a sign-off (21 CFR Part 11 §11.50, §11.70): a registration whose record's
+#: ``signOff`` names the registration it signs, and whose ``sha256`` is ``signOff``'s digest
+#: (proof/signoff.py). Made only by signing on the registration page, never registered.
+SIGN_OFF_KIND: str = _SIGN_OFF["kind"]
+#: The keys of ``signOff``, each required, no other allowed.
+SIGN_OFF_KEYS: tuple[str, ...] = tuple(_SIGN_OFF["keys"])
+#: What a signature means (§11.50(a)(3)), and the roles a signer may hold.
+SIGN_OFF_MEANINGS: tuple[str, ...] = tuple(_SIGN_OFF["meanings"])
+SIGN_OFF_ROLES: tuple[str, ...] = tuple(_SIGN_OFF["roles"])
+#: The kinds the API, the CLI and the register form offer: every kind but a sign-off.
+REGISTRABLE_KINDS: tuple[str, ...] = tuple(kind for kind in KINDS if kind != SIGN_OFF_KIND)
 
 #: The receipt's ``chain`` name of each public chain id; any other chain is the local one.
 CHAIN_NAMES = MappingProxyType({chain_id: name for name, chain_id in _FACTS["chains"].items()})
@@ -81,7 +98,7 @@ OPTIONAL_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["optional"])
 #: roll-up), ``tsa`` (an RFC 3161 time-stamp), ``renewal`` (an anchor of a retired chain).
 ANCHOR_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["anchor"])
 #: Steps on the record's own claims, after every anchor's, where they apply: ``not-before``
-#: (a record that names a block it was made after).
+#: (a record that names a block it was made after), ``sign-off`` (a sign-off's record).
 RECORD_STEPS: tuple[str, ...] = tuple(_FACTS["steps"]["record"])
 STEPS = OFFLINE_STEPS + CHAIN_STEPS + ORIGIN_STEPS + OPTIONAL_STEPS + ANCHOR_STEPS + RECORD_STEPS
 
@@ -123,6 +140,7 @@ MAX_TRIAL_CHARS: int = _LIMITS["trialChars"]
 MAX_DATASET_CHARS: int = _LIMITS["datasetChars"]
 MAX_FILENAME_CHARS: int = _LIMITS["filenameChars"]
 MAX_REASON_CHARS: int = _LIMITS["reasonChars"]
+MAX_SIGNER_NAME_CHARS: int = _LIMITS["signerNameChars"]
 
 
 def chain_name(chain_id: int) -> str:

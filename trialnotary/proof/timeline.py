@@ -24,7 +24,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from trialnotary.proof.facts import TIMELINE_RULES, TIMELINE_UNUSABLE
+from trialnotary.proof.facts import (
+    SIGN_OFF_KIND,
+    TIMELINE_RULES,
+    TIMELINE_SIGN_OFF_RULE,
+    TIMELINE_UNUSABLE,
+)
+from trialnotary.proof.receipt import record_leaf
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,15 @@ RULES = tuple(Rule(rule["name"], rule["earlier"], rule["later"], rule["finalOnly
               for rule in TIMELINE_RULES)
 #: The state of an entry whose receipt could not be read or parsed (no verdict was reached).
 UNUSABLE: str = TIMELINE_UNUSABLE
+
+
+#: Sign-offs (docs/receipt.md, "Sign-offs") are judged apart: each names a registration given.
+SIGN_OFF = SIGN_OFF_KIND
+#: How a sign-off check names an id or a leaf the sign-off does not give.
+NOTHING = "(none)"
+SIGNS = Rule(TIMELINE_SIGN_OFF_RULE["name"], SIGN_OFF, "", False, False,
+             TIMELINE_SIGN_OFF_RULE["statement"], TIMELINE_SIGN_OFF_RULE["proves"],
+             TIMELINE_SIGN_OFF_RULE["cannotProve"])
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,17 @@ class Entry:
     versions: int = 1
     superseded_by: str | None = None
     predecessor_missing: bool = False
+    sign_offs: list[str] = field(default_factory=list)
+
+    @property
+    def signs(self) -> str | None:
+        """The id a sign-off's ``signOff`` names (``None`` unless a string)."""
+        return self.sign_off_field("signs")
+
+    def sign_off_field(self, key: str) -> str | None:
+        sign_off = self.field("signOff")
+        value = sign_off.get(key) if isinstance(sign_off, dict) else None
+        return value if isinstance(value, str) else None
 
     def field(self, key: str):
         return (self.verified.record or {}).get(key)
@@ -118,6 +144,8 @@ class Entry:
                              "final": self.final,
                              "predecessorMissing": self.predecessor_missing},
             **({"madeAfter": self.verified.made_after} if "notBefore" in record else {}),
+            **({"signs": self.signs} if self.kind == SIGN_OFF else {}),
+            **({"signOffs": self.sign_offs} if self.sign_offs else {}),
         }
 
 
@@ -171,7 +199,34 @@ def build(receipts: Iterable[Verified]) -> Timeline:
     entries = [Entry(verified) for verified in receipts]
     _link_versions(entries)
     entries.sort(key=_proven_order)
-    return Timeline(entries, judge(entries))
+    by_id = {entry.id: entry for entry in entries if entry.id is not None}
+    for entry in entries:
+        if entry.signs in by_id:
+            by_id[entry.signs].sign_offs.append(entry.id)
+    return Timeline(entries, judge(entries) + _judge_sign_offs(entries, by_id))
+
+
+def _judge_sign_offs(entries: list[Entry], by_id: dict[str, Entry]) -> list[Check]:
+    """One check per sign-off: the registration it signs is given, with its leaf."""
+    checks = []
+    for entry in (entry for entry in entries if entry.kind == SIGN_OFF):
+        signed, leaf = by_id.get(entry.signs), entry.sign_off_field("signsLeaf")
+        if signed is None:
+            checks.append(Check(SIGNS, None, f"{entry.label()} signs {entry.signs or NOTHING}, "
+                                             "which is not among the receipts given", later=entry))
+            continue
+        held = leaf is not None and _leaf_hex(signed.verified.record) == leaf
+        checks.append(Check(SIGNS, held, f"{entry.label()} signs {signed.label()}"
+                            + ("" if held else f", but names leaf {leaf or NOTHING}, not its leaf"),
+                            signed, entry))
+    return checks or [Check(SIGNS, None, "n/a: no sign-off among the receipts given")]
+
+
+def _leaf_hex(record: dict | None) -> str | None:
+    try:
+        return record_leaf(record).hex() if record is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _proven_order(entry: Entry) -> tuple:

@@ -26,11 +26,17 @@ from trialnotary.proof.facts import (
     MAX_DATASET_CHARS,
     MAX_FILENAME_CHARS,
     MAX_REASON_CHARS,
+    MAX_SIGNER_NAME_CHARS,
     MAX_SIZE_BYTES,
     MAX_TRIAL_CHARS,
     NOT_BEFORE_KEYS,
     RECEIPT_VERSION,
     RECORD_KEYS,
+    REGISTRABLE_KINDS,
+    SIGN_OFF_KEYS,
+    SIGN_OFF_KIND,
+    SIGN_OFF_MEANINGS,
+    SIGN_OFF_ROLES,
     TIMESTAMP_TYPE,
 )
 from trialnotary.validation import (
@@ -147,7 +153,9 @@ def _schemas() -> dict:
                           "characters, upper-cased"},
                 "site": {"type": "string", "pattern": SITE, "maxLength": 64,
                          "description": "the token's site, enrolled in the trial"},
-                "kind": {"type": "string", "enum": list(KINDS), "default": "dataset"},
+                "kind": {"type": "string", "enum": list(REGISTRABLE_KINDS), "default": "dataset",
+                         "description": f"never {SIGN_OFF_KIND}: a sign-off is made only by "
+                                        "signing a registration on its page"},
                 "dataset": {"type": "string", "minLength": 1, "maxLength": MAX_DATASET_CHARS,
                             "pattern": _text_pattern(non_blank=True)},
                 "sha256": {"type": "string", "pattern": HEX64_ANY_CASE, "minLength": 64,
@@ -193,6 +201,7 @@ def _schemas() -> dict:
                 "supersedes": {"type": ["string", "null"], "pattern": UUID4},
                 "submittedAt": {"type": "string", "pattern": RFC3339_MS},
                 "notBefore": NOT_BEFORE,
+                "signOff": SIGN_OFF,
             },
         },
         "Beacon": {
@@ -299,6 +308,7 @@ def _schemas() -> dict:
                 "reason": _nullable({"type": "string"}),
                 "submittedAt": {"type": "string", "pattern": RFC3339_MS},
                 "notBefore": NOT_BEFORE,
+                "signOff": _nullable(SIGN_OFF),
                 "registeredBy": _nullable({"type": "string"}),
                 "status": {"type": "string", "enum": STATUSES},
                 "batchId": _nullable({"type": "integer"}),
@@ -606,6 +616,30 @@ NOT_BEFORE = {
         "chainId": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE_BYTES},
         "blockNumber": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE_BYTES},
         "blockHash": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"},
+    },
+}
+
+
+#: A sign-off's manifestation (docs/receipt.md, "Sign-offs"; 21 CFR Part 11 §11.50, §11.70).
+SIGN_OFF = {
+    "type": "object", "additionalProperties": False, "required": list(SIGN_OFF_KEYS),
+    "description": f"on a record of kind {SIGN_OFF_KIND} only, written by the notary when a "
+                   "person signs a registration on its page with their password re-entered: "
+                   "the record's sha256 is the SHA-256 of this object's RFC 8785 JSON, and "
+                   "the record's trial and site are the signed registration's; bound into the "
+                   "leaf, so the signature cannot be moved to another record",
+    "properties": {
+        "signs": {"type": "string", "pattern": UUID4,
+                  "description": "the id of the signed registration"},
+        "signsLeaf": {"type": "string", "pattern": HEX64,
+                      "description": "the signed registration's leaf (its targetHash)"},
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_SIGNER_NAME_CHARS,
+                 "description": "the signer's printed name"},
+        "role": {"type": "string", "enum": list(SIGN_OFF_ROLES)},
+        "meaning": {"type": "string", "enum": list(SIGN_OFF_MEANINGS)},
+        "signedAt": {"type": "string", "pattern": RFC3339_MS,
+                     "description": "the notary's clock at signing (UTC); no later than the "
+                                    "proven time, no earlier than notBefore's block"},
     },
 }
 

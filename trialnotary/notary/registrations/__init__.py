@@ -37,6 +37,7 @@ from trialnotary.notary.registrations.lookups import (
     receipt_of,
     registered_in_trials,
     retry_after,
+    sign_offs_of,
     status_of,
 )
 from trialnotary.notary.registrations.registering import (
@@ -61,6 +62,7 @@ __all__ = [
     "corrections_by_target", "corrections_of", "download", "find_by_sha256",
     "first_corrections", "leaf_of", "new_records", "purge_expired_keys", "reason_of",
     "receipt_of", "register", "register_as_user", "registered_in_trials", "remember",
-    "request_digest", "retry_after", "status_of", "store", "stored_answer", "submit",
+    "request_digest", "retry_after", "sign_offs_of", "status_of", "store", "stored_answer",
+    "submit",
     "validated_items",
 ]

@@ -82,6 +82,18 @@ def status_of(session: Session, registration_id: str) -> dict | None:
     return None if row is None else _status_views(session, [row])[0]
 
 
+def sign_offs_of(session: Session, registration_ids: Iterable[str]) -> dict[str, list[dict]]:
+    """``{id: [status views of its sign-offs, oldest first]}`` for each id that has any."""
+    ids = sorted(set(registration_ids))
+    found: dict[str, list[dict]] = {}
+    for start in range(0, len(ids), MAX_LOOKUP):
+        rows = session.execute(_with_batch().where(
+            Registration.signs.in_(ids[start:start + MAX_LOOKUP])).order_by(Registration.seq))
+        for view in _status_views(session, [tuple(row) for row in rows]):
+            found.setdefault(view["record"]["signOff"]["signs"], []).append(view)
+    return found
+
+
 def find_by_sha256(session: Session, sha256: Any) -> list[dict]:
     """Status views of the registrations of a hash (any case), oldest first, at most
     ``MAX_LOOKUP``. Raises ``ValidationError`` (field ``sha256``) for a malformed hash."""

@@ -145,7 +145,8 @@ def _not_enrolled(session: Session, item: dict, *, bulk: bool, index: int) -> Va
 
 def new_records(items: list[dict], *, now: datetime | None = None) -> list[dict]:
     """Records with their server-assigned ``id`` and ``submittedAt``, in the record's key
-    order (``notBefore`` last, where given). One bulk request shares one ``submittedAt``."""
+    order (the optional keys last, where given). One bulk request shares one
+    ``submittedAt``."""
     submitted_at = rfc3339_ms(now or utcnow())
     return [written_record({"id": str(uuid.uuid4()), **item, "submittedAt": submitted_at})
             for item in items]
@@ -156,7 +157,7 @@ def leaf_of(record: dict) -> bytes:
     return validated_record_leaf(record)
 
 
-_STORED = (*RECORD_COLUMNS, "leaf", "token_id", "user_id", "reason")
+_STORED = (*RECORD_COLUMNS, "leaf", "token_id", "user_id", "reason", "signs")
 _COPY = f"COPY submission ({', '.join(_STORED)}) FROM STDIN"
 COPY_FROM_ROWS = 50
 
@@ -166,7 +167,8 @@ def store(session: Session, identity: Registrant, records: list[dict],
     """Insert the records in their order, each with its correction's reason, with no ORM
     objects: on PostgreSQL a bulk goes through ``COPY`` (the driver's bulk path, several
     times faster than a multi-row ``INSERT``), anything else through one Core executemany."""
-    rows = [(*stored_values(r), leaf_of(r), identity.token_id, identity.user_id, reason)
+    rows = [(*stored_values(r), leaf_of(r), identity.token_id, identity.user_id, reason,
+             r["signOff"]["signs"] if "signOff" in r else None)
             for r, reason in zip(records, reasons, strict=True)]
     connection = session.connection()
     if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS:

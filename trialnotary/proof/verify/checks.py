@@ -13,6 +13,7 @@ from typing import Protocol
 from trialnotary.proof.errors import NodeUnreachable, RpcError
 from trialnotary.proof.facts import CHAIN_STEPS, chain_label, chain_name
 from trialnotary.proof.receipt import block_time, fold_proof, proof_sides, record_leaf
+from trialnotary.proof.signoff import sign_off_problem, signed_at_problem
 from trialnotary.proof.verify.claims import FINALIZED, Claims, is_int, quantity
 from trialnotary.proof.verify.report import (
     ANCHOR_TX,
@@ -24,6 +25,7 @@ from trialnotary.proof.verify.report import (
     MERKLE_PATH,
     NOT_BEFORE,
     SENDER,
+    SIGN_OFF,
     Step,
     short,
 )
@@ -397,3 +399,24 @@ def _not_before_on(not_before: dict, block: dict | None,
         return Step(NOT_BEFORE, False, f"{made_after}, later than the proven time "
                                        f"{proven_time}"), time
     return Step(NOT_BEFORE, True, f"{made_after}; existed no later than {proven_time}"), time
+
+
+def check_sign_off(record: dict, proven_time: str | None, block_time: str | None) -> Step:
+    """The ``sign-off`` step (docs/verification.md): a sign-off's record is of kind
+    ``sign-off`` with a well-formed ``signOff`` whose digest is its ``sha256``, signed no
+    later than the proven time and, with ``notBefore``, no earlier than that block's time
+    (``block_time``, once the ``not-before`` step found the block)."""
+    problem = sign_off_problem(record)
+    if problem is not None:
+        return Step(SIGN_OFF, False, problem)
+    sign_off = record["signOff"]
+    signed = (f"{sign_off['name']} ({sign_off['role']}) signed registration "
+              f"{sign_off['signs']} (leaf {short(sign_off['signsLeaf'])}) as "
+              f"{sign_off['meaning']} at {sign_off['signedAt']}")
+    problem = signed_at_problem(sign_off, proven_time, record.get("notBefore"), block_time)
+    if problem is not None:
+        return Step(SIGN_OFF, False, problem)
+    if proven_time is None:
+        return Step(SIGN_OFF, None, f"not checked: {signed}, but the receipt's time is not "
+                                    "proven")
+    return Step(SIGN_OFF, True, f"{signed}, no later than the proven time {proven_time}")

@@ -47,7 +47,7 @@ FILE_HASH, LEAF, MERKLE_PATH = OFFLINE_STEPS
 CHAIN, ANCHOR_TX, SENDER, BLOCK, CONFIRMATIONS = CHAIN_STEPS
 EVIDENCE, = OPTIONAL_STEPS
 ROLLUP, TSA, RENEWAL = ANCHOR_STEPS
-NOT_BEFORE, = RECORD_STEPS
+NOT_BEFORE, SIGN_OFF = RECORD_STEPS
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ class Report:
 
     @property
     def record_steps(self) -> list[Step]:
-        """The steps on the record's own claims (``not-before``), after every anchor's."""
+        """The steps on the record's own claims (``not-before``, ``sign-off``), after every
+        anchor's."""
         return [step for step in self.steps if step.name in RECORD_STEPS]
 
     def step(self, name: str) -> Step:

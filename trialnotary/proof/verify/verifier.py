@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from trialnotary.proof import signoff
 from trialnotary.proof.facts import DEFAULT_RPC_URLS, chain_label, default_confirmations
 from trialnotary.proof.verify.anchors import (
     Routing,
@@ -20,6 +21,7 @@ from trialnotary.proof.verify.checks import (
     check_leaf,
     check_merkle_path,
     check_not_before,
+    check_sign_off,
 )
 from trialnotary.proof.verify.claims import (
     Claims,
@@ -66,24 +68,37 @@ def check(claims: Claims, *, file_path: str | Path | None = None,
 
     ``anchors``: a dict kept across calls (one command run) so that receipts of one batch
     have their anchor checked once, on the nodes and from its evidence (and each
-    ``notBefore`` block once).
+    ``notBefore`` block once). The record's own steps (``not-before``, ``sign-off``) are
+    judged against the proven time of the other steps.
     """
     report = _check_anchors(claims, file_path, rpc_urls, confirmations, expect_sender, notary,
                             anchors, tsa_ca, require)
-    not_before = (claims.record or {}).get("notBefore")
+    record = claims.record or {}
+    proven_time = report.proven_time
+    block_time = _add_not_before(report, record, rpc_urls, anchors, proven_time)
+    if signoff.applies(record):
+        report.steps.append(check_sign_off(record, proven_time, block_time))
+    return report
+
+
+def _add_not_before(report: Report, record: dict, rpc_urls: list[str] | None,
+                    anchors: dict | None, proven_time: str | None) -> str | None:
+    """The ``not-before`` step of a record with ``notBefore`` (each block checked once per
+    run), appended to the report; the named block's time when it was found."""
+    not_before = record.get("notBefore")
     if not_before is None:
-        return report
+        return None
     key = ("not-before", tuple(sorted(not_before.items())),
-           None if rpc_urls is None else tuple(rpc_urls), report.proven_time)
+           None if rpc_urls is None else tuple(rpc_urls), proven_time)
     found = anchors.get(key) if anchors is not None else None
     if found is None:
-        found = _not_before_step(not_before, rpc_urls, report.proven_time)
+        found = _not_before_step(not_before, rpc_urls, proven_time)
         if anchors is not None:
             anchors[key] = found
-    step, time = found
+    step, block_time = found
     report.steps.append(step)
-    report.made_after = {**not_before, "blockTime": time} if step.ok else None
-    return report
+    report.made_after = {**not_before, "blockTime": block_time} if step.ok else None
+    return block_time
 
 
 def _not_before_step(not_before: dict, rpc_urls: list[str] | None,

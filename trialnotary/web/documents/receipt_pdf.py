@@ -78,9 +78,12 @@ _RECEIPT_PROVES = (
 )
 
 
-def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = None) -> bytes:
+def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = None,
+                sign_offs: list[dict] = ()) -> bytes:
     """A one-page A4 PDF of a receipt (version 1 or 2): a readable copy, not the proof
-    itself. A version 2 receipt's notary is shown as its issuer."""
+    itself. A version 2 receipt's notary is shown as its issuer; a sign-off's receipt shows
+    its signature, and ``sign_offs`` (records of the registration's sign-offs) are listed
+    (21 CFR Part 11 §11.50(b): the manifestation on every printout of the record)."""
     record, anchor, batch = _receipt_parts(receipt)
     pdf = Pdf(footer=f"trialnotary receipt {record.get('id') or ''}: a readable copy; "
                       "the JSON receipt is the proof", region=cjk_region(record.get("trial")))
@@ -110,6 +113,7 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
     form.field("Supersedes", record.get("supersedes") or "nothing (not a correction)",
                mono=bool(record.get("supersedes")))
 
+    _signatures(form, record.get("signOff"), sign_offs)
     _time_box(pdf, form, anchor.get("blockTime"), record.get("submittedAt"))
 
     notary = _notary(receipt)
@@ -135,6 +139,30 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
     form.heading("How to verify")
     _how_to_verify(pdf, form, public_url, (notary or {}).get("url"))
     return bytes(pdf.output())
+
+
+#: Sign-offs listed on the page, at most; a note counts the others.
+MAX_SIGN_OFFS_SHOWN = 4
+
+
+def _signatures(form: _Form, manifestation, sign_offs: list[dict]) -> None:
+    """A sign-off's own signature, or the registration's sign-offs, one line each."""
+    if isinstance(manifestation, dict):
+        form.heading("Signature")
+        form.field("Signed by", f"{manifestation.get('name')} ({manifestation.get('role')})")
+        form.field("Meaning", manifestation.get("meaning"))
+        form.field("Signed at (UTC)", manifestation.get("signedAt"))
+        form.field("Signs", manifestation.get("signs"), mono=True)
+    if sign_offs:
+        form.heading("Sign-offs")
+        for record in sign_offs[:MAX_SIGN_OFFS_SHOWN]:
+            signed = record["signOff"]
+            form.field(signed["meaning"], f"{signed['name']} ({signed['role']}), "
+                                          f"{signed['signedAt']} UTC; sign-off {record['id']}",
+                       max_lines=2)
+        if len(sign_offs) > MAX_SIGN_OFFS_SHOWN:
+            form.paragraph(f"and {len(sign_offs) - MAX_SIGN_OFFS_SHOWN} more: see the "
+                           "registration's page.", size=9)
 
 
 def _notary(receipt: dict) -> dict | None:

@@ -41,8 +41,13 @@ _REPORT_TABLE = (
 
 def correction_text(row: dict) -> str | None:
     """What a report row says of corrections: the registration it corrects and why, and
-    the one that superseded it, if any (``supersededBy``, where the rows carry it)."""
+    the one that superseded it, if any (``supersededBy``, where the rows carry it); of a
+    sign-off, its manifestation and the registration it signs."""
     parts = []
+    signed = row.get("signOff")
+    if isinstance(signed, dict):
+        parts.append(f"{signed['meaning']} by {signed['name']} ({signed['role']}) at "
+                     f"{signed['signedAt']} of {shorten(signed['signs'], 8)}")
     if row.get("supersedes"):
         parts.append(f"corrects {shorten(row['supersedes'], 8)}"
                      + (f": {row['reason']}" if row.get("reason") else ""))

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable
 
 REPORT_COLUMNS = (
     "id", "trial", "site", "kind", "dataset", "filename", "sha256", "sizeBytes", "supersedes",
     "reason", "submittedAt", "registeredBy", "status", "batchId", "leafIndex", "txHash",
-    "chainId", "blockNumber", "blockTime", "supersededBy", "supersededReason",
+    "chainId", "blockNumber", "blockTime", "supersededBy", "supersededReason", "signOff",
 )
 #: A bundle's ``index.csv``: the report's columns and where each row's receipt is in the zip.
 INDEX_COLUMNS = (*REPORT_COLUMNS, "receiptFile")
@@ -22,10 +23,12 @@ def csv_cell(value) -> str | int | float:
     """A report value as a CSV cell, defused against formula injection (OWASP).
 
     Only text is prefixed with ``'``: numbers keep their value, and hashes and timestamps
-    never start with a trigger character.
+    never start with a trigger character. An object (``signOff``) is written as JSON.
     """
     if value is None:
         return ""
+    if isinstance(value, dict):  # a sign-off's manifestation, as compact JSON
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if isinstance(value, str) and value.startswith(_FORMULA_TRIGGERS):
         return "'" + value
     return value

@@ -11,7 +11,7 @@ from flask import Blueprint
 
 from trialnotary.notary import overview
 from trialnotary.notary.states import RegistrationStatus
-from trialnotary.proof.facts import MILESTONE_KINDS
+from trialnotary.proof.facts import MILESTONE_KINDS, SIGN_OFF_KIND
 from trialnotary.web import query
 from trialnotary.web.context import db_session, services
 
@@ -21,10 +21,13 @@ KIND_LABELS = {"dataset": "Dataset", "protocol": "Protocol", "sap": "Statistical
                "consent-form": "Consent form", "report": "Report", "other": "Other",
                "database-lock": "Database lock", "unblinding": "Unblinding",
                "randomisation-list": "Randomisation list",
-               "analysis-results": "Analysis results", "csr": "Clinical study report"}
-#: The register form's choice of kinds: documents and data, then milestones.
+               "analysis-results": "Analysis results", "csr": "Clinical study report",
+               SIGN_OFF_KIND: "Sign-off"}
+#: The register form's choice of kinds: documents and data, then milestones (never a
+#: sign-off: those are made by signing a registration on its page).
 KIND_GROUPS = (
-    ("Documents and data", {k: v for k, v in KIND_LABELS.items() if k not in MILESTONE_KINDS}),
+    ("Documents and data", {k: v for k, v in KIND_LABELS.items()
+                            if k not in MILESTONE_KINDS and k != SIGN_OFF_KIND}),
     ("Milestones", {k: KIND_LABELS[k] for k in MILESTONE_KINDS}),
 )
 #: The statuses a list can be filtered by, in lifecycle order.

@@ -18,12 +18,12 @@ from flask import (
 )
 
 from trialnotary.filenames import receipt_filename
-from trialnotary.notary import overview, registrations
+from trialnotary.notary import overview, registrations, signoffs
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access
 from trialnotary.people.access import requires
 from trialnotary.proof import facts
-from trialnotary.proof.facts import chain_label
+from trialnotary.proof.facts import SIGN_OFF_KIND, SIGN_OFF_MEANINGS, chain_label
 from trialnotary.validation import ValidationError
 from trialnotary.web.auth import current_principal
 from trialnotary.web.context import (
@@ -105,7 +105,7 @@ def lookup():
         400 if error else 200
 
 
-def _registration(registration_id: str) -> dict:
+def registration_view(registration_id: str) -> dict:
     view = registrations.status_of(db_session(), registration_id)
     if view is None:
         abort(404)
@@ -121,8 +121,13 @@ def public_url(registration_id: str) -> str:
 @requires(access.PUBLIC)
 def registration(registration_id: str):
     """One registration, by its unguessable id (a capability URL): status, record, anchor,
-    receipt. Anyone holding the id may see it, as with the API."""
-    view = _registration(registration_id)
+    receipt, sign-offs. Anyone holding the id may see it, as with the API."""
+    return registration_page(registration_view(registration_id))
+
+
+def registration_page(view: dict, *, sign_error: str | None = None, status: int = 200):
+    """The registration's page; ``sign_error``: why signing it was refused (the form
+    shows it, with ``status``)."""
     session = db_session()
     corrected_by = registrations.corrections_of(session, view["id"])
     principal = current_principal()
@@ -133,6 +138,8 @@ def registration(registration_id: str):
         access.can(principal, access.READ_TRIAL, trial=record["trial"])
     reason = registrations.reason_of(session, view["id"]) if record["supersedes"] else None
     each_anchor = overview.anchor_states(session, view["batch"]["id"]) if view["batch"] else []
+    signed = None if "signOff" not in record else \
+        registrations.status_of(session, record["signOff"]["signs"])
     return render_template("registration.html", view=view, corrected_by=corrected_by,
                            each_anchor=each_anchor, reason=reason, can_correct=can_correct,
                            status=view["status"],
@@ -141,7 +148,17 @@ def registration(registration_id: str):
                            show_reasons=show_reasons,
                            qr=qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), kinds=KIND_LABELS,
-                           explorer=_explorer(view))
+                           explorer=_explorer(view),
+                           sign_offs=_sign_offs(view["id"]),
+                           signed=signed, meanings=SIGN_OFF_MEANINGS,
+                           can_sign=record["kind"] != SIGN_OFF_KIND
+                           and signoffs.may_sign(principal, record),
+                           sign_error=sign_error), status
+
+
+def _sign_offs(registration_id: str) -> list[dict]:
+    """The registration's sign-offs (status views), oldest first."""
+    return registrations.sign_offs_of(db_session(), [registration_id]).get(registration_id, [])
 
 
 def _explorer(view: dict) -> str | None:
@@ -150,7 +167,7 @@ def _explorer(view: dict) -> str | None:
 
 
 def _receipt_or_404(registration_id: str) -> tuple[dict, dict]:
-    view = _registration(registration_id)
+    view = registration_view(registration_id)
     found = registrations.receipt_of(db_session(), view["id"], receipt_notary())
     return view, (found.receipt if found else None)
 
@@ -160,6 +177,7 @@ def _receipt_or_404(registration_id: str) -> tuple[dict, dict]:
 def registration_print(registration_id: str):
     view, receipt = _receipt_or_404(registration_id)
     return render_template("receipt_print.html", view=view, receipt=receipt,
+                           sign_offs=_sign_offs(view["id"]),
                            qr=qr_svg(public_url(view["id"])),
                            public_url=public_url(view["id"]), explorer=_explorer(view),
                            chain_label=_chain_label(receipt))
@@ -173,7 +191,8 @@ def registration_pdf(registration_id: str):
         flash("The receipt exists once the anchor is confirmed; this one is "
               f"{view['status']}.", "info")
         return redirect(url_for("web.registration", registration_id=view["id"]))
-    pdf = receipt_pdf(receipt, public_url=public_url(view["id"]), explorer_url=_explorer(view))
+    pdf = receipt_pdf(receipt, public_url=public_url(view["id"]), explorer_url=_explorer(view),
+                      sign_offs=[sign_off["record"] for sign_off in _sign_offs(view["id"])])
     name = receipt_filename(view["record"]["trial"], view["record"]["dataset"],
                             view["id"]).removesuffix(".json") + ".pdf"
     return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=name)

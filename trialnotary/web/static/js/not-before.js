@@ -7,26 +7,37 @@
 import { Routing } from "./anchors.js";
 import { blockTime } from "./evidence.js";
 import { FACTS } from "./facts.js";
+import { checkSignOff, signOffApplies } from "./sign-off.js";
 import { NodeUnreachable, RpcError, chainLabel, once, repr, step } from "./receipt-verify.js";
 
 // (Read from facts.js, not receipt-verify.js: the two modules import each other, and this
 // one is evaluated first.)
 export const [NOT_BEFORE] = FACTS.steps.record;
 
-/** The record's own steps (`[]` without `notBefore`), once the other steps have decided
- *  the proven time: on the nodes given that are on the block's chain, else its default node;
- *  and `answer`, what the answer adds (`madeAfter`, report.py's made_after, with notBefore). */
+/** The record's own steps (`[]` without `notBefore` or a sign-off), once the other steps have
+ *  decided the proven time: not-before on the nodes given that are on the block's chain, else
+ *  its default node (once per run with a `cache`), then sign-off (sign-off.js); and `answer`,
+ *  what the answer adds (`madeAfter`, report.py's made_after, with notBefore). */
 export async function recordSteps(claims, provenTime, rpcUrls, timeoutMs, cache = null) {
-  const notBefore = claims.record?.notBefore;
-  if (notBefore === undefined || notBefore === null) return { steps: [], answer: {} };
-  const [checked, time] = await once(cache, ["not-before", notBefore, rpcUrls ?? null, provenTime], async () => {
-    const routing = await new Routing(rpcUrls ?? null, timeoutMs).route();
-    const [urls, why] = routing.urlsFor(notBefore.chainId);
-    const noNode = !urls.length && why ? why
-      : urls.length ? "no node answered" : `no node is known for ${chainLabel(notBefore.chainId)}`;
-    return checkNotBefore(notBefore, urls.map((url) => routing.node(url)), provenTime, noNode);
-  });
-  return { steps: [checked], answer: { madeAfter: checked.ok ? { ...notBefore, blockTime: time } : null } };
+  const { record } = claims;
+  const notBefore = record?.notBefore;
+  const steps = [];
+  let answer = {};
+  let time = null;
+  if (notBefore !== undefined && notBefore !== null) {
+    const [checked, found] = await once(cache, ["not-before", notBefore, rpcUrls ?? null, provenTime], async () => {
+      const routing = await new Routing(rpcUrls ?? null, timeoutMs).route();
+      const [urls, why] = routing.urlsFor(notBefore.chainId);
+      const noNode = !urls.length && why ? why
+        : urls.length ? "no node answered" : `no node is known for ${chainLabel(notBefore.chainId)}`;
+      return checkNotBefore(notBefore, urls.map((url) => routing.node(url)), provenTime, noNode);
+    });
+    steps.push(checked);
+    time = found;
+    answer = { madeAfter: checked.ok ? { ...notBefore, blockTime: found } : null };
+  }
+  if (signOffApplies(record)) steps.push(await checkSignOff(record, provenTime, time));
+  return { steps, answer };
 }
 
 async function checkNotBefore(notBefore, nodes, provenTime, noNode) {

@@ -4,10 +4,14 @@
 // the chains, the rules) and proof/verify/timeline_command.py (the verification, the JSON and
 // the text of `trialnotary timeline`); docs/verification.md, "Was it pre-specified?".
 import { FACTS } from "./facts.js";
-import { EXIT, ReceiptError, parseReceipt, verifyReceipt } from "./receipt-verify.js";
+import { EXIT, ReceiptError, parseReceipt, recordLeaf, verifyReceipt } from "./receipt-verify.js";
 
 export const RULES = Object.freeze(FACTS.timelineRules.rules.map((rule) => Object.freeze({ ...rule })));
 export const UNUSABLE = FACTS.timelineRules.unusableState;
+const SIGN_OFF_KIND = FACTS.signOff.kind;
+const SIGNS = Object.freeze({ ...FACTS.timelineRules.signOffRule });
+/** How a sign-off check names an id or a leaf the sign-off does not give. */
+const NOTHING = "(none)";
 const EXIT_ORDER = FACTS.exitOrder.map((name) => FACTS.exitCodes[name]);
 export const MARKS = Object.freeze({ true: "✓", false: "✗", null: "–" });
 /** How many receipts are verified side by side (an anchor shared is still checked once). */
@@ -45,7 +49,7 @@ export async function verifyAll(given, options = {}, onProgress = () => {}) {
 }
 
 async function verified({ source, receipt, error }, options) {
-  const unusable = (why) => [{ source, record: null, provenTime: null, state: UNUSABLE, why: `not a usable receipt: ${why}`, madeAfter: null }, EXIT.UNUSABLE];
+  const unusable = (why) => [{ source, record: null, provenTime: null, state: UNUSABLE, why: `not a usable receipt: ${why}`, madeAfter: null, leaf: null }, EXIT.UNUSABLE];
   if (error) return unusable(error.message);
   let claims;
   try {
@@ -59,7 +63,17 @@ async function verified({ source, receipt, error }, options) {
   return [{
     source, record: claims.record, provenTime: proven, state: result.verdict.state,
     why: proven === null ? result.verdict.text : null, madeAfter: proven === null ? null : result.madeAfter ?? null,
+    leaf: await leafOf(claims.record),
   }, result.exitCode];
+}
+
+/** The record's leaf in hex, which a sign-off of it names (null when it has none). */
+async function leafOf(record) {
+  try {
+    return record === null ? null : await recordLeaf(record);
+  } catch {
+    return null;
+  }
 }
 
 // --- the timeline (proof/timeline.py) -----------------------------------------------------
@@ -68,6 +82,12 @@ const field = (entry, key) => entry.verified.record?.[key] ?? null;
 const idOf = (entry) => field(entry, "id");
 const kindOf = (entry) => field(entry, "kind");
 const isFinal = (entry) => entry.supersededBy === null;
+const signOffField = (entry, key) => {
+  const signOff = field(entry, "signOff");
+  const value = signOff !== null && typeof signOff === "object" && !Array.isArray(signOff) ? signOff[key] : null;
+  return typeof value === "string" ? value : null;
+};
+const signsOf = (entry) => signOffField(entry, "signs");
 
 function label(entry) {
   const version = entry.versions > 1 ? ` v${entry.version}` : "";
@@ -80,7 +100,7 @@ const compare = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
  *  version chains, and every rule judged over them: `{entries, checks}`. */
 export function build(verifiedReceipts) {
   const entries = verifiedReceipts.map((one) => ({
-    verified: one, chain: null, version: 1, versions: 1, supersededBy: null, predecessorMissing: false,
+    verified: one, chain: null, version: 1, versions: 1, supersededBy: null, predecessorMissing: false, signOffs: [],
   }));
   linkVersions(entries);
   const order = (entry) => [entry.verified.provenTime === null ? 1 : 0, entry.verified.provenTime ?? "",
@@ -88,7 +108,28 @@ export function build(verifiedReceipts) {
   const keyed = entries.map((entry) => [order(entry), entry]);
   keyed.sort(([a], [b]) => a.reduce((found, value, index) => found || compare(value, b[index]), 0));
   const sorted = keyed.map(([, entry]) => entry);
-  return { entries: sorted, checks: judge(sorted) };
+  const byId = new Map();
+  for (const entry of sorted) if (idOf(entry) !== null) byId.set(idOf(entry), entry);
+  for (const entry of sorted) {
+    if (signsOf(entry) !== null && byId.has(signsOf(entry))) byId.get(signsOf(entry)).signOffs.push(idOf(entry));
+  }
+  return { entries: sorted, checks: [...judge(sorted), ...judgeSignOffs(sorted, byId)] };
+}
+
+/** One check per sign-off: the registration it signs is given, with its leaf. */
+function judgeSignOffs(entries, byId) {
+  const check = (ok, detail, earlier = null, later = null) => ({ rule: SIGNS, ok, detail, earlier, later, site: null, marginSeconds: null });
+  const checks = entries.filter((entry) => kindOf(entry) === SIGN_OFF_KIND).map((entry) => {
+    const signs = signsOf(entry);
+    const signed = signs === null ? undefined : byId.get(signs);
+    const leaf = signOffField(entry, "signsLeaf");
+    if (signed === undefined) {
+      return check(null, `${label(entry)} signs ${signs || NOTHING}, which is not among the receipts given`, null, entry);
+    }
+    const held = leaf !== null && signed.verified.leaf === leaf;
+    return check(held, `${label(entry)} signs ${label(signed)}` + (held ? "" : `, but names leaf ${leaf || NOTHING}, not its leaf`), signed, entry);
+  });
+  return checks.length ? checks : [check(null, "n/a: no sign-off among the receipts given")];
 }
 
 export function rulesHold(timeline) {
@@ -186,6 +227,8 @@ export function entryJson(entry) {
       final: isFinal(entry), predecessorMissing: entry.predecessorMissing,
     },
     ...("notBefore" in record ? { madeAfter: entry.verified.madeAfter } : {}),
+    ...(kindOf(entry) === SIGN_OFF_KIND ? { signs: signsOf(entry) } : {}),
+    ...(entry.signOffs.length ? { signOffs: entry.signOffs } : {}),
   };
 }
 

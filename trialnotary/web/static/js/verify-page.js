@@ -383,6 +383,10 @@ function showRecord(receipt, result) {
       ? el("span", { id: "submitted-at" }, timeTag(record.submittedAt, "claimed"), " — the notary's claim, not proven")
       : cell(record.submittedAt)],
   ];
+  const signOff = record.signOff;
+  if (signOff && typeof signOff === "object") {
+    lines.push(["Signature", el("span", { id: "sign-off-shown" }, cell(`${signOff.name} (${signOff.role}) signed ${signOff.signs} as ${signOff.meaning} at ${signOff.signedAt} (UTC)`))]);
+  }
   if (batch && typeof batch === "object" && batch.id !== undefined) {
     lines.push(["Batch", `${batch.id}, leaf ${batch.leafIndex} of ${batch.leafCount}`]);
   }
