@@ -21,7 +21,7 @@ import pytest
 from tests.cli.test_timeline import KINDS as CLI_KINDS
 from tests.cli.test_timeline import SUPERSEDES as CLI_SUPERSEDES
 from tests.cli.test_timeline import TRIAL, Trial
-from tests.utils import add_person, migrated_sqlite, signed_in
+from tests.utils import PASSWORD, add_person, migrated_sqlite, post_form, signed_in
 from tests.web.test_accessibility import axe_violations
 from tests.web.test_verifier_parity import FACTS
 from trialnotary.notary import identity
@@ -54,11 +54,14 @@ class Bundle:
 
 @pytest.fixture
 def bundle_of(client, site_token, engine, chain, anvil, settings, tmp_path):
-    """``made(batches, after_the_beacon)``: the names of ``after_the_beacon`` carry the
-    beacon's block as their ``notBefore``."""
-    def made(batches, after_the_beacon=()) -> Bundle:
+    """``made(batches, after_the_beacon, signed)``: the names of ``after_the_beacon`` carry
+    the beacon's block as their ``notBefore``; the sponsor signs those of ``signed`` (approved)
+    once registered, each sign-off sealed with the next batch."""
+    def made(batches, after_the_beacon=(), signed=()) -> Bundle:
         trial = Trial(client, site_token, engine, chain, anvil, tmp_path)
         trial.add_site("SITE-02")
+        add_person(engine, "sponsor@example.org", "sponsor", trials=[TRIAL], name="Dr Sponsor")
+        signed_in(client, "sponsor@example.org")
         beacon = client.get("/api/v1/beacon").get_json()
         not_before = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
         for batch in batches:
@@ -66,9 +69,11 @@ def bundle_of(client, site_token, engine, chain, anvil, settings, tmp_path):
                 trial.register(name, KINDS[name], supersedes=SUPERSEDES.get(name),
                                site=SITES.get(name, "SITE-01"),
                                not_before=not_before if name in after_the_beacon else None)
+                if name in signed:
+                    answer = post_form(client, f"/r/{trial.ids[name]}/sign",
+                                       {"meaning": "approved", "password": PASSWORD})
+                    assert answer.status_code in (302, 303), answer.status_code
             trial.seal()
-        add_person(engine, "sponsor@example.org", "sponsor", trials=[TRIAL])
-        signed_in(client, "sponsor@example.org")
         zipped = client.get(f"/trials/{TRIAL}/receipts.zip")
         assert zipped.status_code == 200
         (tmp_path / "receipts.zip").write_bytes(zipped.data)
@@ -161,13 +166,17 @@ def assert_the_page_shows(chromium: dict, cli: dict, cli_text: str) -> None:
 
 
 def test_the_cli_node_and_the_page_give_one_timeline(bundle_of, client, page, tmp_path):
-    bundle = bundle_of(IN_ORDER, after_the_beacon=("randomisation list",))
+    bundle = bundle_of(IN_ORDER, after_the_beacon=("randomisation list",), signed=("SAP v2",))
     cli = json.loads(in_cli(bundle, "--json", check_exit=0))
     cli_text = in_cli(bundle, check_exit=0)
-    assert cli["ok"] is True and [check["ok"] for check in cli["checks"]] == [True] * 5
-    [listing] = [entry for entry in cli["entries"] if entry.get("madeAfter") is not None]
+    assert cli["ok"] is True and [check["ok"] for check in cli["checks"]] == [True] * 6
+    [sign_off] = [entry for entry in cli["entries"] if entry["kind"] == "sign-off"]
+    [sap_v2] = [entry for entry in cli["entries"] if entry["dataset"] == "SAP v2"]
+    assert sap_v2["signOffs"] == [sign_off["id"]] and sign_off["signs"] == sap_v2["id"]
+    [listing] = [entry for entry in cli["entries"] if entry.get("madeAfter") is not None
+                 and entry["kind"] != "sign-off"]  # a sign-off is made after the beacon too
     assert listing["dataset"] == "randomisation list" and "made after block" in cli_text
-    assert [check.get("site") for check in cli["checks"]][-2:] == ["SITE-01", "SITE-02"]
+    assert [check.get("site") for check in cli["checks"]][-3:-1] == ["SITE-01", "SITE-02"]
     sap = [entry for entry in cli["entries"] if entry["kind"] == "sap"]
     assert [entry["versionChain"]["version"] for entry in sap] == [1, 2]
 
