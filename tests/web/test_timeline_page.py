@@ -45,6 +45,8 @@ SITE_OF = {"ADSL two": "SITE-02"}
 ORDERLY = [["protocol", "randomisation list"], ["amendment 1"], ["amendment 2", "SAP"],
            ["ADSL one", "ADSL two"], ["lock"], ["unblinding log"], ["results"]]
 LATE_BATCHES = [["protocol"], ["lock"], ["late SAP"]]
+#: Made after the beacon's block (the unblinding), or naming a block not on the chain.
+MADE_AFTER = ("unblinding log", "late SAP")
 
 
 class Notary:
@@ -58,6 +60,7 @@ class Notary:
         self.chain = app.extensions["trialnotary"].chain
         self.ids: dict[tuple[str, str], str] = {}
         self.tokens: dict[str, str] = {}
+        self.beacons: dict[str, dict] = {}
 
     def token(self, trial: str, site: str) -> str:
         if site not in self.tokens:
@@ -70,6 +73,11 @@ class Notary:
     def register(self, trial: str, site: str, name: str) -> None:
         body = {"trial": trial, "site": site, "kind": KINDS[name], "dataset": label(name),
                 "sha256": sha(trial, name)}
+        if name in MADE_AFTER:
+            beacon = self.client.get("/api/v1/beacon").get_json()
+            self.beacons[name] = beacon
+            body["notBefore"] = {key: beacon[key] for key in ("chainId", "blockNumber")} | {
+                "blockHash": beacon["blockHash"] if name == "unblinding log" else "0x" + "ab" * 32}
         if name in SUPERSEDES:
             body |= {"supersedes": self.ids[trial, SUPERSEDES[name]],
                      "reason": f"{name} of the protocol"}
@@ -168,6 +176,19 @@ def test_the_page_shows_the_proven_order_and_every_check(notary, sponsor):
     assert "amendment 2 of the protocol" in html  # the correction's reason
     assert "v3 of 3" in html and "<polyline" in html  # the chain drawn as one line
     assert "✓" in html
+
+
+def test_a_record_made_after_a_block_shows_its_interval(notary, sponsor):
+    beacon = notary.beacons["unblinding log"]
+    row = re.search(rf'<tr data-id="{notary.ids[TRIAL, "unblinding log"]}".*?</tr>',
+                    sponsor.get(f"/trials/{TRIAL}/timeline").get_data(as_text=True), re.S)
+    assert f"made after block {beacon['blockNumber']} at " in row.group(0)
+    assert f'datetime="{beacon["blockTime"]}"' in row.group(0)
+    assert "existed no later than" in row.group(0)
+    late = re.search(rf'<tr data-id="{notary.ids[LATE, "late SAP"]}".*?</tr>',
+                     sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True), re.S)
+    block = notary.beacons["late SAP"]["blockNumber"]
+    assert f"made after block {block};" in late.group(0)  # not this chain's block: no time
 
 
 def test_a_sap_registered_after_the_lock_fails_its_check(sponsor):
