@@ -33,6 +33,7 @@ from bench import (  # noqa: E402
     reviewer_install,
     seal,
     several_anchors,
+    timeline,
     verify_time,
 )
 from bench.common import Figure, print_figures  # noqa: E402
@@ -50,6 +51,7 @@ BENCHMARKS = {
     "renewal": renewal.figures,
     "anchors": several_anchors.figures,
     "install": reviewer_install.figures,
+    "timeline": timeline.figures,
 }
 
 

