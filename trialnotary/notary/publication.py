@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from trialnotary.notary.models import Publication
 from trialnotary.notary.timeline import TrialTimeline, trial_timeline
-from trialnotary.people import audit
+from trialnotary.people import audit, sites
 from trialnotary.proof.timeline import build
 from trialnotary.validation import KINDS
 
@@ -79,9 +79,11 @@ def public_timeline(session: Session, trial: str) -> tuple[TrialTimeline, Choice
     """The published timeline of a trial (``None`` when it is not published): its entries
     of the chosen kinds only, proven ones only, sites hidden unless chosen, every rule
     judged over them alone."""
-    choice = choice_of(find(session, trial))
+    found = sites.find_trial(session, trial)  # never anything the database chokes on (NUL)
+    choice = None if found is None else choice_of(find(session, found.registry_id))
     if choice is None:
         return None
+    trial = found.registry_id
     full = trial_timeline(session, trial)
     chosen = [entry.verified for entry in full.timeline.entries
               if entry.kind in choice.kinds and entry.proven_time is not None]
