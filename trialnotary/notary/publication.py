@@ -89,8 +89,7 @@ def public_timeline(session: Session, trial: str) -> tuple[TrialTimeline, Choice
               if entry.kind in choice.kinds and entry.proven_time is not None]
     if not choice.show_sites:
         chosen = _pseudonymous(chosen)
-    return TrialTimeline(trial, build(chosen), {}, {v.record["id"]: "confirmed"
-                                                    for v in chosen}), choice
+    return TrialTimeline(trial, build(chosen)), choice
 
 
 def _pseudonymous(chosen: list) -> list:

@@ -53,14 +53,13 @@ _RB, _R, _A, _T = (RollupBatch.__table__.c, Rollup.__table__.c, Anchor.__table__
 
 @dataclass
 class TrialTimeline:
-    """The proven timeline of a trial (``timeline``: every registration, every rule judged)
-    and what the database adds to each entry, by registration id: why it was corrected
-    (``reasons``) and its status (``statuses``)."""
+    """The proven timeline of a trial (``timeline``: every registration, every rule judged;
+    each entry's ``verified.state`` its status) and why each correction was made
+    (``reasons``, by registration id)."""
 
     trial: str
     timeline: Timeline
     reasons: dict[str, str] = field(default_factory=dict)
-    statuses: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -136,7 +135,7 @@ def build_timeline(session: Session, trial: str) -> TrialTimeline:
     straight from the driver, and the collector pauses while the objects are made: for a
     trial of 100,000 registrations both halve the time."""
     proven = batch_proven_times(session, trial=trial)
-    verified, reasons, statuses = [], {}, {}
+    verified, reasons = [], {}
     columns = len(RECORD_COLUMNS)
     paused = gc.isenabled()
     gc.disable()
@@ -149,10 +148,9 @@ def build_timeline(session: Session, trial: str) -> TrialTimeline:
             when = proven.get(batch_id)
             verified.append(Verified(RECEIPT_PATH.format(registration_id), record, when,
                                      status, None if when is not None else _why(status)))
-            statuses[registration_id] = status
             if reason is not None:
                 reasons[registration_id] = reason
-        return TrialTimeline(trial, build(verified), reasons, statuses)
+        return TrialTimeline(trial, build(verified), reasons)
     finally:
         if paused:
             gc.enable()

@@ -232,11 +232,12 @@ def _judge_rule(rule: Rule, by_kind: dict[str | None, list[Entry]]) -> list[Chec
     later = by_kind.get(rule.later, [])
     if not rule.per_site:
         return [_before(rule, earlier, later)]
-    sites = sorted({entry.field("site") or "" for entry in later})
+    by_site: dict[str, list[Entry]] = {}
+    for entry in later:
+        by_site.setdefault(entry.field("site") or "", []).append(entry)
     checks = []
-    for site in sites:
-        check = _before(rule, earlier,
-                        [entry for entry in later if (entry.field("site") or "") == site])
+    for site in sorted(by_site):
+        check = _before(rule, earlier, by_site[site])
         check.site = site
         checks.append(check)
     return checks or [_before(rule, earlier, later)]
