@@ -127,3 +127,40 @@ def test_a_published_timeline_names_no_site_unless_chosen(engine, trial):
         session.commit()
     with Session(engine) as session:
         assert publication.public_timeline(session, TRIAL) is None
+
+
+def test_a_not_before_block_time_is_asked_once_and_never_again_of_a_silent_node(
+        settings, settings_env, anvil):
+    from trialnotary.config import load_settings
+    from trialnotary.notary.chain import ChainClient
+    from trialnotary.proof.timeline import Entry, Verified
+
+    head = anvil.rpc("eth_getBlockByNumber", "latest", False)
+    number = int(head["number"], 16)
+
+    def entry(block_hash: str, chain_id: int = 31337) -> Entry:
+        record = {"id": os.urandom(4).hex(), "notBefore": {
+            "chainId": chain_id, "blockNumber": number, "blockHash": block_hash}}
+        return Entry(Verified("r", record, None, "pending"))
+
+    good, other, elsewhere = (entry(head["hash"]), entry("0x" + "ab" * 32),
+                              entry(head["hash"], chain_id=1))
+    found = trial_timelines.made_after(ChainClient(settings, timeout=2),
+                                       [good, other, elsewhere])
+    assert found[good.id] == {"blockNumber": number,
+                              "blockTime": trial_timelines.block_time(
+                                  int(head["timestamp"], 16))}
+    assert found[other.id] == {"blockNumber": number, "blockTime": None}
+    assert found[elsewhere.id]["blockTime"] is None
+    assert trial_timelines.made_after(None, [good]) == {good.id: found[good.id]}  # kept
+
+    silent = ChainClient(load_settings({**settings_env,
+                                        "TRIALNOTARY_CHAIN_RPC_URL": "http://127.0.0.1:9"}),
+                         timeout=0.5)
+    asked = []
+    raw_block = silent.raw_block
+    silent.raw_block = lambda block: asked.append(block) or raw_block(block)
+    unseen = [entry("0x" + f"{n:02x}" * 32) for n in range(3)]
+    assert [value["blockTime"] for value in trial_timelines.made_after(
+        silent, unseen).values()] == [None, None, None]
+    assert asked == [number]

@@ -213,59 +213,59 @@ def page_of(entries: list[Entry], page: int) -> list[Entry]:
 class _BlockTimes:
     """The times of the blocks records name as ``notBefore``, asked of the notary's own
     node with a short timeout and kept for the process (a block's time never changes).
-    ``None``: not known (the node did not answer, or its block of that number has another
-    hash, so the record names no block of this chain)."""
+    ``None``: no block of this chain (another chain, or the node's block of that number has
+    another hash)."""
 
     def __init__(self):
         self.kept: dict[tuple, str | None] = {}
         self.lock = threading.Lock()
 
-    def get(self, chain: ChainClient | None, not_before: dict) -> str | None:
-        key = (not_before.get("chainId"), not_before.get("blockNumber"),
-               not_before.get("blockHash"))
+    def known(self, key: tuple) -> tuple[bool, str | None]:
         with self.lock:
-            if key in self.kept:
-                return self.kept[key]
-        found = _block_time(chain, *key)
-        if found is not _UNKNOWN:
-            with self.lock:
-                self.kept[key] = found
-        return None if found is _UNKNOWN else found
+            return key in self.kept, self.kept.get(key)
 
-
-_UNKNOWN = object()
-
-
-def _block_time(chain: ChainClient | None, chain_id, number, block_hash):
-    if chain is None or chain_id != chain.settings.chain_id or not isinstance(number, int):
-        return _UNKNOWN
-    try:
-        block = chain.raw_block(number)
-    except ChainError:
-        return _UNKNOWN
-    if not isinstance(block, dict) or (block.get("hash") or "").lower() != block_hash:
-        return None
-    return block_time(int(block["timestamp"], 16))
+    def keep(self, key: tuple, time: str | None) -> None:
+        with self.lock:
+            self.kept[key] = time
 
 
 _BLOCK_TIMES = _BlockTimes()
+#: What ``_block_time`` answers when the node does not.
+_NO_ANSWER = object()
+
+
+def _block_time(chain: ChainClient, chain_id, number, block_hash):
+    if chain_id != chain.settings.chain_id or not isinstance(number, int):
+        return None
+    try:
+        block = chain.raw_block(number)
+    except ChainError:
+        return _NO_ANSWER
+    if not isinstance(block, dict) or (block.get("hash") or "").lower() != block_hash:
+        return None
+    return block_time(int(block["timestamp"], 16))
 
 
 def made_after(chain: ChainClient | None, entries: Iterable[Entry], *,
                limit: int = 20) -> dict[str, dict]:
     """Per entry id whose record names a ``notBefore`` block: ``{"blockNumber",
     "blockTime"}`` (``blockTime`` ``None`` when not known). At most ``limit`` blocks not
-    yet kept are asked for, so a page waits for the node a bounded time."""
-    found, asked = {}, 0
+    yet kept are asked for, and none after the node failed to answer once, so a page waits
+    for the node a bounded time."""
+    found, asked, answering = {}, 0, chain is not None
     for entry in entries:
         not_before = entry.field("notBefore")
         if not isinstance(not_before, dict):
             continue
         key = (not_before.get("chainId"), not_before.get("blockNumber"),
                not_before.get("blockHash"))
-        if key not in _BLOCK_TIMES.kept:
+        known, time = _BLOCK_TIMES.known(key)
+        if not known and answering and asked < limit:
             asked += 1
-        time = _BLOCK_TIMES.get(chain, not_before) if asked <= limit else \
-            _BLOCK_TIMES.kept.get(key)
+            time = _block_time(chain, *key)
+            if time is _NO_ANSWER:
+                answering, time = False, None
+            else:
+                _BLOCK_TIMES.keep(key, time)
         found[entry.id] = {"blockNumber": not_before.get("blockNumber"), "blockTime": time}
     return found
