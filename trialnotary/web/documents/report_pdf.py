@@ -100,6 +100,20 @@ def draw_table(pdf: Pdf, columns: tuple[Column, ...], rows: list[dict], *,
         _table_row(pdf, widths, cells, height)
 
 
+def labelled_lines(pdf: Pdf, lines: Iterable[tuple[str, object, int]]) -> None:
+    """A title block's lines: each label in grey, its value beside it on at most the lines
+    given."""
+    left, width = pdf.l_margin, pdf.w - pdf.l_margin - pdf.r_margin
+    for label, value, most in lines:
+        pdf.use(SANS, 9)
+        pdf.set_text_color(90)
+        pdf.put(left, pdf.get_y(), 30, label, line_height=4.4)
+        pdf.set_text_color(0)
+        used = pdf.put(left + 30, pdf.get_y(), width - 30, or_dash(value), max_lines=most,
+                       line_height=4.4)
+        pdf.set_y(pdf.get_y() + used)
+
+
 def _report_title(pdf: Pdf, *, trial, title, generated_at, chain, rows) -> None:
     left, width = pdf.l_margin, pdf.w - pdf.l_margin - pdf.r_margin
     pdf.use(BOLD, 16)
@@ -107,20 +121,13 @@ def _report_title(pdf: Pdf, *, trial, title, generated_at, chain, rows) -> None:
     pdf.set_y(pdf.get_y() + 8)
     pdf.use(SANS, 9)
     counts = ", ".join(f"{status} {count}" for status, count in status_counts(rows))
-    for label, value, lines in (
+    labelled_lines(pdf, (
         ("Trial", trial, 1),
         ("Title", title, 2),
         ("Generated", f"{generated_at} (UTC)", 1),
         ("Chain", chain, 1),
         ("Registrations", f"{len(rows)}" + (f" ({counts})" if counts else ""), 2),
-    ):
-        pdf.use(SANS, 9)
-        pdf.set_text_color(90)
-        pdf.put(left, pdf.get_y(), 30, label, line_height=4.4)
-        pdf.set_text_color(0)
-        used = pdf.put(left + 30, pdf.get_y(), width - 30, or_dash(value), max_lines=lines,
-                       line_height=4.4)
-        pdf.set_y(pdf.get_y() + used)
+    ))
     pdf.use(SANS, 7.5)
     pdf.set_text_color(70)
     pdf.put(left, pdf.get_y() + 1.5, width,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from trialnotary.notary.timeline import TrialTimeline
 from trialnotary.proof.timeline import Check, Entry, duration
-from trialnotary.web.documents.pdf import BOLD, SANS, Pdf, cjk_region, or_dash, shorten
-from trialnotary.web.documents.report_pdf import Column, draw_table
+from trialnotary.web.documents.pdf import BOLD, SANS, Pdf, cjk_region, shorten
+from trialnotary.web.documents.report_pdf import Column, draw_table, labelled_lines
 
 _MARKS = {True: "holds", False: "FAILS", None: "n/a"}
 
@@ -70,17 +70,10 @@ def _title(pdf: Pdf, *, trial, title, generated_at, chain, count, checks: list[C
     pdf.put(left, pdf.get_y(), width, f"Proven timeline \u2014 {trial}")
     pdf.set_y(pdf.get_y() + 8)
     failed = sum(check.ok is False for check in checks)
-    for label, value in (("Trial", trial), ("Title", title),
-                         ("Generated", f"{generated_at} (UTC)"), ("Chain", chain),
-                         ("Registrations", str(count)),
-                         ("Checks", f"{len(checks)}, {failed} failed")):
-        pdf.use(SANS, 9)
-        pdf.set_text_color(90)
-        pdf.put(left, pdf.get_y(), 30, label, line_height=4.4)
-        pdf.set_text_color(0)
-        used = pdf.put(left + 30, pdf.get_y(), width - 30, or_dash(value), max_lines=2,
-                       line_height=4.4)
-        pdf.set_y(pdf.get_y() + used)
+    labelled_lines(pdf, (("Trial", trial, 1), ("Title", title, 2),
+                         ("Generated", f"{generated_at} (UTC)", 1), ("Chain", chain, 1),
+                         ("Registrations", str(count), 1),
+                         ("Checks", f"{len(checks)}, {failed} failed", 1)))
     pdf.use(SANS, 7.5)
     pdf.set_text_color(70)
     pdf.put(left, pdf.get_y() + 1.5, width,
