@@ -33,6 +33,7 @@ from bench import (  # noqa: E402
     reviewer_install,
     seal,
     several_anchors,
+    timeline,
     timeline_cli,
     verify_time,
 )
@@ -51,7 +52,8 @@ BENCHMARKS = {
     "renewal": renewal.figures,
     "anchors": several_anchors.figures,
     "install": reviewer_install.figures,
-    "timeline": timeline_cli.figures,
+    "timeline": timeline.figures,
+    "timeline-cli": timeline_cli.figures,
 }
 
 

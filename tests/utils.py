@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -159,6 +160,19 @@ def confirm_by_mining(engine, chain, anvil, *, max_batch: int, tries: int) -> No
         if anchoring.confirm_sent(engine, chain):
             return
     raise AssertionError(f"the anchor was not confirmed in {tries} blocks")
+
+
+def seal_in_a_later_second(engine, chain, anvil) -> None:
+    """Seal what is pending and confirm it in a block of a later second than any before, so
+    that batches sealed one after the other are proven in that order."""
+    latest = int(anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    anvil.rpc("evm_setNextBlockTimestamp", max(latest + 1, int(time.time())))
+    anchoring.run_seal_job(engine, chain, max_batch=100)
+    for _ in range(30):
+        anvil.mine(1)
+        if anchoring.run_tick(engine, chain, max_batch=100).confirmed:
+            return
+    pytest.fail("the batch was not confirmed")
 
 
 # --- people --------------------------------------------------------------------------

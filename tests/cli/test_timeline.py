@@ -8,13 +8,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
 
 import pytest
 
 from tests.cli.test_without_the_server import run, without_the_server  # noqa: F401
-from tests.utils import add_person, migrated_sqlite, signed_in
-from trialnotary.notary import anchoring, identity
+from tests.utils import add_person, migrated_sqlite, seal_in_a_later_second, signed_in
+from trialnotary.notary import identity
 
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
@@ -62,15 +61,7 @@ class Trial:
         return self.ids[name]
 
     def seal(self) -> None:
-        """Seal and confirm a batch in a block of a later second than any before."""
-        latest = int(self.anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
-        self.anvil.rpc("evm_setNextBlockTimestamp", max(latest + 1, int(time.time())))
-        anchoring.run_seal_job(self.engine, self.chain, max_batch=100)
-        for _ in range(30):
-            self.anvil.mine(1)
-            if anchoring.run_tick(self.engine, self.chain, max_batch=100).confirmed:
-                return
-        pytest.fail("the batch was not confirmed")
+        seal_in_a_later_second(self.engine, self.chain, self.anvil)
 
     def receipt(self, name: str) -> dict:
         answer = self.client.get(f"/api/v1/submissions/{self.ids[name]}/receipt")

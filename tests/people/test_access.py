@@ -41,6 +41,7 @@ from tests.utils import (
     signed_in,
 )
 from trialnotary.db import utcnow, write_session
+from trialnotary.notary import publication
 from trialnotary.people import access, accounts, sessions, sites, user_tokens
 from trialnotary.people.models import SiteToken, User, UserToken
 from trialnotary.validation import ValidationError
@@ -69,6 +70,9 @@ EXPECTED = {
     "web.registration_print GET":      "A    A     A     A     A     A     A",
     "web.registration_pdf GET":        "A    A     A     A     A     A     A",
     "auth.login GET":                  "A    A     A     A     A     A     A",
+    # a published timeline (T1's); an unpublished one (T2's) is hidden from everyone
+    "web.public_timeline GET":         "A/H  A/H   A/H   A/H   A/H   A/H   A/H",
+    "web.public_receipts GET":         "A/H  A/H   A/H   A/H   A/H   A/H   A/H",
     "auth.login POST":                 "A    A     A     A     A     A     A",
     "auth.logout POST":                "A    A     A     A     A     A     A",
     # -- anyone signed in ------------------------------------------------------------
@@ -95,6 +99,9 @@ EXPECTED = {
     "web.trial_bundle GET":            "L    A     A/D   D     L     L     L",
     "web.trial_report GET":            "L    A     A/D   D     L     L     L",
     "web.trial_report_file GET":       "L    A     A/D   D     L     L     L",
+    "web.trial_timeline GET":          "L    A     A/D   D     L     L     L",
+    "web.trial_timeline_file GET":     "L    A     A/D   D     L     L     L",
+    "web.publish_timeline POST":       "L    A     A/D   D     L     L     L",
     "web.create_user_token POST":      "L    A     A     D     L     L     L",
     "web.revoke_user_token POST":      "L    A     A/H   D     L     L     L",
     # -- admins ----------------------------------------------------------------------
@@ -246,6 +253,10 @@ def world(request, tmp_path_factory, anvil):
             assert answer.status_code == 201
             registrations[site] = answer.get_json()["record"]
         anchor_and_confirm(app, anvil)
+        with write_session(engine) as session:
+            publication.publish(session, T1, publication.Choice(("dataset",), False, True),
+                                actor="test", user_id=None)
+            session.commit()
         pending = {site: client.post("/api/v1/submissions", headers=bearer(site_tokens[site]),
                                      json=item(site, f"pending of {site}")).get_json()["record"]
                    for site in (S1, S2)}
@@ -291,6 +302,10 @@ GETS: dict[str, tuple] = {
     "web.trial_bundle GET": ("/trials/{T1}/receipts.zip", "/trials/{T2}/receipts.zip"),
     "web.trial_report GET": ("/trials/{T1}/report", "/trials/{T2}/report"),
     "web.trial_report_file GET": ("/trials/{T1}/report.csv", "/trials/{T2}/report.csv"),
+    "web.trial_timeline GET": ("/trials/{T1}/timeline", "/trials/{T2}/timeline"),
+    "web.trial_timeline_file GET": ("/trials/{T1}/timeline.json", "/trials/{T2}/timeline.json"),
+    "web.public_timeline GET": ("/t/{T1}", "/t/{T2}"),
+    "web.public_receipts GET": ("/t/{T1}/receipts.zip", "/t/{T2}/receipts.zip"),
     "admin.overview GET": ("/admin/", None),
     "admin.trials GET": ("/admin/trials", None),
     "admin.sites_page GET": ("/admin/sites", None),
@@ -448,6 +463,20 @@ def _revoke_user_token(w: World, who: str, scope: str) -> Req:
             UserToken.digest == sites.token_digest(token))).scalar_one()
     return Req("POST", f"/tokens/user/{token_id}/revoke", ok=302,
                probe=_revoked(w, "user_token", token_id))
+
+
+@post("web.publish_timeline POST", scoped=True)
+def _publish_timeline(w: World, who: str, scope: str) -> Req:
+    """T1 published again (an audit entry each time); T2 (never published) asked to be
+    unpublished, which changes nothing, so that T2 stays unpublished for the GETs."""
+    if scope == "own":
+        return Req("POST", f"/trials/{T1}/timeline/publication", ok=302,
+                   form={"kinds": "dataset", "offer_receipts": "1"},
+                   probe=w.probe("SELECT count(*) FROM audit_entry WHERE action = "
+                                 "'timeline.publish' AND entity_id = :t", t=T1))
+    return Req("POST", f"/trials/{T2}/timeline/publication", ok=302, changes=False,
+               form={"action": "unpublish"},
+               probe=w.probe("SELECT count(*) FROM publication WHERE trial = :t", t=T2))
 
 
 @post("admin.trials POST")

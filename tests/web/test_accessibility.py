@@ -22,6 +22,7 @@ from tests.utils import (
     sqlite_app,
 )
 from trialnotary import db
+from trialnotary.notary import publication
 from trialnotary.people import accounts, sites, user_tokens
 
 AXE = ROOT / "node_modules/axe-core/axe.min.js"
@@ -38,6 +39,7 @@ NOT_PAGES = {
     "web.registration_pdf", "web.registration_statuses", "web.trial_bundle",
     "web.trial_report_file", "admin.audit_export", "web.site_receipts",
     "web.newer_registrations", "web.waiting", "web.identity_document",
+    "web.trial_timeline_file", "web.public_receipts",
     "web.verifier_page",  # a download: axe runs on it opened from disk (test_verifier_page)
 }
 
@@ -81,6 +83,10 @@ def notary(tmp_path_factory, anvil):
     fixed = register("ADSL", supersedes=first["id"], reason="the wrong visit was exported")
     anchor_and_confirm(app, anvil)
     pending = register("ADAE")
+    with db.write_session(engine) as session:
+        publication.publish(session, TRIAL, publication.Choice(("dataset",), False, True),
+                            actor="test", user_id=None)
+        session.commit()
     for _ in range(6):  # a locked address and failures on the sign-ins page
         client.post("/login", data={"email": "locked@example.org", "password": "wrong!"})
     with serving(app) as base:
@@ -107,6 +113,8 @@ def pages(w: dict) -> dict[str, list[str]]:
         "web.trials": ["/trials"],
         "web.trial_dashboard": [f"/trials/{TRIAL}"],
         "web.trial_report": [f"/trials/{TRIAL}/report"],
+        "web.trial_timeline": [f"/trials/{TRIAL}/timeline", f"/trials/{TRIAL}/timeline?kind=sap"],
+        "web.public_timeline": [f"/t/{TRIAL}"],
         "admin.overview": ["/admin/"],
         "admin.trials": ["/admin/trials"],
         "admin.sites_page": ["/admin/sites"],

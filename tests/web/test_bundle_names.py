@@ -231,7 +231,7 @@ def url_map(tmp_path_factory):
 @given(trial_ids)
 def test_the_pages_of_any_trial_have_addresses_a_browser_keeps(url_map, trial):
     for endpoint in ("web.trial_dashboard", "web.trial_bundle", "web.trial_report",
-                     "api.trial_receipts"):
+                     "web.trial_timeline", "web.public_timeline", "api.trial_receipts"):
         url = url_map.build(endpoint, {"trial": trial})
         parts = url.split("/")[1:]
         assert "" not in parts and "." not in parts and ".." not in parts, url

@@ -306,3 +306,17 @@ class IdentityVersion(SQLModel, table=True):
     version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     document: str = Field(sa_type=sa.Text)
     sha256: str = Field(max_length=64)
+
+
+class Publication(SQLModel, table=True):
+    """A trial's timeline published at ``/t/<trial>`` (docs/api.md, "Timeline"): which
+    kinds (``kinds``, comma-separated), whether site codes are shown and whether the
+    published receipts are offered. Unpublishing removes the row; both are audit entries."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    trial: str = Field(max_length=64, unique=True)
+    kinds: str = Field(max_length=500)
+    show_sites: bool = False
+    offer_receipts: bool = False
+    published_at: datetime = UtcDateTime(default_factory=utcnow)
+    published_by: int | None = Field(default=None, foreign_key="app_user.id")

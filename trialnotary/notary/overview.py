@@ -8,7 +8,7 @@ coordinator its granted sites; callers pass the principal and get only that.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -321,9 +321,14 @@ def anchor_states(session: Session, batch_id: int) -> list[dict]:
             for name, rollup_id, state, count, gen_time, tsa in rows]
 
 
-def trial_receipts(session: Session, trial: str, notary: dict) -> Iterator[tuple[str, dict]]:
-    """(download name, receipt) of every confirmed registration of a trial."""
-    return _receipts(session, _confirmed().where(Registration.trial == trial), notary)
+def trial_receipts(session: Session, trial: str, notary: dict,
+                   kinds: Collection[str] | None = None) -> Iterator[tuple[str, dict]]:
+    """(download name, receipt) of every confirmed registration of a trial (of ``kinds``
+    only, where given: a published timeline's)."""
+    query = _confirmed().where(Registration.trial == trial)
+    if kinds is not None:
+        query = query.where(Registration.kind.in_(list(kinds)))
+    return _receipts(session, query, notary)
 
 
 def visible_receipts(session: Session, principal: Principal, notary: dict,

@@ -255,21 +255,26 @@ def _link_versions(entries: list[Entry]) -> None:
 
 def judge(entries: list[Entry]) -> list[Check]:
     """Every rule of :data:`RULES` over the entries, in that order (a rule ``per_site``
-    once per site that has entries of its later kind)."""
-    return [check for rule in RULES for check in _judge_rule(rule, entries)]
+    once per site that has entries of its later kind). The entries are grouped by kind
+    once: a trial's timeline may hold 100,000."""
+    by_kind: dict[str | None, list[Entry]] = {}
+    for entry in entries:
+        by_kind.setdefault(entry.kind, []).append(entry)
+    return [check for rule in RULES for check in _judge_rule(rule, by_kind)]
 
 
-def _judge_rule(rule: Rule, entries: list[Entry]) -> list[Check]:
-    earlier = [entry for entry in entries
-               if entry.kind == rule.earlier and (entry.final or not rule.final_only)]
-    later = [entry for entry in entries if entry.kind == rule.later]
+def _judge_rule(rule: Rule, by_kind: dict[str | None, list[Entry]]) -> list[Check]:
+    earlier = [entry for entry in by_kind.get(rule.earlier, ())
+               if entry.final or not rule.final_only]
+    later = by_kind.get(rule.later, [])
     if not rule.per_site:
         return [_before(rule, earlier, later)]
-    sites = sorted({entry.field("site") or "" for entry in later})
+    by_site: dict[str, list[Entry]] = {}
+    for entry in later:
+        by_site.setdefault(entry.field("site") or "", []).append(entry)
     checks = []
-    for site in sites:
-        check = _before(rule, earlier,
-                        [entry for entry in later if (entry.field("site") or "") == site])
+    for site in sorted(by_site):
+        check = _before(rule, earlier, by_site[site])
         check.site = site
         checks.append(check)
     return checks or [_before(rule, earlier, later)]

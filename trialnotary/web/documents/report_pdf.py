@@ -15,7 +15,7 @@ STATUS_ORDER = tuple(RegistrationStatus)
 
 
 @dataclass(frozen=True)
-class _Column:
+class Column:
     heading: str
     width: float
     value: Callable[[dict], object]
@@ -24,18 +24,18 @@ class _Column:
 
 #: Widths in mm (scaled to the page) fit the fixed-width values on one line in DejaVu Sans.
 _REPORT_TABLE = (
-    _Column("Submitted (claim)", 33.5, lambda r: r["submittedAt"], 2),
-    _Column("Site", 16, lambda r: r["site"], 2),
-    _Column("Kind", 17, lambda r: r["kind"]),
-    _Column("Dataset", 25, lambda r: r["dataset"], 2),
-    _Column("File", 29.5, lambda r: r["filename"], 2),
-    _Column("SHA-256", 26.5, lambda r: shorten(r["sha256"], 16)),
-    _Column("Registered by", 34, lambda r: r["registeredBy"], 2),
-    _Column("Correction", 23.3, lambda r: correction_text(r), 3),
-    _Column("Status", 13.5, lambda r: r["status"]),
-    _Column("Batch", 9.8, lambda r: r["batchId"]),
-    _Column("Tx", 21, lambda r: shorten(r["txHash"], 12)),
-    _Column("Block time (proven)", 28.5, lambda r: r["blockTime"], 2),
+    Column("Submitted (claim)", 33.5, lambda r: r["submittedAt"], 2),
+    Column("Site", 16, lambda r: r["site"], 2),
+    Column("Kind", 17, lambda r: r["kind"]),
+    Column("Dataset", 25, lambda r: r["dataset"], 2),
+    Column("File", 29.5, lambda r: r["filename"], 2),
+    Column("SHA-256", 26.5, lambda r: shorten(r["sha256"], 16)),
+    Column("Registered by", 34, lambda r: r["registeredBy"], 2),
+    Column("Correction", 23.3, lambda r: correction_text(r), 3),
+    Column("Status", 13.5, lambda r: r["status"]),
+    Column("Batch", 9.8, lambda r: r["batchId"]),
+    Column("Tx", 21, lambda r: shorten(r["txHash"], 12)),
+    Column("Block time (proven)", 28.5, lambda r: r["blockTime"], 2),
 )
 
 
@@ -78,24 +78,45 @@ def report_pdf(*, trial: str, title: str | None, generated_at: str, chain: str,
     pdf.add_page()
     _report_title(pdf, trial=trial, title=title, generated_at=generated_at, chain=chain,
                   rows=rows)
-    scale = (pdf.w - pdf.l_margin - pdf.r_margin) / sum(c.width for c in _REPORT_TABLE)
-    widths = [column.width * scale for column in _REPORT_TABLE]
+    draw_table(pdf, _REPORT_TABLE, rows, empty="No registrations.")
+    return bytes(pdf.output())
 
-    _table_header(pdf, widths)
-    pdf.on_new_page = lambda: _table_header(pdf, widths)
+
+def draw_table(pdf: Pdf, columns: tuple[Column, ...], rows: list[dict], *,
+               empty: str) -> None:
+    """``rows`` as a table of ``columns`` scaled to the page's width, its header repeated on
+    every page (``empty`` when there is no row)."""
+    scale = (pdf.w - pdf.l_margin - pdf.r_margin) / sum(c.width for c in columns)
+    widths = [column.width * scale for column in columns]
+
+    _table_header(pdf, columns, widths)
+    pdf.on_new_page = lambda: _table_header(pdf, columns, widths)
     pdf.use(SANS, _TABLE_SIZE)
     if not rows:
-        pdf.put(pdf.l_margin, pdf.get_y() + 1, 100, "No registrations.")
+        pdf.put(pdf.l_margin, pdf.get_y() + 1, 100, empty)
     bottom = pdf.h - pdf.b_margin
     for row in rows:
         cells = [pdf.lines(column.value(row), width - 2 * _CELL_PAD, column.max_lines)
-                 for column, width in zip(_REPORT_TABLE, widths, strict=True)]
+                 for column, width in zip(columns, widths, strict=True)]
         height = max(len(lines) for lines in cells) * _TABLE_LINE + 1
         if pdf.get_y() + height > bottom:
             pdf.add_page()
             pdf.use(SANS, _TABLE_SIZE)
         _table_row(pdf, widths, cells, height)
-    return bytes(pdf.output())
+
+
+def labelled_lines(pdf: Pdf, lines: Iterable[tuple[str, object, int]]) -> None:
+    """A title block's lines: each label in grey, its value beside it on at most the lines
+    given."""
+    left, width = pdf.l_margin, pdf.w - pdf.l_margin - pdf.r_margin
+    for label, value, most in lines:
+        pdf.use(SANS, 9)
+        pdf.set_text_color(90)
+        pdf.put(left, pdf.get_y(), 30, label, line_height=4.4)
+        pdf.set_text_color(0)
+        used = pdf.put(left + 30, pdf.get_y(), width - 30, or_dash(value), max_lines=most,
+                       line_height=4.4)
+        pdf.set_y(pdf.get_y() + used)
 
 
 def _report_title(pdf: Pdf, *, trial, title, generated_at, chain, rows) -> None:
@@ -105,20 +126,13 @@ def _report_title(pdf: Pdf, *, trial, title, generated_at, chain, rows) -> None:
     pdf.set_y(pdf.get_y() + 8)
     pdf.use(SANS, 9)
     counts = ", ".join(f"{status} {count}" for status, count in status_counts(rows))
-    for label, value, lines in (
+    labelled_lines(pdf, (
         ("Trial", trial, 1),
         ("Title", title, 2),
         ("Generated", f"{generated_at} (UTC)", 1),
         ("Chain", chain, 1),
         ("Registrations", f"{len(rows)}" + (f" ({counts})" if counts else ""), 2),
-    ):
-        pdf.use(SANS, 9)
-        pdf.set_text_color(90)
-        pdf.put(left, pdf.get_y(), 30, label, line_height=4.4)
-        pdf.set_text_color(0)
-        used = pdf.put(left + 30, pdf.get_y(), width - 30, or_dash(value), max_lines=lines,
-                       line_height=4.4)
-        pdf.set_y(pdf.get_y() + used)
+    ))
     pdf.use(SANS, 7.5)
     pdf.set_text_color(70)
     pdf.put(left, pdf.get_y() + 1.5, width,
@@ -130,10 +144,10 @@ def _report_title(pdf: Pdf, *, trial, title, generated_at, chain, rows) -> None:
     pdf.set_y(pdf.get_y() + 10)
 
 
-def _table_header(pdf: Pdf, widths: list[float]) -> None:
+def _table_header(pdf: Pdf, columns: tuple[Column, ...], widths: list[float]) -> None:
     pdf.use(BOLD, _TABLE_SIZE)
     cells = [pdf.lines(column.heading, width - 2 * _CELL_PAD, 2)
-             for column, width in zip(_REPORT_TABLE, widths, strict=True)]
+             for column, width in zip(columns, widths, strict=True)]
     height = max(len(lines) for lines in cells) * _TABLE_LINE + 1.5
     pdf.set_fill_color(225)
     pdf.rect(pdf.l_margin, pdf.get_y(), sum(widths), height, style="F")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from trialnotary.web.pages import lists, public, register, signoffs, tokens, trials
+from trialnotary.web.pages import lists, public, register, signoffs, timeline, tokens, trials
 from trialnotary.web.pages.blueprint import bp
 from trialnotary.web.pages.templating import init_templating
 
 #: The modules whose views the blueprint holds once they are imported.
-VIEW_MODULES = (public, register, lists, trials, tokens, signoffs)
+VIEW_MODULES = (public, register, lists, trials, timeline, tokens, signoffs)
 
 
 def init_app(app: Flask) -> None:

@@ -32,7 +32,7 @@ def trials():
                            trials=overview.visible_trials(db_session(), current_principal()))
 
 
-def _trial_or_404(trial: str):
+def trial_or_404(trial: str):
     found = sites.find_trial(db_session(), trial)
     if found is None:
         abort(404)
@@ -42,7 +42,7 @@ def _trial_or_404(trial: str):
 @bp.get("/trials/<path:trial>")
 @requires(access.READ_TRIAL, "trial")
 def trial_dashboard(trial: str):
-    found = _trial_or_404(trial)
+    found = trial_or_404(trial)
     search = query.text("q") or ""
     filters = overview.Filters(trial=found.registry_id, site=query.site_id("site"),
                                kind=query.choice("kind", KINDS), label=search or None,
@@ -62,13 +62,13 @@ def trial_dashboard(trial: str):
 @bp.get("/trials/<path:trial>/receipts.zip")
 @requires(access.READ_TRIAL, "trial")
 def trial_bundle(trial: str):
-    return trial_bundle_response(_trial_or_404(trial).registry_id)
+    return trial_bundle_response(trial_or_404(trial).registry_id)
 
 
 @bp.get("/trials/<path:trial>/report")
 @requires(access.READ_TRIAL, "trial")
 def trial_report(trial: str):
-    found = _trial_or_404(trial)
+    found = trial_or_404(trial)
     rows = overview.report_rows(db_session(), found.registry_id)
     return render_template("report.html", trial=found, rows=rows,
                            generated_at=rfc3339_ms(utcnow()), kinds=KIND_LABELS)
@@ -77,7 +77,7 @@ def trial_report(trial: str):
 @bp.get("/trials/<path:trial>/report.<fmt>")
 @requires(access.READ_TRIAL, "trial")
 def trial_report_file(trial: str, fmt: str):
-    found = _trial_or_404(trial)
+    found = trial_or_404(trial)
     rows = overview.report_rows(db_session(), found.registry_id)
     generated_at = rfc3339_ms(utcnow())
     name = safe_filename(f"{found.registry_id}_audit-report_{generated_at[:10]}")
@@ -90,10 +90,10 @@ def trial_report_file(trial: str, fmt: str):
     if fmt == "pdf":
         return download(report_pdf(
             trial=found.registry_id, title=found.title, generated_at=generated_at,
-            chain=_chain_text(), rows=rows), "application/pdf", f"{name}.pdf")
+            chain=chain_text(), rows=rows), "application/pdf", f"{name}.pdf")
     abort(404)
 
 
-def _chain_text() -> str:
+def chain_text() -> str:
     settings = services().settings
     return chain_label(settings.chain_id)

@@ -1,0 +1,166 @@
+"""A trial's timeline from the database (``notary.timeline``): the proven time of a batch
+is its earliest confirmed anchor over every anchor kind, as its receipts' verification
+proves; unconfirmed anchors and batches prove nothing; the timeline kept per process is
+rebuilt when a registration or a batch changes; the published timeline hides sites."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from tests.conftest import insert_registrations
+from trialnotary import db
+from trialnotary.notary import batches, publication
+from trialnotary.notary import timeline as trial_timelines
+from trialnotary.notary.models import Anchor, Batch, Rollup, RollupBatch, Stamp
+from trialnotary.people import sites
+
+TRIAL = "NCT01234567"
+
+
+@pytest.fixture
+def trial(engine):
+    with db.write_session(engine) as session:
+        sites.add_trial(session, TRIAL)
+        sites.add_site(session, TRIAL, "SITE-01")
+        session.commit()
+
+
+def rollup(conn, batch_id: int, anchor: str, state: str = "confirmed") -> int:
+    rollup_id = conn.execute(sa.insert(Rollup).values(
+        anchor=anchor, root=b"\x01" * 32, leaf_count=1, created_at="2026-01-01T00:00:00.000Z",
+        state=state)).inserted_primary_key[0]
+    conn.execute(sa.insert(RollupBatch).values(anchor=anchor, batch_id=batch_id,
+                                               rollup_id=rollup_id, leaf_index=0, proof="[]"))
+    return rollup_id
+
+
+def transaction(conn, rollup_id: int, block_time: str, state: str = "confirmed") -> None:
+    conn.execute(sa.insert(Anchor).values(
+        name="evm", rollup_id=rollup_id, chain_id=31337, sender="0x" + "11" * 20, nonce=0,
+        tx_hash=os.urandom(32).hex(), raw=b"\x00", gas=1, max_fee_per_gas=1,
+        max_priority_fee_per_gas=1, state=state, block_number=1, block_time=block_time))
+
+
+def sealed(engine, count: int) -> list[int]:
+    insert_registrations(engine, count)
+    return [batch.id for batch in batches.seal_all(engine, count + 1)]
+
+
+def test_a_batch_is_proven_by_its_earliest_confirmed_anchor_of_any_kind(engine, trial):
+    (first,), (second,), (third,) = sealed(engine, 1), sealed(engine, 1), sealed(engine, 1)
+    with engine.begin() as conn:
+        transaction(conn, rollup(conn, first, "evm"), "2026-03-01T00:00:10Z")
+        stamped = rollup(conn, first, "tsa")
+        conn.execute(sa.insert(Stamp).values(name="tsa", rollup_id=stamped, token=b"t",
+                                             gen_time="2026-03-01T00:00:05Z", tsa="a TSA"))
+        transaction(conn, rollup(conn, second, "evm"), "2026-03-01T00:00:01Z", state="sent")
+        transaction(conn, rollup(conn, second, "other"), "2026-03-01T00:00:20Z")
+        transaction(conn, rollup(conn, third, "evm", state="sent"), "2026-03-01T00:00:02Z")
+        conn.execute(sa.update(Batch).where(Batch.id.in_([first, second]))
+                     .values(state="confirmed"))
+        conn.execute(sa.update(Batch).where(Batch.id == third).values(state="sent"))
+    with Session(engine) as session:
+        assert trial_timelines.batch_proven_times(session, trial=TRIAL) == {
+            first: "2026-03-01T00:00:05Z", second: "2026-03-01T00:00:20Z"}
+        built = trial_timelines.build_timeline(session, TRIAL)
+    assert [(entry.proven_time, entry.verified.state) for entry in built.timeline.entries] == [
+        ("2026-03-01T00:00:05Z", "confirmed"), ("2026-03-01T00:00:20Z", "confirmed"),
+        (None, "sent")]
+    assert built.timeline.entries[-1].verified.why.startswith("not yet proven: its batch is "
+                                                              "sent")
+    assert built.ok is False
+
+
+def test_the_kept_timeline_is_rebuilt_when_a_registration_or_a_batch_changes(engine, trial):
+    insert_registrations(engine, 2)
+    with Session(engine) as session:
+        kept = trial_timelines.trial_timeline(session, TRIAL)
+        assert trial_timelines.trial_timeline(session, TRIAL) is kept
+    insert_registrations(engine, 1)
+    with Session(engine) as session:
+        grown = trial_timelines.trial_timeline(session, TRIAL)
+    assert grown is not kept and len(grown.timeline.entries) == 3
+    assert {entry.verified.state for entry in grown.timeline.entries} == {"pending"}
+    batch_id = batches.seal_all(engine, 10)[0].id
+    with Session(engine) as session:
+        sealed_now = trial_timelines.trial_timeline(session, TRIAL)
+    assert {entry.verified.state for entry in sealed_now.timeline.entries} == {"sealed"}
+    with engine.begin() as conn:
+        transaction(conn, rollup(conn, batch_id, "evm"), "2026-03-01T00:00:10Z")
+        conn.execute(sa.update(Batch).where(Batch.id == batch_id).values(
+            state="confirmed", anchors_version=Batch.anchors_version + 1))
+    with Session(engine) as session:
+        confirmed = trial_timelines.trial_timeline(session, TRIAL)
+    assert {entry.proven_time for entry in confirmed.timeline.entries} == {
+        "2026-03-01T00:00:10Z"}
+
+
+def test_a_published_timeline_names_no_site_unless_chosen(engine, trial):
+    insert_registrations(engine, 2, site="SITE-01")
+    with db.write_session(engine) as session:
+        sites.add_site(session, TRIAL, "SITE-02")
+        session.commit()
+    insert_registrations(engine, 1, site="SITE-02")
+    batch_id = batches.seal_all(engine, 10)[0].id
+    with engine.begin() as conn:
+        transaction(conn, rollup(conn, batch_id, "evm"), "2026-03-01T00:00:10Z")
+        conn.execute(sa.update(Batch).where(Batch.id == batch_id).values(state="confirmed"))
+    with db.write_session(engine) as session:
+        publication.publish(session, TRIAL, publication.Choice(("dataset",)), actor="test",
+                            user_id=None)
+        session.commit()
+    with Session(engine) as session:
+        hidden, choice = publication.public_timeline(session, TRIAL)
+    assert choice == publication.Choice(("dataset",), False, False)
+    assert [entry.field("site") for entry in hidden.timeline.entries] == [
+        "site 1", "site 1", "site 2"]
+    assert "SITE-0" not in str(hidden.to_json())
+    with db.write_session(engine) as session:
+        with pytest.raises(ValueError, match="at least one kind"):
+            publication.publish(session, TRIAL, publication.Choice(("nothing",)),
+                                actor="test", user_id=None)
+        assert publication.unpublish(session, TRIAL, actor="test") is True
+        session.commit()
+    with Session(engine) as session:
+        assert publication.public_timeline(session, TRIAL) is None
+
+
+def test_a_not_before_block_time_is_asked_once_and_never_again_of_a_silent_node(
+        settings, settings_env, anvil):
+    from trialnotary.config import load_settings
+    from trialnotary.notary.chain import ChainClient
+    from trialnotary.proof.timeline import Entry, Verified
+
+    head = anvil.rpc("eth_getBlockByNumber", "latest", False)
+    number = int(head["number"], 16)
+
+    def entry(block_hash: str, chain_id: int = 31337) -> Entry:
+        record = {"id": os.urandom(4).hex(), "notBefore": {
+            "chainId": chain_id, "blockNumber": number, "blockHash": block_hash}}
+        return Entry(Verified("r", record, None, "pending"))
+
+    good, other, elsewhere = (entry(head["hash"]), entry("0x" + "ab" * 32),
+                              entry(head["hash"], chain_id=1))
+    found = trial_timelines.made_after(ChainClient(settings, timeout=2),
+                                       [good, other, elsewhere])
+    assert found[good.id] == {"blockNumber": number,
+                              "blockTime": trial_timelines.block_time(
+                                  int(head["timestamp"], 16))}
+    assert found[other.id] == {"blockNumber": number, "blockTime": None}
+    assert found[elsewhere.id]["blockTime"] is None
+    assert trial_timelines.made_after(None, [good]) == {good.id: found[good.id]}  # kept
+
+    silent = ChainClient(load_settings({**settings_env,
+                                        "TRIALNOTARY_CHAIN_RPC_URL": "http://127.0.0.1:9"}),
+                         timeout=0.5)
+    asked = []
+    raw_block = silent.raw_block
+    silent.raw_block = lambda block: asked.append(block) or raw_block(block)
+    unseen = [entry("0x" + f"{n:02x}" * 32) for n in range(3)]
+    assert [value["blockTime"] for value in trial_timelines.made_after(
+        silent, unseen).values()] == [None, None, None]
+    assert asked == [number]

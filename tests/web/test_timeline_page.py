@@ -1,0 +1,356 @@
+"""A trial's proven timeline on the server (docs/api.md, "Timeline"; the rules:
+docs/verification.md, "Was it pre-specified?"): a trial registered over several batches on a
+real anvil with a protocol, two amendments (with reasons), a randomisation list, a SAP, data of
+two sites, a database lock, an unblinding and results. The page's order and checks; a SAP
+registered after the lock failing its check; the page, the JSON export and `trialnotary
+timeline --json` over the trial's receipts zip agreeing; filters; the HTML and PDF exports;
+publishing (sponsors only, CSRF) and the public page, walked anonymously."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+from tests.utils import (
+    add_person,
+    engine_of,
+    module_app,
+    page_of,
+    post_form,
+    seal_in_a_later_second,
+    signed_in,
+)
+from trialnotary import db
+from trialnotary.notary import identity
+from trialnotary.people import sites
+from trialnotary.proof.verify import timeline_command
+
+pytestmark = pytest.mark.usefixtures("quick_argon2")
+
+TRIAL, LATE = "NCT01234567", "NCT07654321"
+SPONSOR, COORDINATOR = "sponsor@example.org", "coordinator@example.org"
+KINDS = {"protocol": "protocol", "amendment 1": "protocol", "amendment 2": "protocol",
+         "randomisation list": "randomisation-list", "SAP": "sap", "ADSL one": "dataset",
+         "ADSL two": "dataset", "lock": "database-lock", "unblinding log": "unblinding",
+         "results": "analysis-results", "late SAP": "sap"}
+SUPERSEDES = {"amendment 1": "protocol", "amendment 2": "amendment 1"}
+SITE_OF = {"ADSL two": "SITE-02"}
+ORDERLY = [["protocol", "randomisation list"], ["amendment 1"], ["amendment 2", "SAP"],
+           ["ADSL one", "ADSL two"], ["lock"], ["unblinding log"], ["results"]]
+LATE_BATCHES = [["protocol"], ["lock"], ["late SAP"]]
+#: Made after the beacon's block (the unblinding), or naming a block not on the chain.
+MADE_AFTER = ("unblinding log", "late SAP")
+
+
+class Notary:
+    """Registers through the API and seals and confirms each batch in a block of a later
+    second than any before, so batches are proven in the order they are sealed."""
+
+    def __init__(self, app, anvil):
+        self.app, self.anvil = app, anvil
+        self.client = app.test_client()
+        self.engine = engine_of(app)
+        self.chain = app.extensions["trialnotary"].chain
+        self.ids: dict[tuple[str, str], str] = {}
+        self.tokens: dict[str, str] = {}
+        self.beacons: dict[str, dict] = {}
+
+    def token(self, trial: str, site: str) -> str:
+        if site not in self.tokens:
+            with db.write_session(self.engine) as session:
+                sites.add_site(session, trial, site)
+                self.tokens[site] = sites.create_token(session, site)
+                session.commit()
+        return self.tokens[site]
+
+    def register(self, trial: str, site: str, name: str) -> None:
+        body = {"trial": trial, "site": site, "kind": KINDS[name], "dataset": label(name),
+                "sha256": sha(trial, name)}
+        if name in MADE_AFTER:
+            beacon = self.client.get("/api/v1/beacon").get_json()
+            self.beacons[name] = beacon
+            body["notBefore"] = {key: beacon[key] for key in ("chainId", "blockNumber")} | {
+                "blockHash": beacon["blockHash"] if name == "unblinding log" else "0x" + "ab" * 32}
+        if name in SUPERSEDES:
+            body |= {"supersedes": self.ids[trial, SUPERSEDES[name]],
+                     "reason": f"{name} of the protocol"}
+        answer = self.client.post("/api/v1/submissions", json=body, headers={
+            "Authorization": f"Bearer {self.token(trial, site)}"})
+        assert answer.status_code == 201, answer.get_data(as_text=True)
+        self.ids[trial, name] = answer.get_json()["id"]
+
+    def seal(self) -> None:
+        seal_in_a_later_second(self.engine, self.chain, self.anvil)
+
+
+def label(name: str) -> str:
+    """A registration's label, found on a page only where that registration is shown."""
+    return f"{name} (q7x)"
+
+
+def sha(trial: str, name: str) -> str:
+    return hashlib.sha256(f"{trial} {name}".encode()).hexdigest()
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def notary(request, tmp_path_factory, anvil):
+    """Trial NCT01234567 registered in order over seven batches (sites SITE-01 and SITE-02),
+    trial NCT07654321 whose SAP came after its lock; a sponsor of both, a coordinator of
+    SITE-01."""
+    with module_app(request, tmp_path_factory, anvil.url,
+                    LOGIN_RATE_LIMIT="1000 per minute") as app:
+        notary = Notary(app, anvil)
+        with db.write_session(notary.engine) as session:
+            sites.add_trial(session, TRIAL, title="Orderly trial")
+            sites.add_trial(session, LATE, title="Late SAP trial")
+            session.commit()
+        for trial, batches in ((TRIAL, ORDERLY), (LATE, LATE_BATCHES)):
+            for batch in batches:
+                for name in batch:
+                    site = SITE_OF.get(name, "SITE-01" if trial == TRIAL else "LATE-01")
+                    notary.register(trial, site, name)
+                notary.seal()
+        add_person(notary.engine, SPONSOR, "sponsor", trials=[TRIAL, LATE])
+        add_person(notary.engine, COORDINATOR, "coordinator", sites=["SITE-01"])
+        yield notary
+
+
+@pytest.fixture
+def sponsor(notary):
+    client = notary.app.test_client()
+    signed_in(client, SPONSOR)
+    return client
+
+
+class Rows(HTMLParser):
+    """The timeline rows (``data-id``, ``data-proven``) and checks (``data-rule``,
+    ``data-ok``) of a page, and its links."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.entries, self.checks, self.links = [], [], []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-id" in attrs:
+            self.entries.append((attrs["data-id"], attrs["data-proven"] or None))
+        if tag == "tr" and "data-rule" in attrs:
+            self.checks.append((attrs["data-rule"], json.loads(attrs["data-ok"])))
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+def timeline_page(client, trial: str, query: str = "") -> Rows:
+    answer = client.get(f"/trials/{trial}/timeline{query}")
+    assert answer.status_code == 200, answer.status
+    return Rows(answer.get_data(as_text=True))
+
+
+def names_of(notary, trial: str, ids) -> list[str]:
+    by_id = {value: name for (of, name), value in notary.ids.items() if of == trial}
+    return [by_id[registration_id] for registration_id in ids]
+
+
+def test_the_page_shows_the_proven_order_and_every_check(notary, sponsor):
+    page = timeline_page(sponsor, TRIAL)
+    names = names_of(notary, TRIAL, [entry_id for entry_id, _ in page.entries])
+    assert set(names[:2]) == {"protocol", "randomisation list"}
+    assert names[2] == "amendment 1" and set(names[3:5]) == {"amendment 2", "SAP"}
+    assert set(names[5:7]) == {"ADSL one", "ADSL two"}
+    assert names[-3:] == ["lock", "unblinding log", "results"]
+    proven = [when for _, when in page.entries]
+    assert None not in proven and proven == sorted(proven)
+    assert page.checks == [("sap-before-database-lock", True), ("sap-before-unblinding", True),
+                           ("protocol-before-analysis-results", True),
+                           ("randomisation-before-site-data", True),
+                           ("randomisation-before-site-data", True)]
+    html = sponsor.get(f"/trials/{TRIAL}/timeline").get_data(as_text=True)
+    assert "amendment 2 of the protocol" in html  # the correction's reason
+    assert "v3 of 3" in html and "<polyline" in html  # the chain drawn as one line
+    assert "✓" in html
+
+
+def test_a_record_made_after_a_block_shows_its_interval(notary, sponsor):
+    beacon = notary.beacons["unblinding log"]
+    row = re.search(rf'<tr data-id="{notary.ids[TRIAL, "unblinding log"]}".*?</tr>',
+                    sponsor.get(f"/trials/{TRIAL}/timeline").get_data(as_text=True), re.S)
+    assert f"made after block {beacon['blockNumber']} at " in row.group(0)
+    assert f'datetime="{beacon["blockTime"]}"' in row.group(0)
+    assert "existed no later than" in row.group(0)
+    late = re.search(rf'<tr data-id="{notary.ids[LATE, "late SAP"]}".*?</tr>',
+                     sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True), re.S)
+    block = notary.beacons["late SAP"]["blockNumber"]
+    assert f"made after block {block};" in late.group(0)  # not this chain's block: no time
+
+
+def test_a_sap_registered_after_the_lock_fails_its_check(sponsor):
+    page = timeline_page(sponsor, LATE)
+    checks = dict(page.checks)
+    assert checks["sap-before-database-lock"] is False
+    assert checks["sap-before-unblinding"] is None
+    html = sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True)
+    assert "is NOT before" in html and "✗" in html
+
+
+def test_the_page_the_json_export_and_the_cli_agree(notary, sponsor, tmp_path, capsys, anvil):
+    page = timeline_page(sponsor, TRIAL)
+    exported = sponsor.get(f"/trials/{TRIAL}/timeline.json")
+    assert exported.status_code == 200
+    assert re.fullmatch(rf'attachment; filename={TRIAL}_timeline_\d{{4}}-\d\d-\d\d\.json',
+                        exported.headers["Content-Disposition"])
+    export = json.loads(exported.data)
+    assert {"ok", "entries", "checks"} <= set(export) and export["ok"] is True
+
+    bundle = tmp_path / "receipts.zip"
+    bundle.write_bytes(sponsor.get(f"/trials/{TRIAL}/receipts.zip").data)
+    pin = tmp_path / "identity.json"
+    services = notary.app.extensions["trialnotary"]
+    pin.write_text(identity.document_text(notary.engine, services.settings))
+    capsys.readouterr()
+    code = timeline_command.main([bundle], rpc_urls=[anvil.url], notary=str(pin),
+                                 as_json=True)
+    cli = json.loads(capsys.readouterr().out)
+    assert code == 0 and cli["ok"] is True
+
+    def order(answer):
+        return [(entry["id"], entry["provenTime"]) for entry in answer["entries"]]
+
+    def decisions(answer):
+        return [(c["rule"], c["ok"], (c["earlier"] or {}).get("id"),
+                 (c["later"] or {}).get("id"), c["marginSeconds"], c.get("site"))
+                for c in answer["checks"]]
+
+    assert order(export) == order(cli) == page.entries
+    assert decisions(export) == decisions(cli)
+    assert [(rule, ok) for rule, ok, *_ in decisions(cli)] == page.checks
+    assert [entry["versionChain"] for entry in export["entries"]] == [
+        entry["versionChain"] for entry in cli["entries"]]
+
+
+def test_filters_narrow_the_list_not_the_checks(notary, sponsor):
+    everything = timeline_page(sponsor, TRIAL)
+    protocols = timeline_page(sponsor, TRIAL, "?kind=protocol")
+    assert names_of(notary, TRIAL, [i for i, _ in protocols.entries]) == [
+        "protocol", "amendment 1", "amendment 2"]
+    assert protocols.checks == everything.checks
+    site_two = timeline_page(sponsor, TRIAL, "?site=SITE-02")
+    assert names_of(notary, TRIAL, [i for i, _ in site_two.entries]) == ["ADSL two"]
+    exported = json.loads(sponsor.get(f"/trials/{TRIAL}/timeline.json?kind=protocol").data)
+    assert [entry["dataset"] for entry in exported["entries"]] == [
+        label(name) for name in ("protocol", "amendment 1", "amendment 2")]
+    assert sponsor.get(f"/trials/{TRIAL}/timeline?kind=nonsense").status_code == 400
+
+
+def test_the_html_and_pdf_exports_download(sponsor):
+    html = sponsor.get(f"/trials/{TRIAL}/timeline.html")
+    assert html.status_code == 200 and html.mimetype == "text/html"
+    assert html.headers["Content-Disposition"].endswith(".html")
+    text = html.get_data(as_text=True)
+    assert "<script" not in text and "unblinding log" in text and "<svg" in text
+    pdf = sponsor.get(f"/trials/{TRIAL}/timeline.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert pdf.headers["Content-Disposition"].endswith(".pdf")
+    assert sponsor.get(f"/trials/{TRIAL}/timeline.xml").status_code == 404
+
+
+def test_the_dashboard_links_the_timeline(sponsor):
+    page = page_of(sponsor.get(f"/trials/{TRIAL}"))
+    assert page.find("a", id="timeline-link")[0]["href"] == f"/trials/{TRIAL}/timeline"
+
+
+PUBLISHED = ("protocol", "sap", "database-lock")
+
+
+def publish(client, trial: str, **form):
+    return post_form(client, f"/trials/{trial}/timeline/publication", form)
+
+
+def test_only_sponsors_publish_and_only_with_a_csrf_token(notary, sponsor):
+    coordinator = notary.app.test_client()
+    signed_in(coordinator, COORDINATOR)
+    assert publish(coordinator, LATE, kinds=["sap"]).status_code == 403
+    refused = sponsor.post(f"/trials/{LATE}/timeline/publication", data={"kinds": ["sap"]})
+    assert refused.status_code == 400
+    assert notary.app.test_client().get(f"/t/{LATE}").status_code == 404
+
+    assert publish(sponsor, LATE, kinds=["sap"]).status_code == 302
+    assert notary.app.test_client().get(f"/t/{LATE}").status_code == 200
+    assert publish(sponsor, LATE, action="unpublish").status_code == 302
+    assert notary.app.test_client().get(f"/t/{LATE}").status_code == 404
+    with notary.engine.connect() as conn:
+        actions = [row[0] for row in conn.exec_driver_sql(
+            "SELECT action FROM audit_entry WHERE entity_id = ? ORDER BY seq", (LATE,))]
+    assert actions[-2:] == ["timeline.publish", "timeline.unpublish"]
+
+
+def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
+    anonymous = notary.app.test_client()
+    assert anonymous.get("/t/NCT00000000").status_code == 404
+    assert publish(sponsor, TRIAL, kinds=list(PUBLISHED), offer_receipts="1").status_code == 302
+    hidden = [name for name, kind in KINDS.items() if kind not in PUBLISHED]
+    secrets = [*map(label, hidden), *(sha(TRIAL, name) for name in hidden), "SITE-01", "SITE-02",
+               SPONSOR, *(notary.ids[TRIAL, name] for name in hidden
+                          if (TRIAL, name) in notary.ids)]
+
+    seen, queue, pages = set(), [f"/t/{TRIAL}"], {}
+    while queue:
+        path = queue.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        answer = anonymous.get(path)
+        assert answer.status_code == 200, path
+        if answer.mimetype != "text/html":
+            pages[path] = answer.data
+            continue
+        html = answer.get_data(as_text=True)
+        leaks = [secret for secret in secrets if secret in html]
+        assert leaks == [], f"{path} shows {leaks}"
+        pages[path] = html
+        for link in Rows(html).links:
+            target = urlsplit(urljoin("http://localhost" + path, link))
+            if target.netloc == "localhost":
+                queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    assert f"/t/{TRIAL}/receipts.zip" in pages and "/verify" in pages
+
+    public = Rows(pages[f"/t/{TRIAL}"])
+    names = names_of(notary, TRIAL, [i for i, _ in public.entries])
+    assert names == ["protocol", "amendment 1", "amendment 2", "SAP", "lock"]
+    assert dict(public.checks) == {"sap-before-database-lock": True,
+                                   "sap-before-unblinding": None,
+                                   "protocol-before-analysis-results": None,
+                                   "randomisation-before-site-data": None}
+    assert "judged over the published registrations only" in pages[f"/t/{TRIAL}"]
+
+    with zipfile.ZipFile(io.BytesIO(pages[f"/t/{TRIAL}/receipts.zip"])) as bundle:
+        kinds = sorted(json.loads(bundle.read(name))["trialnotary"]["record"]["kind"]
+                       for name in bundle.namelist() if name.endswith(".receipt.json"))
+        index = bundle.read("index.csv").decode()
+    assert kinds == sorted(KINDS[name] for name in names)
+    assert all(label(name) not in index for name in hidden) and SPONSOR not in index
+
+
+def test_a_long_timeline_is_paged_by_500(notary):
+    from tests.conftest import insert_registrations
+
+    with db.write_session(notary.engine) as session:
+        sites.add_trial(session, "NCT05555555")
+        session.commit()
+    insert_registrations(notary.engine, 501, trial="NCT05555555", site="BIG-01")
+    add_person(notary.engine, "admin@example.org", "admin")
+    admin = notary.app.test_client()
+    signed_in(admin, "admin@example.org")
+    first = timeline_page(admin, "NCT05555555")
+    second = timeline_page(admin, "NCT05555555", "?page=2&site=BIG-01")
+    assert (len(first.entries), len(second.entries)) == (500, 1)
+    assert "/trials/NCT05555555/timeline?page=2" in first.links
+    assert "/trials/NCT05555555/timeline?page=1&site=BIG-01" in second.links
+    assert all(when is None for _, when in first.entries)  # pending: not yet proven

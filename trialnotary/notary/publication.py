@@ -1,0 +1,104 @@
+"""A trial's public, citable timeline (``/t/<trial>``, docs/api.md "Timeline"): what a
+sponsor chose to publish, and the timeline narrowed to it.
+
+Only the chosen kinds are published; site codes only when chosen (else each site is
+"site 1", "site 2", … by its first proven entry, so the per-site rule still reads); the
+rules are judged again over the published entries alone, since a reader can check only
+those. Publishing and unpublishing are audit entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sqlmodel import Session, select
+
+from trialnotary.notary.models import Publication
+from trialnotary.notary.timeline import TrialTimeline, trial_timeline
+from trialnotary.people import audit, sites
+from trialnotary.proof.timeline import build
+from trialnotary.validation import KINDS
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What is published: kinds (in ``KINDS`` order), site codes shown or not, receipts
+    offered or not."""
+
+    kinds: tuple[str, ...]
+    show_sites: bool = False
+    offer_receipts: bool = False
+
+    def to_json(self) -> dict:
+        return {"kinds": list(self.kinds), "showSites": self.show_sites,
+                "offerReceipts": self.offer_receipts}
+
+
+def choice_of(row: Publication | None) -> Choice | None:
+    if row is None:
+        return None
+    return Choice(tuple(kind for kind in row.kinds.split(",") if kind), row.show_sites,
+                  row.offer_receipts)
+
+
+def find(session: Session, trial: str) -> Publication | None:
+    return session.exec(select(Publication).where(Publication.trial == trial)).first()
+
+
+def publish(session: Session, trial: str, choice: Choice, *, actor: str,
+            user_id: int | None) -> Publication:
+    """Publish (or change what is published of) a trial's timeline, in the caller's
+    transaction (a write session: the audit entry needs its lock)."""
+    kinds = tuple(kind for kind in KINDS if kind in choice.kinds)
+    if not kinds:
+        raise ValueError("choose at least one kind to publish")
+    row = find(session, trial)
+    old = None if row is None else choice_of(row).to_json()
+    row = row or Publication(trial=trial, kinds="")
+    row.kinds, row.show_sites, row.offer_receipts = (",".join(kinds), choice.show_sites,
+                                                     choice.offer_receipts)
+    row.published_by = user_id
+    session.add(row)
+    audit.record(session, actor=actor, action="timeline.publish", entity="trial",
+                 entity_id=trial, old=old, new=choice_of(row).to_json())
+    return row
+
+
+def unpublish(session: Session, trial: str, *, actor: str) -> bool:
+    """Take a trial's timeline off ``/t/<trial>``; ``False`` when it was not published."""
+    row = find(session, trial)
+    if row is None:
+        return False
+    audit.record(session, actor=actor, action="timeline.unpublish", entity="trial",
+                 entity_id=trial, old=choice_of(row).to_json())
+    session.delete(row)
+    return True
+
+
+def public_timeline(session: Session, trial: str) -> tuple[TrialTimeline, Choice] | None:
+    """The published timeline of a trial (``None`` when it is not published): its entries
+    of the chosen kinds only, proven ones only, sites hidden unless chosen, every rule
+    judged over them alone."""
+    found = sites.find_trial(session, trial)  # never anything the database chokes on (NUL)
+    choice = None if found is None else choice_of(find(session, found.registry_id))
+    if choice is None:
+        return None
+    trial = found.registry_id
+    full = trial_timeline(session, trial)
+    chosen = [entry.verified for entry in full.timeline.entries
+              if entry.kind in choice.kinds and entry.proven_time is not None]
+    if not choice.show_sites:
+        chosen = _pseudonymous(chosen)
+    return TrialTimeline(trial, build(chosen)), choice
+
+
+def _pseudonymous(chosen: list) -> list:
+    """The entries with each site code replaced by "site N", numbered by first proven
+    entry (a receipt's name holds the trial, label and id, never the site)."""
+    names: dict[str, str] = {}
+    hidden = []
+    for verified in chosen:
+        site = verified.record.get("site")
+        names.setdefault(site, f"site {len(names) + 1}")
+        hidden.append(replace(verified, record={**verified.record, "site": names[site]}))
+    return hidden

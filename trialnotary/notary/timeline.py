@@ -1,0 +1,271 @@
+"""A trial's proven timeline from the database, judged by the verifier's own rules
+(:mod:`trialnotary.proof.timeline`; docs/verification.md, "Was it pre-specified?").
+
+A registration's proven time is what its receipt would prove: the earliest time among the
+confirmed anchors of its batch, over every anchor kind (an EVM transaction's block time, a
+time-stamp's genTime; each through the roll-up holding the batch), in the verifier's form
+(RFC 3339, whole seconds, ``Z``). So the page, its JSON export and ``trialnotary timeline
+--json`` over the trial's receipts zip agree. A registration not yet anchored has none
+(its status says why: pending, sealed or sent). A retired chain's anchor counts by its block
+time, as a verifier with a node of that chain sees it.
+
+The rules are judged over all the trial's registrations; filters (kind, site) only narrow
+what is listed. A trial of 100,000 registrations is read with column selects, not ORM
+objects, and kept per process under a fingerprint of what could change it (the newest
+registration, the batches and their ``anchors_version``).
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from trialnotary.notary.batches import registration_status
+from trialnotary.notary.chain import ChainClient
+from trialnotary.notary.driver import driver_rows
+from trialnotary.notary.errors import ChainError
+from trialnotary.notary.models import (
+    RECORD_COLUMNS,
+    Anchor,
+    Batch,
+    LeafSlot,
+    Registration,
+    Rollup,
+    RollupBatch,
+    Stamp,
+    record_of,
+)
+from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
+from trialnotary.proof.receipt import block_time
+from trialnotary.proof.timeline import Entry, Timeline, Verified, build
+
+PAGE_SIZE = 500
+_S, _L, _B = Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c
+_RB, _R, _A, _T = (RollupBatch.__table__.c, Rollup.__table__.c, Anchor.__table__.c,
+                   Stamp.__table__.c)
+
+
+@dataclass
+class TrialTimeline:
+    """The proven timeline of a trial (``timeline``: every registration, every rule judged;
+    each entry's ``verified.state`` its status) and why each correction was made
+    (``reasons``, by registration id)."""
+
+    trial: str
+    timeline: Timeline
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every rule holds and every registration is proven (a receipt given to the
+        verifier for each)."""
+        return self.timeline.rules_hold and all(entry.proven_time is not None
+                                                for entry in self.timeline.entries)
+
+    def kinds(self) -> list[str]:
+        return sorted({entry.kind for entry in self.timeline.entries})
+
+    def sites(self) -> list[str]:
+        return sorted({entry.field("site") for entry in self.timeline.entries})
+
+    def listed(self, *, kind: str | None = None, site: str | None = None) -> list[Entry]:
+        """The entries in proven order, narrowed to a kind and a site where given."""
+        return [entry for entry in self.timeline.entries
+                if (kind is None or entry.kind == kind)
+                and (site is None or entry.field("site") == site)]
+
+    def to_json(self, entries: Iterable[Entry] | None = None) -> dict:
+        """``trialnotary timeline --json``'s shape (``ok``, ``entries``, ``checks``, each
+        entry and check as the verifier writes it), and the trial."""
+        chosen = self.timeline.entries if entries is None else entries
+        return {"ok": self.ok, "trial": self.trial,
+                "entries": [entry.to_json() for entry in chosen],
+                "checks": [check.to_json() for check in self.timeline.checks]}
+
+
+def batch_proven_times(session: Session, batch_ids: Iterable[int] | None = None,
+                       *, trial: str | None = None) -> dict[int, str]:
+    """Per confirmed batch (of those given, or holding a registration of ``trial``), the
+    earliest time its confirmed anchors prove: what its receipts' verification proves."""
+    times: dict[int, str] = {}
+    for query in _proven_queries():
+        if trial is not None:
+            query = query.where(_RB.batch_id.in_(
+                sa.select(_L.batch_id).join(Registration.__table__, _S.seq == _L.seq)
+                .where(_S.trial == trial)))
+        elif batch_ids is not None:
+            query = query.where(_RB.batch_id.in_(list(batch_ids)))
+        for batch_id, proven in session.execute(query):
+            if proven is not None and (batch_id not in times or proven < times[batch_id]):
+                times[batch_id] = proven
+    return times
+
+
+def _proven_queries() -> list[sa.Select]:
+    """The earliest EVM block time and the earliest genTime of each confirmed batch's
+    confirmed roll-ups (the anchors a receipt of the batch carries)."""
+    held = (sa.select(_RB.batch_id).join(Rollup.__table__, _R.id == _RB.rollup_id)
+            .join(Batch.__table__, _B.id == _RB.batch_id)
+            .where(_R.state == BatchState.CONFIRMED, _B.state == BatchState.CONFIRMED)
+            .group_by(_RB.batch_id))
+    evm = held.add_columns(sa.func.min(_A.block_time)).join(
+        Anchor.__table__, sa.and_(_A.rollup_id == _R.id, _A.state == AnchorState.CONFIRMED))
+    stamped = held.add_columns(sa.func.min(_T.gen_time)).join(Stamp.__table__,
+                                                              _T.rollup_id == _R.id)
+    return [evm, stamped]
+
+
+_ROWS = (sa.select(*(_S[column] for column in RECORD_COLUMNS), _S.reason, _L.batch_id,
+                   _B.state)
+         .outerjoin(LeafSlot.__table__, _L.seq == _S.seq)
+         .outerjoin(Batch.__table__, _B.id == _L.batch_id)
+         .where(_S.trial == sa.bindparam("trial")))
+#: An entry's ``receipt``: where the notary serves it (the API's receipt of one registration).
+RECEIPT_PATH = "/api/v1/submissions/{}/receipt"
+
+
+def build_timeline(session: Session, trial: str) -> TrialTimeline:
+    """Every registration of ``trial`` with its proven time, ordered and judged. Rows come
+    straight from the driver, and the collector pauses while the objects are made: for a
+    trial of 100,000 registrations both halve the time."""
+    proven = batch_proven_times(session, trial=trial)
+    verified, reasons = [], {}
+    columns = len(RECORD_COLUMNS)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for row in driver_rows(session.connection(), _ROWS, {"trial": trial}):
+            record = record_of(row[:columns])
+            registration_id = record["id"]
+            reason, batch_id, state = row[columns:]
+            status = registration_status(state)
+            when = proven.get(batch_id)
+            verified.append(Verified(RECEIPT_PATH.format(registration_id), record, when,
+                                     status, None if when is not None else _why(status)))
+            if reason is not None:
+                reasons[registration_id] = reason
+        return TrialTimeline(trial, build(verified), reasons)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _why(status: str) -> str:
+    if status == RegistrationStatus.PENDING:
+        return "not yet proven: waiting to be sealed"
+    return f"not yet proven: its batch is {status}, no anchor confirmed yet"
+
+
+def fingerprint(session: Session) -> tuple:
+    """What changes whenever any trial's timeline may: the newest registration, and the
+    batches (sealing adds one; a state or an anchor changing raises ``anchors_version``)."""
+    newest = session.scalar(sa.select(sa.func.max(_S.seq)))
+    batches = session.execute(sa.select(sa.func.count(), sa.func.max(_B.id),
+                                        sa.func.sum(_B.anchors_version))).one()
+    return newest, *batches
+
+
+class _Kept:
+    """The timelines this process built lately, each with the fingerprint it was built
+    under: a page of a trial of 100,000 registrations is then a slice, not a rebuild."""
+
+    def __init__(self, size: int = 8):
+        self.size, self.kept, self.lock = size, collections.OrderedDict(), threading.Lock()
+
+    def get(self, session: Session, trial: str) -> TrialTimeline:
+        key = (str(session.get_bind().url), trial)
+        mark = fingerprint(session)
+        with self.lock:
+            found = self.kept.get(key)
+            if found is not None and found[0] == mark:
+                self.kept.move_to_end(key)
+                return found[1]
+        built = build_timeline(session, trial)
+        with self.lock:
+            self.kept[key] = (mark, built)
+            self.kept.move_to_end(key)
+            while len(self.kept) > self.size:
+                self.kept.popitem(last=False)
+        return built
+
+
+_KEPT = _Kept()
+
+
+def trial_timeline(session: Session, trial: str) -> TrialTimeline:
+    """:func:`build_timeline`, kept while nothing it depends on changes."""
+    return _KEPT.get(session, trial)
+
+
+def page_of(entries: list[Entry], page: int) -> list[Entry]:
+    start = (max(page, 1) - 1) * PAGE_SIZE
+    return entries[start:start + PAGE_SIZE]
+
+
+# --- "made after": the block a record's notBefore names ----------------------------------
+
+class _BlockTimes:
+    """The times of the blocks records name as ``notBefore``, asked of the notary's own
+    node with a short timeout and kept for the process (a block's time never changes).
+    ``None``: no block of this chain (another chain, or the node's block of that number has
+    another hash)."""
+
+    def __init__(self):
+        self.kept: dict[tuple, str | None] = {}
+        self.lock = threading.Lock()
+
+    def known(self, key: tuple) -> tuple[bool, str | None]:
+        with self.lock:
+            return key in self.kept, self.kept.get(key)
+
+    def keep(self, key: tuple, time: str | None) -> None:
+        with self.lock:
+            self.kept[key] = time
+
+
+_BLOCK_TIMES = _BlockTimes()
+#: What ``_block_time`` answers when the node does not.
+_NO_ANSWER = object()
+
+
+def _block_time(chain: ChainClient, chain_id, number, block_hash):
+    if chain_id != chain.settings.chain_id or not isinstance(number, int):
+        return None
+    try:
+        block = chain.raw_block(number)
+    except ChainError:
+        return _NO_ANSWER
+    if not isinstance(block, dict) or (block.get("hash") or "").lower() != block_hash:
+        return None
+    return block_time(int(block["timestamp"], 16))
+
+
+def made_after(chain: ChainClient | None, entries: Iterable[Entry], *,
+               limit: int = 20) -> dict[str, dict]:
+    """Per entry id whose record names a ``notBefore`` block: ``{"blockNumber",
+    "blockTime"}`` (``blockTime`` ``None`` when not known). At most ``limit`` blocks not
+    yet kept are asked for, and none after the node failed to answer once, so a page waits
+    for the node a bounded time."""
+    found, asked, answering = {}, 0, chain is not None
+    for entry in entries:
+        not_before = entry.field("notBefore")
+        if not isinstance(not_before, dict):
+            continue
+        key = (not_before.get("chainId"), not_before.get("blockNumber"),
+               not_before.get("blockHash"))
+        known, time = _BLOCK_TIMES.known(key)
+        if not known and answering and asked < limit:
+            asked += 1
+            time = _block_time(chain, *key)
+            if time is _NO_ANSWER:
+                answering, time = False, None
+            else:
+                _BLOCK_TIMES.keep(key, time)
+        found[entry.id] = {"blockNumber": not_before.get("blockNumber"), "blockTime": time}
+    return found
