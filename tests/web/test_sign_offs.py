@@ -209,6 +209,22 @@ def test_the_api_and_the_cli_never_register_a_sign_off(client, site_token):
         validate_registration({**ITEM, "kind": "sign-off"})
 
 
+def test_a_sign_off_is_never_corrected(app, client, signer, site_token):
+    signed = _register(client, site_token)
+    assert _sign(signer, signed["id"]).status_code == 302
+    sign_off = _the_sign_off(app, client, signed["id"])
+    answer = client.post("/api/v1/submissions", headers=bearer(site_token), json={
+        **ITEM, "dataset": "withdrawn", "sha256": "ef" * 32, "supersedes": sign_off["id"],
+        "reason": "withdrawn signature"})
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["error"]["field"] == "supersedes"
+    assert "a signature is never corrected" in answer.get_json()["error"]["message"]
+    assert scalar(engine_of(app), "SELECT count(*) FROM submission") == 2
+    page = signer.get(f"/r/{sign_off['id']}").get_data(as_text=True)
+    assert f"/r/{signed['id']}" in page and "Register a corrected version" not in page
+    assert "Register a corrected version" in signer.get(f"/r/{signed['id']}").get_data(as_text=True)
+
+
 def test_a_sign_off_copied_onto_another_registration_fails(app, client, signer, site_token,
                                                            anvil):
     signed = _register(client, site_token)

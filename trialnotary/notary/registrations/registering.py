@@ -33,6 +33,7 @@ from trialnotary.notary.registrations.idempotency import (
 )
 from trialnotary.people import audit, sites
 from trialnotary.people.models import Trial
+from trialnotary.proof.facts import SIGN_OFF_KIND
 from trialnotary.proof.receipt import rfc3339_ms, validated_record_leaf, written_record
 from trialnotary.validation import (
     MAX_REASON_CHARS,
@@ -94,8 +95,8 @@ def check_items(session: Session, identity: Registrant, items: list[dict], *,
     """Refuse items of a site not the registrant's (``Forbidden``), of trials the site is
     not enrolled in, and ``supersedes`` naming no registration of the same trial and of the
     registrant's sites, or one that is already corrected, by a stored registration or by
-    an earlier item (``ValidationError``): a registration is superseded at most once. Four
-    queries at most."""
+    an earlier item, or a sign-off (``ValidationError``): a registration is superseded at
+    most once, a signature never. Four queries at most."""
     for index, item in enumerate(items):
         if item["site"] not in identity.sites:
             raise Forbidden(_field(bulk, index, "site"), identity.refusal())
@@ -107,19 +108,23 @@ def check_items(session: Session, identity: Registrant, items: list[dict], *,
     targets = {item["supersedes"] for item in items if item["supersedes"]}
     if not targets:
         return
-    scope_of = {row.id: (row.trial, row.site) for row in session.execute(
-        select(Registration.id, Registration.trial, Registration.site)
+    scope_of = {row.id: (row.trial, row.site, row.kind) for row in session.execute(
+        select(Registration.id, Registration.trial, Registration.site, Registration.kind)
         .where(Registration.id.in_(targets)))}
     first_item: dict[str, int] = {}
     for index, item in enumerate(items):
         target = item["supersedes"]
         if not target:
             continue
-        trial, site = scope_of.get(target, (None, None))
+        trial, site, kind = scope_of.get(target, (None, None, None))
         if trial != item["trial"] or site not in identity.sites:
             raise ValidationError(_field(bulk, index, "supersedes"),
                                   f"names no registration of trial {item['trial']} at "
                                   f"{'your sites' if len(identity.sites) > 1 else 'this site'}")
+        if kind == SIGN_OFF_KIND:
+            raise ValidationError(_field(bulk, index, "supersedes"),
+                                  f"names the sign-off {target}: a signature is never "
+                                  "corrected; its signer signs the corrected registration")
         if target in first_item:
             earlier = _field(bulk, first_item[target], "supersedes")
             raise ValidationError(_field(bulk, index, "supersedes"),

@@ -132,7 +132,8 @@ def registration_page(view: dict, *, sign_error: str | None = None, status: int 
     corrected_by = registrations.corrections_of(session, view["id"])
     principal = current_principal()
     record = view["record"]
-    can_correct = access.can(principal, access.REGISTER, site=record["site"])
+    can_correct = access.can(principal, access.REGISTER, site=record["site"]) \
+        and record["kind"] != SIGN_OFF_KIND
     # Reasons are free text for the people of the trial, not for whoever holds the id.
     show_reasons = access.can(principal, access.READ_SITE, site=record["site"]) or \
         access.can(principal, access.READ_TRIAL, trial=record["trial"])
