@@ -262,3 +262,31 @@ def test_a_zip_the_page_cannot_use_gets_a_clear_message(client, page, tmp_path, 
     page.wait_for_selector("#message.error")
     assert page.inner_text("#message").startswith(message)
     assert page.is_hidden("#timeline")
+
+
+def in_both(zip_path: Path, rpc: str) -> tuple[dict, dict]:
+    """``trialnotary timeline --json`` on the zip (run where it is) and the browser's in Node."""
+    ran = subprocess.run([sys.executable, "-m", "trialnotary.cli", "timeline", zip_path.name,
+                          "--rpc", rpc, "--json"], capture_output=True, text=True, timeout=120,
+                         cwd=zip_path.parent, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    cli = json.loads(ran.stdout) if ran.stdout else {"error": ran.stderr}
+    return cli, in_node(zip_path, rpc)
+
+
+def test_a_plain_copy_of_an_anchor_does_not_let_a_record_pass(anvil, tmp_path):
+    """A record's anchor sent to another address fails (docs/receipt.md); a plain
+    Chainpoint copy of that anchor, checked first in the same zip, passes and must not
+    answer for it (each anchor is checked once per run)."""
+    from tests.proof.anchored import OTHER, make_batch
+
+    record = make_batch(anvil, tmp_path / "batch", count=1, tx={"to": OTHER}).receipts[0]
+    plain = {key: value for key, value in record.items() if key != "trialnotary"}
+    both = tmp_path / "both.zip"
+    both.write_bytes(zipped({"a.receipt.json": json.dumps(plain).encode(),
+                             "b.receipt.json": json.dumps(record).encode()}))
+    cli, node = in_both(both, anvil.url)
+    assert node["json"] == cli
+    states = {entry["receipt"]: entry["state"] for entry in cli["entries"]}
+    assert states == {"both.zip:a.receipt.json": "verified-no-file",
+                      "both.zip:b.receipt.json": "failed"}
+    assert cli["exitCode"] == 1

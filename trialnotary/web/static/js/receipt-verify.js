@@ -1333,7 +1333,7 @@ function parseRequire(names) {
 async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = null, pinned, required, emit, timeoutMs, anchors, ...options }) {
   const need = parseConfirmations(options.confirmations ?? defaultConfirmations(claims.anchor.chainId));
   const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
-  const { evidence, chain: { steps, nodes, seen } } = await once(anchors, ["anchor", claims.anchor, claims.root, need, pinned, urls], async () => {
+  const { evidence, chain: { steps, nodes, seen } } = await once(anchors, [...anchorKey(claims), need, pinned, urls], async () => {
     const proofs = claims.anchor.evidence === null ? null : checkEvidence(claims);
     const asked = { need, pinned, proven: proofs?.proven ?? null };
     return { evidence: proofs, chain: await chainSteps(urls, claims, asked, timeoutMs, emit) };
@@ -1377,6 +1377,14 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
     record: claims.record,
     ...answer,
   };
+}
+
+/** Everything of `claims` an anchor's chain and evidence steps depend on (verify/anchors.py,
+ *  anchor_key): the anchor, the root it must carry and its name, and whether there is a
+ *  record (a trialnotary anchor must be sent to itself with value 0, a plain Chainpoint one
+ *  need not), so a plain copy of an anchor never answers for a record's. */
+export function anchorKey(claims) {
+  return ["anchor", claims.anchor, claims.root, claims.rootName, claims.record !== null];
 }
 
 /** What `make()` answers, asked once per `key` in `cache` (a Map kept across receipts; none:
