@@ -118,12 +118,14 @@ def test_an_edited_record_fails_only_leaf(batch):
     assert "not targetHash" in report.step("leaf").detail
 
 
-@pytest.mark.parametrize("size", ["9007199254740993", '"\\ud800"'])
-def test_a_record_without_canonical_form_fails_leaf(batch, tmp_path, capsys, size):
+@pytest.mark.parametrize(("key", "value"), [("sizeBytes", "9007199254740993"),
+                                            ("dataset", '"\\ud800"')])
+def test_a_record_without_canonical_form_fails_leaf(batch, tmp_path, capsys, key, value):
     """Values RFC 8785 cannot hold (an integer beyond 2^53, a lone surrogate)."""
     text = json.dumps(batch.receipts[0]).replace(
-        f'"sizeBytes": {batch.receipts[0]["trialnotary"]["record"]["sizeBytes"]}',
-        f'"sizeBytes": {size}')
+        f'"{key}": {json.dumps(batch.receipts[0]["trialnotary"]["record"][key])}',
+        f'"{key}": {value}')
+    assert value in text
     path = tmp_path / "r.json"
     path.write_text(text)
     assert main(path, rpc_urls=[batch.node.url]) == 1

@@ -290,3 +290,49 @@ def test_a_plain_copy_of_an_anchor_does_not_let_a_record_pass(anvil, tmp_path):
     assert states == {"both.zip:a.receipt.json": "verified-no-file",
                       "both.zip:b.receipt.json": "failed"}
     assert cli["exitCode"] == 1
+
+
+def unanchored(**fields) -> dict:
+    """A well-formed receipt of one record (``fields`` changed) whose anchor no node given
+    knows: both verifiers read it, neither proves it."""
+    from trialnotary.proof.receipt import build_receipt, record_leaf
+
+    record = {"id": "r1", "trial": "T", "site": "S", "kind": "sap", "dataset": "d",
+              "sha256": "00" * 32, "sizeBytes": 1, "filename": "f", "supersedes": None,
+              "submittedAt": "2026-01-01T00:00:00.000Z", **fields}
+    try:
+        leaf = record_leaf(record)
+    except (TypeError, ValueError):
+        leaf = b"\x01" * 32
+    return build_receipt(
+        record=record, leaf=leaf, root=leaf, proof=[],
+        batch={"id": "b", "leaf_index": 0, "leaf_count": 1, "sealed_at": "2026-01-01T00:00:00Z"},
+        anchor={"tx_hash": "11" * 32, "chain_id": 31337, "sender": "0x" + "22" * 20,
+                "block_number": 1, "block_hash": "0x" + "33" * 32,
+                "block_time": "2026-01-01T00:00:00Z"})
+
+
+def receipts_zip(path: Path, receipts: dict[str, dict]) -> Path:
+    path.write_bytes(zipped({name: json.dumps(receipt, ensure_ascii=False).encode()
+                             for name, receipt in receipts.items()}))
+    return path
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"id": ["x"]}, "trialnotary.record.id must be a string"),
+    ({"kind": "dataset", "site": 1}, "trialnotary.record.site must be a string"),
+    ({"submittedAt": 5}, "trialnotary.record.submittedAt must be a string"),
+    ({"sizeBytes": "1"}, "trialnotary.record.sizeBytes must be a non-negative integer or null"),
+])
+def test_a_record_field_of_the_wrong_type_is_unusable_in_both(tmp_path, fields, message):
+    """Not a traceback from the timeline's sorting: the receipt is not usable, in the same
+    words, and the others are still judged."""
+    bundle = receipts_zip(tmp_path / "types.zip", {
+        "a.receipt.json": unanchored(**fields),
+        "b.receipt.json": unanchored(id="b", kind="dataset", site="S1"),
+        "c.receipt.json": unanchored(id="c", kind="randomisation-list")})
+    cli, node = in_both(bundle, "http://127.0.0.1:9")
+    assert node["json"] == cli
+    [bad] = [entry for entry in cli["entries"] if entry["receipt"].endswith(":a.receipt.json")]
+    assert bad["state"] == "unusable" and bad["why"] == f"not a usable receipt: {message}"
+    assert cli["exitCode"] == 2

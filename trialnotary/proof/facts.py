@@ -40,6 +40,10 @@ TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timeStampType"]
 
 #: The receipt record's keys, in the order the record is written.
 RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
+#: The record's keys that may be ``null``; the integer ones (0 … 2^53−1); every other
+#: record key holds a string (docs/receipt.md).
+NULLABLE_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["nullableRecordKeys"])
+INTEGER_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["integerRecordKeys"])
 #: Keys a record holds only when given, after those (never as ``null``, so that records
 #: without them keep their leaves): ``notBefore``, a block the record was made after.
 OPTIONAL_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["optionalRecordKeys"])
