@@ -118,6 +118,9 @@ MAX_RECEIPT_BYTES: int = _LIMITS["receiptBytes"]
 #: read as receipts: ``trialnotary timeline BUNDLE.zip`` and the verifier page (a trial's zip
 #: of 100,000 registrations fits).
 MAX_BUNDLE_ENTRIES: int = _LIMITS["bundleEntries"]
+#: The most bytes a bundle's receipt entries may inflate to in all (each at most a receipt's
+#: limit): a zip of many small entries that each inflate far is refused while inflating.
+MAX_BUNDLE_INFLATED: int = _LIMITS["bundleInflatedBytes"]
 BUNDLE_RECEIPT_SUFFIX: str = _FACTS["bundleReceiptSuffix"]
 #: How deep a receipt's JSON may nest (a receipt needs a handful of levels; Python's json
 #: recurses per level, and ten thousand levels break the C stack before its recursion limit).
