@@ -336,3 +336,23 @@ def test_a_record_field_of_the_wrong_type_is_unusable_in_both(tmp_path, fields, 
     [bad] = [entry for entry in cli["entries"] if entry["receipt"].endswith(":a.receipt.json")]
     assert bad["state"] == "unusable" and bad["why"] == f"not a usable receipt: {message}"
     assert cli["exitCode"] == 2
+
+
+def test_receipts_sharing_an_id_are_flagged_alike(tmp_path):
+    """Two receipts of one id (names and ids ordered by code point, not UTF-16 unit): no
+    version chain is guessed from their order, the rules over their kind fail naming both,
+    in the same words."""
+    shared = "\U0001F600"
+    bundle = receipts_zip(tmp_path / "shared.zip", {
+        "\uff5e.receipt.json": unanchored(id=shared),
+        "\U0001F600.receipt.json": unanchored(id=shared, dataset="copy"),
+        "v2.receipt.json": unanchored(id="\uff5e", supersedes=shared),
+        "lock.receipt.json": unanchored(id="lock", kind="database-lock")})
+    cli, node = in_both(bundle, "http://127.0.0.1:9")
+    assert node["json"] == cli
+    check = next(check for check in cli["checks"] if check["rule"] == "sap-before-database-lock")
+    assert check["ok"] is False and check["detail"] == (
+        f"cannot be judged: the receipts shared.zip:\uff5e.receipt.json, "
+        f"shared.zip:\U0001F600.receipt.json share the id {shared}")
+    [v2] = [entry for entry in cli["entries"] if entry["id"] == "\uff5e"]
+    assert v2["versionChain"]["predecessorMissing"] is False

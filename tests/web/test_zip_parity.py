@@ -161,6 +161,9 @@ ZIPS = {
     "deflate-junk-after": lambda: _deflated_entry(lambda packed: packed + b"junk"),
     "deflate-corrupt": lambda: _deflated_entry(lambda packed: b"\xff" * 8 + packed[8:]),
     "comment-cut": comment_cut,
+    "utf-8-names": lambda: bytes(plain([("\U0001F600.receipt.json", receipt("smile")),
+                                        ("\uff5e.receipt.json", receipt("tilde")),
+                                        ("b.receipt.json", receipt("b"))])),
 }
 REFUSED = {
     "count-lies": "its central directory does not hold exactly the 1 entries its end record "
@@ -203,6 +206,16 @@ def test_a_hostile_zip_is_read_alike_or_refused_alike(tmp_path, name):
             f"not a usable receipt: cannot read it from the zip: {UNREADABLE[name]}"]
     else:
         assert all("cannot read it" not in why for why in whys.values()), whys
+
+
+def test_names_are_taken_in_code_point_order_in_both(tmp_path):
+    """U+1F600 is after U+FF5E by code point, before it by UTF-16 unit."""
+    path = tmp_path / "names.zip"
+    path.write_bytes(ZIPS["utf-8-names"]())
+    cli, node = in_both(path, NOWHERE)
+    assert [entry["receipt"] for entry in cli["entries"]] == [
+        f"names.zip:{name}.receipt.json" for name in ("b", "\uff5e", "\U0001F600")]
+    assert node["json"]["entries"] == cli["entries"]
 
 
 def test_the_inflated_budget_refuses_the_zip_while_inflating(tmp_path, monkeypatch):
