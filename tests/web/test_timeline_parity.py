@@ -356,3 +356,30 @@ def test_receipts_sharing_an_id_are_flagged_alike(tmp_path):
         f"shared.zip:\U0001F600.receipt.json share the id {shared}")
     [v2] = [entry for entry in cli["entries"] if entry["id"] == "\uff5e"]
     assert v2["versionChain"]["predecessorMissing"] is False
+
+
+def test_a_zipped_dataset_dropped_is_the_data_file_and_a_bundle_says_it_is_not_used(
+        client, page, tmp_path):
+    """A dropped zip is a receipts zip only when it holds receipts; a zipped dataset is the
+    data file. Verifying a receipts zip with a data file says the file is not used."""
+    dataset = zipped({"adsl.csv": b"USUBJID,AGE\n1,40\n"})
+    bundle = zipped({"lock.receipt.json": json.dumps(unanchored(kind="database-lock")).encode()})
+    page.goto(saved_page(client, tmp_path).as_uri())
+    page.wait_for_selector("#verify-form[data-ready]")
+    transfer = page.evaluate_handle("""([dataset, bundle]) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(dataset)], "adsl.zip"));
+      transfer.items.add(new File([new Uint8Array(bundle)], "receipts.zip"));
+      return transfer;
+    }""", [list(dataset), list(bundle)])
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("#receipt-status:not(:empty)")
+    assert page.eval_on_selector("#file-input", "i => i.files[0].name") == "adsl.zip"
+    assert page.eval_on_selector("#receipt-input", "i => i.files[0].name") == "receipts.zip"
+    assert "a receipts zip" in page.inner_text("#receipt-status")
+    page.fill("#rpc-urls", "http://127.0.0.1:9")
+    page.click("#verify-button")
+    page.wait_for_selector("#timeline-summary", timeout=60_000)
+    assert page.inner_text("#message").startswith(
+        "adsl.zip is not used: a receipts zip is verified whole")
+    assert page.get_attribute("#message", "class") == "flash warning"

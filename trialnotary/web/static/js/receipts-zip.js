@@ -44,10 +44,7 @@ export function isBundleName(name) {
  */
 export async function readBundle(blob, label = blob.name ?? "the zip") {
   const notZip = (why) => new BundleError(`${label}: not a readable zip (${why})`);
-  const { count, size, start, shift } = await directoryEnd(blob, notZip);
-  if (count > MAX_BUNDLE_ENTRIES) throw new BundleError(`${label}: more than ${MAX_BUNDLE_ENTRIES} entries`);
-  const entries = centralDirectory(await bytesAt(blob, start, size), count, shift, notZip);
-  const receipts = entries.filter((entry) => !entry.name.endsWith("/") && entry.name.endsWith(RECEIPT_SUFFIX));
+  const { receipts, start } = await receiptEntries(blob, label, notZip);
   if (!receipts.length) throw new BundleError(`${label}: holds no ${RECEIPT_SUFFIX} entry`);
   await locate(blob, receipts, start, notZip);
   receipts.sort((a, b) => compareBytes(a.nameBytes, b.nameBytes));
@@ -62,6 +59,27 @@ export async function readBundle(blob, label = blob.name ?? "the zip") {
     }
   }
   return read;
+}
+
+/** Whether a zip is a receipts bundle: its central directory reads and names at least one
+ *  receipt entry (a zipped dataset is a data file). */
+export async function holdsReceipts(blob) {
+  try {
+    const label = blob.name ?? "the zip";
+    const { receipts } = await receiptEntries(blob, label, (why) => new BundleError(`${label}: ${why}`));
+    return receipts.length > 0;
+  } catch (error) {
+    if (error instanceof BundleError) return false;
+    throw error;
+  }
+}
+
+/** The receipt entries the central directory lists, and where that directory starts. */
+async function receiptEntries(blob, label, notZip) {
+  const { count, size, start, shift } = await directoryEnd(blob, notZip);
+  if (count > MAX_BUNDLE_ENTRIES) throw new BundleError(`${label}: more than ${MAX_BUNDLE_ENTRIES} entries`);
+  const entries = centralDirectory(await bytesAt(blob, start, size), count, shift, notZip);
+  return { receipts: entries.filter((entry) => !entry.name.endsWith("/") && entry.name.endsWith(RECEIPT_SUFFIX)), start };
 }
 
 /** UTF-8 bytes in order: the order of their code points (Python's str order). */

@@ -8,7 +8,7 @@ import {
   isSeveral, parseAddress, parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl,
   readReceiptFile, readableTime, splitRpcUrls, verifyReceipt,
 } from "./receipt-verify.js";
-import { BundleError, isBundleName, readBundle } from "./receipts-zip.js";
+import { BundleError, holdsReceipts, isBundleName, readBundle } from "./receipts-zip.js";
 import { MARKS as CHECK_MARKS, checkWords, intervalWords, summaryOf, toJson, verifyAll, versionWords } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -583,7 +583,7 @@ async function onSubmit(event) {
   event.preventDefault();
   say("");
   await state.receiptLoading;
-  if (state.bundle) return runTimeline(state.bundle);
+  if (state.bundle) return runTimeline(state.bundle, state.file);
   if (state.receipt) return run(async () => state.receipt);
   if (!state.file) {
     say("Choose a file, its receipt, or both.", "error");
@@ -601,9 +601,12 @@ async function onSubmit(event) {
 
 // --- a receipts zip: the trial's timeline (timeline.js) ------------------------------------------
 
-/** Verify every receipt of the zip and show the timeline and its checks. */
-async function runTimeline(bundle) {
+/** Verify every receipt of the zip and show the timeline and its checks (and that the data
+ *  file, when one was given too, is not used). */
+async function runTimeline(bundle, file) {
   const status = $("timeline-status");
+  const unused = file ? `${file.name} is not used: a receipts zip is verified whole, as the trial's timeline; `
+    + "to check a file, give it with its own receipt." : "";
   return whileBusy(async (options) => {
     $("result").hidden = true;
     $("timeline").hidden = false;
@@ -623,6 +626,7 @@ async function runTimeline(bundle) {
       (done, total) => { status.textContent = `Verified ${done} of ${total} receipts…`; });
     status.textContent = `${given.length} receipts of ${bundle.name} verified.`;
     showTimeline(answer);
+    if (unused) say(unused, "warning");
     $("timeline").focus({ preventScroll: true });
   }).catch((error) => {
     $("timeline").hidden = true;
@@ -672,10 +676,10 @@ function showInInput(input, file) {
   input.files = transfer.files;
 }
 
-/** A dropped file is the receipt when it reads as a Chainpoint receipt (or is a receipts
- *  zip), else the data file. */
+/** A dropped file is the receipt when it reads as a Chainpoint receipt (or is a zip holding
+ *  receipts), else the data file (a zipped dataset too). */
 async function isReceipt(file) {
-  if (isBundleName(file.name)) return true;
+  if (isBundleName(file.name)) return holdsReceipts(file);
   if (!/\.json$/i.test(file.name) && file.type !== "application/json") return false;
   try {
     return (await readReceiptFile(file)).type === "ChainpointSHA256v2";
