@@ -30,6 +30,7 @@ from trialnotary.web.documents.bundle import PAGE_NAME
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 RUNNER = Path(__file__).with_name("timeline-runner.mjs")
+FACTS_DEFAULT_NODE = json.loads(FACTS)["defaultNodes"]["1"]
 SITES = {"ADSL site 1": "SITE-01", "ADSL site 2": "SITE-02"}
 KINDS = {**CLI_KINDS, "SAP v2": "sap", "ADSL site 1": "dataset", "ADSL site 2": "dataset"}
 SUPERSEDES = {**CLI_SUPERSEDES, "SAP v2": "SAP"}
@@ -383,3 +384,43 @@ def test_a_zipped_dataset_dropped_is_the_data_file_and_a_bundle_says_it_is_not_u
     assert page.inner_text("#message").startswith(
         "adsl.zip is not used: a receipts zip is verified whole")
     assert page.get_attribute("#message", "class") == "flash warning"
+
+
+def unanchored_on(chain_id: int, **fields) -> dict:
+    receipt = unanchored(**fields)
+    names = {chain: name for name, chain in json.loads(FACTS)["chains"].items()}
+    receipt["anchors"][0].update(chainId=chain_id, chain=names.get(chain_id, "ethereumLocal"))
+    return receipt
+
+
+def test_each_receipt_of_a_zip_is_checked_on_its_own_chain_and_shown_text_is_spelled_out(
+        live_server, page, tmp_path, anvil):
+    """/verify with its node field as the page filled it (this server's anvil, chain 31337):
+    a receipt on chain 1 is checked on chain 1's default node (here refused: this test asks
+    no public node), not on the first receipt's. An invisible character in an id or a
+    dataset is spelled out wherever the timeline shows it, as elsewhere on the pages."""
+    bundle = receipts_zip(tmp_path / "chains.zip", {
+        "a.receipt.json": unanchored_on(31337, id="a\u202eb", dataset="d\u202ex"),
+        "b.receipt.json": unanchored_on(1, id="on-mainnet", kind="database-lock")})
+    asked = []
+    page.route(lambda url: not url.startswith("http://127.0.0.1"),
+               lambda route: (asked.append(route.request.url), route.abort()))
+    page.goto(f"{live_server}/verify")
+    page.wait_for_selector("#verify-form[data-ready]")
+    assert page.input_value("#rpc-urls") == anvil.url
+    page.set_input_files("#receipt-input", str(bundle))
+    page.wait_for_selector("#receipt-status:not(:empty)")
+    page.click("#verify-button")
+    page.wait_for_selector("#timeline-summary", timeout=60_000)
+    with page.expect_download() as downloading:
+        page.click("#timeline-json")
+    answer = json.loads(Path(downloading.value.path()).read_text(encoding="utf-8"))
+    states = {entry["id"]: (entry["state"], entry["why"]) for entry in answer["entries"]}
+    state, why = states["on-mainnet"]
+    assert state != "failed" and "31337" not in why, why
+    assert any(FACTS_DEFAULT_NODE in url for url in asked)
+    ids = page.eval_on_selector_all("#timeline-entries tbody tr td:last-child code",
+                                    "cells => cells.map(c => c.textContent)")
+    assert "a<U+202E>b" in ids
+    check = page.inner_text("#timeline-checks > li[data-rule='sap-before-database-lock']")
+    assert "d<U+202E>x" in check and "\u202e" not in check

@@ -23,7 +23,8 @@ export function exitCodeOf(codes) {
 /**
  * Verify every receipt as `trialnotary timeline` does: `given` is `[{source, receipt}]` or
  * `{source, error}` (a receipt that could not be read); `options` those of verifyReceipt
- * (rpcUrls, confirmations, expectSender, notary), one anchor cache shared by all.
+ * (rpcUrls, confirmations, expectSender, notary), one anchor cache shared by all, and
+ * `nodesOf(claims)`, when given, each receipt's own rpcUrls (the page: its chain's node).
  * `onProgress(done, total)` after each. Answers `{timeline, exitCode}`.
  */
 export async function verifyAll(given, options = {}, onProgress = () => {}) {
@@ -54,7 +55,7 @@ async function verified({ source, receipt, error }, options) {
     if (problem instanceof ReceiptError) return unusable(problem.message);
     throw problem;
   }
-  const result = await verifyReceipt(receipt, options);
+  const result = await verifyReceipt(receipt, options.nodesOf ? { ...options, rpcUrls: options.nodesOf(claims) } : options);
   const proven = [EXIT.PASS, EXIT.NOT_PINNED].includes(result.exitCode) ? result.provenTime : null;
   return [{
     source, record: claims.record, provenTime: proven, state: result.verdict.state,

@@ -414,6 +414,17 @@ function nodesFor(chainId) {
   return given;
 }
 
+/** For a zip's receipts, each one's nodes: those given in the field, else (the field empty or
+ *  as the page filled it) this server's node for its chain and null for another (each
+ *  anchor's default node, as `trialnotary timeline` without --rpc). */
+function receiptNodes() {
+  const field = $("rpc-urls");
+  const given = splitRpcUrls(field.value);
+  if (given.length && field.value.trim() !== autoFilled.value) return () => given;
+  const own = splitRpcUrls(autoFilled.value);
+  return (claims) => (own.length && claims.anchor?.chainId === autoFilled.chainId ? own : null);
+}
+
 /** Options from the form, or null after marking what is wrong. */
 function readOptions() {
   let ok = true;
@@ -615,14 +626,9 @@ async function runTimeline(bundle, file) {
     $("timeline-json").hidden = true;
     status.textContent = `Reading ${bundle.name}…`;
     const read = await readBundle(bundle, bundle.name);
-    const first = read.find((item) => item.receipt)?.receipt;
-    let chainId = null;
-    try {
-      chainId = first ? parseReceipt(first).anchor?.chainId ?? null : null;
-    } catch { /* that receipt is told unusable in the timeline */ }
     const notary = await servingNotary();
     const given = read.map(({ name, receipt, error }) => ({ source: `${bundle.name}:${name}`, receipt, error }));
-    const answer = await verifyAll(given, { ...options, notary, rpcUrls: nodesFor(chainId) },
+    const answer = await verifyAll(given, { ...options, notary, nodesOf: receiptNodes() },
       (done, total) => { status.textContent = `Verified ${done} of ${total} receipts…`; });
     status.textContent = `${given.length} receipts of ${bundle.name} verified.`;
     showTimeline(answer);
@@ -636,6 +642,8 @@ async function runTimeline(bundle, file) {
   });
 }
 
+const shown = (text) => window.trialnotary.showInvisible(text);
+
 function showTimeline(answer) {
   const { timeline, exitCode } = answer;
   const [word, counts] = summaryOf(answer);
@@ -647,7 +655,7 @@ function showTimeline(answer) {
     ...(check.site !== null ? { "data-site": check.site } : {}),
     ...(check.marginSeconds !== null ? { "data-margin-seconds": String(check.marginSeconds) } : {}),
   }, el("span", { class: "mark", role: "img", "aria-label": MARK_LABELS[String(check.ok)] }, CHECK_MARKS[check.ok]), " ",
-  checkWords(check), el("br"), el("span", { class: "hint" }, `Proves: ${check.rule.proves}. Cannot prove: ${check.rule.cannotProve}.`))));
+  shown(checkWords(check)), el("br"), el("span", { class: "hint" }, `Proves: ${check.rule.proves}. Cannot prove: ${check.rule.cannotProve}.`))));
   const cell = (value) => el("td", {}, value === null || value === undefined || value === "" ? el("span", { class: "muted" }, "—")
     : window.trialnotary.showInvisible(value));
   $("timeline-entries").tBodies[0].replaceChildren(...timeline.entries.map((entry) => {
@@ -655,10 +663,10 @@ function showTimeline(answer) {
     const interval = intervalWords(entry);
     return el("tr", { "data-id": record?.id ?? "", "data-state": verdict, "data-proven-time": provenTime ?? "" },
       el("td", {}, provenTime ? timeTag(provenTime, "proven") : el("span", { class: "badge s-fail" }, `NOT PROVEN (${verdict})`),
-        interval ? el("p", { class: "hint interval" }, interval) : null, why ? el("p", { class: "hint" }, why) : null),
+        interval ? el("p", { class: "hint interval" }, interval) : null, why ? el("p", { class: "hint" }, shown(why)) : null),
       cell(record?.kind), cell(record?.site), cell(record?.dataset || entry.verified.source), cell(versionWords(entry)),
       el("td", {}, typeof record?.submittedAt === "string" ? timeTag(record.submittedAt, "claimed") : "—"),
-      el("td", {}, el("code", {}, record?.id ?? "—")));
+      el("td", {}, el("code", {}, typeof record?.id === "string" ? shown(record.id) : "—")));
   }));
   const link = $("timeline-json");
   if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
