@@ -276,3 +276,18 @@ def test_the_page_in_chromium_reads_every_zip_as_the_cli_does(live_server, page,
           }
         }""", [list(path.read_bytes()), str(path)])
         assert got == python_reading(path), name
+
+
+def test_a_zip64_end_record_is_followed_alike(tmp_path):
+    """65,536 entries: zipfile writes the zip64 end record and locator the end record calls
+    for (its count 0xFFFF); both readers follow them to the same receipt."""
+    path = tmp_path / "zip64.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("r.receipt.json", receipt("zip64"))
+        for number in range(65535):
+            archive.writestr(str(number), b"")
+    data = path.read_bytes()
+    assert struct.unpack_from("<H", data, end_at(bytearray(data)) + 10)[0] == 0xFFFF
+    cli, node = in_both(path, NOWHERE)
+    assert node["json"] == cli
+    assert [entry["receipt"] for entry in cli["entries"]] == ["zip64.zip:r.receipt.json"]
