@@ -592,6 +592,12 @@ ENTRIES: dict[str, Entry] = {
         rewritten('"type": "ChainpointSHA256v2",',
                   '"type": "ChainpointSHA256v2",\n  "deep": ' + "[" * 64 + "]" * 64 + ","),
         "nested deeper than 64 levels"),
+    "record-site-a-number": _unusable(
+        edited(lambda r: r["trialnotary"]["record"].update(site=1)),
+        "trialnotary.record.site must be a string"),
+    "record-size-written-26.0": _unusable(
+        rewritten('"sizeBytes": 26', '"sizeBytes": 26.0'),
+        "trialnotary.record.sizeBytes must be a non-negative integer or null"),
     # --- version 2: the anchor's chain evidence, the notary's identity ---------------------
     "genuine-v2": Entry(_on("batch", 2), "verified-no-file", 3),
     "genuine-v2-pinned": Entry(_on("batch", 2), "verified-no-file", 0,

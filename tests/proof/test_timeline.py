@@ -144,3 +144,27 @@ def test_a_sign_off_is_attached_to_the_registration_it_signs():
     assert [check.ok for check in checks] == [True, False, None]
     assert "not its leaf" in checks[1].detail and not timeline.rules_hold
     assert "not among the receipts given" in checks[2].detail
+
+
+def test_receipts_sharing_an_id_are_flagged_not_resolved_by_their_order():
+    """A tampered copy of SAP v1 (its receipt fails) holding v1's id: neither is taken as
+    v1, whichever comes first; a rule over saps fails and names both receipts, a rule over
+    other kinds is judged as before."""
+    first = verified("sap", "SAP", "10:00:00")
+    copy = Verified("copy.receipt.json", {**first.record, "dataset": "SAP (tampered)"}, None,
+                    "failed", "This receipt does NOT verify: leaf failed — …")
+    final = verified("sap", "SAP 2", "11:00:00", supersedes=first)
+    lock = verified("database-lock", "lock", "12:00:00")
+    protocol = verified("protocol", "protocol", "09:00:00")
+    results = verified("analysis-results", "results", "13:00:00")
+    for order in ([first, copy, final, lock, protocol, results],
+                  [copy, first, lock, final, results, protocol]):
+        timeline = build(order)
+        check = by_rule(timeline)[("sap-before-database-lock", None)]
+        assert check.ok is False
+        assert check.detail == (f"cannot be judged: the receipts SAP.receipt.json, "
+                                f"copy.receipt.json share the id {first.record['id']}")
+        assert by_rule(timeline)[("sap-before-unblinding", None)].ok is None
+        assert by_rule(timeline)[("protocol-before-analysis-results", None)].ok is True
+        sap_two = next(entry for entry in timeline.entries if entry.verified is final)
+        assert not sap_two.predecessor_missing and sap_two.versions == 1

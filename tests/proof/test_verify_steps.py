@@ -118,12 +118,14 @@ def test_an_edited_record_fails_only_leaf(batch):
     assert "not targetHash" in report.step("leaf").detail
 
 
-@pytest.mark.parametrize("size", ["9007199254740993", '"\\ud800"'])
-def test_a_record_without_canonical_form_fails_leaf(batch, tmp_path, capsys, size):
+@pytest.mark.parametrize(("key", "value"), [("sizeBytes", "9007199254740993"),
+                                            ("dataset", '"\\ud800"')])
+def test_a_record_without_canonical_form_fails_leaf(batch, tmp_path, capsys, key, value):
     """Values RFC 8785 cannot hold (an integer beyond 2^53, a lone surrogate)."""
     text = json.dumps(batch.receipts[0]).replace(
-        f'"sizeBytes": {batch.receipts[0]["trialnotary"]["record"]["sizeBytes"]}',
-        f'"sizeBytes": {size}')
+        f'"{key}": {json.dumps(batch.receipts[0]["trialnotary"]["record"][key])}',
+        f'"{key}": {value}')
+    assert value in text
     path = tmp_path / "r.json"
     path.write_text(text)
     assert main(path, rpc_urls=[batch.node.url]) == 1
@@ -413,3 +415,21 @@ def test_without_a_size_in_the_record_only_the_hash_counts(anvil, tmp_path):
     sizeless = make_batch(anvil, tmp_path, count=2, edit=no_size)
     report = verify(anvil, sizeless.receipts[1], file_path=sizeless.files[1])
     assert report.ok and report.step("file-hash").detail.endswith("…")
+
+
+# --- one anchor checked once per run -------------------------------------------------
+
+def test_a_plain_copy_of_an_anchor_does_not_answer_for_a_record(anvil, tmp_path):
+    """The anchor sent to another address: a plain Chainpoint receipt may be, a record's may
+    not (docs/receipt.md). Checked once per run (``anchors``), the plain copy's answer must
+    not be reused for the record's."""
+    elsewhere = make_batch(anvil, tmp_path, count=1, tx={"to": OTHER})
+    record = elsewhere.receipts[0]
+    plain = {key: value for key, value in record.items() if key != "trialnotary"}
+    shared: dict = {}
+    assert verify(anvil, plain, anchors=shared).ok
+    alone = verify(anvil, record)
+    after_the_plain = verify(anvil, record, anchors=shared)
+    assert "anchor-tx" in failed(alone) and not alone.ok
+    assert failed(after_the_plain) == failed(alone)
+    assert [step.detail for step in after_the_plain.steps] == [step.detail for step in alone.steps]

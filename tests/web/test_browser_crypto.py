@@ -299,8 +299,11 @@ def test_values_without_a_canonical_form_fail_leaf_like_python(verify_page, nota
     receipt reader and canonicaliser refuse them as rfc8785 does."""
     receipt = notary.receipts["adsl.xpt"]
     size = receipt["trialnotary"]["record"]["sizeBytes"]
+    dataset = json.dumps(receipt["trialnotary"]["record"]["dataset"])
     texts = [json.dumps(receipt).replace(f'"sizeBytes": {size}', f'"sizeBytes": {bad}')
-             for bad in ("9007199254740993", "9007199254740992", '"\\ud800"')]
+             for bad in ("9007199254740993", "9007199254740992")]
+    texts.append(json.dumps(receipt).replace(f'"dataset": {dataset}', '"dataset": "\\ud800"'))
+    assert '"\\ud800"' in texts[-1]
     got = verify_page.evaluate("""async (texts) => Promise.all(texts.map(async (t) => {
       const result = await rv.verifyReceipt(rv.parseReceiptText(t), {rpcUrls: []});
       return result.steps.map((s) => [s.name, s.ok, s.detail]);

@@ -30,6 +30,7 @@ from trialnotary.web.documents.bundle import PAGE_NAME
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
 RUNNER = Path(__file__).with_name("timeline-runner.mjs")
+FACTS_DEFAULT_NODE = json.loads(FACTS)["defaultNodes"]["1"]
 SITES = {"ADSL site 1": "SITE-01", "ADSL site 2": "SITE-02"}
 KINDS = {**CLI_KINDS, "SAP v2": "sap", "ADSL site 1": "dataset", "ADSL site 2": "dataset"}
 SUPERSEDES = {**CLI_SUPERSEDES, "SAP v2": "SAP"}
@@ -271,3 +272,164 @@ def test_a_zip_the_page_cannot_use_gets_a_clear_message(client, page, tmp_path, 
     page.wait_for_selector("#message.error")
     assert page.inner_text("#message").startswith(message)
     assert page.is_hidden("#timeline")
+
+
+def in_both(zip_path: Path, rpc: str) -> tuple[dict, dict]:
+    """``trialnotary timeline --json`` on the zip (run where it is) and the browser's in Node."""
+    ran = subprocess.run([sys.executable, "-m", "trialnotary.cli", "timeline", zip_path.name,
+                          "--rpc", rpc, "--json"], capture_output=True, text=True, timeout=120,
+                         cwd=zip_path.parent, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    cli = json.loads(ran.stdout) if ran.stdout else {"error": ran.stderr}
+    return cli, in_node(zip_path, rpc)
+
+
+def test_a_plain_copy_of_an_anchor_does_not_let_a_record_pass(anvil, tmp_path):
+    """A record's anchor sent to another address fails (docs/receipt.md); a plain
+    Chainpoint copy of that anchor, checked first in the same zip, passes and must not
+    answer for it (each anchor is checked once per run)."""
+    from tests.proof.anchored import OTHER, make_batch
+
+    record = make_batch(anvil, tmp_path / "batch", count=1, tx={"to": OTHER}).receipts[0]
+    plain = {key: value for key, value in record.items() if key != "trialnotary"}
+    both = tmp_path / "both.zip"
+    both.write_bytes(zipped({"a.receipt.json": json.dumps(plain).encode(),
+                             "b.receipt.json": json.dumps(record).encode()}))
+    cli, node = in_both(both, anvil.url)
+    assert node["json"] == cli
+    states = {entry["receipt"]: entry["state"] for entry in cli["entries"]}
+    assert states == {"both.zip:a.receipt.json": "verified-no-file",
+                      "both.zip:b.receipt.json": "failed"}
+    assert cli["exitCode"] == 1
+
+
+def unanchored(**fields) -> dict:
+    """A well-formed receipt of one record (``fields`` changed) whose anchor no node given
+    knows: both verifiers read it, neither proves it."""
+    from trialnotary.proof.receipt import build_receipt, record_leaf
+
+    record = {"id": "r1", "trial": "T", "site": "S", "kind": "sap", "dataset": "d",
+              "sha256": "00" * 32, "sizeBytes": 1, "filename": "f", "supersedes": None,
+              "submittedAt": "2026-01-01T00:00:00.000Z", **fields}
+    try:
+        leaf = record_leaf(record)
+    except (TypeError, ValueError):
+        leaf = b"\x01" * 32
+    return build_receipt(
+        record=record, leaf=leaf, root=leaf, proof=[],
+        batch={"id": "b", "leaf_index": 0, "leaf_count": 1, "sealed_at": "2026-01-01T00:00:00Z"},
+        anchor={"tx_hash": "11" * 32, "chain_id": 31337, "sender": "0x" + "22" * 20,
+                "block_number": 1, "block_hash": "0x" + "33" * 32,
+                "block_time": "2026-01-01T00:00:00Z"})
+
+
+def receipts_zip(path: Path, receipts: dict[str, dict]) -> Path:
+    path.write_bytes(zipped({name: json.dumps(receipt, ensure_ascii=False).encode()
+                             for name, receipt in receipts.items()}))
+    return path
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"id": ["x"]}, "trialnotary.record.id must be a string"),
+    ({"kind": "dataset", "site": 1}, "trialnotary.record.site must be a string"),
+    ({"submittedAt": 5}, "trialnotary.record.submittedAt must be a string"),
+    ({"sizeBytes": "1"}, "trialnotary.record.sizeBytes must be a non-negative integer or null"),
+])
+def test_a_record_field_of_the_wrong_type_is_unusable_in_both(tmp_path, fields, message):
+    """Not a traceback from the timeline's sorting: the receipt is not usable, in the same
+    words, and the others are still judged."""
+    bundle = receipts_zip(tmp_path / "types.zip", {
+        "a.receipt.json": unanchored(**fields),
+        "b.receipt.json": unanchored(id="b", kind="dataset", site="S1"),
+        "c.receipt.json": unanchored(id="c", kind="randomisation-list")})
+    cli, node = in_both(bundle, "http://127.0.0.1:9")
+    assert node["json"] == cli
+    [bad] = [entry for entry in cli["entries"] if entry["receipt"].endswith(":a.receipt.json")]
+    assert bad["state"] == "unusable" and bad["why"] == f"not a usable receipt: {message}"
+    assert cli["exitCode"] == 2
+
+
+def test_receipts_sharing_an_id_are_flagged_alike(tmp_path):
+    """Two receipts of one id (names and ids ordered by code point, not UTF-16 unit): no
+    version chain is guessed from their order, the rules over their kind fail naming both,
+    in the same words."""
+    shared = "\U0001F600"
+    bundle = receipts_zip(tmp_path / "shared.zip", {
+        "\uff5e.receipt.json": unanchored(id=shared),
+        "\U0001F600.receipt.json": unanchored(id=shared, dataset="copy"),
+        "v2.receipt.json": unanchored(id="\uff5e", supersedes=shared),
+        "lock.receipt.json": unanchored(id="lock", kind="database-lock")})
+    cli, node = in_both(bundle, "http://127.0.0.1:9")
+    assert node["json"] == cli
+    check = next(check for check in cli["checks"] if check["rule"] == "sap-before-database-lock")
+    assert check["ok"] is False and check["detail"] == (
+        f"cannot be judged: the receipts shared.zip:\uff5e.receipt.json, "
+        f"shared.zip:\U0001F600.receipt.json share the id {shared}")
+    [v2] = [entry for entry in cli["entries"] if entry["id"] == "\uff5e"]
+    assert v2["versionChain"]["predecessorMissing"] is False
+
+
+def test_a_zipped_dataset_dropped_is_the_data_file_and_a_bundle_says_it_is_not_used(
+        client, page, tmp_path):
+    """A dropped zip is a receipts zip only when it holds receipts; a zipped dataset is the
+    data file. Verifying a receipts zip with a data file says the file is not used."""
+    dataset = zipped({"adsl.csv": b"USUBJID,AGE\n1,40\n"})
+    bundle = zipped({"lock.receipt.json": json.dumps(unanchored(kind="database-lock")).encode()})
+    page.goto(saved_page(client, tmp_path).as_uri())
+    page.wait_for_selector("#verify-form[data-ready]")
+    transfer = page.evaluate_handle("""([dataset, bundle]) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(dataset)], "adsl.zip"));
+      transfer.items.add(new File([new Uint8Array(bundle)], "receipts.zip"));
+      return transfer;
+    }""", [list(dataset), list(bundle)])
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("#receipt-status:not(:empty)")
+    assert page.eval_on_selector("#file-input", "i => i.files[0].name") == "adsl.zip"
+    assert page.eval_on_selector("#receipt-input", "i => i.files[0].name") == "receipts.zip"
+    assert "a receipts zip" in page.inner_text("#receipt-status")
+    page.fill("#rpc-urls", "http://127.0.0.1:9")
+    page.click("#verify-button")
+    page.wait_for_selector("#timeline-summary", timeout=60_000)
+    assert page.inner_text("#message").startswith(
+        "adsl.zip is not used: a receipts zip is verified whole")
+    assert page.get_attribute("#message", "class") == "flash warning"
+
+
+def unanchored_on(chain_id: int, **fields) -> dict:
+    receipt = unanchored(**fields)
+    names = {chain: name for name, chain in json.loads(FACTS)["chains"].items()}
+    receipt["anchors"][0].update(chainId=chain_id, chain=names.get(chain_id, "ethereumLocal"))
+    return receipt
+
+
+def test_each_receipt_of_a_zip_is_checked_on_its_own_chain_and_shown_text_is_spelled_out(
+        live_server, page, tmp_path, anvil):
+    """/verify with its node field as the page filled it (this server's anvil, chain 31337):
+    a receipt on chain 1 is checked on chain 1's default node (here refused: this test asks
+    no public node), not on the first receipt's. An invisible character in an id or a
+    dataset is spelled out wherever the timeline shows it, as elsewhere on the pages."""
+    bundle = receipts_zip(tmp_path / "chains.zip", {
+        "a.receipt.json": unanchored_on(31337, id="a\u202eb", dataset="d\u202ex"),
+        "b.receipt.json": unanchored_on(1, id="on-mainnet", kind="database-lock")})
+    asked = []
+    page.route(lambda url: not url.startswith("http://127.0.0.1"),
+               lambda route: (asked.append(route.request.url), route.abort()))
+    page.goto(f"{live_server}/verify")
+    page.wait_for_selector("#verify-form[data-ready]")
+    assert page.input_value("#rpc-urls") == anvil.url
+    page.set_input_files("#receipt-input", str(bundle))
+    page.wait_for_selector("#receipt-status:not(:empty)")
+    page.click("#verify-button")
+    page.wait_for_selector("#timeline-summary", timeout=60_000)
+    with page.expect_download() as downloading:
+        page.click("#timeline-json")
+    answer = json.loads(Path(downloading.value.path()).read_text(encoding="utf-8"))
+    states = {entry["id"]: (entry["state"], entry["why"]) for entry in answer["entries"]}
+    state, why = states["on-mainnet"]
+    assert state != "failed" and "31337" not in why, why
+    assert any(FACTS_DEFAULT_NODE in url for url in asked)
+    ids = page.eval_on_selector_all("#timeline-entries tbody tr td:last-child code",
+                                    "cells => cells.map(c => c.textContent)")
+    assert "a<U+202E>b" in ids
+    check = page.inner_text("#timeline-checks > li[data-rule='sap-before-database-lock']")
+    assert "d<U+202E>x" in check and "\u202e" not in check

@@ -40,6 +40,10 @@ TIMESTAMP_TYPE: str = _FACTS["chainpoint"]["timeStampType"]
 
 #: The receipt record's keys, in the order the record is written.
 RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["recordKeys"])
+#: The record's keys that may be ``null``; the integer ones (0 … 2^53−1); every other
+#: record key holds a string (docs/receipt.md).
+NULLABLE_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["nullableRecordKeys"])
+INTEGER_RECORD_KEYS: tuple[str, ...] = tuple(_FACTS["integerRecordKeys"])
 #: Keys a record holds only when given, after those (never as ``null``, so that records
 #: without them keep their leaves): ``notBefore``, a block the record was made after;
 #: ``signOff``, the manifestation of a sign-off (see ``SIGN_OFF_KIND``).
@@ -131,6 +135,9 @@ MAX_RECEIPT_BYTES: int = _LIMITS["receiptBytes"]
 #: read as receipts: ``trialnotary timeline BUNDLE.zip`` and the verifier page (a trial's zip
 #: of 100,000 registrations fits).
 MAX_BUNDLE_ENTRIES: int = _LIMITS["bundleEntries"]
+#: The most bytes a bundle's receipt entries may inflate to in all (each at most a receipt's
+#: limit): a zip of many small entries that each inflate far is refused while inflating.
+MAX_BUNDLE_INFLATED: int = _LIMITS["bundleInflatedBytes"]
 BUNDLE_RECEIPT_SUFFIX: str = _FACTS["bundleReceiptSuffix"]
 #: How deep a receipt's JSON may nest (a receipt needs a handful of levels; Python's json
 #: recurses per level, and ten thousand levels break the C stack before its recursion limit).

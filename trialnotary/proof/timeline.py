@@ -15,7 +15,9 @@ pre-specified?"). Their words:
 - **n/a**: a rule whose kinds are absent from the receipts judges nothing (``ok`` is
   ``None``) and fails nothing;
 - an entry whose receipt did not verify has no proven time: a rule that needs it fails,
-  and says which receipt.
+  and says which receipt;
+- receipts given that hold the same record id are no version chain: a rule over their kind
+  fails, and says which receipts.
 """
 
 from __future__ import annotations
@@ -234,15 +236,32 @@ def _proven_order(entry: Entry) -> tuple:
             entry.field("submittedAt") or "", entry.id or "", entry.verified.source)
 
 
-def _link_versions(entries: list[Entry]) -> None:
-    by_id = {entry.id: entry for entry in entries if entry.id is not None}
+def shared_ids(entries: list[Entry]) -> list[str]:
+    """The ids more than one receipt given holds, in the order they first appear: which of
+    them is the registration is not for the timeline to guess."""
+    seen: set[str] = set()
+    shared: list[str] = []
     for entry in entries:
+        if entry.id in seen and entry.id not in shared:
+            shared.append(entry.id)
+        elif entry.id is not None:
+            seen.add(entry.id)
+    return shared
+
+
+def _link_versions(entries: list[Entry]) -> None:
+    """The version chains, over the ids one receipt alone holds (an entry with a shared id
+    is in no chain)."""
+    shared = set(shared_ids(entries))
+    linked = [entry for entry in entries if entry.id not in shared]
+    by_id = {entry.id: entry for entry in linked if entry.id is not None}
+    for entry in linked:
         earlier = by_id.get(entry.field("supersedes"))
         if earlier is not None and earlier.superseded_by is None:
             earlier.superseded_by = entry.id
-        elif entry.field("supersedes") is not None and earlier is None:
+        elif entry.field("supersedes") not in (None, *shared) and earlier is None:
             entry.predecessor_missing = True
-    for entry in entries:
+    for entry in linked:
         if entry.id is None or by_id.get(entry.field("supersedes")) is not None:
             continue
         chain, seen = [entry], {entry.id}
@@ -260,10 +279,23 @@ def judge(entries: list[Entry]) -> list[Check]:
     by_kind: dict[str | None, list[Entry]] = {}
     for entry in entries:
         by_kind.setdefault(entry.kind, []).append(entry)
-    return [check for rule in RULES for check in _judge_rule(rule, by_kind)]
+    shared = {id_: [entry for entry in entries if entry.id == id_]
+              for id_ in shared_ids(entries)}
+    return [check for rule in RULES for check in _judge_rule(rule, by_kind, shared)]
 
 
-def _judge_rule(rule: Rule, by_kind: dict[str | None, list[Entry]]) -> list[Check]:
+def _judge_rule(rule: Rule, by_kind: dict[str | None, list[Entry]],
+                shared: dict[str, list[Entry]]) -> list[Check]:
+    """A rule whose kinds are both given, with entries of a shared id, cannot be judged (nor
+    which version is final): it fails and says which receipts."""
+    kinds = (rule.earlier, rule.later)
+    clashing = [(id_, [entry.verified.source for entry in sharing])
+                for id_, sharing in shared.items()
+                if any(entry.kind in kinds for entry in sharing)]
+    if clashing and all(by_kind.get(kind) for kind in kinds):
+        return [Check(rule, False, "cannot be judged: " + "; ".join(
+            f"the receipts {', '.join(sources)} share the id {id_}"
+            for id_, sources in clashing))]
     earlier = [entry for entry in by_kind.get(rule.earlier, ())
                if entry.final or not rule.final_only]
     later = by_kind.get(rule.later, [])

@@ -53,6 +53,14 @@ from trialnotary.proof.verify.rpc import NodePool, answered_note, chain_steps
 AnchorSteps = tuple[list[Step], list[NodeNote], Seen, list[Step]]
 
 
+def anchor_key(claims: Claims) -> tuple:
+    """Everything of ``claims`` the steps of :func:`eth_steps` depend on: the anchor, the
+    root it must carry and its name, and whether there is a record (a trialnotary anchor
+    must be sent to itself with value 0, a plain Chainpoint one need not). A cache of those
+    steps is keyed by it, so a plain copy of an anchor never answers for a record's."""
+    return claims.anchor, claims.root, claims.root_name, claims.record is not None
+
+
 def eth_steps(claims: Claims, urls: list[str], need: int | str, pinned: str | None,
               pool: NodePool | None = None, no_node: str | None = None) -> AnchorSteps:
     """The steps that depend only on ``claims.anchor`` and the root it must carry."""
@@ -174,7 +182,7 @@ def _eth_data(entry: Anchor, claims: Claims, rollup: list[Step], run: Run,
     urls, no_node = run.routing.urls_for(entry.chain_id)
     if urls:
         run.chains_used.add(entry.chain_id)
-    key = (entry, claims.root, claims.root_name, need, run.pinned, tuple(urls))
+    key = (*anchor_key(claims), need, run.pinned, tuple(urls))
     if key not in run.found:
         run.found[key] = eth_steps(claims, urls, need, run.pinned, run.routing.pool, no_node)
     chain, node_notes, seen, evidence = run.found[key]

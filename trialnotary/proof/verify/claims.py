@@ -22,10 +22,12 @@ from trialnotary.proof.facts import (
     CHAIN_IDS_BY_NAME,
     CHAINPOINT_CONTEXT,
     CHAINPOINT_TYPE,
+    INTEGER_RECORD_KEYS,
     LOCAL_CHAIN_NAME,
     MAX_JSON_DEPTH,
     MAX_RECEIPT_BYTES,
     NOT_BEFORE_KEYS,
+    NULLABLE_RECORD_KEYS,
     OPTIONAL_RECORD_KEYS,
     RECEIPT_VERSIONS,
     RECORD_KEYS,
@@ -267,10 +269,28 @@ def _parse_extension(extension: Any) -> tuple[int, dict, dict | None]:
         raise ReceiptError("trialnotary.record must have exactly the version-1 keys"
                            + (f"; missing: {', '.join(missing)}" if missing else "")
                            + (f"; unknown: {', '.join(extra)}" if extra else ""))
+    for key in RECORD_KEYS:
+        _check_record_type(record, key)
     _hash_field(record, "sha256", "trialnotary.record.")
     if "notBefore" in record:
         _check_not_before(record["notBefore"])
     return version, record, notary
+
+
+def _check_record_type(record: dict, key: str) -> None:
+    """A record key's value is of its type (docs/receipt.md): a string, an integer from 0
+    (``sizeBytes``; one beyond 2^53−1 has no canonical form: the leaf step fails), or
+    ``null`` where the key allows it."""
+    value = record[key]
+    if value is None and key in NULLABLE_RECORD_KEYS:
+        return
+    integer = key in INTEGER_RECORD_KEYS
+    whole = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if whole if integer else isinstance(value, str):
+        return
+    what = "a non-negative integer" if integer else "a string"
+    raise ReceiptError(f"trialnotary.record.{key} must be {what}"
+                       + (" or null" if key in NULLABLE_RECORD_KEYS else ""))
 
 
 _BLOCK_HASH = re.compile(r"0x[0-9a-f]{64}")

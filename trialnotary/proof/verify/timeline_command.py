@@ -3,28 +3,19 @@ the trial's proven timeline and its pre-specification checks printed, one exit c
 (docs/cli.md; the rules: :mod:`trialnotary.proof.timeline`).
 
 A bundle is the receipts zip the notary serves: its ``*.receipt.json`` entries are read in
-memory, never extracted, each at most a receipt's size, and at most
-:data:`~trialnotary.proof.facts.MAX_BUNDLE_ENTRIES`."""
+memory, never extracted, as the verifier page reads them (:mod:`.bundle`)."""
 
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from trialnotary.proof.errors import ReceiptError
-from trialnotary.proof.facts import (
-    BUNDLE_RECEIPT_SUFFIX,
-    EXIT_FAILED,
-    EXIT_NOT_PINNED,
-    EXIT_PASS,
-    EXIT_UNUSABLE,
-    MAX_BUNDLE_ENTRIES,
-    MAX_RECEIPT_BYTES,
-)
+from trialnotary.proof.facts import EXIT_FAILED, EXIT_NOT_PINNED, EXIT_PASS, EXIT_UNUSABLE
 from trialnotary.proof.timeline import UNUSABLE, Check, Entry, Timeline, Verified, build
-from trialnotary.proof.verify.claims import load_receipt, parse_receipt, read_receipt
+from trialnotary.proof.verify.bundle import read_bundle
+from trialnotary.proof.verify.claims import load_receipt, parse_receipt
 from trialnotary.proof.verify.command import check_options, usage_error
 from trialnotary.proof.verify.report import exit_code_of, status_marks
 from trialnotary.proof.verify.verifier import check
@@ -69,35 +60,10 @@ def _receipts_of(paths: list[str]) -> Iterator[tuple[str, dict | ReceiptError]]:
 
 
 def _bundle_receipts(path: str) -> Iterator[tuple[str, dict | ReceiptError]]:
-    """The ``*.receipt.json`` entries of a zip, read in memory; ``ValueError`` when it is
-    not a zip, holds too many entries or holds no receipt."""
-    try:
-        bundle = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path}: not a readable zip ({exc})") from None
-    with bundle:
-        names = [info for info in bundle.infolist()
-                 if not info.is_dir() and info.filename.endswith(BUNDLE_RECEIPT_SUFFIX)]
-        if len(bundle.infolist()) > MAX_BUNDLE_ENTRIES:
-            raise ValueError(f"{path}: more than {MAX_BUNDLE_ENTRIES} entries")
-        if not names:
-            raise ValueError(f"{path}: holds no {BUNDLE_RECEIPT_SUFFIX} entry")
-        for info in sorted(names, key=lambda info: info.filename):
-            yield f"{path}:{info.filename}", _read_entry(bundle, info)
-
-
-def _read_entry(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict | ReceiptError:
-    """One entry as a receipt, read at most one byte past a receipt's size limit whatever
-    its header says (a zip may lie about sizes)."""
-    try:
-        with bundle.open(info) as handle:
-            data = handle.read(MAX_RECEIPT_BYTES + 1)
-    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError) as exc:
-        return ReceiptError(f"cannot read it from the zip: {exc}")
-    try:
-        return read_receipt(data)
-    except ReceiptError as exc:
-        return exc
+    """The ``*.receipt.json`` entries of a zip (:func:`read_bundle`), named ``ZIP:ENTRY``;
+    ``ValueError`` when the zip cannot be used."""
+    for name, read in read_bundle(path):
+        yield f"{path}:{name}", read
 
 
 def _verified(source: str, loaded: dict | ReceiptError, options: dict) -> tuple[Verified, int]:

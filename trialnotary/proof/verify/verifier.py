@@ -11,6 +11,7 @@ from trialnotary.proof.facts import DEFAULT_RPC_URLS, chain_label, default_confi
 from trialnotary.proof.verify.anchors import (
     Routing,
     Run,
+    anchor_key,
     check_anchors,
     eth_steps,
     notary_step,
@@ -131,7 +132,7 @@ def _check_anchors(claims: Claims, file_path: str | Path | None, rpc_urls: list[
     need = parse_confirmations(confirmations if confirmations is not None
                                else default_confirmations(claims.anchor.chain_id))
     urls = default_rpc_urls(claims.anchor.chain_id) if rpc_urls is None else list(rpc_urls)
-    key = (claims.anchor, claims.root, need, pinned, tuple(urls))
+    key = (*anchor_key(claims), need, pinned, tuple(urls))
     found = anchors.get(key) if anchors is not None else None
     if found is None:
         found = eth_steps(claims, urls, need, pinned)

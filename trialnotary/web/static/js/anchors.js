@@ -15,7 +15,7 @@ import { FACTS } from "./facts.js";
 import { sha256Hex } from "./hashing.js";
 import {
   ANCHOR_TYPE, DEFAULT_RPC_URLS, EXIT, FAILED, Node, NodeUnreachable,
-  PIN_HINT, REQUIRE_ALL, TIMESTAMP_TYPE, UNCHECKED, UNCHECKED_NOTE, VERIFIED, canonicalRecordBytes,
+  PIN_HINT, REQUIRE_ALL, TIMESTAMP_TYPE, UNCHECKED, UNCHECKED_NOTE, VERIFIED, anchorKey, canonicalRecordBytes,
   chainLabel, chainName, chainSteps, defaultConfirmations, firstVerdict, foldProof, missingRequired,
   note, notaryJson, notaryStep, once, parseConfirmations, quotedNames, readableTime, short, step,
   whatIsProven,
@@ -131,7 +131,7 @@ async function checkEthData(entry, claims, rollup, run, notes) {
   const need = parseConfirmations(run.confirmations ?? defaultConfirmations(entry.chainId));
   const [urls, noNode] = run.routing.urlsFor(entry.chainId);
   if (urls.length) run.chainsUsed.add(entry.chainId);
-  const { proof, found } = await once(run.anchors, ["anchor", entry, claims.root, need, run.pinned, urls, noNode], async () => {
+  const { proof, found } = await once(run.anchors, [...anchorKey(claims), need, run.pinned, urls, noNode], async () => {
     const proven = entry.evidence === null ? null : checkEvidence(claims);
     const asked = { need, pinned: run.pinned, proven: proven?.proven ?? null };
     return { proof: proven, found: await chainSteps(urls, claims, asked, run.timeoutMs, () => {}, noNode) };

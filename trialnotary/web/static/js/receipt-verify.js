@@ -38,6 +38,8 @@ export const ANCHOR_TYPE = FACTS.chainpoint.anchorType;
 export const TIMESTAMP_TYPE = FACTS.chainpoint.timeStampType;
 export const RECORD_KEYS = Object.freeze([...FACTS.recordKeys]);
 const OPTIONAL_RECORD_KEYS = Object.freeze([...FACTS.optionalRecordKeys]);
+const NULLABLE_RECORD_KEYS = Object.freeze([...FACTS.nullableRecordKeys]);
+const INTEGER_RECORD_KEYS = Object.freeze([...FACTS.integerRecordKeys]);
 export const CHAIN_NAMES = Object.freeze(Object.fromEntries(Object.entries(FACTS.chains).map(([name, id]) => [id, name])));
 const LOCAL_CHAIN_NAME = FACTS.localChainName;
 const CHAIN_IDS_BY_NAME = Object.fromEntries(Object.entries(FACTS.chains));
@@ -315,9 +317,24 @@ function parseExtension(extension) {
       + (missing.length ? `; missing: ${missing.join(", ")}` : "")
       + (extra.length ? `; unknown: ${extra.join(", ")}` : ""));
   }
+  for (const key of RECORD_KEYS) checkRecordType(record, key);
   hashField(record, "sha256", "trialnotary.record.");
   if (has(record, "notBefore")) checkNotBefore(record.notBefore);
   return { version, record, notary };
+}
+
+/** A record key's value is of its type (docs/receipt.md; claims.py, _check_record_type): a
+ *  string, an integer from 0 (sizeBytes; one beyond 2^53−1, a BigInt here, has no canonical
+ *  form: the leaf step fails), or null where the key allows it. */
+function checkRecordType(record, key) {
+  const nullable = NULLABLE_RECORD_KEYS.includes(key);
+  if (record[key] === null && nullable) return;
+  const integer = INTEGER_RECORD_KEYS.includes(key);
+  const value = record[key];
+  const whole = (typeof value === "bigint" || (Number.isInteger(value) && writtenAsInteger(record, key))) && value >= 0;
+  if (integer ? whole : typeof value === "string") return;
+  throw new ReceiptError(`trialnotary.record.${key} must be ${integer ? "a non-negative integer" : "a string"}`
+    + (nullable ? " or null" : ""));
 }
 
 const NOT_BEFORE_KEYS = Object.freeze([...FACTS.notBeforeKeys].sort());
@@ -1333,7 +1350,7 @@ function parseRequire(names) {
 async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = null, pinned, required, emit, timeoutMs, anchors, ...options }) {
   const need = parseConfirmations(options.confirmations ?? defaultConfirmations(claims.anchor.chainId));
   const urls = rpcUrls === null || rpcUrls === undefined ? defaultRpcUrls(claims.anchor.chainId) : [...rpcUrls];
-  const { evidence, chain: { steps, nodes, seen } } = await once(anchors, ["anchor", claims.anchor, claims.root, need, pinned, urls], async () => {
+  const { evidence, chain: { steps, nodes, seen } } = await once(anchors, [...anchorKey(claims), need, pinned, urls], async () => {
     const proofs = claims.anchor.evidence === null ? null : checkEvidence(claims);
     const asked = { need, pinned, proven: proofs?.proven ?? null };
     return { evidence: proofs, chain: await chainSteps(urls, claims, asked, timeoutMs, emit) };
@@ -1377,6 +1394,14 @@ async function verifyOne(claims, offline, wrongFile, { rpcUrls = null, notary = 
     record: claims.record,
     ...answer,
   };
+}
+
+/** Everything of `claims` an anchor's chain and evidence steps depend on (verify/anchors.py,
+ *  anchor_key): the anchor, the root it must carry and its name, and whether there is a
+ *  record (a trialnotary anchor must be sent to itself with value 0, a plain Chainpoint one
+ *  need not), so a plain copy of an anchor never answers for a record's. */
+export function anchorKey(claims) {
+  return ["anchor", claims.anchor, claims.root, claims.rootName, claims.record !== null];
 }
 
 /** What `make()` answers, asked once per `key` in `cache` (a Map kept across receipts; none:

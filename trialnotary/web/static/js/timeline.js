@@ -27,7 +27,8 @@ export function exitCodeOf(codes) {
 /**
  * Verify every receipt as `trialnotary timeline` does: `given` is `[{source, receipt}]` or
  * `{source, error}` (a receipt that could not be read); `options` those of verifyReceipt
- * (rpcUrls, confirmations, expectSender, notary), one anchor cache shared by all.
+ * (rpcUrls, confirmations, expectSender, notary), one anchor cache shared by all, and
+ * `nodesOf(claims)`, when given, each receipt's own rpcUrls (the page: its chain's node).
  * `onProgress(done, total)` after each. Answers `{timeline, exitCode}`.
  */
 export async function verifyAll(given, options = {}, onProgress = () => {}) {
@@ -58,7 +59,7 @@ async function verified({ source, receipt, error }, options) {
     if (problem instanceof ReceiptError) return unusable(problem.message);
     throw problem;
   }
-  const result = await verifyReceipt(receipt, options);
+  const result = await verifyReceipt(receipt, options.nodesOf ? { ...options, rpcUrls: options.nodesOf(claims) } : options);
   const proven = [EXIT.PASS, EXIT.NOT_PINNED].includes(result.exitCode) ? result.provenTime : null;
   return [{
     source, record: claims.record, provenTime: proven, state: result.verdict.state,
@@ -94,7 +95,22 @@ function label(entry) {
   return `${kindOf(entry) || "receipt"} ${field(entry, "dataset") || entry.verified.source}${version}`;
 }
 
-const compare = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+/** Strings by code point, as Python compares them (`<` compares UTF-16 units, which puts
+ *  U+1F600 before U+FF5E); other values as `<` does. */
+export function compare(a, b) {
+  if (typeof a !== "string" || typeof b !== "string") return a < b ? -1 : a > b ? 1 : 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
+    const [x, y] = [a.charCodeAt(i), b.charCodeAt(i)];
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** A UTF-16 unit ranked as the code points it starts or ends: surrogates above U+FFFF. */
+function codePointRank(unit) {
+  if (unit < 0xd800) return unit;
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
+}
 
 /** The entries in proven order (unproven last, then by claimed submission time) with their
  *  version chains, and every rule judged over them: `{entries, checks}`. */
@@ -136,16 +152,35 @@ export function rulesHold(timeline) {
   return timeline.checks.every((check) => check.ok !== false);
 }
 
-function linkVersions(entries) {
-  const byId = new Map();
-  for (const entry of entries) if (idOf(entry) !== null) byId.set(idOf(entry), entry);
-  const get = (id) => (id === null ? undefined : byId.get(id));
+/** The ids more than one receipt given holds, in the order they first appear (timeline.py,
+ *  shared_ids). */
+export function sharedIds(entries) {
+  const seen = new Set();
+  const shared = [];
   for (const entry of entries) {
+    const id = idOf(entry);
+    if (seen.has(id) && !shared.includes(id)) shared.push(id);
+    else if (id !== null) seen.add(id);
+  }
+  return shared;
+}
+
+/** The version chains, over the ids one receipt alone holds (an entry with a shared id is in
+ *  no chain). */
+function linkVersions(entries) {
+  const shared = sharedIds(entries);
+  const linked = entries.filter((entry) => !shared.includes(idOf(entry)));
+  const byId = new Map();
+  for (const entry of linked) if (idOf(entry) !== null) byId.set(idOf(entry), entry);
+  const get = (id) => (id === null ? undefined : byId.get(id));
+  for (const entry of linked) {
     const earlier = get(field(entry, "supersedes"));
     if (earlier !== undefined && earlier.supersededBy === null) earlier.supersededBy = idOf(entry);
-    else if (field(entry, "supersedes") !== null && earlier === undefined) entry.predecessorMissing = true;
+    else if (field(entry, "supersedes") !== null && !shared.includes(field(entry, "supersedes")) && earlier === undefined) {
+      entry.predecessorMissing = true;
+    }
   }
-  for (const entry of entries) {
+  for (const entry of linked) {
     if (idOf(entry) === null || get(field(entry, "supersedes")) !== undefined) continue;
     const chain = [entry];
     const seen = new Set([idOf(entry)]);
@@ -161,10 +196,21 @@ function linkVersions(entries) {
 /** Every rule over the entries, in order (a rule perSite once per site that has entries of
  *  its later kind). */
 export function judge(entries) {
-  return RULES.flatMap((rule) => judgeRule(rule, entries));
+  const shared = sharedIds(entries);
+  return RULES.flatMap((rule) => judgeRule(rule, entries, shared));
 }
 
-function judgeRule(rule, entries) {
+/** A rule whose kinds are both given, with entries of a shared id, cannot be judged (nor
+ *  which version is final): it fails and says which receipts. */
+function judgeRule(rule, entries, shared) {
+  const kinds = [rule.earlier, rule.later];
+  const clashing = shared
+    .filter((id) => entries.some((entry) => idOf(entry) === id && kinds.includes(kindOf(entry))))
+    .map((id) => [id, entries.filter((entry) => idOf(entry) === id).map((entry) => entry.verified.source)]);
+  if (clashing.length && kinds.every((kind) => entries.some((entry) => kindOf(entry) === kind))) {
+    const detail = `cannot be judged: ${clashing.map(([id, sources]) => `the receipts ${sources.join(", ")} share the id ${id}`).join("; ")}`;
+    return [{ rule, ok: false, detail, earlier: null, later: null, site: null, marginSeconds: null }];
+  }
   const earlier = entries.filter((entry) => kindOf(entry) === rule.earlier && (isFinal(entry) || !rule.finalOnly));
   const later = entries.filter((entry) => kindOf(entry) === rule.later);
   if (!rule.perSite) return [before(rule, earlier, later)];

@@ -8,7 +8,7 @@ import {
   isSeveral, parseAddress, parseConfirmations, parseIdentity, parseReceipt, parseReceiptText, parseRpcUrl,
   readReceiptFile, readableTime, splitRpcUrls, verifyReceipt,
 } from "./receipt-verify.js";
-import { BundleError, isBundleName, readBundle } from "./receipts-zip.js";
+import { BundleError, holdsReceipts, isBundleName, readBundle } from "./receipts-zip.js";
 import { MARKS as CHECK_MARKS, checkWords, intervalWords, summaryOf, toJson, verifyAll, versionWords } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -418,6 +418,17 @@ function nodesFor(chainId) {
   return given;
 }
 
+/** For a zip's receipts, each one's nodes: those given in the field, else (the field empty or
+ *  as the page filled it) this server's node for its chain and null for another (each
+ *  anchor's default node, as `trialnotary timeline` without --rpc). */
+function receiptNodes() {
+  const field = $("rpc-urls");
+  const given = splitRpcUrls(field.value);
+  if (given.length && field.value.trim() !== autoFilled.value) return () => given;
+  const own = splitRpcUrls(autoFilled.value);
+  return (claims) => (own.length && claims.anchor?.chainId === autoFilled.chainId ? own : null);
+}
+
 /** Options from the form, or null after marking what is wrong. */
 function readOptions() {
   let ok = true;
@@ -587,7 +598,7 @@ async function onSubmit(event) {
   event.preventDefault();
   say("");
   await state.receiptLoading;
-  if (state.bundle) return runTimeline(state.bundle);
+  if (state.bundle) return runTimeline(state.bundle, state.file);
   if (state.receipt) return run(async () => state.receipt);
   if (!state.file) {
     say("Choose a file, its receipt, or both.", "error");
@@ -605,9 +616,12 @@ async function onSubmit(event) {
 
 // --- a receipts zip: the trial's timeline (timeline.js) ------------------------------------------
 
-/** Verify every receipt of the zip and show the timeline and its checks. */
-async function runTimeline(bundle) {
+/** Verify every receipt of the zip and show the timeline and its checks (and that the data
+ *  file, when one was given too, is not used). */
+async function runTimeline(bundle, file) {
   const status = $("timeline-status");
+  const unused = file ? `${file.name} is not used: a receipts zip is verified whole, as the trial's timeline; `
+    + "to check a file, give it with its own receipt." : "";
   return whileBusy(async (options) => {
     $("result").hidden = true;
     $("timeline").hidden = false;
@@ -616,17 +630,13 @@ async function runTimeline(bundle) {
     $("timeline-json").hidden = true;
     status.textContent = `Reading ${bundle.name}…`;
     const read = await readBundle(bundle, bundle.name);
-    const first = read.find((item) => item.receipt)?.receipt;
-    let chainId = null;
-    try {
-      chainId = first ? parseReceipt(first).anchor?.chainId ?? null : null;
-    } catch { /* that receipt is told unusable in the timeline */ }
     const notary = await servingNotary();
     const given = read.map(({ name, receipt, error }) => ({ source: `${bundle.name}:${name}`, receipt, error }));
-    const answer = await verifyAll(given, { ...options, notary, rpcUrls: nodesFor(chainId) },
+    const answer = await verifyAll(given, { ...options, notary, nodesOf: receiptNodes() },
       (done, total) => { status.textContent = `Verified ${done} of ${total} receipts…`; });
     status.textContent = `${given.length} receipts of ${bundle.name} verified.`;
     showTimeline(answer);
+    if (unused) say(unused, "warning");
     $("timeline").focus({ preventScroll: true });
   }).catch((error) => {
     $("timeline").hidden = true;
@@ -635,6 +645,8 @@ async function runTimeline(bundle) {
     else say(`Something went wrong: ${error.message}`, "error");
   });
 }
+
+const shown = (text) => window.trialnotary.showInvisible(text);
 
 function showTimeline(answer) {
   const { timeline, exitCode } = answer;
@@ -647,7 +659,7 @@ function showTimeline(answer) {
     ...(check.site !== null ? { "data-site": check.site } : {}),
     ...(check.marginSeconds !== null ? { "data-margin-seconds": String(check.marginSeconds) } : {}),
   }, el("span", { class: "mark", role: "img", "aria-label": MARK_LABELS[String(check.ok)] }, CHECK_MARKS[check.ok]), " ",
-  checkWords(check), el("br"), el("span", { class: "hint" }, `Proves: ${check.rule.proves}. Cannot prove: ${check.rule.cannotProve}.`))));
+  shown(checkWords(check)), el("br"), el("span", { class: "hint" }, `Proves: ${check.rule.proves}. Cannot prove: ${check.rule.cannotProve}.`))));
   const cell = (value) => el("td", {}, value === null || value === undefined || value === "" ? el("span", { class: "muted" }, "—")
     : window.trialnotary.showInvisible(value));
   $("timeline-entries").tBodies[0].replaceChildren(...timeline.entries.map((entry) => {
@@ -655,10 +667,10 @@ function showTimeline(answer) {
     const interval = intervalWords(entry);
     return el("tr", { "data-id": record?.id ?? "", "data-state": verdict, "data-proven-time": provenTime ?? "" },
       el("td", {}, provenTime ? timeTag(provenTime, "proven") : el("span", { class: "badge s-fail" }, `NOT PROVEN (${verdict})`),
-        interval ? el("p", { class: "hint interval" }, interval) : null, why ? el("p", { class: "hint" }, why) : null),
+        interval ? el("p", { class: "hint interval" }, interval) : null, why ? el("p", { class: "hint" }, shown(why)) : null),
       cell(record?.kind), cell(record?.site), cell(record?.dataset || entry.verified.source), cell(versionWords(entry)),
       el("td", {}, typeof record?.submittedAt === "string" ? timeTag(record.submittedAt, "claimed") : "—"),
-      el("td", {}, el("code", {}, record?.id ?? "—")));
+      el("td", {}, el("code", {}, typeof record?.id === "string" ? shown(record.id) : "—")));
   }));
   const link = $("timeline-json");
   if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
@@ -676,10 +688,10 @@ function showInInput(input, file) {
   input.files = transfer.files;
 }
 
-/** A dropped file is the receipt when it reads as a Chainpoint receipt (or is a receipts
- *  zip), else the data file. */
+/** A dropped file is the receipt when it reads as a Chainpoint receipt (or is a zip holding
+ *  receipts), else the data file (a zipped dataset too). */
 async function isReceipt(file) {
-  if (isBundleName(file.name)) return true;
+  if (isBundleName(file.name)) return holdsReceipts(file);
   if (!/\.json$/i.test(file.name) && file.type !== "application/json") return false;
   try {
     return (await readReceiptFile(file)).type === "ChainpointSHA256v2";
