@@ -333,15 +333,23 @@ def test_filters_narrow_the_list_not_the_checks(notary, sponsor):
     assert sponsor.get(f"/trials/{TRIAL}/timeline?kind=nonsense").status_code == 400
 
 
-def test_the_html_and_pdf_exports_download(sponsor):
+def test_the_html_and_pdf_exports_download(notary, sponsor, monkeypatch):
+    from tests.web.test_reports import pdf_strings
+    from trialnotary.web.documents import pdf as plumbing
+
     html = sponsor.get(f"/trials/{TRIAL}/timeline.html")
     assert html.status_code == 200 and html.mimetype == "text/html"
     assert html.headers["Content-Disposition"].endswith(".html")
     text = html.get_data(as_text=True)
     assert "<script" not in text and "unblinding log" in text and "<svg" in text
+    sap = notary.sign_offs["SAP"]
+    assert f'data-sign-off="{sap["id"]}"' in row_of(text, notary.ids[TRIAL, "SAP"])
+    monkeypatch.setattr(plumbing, "COMPRESS", False)
     pdf = sponsor.get(f"/trials/{TRIAL}/timeline.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert pdf.headers["Content-Disposition"].endswith(".pdf")
+    words = " ".join(pdf_strings(pdf.data))
+    assert f"Signed: approved by {PRINTED_NAMES[SPONSOR]}" in words, words[:2000]
     assert sponsor.get(f"/trials/{TRIAL}/timeline.xml").status_code == 404
 
 
