@@ -105,7 +105,7 @@ class TrialTimeline:
 
 def _entry_json(entry: Entry, made_after: Mapping[str, dict] | None) -> dict:
     answer = entry.to_json()
-    if made_after is not None and "madeAfter" in answer:
+    if made_after and "madeAfter" in answer:
         answer["madeAfter"] = interval_start(entry, made_after.get(entry.id))
     return answer
 
