@@ -147,10 +147,10 @@ def test_a_not_before_block_time_is_asked_once_and_never_again_of_a_silent_node(
                               entry(head["hash"], chain_id=1))
     found = trial_timelines.made_after(ChainClient(settings, timeout=2),
                                        [good, other, elsewhere])
-    assert found[good.id] == {"blockNumber": number,
+    assert found[good.id] == {**good.field("notBefore"),
                               "blockTime": trial_timelines.block_time(
                                   int(head["timestamp"], 16))}
-    assert found[other.id] == {"blockNumber": number, "blockTime": None}
+    assert found[other.id] == {**other.field("notBefore"), "blockTime": None}
     assert found[elsewhere.id]["blockTime"] is None
     assert trial_timelines.made_after(None, [good]) == {good.id: found[good.id]}  # kept
 
@@ -164,3 +164,44 @@ def test_a_not_before_block_time_is_asked_once_and_never_again_of_a_silent_node(
     assert [value["blockTime"] for value in trial_timelines.made_after(
         silent, unseen).values()] == [None, None, None]
     assert asked == [number]
+
+
+
+class _Node:
+    """A chain client of chain 31337 whose block N has the hash given and its time N
+    seconds after the epoch, keeping what is asked."""
+
+    def __init__(self, block_hash: str):
+        self.settings, self.hash, self.asked = type("S", (), {"chain_id": 31337}), block_hash, []
+
+    def raw_block(self, number: int) -> dict:
+        self.asked.append(number)
+        return {"hash": self.hash, "timestamp": hex(number)}
+
+
+def test_an_export_asks_every_block_and_gives_the_verifiers_made_after():
+    """``limit=None`` (the JSON export) asks every distinct block once; the verifier's
+    ``madeAfter`` is the block when it is this chain's and no later than the proven time."""
+    from trialnotary.proof.timeline import Entry, Verified
+
+    block_hash = "0x" + os.urandom(32).hex()  # blocks no other test kept
+
+    def entry(number: int, proven: str | None = "1970-01-01T00:16:50Z") -> Entry:
+        record = {"id": os.urandom(4).hex(), "notBefore": {
+            "chainId": 31337, "blockNumber": number, "blockHash": block_hash}}
+        return Entry(Verified("r", record, proven, "confirmed" if proven else "pending"))
+
+    entries = [entry(number) for number in range(1000, 1030)]  # 00:16:40 to 00:17:09
+    node = _Node(block_hash)
+    found = trial_timelines.made_after(node, [*entries, *entries], limit=None)
+    assert node.asked == list(range(1000, 1030))
+    bounded = _Node(block_hash)
+    trial_timelines.made_after(bounded, [entry(n) for n in range(2000, 2030)], limit=20)
+    assert len(bounded.asked) == 20
+
+    early, late, unproven = entries[0], entries[-1], entry(1000, None)
+    assert trial_timelines.interval_start(early, found[early.id]) == {
+        **early.field("notBefore"), "blockTime": "1970-01-01T00:16:40Z"}
+    assert trial_timelines.interval_start(late, found[late.id]) is None  # after its proof
+    assert trial_timelines.interval_start(unproven, found[early.id]) is None
+    assert trial_timelines.interval_start(early, None) is None

@@ -1,10 +1,12 @@
 """A trial's proven timeline on the server (docs/api.md, "Timeline"; the rules:
 docs/verification.md, "Was it pre-specified?"): a trial registered over several batches on a
 real anvil with a protocol, two amendments (with reasons), a randomisation list, a SAP, data of
-two sites, a database lock, an unblinding and results. The page's order and checks; a SAP
-registered after the lock failing its check; the page, the JSON export and `trialnotary
-timeline --json` over the trial's receipts zip agreeing; filters; the HTML and PDF exports;
-publishing (sponsors only, CSRF) and the public page, walked anonymously."""
+two sites, a database lock, an unblinding and results; the sponsor approves the SAP and the
+coordinator the first site's data (signed sign-offs, made after the beacon's block). The
+page's order and checks, each signature shown on what it signs; a SAP registered after the
+lock failing its check; the page, the JSON export and `trialnotary timeline --json` over the
+trial's receipts zip agreeing (sign-offs and "made after" too); filters; the HTML and PDF
+exports; publishing (sponsors only, CSRF) and the public page, walked anonymously."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ import hashlib
 import io
 import json
 import re
+import time
 import zipfile
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from sqlmodel import Session, select
 
 from tests.utils import (
+    PASSWORD,
     add_person,
     engine_of,
     module_app,
@@ -29,6 +34,7 @@ from tests.utils import (
 )
 from trialnotary import db
 from trialnotary.notary import identity
+from trialnotary.notary.models import Registration
 from trialnotary.people import sites
 from trialnotary.proof.verify import timeline_command
 
@@ -47,6 +53,9 @@ ORDERLY = [["protocol", "randomisation list"], ["amendment 1"], ["amendment 2", 
 LATE_BATCHES = [["protocol"], ["lock"], ["late SAP"]]
 #: Made after the beacon's block (the unblinding), or naming a block not on the chain.
 MADE_AFTER = ("unblinding log", "late SAP")
+#: Who signs what ("approved", as soon as it is registered): the sign-off is ``"<name> sign-off"``.
+SIGNERS = {"SAP": SPONSOR, "ADSL one": COORDINATOR}
+PRINTED_NAMES = {SPONSOR: "Dr Sponsor", COORDINATOR: "Ms Coordinator"}
 
 
 class Notary:
@@ -61,6 +70,8 @@ class Notary:
         self.ids: dict[tuple[str, str], str] = {}
         self.tokens: dict[str, str] = {}
         self.beacons: dict[str, dict] = {}
+        self.sign_offs: dict[str, dict] = {}
+        self.signers: dict[str, object] = {}
 
     def token(self, trial: str, site: str) -> str:
         if site not in self.tokens:
@@ -86,6 +97,26 @@ class Notary:
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.ids[trial, name] = answer.get_json()["id"]
 
+    def sign(self, trial: str, name: str) -> None:
+        """``SIGNERS[name]`` approves the registration ``name``, once the beacon's block is
+        no later than this clock (else the sign-off is made without ``notBefore``)."""
+        email = SIGNERS[name]
+        if email not in self.signers:
+            self.signers[email] = self.app.test_client()
+            signed_in(self.signers[email], email)
+        beacon = self.client.get("/api/v1/beacon").get_json()
+        while time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) < beacon["blockTime"][:20]:
+            time.sleep(0.1)
+        answer = post_form(self.signers[email], f"/r/{self.ids[trial, name]}/sign",
+                           {"meaning": "approved", "password": PASSWORD})
+        assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
+        with Session(self.engine) as session:
+            record = session.exec(select(Registration).where(
+                Registration.signs == self.ids[trial, name])).one().record()
+        self.ids[trial, f"{name} sign-off"] = record["id"]
+        self.sign_offs[name] = record
+        assert record["notBefore"] is not None
+
     def seal(self) -> None:
         seal_in_a_later_second(self.engine, self.chain, self.anvil)
 
@@ -102,8 +133,8 @@ def sha(trial: str, name: str) -> str:
 @pytest.fixture(scope="module", params=["sqlite"])
 def notary(request, tmp_path_factory, anvil):
     """Trial NCT01234567 registered in order over seven batches (sites SITE-01 and SITE-02),
-    trial NCT07654321 whose SAP came after its lock; a sponsor of both, a coordinator of
-    SITE-01."""
+    its SAP and first site's data signed in their batches; trial NCT07654321 whose SAP
+    came after its lock; a sponsor of both, a coordinator of SITE-01."""
     with module_app(request, tmp_path_factory, anvil.url,
                     LOGIN_RATE_LIMIT="1000 per minute") as app:
         notary = Notary(app, anvil)
@@ -111,14 +142,19 @@ def notary(request, tmp_path_factory, anvil):
             sites.add_trial(session, TRIAL, title="Orderly trial")
             sites.add_trial(session, LATE, title="Late SAP trial")
             session.commit()
+        notary.token(TRIAL, "SITE-01")  # the site, to grant the coordinator
+        add_person(notary.engine, SPONSOR, "sponsor", trials=[TRIAL, LATE],
+                   name=PRINTED_NAMES[SPONSOR])
+        add_person(notary.engine, COORDINATOR, "coordinator", sites=["SITE-01"],
+                   name=PRINTED_NAMES[COORDINATOR])
         for trial, batches in ((TRIAL, ORDERLY), (LATE, LATE_BATCHES)):
             for batch in batches:
                 for name in batch:
                     site = SITE_OF.get(name, "SITE-01" if trial == TRIAL else "LATE-01")
                     notary.register(trial, site, name)
+                    if trial == TRIAL and name in SIGNERS:
+                        notary.sign(trial, name)
                 notary.seal()
-        add_person(notary.engine, SPONSOR, "sponsor", trials=[TRIAL, LATE])
-        add_person(notary.engine, COORDINATOR, "coordinator", sites=["SITE-01"])
         yield notary
 
 
@@ -159,9 +195,16 @@ def names_of(notary, trial: str, ids) -> list[str]:
     return [by_id[registration_id] for registration_id in ids]
 
 
+SIGN_OFF_RULE = "sign-offs-sign-registrations-given"
+
+
 def test_the_page_shows_the_proven_order_and_every_check(notary, sponsor):
     page = timeline_page(sponsor, TRIAL)
-    names = names_of(notary, TRIAL, [entry_id for entry_id, _ in page.entries])
+    every = names_of(notary, TRIAL, [entry_id for entry_id, _ in page.entries])
+    proven_at = dict(zip(every, (when for _, when in page.entries), strict=True))
+    for signed in SIGNERS:  # signed in the batch of what it signs, so proven with it
+        assert proven_at[f"{signed} sign-off"] == proven_at[signed]
+    names = [name for name in every if not name.endswith("sign-off")]
     assert set(names[:2]) == {"protocol", "randomisation list"}
     assert names[2] == "amendment 1" and set(names[3:5]) == {"amendment 2", "SAP"}
     assert set(names[5:7]) == {"ADSL one", "ADSL two"}
@@ -171,20 +214,47 @@ def test_the_page_shows_the_proven_order_and_every_check(notary, sponsor):
     assert page.checks == [("sap-before-database-lock", True), ("sap-before-unblinding", True),
                            ("protocol-before-analysis-results", True),
                            ("randomisation-before-site-data", True),
-                           ("randomisation-before-site-data", True)]
+                           ("randomisation-before-site-data", True),
+                           (SIGN_OFF_RULE, True), (SIGN_OFF_RULE, True)]
     html = sponsor.get(f"/trials/{TRIAL}/timeline").get_data(as_text=True)
     assert "amendment 2 of the protocol" in html  # the correction's reason
     assert "v3 of 3" in html and "<polyline" in html  # the chain drawn as one line
     assert "✓" in html
 
 
+def row_of(html: str, registration_id: str) -> str:
+    return re.search(rf'<tr data-id="{registration_id}".*?</tr>', html, re.S).group(0)
+
+
+def test_each_signature_is_shown_on_what_it_signs(notary, sponsor):
+    html = sponsor.get(f"/trials/{TRIAL}/timeline").get_data(as_text=True)
+    for signed, signer in SIGNERS.items():
+        sign_off = notary.sign_offs[signed]
+        row = row_of(html, notary.ids[TRIAL, signed])
+        shown = re.search(rf'<li data-sign-off="{sign_off["id"]}">(.*?)</li>', row, re.S)
+        assert shown is not None, row
+        words = re.sub(r"<[^>]+>", "", shown.group(1))
+        role = "sponsor" if signer == SPONSOR else "coordinator"
+        assert f"approved by {PRINTED_NAMES[signer]} ({role}), signed " in words
+        assert f'datetime="{sign_off["signOff"]["signedAt"]}"' in shown.group(1)
+        assert "proven no later than" in words
+        assert PRINTED_NAMES[signer] in row_of(html, sign_off["id"])  # its own row says too
+    others = [notary.ids[TRIAL, name] for name in ORDERLY[0]]
+    assert all("data-sign-off" not in row_of(html, other) for other in others)
+    assert html.count('stroke-dasharray="4 3"') == len(SIGNERS)  # each tied to what it signs
+    assert '>Sign-off</text>' in html  # the sign-offs' own lane
+    signed_only = timeline_page(sponsor, TRIAL, "?kind=sign-off")
+    assert names_of(notary, TRIAL, [i for i, _ in signed_only.entries]) == [
+        f"{name} sign-off" for name in SIGNERS]
+
+
 def test_a_record_made_after_a_block_shows_its_interval(notary, sponsor):
     beacon = notary.beacons["unblinding log"]
-    row = re.search(rf'<tr data-id="{notary.ids[TRIAL, "unblinding log"]}".*?</tr>',
-                    sponsor.get(f"/trials/{TRIAL}/timeline").get_data(as_text=True), re.S)
-    assert f"made after block {beacon['blockNumber']} at " in row.group(0)
-    assert f'datetime="{beacon["blockTime"]}"' in row.group(0)
-    assert "existed no later than" in row.group(0)
+    row = row_of(sponsor.get(f"/trials/{TRIAL}/timeline").get_data(as_text=True),
+                 notary.ids[TRIAL, "unblinding log"])
+    assert f"made after block {beacon['blockNumber']} at " in row
+    assert f'datetime="{beacon["blockTime"]}"' in row
+    assert "existed no later than" in row
     late = re.search(rf'<tr data-id="{notary.ids[LATE, "late SAP"]}".*?</tr>',
                      sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True), re.S)
     block = notary.beacons["late SAP"]["blockNumber"]
@@ -234,6 +304,20 @@ def test_the_page_the_json_export_and_the_cli_agree(notary, sponsor, tmp_path, c
     assert [entry["versionChain"] for entry in export["entries"]] == [
         entry["versionChain"] for entry in cli["entries"]]
 
+    def attached(answer):
+        return [(entry["id"], entry.get("signs"), entry.get("signOffs"),
+                 entry.get("madeAfter", "no notBefore")) for entry in answer["entries"]]
+
+    assert attached(export) == attached(cli)
+    by_id = {entry["id"]: entry for entry in export["entries"]}
+    for signed, sign_off in notary.sign_offs.items():
+        assert by_id[notary.ids[TRIAL, signed]]["signOffs"] == [sign_off["id"]]
+        assert by_id[sign_off["id"]]["signs"] == notary.ids[TRIAL, signed]
+        assert by_id[sign_off["id"]]["madeAfter"]["blockHash"] == sign_off["notBefore"][
+            "blockHash"] and by_id[sign_off["id"]]["madeAfter"]["blockTime"]
+    unblinding = by_id[notary.ids[TRIAL, "unblinding log"]]["madeAfter"]
+    assert unblinding["blockTime"] == notary.beacons["unblinding log"]["blockTime"]
+
 
 def test_filters_narrow_the_list_not_the_checks(notary, sponsor):
     everything = timeline_page(sponsor, TRIAL)
@@ -249,15 +333,23 @@ def test_filters_narrow_the_list_not_the_checks(notary, sponsor):
     assert sponsor.get(f"/trials/{TRIAL}/timeline?kind=nonsense").status_code == 400
 
 
-def test_the_html_and_pdf_exports_download(sponsor):
+def test_the_html_and_pdf_exports_download(notary, sponsor, monkeypatch):
+    from tests.web.test_reports import pdf_strings
+    from trialnotary.web.documents import pdf as plumbing
+
     html = sponsor.get(f"/trials/{TRIAL}/timeline.html")
     assert html.status_code == 200 and html.mimetype == "text/html"
     assert html.headers["Content-Disposition"].endswith(".html")
     text = html.get_data(as_text=True)
     assert "<script" not in text and "unblinding log" in text and "<svg" in text
+    sap = notary.sign_offs["SAP"]
+    assert f'data-sign-off="{sap["id"]}"' in row_of(text, notary.ids[TRIAL, "SAP"])
+    monkeypatch.setattr(plumbing, "COMPRESS", False)
     pdf = sponsor.get(f"/trials/{TRIAL}/timeline.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert pdf.headers["Content-Disposition"].endswith(".pdf")
+    words = " ".join(pdf_strings(pdf.data))
+    assert f"Signed: approved by {PRINTED_NAMES[SPONSOR]}" in words, words[:2000]
     assert sponsor.get(f"/trials/{TRIAL}/timeline.xml").status_code == 404
 
 
@@ -292,13 +384,18 @@ def test_only_sponsors_publish_and_only_with_a_csrf_token(notary, sponsor):
 
 
 def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
+    """Sign-offs published, but only the SAP's: the coordinator signed data not published,
+    so neither that sign-off nor anything of it (the signer's name) is shown."""
     anonymous = notary.app.test_client()
     assert anonymous.get("/t/NCT00000000").status_code == 404
-    assert publish(sponsor, TRIAL, kinds=list(PUBLISHED), offer_receipts="1").status_code == 302
+    assert publish(sponsor, TRIAL, kinds=[*PUBLISHED, "sign-off"],
+                   offer_receipts="1").status_code == 302
     hidden = [name for name, kind in KINDS.items() if kind not in PUBLISHED]
+    unsigned = notary.sign_offs["ADSL one"]
     secrets = [*map(label, hidden), *(sha(TRIAL, name) for name in hidden), "SITE-01", "SITE-02",
                SPONSOR, *(notary.ids[TRIAL, name] for name in hidden
-                          if (TRIAL, name) in notary.ids)]
+                          if (TRIAL, name) in notary.ids),
+               unsigned["id"], unsigned["sha256"], PRINTED_NAMES[COORDINATOR]]
 
     seen, queue, pages = set(), [f"/t/{TRIAL}"], {}
     while queue:
@@ -323,19 +420,24 @@ def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
 
     public = Rows(pages[f"/t/{TRIAL}"])
     names = names_of(notary, TRIAL, [i for i, _ in public.entries])
-    assert names == ["protocol", "amendment 1", "amendment 2", "SAP", "lock"]
+    assert names == ["protocol", "amendment 1", "amendment 2", "SAP", "SAP sign-off", "lock"]
     assert dict(public.checks) == {"sap-before-database-lock": True,
                                    "sap-before-unblinding": None,
                                    "protocol-before-analysis-results": None,
-                                   "randomisation-before-site-data": None}
+                                   "randomisation-before-site-data": None,
+                                   SIGN_OFF_RULE: True}
     assert "judged over the published registrations only" in pages[f"/t/{TRIAL}"]
+    sap = row_of(pages[f"/t/{TRIAL}"], notary.ids[TRIAL, "SAP"])
+    assert f'data-sign-off="{notary.sign_offs["SAP"]["id"]}"' in sap
+    assert f"approved by <strong>{PRINTED_NAMES[SPONSOR]}</strong> (sponsor)" in sap
 
     with zipfile.ZipFile(io.BytesIO(pages[f"/t/{TRIAL}/receipts.zip"])) as bundle:
-        kinds = sorted(json.loads(bundle.read(name))["trialnotary"]["record"]["kind"]
-                       for name in bundle.namelist() if name.endswith(".receipt.json"))
+        records = [json.loads(bundle.read(name))["trialnotary"]["record"]
+                   for name in bundle.namelist() if name.endswith(".receipt.json")]
         index = bundle.read("index.csv").decode()
-    assert kinds == sorted(KINDS[name] for name in names)
+    assert sorted(record["id"] for record in records) == sorted(i for i, _ in public.entries)
     assert all(label(name) not in index for name in hidden) and SPONSOR not in index
+    assert unsigned["id"] not in index and PRINTED_NAMES[COORDINATOR] not in index
 
 
 def test_a_long_timeline_is_paged_by_500(notary):

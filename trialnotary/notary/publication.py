@@ -4,7 +4,9 @@ sponsor chose to publish, and the timeline narrowed to it.
 Only the chosen kinds are published; site codes only when chosen (else each site is
 "site 1", "site 2", … by its first proven entry, so the per-site rule still reads); the
 rules are judged again over the published entries alone, since a reader can check only
-those. Publishing and unpublishing are audit entries.
+those. Sign-offs are a kind the sponsor chooses too, and a sign-off is published only with
+the registration it signs (its record names that registration's id and label). Publishing
+and unpublishing are audit entries.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlmodel import Session, select
 from trialnotary.notary.models import Publication
 from trialnotary.notary.timeline import TrialTimeline, trial_timeline
 from trialnotary.people import audit, sites
-from trialnotary.proof.timeline import build
+from trialnotary.proof.timeline import SIGN_OFF, SIGNS, Entry, Timeline, Verified, build
 from trialnotary.validation import KINDS
 
 
@@ -77,22 +79,56 @@ def unpublish(session: Session, trial: str, *, actor: str) -> bool:
 
 def public_timeline(session: Session, trial: str) -> tuple[TrialTimeline, Choice] | None:
     """The published timeline of a trial (``None`` when it is not published): its entries
-    of the chosen kinds only, proven ones only, sites hidden unless chosen, every rule
-    judged over them alone."""
+    of the chosen kinds only, proven ones only (a sign-off only with what it signs), sites
+    hidden unless chosen, every rule judged over them alone."""
     found = sites.find_trial(session, trial)  # never anything the database chokes on (NUL)
     choice = None if found is None else choice_of(find(session, found.registry_id))
     if choice is None:
         return None
     trial = found.registry_id
     full = trial_timeline(session, trial)
-    chosen = [entry.verified for entry in full.timeline.entries
-              if entry.kind in choice.kinds and entry.proven_time is not None]
-    if not choice.show_sites:
-        chosen = _pseudonymous(chosen)
-    return TrialTimeline(trial, build(chosen)), choice
+    chosen = _chosen(full, choice)
+    if choice.show_sites:
+        return TrialTimeline(trial, build(chosen)), choice
+    return TrialTimeline(trial, _judged_hiding_sites(chosen)), choice
 
 
-def _pseudonymous(chosen: list) -> list:
+def _judged_hiding_sites(chosen: list[Verified]) -> Timeline:
+    """The timeline of ``chosen`` with sites hidden. A sign-off's check compares the leaf
+    it names with the signed record's, whose site is bound into it: those checks are judged
+    over the records as they are (the sign-offs and what they sign: few), and shown with
+    the entries whose sites are hidden."""
+    hidden = build(_pseudonymous(chosen))
+    signed = {entry.signs for entry in hidden.entries if entry.kind == SIGN_OFF}
+    if not signed:
+        return hidden
+    as_they_are = build([verified for verified in chosen
+                         if verified.record.get("kind") == SIGN_OFF
+                         or verified.record.get("id") in signed])
+    by_id = {entry.id: entry for entry in hidden.entries}
+
+    def shown(entry: Entry | None) -> Entry | None:
+        return None if entry is None else by_id[entry.id]
+
+    hidden.checks = [check for check in hidden.checks if check.rule != SIGNS] + [
+        replace(check, earlier=shown(check.earlier), later=shown(check.later))
+        for check in as_they_are.checks if check.rule == SIGNS]
+    return hidden
+
+
+def _chosen(full: TrialTimeline, choice: Choice) -> list[Verified]:
+    shown = [entry for entry in full.timeline.entries
+             if entry.kind in choice.kinds and entry.proven_time is not None]
+    signable = {entry.id for entry in shown if entry.kind != SIGN_OFF}
+    return [entry.verified for entry in shown
+            if entry.kind != SIGN_OFF or entry.signs in signable]
+
+
+def published_ids(published: TrialTimeline) -> set[str]:
+    return {entry.id for entry in published.timeline.entries}
+
+
+def _pseudonymous(chosen: list[Verified]) -> list[Verified]:
     """The entries with each site code replaced by "site N", numbered by first proven
     entry (a receipt's name holds the trial, label and id, never the site)."""
     names: dict[str, str] = {}

@@ -20,8 +20,9 @@ from __future__ import annotations
 import collections
 import gc
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -43,7 +44,7 @@ from trialnotary.notary.models import (
 )
 from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
 from trialnotary.proof.receipt import block_time
-from trialnotary.proof.timeline import Entry, Timeline, Verified, build
+from trialnotary.proof.timeline import SIGN_OFF, Entry, Timeline, Verified, build
 
 PAGE_SIZE = 500
 _S, _L, _B = Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c
@@ -80,13 +81,33 @@ class TrialTimeline:
                 if (kind is None or entry.kind == kind)
                 and (site is None or entry.field("site") == site)]
 
-    def to_json(self, entries: Iterable[Entry] | None = None) -> dict:
+    @cached_property
+    def _sign_offs(self) -> dict[str, Entry]:
+        return {entry.id: entry for entry in self.timeline.entries if entry.kind == SIGN_OFF}
+
+    def signatures(self, entries: Iterable[Entry]) -> dict[str, list[Entry]]:
+        """The sign-offs of each of ``entries`` that has any (by entry id), in proven order:
+        what the timeline shows attached to the registration signed."""
+        return {entry.id: [self._sign_offs[sign_off] for sign_off in entry.sign_offs
+                           if sign_off in self._sign_offs]
+                for entry in entries if entry.sign_offs}
+
+    def to_json(self, entries: Iterable[Entry] | None = None,
+                made_after: Mapping[str, dict] | None = None) -> dict:
         """``trialnotary timeline --json``'s shape (``ok``, ``entries``, ``checks``, each
-        entry and check as the verifier writes it), and the trial."""
+        entry and check as the verifier writes it), and the trial; each ``madeAfter`` as
+        the verifier's from the blocks of ``made_after`` (:func:`made_after`) where given."""
         chosen = self.timeline.entries if entries is None else entries
         return {"ok": self.ok, "trial": self.trial,
-                "entries": [entry.to_json() for entry in chosen],
+                "entries": [_entry_json(entry, made_after) for entry in chosen],
                 "checks": [check.to_json() for check in self.timeline.checks]}
+
+
+def _entry_json(entry: Entry, made_after: Mapping[str, dict] | None) -> dict:
+    answer = entry.to_json()
+    if made_after and "madeAfter" in answer:
+        answer["madeAfter"] = interval_start(entry, made_after.get(entry.id))
+    return answer
 
 
 def batch_proven_times(session: Session, batch_ids: Iterable[int] | None = None,
@@ -247,11 +268,11 @@ def _block_time(chain: ChainClient, chain_id, number, block_hash):
 
 
 def made_after(chain: ChainClient | None, entries: Iterable[Entry], *,
-               limit: int = 20) -> dict[str, dict]:
-    """Per entry id whose record names a ``notBefore`` block: ``{"blockNumber",
-    "blockTime"}`` (``blockTime`` ``None`` when not known). At most ``limit`` blocks not
-    yet kept are asked for, and none after the node failed to answer once, so a page waits
-    for the node a bounded time."""
+               limit: int | None = 20) -> dict[str, dict]:
+    """Per entry id whose record names a ``notBefore`` block: that ``notBefore`` with the
+    block's ``blockTime`` (``None`` when not known). At most ``limit`` blocks not yet kept
+    are asked for (every one for ``None``: the blocks named are few, beacons), and none
+    after the node failed to answer once, so a page waits for the node a bounded time."""
     found, asked, answering = {}, 0, chain is not None
     for entry in entries:
         not_before = entry.field("notBefore")
@@ -260,12 +281,22 @@ def made_after(chain: ChainClient | None, entries: Iterable[Entry], *,
         key = (not_before.get("chainId"), not_before.get("blockNumber"),
                not_before.get("blockHash"))
         known, time = _BLOCK_TIMES.known(key)
-        if not known and answering and asked < limit:
+        if not known and answering and (limit is None or asked < limit):
             asked += 1
             time = _block_time(chain, *key)
             if time is _NO_ANSWER:
                 answering, time = False, None
             else:
                 _BLOCK_TIMES.keep(key, time)
-        found[entry.id] = {"blockNumber": not_before.get("blockNumber"), "blockTime": time}
+        found[entry.id] = {**not_before, "blockTime": time}
     return found
+
+
+def interval_start(entry: Entry, after: dict | None) -> dict | None:
+    """The verifier's ``madeAfter`` (``verify --json``, ``timeline --json``): the block
+    named, with its time, when its ``not-before`` step passes (the block is this chain's, as
+    named, and no later than the entry's proven time); else ``None``."""
+    if (after is None or after.get("blockTime") is None or entry.proven_time is None
+            or after["blockTime"] > entry.proven_time):
+        return None
+    return after

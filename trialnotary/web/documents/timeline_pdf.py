@@ -1,10 +1,11 @@
 """A trial's proven timeline as a landscape A4 PDF: a title block, the pre-specification
-checks, then one table line per registration in proven order (the audit report's tables)."""
+checks, then one table line per registration in proven order (the audit report's tables),
+each signed registration with its signatures' manifestations."""
 
 from __future__ import annotations
 
 from trialnotary.notary.timeline import TrialTimeline
-from trialnotary.proof.timeline import Check, Entry, duration
+from trialnotary.proof.timeline import SIGN_OFF, Check, Entry, duration
 from trialnotary.web.documents.pdf import BOLD, SANS, Pdf, cjk_region, shorten
 from trialnotary.web.documents.report_pdf import Column, draw_table, labelled_lines
 
@@ -27,7 +28,17 @@ def _side(entry: Entry | None) -> str | None:
     return f"{entry.kind} {entry.field('dataset')}: {entry.proven_time or 'not proven'}"
 
 
-def _entries(labels: dict[str, str], reasons: dict[str, str]) -> tuple[Column, ...]:
+def manifestation(sign_off: Entry) -> str:
+    """A signature's manifestation (21 CFR Part 11 §11.50) and the sign-off's proven time."""
+    field = sign_off.sign_off_field
+    proven = (f"proven no later than {sign_off.proven_time}" if sign_off.proven_time
+              else "not yet proven")
+    return (f"{field('meaning')} by {field('name')} ({field('role')}), signed "
+            f"{field('signedAt')} UTC, {proven}")
+
+
+def _entries(labels: dict[str, str], reasons: dict[str, str],
+             signatures: dict[str, list[Entry]]) -> tuple[Column, ...]:
     def version(entry: Entry) -> str | None:
         if entry.versions == 1 and not entry.field("supersedes"):
             return None
@@ -40,12 +51,20 @@ def _entries(labels: dict[str, str], reasons: dict[str, str]) -> tuple[Column, .
                f"not yet proven ({e.verified.state})", 2),
         Column("Submitted (claim)", 33, lambda e: e.field("submittedAt"), 2),
         Column("Kind", 25, lambda e: labels.get(e.kind, e.kind), 2),
-        Column("Label", 40, lambda e: e.field("dataset"), 2),
+        Column("Label", 40, lambda e: _label(e, signatures), 8),
         Column("Version", 45, version, 3),
         Column("Site", 18, lambda e: e.field("site"), 2),
         Column("SHA-256", 27, lambda e: shorten(e.field("sha256"), 16)),
         Column("Id", 27, lambda e: shorten(e.id, 13)),
     )
+
+
+def _label(entry: Entry, signatures: dict[str, list[Entry]]) -> str | None:
+    parts = [entry.field("dataset") or ""]
+    if entry.kind == SIGN_OFF:
+        parts.append(manifestation(entry))
+    parts += [f"Signed: {manifestation(sign_off)}" for sign_off in signatures.get(entry.id, ())]
+    return "; ".join(parts)
 
 
 def timeline_pdf(*, trial: str, title: str | None, generated_at: str, chain: str,
@@ -60,7 +79,8 @@ def timeline_pdf(*, trial: str, title: str | None, generated_at: str, chain: str
     draw_table(pdf, _CHECKS, list(timeline.timeline.checks), empty="No rule.")
     pdf.on_new_page = None
     pdf.set_y(pdf.get_y() + 6)
-    draw_table(pdf, _entries(labels, timeline.reasons), entries, empty="No registration.")
+    draw_table(pdf, _entries(labels, timeline.reasons, timeline.signatures(entries)), entries,
+               empty="No registration.")
     return bytes(pdf.output())
 
 

@@ -56,7 +56,7 @@ def _shown(found, *, entries, everything, **extra) -> dict:
             "chart": chart(entries, KIND_LABELS), "kinds": KIND_LABELS,
             "duration": duration, "made_after": trial_timelines.made_after(_block_chain(),
                                                                            entries),
-            **extra}
+            "signatures": everything.signatures(entries), **extra}
 
 
 @bp.get("/trials/<path:trial>/timeline")
@@ -91,7 +91,8 @@ def trial_timeline_file(trial: str, fmt: str):
     generated_at = rfc3339_ms(utcnow())
     name = safe_filename(f"{found.registry_id}_timeline_{generated_at[:10]}")
     if fmt == "json":
-        body = {**everything.to_json(entries), "generatedAt": generated_at,
+        made_after = trial_timelines.made_after(_block_chain(), entries, limit=None)
+        body = {**everything.to_json(entries, made_after), "generatedAt": generated_at,
                 "filters": {key: value for key, value in filters.items() if value}}
         return download(json.dumps(body, ensure_ascii=False), "application/json",
                         f"{name}.json")
@@ -164,14 +165,18 @@ def public_timeline(trial: str):
 @bp.get("/t/<path:trial>/receipts.zip")
 @requires(access.PUBLIC)
 def public_receipts(trial: str):
-    """Every published receipt (when the sponsor offers them): only the kinds chosen."""
+    """Every published receipt (when the sponsor offers them): those the public page
+    shows, no other."""
     published, choice = _published_or_404(trial)
     if not choice.offer_receipts:
         abort(404)
     session = db_session()
+    shown = publication.published_ids(published)
     rows = [{**row, **_UNPUBLISHED} for row in overview.report_rows(session, published.trial)
-            if row["kind"] in choice.kinds and row["status"] == "confirmed"]
+            if row["id"] in shown]
+    receipts = overview.trial_receipts(session, published.trial, receipt_notary(),
+                                       kinds=choice.kinds)
     return send_bundle(f"{published.trial}_published-receipts", trial=published.trial,
-                       receipts=overview.trial_receipts(session, published.trial,
-                                                        receipt_notary(), kinds=choice.kinds),
+                       receipts=((name, receipt) for name, receipt in receipts
+                                 if receipt["trialnotary"]["record"]["id"] in shown),
                        rows=rows)
