@@ -78,6 +78,32 @@ def test_the_beacon_with_n_confirmations_is_that_far_behind_the_head(settings_en
     assert before - 2 <= number <= int(anvil.rpc("eth_blockNumber"), 16) - 2
 
 
+def test_a_beacon_no_later_than_a_time_is_the_newest_block_before_it(chain, anvil):
+    """What a sign-off names when the chain's clock runs ahead of the server's: the newest
+    confirmed block whose time is no later than the signing time."""
+    from datetime import UTC, datetime
+
+    from trialnotary.notary.beacon import beacon
+    from trialnotary.notary.errors import ChainError
+
+    latest = int(anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    anvil.rpc("evm_setNextBlockTimestamp", latest + 2)
+    anvil.mine(1)
+    marker = int(anvil.rpc("eth_blockNumber"), 16)
+    anvil.rpc("evm_setNextBlockTimestamp", latest + 5)
+    anvil.mine(3)
+    newest = beacon(chain)
+    assert newest["blockNumber"] > marker
+    limit = datetime.fromtimestamp(latest + 4, UTC)
+    found = beacon(chain, not_after=limit)
+    block = anvil.rpc("eth_getBlockByNumber", hex(marker), False)
+    assert found == {"chainId": 31337, "blockNumber": marker, "blockHash": block["hash"],
+                     "blockTime": block_time(latest + 2)}
+    assert beacon(chain, not_after=datetime.fromtimestamp(latest + 10_000, UTC)) == newest
+    with pytest.raises(ChainError, match="later than this server's clock"):
+        beacon(chain, not_after=datetime.fromtimestamp(0, UTC))
+
+
 def test_without_a_node_the_beacon_is_503(settings_env):
     from tests.conftest import free_port
     from trialnotary.config import load_settings

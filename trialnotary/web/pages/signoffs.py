@@ -37,7 +37,8 @@ def sign_registration(registration_id: str):
                                meaning=request.form.get("meaning", ""),
                                password=request.form.get("password", ""),
                                ip=request.remote_addr,
-                               beacon=None if chain is None else lambda: beacon.beacon(chain))
+                               beacon=None if chain is None
+                               else lambda: beacon.beacon(chain, not_after=utcnow()))
     except UnknownRegistration:
         abort(404)
     except Forbidden:
