@@ -383,27 +383,16 @@ def test_only_sponsors_publish_and_only_with_a_csrf_token(notary, sponsor):
     assert actions[-2:] == ["timeline.publish", "timeline.unpublish"]
 
 
-def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
-    """Sign-offs published, but only the SAP's: the coordinator signed data not published,
-    so neither that sign-off nor anything of it (the signer's name) is shown."""
-    anonymous = notary.app.test_client()
-    assert anonymous.get("/t/NCT00000000").status_code == 404
-    assert publish(sponsor, TRIAL, kinds=[*PUBLISHED, "sign-off"],
-                   offer_receipts="1").status_code == 302
-    hidden = [name for name, kind in KINDS.items() if kind not in PUBLISHED]
-    unsigned = notary.sign_offs["ADSL one"]
-    secrets = [*map(label, hidden), *(sha(TRIAL, name) for name in hidden), "SITE-01", "SITE-02",
-               SPONSOR, *(notary.ids[TRIAL, name] for name in hidden
-                          if (TRIAL, name) in notary.ids),
-               unsigned["id"], unsigned["sha256"], PRINTED_NAMES[COORDINATOR]]
-
-    seen, queue, pages = set(), [f"/t/{TRIAL}"], {}
+def walk(client, start: str, secrets: list[str]) -> dict:
+    """Every page of this server reached by links from ``start`` (each answering 200, none
+    showing any of ``secrets``), by path: HTML as text, anything else as bytes."""
+    seen, queue, pages = set(), [start], {}
     while queue:
         path = queue.pop()
         if path in seen:
             continue
         seen.add(path)
-        answer = anonymous.get(path)
+        answer = client.get(path)
         assert answer.status_code == 200, path
         if answer.mimetype != "text/html":
             pages[path] = answer.data
@@ -416,6 +405,31 @@ def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
             target = urlsplit(urljoin("http://localhost" + path, link))
             if target.netloc == "localhost":
                 queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    return pages
+
+
+def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
+    """Sign-offs published, but only the SAP's: the coordinator signed data not published,
+    so neither that sign-off nor anything of it (the signer's name) is shown. Without
+    receipts offered, no registration id of the trial is in any page (no way to /r/<id>)."""
+    anonymous = notary.app.test_client()
+    assert anonymous.get("/t/NCT00000000").status_code == 404
+    hidden = [name for name, kind in KINDS.items() if kind not in PUBLISHED]
+    unsigned = notary.sign_offs["ADSL one"]
+    secrets = [*map(label, hidden), *(sha(TRIAL, name) for name in hidden), "SITE-01", "SITE-02",
+               SPONSOR, *(notary.ids[TRIAL, name] for name in hidden
+                          if (TRIAL, name) in notary.ids),
+               unsigned["id"], unsigned["sha256"], PRINTED_NAMES[COORDINATOR]]
+    every_id = [value for (trial, _), value in notary.ids.items() if trial == TRIAL]
+
+    assert publish(sponsor, TRIAL, kinds=[*PUBLISHED, "sign-off"]).status_code == 302
+    pages = walk(anonymous, f"/t/{TRIAL}", [*secrets, *every_id])
+    assert f"/t/{TRIAL}/receipts.zip" not in pages and "data-id=" not in pages[f"/t/{TRIAL}"]
+    assert label("SAP") in pages[f"/t/{TRIAL}"] and PRINTED_NAMES[SPONSOR] in pages[f"/t/{TRIAL}"]
+
+    assert publish(sponsor, TRIAL, kinds=[*PUBLISHED, "sign-off"],
+                   offer_receipts="1").status_code == 302
+    pages = walk(anonymous, f"/t/{TRIAL}", secrets)
     assert f"/t/{TRIAL}/receipts.zip" in pages and "/verify" in pages
 
     public = Rows(pages[f"/t/{TRIAL}"])
