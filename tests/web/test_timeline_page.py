@@ -29,14 +29,17 @@ from tests.utils import (
     module_app,
     page_of,
     post_form,
+    post_json,
     seal_in_a_later_second,
     signed_in,
 )
 from trialnotary import db
-from trialnotary.notary import identity
+from trialnotary.notary import identity, registrations
 from trialnotary.notary.models import Registration
 from trialnotary.people import sites
+from trialnotary.people.models import Site, SiteToken
 from trialnotary.proof.verify import timeline_command
+from trialnotary.validation import validate_registration
 
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
@@ -45,14 +48,16 @@ SPONSOR, COORDINATOR = "sponsor@example.org", "coordinator@example.org"
 KINDS = {"protocol": "protocol", "amendment 1": "protocol", "amendment 2": "protocol",
          "randomisation list": "randomisation-list", "SAP": "sap", "ADSL one": "dataset",
          "ADSL two": "dataset", "lock": "database-lock", "unblinding log": "unblinding",
-         "results": "analysis-results", "late SAP": "sap"}
+         "results": "analysis-results", "late SAP": "sap", "forged note": "other"}
 SUPERSEDES = {"amendment 1": "protocol", "amendment 2": "amendment 1"}
 SITE_OF = {"ADSL two": "SITE-02"}
 ORDERLY = [["protocol", "randomisation list"], ["amendment 1"], ["amendment 2", "SAP"],
            ["ADSL one", "ADSL two"], ["lock"], ["unblinding log"], ["results"]]
-LATE_BATCHES = [["protocol"], ["lock"], ["late SAP"]]
-#: Made after the beacon's block (the unblinding), or naming a block not on the chain.
-MADE_AFTER = ("unblinding log", "late SAP")
+LATE_BATCHES = [["protocol"], ["lock"], ["late SAP", "forged note"]]
+#: Made after the beacon's block.
+MADE_AFTER = ("unblinding log",)
+#: Naming the beacon's number with another hash, inserted past the API (which refuses it).
+FORGED = ("forged note",)
 #: Who signs what ("approved", as soon as it is registered): the sign-off is ``"<name> sign-off"``.
 SIGNERS = {"SAP": SPONSOR, "ADSL one": COORDINATOR}
 PRINTED_NAMES = {SPONSOR: "Dr Sponsor", COORDINATOR: "Ms Coordinator"}
@@ -84,16 +89,28 @@ class Notary:
     def register(self, trial: str, site: str, name: str) -> None:
         body = {"trial": trial, "site": site, "kind": KINDS[name], "dataset": label(name),
                 "sha256": sha(trial, name)}
-        if name in MADE_AFTER:
+        if name in MADE_AFTER or name in FORGED:
             beacon = self.client.get("/api/v1/beacon").get_json()
             self.beacons[name] = beacon
             body["notBefore"] = {key: beacon[key] for key in ("chainId", "blockNumber")} | {
-                "blockHash": beacon["blockHash"] if name == "unblinding log" else "0x" + "ab" * 32}
+                "blockHash": beacon["blockHash"] if name in MADE_AFTER else "0x" + "ab" * 32}
         if name in SUPERSEDES:
             body |= {"supersedes": self.ids[trial, SUPERSEDES[name]],
                      "reason": f"{name} of the protocol"}
         answer = self.client.post("/api/v1/submissions", json=body, headers={
             "Authorization": f"Bearer {self.token(trial, site)}"})
+        if name in FORGED:
+            assert answer.status_code == 422, answer.get_data(as_text=True)
+            assert answer.get_json()["error"]["field"] == "notBefore"
+            self.token(trial, site)
+            with db.write_session(self.engine) as session:
+                token_id = session.exec(select(SiteToken.id).join(Site).where(
+                    Site.code == site)).first()
+                record, = registrations.register(session, sites.TokenIdentity(token_id, site),
+                                                 [validate_registration(body)])
+                session.commit()
+            self.ids[trial, name] = record["id"]
+            return
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.ids[trial, name] = answer.get_json()["id"]
 
@@ -255,10 +272,62 @@ def test_a_record_made_after_a_block_shows_its_interval(notary, sponsor):
     assert f"made after block {beacon['blockNumber']} at " in row
     assert f'datetime="{beacon["blockTime"]}"' in row
     assert "existed no later than" in row
-    late = re.search(rf'<tr data-id="{notary.ids[LATE, "late SAP"]}".*?</tr>',
-                     sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True), re.S)
-    block = notary.beacons["late SAP"]["blockNumber"]
-    assert f"made after block {block};" in late.group(0)  # not this chain's block: no time
+
+
+def test_a_record_naming_a_block_not_on_the_chain_is_not_proven(notary, sponsor, tmp_path,
+                                                                capsys, anvil):
+    """Inserted past the API (which refuses it): the page fails it, with no proven time, as
+    ``trialnotary timeline`` over the trial's receipts does; the JSON export too."""
+    forged = notary.ids[LATE, "forged note"]
+    page = timeline_page(sponsor, LATE)
+    assert dict(page.entries)[forged] is None
+    row = row_of(sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True), forged)
+    assert "not proven" in row and "names a block not on the chain" in row
+    export = json.loads(sponsor.get(f"/trials/{LATE}/timeline.json").data)
+    by_id = {entry["id"]: entry for entry in export["entries"]}
+    assert by_id[forged]["provenTime"] is None and by_id[forged]["state"] == "failed"
+    assert export["ok"] is False
+
+    bundle = tmp_path / "late.zip"
+    bundle.write_bytes(sponsor.get(f"/trials/{LATE}/receipts.zip").data)
+    capsys.readouterr()
+    timeline_command.main([bundle], rpc_urls=[anvil.url], as_json=True)
+    cli = {entry["id"]: entry for entry in json.loads(capsys.readouterr().out)["entries"]}
+    assert cli[forged]["provenTime"] is None and cli[forged]["state"] == "failed"
+    assert [entry["id"] for entry in export["entries"]] == list(cli)
+    assert [(c["rule"], c["ok"]) for c in export["checks"]] == page.checks
+
+
+def test_a_not_before_not_on_the_chain_is_refused_and_a_beacon_taken(notary):
+    """The API and the register form: a wrong hash, a chain the notary does not anchor on,
+    a number it has no block of yet: 422 naming the field; the beacon: 201."""
+    with db.write_session(notary.engine) as session:
+        sites.add_trial(session, "NCT03333333")
+        session.commit()
+    token = notary.token("NCT03333333", "BEACON-01")
+    beacon = notary.client.get("/api/v1/beacon").get_json()
+    good = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
+    body = {"trial": "NCT03333333", "site": "BEACON-01", "kind": "other",
+            "dataset": "beacon check", "sha256": "cd" * 32}
+    for wrong, field in (({"blockHash": "0x" + "00" * 32}, "notBefore"),
+                         ({"chainId": 1}, "notBefore.chainId"),
+                         ({"blockNumber": 10**9}, "notBefore")):
+        answer = notary.client.post("/api/v1/submissions/bulk", json={"submissions": [
+            body, {**body, "notBefore": good | wrong}]},
+            headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 422, answer.get_json()
+        assert answer.get_json()["error"]["field"] == f"submissions[1].{field}"
+    answer = notary.client.post("/api/v1/submissions", json={**body, "notBefore": good},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 201 and answer.get_json()["record"]["notBefore"] == good
+
+    coordinator = notary.app.test_client()
+    signed_in(coordinator, COORDINATOR)
+    mine = {**body, "trial": TRIAL, "site": "SITE-01"}
+    refused = post_json(coordinator, "/register", {"submissions": [
+        {**mine, "notBefore": good | {"blockHash": "0x" + "00" * 32}}]})
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["field"] == "submissions[0].notBefore"
 
 
 def test_a_sap_registered_after_the_lock_fails_its_check(sponsor):

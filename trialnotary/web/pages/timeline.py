@@ -64,7 +64,7 @@ def _shown(found, *, entries, everything, **extra) -> dict:
 def trial_timeline(trial: str):
     found = trial_or_404(trial)
     session = db_session()
-    everything = trial_timelines.trial_timeline(session, found.registry_id)
+    everything = trial_timelines.checked_timeline(session, found.registry_id, _block_chain())
     filters = _filters()
     listed = everything.listed(**filters)
     page = page_number()
@@ -85,7 +85,8 @@ def trial_timeline_file(trial: str, fmt: str):
     found = trial_or_404(trial)
     if fmt not in ("json", "html", "pdf"):
         abort(404)
-    everything = trial_timelines.trial_timeline(db_session(), found.registry_id)
+    everything = trial_timelines.checked_timeline(db_session(), found.registry_id,
+                                                  _block_chain(), limit=None)
     filters = _filters()
     entries = everything.listed(**filters)
     generated_at = rfc3339_ms(utcnow())
@@ -143,7 +144,7 @@ _UNPUBLISHED = {"registeredBy": None, "reason": None, "supersededBy": None,
 def _published_or_404(trial: str):
     """The published timeline and the choice; 404 alike for an unknown trial and an
     unpublished one."""
-    found = publication.public_timeline(db_session(), trial)
+    found = publication.public_timeline(db_session(), trial, _block_chain())
     if found is None:
         abort(404)
     return found
