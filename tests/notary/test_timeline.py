@@ -99,6 +99,19 @@ def test_the_kept_timeline_is_rebuilt_when_a_registration_or_a_batch_changes(eng
         "2026-03-01T00:00:10Z"}
 
 
+def test_the_kept_timelines_are_bounded_by_their_entries_in_all(engine, trial):
+    """The least recently used go first once the entries held pass the bound; the newest
+    stays whatever its size."""
+    kept = trial_timelines.Kept(max_entries=10)
+    with Session(engine) as session:
+        for name, size in (("a", 4), ("b", 4), ("c", 4)):
+            kept.get(session, (name,), lambda name=name: name, lambda _, size=size: size)
+        assert [key[-1] for key in kept.kept] == ["b", "c"] and kept.held == 8
+        kept.get(session, ("b",), lambda: "rebuilt", len)  # kept: used, not rebuilt
+        kept.get(session, ("big",), lambda: "big", lambda _: 50)
+        assert [key[-1] for key in kept.kept] == ["big"] and kept.held == 50
+
+
 def test_a_published_timeline_names_no_site_unless_chosen(engine, trial):
     insert_registrations(engine, 2, site="SITE-01")
     with db.write_session(engine) as session:
@@ -119,6 +132,18 @@ def test_a_published_timeline_names_no_site_unless_chosen(engine, trial):
     assert [entry.field("site") for entry in hidden.timeline.entries] == [
         "site 1", "site 1", "site 2"]
     assert "SITE-0" not in str(hidden.to_json())
+    with Session(engine) as session:  # kept while nothing changes, per choice
+        assert publication.public_timeline(session, TRIAL)[0] is hidden
+    with db.write_session(engine) as session:
+        publication.publish(session, TRIAL, publication.Choice(("dataset",), True),
+                            actor="test", user_id=None)
+        session.commit()
+    with Session(engine) as session:
+        shown = publication.public_timeline(session, TRIAL)[0]
+    assert shown is not hidden and "SITE-02" in str(shown.to_json())
+    insert_registrations(engine, 1, site="SITE-02")
+    with Session(engine) as session:
+        assert publication.public_timeline(session, TRIAL)[0] is not shown
     with db.write_session(engine) as session:
         with pytest.raises(ValueError, match="at least one kind"):
             publication.publish(session, TRIAL, publication.Choice(("nothing",)),

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.models import Publication
-from trialnotary.notary.timeline import TrialTimeline, checked_timeline
+from trialnotary.notary.timeline import KEPT, TrialTimeline, checked_timeline, entries_in
 from trialnotary.people import audit, sites
 from trialnotary.proof.timeline import SIGN_OFF, SIGNS, Entry, Timeline, Verified, build
 from trialnotary.validation import KINDS
@@ -90,10 +90,15 @@ def public_timeline(session: Session, trial: str, chain: ChainClient | None = No
         return None
     trial = found.registry_id
     full = checked_timeline(session, trial, chain)
+    return KEPT.get(session, ("public", trial, choice, full.failures),
+                    lambda: _published(full, choice), entries_in), choice
+
+
+def _published(full: TrialTimeline, choice: Choice) -> TrialTimeline:
     chosen = _chosen(full, choice)
     if choice.show_sites:
-        return TrialTimeline(trial, build(chosen)), choice
-    return TrialTimeline(trial, _judged_hiding_sites(chosen)), choice
+        return TrialTimeline(full.trial, build(chosen))
+    return TrialTimeline(full.trial, _judged_hiding_sites(chosen))
 
 
 def _judged_hiding_sites(chosen: list[Verified]) -> Timeline:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import collections
 import gc
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -48,6 +49,7 @@ from trialnotary.proof.receipt import block_time
 from trialnotary.proof.timeline import SIGN_OFF, Entry, Timeline, Verified, build
 
 PAGE_SIZE = 500
+T = TypeVar("T")
 _S, _L, _B = Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c
 _RB, _R, _A, _T = (RollupBatch.__table__.c, Rollup.__table__.c, Anchor.__table__.c,
                    Stamp.__table__.c)
@@ -62,6 +64,8 @@ class TrialTimeline:
     trial: str
     timeline: Timeline
     reasons: dict[str, str] = field(default_factory=dict)
+    #: The entries failed by :meth:`failing` (id and why, sorted); ``()`` for none.
+    failures: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -115,7 +119,9 @@ class TrialTimeline:
                                 why=why[entry.id], made_after=None)
                         if entry.id in why else entry.verified
                         for entry in self.timeline.entries]
-            self._failing[key] = TrialTimeline(self.trial, build(verified), self.reasons)
+            failed = TrialTimeline(self.trial, build(verified), self.reasons)
+            failed.failures = key
+            self._failing[key] = failed
         return self._failing[key]
 
     def to_json(self, entries: Iterable[Entry] | None = None,
@@ -218,36 +224,56 @@ def fingerprint(session: Session) -> tuple:
     return newest, *batches
 
 
-class _Kept:
-    """The timelines this process built lately, each with the fingerprint it was built
-    under: a page of a trial of 100,000 registrations is then a slice, not a rebuild."""
+class Kept:
+    """What this process built lately from the registrations (a trial's timeline, its
+    published view), each with the fingerprint it was built under: a page of a trial of
+    100,000 registrations is then a slice, not a rebuild. Bounded by the entries held in
+    all (``size`` of each), the least recently used dropped first; the newest is always
+    kept."""
 
-    def __init__(self, size: int = 8):
-        self.size, self.kept, self.lock = size, collections.OrderedDict(), threading.Lock()
+    def __init__(self, max_entries: int = 300_000):
+        self.max_entries, self.held = max_entries, 0
+        self.kept: collections.OrderedDict = collections.OrderedDict()
+        self.lock = threading.Lock()
 
-    def get(self, session: Session, trial: str) -> TrialTimeline:
-        key = (str(session.get_bind().url), trial)
+    def get(self, session: Session, key: tuple, build: Callable[[], T],
+            size: Callable[[T], int]) -> T:
+        key = (str(session.get_bind().url), *key)
         mark = fingerprint(session)
         with self.lock:
             found = self.kept.get(key)
             if found is not None and found[0] == mark:
                 self.kept.move_to_end(key)
                 return found[1]
-        built = build_timeline(session, trial)
+        built = build()
         with self.lock:
-            self.kept[key] = (mark, built)
-            self.kept.move_to_end(key)
-            while len(self.kept) > self.size:
-                self.kept.popitem(last=False)
+            if key in self.kept:
+                self.held -= self.kept.pop(key)[2]
+            self.kept[key] = (mark, built, size(built))
+            self.held += self.kept[key][2]
+            while self.held > self.max_entries and len(self.kept) > 1:
+                self.held -= self.kept.popitem(last=False)[1][2]
         return built
 
 
-_KEPT = _Kept()
+    def clear(self) -> None:
+        with self.lock:
+            self.kept.clear()
+            self.held = 0
+
+
+def entries_in(timeline: TrialTimeline) -> int:
+    return len(timeline.timeline.entries)
+
+
+#: Every timeline and published view this process keeps: 300,000 entries in all.
+KEPT = Kept()
 
 
 def trial_timeline(session: Session, trial: str) -> TrialTimeline:
     """:func:`build_timeline`, kept while nothing it depends on changes."""
-    return _KEPT.get(session, trial)
+    return KEPT.get(session, ("trial", trial), lambda: build_timeline(session, trial),
+                    entries_in)
 
 
 def checked_timeline(session: Session, trial: str, chain: ChainClient | None,
@@ -255,7 +281,7 @@ def checked_timeline(session: Session, trial: str, chain: ChainClient | None,
     """:func:`trial_timeline` with every record whose ``notBefore`` the verifier's
     ``not-before`` step would fail shown failed, not proven (:func:`not_before_failures`):
     the page says what ``trialnotary timeline`` says."""
-    kept = _KEPT.get(session, trial)
+    kept = trial_timeline(session, trial)
     return kept.failing(not_before_failures(chain, kept.naming_blocks, limit=limit))
 
 
