@@ -6,6 +6,7 @@ rebuilt when a registration or a batch changes; the published timeline hides sit
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from tests.conftest import insert_registrations
 from trialnotary import db
 from trialnotary.notary import batches, publication
 from trialnotary.notary import timeline as trial_timelines
-from trialnotary.notary.models import Anchor, Batch, Rollup, RollupBatch, Stamp
+from trialnotary.notary.models import Anchor, Batch, Registration, Rollup, RollupBatch, Stamp
 from trialnotary.people import sites
 
 TRIAL = "NCT01234567"
@@ -97,6 +98,23 @@ def test_the_kept_timeline_is_rebuilt_when_a_registration_or_a_batch_changes(eng
         confirmed = trial_timelines.trial_timeline(session, TRIAL)
     assert {entry.proven_time for entry in confirmed.timeline.entries} == {
         "2026-03-01T00:00:10Z"}
+
+
+def test_a_registration_committed_late_with_a_lower_seq_changes_the_fingerprint(engine,
+                                                                                  trial):
+    """PostgreSQL hands out ``seq`` before commit: one committed after a higher one leaves
+    the newest ``seq`` as it was, not the count."""
+    insert_registrations(engine, 3)
+    with engine.begin() as conn:
+        row = dict(conn.execute(sa.select(Registration.__table__).limit(1)).mappings().one())
+    with Session(engine) as session:
+        before = trial_timelines.fingerprint(session)
+    with engine.begin() as conn:  # as if its seq had been taken before the others'
+        conn.execute(sa.insert(Registration.__table__).values(
+            {**row, "seq": 0, "id": str(uuid.uuid4())}))
+    with Session(engine) as session:
+        after = trial_timelines.fingerprint(session)
+    assert after != before and after[1] == before[1]
 
 
 def test_the_kept_timelines_are_bounded_by_their_entries_in_all(engine, trial):

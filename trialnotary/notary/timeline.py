@@ -216,12 +216,17 @@ def _why(status: str) -> str:
 
 
 def fingerprint(session: Session) -> tuple:
-    """What changes whenever any trial's timeline may: the newest registration, and the
-    batches (sealing adds one; a state or an anchor changing raises ``anchors_version``)."""
-    newest = session.scalar(sa.select(sa.func.max(_S.seq)))
-    batches = session.execute(sa.select(sa.func.count(), sa.func.max(_B.id),
-                                        sa.func.sum(_B.anchors_version))).one()
-    return newest, *batches
+    """What changes whenever any trial's timeline may, in one query: the registrations (how
+    many, and the newest: on PostgreSQL a lower ``seq`` may commit after a higher one, so
+    the newest alone would miss it), and the batches (sealing adds one; a state or an
+    anchor changing raises ``anchors_version``)."""
+    over = [(Registration.__table__, sa.func.count()), (Registration.__table__,
+                                                        sa.func.max(_S.seq)),
+            (Batch.__table__, sa.func.count()), (Batch.__table__, sa.func.max(_B.id)),
+            (Batch.__table__, sa.func.sum(_B.anchors_version))]
+    return tuple(session.execute(sa.select(*(sa.select(value).select_from(table)
+                                             .scalar_subquery()
+                                             for table, value in over))).one())
 
 
 class Kept:
