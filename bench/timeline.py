@@ -147,7 +147,7 @@ def figures(count: int = 100_000, batch_count: int = 50, requests: int = 30) -> 
         cold_page = timed(client, page) * 1000
         page_p50 = p50_ms(client, page, requests)
         dashboard = p50_ms(client, f"/trials/{TRIAL}", requests)
-        trial_timelines._KEPT.kept.clear()
+        trial_timelines.KEPT.clear()
         export_cold = timed(client, f"/trials/{TRIAL}/timeline.json")
         export_warm = timed(client, f"/trials/{TRIAL}/timeline.json")
         size = len(client.get(f"/trials/{TRIAL}/timeline.json").data)

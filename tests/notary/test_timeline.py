@@ -6,6 +6,7 @@ rebuilt when a registration or a batch changes; the published timeline hides sit
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from tests.conftest import insert_registrations
 from trialnotary import db
 from trialnotary.notary import batches, publication
 from trialnotary.notary import timeline as trial_timelines
-from trialnotary.notary.models import Anchor, Batch, Rollup, RollupBatch, Stamp
+from trialnotary.notary.models import Anchor, Batch, Registration, Rollup, RollupBatch, Stamp
 from trialnotary.people import sites
 
 TRIAL = "NCT01234567"
@@ -99,6 +100,36 @@ def test_the_kept_timeline_is_rebuilt_when_a_registration_or_a_batch_changes(eng
         "2026-03-01T00:00:10Z"}
 
 
+def test_a_registration_committed_late_with_a_lower_seq_changes_the_fingerprint(engine,
+                                                                                  trial):
+    """PostgreSQL hands out ``seq`` before commit: one committed after a higher one leaves
+    the newest ``seq`` as it was, not the count."""
+    insert_registrations(engine, 3)
+    with engine.begin() as conn:
+        row = dict(conn.execute(sa.select(Registration.__table__).limit(1)).mappings().one())
+    with Session(engine) as session:
+        before = trial_timelines.fingerprint(session)
+    with engine.begin() as conn:  # as if its seq had been taken before the others'
+        conn.execute(sa.insert(Registration.__table__).values(
+            {**row, "seq": 0, "id": str(uuid.uuid4())}))
+    with Session(engine) as session:
+        after = trial_timelines.fingerprint(session)
+    assert after != before and after[1] == before[1]
+
+
+def test_the_kept_timelines_are_bounded_by_their_entries_in_all(engine, trial):
+    """The least recently used go first once the entries held pass the bound; the newest
+    stays whatever its size."""
+    kept = trial_timelines.Kept(max_entries=10)
+    with Session(engine) as session:
+        for name, size in (("a", 4), ("b", 4), ("c", 4)):
+            kept.get(session, (name,), lambda name=name: name, lambda _, size=size: size)
+        assert [key[-1] for key in kept.kept] == ["b", "c"] and kept.held == 8
+        kept.get(session, ("b",), lambda: "rebuilt", len)  # kept: used, not rebuilt
+        kept.get(session, ("big",), lambda: "big", lambda _: 50)
+        assert [key[-1] for key in kept.kept] == ["big"] and kept.held == 50
+
+
 def test_a_published_timeline_names_no_site_unless_chosen(engine, trial):
     insert_registrations(engine, 2, site="SITE-01")
     with db.write_session(engine) as session:
@@ -119,6 +150,18 @@ def test_a_published_timeline_names_no_site_unless_chosen(engine, trial):
     assert [entry.field("site") for entry in hidden.timeline.entries] == [
         "site 1", "site 1", "site 2"]
     assert "SITE-0" not in str(hidden.to_json())
+    with Session(engine) as session:  # kept while nothing changes, per choice
+        assert publication.public_timeline(session, TRIAL)[0] is hidden
+    with db.write_session(engine) as session:
+        publication.publish(session, TRIAL, publication.Choice(("dataset",), True),
+                            actor="test", user_id=None)
+        session.commit()
+    with Session(engine) as session:
+        shown = publication.public_timeline(session, TRIAL)[0]
+    assert shown is not hidden and "SITE-02" in str(shown.to_json())
+    insert_registrations(engine, 1, site="SITE-02")
+    with Session(engine) as session:
+        assert publication.public_timeline(session, TRIAL)[0] is not shown
     with db.write_session(engine) as session:
         with pytest.raises(ValueError, match="at least one kind"):
             publication.publish(session, TRIAL, publication.Choice(("nothing",)),
@@ -177,6 +220,8 @@ class _Node:
     def raw_block(self, number: int) -> dict:
         self.asked.append(number)
         return {"hash": self.hash, "timestamp": hex(number)}
+
+    block_if_any = raw_block
 
 
 def test_an_export_asks_every_block_and_gives_the_verifiers_made_after():

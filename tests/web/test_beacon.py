@@ -18,9 +18,14 @@ from tests.corpus import outcome_of
 from tests.utils import anchor_and_confirm, bearer, engine_of, scalar
 from tests.web.test_verifier_parity import FACTS, in_chromium, in_node
 from tests.web.test_verifier_parity import tree_server as tree_server  # (a fixture)
+from trialnotary.db import write_session
+from trialnotary.notary import registrations
 from trialnotary.notary.consistency import integrity
+from trialnotary.notary.errors import ChainUnreachable
+from trialnotary.people import sites
 from trialnotary.proof.receipt import RECORD_KEYS, block_time, record_leaf
 from trialnotary.proof.verify import verify_receipt
+from trialnotary.validation import validate_registration
 
 SHA = "ab" * 32
 ITEM = {"trial": "NCT01234567", "site": "SITE-01", "dataset": "ADSL", "sha256": SHA}
@@ -39,6 +44,15 @@ def _register(client, token, item) -> dict:
     answer = client.post("/api/v1/submissions", json=item, headers=bearer(token))
     assert answer.status_code == 201, answer.get_json()
     return answer.get_json()["record"]
+
+
+def _forged(app, token, item) -> dict:
+    """Registered past the API, which refuses a ``notBefore`` not on the chain (422)."""
+    with write_session(engine_of(app)) as session:
+        record, = registrations.register(session, sites.authenticate(session, token),
+                                         [validate_registration(item)])
+        session.commit()
+    return record
 
 
 def _receipt(client, registration_id: str) -> dict:
@@ -158,13 +172,36 @@ def test_a_not_before_off_the_chain_fails(app, client, site_token, anvil):
     beacon = client.get("/api/v1/beacon").get_json()
     forged = {"chainId": 31337, "blockNumber": beacon["blockNumber"],
               "blockHash": "0x" + "00" * 32}
-    record = _register(client, site_token, {**ITEM, "notBefore": forged})
+    refused = client.post("/api/v1/submissions", json={**ITEM, "notBefore": forged},
+                          headers=bearer(site_token))
+    assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "notBefore"
+    record = _forged(app, site_token, {**ITEM, "notBefore": forged})
     anchor_and_confirm(app, anvil)
     report = verify_receipt(_receipt(client, record["id"]), rpc_urls=[anvil.url])
     step = next(step for step in report.steps if step.name == "not-before")
     assert step.ok is False
     assert report.verdict.state == "failed"
     assert "names a block not on the chain" in step.detail
+
+
+def test_a_not_before_is_not_taken_unchecked_when_the_node_is_silent(app, client, site_token,
+                                                                      monkeypatch):
+    """503 with ``Retry-After``, nothing stored: the block could not be checked."""
+    beacon = client.get("/api/v1/beacon").get_json()
+    not_before = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
+    chain = app.extensions["trialnotary"].chain
+
+    def silent(number):
+        raise ChainUnreachable("no node answers")
+
+    monkeypatch.setattr(chain, "raw_block", silent)
+    answer = client.post("/api/v1/submissions", json={**ITEM, "notBefore": not_before},
+                         headers=bearer(site_token))
+    assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
+    assert answer.get_json()["error"] == {
+        "code": "unavailable", "field": "notBefore", "message": answer.get_json()["error"][
+            "message"]} and "does not answer" in answer.get_json()["error"]["message"]
+    assert scalar(engine_of(app), "SELECT count(*) FROM submission") == 0
 
 
 @pytest.mark.parametrize(("not_before", "field"), [
@@ -187,7 +224,8 @@ def test_a_not_before_is_validated_strictly(client, site_token, not_before, fiel
 
 
 def test_bulk_registration_stores_not_before(app, client, site_token):
-    not_before = {"chainId": 1, "blockNumber": 7, "blockHash": "0x" + "cd" * 32}
+    beacon = client.get("/api/v1/beacon").get_json()
+    not_before = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
     answer = client.post("/api/v1/submissions/bulk", json={"submissions": [
         {**ITEM, "notBefore": not_before}, {**ITEM, "dataset": "ADAE"}]},
         headers=bearer(site_token))
@@ -245,8 +283,8 @@ def test_the_cli_node_and_chromium_agree_on_not_before(app, client, site_token, 
     named = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
     off_chain = {**named, "blockHash": named["blockHash"][:-1]
                  + ("1" if named["blockHash"][-1] == "0" else "0")}
-    made = [_register(client, site_token, {**ITEM, "dataset": name, "notBefore": not_before})
-            for name, not_before in (("made-after", named), ("off-chain", off_chain))]
+    made = [_register(client, site_token, {**ITEM, "dataset": "made-after", "notBefore": named}),
+            _forged(app, site_token, {**ITEM, "dataset": "off-chain", "notBefore": off_chain})]
     anvil.mine(2)
     anchor_and_confirm(app, anvil)
     texts = {record["dataset"]: json.dumps(_receipt(client, record["id"]))

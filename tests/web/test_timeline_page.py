@@ -29,14 +29,17 @@ from tests.utils import (
     module_app,
     page_of,
     post_form,
+    post_json,
     seal_in_a_later_second,
     signed_in,
 )
 from trialnotary import db
-from trialnotary.notary import identity
+from trialnotary.notary import identity, registrations
 from trialnotary.notary.models import Registration
 from trialnotary.people import sites
+from trialnotary.people.models import Site, SiteToken
 from trialnotary.proof.verify import timeline_command
+from trialnotary.validation import validate_registration
 
 pytestmark = pytest.mark.usefixtures("quick_argon2")
 
@@ -45,14 +48,16 @@ SPONSOR, COORDINATOR = "sponsor@example.org", "coordinator@example.org"
 KINDS = {"protocol": "protocol", "amendment 1": "protocol", "amendment 2": "protocol",
          "randomisation list": "randomisation-list", "SAP": "sap", "ADSL one": "dataset",
          "ADSL two": "dataset", "lock": "database-lock", "unblinding log": "unblinding",
-         "results": "analysis-results", "late SAP": "sap"}
+         "results": "analysis-results", "late SAP": "sap", "forged note": "other"}
 SUPERSEDES = {"amendment 1": "protocol", "amendment 2": "amendment 1"}
 SITE_OF = {"ADSL two": "SITE-02"}
 ORDERLY = [["protocol", "randomisation list"], ["amendment 1"], ["amendment 2", "SAP"],
            ["ADSL one", "ADSL two"], ["lock"], ["unblinding log"], ["results"]]
-LATE_BATCHES = [["protocol"], ["lock"], ["late SAP"]]
-#: Made after the beacon's block (the unblinding), or naming a block not on the chain.
-MADE_AFTER = ("unblinding log", "late SAP")
+LATE_BATCHES = [["protocol"], ["lock"], ["late SAP", "forged note"]]
+#: Made after the beacon's block.
+MADE_AFTER = ("unblinding log",)
+#: Naming the beacon's number with another hash, inserted past the API (which refuses it).
+FORGED = ("forged note",)
 #: Who signs what ("approved", as soon as it is registered): the sign-off is ``"<name> sign-off"``.
 SIGNERS = {"SAP": SPONSOR, "ADSL one": COORDINATOR}
 PRINTED_NAMES = {SPONSOR: "Dr Sponsor", COORDINATOR: "Ms Coordinator"}
@@ -84,28 +89,41 @@ class Notary:
     def register(self, trial: str, site: str, name: str) -> None:
         body = {"trial": trial, "site": site, "kind": KINDS[name], "dataset": label(name),
                 "sha256": sha(trial, name)}
-        if name in MADE_AFTER:
+        if name in MADE_AFTER or name in FORGED:
             beacon = self.client.get("/api/v1/beacon").get_json()
             self.beacons[name] = beacon
             body["notBefore"] = {key: beacon[key] for key in ("chainId", "blockNumber")} | {
-                "blockHash": beacon["blockHash"] if name == "unblinding log" else "0x" + "ab" * 32}
+                "blockHash": beacon["blockHash"] if name in MADE_AFTER else "0x" + "ab" * 32}
         if name in SUPERSEDES:
             body |= {"supersedes": self.ids[trial, SUPERSEDES[name]],
                      "reason": f"{name} of the protocol"}
         answer = self.client.post("/api/v1/submissions", json=body, headers={
             "Authorization": f"Bearer {self.token(trial, site)}"})
+        if name in FORGED:
+            assert answer.status_code == 422, answer.get_data(as_text=True)
+            assert answer.get_json()["error"]["field"] == "notBefore"
+            self.token(trial, site)
+            with db.write_session(self.engine) as session:
+                token_id = session.exec(select(SiteToken.id).join(Site).where(
+                    Site.code == site)).first()
+                record, = registrations.register(session, sites.TokenIdentity(token_id, site),
+                                                 [validate_registration(body)])
+                session.commit()
+            self.ids[trial, name] = record["id"]
+            return
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.ids[trial, name] = answer.get_json()["id"]
 
     def sign(self, trial: str, name: str) -> None:
-        """``SIGNERS[name]`` approves the registration ``name``, once the beacon's block is
-        no later than this clock (else the sign-off is made without ``notBefore``)."""
+        """``SIGNERS[name]`` approves the registration ``name``, once the head block (the
+        beacon's or later) is no later than this clock (else the sign-off is made without
+        ``notBefore``: sealing in a later second may mine blocks ahead of the clock)."""
         email = SIGNERS[name]
         if email not in self.signers:
             self.signers[email] = self.app.test_client()
             signed_in(self.signers[email], email)
-        beacon = self.client.get("/api/v1/beacon").get_json()
-        while time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) < beacon["blockTime"][:20]:
+        head = int(self.anvil.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+        while time.time() < head + 1:  # the beacon (no later than the next head) in the past
             time.sleep(0.1)
         answer = post_form(self.signers[email], f"/r/{self.ids[trial, name]}/sign",
                            {"meaning": "approved", "password": PASSWORD})
@@ -255,10 +273,62 @@ def test_a_record_made_after_a_block_shows_its_interval(notary, sponsor):
     assert f"made after block {beacon['blockNumber']} at " in row
     assert f'datetime="{beacon["blockTime"]}"' in row
     assert "existed no later than" in row
-    late = re.search(rf'<tr data-id="{notary.ids[LATE, "late SAP"]}".*?</tr>',
-                     sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True), re.S)
-    block = notary.beacons["late SAP"]["blockNumber"]
-    assert f"made after block {block};" in late.group(0)  # not this chain's block: no time
+
+
+def test_a_record_naming_a_block_not_on_the_chain_is_not_proven(notary, sponsor, tmp_path,
+                                                                capsys, anvil):
+    """Inserted past the API (which refuses it): the page fails it, with no proven time, as
+    ``trialnotary timeline`` over the trial's receipts does; the JSON export too."""
+    forged = notary.ids[LATE, "forged note"]
+    page = timeline_page(sponsor, LATE)
+    assert dict(page.entries)[forged] is None
+    row = row_of(sponsor.get(f"/trials/{LATE}/timeline").get_data(as_text=True), forged)
+    assert "not proven" in row and "names a block not on the chain" in row
+    export = json.loads(sponsor.get(f"/trials/{LATE}/timeline.json").data)
+    by_id = {entry["id"]: entry for entry in export["entries"]}
+    assert by_id[forged]["provenTime"] is None and by_id[forged]["state"] == "failed"
+    assert export["ok"] is False
+
+    bundle = tmp_path / "late.zip"
+    bundle.write_bytes(sponsor.get(f"/trials/{LATE}/receipts.zip").data)
+    capsys.readouterr()
+    timeline_command.main([bundle], rpc_urls=[anvil.url], as_json=True)
+    cli = {entry["id"]: entry for entry in json.loads(capsys.readouterr().out)["entries"]}
+    assert cli[forged]["provenTime"] is None and cli[forged]["state"] == "failed"
+    assert [entry["id"] for entry in export["entries"]] == list(cli)
+    assert [(c["rule"], c["ok"]) for c in export["checks"]] == page.checks
+
+
+def test_a_not_before_not_on_the_chain_is_refused_and_a_beacon_taken(notary):
+    """The API and the register form: a wrong hash, a chain the notary does not anchor on,
+    a number it has no block of yet: 422 naming the field; the beacon: 201."""
+    with db.write_session(notary.engine) as session:
+        sites.add_trial(session, "NCT03333333")
+        session.commit()
+    token = notary.token("NCT03333333", "BEACON-01")
+    beacon = notary.client.get("/api/v1/beacon").get_json()
+    good = {key: beacon[key] for key in ("chainId", "blockNumber", "blockHash")}
+    body = {"trial": "NCT03333333", "site": "BEACON-01", "kind": "other",
+            "dataset": "beacon check", "sha256": "cd" * 32}
+    for wrong, field in (({"blockHash": "0x" + "00" * 32}, "notBefore"),
+                         ({"chainId": 1}, "notBefore.chainId"),
+                         ({"blockNumber": 10**9}, "notBefore")):
+        answer = notary.client.post("/api/v1/submissions/bulk", json={"submissions": [
+            body, {**body, "notBefore": good | wrong}]},
+            headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 422, answer.get_json()
+        assert answer.get_json()["error"]["field"] == f"submissions[1].{field}"
+    answer = notary.client.post("/api/v1/submissions", json={**body, "notBefore": good},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 201 and answer.get_json()["record"]["notBefore"] == good
+
+    coordinator = notary.app.test_client()
+    signed_in(coordinator, COORDINATOR)
+    mine = {**body, "trial": TRIAL, "site": "SITE-01"}
+    refused = post_json(coordinator, "/register", {"submissions": [
+        {**mine, "notBefore": good | {"blockHash": "0x" + "00" * 32}}]})
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["field"] == "submissions[0].notBefore"
 
 
 def test_a_sap_registered_after_the_lock_fails_its_check(sponsor):
@@ -383,27 +453,16 @@ def test_only_sponsors_publish_and_only_with_a_csrf_token(notary, sponsor):
     assert actions[-2:] == ["timeline.publish", "timeline.unpublish"]
 
 
-def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
-    """Sign-offs published, but only the SAP's: the coordinator signed data not published,
-    so neither that sign-off nor anything of it (the signer's name) is shown."""
-    anonymous = notary.app.test_client()
-    assert anonymous.get("/t/NCT00000000").status_code == 404
-    assert publish(sponsor, TRIAL, kinds=[*PUBLISHED, "sign-off"],
-                   offer_receipts="1").status_code == 302
-    hidden = [name for name, kind in KINDS.items() if kind not in PUBLISHED]
-    unsigned = notary.sign_offs["ADSL one"]
-    secrets = [*map(label, hidden), *(sha(TRIAL, name) for name in hidden), "SITE-01", "SITE-02",
-               SPONSOR, *(notary.ids[TRIAL, name] for name in hidden
-                          if (TRIAL, name) in notary.ids),
-               unsigned["id"], unsigned["sha256"], PRINTED_NAMES[COORDINATOR]]
-
-    seen, queue, pages = set(), [f"/t/{TRIAL}"], {}
+def walk(client, start: str, secrets: list[str]) -> dict:
+    """Every page of this server reached by links from ``start`` (each answering 200, none
+    showing any of ``secrets``), by path: HTML as text, anything else as bytes."""
+    seen, queue, pages = set(), [start], {}
     while queue:
         path = queue.pop()
         if path in seen:
             continue
         seen.add(path)
-        answer = anonymous.get(path)
+        answer = client.get(path)
         assert answer.status_code == 200, path
         if answer.mimetype != "text/html":
             pages[path] = answer.data
@@ -416,6 +475,31 @@ def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
             target = urlsplit(urljoin("http://localhost" + path, link))
             if target.netloc == "localhost":
                 queue.append(target.path + (f"?{target.query}" if target.query else ""))
+    return pages
+
+
+def test_the_public_page_shows_nothing_unpublished(notary, sponsor):
+    """Sign-offs published, but only the SAP's: the coordinator signed data not published,
+    so neither that sign-off nor anything of it (the signer's name) is shown. Without
+    receipts offered, no registration id of the trial is in any page (no way to /r/<id>)."""
+    anonymous = notary.app.test_client()
+    assert anonymous.get("/t/NCT00000000").status_code == 404
+    hidden = [name for name, kind in KINDS.items() if kind not in PUBLISHED]
+    unsigned = notary.sign_offs["ADSL one"]
+    secrets = [*map(label, hidden), *(sha(TRIAL, name) for name in hidden), "SITE-01", "SITE-02",
+               SPONSOR, *(notary.ids[TRIAL, name] for name in hidden
+                          if (TRIAL, name) in notary.ids),
+               unsigned["id"], unsigned["sha256"], PRINTED_NAMES[COORDINATOR]]
+    every_id = [value for (trial, _), value in notary.ids.items() if trial == TRIAL]
+
+    assert publish(sponsor, TRIAL, kinds=[*PUBLISHED, "sign-off"]).status_code == 302
+    pages = walk(anonymous, f"/t/{TRIAL}", [*secrets, *every_id])
+    assert f"/t/{TRIAL}/receipts.zip" not in pages and "data-id=" not in pages[f"/t/{TRIAL}"]
+    assert label("SAP") in pages[f"/t/{TRIAL}"] and PRINTED_NAMES[SPONSOR] in pages[f"/t/{TRIAL}"]
+
+    assert publish(sponsor, TRIAL, kinds=[*PUBLISHED, "sign-off"],
+                   offer_receipts="1").status_code == 302
+    pages = walk(anonymous, f"/t/{TRIAL}", secrets)
     assert f"/t/{TRIAL}/receipts.zip" in pages and "/verify" in pages
 
     public = Rows(pages[f"/t/{TRIAL}"])

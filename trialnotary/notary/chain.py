@@ -317,6 +317,16 @@ class ChainClient:
         """``eth_getBlockByNumber(number, false)`` as the node writes it (hex strings)."""
         return self._raw("eth_getBlockByNumber", hex(number), False)
 
+    def block_if_any(self, number: int) -> dict | None:
+        """:meth:`raw_block`, or ``None`` when the node has no block of that number yet
+        (beyond its head); ``ChainError`` when it does not answer."""
+        try:
+            return self.raw_block(number)
+        except EvidenceUnavailable:
+            if number > self.head():
+                return None
+            raise
+
     def block_receipts(self, number: int) -> list[dict]:
         return self._raw("eth_getBlockReceipts", hex(number))
 

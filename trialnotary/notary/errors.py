@@ -52,6 +52,13 @@ class IdempotencyMismatch(RegistrationRefused):
     message = "this Idempotency-Key was used with another request in the last 24 hours"
 
 
+class BlockUnchecked(RegistrationRefused):
+    """A ``notBefore`` block could not be checked: the notary's node of its chain does not
+    answer. Nothing is stored; the request may be retried after ``retry_after`` seconds."""
+
+    retry_after = 10
+
+
 # --- sealing -------------------------------------------------------------------------
 
 class SealingRaced(NotaryError):

@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 
 from sqlmodel import Session, select
 
+from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.models import Publication
-from trialnotary.notary.timeline import TrialTimeline, trial_timeline
+from trialnotary.notary.timeline import KEPT, TrialTimeline, checked_timeline, entries_in
 from trialnotary.people import audit, sites
 from trialnotary.proof.timeline import SIGN_OFF, SIGNS, Entry, Timeline, Verified, build
 from trialnotary.validation import KINDS
@@ -77,20 +78,27 @@ def unpublish(session: Session, trial: str, *, actor: str) -> bool:
     return True
 
 
-def public_timeline(session: Session, trial: str) -> tuple[TrialTimeline, Choice] | None:
+def public_timeline(session: Session, trial: str, chain: ChainClient | None = None
+                    ) -> tuple[TrialTimeline, Choice] | None:
     """The published timeline of a trial (``None`` when it is not published): its entries
-    of the chosen kinds only, proven ones only (a sign-off only with what it signs), sites
-    hidden unless chosen, every rule judged over them alone."""
+    of the chosen kinds only, proven ones only (a sign-off only with what it signs; none
+    whose ``notBefore`` the verifier fails, checked on ``chain``), sites hidden unless
+    chosen, every rule judged over them alone."""
     found = sites.find_trial(session, trial)  # never anything the database chokes on (NUL)
     choice = None if found is None else choice_of(find(session, found.registry_id))
     if choice is None:
         return None
     trial = found.registry_id
-    full = trial_timeline(session, trial)
+    full = checked_timeline(session, trial, chain)
+    return KEPT.get(session, ("public", trial, choice, full.failures),
+                    lambda: _published(full, choice), entries_in), choice
+
+
+def _published(full: TrialTimeline, choice: Choice) -> TrialTimeline:
     chosen = _chosen(full, choice)
     if choice.show_sites:
-        return TrialTimeline(trial, build(chosen)), choice
-    return TrialTimeline(trial, _judged_hiding_sites(chosen)), choice
+        return TrialTimeline(full.trial, build(chosen))
+    return TrialTimeline(full.trial, _judged_hiding_sites(chosen))
 
 
 def _judged_hiding_sites(chosen: list[Verified]) -> Timeline:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import collections
 import gc
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -43,10 +44,12 @@ from trialnotary.notary.models import (
     record_of,
 )
 from trialnotary.notary.states import AnchorState, BatchState, RegistrationStatus
+from trialnotary.proof.facts import FAILED
 from trialnotary.proof.receipt import block_time
 from trialnotary.proof.timeline import SIGN_OFF, Entry, Timeline, Verified, build
 
 PAGE_SIZE = 500
+T = TypeVar("T")
 _S, _L, _B = Registration.__table__.c, LeafSlot.__table__.c, Batch.__table__.c
 _RB, _R, _A, _T = (RollupBatch.__table__.c, Rollup.__table__.c, Anchor.__table__.c,
                    Stamp.__table__.c)
@@ -61,6 +64,8 @@ class TrialTimeline:
     trial: str
     timeline: Timeline
     reasons: dict[str, str] = field(default_factory=dict)
+    #: The entries failed by :meth:`failing` (id and why, sorted); ``()`` for none.
+    failures: tuple = ()
 
     @property
     def ok(self) -> bool:
@@ -91,6 +96,33 @@ class TrialTimeline:
         return {entry.id: [self._sign_offs[sign_off] for sign_off in entry.sign_offs
                            if sign_off in self._sign_offs]
                 for entry in entries if entry.sign_offs}
+
+    @cached_property
+    def naming_blocks(self) -> list[Entry]:
+        """The entries whose record names a ``notBefore`` block (few: beacons)."""
+        return [entry for entry in self.timeline.entries
+                if isinstance(entry.field("notBefore"), dict)]
+
+    @cached_property
+    def _failing(self) -> dict[tuple, TrialTimeline]:
+        return {}
+
+    def failing(self, why: Mapping[str, str]) -> TrialTimeline:
+        """This timeline with the entries of ``why`` (by id) failed as the verifier fails
+        them (no proven time; their ``not-before`` step fails), judged again; itself when
+        none fails. Kept per set of failures, so a page does not judge 100,000 again."""
+        if not why:
+            return self
+        key = tuple(sorted(why.items()))
+        if key not in self._failing:
+            verified = [replace(entry.verified, proven_time=None, state=FAILED,
+                                why=why[entry.id], made_after=None)
+                        if entry.id in why else entry.verified
+                        for entry in self.timeline.entries]
+            failed = TrialTimeline(self.trial, build(verified), self.reasons)
+            failed.failures = key
+            self._failing[key] = failed
+        return self._failing[key]
 
     def to_json(self, entries: Iterable[Entry] | None = None,
                 made_after: Mapping[str, dict] | None = None) -> dict:
@@ -184,44 +216,78 @@ def _why(status: str) -> str:
 
 
 def fingerprint(session: Session) -> tuple:
-    """What changes whenever any trial's timeline may: the newest registration, and the
-    batches (sealing adds one; a state or an anchor changing raises ``anchors_version``)."""
-    newest = session.scalar(sa.select(sa.func.max(_S.seq)))
-    batches = session.execute(sa.select(sa.func.count(), sa.func.max(_B.id),
-                                        sa.func.sum(_B.anchors_version))).one()
-    return newest, *batches
+    """What changes whenever any trial's timeline may, in one query: the registrations (how
+    many, and the newest: on PostgreSQL a lower ``seq`` may commit after a higher one, so
+    the newest alone would miss it), and the batches (sealing adds one; a state or an
+    anchor changing raises ``anchors_version``)."""
+    over = [(Registration.__table__, sa.func.count()), (Registration.__table__,
+                                                        sa.func.max(_S.seq)),
+            (Batch.__table__, sa.func.count()), (Batch.__table__, sa.func.max(_B.id)),
+            (Batch.__table__, sa.func.sum(_B.anchors_version))]
+    return tuple(session.execute(sa.select(*(sa.select(value).select_from(table)
+                                             .scalar_subquery()
+                                             for table, value in over))).one())
 
 
-class _Kept:
-    """The timelines this process built lately, each with the fingerprint it was built
-    under: a page of a trial of 100,000 registrations is then a slice, not a rebuild."""
+class Kept:
+    """What this process built lately from the registrations (a trial's timeline, its
+    published view), each with the fingerprint it was built under: a page of a trial of
+    100,000 registrations is then a slice, not a rebuild. Bounded by the entries held in
+    all (``size`` of each), the least recently used dropped first; the newest is always
+    kept."""
 
-    def __init__(self, size: int = 8):
-        self.size, self.kept, self.lock = size, collections.OrderedDict(), threading.Lock()
+    def __init__(self, max_entries: int = 300_000):
+        self.max_entries, self.held = max_entries, 0
+        self.kept: collections.OrderedDict = collections.OrderedDict()
+        self.lock = threading.Lock()
 
-    def get(self, session: Session, trial: str) -> TrialTimeline:
-        key = (str(session.get_bind().url), trial)
+    def get(self, session: Session, key: tuple, build: Callable[[], T],
+            size: Callable[[T], int]) -> T:
+        key = (str(session.get_bind().url), *key)
         mark = fingerprint(session)
         with self.lock:
             found = self.kept.get(key)
             if found is not None and found[0] == mark:
                 self.kept.move_to_end(key)
                 return found[1]
-        built = build_timeline(session, trial)
+        built = build()
         with self.lock:
-            self.kept[key] = (mark, built)
-            self.kept.move_to_end(key)
-            while len(self.kept) > self.size:
-                self.kept.popitem(last=False)
+            if key in self.kept:
+                self.held -= self.kept.pop(key)[2]
+            self.kept[key] = (mark, built, size(built))
+            self.held += self.kept[key][2]
+            while self.held > self.max_entries and len(self.kept) > 1:
+                self.held -= self.kept.popitem(last=False)[1][2]
         return built
 
 
-_KEPT = _Kept()
+    def clear(self) -> None:
+        with self.lock:
+            self.kept.clear()
+            self.held = 0
+
+
+def entries_in(timeline: TrialTimeline) -> int:
+    return len(timeline.timeline.entries)
+
+
+#: Every timeline and published view this process keeps: 300,000 entries in all.
+KEPT = Kept()
 
 
 def trial_timeline(session: Session, trial: str) -> TrialTimeline:
     """:func:`build_timeline`, kept while nothing it depends on changes."""
-    return _KEPT.get(session, trial)
+    return KEPT.get(session, ("trial", trial), lambda: build_timeline(session, trial),
+                    entries_in)
+
+
+def checked_timeline(session: Session, trial: str, chain: ChainClient | None,
+                     *, limit: int | None = 200) -> TrialTimeline:
+    """:func:`trial_timeline` with every record whose ``notBefore`` the verifier's
+    ``not-before`` step would fail shown failed, not proven (:func:`not_before_failures`):
+    the page says what ``trialnotary timeline`` says."""
+    kept = trial_timeline(session, trial)
+    return kept.failing(not_before_failures(chain, kept.naming_blocks, limit=limit))
 
 
 def page_of(entries: list[Entry], page: int) -> list[Entry]:
@@ -233,19 +299,18 @@ def page_of(entries: list[Entry], page: int) -> list[Entry]:
 
 class _BlockTimes:
     """The times of the blocks records name as ``notBefore``, asked of the notary's own
-    node with a short timeout and kept for the process (a block's time never changes).
-    ``None``: no block of this chain (another chain, or the node's block of that number has
-    another hash)."""
+    node with a short timeout and kept for the process: only definitive answers (a block's
+    time never changes; nor does another hash at a number the node has)."""
 
     def __init__(self):
-        self.kept: dict[tuple, str | None] = {}
+        self.kept: dict[tuple, str | object] = {}
         self.lock = threading.Lock()
 
-    def known(self, key: tuple) -> tuple[bool, str | None]:
+    def known(self, key: tuple) -> tuple[bool, str | object | None]:
         with self.lock:
             return key in self.kept, self.kept.get(key)
 
-    def keep(self, key: tuple, time: str | None) -> None:
+    def keep(self, key: tuple, time: str | object) -> None:
         with self.lock:
             self.kept[key] = time
 
@@ -253,26 +318,40 @@ class _BlockTimes:
 _BLOCK_TIMES = _BlockTimes()
 #: What ``_block_time`` answers when the node does not.
 _NO_ANSWER = object()
+#: What ``_block_time`` answers when the node has another block at that number.
+OFF_CHAIN = object()
+#: ... and when it has no block of that number yet (not on the chain now; not kept).
+NOT_YET = object()
 
 
 def _block_time(chain: ChainClient, chain_id, number, block_hash):
+    """The block's time; ``OFF_CHAIN``; ``NOT_YET``; ``None`` for another chain than the
+    node's (not checked here); ``_NO_ANSWER``."""
     if chain_id != chain.settings.chain_id or not isinstance(number, int):
         return None
     try:
-        block = chain.raw_block(number)
+        block = chain.block_if_any(number)
     except ChainError:
         return _NO_ANSWER
-    if not isinstance(block, dict) or (block.get("hash") or "").lower() != block_hash:
-        return None
+    if not isinstance(block, dict) or not block.get("hash"):
+        return NOT_YET
+    if block["hash"].lower() != block_hash:
+        return OFF_CHAIN
     return block_time(int(block["timestamp"], 16))
 
 
-def made_after(chain: ChainClient | None, entries: Iterable[Entry], *,
-               limit: int | None = 20) -> dict[str, dict]:
-    """Per entry id whose record names a ``notBefore`` block: that ``notBefore`` with the
-    block's ``blockTime`` (``None`` when not known). At most ``limit`` blocks not yet kept
-    are asked for (every one for ``None``: the blocks named are few, beacons), and none
-    after the node failed to answer once, so a page waits for the node a bounded time."""
+def _definitive(answer) -> bool:
+    """Worth keeping: a block's time, or another hash at a number the node has (a number
+    it has not yet may still come with that hash)."""
+    return isinstance(answer, str) or answer is OFF_CHAIN
+
+
+def block_answers(chain: ChainClient | None, entries: Iterable[Entry], *,
+                  limit: int | None = 20) -> dict[str, str | object | None]:
+    """Per entry id whose record names a ``notBefore`` block: the block's time, ``OFF_CHAIN``,
+    ``NOT_YET`` or ``None`` (not known: another chain, or the node silent). At most
+    ``limit`` blocks not yet kept are asked for (every one for ``None``), and none after
+    the node failed to answer once, so a page waits for the node a bounded time."""
     found, asked, answering = {}, 0, chain is not None
     for entry in entries:
         not_before = entry.field("notBefore")
@@ -286,10 +365,44 @@ def made_after(chain: ChainClient | None, entries: Iterable[Entry], *,
             time = _block_time(chain, *key)
             if time is _NO_ANSWER:
                 answering, time = False, None
-            else:
+            elif _definitive(time):
                 _BLOCK_TIMES.keep(key, time)
-        found[entry.id] = {**not_before, "blockTime": time}
+        found[entry.id] = time
     return found
+
+
+def not_before_failures(chain: ChainClient | None, entries: Iterable[Entry], *,
+                        limit: int | None = 200) -> dict[str, str]:
+    """Per proven entry whose ``notBefore`` the verifier's ``not-before`` step fails, why:
+    its block is not on the chain, or its time is after the proven time. A block not known
+    (the node silent, another chain) fails nothing: the entry stays proven, "not checked"."""
+    failures = {}
+    chosen = {entry.id: entry for entry in entries if entry.proven_time is not None}
+    for entry_id, time in block_answers(chain, chosen.values(), limit=limit).items():
+        entry = chosen[entry_id]
+        named = entry.field("notBefore")
+        if time is OFF_CHAIN or time is NOT_YET:
+            failures[entry_id] = (f"not-before failed: block {named['blockNumber']} of chain "
+                                  f"{named['chainId']} is not {named['blockHash']}: the "
+                                  "record names a block not on the chain")
+        elif isinstance(time, str) and time > entry.proven_time:
+            failures[entry_id] = (f"not-before failed: made after block "
+                                  f"{named['blockNumber']} at {time}, later than the proven "
+                                  f"time {entry.proven_time}")
+    return failures
+
+
+def made_after(chain: ChainClient | None, entries: Iterable[Entry], *,
+               limit: int | None = 20) -> dict[str, dict]:
+    """Per entry id whose record names a ``notBefore`` block: that ``notBefore`` with the
+    block's ``blockTime`` (``None`` when not known or not on the chain), the blocks asked
+    as :func:`block_answers` asks them."""
+    entries = list(entries)
+    answers = block_answers(chain, entries, limit=limit)
+    return {entry.id: {**entry.field("notBefore"),
+                       "blockTime": time if isinstance(time, str) else None}
+            for entry in entries if entry.id in answers
+            for time in (answers[entry.id],)}
 
 
 def interval_start(entry: Entry, after: dict | None) -> dict | None:

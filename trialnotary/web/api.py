@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from trialnotary.db import as_utc
 from trialnotary.notary import anchoring, beacon, overview, registrations
-from trialnotary.notary.errors import ChainError, RegistrationRefused
+from trialnotary.notary.errors import BlockUnchecked, ChainError, RegistrationRefused
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access, sites
 from trialnotary.people.access import requires
@@ -23,6 +23,7 @@ from trialnotary.web.auth import current_principal
 from trialnotary.web.context import db_session, receipt_notary, services
 from trialnotary.web.responses import (
     ApiError,
+    block_unchecked_response,
     error_response,
     read_json_body,
     trial_bundle_response,
@@ -57,6 +58,7 @@ def _register(*, bulk: bool) -> Response:
     answer = registrations.submit(
         services().engine, token=_bearer_token(), read_payload=read_json_body, bulk=bulk,
         path=request.path, idempotency_key=request.headers.get("Idempotency-Key"),
+        chains=services().chains.values(),
         render=lambda records: registrations.Answer(
             201, _dumps(_created(records, base, bulk=bulk))),
     )
@@ -262,6 +264,7 @@ def _refused(exc: RegistrationRefused):
 
 for _refusal in NOTARY_REFUSALS:
     bp.register_error_handler(_refusal, _refused)
+bp.register_error_handler(BlockUnchecked, block_unchecked_response)
 
 
 def is_api_path(path: str) -> bool:

@@ -77,8 +77,14 @@ class DatabaseId(IntegerConverter):
 
 
 def _http_error(exc: HTTPException):
-    """JSON errors under the API prefix, HTML pages elsewhere."""
-    return api.http_error(exc) if api.is_api_path(request.path) else error_page(exc)
+    """JSON errors under the API prefix, HTML pages elsewhere; with the ``Retry-After`` of
+    an error that says when to try again (429, 503)."""
+    response = make_response(api.http_error(exc) if api.is_api_path(request.path)
+                             else error_page(exc))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _utf8_query() -> None:

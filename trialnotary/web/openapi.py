@@ -476,7 +476,9 @@ def _responses() -> dict:
                                             "(`rate_limited`): a user token is not limited.",
                              _retry_after()),
         "Busy": _json(_ref("Error"), "The database gave no turn to write within the "
-                                     "server's wait; nothing was stored (`unavailable`).",
+                                     "server's wait, or the notary's node did not answer "
+                                     "when asked for a `notBefore` block; nothing was "
+                                     "stored (`unavailable`).",
                       _retry_after()),
     }
 
@@ -611,7 +613,8 @@ def _paths() -> dict:
 NOT_BEFORE = {
     "type": "object", "additionalProperties": False, "required": list(NOT_BEFORE_KEYS),
     "description": "a block the record was made after (GET /beacon); bound into the leaf, "
-                   "present only when given",
+                   "present only when given. Refused (422) unless its chain is one the "
+                   "notary anchors on and its node has that hash at that number",
     "properties": {
         "chainId": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE_BYTES},
         "blockNumber": {"type": "integer", "minimum": 0, "maximum": MAX_SIZE_BYTES},

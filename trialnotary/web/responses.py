@@ -16,6 +16,7 @@ from trialnotary.db import utcnow
 from trialnotary.errors import TrialnotaryError
 from trialnotary.filenames import safe_filename
 from trialnotary.notary import overview
+from trialnotary.notary.errors import BlockUnchecked
 from trialnotary.proof.receipt import rfc3339_ms
 from trialnotary.validation import ValidationError
 from trialnotary.web.context import (
@@ -99,6 +100,14 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="trialnotary"'
+    return response
+
+
+def block_unchecked_response(exc: BlockUnchecked) -> Response:
+    """``503 unavailable`` with ``Retry-After``: a ``notBefore`` block could not be checked
+    because the node does not answer; nothing was stored."""
+    response = error_response(503, "unavailable", exc.message, exc.field)
+    response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -51,14 +51,16 @@ def rate_limiter() -> RateLimiter:
     return current_app.extensions["trialnotary.ratelimit"]
 
 
-def anonymous_lookup_wait(settings: Settings, signed_in: bool) -> int | None:
-    """Count an anonymous look-up by hash against its address; ``None`` if allowed, else
-    the whole seconds to wait. Anyone who can compute a file's hash (an empty file, a
-    published template) learns its registrations, so guessing is slowed like sign-in;
-    signed-in people and user tokens are not limited."""
+def anonymous_lookup_wait(settings: Settings, signed_in: bool,
+                          scope: str = "lookup") -> int | None:
+    """Count an anonymous look-up against its address, in its ``scope`` (by hash; a public
+    timeline); ``None`` if allowed, else the whole seconds to wait. Anyone who can compute a
+    file's hash (an empty file, a published template) learns its registrations, so guessing
+    is slowed like sign-in; a public timeline's pages and zip are built from a whole trial,
+    so they are slowed alike. Signed-in people and user tokens are not limited."""
     if signed_in:
         return None
-    wait = rate_limiter().hit(settings.lookup_rate_limit, "lookup", request.remote_addr or "-")
+    wait = rate_limiter().hit(settings.lookup_rate_limit, scope, request.remote_addr or "-")
     return None if wait is None else math.ceil(wait)
 
 

@@ -9,7 +9,7 @@ the single insert, and the insert and its idempotency record commit together.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,8 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from trialnotary.db import utcnow, write_session
+from trialnotary.notary.chain import ChainClient
 from trialnotary.notary.errors import Forbidden, Unauthorized
 from trialnotary.notary.models import RECORD_COLUMNS, Registration, stored_values
+from trialnotary.notary.registrations.blocks import check_not_before, names_blocks
 from trialnotary.notary.registrations.corrections import already_corrected, corrections_by_target
 from trialnotary.notary.registrations.idempotency import (
     Answer,
@@ -206,10 +208,12 @@ def register(session: Session, identity: Registrant, items: list[dict], *,
     return records
 
 
-def register_as_user(engine: Engine, identity: UserRegistrant, payload: Any) -> list[dict]:
+def register_as_user(engine: Engine, identity: UserRegistrant, payload: Any,
+                     chains: Iterable[ChainClient] = ()) -> list[dict]:
     """The web form's bulk registration: ``{"submissions": [...], "reason": ...}``, the
     reason (top-level, or an item's own) required for every item that corrects an earlier
-    registration. One transaction."""
+    registration. One transaction, once every ``notBefore`` block is checked against
+    ``chains`` (the notary's EVM anchors)."""
     if isinstance(payload, dict) and "reason" in payload:
         payload = dict(payload)
         reason = validate_text(payload.pop("reason"), "reason", MAX_REASON_CHARS,
@@ -220,6 +224,7 @@ def register_as_user(engine: Engine, identity: UserRegistrant, payload: Any) -> 
              else item for item in validated_items(payload, bulk=True)]
     if any(item["supersedes"] and not item.get("reason") for item in items):
         raise ValidationError("reason", "is required for a correction (supersedes)")
+    check_not_before(chains, items, bulk=True)
     with write_session(engine) as session:
         try:
             records = register(session, identity, items, bulk=True)
@@ -241,7 +246,8 @@ def _refuse_what_committed_meanwhile(session: Session, identity: Registrant,
 
 def submit(engine: Engine, *, token: str, read_payload: Callable[[], Any], bulk: bool,
            path: str, render: Callable[[list[dict]], Answer],
-           idempotency_key: str | None = None) -> Answer:
+           idempotency_key: str | None = None,
+           chains: Iterable[ChainClient] = ()) -> Answer:
     """Authenticate, read and validate a request body, register it, and answer
     ``render(records)`` (the caller's status and body): one transaction, so a single
     registration costs a few queries.
@@ -249,26 +255,47 @@ def submit(engine: Engine, *, token: str, read_payload: Callable[[], Any], bulk:
     ``read_payload`` is called once the token is known to be live, so that nobody without
     one gets a body parsed. With an ``Idempotency-Key`` the answer is kept with the
     registrations, in the same transaction; a retry gets that answer back and stores nothing.
+    Items naming ``notBefore`` blocks are registered in a second transaction, after the
+    blocks are checked against ``chains`` with no lock held (the token checked again).
     """
     with write_session(engine) as session:
-        identity = sites.authenticate(session, token)
-        if identity is None:
-            raise Unauthorized()
+        identity = _authenticated(session, token)
         payload = read_payload()
         items = validated_items(payload, bulk=bulk)
         request = None if idempotency_key is None else IdempotentRequest(
             identity.token_id, check_idempotency_key(idempotency_key),
             request_digest(path, payload))
-        try:
-            return _register_once(session, identity, items, bulk=bulk, request=request,
-                                  render=render)
-        except IntegrityError:
-            session.rollback()
-            # A concurrent request with the same key committed first: answer as it did.
-            if request is not None and (earlier := stored_answer(session, request)):
-                return earlier
-            _refuse_what_committed_meanwhile(session, identity, items, bulk=bulk)
-            raise
+        if request is not None and (earlier := stored_answer(session, request)):
+            return earlier
+        if not names_blocks(items):
+            return _register_guarded(session, identity, items, bulk=bulk, request=request,
+                                     render=render)
+    check_not_before(chains, items, bulk=bulk)
+    with write_session(engine) as session:
+        return _register_guarded(session, _authenticated(session, token), items, bulk=bulk,
+                                 request=request, render=render)
+
+
+def _authenticated(session: Session, token: str) -> sites.TokenIdentity:
+    identity = sites.authenticate(session, token)
+    if identity is None:
+        raise Unauthorized()
+    return identity
+
+
+def _register_guarded(session: Session, identity: sites.TokenIdentity, items: list[dict], *,
+                      bulk: bool, request: IdempotentRequest | None,
+                      render: Callable[[list[dict]], Answer]) -> Answer:
+    try:
+        return _register_once(session, identity, items, bulk=bulk, request=request,
+                              render=render)
+    except IntegrityError:
+        session.rollback()
+        # A concurrent request with the same key committed first: answer as it did.
+        if request is not None and (earlier := stored_answer(session, request)):
+            return earlier
+        _refuse_what_committed_meanwhile(session, identity, items, bulk=bulk)
+        raise
 
 
 def _register_once(session: Session, identity: sites.TokenIdentity, items: list[dict], *,

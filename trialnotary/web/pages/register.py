@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import jsonify, render_template, request, url_for
 
 from trialnotary.notary import registrations
+from trialnotary.notary.errors import BlockUnchecked
 from trialnotary.notary.states import RegistrationStatus
 from trialnotary.people import access, sites
 from trialnotary.people.access import requires
@@ -21,6 +22,7 @@ from trialnotary.web.context import db_session, services
 from trialnotary.web.pages.blueprint import KIND_GROUPS, bp
 from trialnotary.web.responses import (
     ApiError,
+    block_unchecked_response,
     error_response,
     json_list,
     read_json_body,
@@ -59,9 +61,12 @@ def register_files():
     identity = registrations.UserRegistrant(principal.user_id, principal.email,
                                             principal.sites)
     try:
-        records = registrations.register_as_user(services().engine, identity, read_json_body())
+        records = registrations.register_as_user(services().engine, identity, read_json_body(),
+                                                 services().chains.values())
     except (ApiError, ValidationError) as exc:
         return refusal_response(exc)
+    except BlockUnchecked as exc:
+        return block_unchecked_response(exc)
     except registrations.Forbidden as exc:
         return error_response(403, "forbidden", exc.message, exc.field)
     return jsonify({"submissions": [{

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import TooManyRequests
 
 from trialnotary.db import utcnow, write_session
 from trialnotary.filenames import safe_filename
@@ -27,6 +28,7 @@ from trialnotary.web.documents.timeline_pdf import timeline_pdf
 from trialnotary.web.pages.blueprint import KIND_LABELS, bp, page_number
 from trialnotary.web.pages.trials import chain_text, trial_or_404
 from trialnotary.web.responses import download, send_bundle
+from trialnotary.web.security import anonymous_lookup_wait
 
 #: Seconds the page waits for the notary's node for a ``notBefore`` block's time.
 BLOCK_TIME_TIMEOUT = 2.0
@@ -64,7 +66,7 @@ def _shown(found, *, entries, everything, **extra) -> dict:
 def trial_timeline(trial: str):
     found = trial_or_404(trial)
     session = db_session()
-    everything = trial_timelines.trial_timeline(session, found.registry_id)
+    everything = trial_timelines.checked_timeline(session, found.registry_id, _block_chain())
     filters = _filters()
     listed = everything.listed(**filters)
     page = page_number()
@@ -85,7 +87,8 @@ def trial_timeline_file(trial: str, fmt: str):
     found = trial_or_404(trial)
     if fmt not in ("json", "html", "pdf"):
         abort(404)
-    everything = trial_timelines.trial_timeline(db_session(), found.registry_id)
+    everything = trial_timelines.checked_timeline(db_session(), found.registry_id,
+                                                  _block_chain(), limit=None)
     filters = _filters()
     entries = everything.listed(**filters)
     generated_at = rfc3339_ms(utcnow())
@@ -142,8 +145,13 @@ _UNPUBLISHED = {"registeredBy": None, "reason": None, "supersededBy": None,
 
 def _published_or_404(trial: str):
     """The published timeline and the choice; 404 alike for an unknown trial and an
-    unpublished one."""
-    found = publication.public_timeline(db_session(), trial)
+    unpublished one. Anonymous requests are rate-limited per address (429)."""
+    wait = anonymous_lookup_wait(services().settings, current_principal().signed_in,
+                                 scope="public-timeline")
+    if wait is not None:
+        raise TooManyRequests(f"Too many requests from your address. Try again in {wait} "
+                              "seconds.", retry_after=wait)
+    found = publication.public_timeline(db_session(), trial, _block_chain())
     if found is None:
         abort(404)
     return found
