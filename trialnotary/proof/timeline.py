@@ -97,6 +97,13 @@ class Entry:
     superseded_by: str | None = None
     predecessor_missing: bool = False
     sign_offs: list[str] = field(default_factory=list)
+    # Read once from the record: a trial's timeline asks them of 100,000 entries many times.
+    id: str | None = field(init=False, default=None)
+    kind: str | None = field(init=False, default=None)
+
+    def __post_init__(self):
+        record = self.verified.record or {}
+        self.id, self.kind = record.get("id"), record.get("kind")
 
     @property
     def signs(self) -> str | None:
@@ -110,14 +117,6 @@ class Entry:
 
     def field(self, key: str):
         return (self.verified.record or {}).get(key)
-
-    @property
-    def id(self) -> str | None:
-        return self.field("id")
-
-    @property
-    def kind(self) -> str | None:
-        return self.field("kind")
 
     @property
     def proven_time(self) -> str | None:
