@@ -430,3 +430,18 @@ def anchors_of_batch(session, batch_id: int) -> list:
     return list(session.exec(select(Anchor)
                              .join(RollupBatch, RollupBatch.rollup_id == Anchor.rollup_id)
                              .where(RollupBatch.batch_id == batch_id).order_by(Anchor.id)))
+
+
+def register_past_the_api(engine, token: str, item: dict) -> dict:
+    """An item registered with the site ``token`` through the registering service, past the
+    API's checks of ``notBefore`` against the chain (which refuses a block not on it: 422):
+    how a forged ``notBefore`` gets into a receipt for the verifier to fail."""
+    from trialnotary.notary import registrations
+    from trialnotary.people import sites
+    from trialnotary.validation import validate_registration
+
+    with db.write_session(engine) as session:
+        record, = registrations.register(session, sites.authenticate(session, token),
+                                         [validate_registration(item)])
+        session.commit()
+    return record

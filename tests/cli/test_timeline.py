@@ -12,7 +12,13 @@ import json
 import pytest
 
 from tests.cli.test_without_the_server import run, without_the_server  # noqa: F401
-from tests.utils import add_person, migrated_sqlite, seal_in_a_later_second, signed_in
+from tests.utils import (
+    add_person,
+    migrated_sqlite,
+    register_past_the_api,
+    seal_in_a_later_second,
+    signed_in,
+)
 from trialnotary.notary import identity
 
 pytestmark = pytest.mark.usefixtures("quick_argon2")
@@ -32,6 +38,7 @@ class Trial:
 
     def __init__(self, client, token, engine, chain, anvil, folder):
         self.client, self.engine, self.chain, self.anvil = client, engine, chain, anvil
+        self.tokens = {"SITE-01": token}
         self.auth = {"SITE-01": {"Authorization": f"Bearer {token}"}}
         self.folder = folder
         self.ids: dict[str, str] = {}
@@ -45,16 +52,23 @@ class Trial:
             sites.add_site(session, TRIAL, site)
             token = sites.create_token(session, site)
             session.commit()
+        self.tokens[site] = token
         self.auth[site] = {"Authorization": f"Bearer {token}"}
 
     def register(self, name: str, kind: str, *, supersedes: str | None = None,
-                 site: str = "SITE-01", not_before: dict | None = None) -> str:
+                 site: str = "SITE-01", not_before: dict | None = None,
+                 past_the_api: bool = False) -> str:
+        """``past_the_api``: through the registering service, as a forged ``notBefore``
+        (which the API refuses) gets in."""
         body = {"trial": TRIAL, "site": site, "kind": kind, "dataset": name,
                 "sha256": hashlib.sha256(name.encode()).hexdigest()}
         if supersedes:
             body |= {"supersedes": self.ids[supersedes], "reason": f"amends {supersedes}"}
         if not_before:
             body["notBefore"] = not_before
+        if past_the_api:
+            self.ids[name] = register_past_the_api(self.engine, self.tokens[site], body)["id"]
+            return self.ids[name]
         answer = self.client.post("/api/v1/submissions", headers=self.auth[site], json=body)
         assert answer.status_code == 201, answer.get_data(as_text=True)
         self.ids[name] = answer.get_json()["id"]
@@ -238,7 +252,7 @@ def test_a_record_made_after_the_beacon_shows_its_interval_and_a_forged_one_fail
     assert (f"\n    made after block {beacon['blockNumber']} at {beacon['blockTime']}; "
             f"existed no later than {listing['provenTime']}\n") in text
 
-    trial.register("list v0", "randomisation-list",
+    trial.register("list v0", "randomisation-list", past_the_api=True,
                    not_before={**not_before, "blockHash": "0x" + "00" * 32})
     trial.seal()
     forged = timeline(without_the_server, anvil, pin, *trial.save(["list v0", "SAP"]),

@@ -15,17 +15,13 @@ from sqlmodel import Session
 
 from tests.conftest import Anvil
 from tests.corpus import outcome_of
-from tests.utils import anchor_and_confirm, bearer, engine_of, scalar
+from tests.utils import anchor_and_confirm, bearer, engine_of, register_past_the_api, scalar
 from tests.web.test_verifier_parity import FACTS, in_chromium, in_node
 from tests.web.test_verifier_parity import tree_server as tree_server  # (a fixture)
-from trialnotary.db import write_session
-from trialnotary.notary import registrations
 from trialnotary.notary.consistency import integrity
 from trialnotary.notary.errors import ChainUnreachable
-from trialnotary.people import sites
 from trialnotary.proof.receipt import RECORD_KEYS, block_time, record_leaf
 from trialnotary.proof.verify import verify_receipt
-from trialnotary.validation import validate_registration
 
 SHA = "ab" * 32
 ITEM = {"trial": "NCT01234567", "site": "SITE-01", "dataset": "ADSL", "sha256": SHA}
@@ -47,12 +43,7 @@ def _register(client, token, item) -> dict:
 
 
 def _forged(app, token, item) -> dict:
-    """Registered past the API, which refuses a ``notBefore`` not on the chain (422)."""
-    with write_session(engine_of(app)) as session:
-        record, = registrations.register(session, sites.authenticate(session, token),
-                                         [validate_registration(item)])
-        session.commit()
-    return record
+    return register_past_the_api(engine_of(app), token, item)
 
 
 def _receipt(client, registration_id: str) -> dict:
