@@ -164,7 +164,8 @@ def _successful_forms(notary, engine, admin, coordinator) -> dict:
         "admin.unlock": [(admin, "/admin/logins/unlock", {"email": target_email},
                           f"{target_email} can sign in again")],
         "web.sign_registration": [(signer, f"/r/{signed}/sign", {
-            "meaning": "approved", "password": PASSWORD}, "Signed as approved")],
+            "meaning": "approved", "email": signer_email.upper(), "password": PASSWORD},
+            "Signed as approved")],
         "web.publish_timeline": [(sponsor, f"/trials/{TRIAL}/timeline/publication",
                                   {"kinds": "sap"}, "The timeline is published.")],
     }
