@@ -360,3 +360,31 @@ def test_the_manifestation_is_on_the_printouts_and_in_the_reports(app, client, s
     by_id = {row["id"]: row for row in report["registrations"]}
     assert by_id[sign_off["id"]]["signOff"] == sign_off["signOff"]
     assert by_id[signed["id"]]["signOff"] is None
+
+
+def test_the_receipt_pdf_counts_the_sign_offs_it_has_no_room_for(app, client, signer,
+                                                                site_token, anvil,
+                                                                monkeypatch):
+    """One A4 page: four sign-offs listed, the fifth counted, with the registration page
+    that lists them all (§11.50(b) is kept there and on the printable page)."""
+    from tests.web.test_reports import page_count, pdf_strings
+    from trialnotary.web.documents import pdf as plumbing
+
+    monkeypatch.setattr(plumbing, "COMPRESS", False)
+    add_person(engine_of(app), "bob@example.org", "coordinator", sites=[SITE],
+               name="Dr. Bob Fifth")
+    bob = app.test_client()
+    signed_in(bob, "bob@example.org")
+    signed = _register(client, site_token)
+    for meaning in ("authored", "reviewed", "approved", "locked"):
+        assert _sign(signer, signed["id"], meaning).status_code == 302
+    assert _sign(bob, signed["id"], email="bob@example.org").status_code == 302
+    anchor_and_confirm(app, anvil)
+    pdf = client.get(f"/r/{signed['id']}/receipt.pdf")
+    assert pdf.status_code == 200 and page_count(pdf.data) == 1
+    text = " ".join(pdf_strings(pdf.data))
+    assert text.count(NAME) == 4 and "Dr. Bob Fifth" not in text
+    note = f"and 1 more sign-off: see the registration page http://localhost/r/{signed['id']}"
+    assert note in text or note.replace(" ", "") in text.replace(" ", "")
+    assert "Dr. Bob Fifth" in client.get(f"/r/{signed['id']}").get_data(as_text=True)
+    assert "Dr. Bob Fifth" in client.get(f"/r/{signed['id']}/print").get_data(as_text=True)
