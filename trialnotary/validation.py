@@ -199,9 +199,10 @@ def _whole_number(value: Any, field: str, *, least: int) -> None:
 
 
 #: Why a registration of kind ``sign-off`` is refused: the manifestation is the notary's to
-#: write, after the signer re-entered their password (docs/receipt.md, "Sign-offs").
+#: write, after the signer re-entered their e-mail address and password (docs/receipt.md,
+#: "Sign-offs").
 SIGN_OFF_REFUSED = (f"cannot be {SIGN_OFF_KIND}: a sign-off is made only by signing a "
-                    "registration on its page, with your password")
+                    "registration on its page, with your e-mail address and password")
 
 
 def validate_registration(data: Any, prefix: str = "") -> dict:

@@ -5,7 +5,10 @@ rebuilt when a registration or a batch changes; the published timeline hides sit
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+import time
 import uuid
 
 import pytest
@@ -170,6 +173,56 @@ def test_a_published_timeline_names_no_site_unless_chosen(engine, trial):
         session.commit()
     with Session(engine) as session:
         assert publication.public_timeline(session, TRIAL) is None
+
+
+def test_two_first_publications_at_once_end_as_one_row_and_two_audited_changes(engine,
+                                                                              trial):
+    """On PostgreSQL both find no row; the second's insert waits for the first's, then meets
+    it: it updates that row instead of failing (a 500 before). On SQLite the second waits
+    for the write lock and finds the row."""
+    first, second = publication.Choice(("dataset",)), publication.Choice(("dataset",), True)
+    failed = []
+
+    def racer():
+        try:
+            with db.write_session(engine) as session:
+                publication.publish(session, TRIAL, second, actor="second", user_id=None)
+                session.commit()
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            failed.append(exc)
+
+    with db.write_session(engine) as session:
+        publication.publish(session, TRIAL, first, actor="first", user_id=None)
+        session.flush()
+        thread = threading.Thread(target=racer)
+        thread.start()
+        if engine.dialect.name == "postgresql":
+            _wait_for_a_lock_wait(engine)
+        session.commit()
+    thread.join(30)
+    assert not thread.is_alive() and failed == []
+    with Session(engine) as session:
+        assert publication.choice_of(publication.find(session, TRIAL)) == second
+        assert session.execute(sa.text("SELECT count(*) FROM publication")).scalar() == 1
+        audited = session.execute(sa.text(
+            "SELECT actor, old, new FROM audit_entry WHERE action = 'timeline.publish' "
+            "ORDER BY seq")).all()
+    assert [(actor, old and json.loads(old), json.loads(new)) for actor, old, new in audited] \
+        == [("first", None, first.to_json()), ("second", first.to_json(), second.to_json())]
+
+
+def _wait_for_a_lock_wait(engine) -> None:
+    """Until another connection waits for a lock (the racer's insert, on the first's row).
+    Each look is a transaction of its own: one keeps its first view of pg_stat_activity."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE "
+                                    "wait_event_type = 'Lock' AND datname = "
+                                    "current_database()")).scalar():
+                return
+        time.sleep(0.05)
+    pytest.fail("the second publication never waited for the first's row")
 
 
 def test_a_not_before_block_time_is_asked_once_and_never_again_of_a_silent_node(

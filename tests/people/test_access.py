@@ -406,7 +406,8 @@ MEANING = {"admin": "approved", "sponsor": "reviewed", "coordinator": "authored"
 def _sign_registration(w: World, who: str, scope: str) -> Req:
     signed = w.registrations[_other_site(scope)]["id"]
     return Req("POST", f"/r/{signed}/sign", ok=302,
-               form={"meaning": MEANING.get(who, "locked"), "password": PASSWORD},
+               form={"meaning": MEANING.get(who, "locked"), "password": PASSWORD,
+                     "email": PEOPLE.get(who, "nobody@example.org")},
                probe=w.probe("SELECT count(*) FROM submission WHERE signs = :s", s=signed))
 
 

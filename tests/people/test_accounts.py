@@ -17,6 +17,8 @@ from tests.utils import (
     _answer,
     _count,
     _row,
+    add_person,
+    bearer,
     flash_text,
     fresh_email,
     is_sign_in_redirect,
@@ -116,8 +118,14 @@ def _successful_forms(notary, engine, admin, coordinator) -> dict:
         user_token = user_tokens.create_user_token(
             session, session.get(type(user_row(engine, sponsor_email)),
                                  user_row(engine, sponsor_email).id), actor="test")
+        registering = sites.create_token(session, SITE, name="registers what is signed")
         session.commit()
     site_token_id = _row(engine, "site_token", site_token)["id"]
+    signed = _registered(notary, registering)
+    signer = notary.test_client()
+    signer_email = fresh_email("signer")
+    add_person(engine, signer_email, "coordinator", sites=[SITE], name="Form Signer")
+    signed_in(signer, signer_email)
     user_token_id = _row(engine, "user_token", user_token)["id"]
     new_password = "a brand new password"
     trial = f"NCT0{uuid.uuid4().int % 10**7:07d}"
@@ -155,12 +163,27 @@ def _successful_forms(notary, engine, admin, coordinator) -> dict:
         ],
         "admin.unlock": [(admin, "/admin/logins/unlock", {"email": target_email},
                           f"{target_email} can sign in again")],
+        "web.sign_registration": [(signer, f"/r/{signed}/sign", {
+            "meaning": "approved", "email": signer_email.upper(), "password": PASSWORD},
+            "Signed as approved")],
+        "web.publish_timeline": [(sponsor, f"/trials/{TRIAL}/timeline/publication",
+                                  {"kinds": "sap"}, "The timeline is published.")],
     }
+
+
+def _registered(notary, site_token: str) -> str:
+    """The id of a new registration of TRIAL at SITE, registered with ``site_token``."""
+    answer = notary.test_client().post("/api/v1/submissions", headers=bearer(site_token), json={
+        "trial": TRIAL, "site": SITE, "kind": "sap", "dataset": "to sign",
+        "sha256": uuid.uuid4().hex * 2})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["record"]["id"]
 
 
 def _state(engine) -> tuple:
     return tuple(_count(engine, table) for table in (
-        "audit_entry", "site_token", "user_token", "app_user", "trial", "login_attempt"))
+        "audit_entry", "site_token", "user_token", "app_user", "trial", "login_attempt",
+        "submission", "publication"))
 
 
 def test_every_form_answers_with_a_redirect_and_a_reload_repeats_nothing(

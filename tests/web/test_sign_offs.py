@@ -1,7 +1,7 @@
 """Signed sign-offs (docs/receipt.md, "Sign-offs"; 21 CFR Part 11 §11.50, §11.70, §11.200):
-signing on the registration page with the password re-entered registers a sign-off, sealed
-and anchored on a real anvil like any registration; its receipt verifies, and one copied
-onto another registration does not."""
+signing on the registration page with the e-mail address and password re-entered registers
+a sign-off, sealed and anchored on a real anvil like any registration; its receipt verifies,
+and one copied onto another registration does not."""
 
 from __future__ import annotations
 
@@ -48,9 +48,10 @@ def _register(client, token, **item) -> dict:
     return answer.get_json()["record"]
 
 
-def _sign(client, registration_id: str, meaning: str = "approved", password: str = PASSWORD):
+def _sign(client, registration_id: str, meaning: str = "approved", password: str = PASSWORD,
+          email: str = "ada@example.org"):
     return post_form(client, f"/r/{registration_id}/sign",
-                     {"meaning": meaning, "password": password})
+                     {"meaning": meaning, "email": email, "password": password})
 
 
 def _sign_offs(app) -> int:
@@ -113,12 +114,46 @@ def test_signing_registers_a_sign_off_that_is_anchored_and_verifies(
 def test_a_wrong_password_signs_nothing_and_counts_as_a_failed_sign_in(
         app, client, signer, site_token):
     signed = _register(client, site_token)
-    answer = _sign(signer, signed["id"], password="not my password at all")
+    _refused_once(app, _sign(signer, signed["id"], password="not my password at all"))
+
+
+def _refused_once(app, answer) -> None:
+    """Refused as a wrong password is: nothing signed, one failed sign-in of the signer's."""
     assert answer.status_code == 400
-    assert "That password is not yours: nothing was signed." in answer.get_data(as_text=True)
+    assert "That e-mail address or password is not yours: nothing was signed." in \
+        answer.get_data(as_text=True)
     assert _sign_offs(app) == 0
+    assert scalar(engine_of(app), "SELECT count(*) FROM audit_entry WHERE action = "
+                  "'submission.sign'") == 0
     assert scalar(engine_of(app), "SELECT count(*) FROM login_attempt WHERE kind = 'failure' "
                   "AND email = 'ada@example.org'") == 1
+
+
+def test_another_persons_e_mail_with_the_right_password_signs_nothing(
+        app, client, signer, site_token):
+    """§11.200(a)(1): both components are the signer's own. Another person's address (whose
+    password this is too) is refused as a wrong password is: a failure of the signer's,
+    throttled alike, and no attempt on the other person's account; the signer's own address
+    is compared as sign-in compares it, case aside."""
+    from trialnotary.people.signin import FREE_FAILURES
+
+    add_person(engine_of(app), "bob@example.org", "coordinator", sites=[SITE], name="Bob")
+    signed = _register(client, site_token)
+    _refused_once(app, _sign(signer, signed["id"], email="bob@example.org"))
+    assert scalar(engine_of(app), "SELECT count(*) FROM login_attempt WHERE email = "
+                  "'bob@example.org'") == 0
+    statuses = [_sign(signer, signed["id"], email=email).status_code
+                for email in ["bob@example.org"] * (FREE_FAILURES - 1) + [""]]
+    assert statuses == [400] * (FREE_FAILURES - 2) + [429, 429]
+    assert _sign_offs(app) == 0
+    assert scalar(engine_of(app), "SELECT count(*) FROM login_attempt WHERE email = "
+                  "'bob@example.org'") == 0
+
+
+def test_the_signers_own_e_mail_is_compared_case_aside(app, client, signer, site_token):
+    signed = _register(client, site_token)
+    assert _sign(signer, signed["id"], email=" Ada@Example.ORG").status_code == 302
+    assert _sign_offs(app) == 1
 
 
 def test_wrong_passwords_are_throttled_as_sign_ins(app, client, signer, site_token):
@@ -135,7 +170,8 @@ def test_wrong_passwords_are_throttled_as_sign_ins(app, client, signer, site_tok
 def test_without_the_csrf_token_nothing_is_signed(app, client, signer, site_token):
     signed = _register(client, site_token)
     answer = signer.post(f"/r/{signed['id']}/sign",
-                         data={"meaning": "approved", "password": PASSWORD})
+                         data={"meaning": "approved", "email": "ada@example.org",
+                               "password": PASSWORD})
     assert answer.status_code == 400
     assert _sign_offs(app) == 0
 
@@ -152,20 +188,24 @@ def test_only_people_who_may_read_it_sign(app, client, site_token):
     for email in ("other@example.org", "sponsor2@example.org"):
         outsider = app.test_client()
         signed_in(outsider, email)
-        assert _sign(outsider, signed["id"]).status_code == 403
+        assert _sign(outsider, signed["id"], email=email).status_code == 403
         assert 'id="sign-form"' not in outsider.get(f"/r/{signed['id']}").get_data(as_text=True)
     anonymous = app.test_client()
     answer = anonymous.post(f"/r/{signed['id']}/sign", data={
-        "meaning": "approved", "password": PASSWORD, "csrf_token": csrf_token(anonymous)})
+        "meaning": "approved", "email": "other@example.org", "password": PASSWORD,
+        "csrf_token": csrf_token(anonymous)})
     assert answer.status_code == 302 and "/login" in answer.headers["Location"]
     token = anonymous.post(f"/r/{signed['id']}/sign", headers=bearer(site_token),
-                           data={"meaning": "approved", "password": PASSWORD})
+                           data={"meaning": "approved", "email": "other@example.org",
+                                 "password": PASSWORD})
     assert token.status_code in (302, 400)  # a token is nobody here
     sponsor = app.test_client()
     signed_in(sponsor, "sponsor@example.org")
-    assert _sign(sponsor, "00000000-0000-4000-8000-000000000000").status_code == 404
+    assert _sign(sponsor, "00000000-0000-4000-8000-000000000000",
+                 email="sponsor@example.org").status_code == 404
     assert _sign_offs(app) == 0
-    assert _sign(sponsor, signed["id"], "reviewed").status_code == 302
+    assert _sign(sponsor, signed["id"], "reviewed", email="sponsor@example.org").status_code \
+        == 302
     assert _the_sign_off(app, client, signed["id"])["signOff"]["role"] == "sponsor"
 
 
@@ -189,7 +229,7 @@ def test_one_person_signs_one_registration_with_one_meaning_once(
 def test_a_signer_without_a_printed_name_is_refused(app, client, site_token):
     add_person(engine_of(app), "noname@example.org", "coordinator", sites=[SITE])
     signed_in(client, "noname@example.org")
-    answer = _sign(client, _register(client, site_token)["id"])
+    answer = _sign(client, _register(client, site_token)["id"], email="noname@example.org")
     assert answer.status_code == 400
     assert "no printed name" in answer.get_data(as_text=True)
     assert _sign_offs(app) == 0
@@ -275,7 +315,7 @@ def test_the_registration_page_escapes_the_manifestation(app, client, site_token
     add_person(engine_of(app), "x@example.org", "coordinator", sites=[SITE], name=name)
     signed_in(client, "x@example.org")
     signed = _register(client, site_token)
-    assert _sign(client, signed["id"]).status_code == 302
+    assert _sign(client, signed["id"], email="x@example.org").status_code == 302
     html = client.get(f"/r/{signed['id']}").get_data(as_text=True)
     assert_shown_escaped(html, name, where="the registration page")
     assert page_of(client.get(f"/r/{signed['id']}")).find("table", id="sign-offs")
@@ -320,3 +360,31 @@ def test_the_manifestation_is_on_the_printouts_and_in_the_reports(app, client, s
     by_id = {row["id"]: row for row in report["registrations"]}
     assert by_id[sign_off["id"]]["signOff"] == sign_off["signOff"]
     assert by_id[signed["id"]]["signOff"] is None
+
+
+def test_the_receipt_pdf_counts_the_sign_offs_it_has_no_room_for(app, client, signer,
+                                                                site_token, anvil,
+                                                                monkeypatch):
+    """One A4 page: four sign-offs listed, the fifth counted, with the registration page
+    that lists them all (§11.50(b) is kept there and on the printable page)."""
+    from tests.web.test_reports import page_count, pdf_strings
+    from trialnotary.web.documents import pdf as plumbing
+
+    monkeypatch.setattr(plumbing, "COMPRESS", False)
+    add_person(engine_of(app), "bob@example.org", "coordinator", sites=[SITE],
+               name="Dr. Bob Fifth")
+    bob = app.test_client()
+    signed_in(bob, "bob@example.org")
+    signed = _register(client, site_token)
+    for meaning in ("authored", "reviewed", "approved", "locked"):
+        assert _sign(signer, signed["id"], meaning).status_code == 302
+    assert _sign(bob, signed["id"], email="bob@example.org").status_code == 302
+    anchor_and_confirm(app, anvil)
+    pdf = client.get(f"/r/{signed['id']}/receipt.pdf")
+    assert pdf.status_code == 200 and page_count(pdf.data) == 1
+    text = " ".join(pdf_strings(pdf.data))
+    assert text.count(NAME) == 4 and "Dr. Bob Fifth" not in text
+    note = f"and 1 more sign-off: see the registration page http://localhost/r/{signed['id']}"
+    assert note in text or note.replace(" ", "") in text.replace(" ", "")
+    assert "Dr. Bob Fifth" in client.get(f"/r/{signed['id']}").get_data(as_text=True)
+    assert "Dr. Bob Fifth" in client.get(f"/r/{signed['id']}/print").get_data(as_text=True)

@@ -126,7 +126,7 @@ class Notary:
         while time.time() < head + 1:  # the beacon (no later than the next head) in the past
             time.sleep(0.1)
         answer = post_form(self.signers[email], f"/r/{self.ids[trial, name]}/sign",
-                           {"meaning": "approved", "password": PASSWORD})
+                           {"meaning": "approved", "email": email, "password": PASSWORD})
         assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
         with Session(self.engine) as session:
             record = session.exec(select(Registration).where(

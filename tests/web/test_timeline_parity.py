@@ -72,7 +72,8 @@ def bundle_of(client, site_token, engine, chain, anvil, settings, tmp_path):
                                not_before=not_before if name in after_the_beacon else None)
                 if name in signed:
                     answer = post_form(client, f"/r/{trial.ids[name]}/sign",
-                                       {"meaning": "approved", "password": PASSWORD})
+                                       {"meaning": "approved", "password": PASSWORD,
+                                        "email": "sponsor@example.org"})
                     assert answer.status_code in (302, 303), answer.status_code
             trial.seal()
         zipped = client.get(f"/trials/{TRIAL}/receipts.zip")

@@ -144,11 +144,11 @@ class UnknownRegistration(RegistrationRefused):
 
 
 class WrongPassword(RegistrationRefused):
-    """The password re-entered at signing is not the signer's (21 CFR Part 11 §11.200):
-    nothing is signed, and the failure counts as a failed sign-in."""
+    """The e-mail address or the password re-entered at signing is not the signer's (21 CFR
+    Part 11 §11.200): nothing is signed, and the failure counts as a failed sign-in."""
 
     field = "password"
-    message = "the password is not yours: nothing was signed"
+    message = "the e-mail address or the password is not yours: nothing was signed"
 
 
 class SigningThrottled(RegistrationRefused):

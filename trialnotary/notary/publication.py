@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from trialnotary.notary.chain import ChainClient
@@ -55,9 +56,7 @@ def publish(session: Session, trial: str, choice: Choice, *, actor: str,
     kinds = tuple(kind for kind in KINDS if kind in choice.kinds)
     if not kinds:
         raise ValueError("choose at least one kind to publish")
-    row = find(session, trial)
-    old = None if row is None else choice_of(row).to_json()
-    row = row or Publication(trial=trial, kinds="")
+    row, old = _row_of(session, trial)
     row.kinds, row.show_sites, row.offer_receipts = (",".join(kinds), choice.show_sites,
                                                      choice.offer_receipts)
     row.published_by = user_id
@@ -65,6 +64,26 @@ def publish(session: Session, trial: str, choice: Choice, *, actor: str,
     audit.record(session, actor=actor, action="timeline.publish", entity="trial",
                  entity_id=trial, old=old, new=choice_of(row).to_json())
     return row
+
+
+def _row_of(session: Session, trial: str) -> tuple[Publication, dict | None]:
+    """The trial's publication row and what it published (``None``: a new row).
+
+    Two first publications at once (on PostgreSQL both find no row): the unique ``trial``
+    refuses the second's insert, tried in a savepoint so that the caller's transaction goes
+    on; the second then updates the row the first committed."""
+    row = find(session, trial)
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = Publication(trial=trial, kinds="")
+                session.add(row)
+            return row, None
+        except IntegrityError:
+            row = find(session, trial)
+            if row is None:  # published and taken off again meanwhile: the caller sees why
+                raise
+    return row, choice_of(row).to_json()
 
 
 def unpublish(session: Session, trial: str, *, actor: str) -> bool:

@@ -1,7 +1,8 @@
 """Signing a registration (21 CFR Part 11 §11.50, §11.70, §11.200; docs/receipt.md,
-"Sign-offs"): a person who may read a registration re-enters their password and signs it
-with a meaning; the signature's manifestation (printed name, role, meaning, time in UTC) is
-a registration of its own, of kind ``sign-off``, sealed and anchored like any other.
+"Sign-offs"): a person who may read a registration re-enters their e-mail address and
+password (both signature components, every time) and signs it with a meaning; the
+signature's manifestation (printed name, role, meaning, time in UTC) is a registration of
+its own, of kind ``sign-off``, sealed and anchored like any other.
 
 Its record names the signed registration's id and leaf, so it cannot be detached or copied
 onto another record without breaking its receipt; with a chain, it also names the beacon
@@ -54,11 +55,12 @@ def may_sign(principal: Principal, record: dict) -> bool:
 
 
 def sign(engine: Engine, principal: Principal, registration_id: str, *, meaning: str,
-         password: str, ip: str | None, beacon: Callable[[], dict] | None = None,
+         email: str, password: str, ip: str | None, beacon: Callable[[], dict] | None = None,
          now: datetime | None = None) -> dict:
     """Sign the registration ``registration_id`` as ``principal`` with ``meaning``, after
-    checking ``password`` (a failure is kept as a failed sign-in of this client, ``ip``,
-    and counts towards its throttling); returns the sign-off's record.
+    checking ``email`` and ``password`` are the signer's (a failure, another person's
+    address too, is kept as a failed sign-in of the signer from this client, ``ip``, and
+    counts towards its throttling); returns the sign-off's record.
 
     ``beacon`` gives the newest confirmed block (notary/beacon.py), bound as ``notBefore``;
     without it, or when the chain does not answer, the sign-off is made without.
@@ -77,7 +79,7 @@ def sign(engine: Engine, principal: Principal, registration_id: str, *, meaning:
             raise Forbidden("id", "you may sign only registrations you may read")
         _check_signable(session, principal, target, meaning)
         name = _printed_name(session, principal)
-        _check_password(session, principal, password, ip)
+        _check_credentials(session, principal, email, password, ip)
         record = _sign_off_record(target, principal, name, meaning, not_before, now)
         store(session, UserRegistrant(principal.user_id, principal.email, frozenset()),
               [record], [None])
@@ -145,12 +147,13 @@ def _meanings_signed(session: Session, user_id: int, registration_id: str) -> se
     return {row.record()["signOff"]["meaning"] for row in rows}
 
 
-def _check_password(session: Session, principal: Principal, password: str,
-                    ip: str | None) -> None:
-    """§11.200(a)(1): the password re-entered, checked as a sign-in (and throttled as one).
-    A failure is committed before the refusal: failed attempts must be kept."""
-    outcome = signin.sign_in(session, principal.email, password
-                             if isinstance(password, str) else "", ip=ip)
+def _check_credentials(session: Session, principal: Principal, email: str, password: str,
+                       ip: str | None) -> None:
+    """§11.200(a)(1): both components, e-mail address and password, re-entered and checked
+    as a sign-in (and throttled as one). A failure is committed before the refusal: failed
+    attempts must be kept."""
+    outcome = signin.sign_in_again(session, principal.email, email, password
+                                   if isinstance(password, str) else "", ip=ip)
     if outcome.user is not None and outcome.user.id == principal.user_id:
         return
     session.commit()

@@ -87,11 +87,13 @@ def throttled_clients(session: Session, emails, *,
     return sorted(waiting, key=lambda found: (found[2], found[0], found[1] or ""))
 
 
-def sign_in(session: Session, email: str, password: str, *, ip: str | None = None) -> SignIn:
+def sign_in(session: Session, email: str, password: str, *, ip: str | None = None,
+            refused: bool = False) -> SignIn:
     """Check a password, record the attempt, and throttle this client after repeated
     failures (see ``throttled_until``). The caller commits (whatever the outcome: failures
     must be kept). A client that must wait is answered at once, its password unchecked
-    and its attempt not counted."""
+    and its attempt not counted. ``refused``: a failure whatever the password (still
+    checked, so that the answer takes as long)."""
     try:
         email = normalize_email(email)
     except ValidationError:
@@ -104,7 +106,7 @@ def sign_in(session: Session, email: str, password: str, *, ip: str | None = Non
     # Always one Argon2 verification, so no answer is faster for an unknown or disabled user.
     verified = passwords.matches(user.password_hash, password) if user is not None \
         else passwords.miss(password)
-    valid = verified and user.disabled_at is None
+    valid = verified and not refused and user.disabled_at is None
     session.add(LoginAttempt(email=email, user_id=user.id if user else None,
                              kind=LoginEvent.SUCCESS if valid else LoginEvent.FAILURE, ip=ip))
     session.flush()
@@ -122,6 +124,20 @@ def sign_in(session: Session, email: str, password: str, *, ip: str | None = Non
                                            "lockedUntil": until.isoformat()})
         return SignIn(None, SignInProblem.THROTTLED, until)
     return SignIn(None, SignInProblem.INVALID)
+
+
+def sign_in_again(session: Session, signed_in_as: str, email: str, password: str, *,
+                  ip: str | None = None) -> SignIn:
+    """A signed-in person's e-mail address and password entered again (to sign, 21 CFR
+    Part 11 §11.200(a)(1)), checked as a sign-in as ``signed_in_as``. An address that is
+    not theirs (compared as sign-in compares: case aside) fails exactly as a wrong password
+    does: checked as long, counted as a failure of ``signed_in_as`` from this client and
+    throttled alike, never as an attempt on the other person's account."""
+    try:
+        theirs = normalize_email(email) == normalize_email(signed_in_as)
+    except ValidationError:
+        theirs = False
+    return sign_in(session, signed_in_as, password, ip=ip, refused=not theirs)
 
 
 def unlock(session: Session, email: str, *, actor: str) -> None:

@@ -627,7 +627,8 @@ NOT_BEFORE = {
 SIGN_OFF = {
     "type": "object", "additionalProperties": False, "required": list(SIGN_OFF_KEYS),
     "description": f"on a record of kind {SIGN_OFF_KIND} only, written by the notary when a "
-                   "person signs a registration on its page with their password re-entered: "
+                   "person signs a registration on its page with their e-mail address and "
+                   "password re-entered: "
                    "the record's sha256 is the SHA-256 of this object's RFC 8785 JSON, and "
                    "the record's trial and site are the signed registration's; bound into the "
                    "leaf, so the signature cannot be moved to another record",

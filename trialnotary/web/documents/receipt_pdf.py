@@ -82,8 +82,10 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
                 sign_offs: list[dict] = ()) -> bytes:
     """A one-page A4 PDF of a receipt (version 1 or 2): a readable copy, not the proof
     itself. A version 2 receipt's notary is shown as its issuer; a sign-off's receipt shows
-    its signature, and ``sign_offs`` (records of the registration's sign-offs) are listed
-    (21 CFR Part 11 §11.50(b): the manifestation on every printout of the record)."""
+    its own signature's manifestation (21 CFR Part 11 §11.50(b)). Of ``sign_offs`` (records
+    of the registration's sign-offs) the first ``MAX_SIGN_OFFS_SHOWN`` are listed, to keep
+    one page; any more are counted and left to ``public_url``, the registration's page,
+    which lists them all, as its printable page does."""
     record, anchor, batch = _receipt_parts(receipt)
     pdf = Pdf(footer=f"trialnotary receipt {record.get('id') or ''}: a readable copy; "
                       "the JSON receipt is the proof", region=cjk_region(record.get("trial")))
@@ -113,7 +115,7 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
     form.field("Supersedes", record.get("supersedes") or "nothing (not a correction)",
                mono=bool(record.get("supersedes")))
 
-    _signatures(form, record.get("signOff"), sign_offs)
+    _signatures(form, record.get("signOff"), sign_offs, public_url)
     _time_box(pdf, form, anchor.get("blockTime"), record.get("submittedAt"))
 
     notary = _notary(receipt)
@@ -141,11 +143,12 @@ def receipt_pdf(receipt: dict, *, public_url: str, explorer_url: str | None = No
     return bytes(pdf.output())
 
 
-#: Sign-offs listed on the page, at most; a note counts the others.
+#: Sign-offs listed on the page, at most; a note counts the others and gives the page
+#: listing them all.
 MAX_SIGN_OFFS_SHOWN = 4
 
 
-def _signatures(form: _Form, manifestation, sign_offs: list[dict]) -> None:
+def _signatures(form: _Form, manifestation, sign_offs: list[dict], page_url: str) -> None:
     """A sign-off's own signature, or the registration's sign-offs, one line each."""
     if isinstance(manifestation, dict):
         form.heading("Signature")
@@ -160,9 +163,10 @@ def _signatures(form: _Form, manifestation, sign_offs: list[dict]) -> None:
             form.field(signed["meaning"], f"{signed['name']} ({signed['role']}), "
                                           f"{signed['signedAt']} UTC; sign-off {record['id']}",
                        max_lines=2)
-        if len(sign_offs) > MAX_SIGN_OFFS_SHOWN:
-            form.paragraph(f"and {len(sign_offs) - MAX_SIGN_OFFS_SHOWN} more: see the "
-                           "registration's page.", size=9)
+        more = len(sign_offs) - MAX_SIGN_OFFS_SHOWN
+        if more > 0:
+            form.paragraph(f"and {more} more sign-off{'s' if more > 1 else ''}: see the "
+                           f"registration page {page_url}", size=9, max_lines=3)
 
 
 def _notary(receipt: dict) -> dict | None:

@@ -1,5 +1,5 @@
 """Signing a registration on its page (docs/receipt.md, "Sign-offs"): the signer chooses a
-meaning and re-enters their password; the notary registers the sign-off
+meaning and re-enters their e-mail address and password; the notary registers the sign-off
 (notary/signoffs.py). Signed-in people only, with the form's CSRF token: API tokens never
 sign."""
 
@@ -35,6 +35,7 @@ def sign_registration(registration_id: str):
     try:
         record = signoffs.sign(found.engine, current_principal(), view["id"],
                                meaning=request.form.get("meaning", ""),
+                               email=request.form.get("email", ""),
                                password=request.form.get("password", ""),
                                ip=request.remote_addr,
                                beacon=None if chain is None
@@ -49,8 +50,8 @@ def sign_registration(registration_id: str):
                                  f"address: nothing was signed. Try again in {wait} seconds.",
                                  status=429)
     except WrongPassword:
-        return registration_page(view, sign_error="That password is not yours: nothing was "
-                                 "signed.", status=400)
+        return registration_page(view, sign_error="That e-mail address or password is not "
+                                 "yours: nothing was signed.", status=400)
     except AlreadySigned as exc:
         return registration_page(view, sign_error=f"Not signed: {exc.message}.", status=409)
     except ValidationError as exc:
