@@ -18,7 +18,9 @@ registration, the batches and their ``anchors_version``).
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -134,6 +136,13 @@ class TrialTimeline:
                 "entries": [_entry_json(entry, made_after) for entry in chosen],
                 "checks": [check.to_json() for check in self.timeline.checks]}
 
+    def json_text(self, entries: Iterable[Entry] | None = None,
+                  made_after: Mapping[str, dict] | None = None, **extra) -> str:
+        """:meth:`to_json` with ``extra`` keys, written as JSON text (the export)."""
+        with collector_paused():
+            return json.dumps({**self.to_json(entries, made_after), **extra},
+                              ensure_ascii=False)
+
 
 def _entry_json(entry: Entry, made_after: Mapping[str, dict] | None) -> dict:
     answer = entry.to_json()
@@ -190,9 +199,7 @@ def build_timeline(session: Session, trial: str) -> TrialTimeline:
     proven = batch_proven_times(session, trial=trial)
     verified, reasons = [], {}
     columns = len(RECORD_COLUMNS)
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for row in driver_rows(session.connection(), _ROWS, {"trial": trial}):
             record = record_of(row[:columns])
             registration_id = record["id"]
@@ -204,6 +211,17 @@ def build_timeline(session: Session, trial: str) -> TrialTimeline:
             if reason is not None:
                 reasons[registration_id] = reason
         return TrialTimeline(trial, build(verified), reasons)
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """The cyclic garbage collector paused: building or writing the 100,000 entries of a
+    trial's timeline makes millions of objects and no cycle, and the collector's passes
+    over them cost a fifth of the time."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
         if paused:
             gc.enable()

@@ -100,10 +100,13 @@ class Entry:
     # Read once from the record: a trial's timeline asks them of 100,000 entries many times.
     id: str | None = field(init=False, default=None)
     kind: str | None = field(init=False, default=None)
+    supersedes: str | None = field(init=False, default=None)
+    proven_time: str | None = field(init=False, default=None)
 
     def __post_init__(self):
         record = self.verified.record or {}
         self.id, self.kind = record.get("id"), record.get("kind")
+        self.supersedes, self.proven_time = record.get("supersedes"), self.verified.proven_time
 
     @property
     def signs(self) -> str | None:
@@ -117,10 +120,6 @@ class Entry:
 
     def field(self, key: str):
         return (self.verified.record or {}).get(key)
-
-    @property
-    def proven_time(self) -> str | None:
-        return self.verified.proven_time
 
     @property
     def final(self) -> bool:
@@ -202,7 +201,7 @@ def build(receipts: Iterable[Verified]) -> Timeline:
     entries.sort(key=_proven_order)
     by_id = {entry.id: entry for entry in entries if entry.id is not None}
     for entry in entries:
-        if entry.signs in by_id:
+        if entry.kind == SIGN_OFF and entry.signs in by_id:
             by_id[entry.signs].sign_offs.append(entry.id)
     return Timeline(entries, judge(entries) + _judge_sign_offs(entries, by_id))
 
@@ -255,13 +254,13 @@ def _link_versions(entries: list[Entry]) -> None:
     linked = [entry for entry in entries if entry.id not in shared]
     by_id = {entry.id: entry for entry in linked if entry.id is not None}
     for entry in linked:
-        earlier = by_id.get(entry.field("supersedes"))
+        earlier = by_id.get(entry.supersedes)
         if earlier is not None and earlier.superseded_by is None:
             earlier.superseded_by = entry.id
-        elif entry.field("supersedes") not in (None, *shared) and earlier is None:
+        elif entry.supersedes not in (None, *shared) and earlier is None:
             entry.predecessor_missing = True
     for entry in linked:
-        if entry.id is None or by_id.get(entry.field("supersedes")) is not None:
+        if entry.id is None or by_id.get(entry.supersedes) is not None:
             continue
         chain, seen = [entry], {entry.id}
         while (following := by_id.get(chain[-1].superseded_by)) and following.id not in seen:

@@ -4,8 +4,6 @@ that publishes it, and the public, citable page ``/t/<trial>`` with its receipts
 
 from __future__ import annotations
 
-import json
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import TooManyRequests
 
@@ -95,10 +93,10 @@ def trial_timeline_file(trial: str, fmt: str):
     name = safe_filename(f"{found.registry_id}_timeline_{generated_at[:10]}")
     if fmt == "json":
         made_after = trial_timelines.made_after(_block_chain(), entries, limit=None)
-        body = {**everything.to_json(entries, made_after), "generatedAt": generated_at,
-                "filters": {key: value for key, value in filters.items() if value}}
-        return download(json.dumps(body, ensure_ascii=False), "application/json",
-                        f"{name}.json")
+        body = everything.json_text(
+            entries, made_after, generatedAt=generated_at,
+            filters={key: value for key, value in filters.items() if value})
+        return download(body, "application/json", f"{name}.json")
     if fmt == "html":
         return download(render_template(
             "timeline_export.html", **_shown(found, entries=entries, everything=everything),
