@@ -196,14 +196,15 @@ class Timeline:
 def build(receipts: Iterable[Verified]) -> Timeline:
     """The entries in proven order (unproven last, then by claimed submission time) with
     their version chains, and every rule judged over them."""
-    entries = [Entry(verified) for verified in receipts]
-    _link_versions(entries)
-    entries.sort(key=_proven_order)
+    given = [Entry(verified) for verified in receipts]
+    entries = sorted(given, key=_proven_order)  # the order needs nothing linking sets
+    shared = shared_ids(entries)
+    _link_versions(given, set(shared))  # in the order given, as the browser's timeline.js
     by_id = {entry.id: entry for entry in entries if entry.id is not None}
     for entry in entries:
         if entry.kind == SIGN_OFF and entry.signs in by_id:
             by_id[entry.signs].sign_offs.append(entry.id)
-    return Timeline(entries, judge(entries) + _judge_sign_offs(entries, by_id))
+    return Timeline(entries, judge(entries, shared) + _judge_sign_offs(entries, by_id))
 
 
 def _judge_sign_offs(entries: list[Entry], by_id: dict[str, Entry]) -> list[Check]:
@@ -247,10 +248,9 @@ def shared_ids(entries: list[Entry]) -> list[str]:
     return shared
 
 
-def _link_versions(entries: list[Entry]) -> None:
-    """The version chains, over the ids one receipt alone holds (an entry with a shared id
-    is in no chain)."""
-    shared = set(shared_ids(entries))
+def _link_versions(entries: list[Entry], shared: set[str]) -> None:
+    """The version chains, over the ids one receipt alone holds (an entry with a ``shared``
+    id is in no chain)."""
     linked = [entry for entry in entries if entry.id not in shared]
     by_id = {entry.id: entry for entry in linked if entry.id is not None}
     for entry in linked:
@@ -270,15 +270,16 @@ def _link_versions(entries: list[Entry]) -> None:
             version.chain, version.version, version.versions = entry.id, number, len(chain)
 
 
-def judge(entries: list[Entry]) -> list[Check]:
+def judge(entries: list[Entry], shared: list[str] | None = None) -> list[Check]:
     """Every rule of :data:`RULES` over the entries, in that order (a rule ``per_site``
-    once per site that has entries of its later kind). The entries are grouped by kind
-    once: a trial's timeline may hold 100,000."""
+    once per site that has entries of its later kind); ``shared``: their
+    :func:`shared_ids`, when known. The entries are grouped by kind once: a trial's
+    timeline may hold 100,000."""
     by_kind: dict[str | None, list[Entry]] = {}
     for entry in entries:
         by_kind.setdefault(entry.kind, []).append(entry)
     shared = {id_: [entry for entry in entries if entry.id == id_]
-              for id_ in shared_ids(entries)}
+              for id_ in (shared_ids(entries) if shared is None else shared)}
     return [check for rule in RULES for check in _judge_rule(rule, by_kind, shared)]
 
 
