@@ -272,19 +272,25 @@ def receipt_of(anchors: dict, index: int = 2, anchor: str = "batch",
                          notary=ISSUER if version == 2 else None)
 
 
+def _batch_receipt(records: list[dict], index: int, anchor: dict, batch_id: int,
+                   sealed_at: str) -> dict:
+    """The version 2 receipt of leaf ``index`` of a batch of ``records`` on ``anchor``."""
+    tree = Tree.of([record_leaf(record) for record in records])
+    return build_receipt(
+        record=records[index], leaf=tree.node(0, index), root=tree.root,
+        proof=tree.proof(index), anchor=_anchor_fields(anchor, 2),
+        batch={"id": batch_id, "leaf_index": index, "leaf_count": len(records),
+               "sealed_at": sealed_at}, notary=ISSUER)
+
+
 def _made_after(index: int, change: Callable[[dict], None] | None = None,
                 on: tuple[tuple[str, str], ...] = ()) -> Callable[[dict], str]:
     """A builder: the version 2 receipt of leaf ``index`` of the batch of
     :func:`not_before_records`, on its own anchor, or on the anchors ``on`` (``(label,
     name)`` each); its ``notBefore`` then changed in place by ``change``, if given."""
     def build(anchors: dict) -> str:
-        records = not_before_records(anchors)
-        tree = Tree.of([record_leaf(record) for record in records])
-        receipt = build_receipt(
-            record=records[index], leaf=tree.node(0, index), root=tree.root,
-            proof=tree.proof(index), anchor=_anchor_fields(anchors["not-before"], 2),
-            batch={"id": 8, "leaf_index": index, "leaf_count": len(records),
-                   "sealed_at": "2026-11-18T11:30:00.000Z"}, notary=ISSUER)
+        receipt = _batch_receipt(not_before_records(anchors), index, anchors["not-before"],
+                                 8, "2026-11-18T11:30:00.000Z")
         if change is not None:
             change(receipt["trialnotary"]["record"]["notBefore"])
         if on:
@@ -297,13 +303,8 @@ def _signed(index: int, change: Callable[[dict], None] | None = None) -> Callabl
     """A builder: the version 2 receipt of leaf ``index`` of :func:`sign_off_records`'s
     batch; its record then changed in place by ``change``, if given."""
     def build(anchors: dict) -> str:
-        records = sign_off_records(anchors)
-        tree = Tree.of([record_leaf(record) for record in records])
-        receipt = build_receipt(
-            record=records[index], leaf=tree.node(0, index), root=tree.root,
-            proof=tree.proof(index), anchor=_anchor_fields(anchors["sign-off"], 2),
-            batch={"id": 9, "leaf_index": index, "leaf_count": len(records),
-                   "sealed_at": "2026-11-18T11:09:00.000Z"}, notary=ISSUER)
+        receipt = _batch_receipt(sign_off_records(anchors), index, anchors["sign-off"],
+                                 9, "2026-11-18T11:09:00.000Z")
         if change is not None:
             change(receipt["trialnotary"]["record"])
         return text(receipt)
