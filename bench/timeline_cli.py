@@ -26,10 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Figure, report, seed_site, start_anvil  # noqa: E402
-from bench.verify_time import BIN, rpc, timed  # noqa: E402
+from bench.common import Figure, report, start_anvil  # noqa: E402
+from bench.verify_time import BIN, local_notary, register_bulk, rpc, timed  # noqa: E402
 from trialnotary import db  # noqa: E402
-from trialnotary.config import load_settings  # noqa: E402
 from trialnotary.notary import anchoring, batches, identity, registrations  # noqa: E402
 from trialnotary.notary.chain import ChainClient  # noqa: E402
 from trialnotary.web.documents.bundle import write_bundle  # noqa: E402
@@ -61,24 +60,14 @@ def kinds_of(count: int, batch_count: int) -> list[list[str]]:
 def anchored_trial(folder: Path, rpc_url: str, count: int, batch_count: int) -> list[dict]:
     """The trial registered batch by batch (bulk calls), each batch anchored and confirmed in
     a block a second after the last; every receipt. The identity goes to identity.json."""
-    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(folder),
-                              "TRIALNOTARY_CHAIN_RPC_URL": rpc_url,
-                              "TRIALNOTARY_CONFIRMATIONS": "1"})
-    db.upgrade(settings.database_url)
-    engine = db.make_engine(settings.database_url)
-    token = seed_site(engine)
+    settings, engine, token = local_notary(folder, rpc_url)
     chain = ChainClient(settings)
     ids = []
     for number, kinds in enumerate(kinds_of(count, batch_count)):
-        payload = {"submissions": [
+        ids += [record["id"] for record in register_bulk(engine, token, [
             {"trial": TRIAL, "site": "SITE-01", "kind": kind, "dataset": f"{kind} {number}.{i}",
              "sha256": hashlib.sha256(f"{number}.{i}".encode()).hexdigest()}
-            for i, kind in enumerate(kinds)]}
-        answer = registrations.submit(
-            engine, token=token, bulk=True, path="/api/v1/submissions/bulk",
-            render=lambda records: registrations.Answer(201, json.dumps(records)),
-            read_payload=lambda payload=payload: payload)
-        ids += [record["id"] for record in json.loads(answer.body)]
+            for i, kind in enumerate(kinds)])]
         batches.seal_all(engine, len(kinds) + 1)
         latest = int(rpc(rpc_url, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
         rpc(rpc_url, "evm_setNextBlockTimestamp", latest + 1)

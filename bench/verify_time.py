@@ -52,27 +52,37 @@ def rpc(url: str, method: str, *params):
                                     "params": list(params)}, timeout=10).json()["result"]
 
 
+def local_notary(folder: Path, rpc_url: str) -> tuple:
+    """A notary in ``folder`` anchoring on ``rpc_url`` with one confirmation: its settings,
+    its migrated database's engine and a site token of the benchmarks' site."""
+    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(folder),
+                              "TRIALNOTARY_CHAIN_RPC_URL": rpc_url,
+                              "TRIALNOTARY_CONFIRMATIONS": "1"})
+    db.upgrade(settings.database_url)
+    engine = db.make_engine(settings.database_url)
+    return settings, engine, seed_site(engine)
+
+
+def register_bulk(engine, token: str, items: list[dict]) -> list[dict]:
+    """``items`` registered in one bulk call, as the API does it; their records."""
+    answer = registrations.submit(
+        engine, token=token, bulk=True, path="/api/v1/submissions/bulk",
+        render=lambda records: registrations.Answer(201, json.dumps(records)),
+        read_payload=lambda: {"submissions": items})
+    return json.loads(answer.body)
+
+
 def confirmed_receipts(folder: Path, rpc_url: str, files: list[Path],
                        crowd: Callable[[], None] | None = None) -> tuple[list[dict], str]:
     """The files registered in one bulk call, sealed, anchored and confirmed; their
     receipts, and the notary's anchoring address (its identity document is saved in
     ``folder/identity.json``). ``crowd`` runs with the node not mining, before the anchor is
     sent: the anchor is then mined after what it sent."""
-    settings = load_settings({"TRIALNOTARY_INSTANCE_PATH": str(folder),
-                              "TRIALNOTARY_CHAIN_RPC_URL": rpc_url,
-                              "TRIALNOTARY_CONFIRMATIONS": "1"})
-    db.upgrade(settings.database_url)
-    engine = db.make_engine(settings.database_url)
-    token = seed_site(engine)
-    payload = {"submissions": [
+    settings, engine, token = local_notary(folder, rpc_url)
+    records = register_bulk(engine, token, [
         {"trial": "NCT01234567", "site": "SITE-01", "dataset": path.stem,
          "filename": path.name, "sizeBytes": path.stat().st_size,
-         "sha256": hashlib.sha256(path.read_bytes()).hexdigest()} for path in files]}
-    answer = registrations.submit(
-        engine, token=token, bulk=True, path="/api/v1/submissions/bulk",
-        render=lambda records: registrations.Answer(201, json.dumps(records)),
-        read_payload=lambda: payload)
-    records = json.loads(answer.body)
+         "sha256": hashlib.sha256(path.read_bytes()).hexdigest()} for path in files])
     chain = ChainClient(settings)
     batches.seal_all(engine, len(files) + 1)
     if crowd is not None:
